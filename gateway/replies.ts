@@ -1,0 +1,25 @@
+import type { RejectCode } from '../protocol/codes.ts';
+import { PROTOCOL_VERSION, type DebitReply, type DebitRequestBody, type ErrorReply } from '../protocol/messages.ts';
+import type { Decision } from './rules.ts';
+
+/** The reply to a decided debit: what was asked, what was taken, what remains to pay (R9). */
+export function debitReply(req: DebitRequestBody, d: Decision, decidedAt: number): DebitReply {
+  const common = { txnId: req.txnId, terminalId: req.terminalId, benefit: req.benefit, unit: req.unit, requested: req.amount, decidedAt };
+  const body: DebitReply['body'] =
+    d.status === 'approved'
+      ? { ...common, status: 'approved', taken: d.taken, remainingToPay: d.remainingToPay, balanceAfter: d.balanceAfter }
+      : {
+          ...common,
+          status: 'declined',
+          code: d.code,
+          taken: 0,
+          remainingToPay: req.amount,
+          ...(d.balanceAfter === undefined ? {} : { balanceAfter: d.balanceAfter }),
+        };
+  return { v: PROTOCOL_VERSION, type: 'debit.reply', corr: req.txnId, body };
+}
+
+/** A request refused before any rule ran. `corr` is '' when the request could not be read. */
+export function errorReply(corr: string, code: RejectCode, message: string, decidedAt: number): ErrorReply {
+  return { v: PROTOCOL_VERSION, type: 'error', corr: corr.slice(0, 64), body: { code, message: message.slice(0, 500), decidedAt } };
+}

@@ -1,0 +1,57 @@
+/**
+ * Benefits (avantages) and partner types, from `domain.md` (campaign 2022/2023, source 003).
+ * Each benefit is its own wallet; nothing moves between benefits.
+ */
+
+export const BENEFITS = {
+  SCHOOL_BOOKS: { unit: 'cent', fr: 'Manuels scolaires' },
+  PRO_EQUIPMENT: { unit: 'cent', fr: 'Équipement professionnel' },
+  SPORT: { unit: 'cent', fr: 'Licence sportive' },
+  CINEMA: { unit: 'entry', fr: 'Cinéma' },
+  SHOWS: { unit: 'cent', fr: 'Spectacles' },
+  LEISURE_BOOKS: { unit: 'cent', fr: 'Livres loisirs' },
+  MUSEUM: { unit: 'entry', fr: 'Musées et expositions' },
+  FIRST_AID: { unit: 'cent', fr: 'Premiers secours (PSC1)' },
+  DRIVING_LICENCE: { unit: 'cent', fr: 'Permis de conduire' },
+  BAFA: { unit: 'cent', fr: 'BAFA / BAFD' },
+} as const satisfies Record<string, { unit: Unit; fr: string }>;
+
+/** A wallet counts either money in cents or a number of entries (cinema, museums). */
+export type Unit = 'cent' | 'entry';
+export type Benefit = keyof typeof BENEFITS;
+export const BENEFIT_CODES = Object.keys(BENEFITS) as Benefit[];
+
+export function isBenefit(value: string): value is Benefit {
+  return Object.hasOwn(BENEFITS, value);
+}
+
+export function benefitUnit(benefit: Benefit): Unit {
+  return BENEFITS[benefit].unit;
+}
+
+/**
+ * R10: a partner debits only the benefit(s) of its partnership type (source 000). A bookshop partners
+ * for both kinds of books; a parents' association only for school books.
+ */
+export const PARTNER_TYPES = {
+  bookshop: { fr: 'Librairie', benefits: ['SCHOOL_BOOKS', 'LEISURE_BOOKS'] },
+  parents_association: { fr: "Association de parents d'élèves", benefits: ['SCHOOL_BOOKS'] },
+  equipment_shop: { fr: "Magasin d'équipement professionnel", benefits: ['PRO_EQUIPMENT'] },
+  sports_club: { fr: 'Club sportif', benefits: ['SPORT'] },
+  cinema: { fr: 'Cinéma', benefits: ['CINEMA'] },
+  venue: { fr: 'Salle de spectacle, festival', benefits: ['SHOWS'] },
+  museum: { fr: 'Musée', benefits: ['MUSEUM'] },
+  training_body: { fr: 'Organisme de formation agréé', benefits: ['FIRST_AID', 'BAFA'] },
+  driving_school: { fr: 'Auto-école', benefits: ['DRIVING_LICENCE'] },
+} as const satisfies Record<string, { fr: string; benefits: readonly Benefit[] }>;
+
+export type PartnerType = keyof typeof PARTNER_TYPES;
+export const PARTNER_TYPE_CODES = Object.keys(PARTNER_TYPES) as PartnerType[];
+
+export function isPartnerType(value: string): value is PartnerType {
+  return Object.hasOwn(PARTNER_TYPES, value);
+}
+
+export function partnerMayDebit(type: PartnerType, benefit: Benefit): boolean {
+  return (PARTNER_TYPES[type].benefits as readonly Benefit[]).includes(benefit);
+}

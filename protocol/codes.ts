@@ -1,0 +1,115 @@
+/**
+ * The one table of outcome and error codes.
+ *
+ * Every operating error and every decline in Passerelle carries one of these codes. The string code is
+ * the stable identifier (it travels on the wire and in logs); the number is for displays and receipts
+ * that only have room for digits. Ranges group the codes by who raises them:
+ *
+ *   1xx  declines decided by the gateway's rules (the sale is refused; nothing is debited)
+ *   2xx  requests rejected by the gateway before any rule runs (malformed, unauthenticated, conflicting)
+ *   3xx  errors raised on the terminal (devices, the link, replies it cannot trust)
+ *   4xx  errors raised while starting or running a process (config, ports, keys, storage)
+ *
+ * `docs/codes.md` is generated from this table (`passerelle codes --markdown`) and a test keeps them equal.
+ */
+
+export type CodeCategory = 'decline' | 'reject' | 'terminal' | 'process';
+
+export interface CodeInfo {
+  readonly num: number;
+  readonly category: CodeCategory;
+  /** What the display or the partner reads, in French. */
+  readonly fr: string;
+  /** What an operator or a developer reads, in English. */
+  readonly en: string;
+  /** True when sending the same request again later may succeed. */
+  readonly retryable: boolean;
+}
+
+export const CODES = {
+  // 1xx: declines (rules)
+  CARD_UNKNOWN: { num: 101, category: 'decline', retryable: false, fr: 'Carte inconnue', en: 'No card with this number exists in the ledger.' },
+  CARD_BLOCKED: { num: 102, category: 'decline', retryable: false, fr: 'Carte en opposition', en: 'The card is opposed (lost, stolen, broken or replaced); it may not be debited (R4).' },
+  BENEFIT_NOT_ALLOWED: { num: 103, category: 'decline', retryable: false, fr: 'Avantage non autorisé pour ce partenaire', en: "The partner's type does not allow debiting this benefit (R10)." },
+  NO_SUCH_BENEFIT: { num: 104, category: 'decline', retryable: false, fr: "Cette carte n'a pas cet avantage", en: 'The card holds no wallet for this benefit.' },
+  BENEFIT_EXHAUSTED: { num: 105, category: 'decline', retryable: false, fr: 'Avantage épuisé', en: 'The wallet for this benefit is at zero; nothing can be taken (R9).' },
+  PIN_REQUIRED: { num: 106, category: 'decline', retryable: false, fr: 'Code secret requis', en: 'A QR sale needs the secret code typed on the PIN pad (R2).' },
+  PIN_INCORRECT: { num: 107, category: 'decline', retryable: false, fr: 'Code secret incorrect', en: 'The secret code does not match the one the youth set (R3).' },
+  PIN_NOT_SET: { num: 108, category: 'decline', retryable: false, fr: "Code secret non défini : à créer dans l'espace personnel", en: 'The youth has not set a secret code yet, so no QR sale is possible (R3).' },
+  TERMINAL_INACTIVE: { num: 109, category: 'decline', retryable: false, fr: 'Terminal désactivé', en: 'The terminal is known but deactivated; it may not debit.' },
+
+  // 2xx: rejected requests (before any rule)
+  BAD_FRAME: { num: 201, category: 'reject', retryable: false, fr: 'Message illisible', en: 'The MQTT payload is not a well-formed signed frame.' },
+  BAD_SIGNATURE: { num: 202, category: 'reject', retryable: false, fr: 'Signature invalide', en: "The signature does not verify with the key registered for this terminal." },
+  BAD_SCHEMA: { num: 203, category: 'reject', retryable: false, fr: 'Message invalide', en: 'The message does not match its schema (a field is missing, mistyped or out of range).' },
+  TXN_CONFLICT: { num: 204, category: 'reject', retryable: false, fr: 'Transaction en conflit', en: 'A request with this transaction id was already received with different content; the new one is refused and logged.' },
+  TERMINAL_UNKNOWN: { num: 205, category: 'reject', retryable: false, fr: 'Terminal inconnu', en: 'No terminal with this id is registered with the gateway.' },
+  TOPIC_MISMATCH: { num: 206, category: 'reject', retryable: false, fr: 'Terminal non conforme', en: 'The terminal id in the message differs from the one in the topic it was published on.' },
+  UNIT_MISMATCH: { num: 207, category: 'reject', retryable: false, fr: 'Unité incorrecte', en: "The request's unit is not the benefit's unit (cents for money, entries for cinema)." },
+  PIN_BLOCK_INVALID: { num: 208, category: 'reject', retryable: false, fr: 'Code secret illisible', en: 'The sealed PIN block cannot be opened with the gateway key, or was sealed for another transaction.' },
+  UNSUPPORTED_VERSION: { num: 209, category: 'reject', retryable: false, fr: 'Version non prise en charge', en: 'The envelope carries a protocol version this gateway does not speak.' },
+  CARD_NUMBER_INVALID: { num: 210, category: 'reject', retryable: false, fr: 'Numéro de carte invalide', en: 'The card number is not 16 digits with a valid Luhn check digit.' },
+  GATEWAY_BUSY: { num: 211, category: 'reject', retryable: true, fr: 'Serveur occupé, nouvel essai', en: 'The gateway is at its queue limit; the terminal resends the same request later.' },
+
+  // 3xx: terminal
+  REPLY_BAD_SIGNATURE: { num: 301, category: 'terminal', retryable: true, fr: 'Réponse non authentique ignorée', en: "A reply did not verify with the gateway's key; it is ignored and the request stays pending." },
+  REPLY_UNEXPECTED: { num: 302, category: 'terminal', retryable: false, fr: 'Réponse inattendue', en: 'A reply names a transaction this terminal has not got pending.' },
+  NO_REPLY: { num: 303, category: 'terminal', retryable: true, fr: "Pas de réponse du serveur : la vente reste en attente d'envoi", en: 'No reply arrived within the sale timeout; the request stays in the outbox and is resent with the same id.' },
+  CARD_READ_FAILED: { num: 304, category: 'terminal', retryable: true, fr: 'Lecture de la carte impossible', en: 'The NFC reader could not read the card.' },
+  QR_UNREADABLE: { num: 305, category: 'terminal', retryable: true, fr: 'QR code illisible', en: 'No QR code could be decoded from the frame.' },
+  QR_PAYLOAD_INVALID: { num: 306, category: 'terminal', retryable: false, fr: "QR code non reconnu : ce n'est pas un Pass'Région", en: "The QR code decodes, but its content is not a Pass'Région credential." },
+  PIN_ENTRY_CANCELLED: { num: 307, category: 'terminal', retryable: false, fr: 'Saisie du code annulée', en: 'The youth or the cashier cancelled the code entry.' },
+  PIN_ENTRY_TIMEOUT: { num: 308, category: 'terminal', retryable: true, fr: 'Délai de saisie du code dépassé', en: 'No code was entered on the PIN pad within the timeout.' },
+  AMOUNT_INVALID: { num: 309, category: 'terminal', retryable: false, fr: 'Montant invalide', en: 'The amount is not a whole number of cents (or entries) within the allowed range.' },
+  SALE_IN_PROGRESS: { num: 310, category: 'terminal', retryable: true, fr: 'Une vente est déjà en cours', en: 'A sale was started while another one is still in progress.' },
+  OUTBOX_FULL: { num: 311, category: 'terminal', retryable: true, fr: "Trop de ventes en attente d'envoi", en: 'The outbox holds its maximum number of unsent requests; no new sale starts until some are acknowledged.' },
+  REQUEST_REJECTED: { num: 312, category: 'terminal', retryable: false, fr: 'Vente refusée par le serveur', en: 'The gateway rejected the request (see the 2xx code it gave); it will not be resent.' },
+
+  // 4xx: process
+  CONFIG_INVALID: { num: 401, category: 'process', retryable: false, fr: 'Configuration invalide', en: 'The configuration does not match its schema; the message names the path.' },
+  PORT_IN_USE: { num: 402, category: 'process', retryable: false, fr: 'Port déjà utilisé', en: 'A listening port from the configuration is already taken by another process.' },
+  KEY_FILE_INVALID: { num: 403, category: 'process', retryable: false, fr: 'Fichier de clés invalide', en: 'A key file is unreadable or not of the expected form.' },
+  LEDGER_FAILED: { num: 404, category: 'process', retryable: true, fr: 'Registre indisponible', en: 'A ledger transaction failed; the batch is rolled back and nothing is replied, so terminals resend.' },
+  BROKER_AUTH_FAILED: { num: 405, category: 'process', retryable: false, fr: 'Connexion au serveur refusée', en: 'The MQTT broker refused the connection credentials of this terminal.' },
+  DATA_INVALID: { num: 406, category: 'process', retryable: false, fr: 'Données invalides', en: 'Seed or provisioning data is inconsistent (unknown partner, duplicate id, bad key).' },
+} as const satisfies Record<string, CodeInfo>;
+
+export type Code = keyof typeof CODES;
+
+export const DECLINE_CODES = (Object.keys(CODES) as Code[]).filter((c) => CODES[c].category === 'decline');
+export const REJECT_CODES = (Object.keys(CODES) as Code[]).filter((c) => CODES[c].category === 'reject');
+
+export type DeclineCode = {
+  [K in Code]: (typeof CODES)[K]['category'] extends 'decline' ? K : never;
+}[Code];
+export type RejectCode = {
+  [K in Code]: (typeof CODES)[K]['category'] extends 'reject' ? K : never;
+}[Code];
+
+export function isCode(value: string): value is Code {
+  return Object.hasOwn(CODES, value);
+}
+
+/** The markdown table in `docs/codes.md`. */
+export function codesMarkdown(): string {
+  const lines = [
+    '# Outcome and error codes',
+    '',
+    'Generated from `protocol/codes.ts` by `passerelle codes --markdown`; a test keeps this file equal to it.',
+    '',
+    '| ranges | raised by |',
+    '|---|---|',
+    '| 1xx | declines decided by the gateway rules: the sale is refused and nothing is debited |',
+    '| 2xx | requests rejected by the gateway before any rule: malformed, unauthenticated, conflicting |',
+    '| 3xx | the terminal: devices, the link, replies it cannot trust |',
+    '| 4xx | a process starting or running: config, ports, keys, storage |',
+    '',
+    '| # | code | category | retryable | shown (fr) | meaning |',
+    '|---|---|---|---|---|---|',
+  ];
+  for (const code of Object.keys(CODES) as Code[]) {
+    const c: CodeInfo = CODES[code];
+    lines.push(`| ${c.num} | \`${code}\` | ${c.category} | ${c.retryable ? 'yes' : 'no'} | ${c.fr} | ${c.en} |`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,50 @@
+import { createHash } from 'node:crypto';
+import { benefitUnit } from './benefits.ts';
+import { isValidCardNumber } from './card.ts';
+import { PasserelleError } from './errors.ts';
+import { DebitRequest, MAX_SALE_ENTRIES, PROTOCOL_VERSION, parseJson, type DebitRequestBody } from './messages.ts';
+
+/** The envelope around a debit request body. */
+export function debitRequest(body: DebitRequestBody): DebitRequest {
+  return { v: PROTOCOL_VERSION, type: 'debit.request', corr: body.txnId, body };
+}
+
+export function encodeJson(message: unknown): Buffer {
+  return Buffer.from(JSON.stringify(message), 'utf8');
+}
+
+/**
+ * The checks a schema cannot express. `topicTerminalId` is the terminal the broker let publish, so a
+ * body naming another terminal is refused before its signature is even considered.
+ */
+export function checkDebitRequest(req: DebitRequest, topicTerminalId: string): void {
+  const b = req.body;
+  if (req.corr !== b.txnId) throw new PasserelleError('BAD_SCHEMA', 'corr must equal body.txnId for a debit');
+  if (b.terminalId !== topicTerminalId) {
+    throw new PasserelleError('TOPIC_MISMATCH', `body names terminal ${b.terminalId}, topic names ${topicTerminalId}`);
+  }
+  if (!isValidCardNumber(b.credential.cardNumber)) throw new PasserelleError('CARD_NUMBER_INVALID');
+  if (b.unit !== benefitUnit(b.benefit)) {
+    throw new PasserelleError('UNIT_MISMATCH', `${b.benefit} is counted in ${benefitUnit(b.benefit)}, not ${b.unit}`);
+  }
+  if (b.unit === 'entry' && b.amount > MAX_SALE_ENTRIES) {
+    throw new PasserelleError('BAD_SCHEMA', `/body/amount: at most ${MAX_SALE_ENTRIES} entries per sale`, { path: '/body/amount' });
+  }
+}
+
+/** Parse and check a debit request's JSON bytes (after its signature was verified). */
+export function parseDebitRequest(message: Uint8Array, topicTerminalId: string): DebitRequest {
+  const req = parseJson(DebitRequest, message, 'debit request');
+  checkDebitRequest(req, topicTerminalId);
+  return req;
+}
+
+/**
+ * What makes two requests "the same": every field of the sale, in a fixed order, hashed. A resend carries
+ * the same bytes; a different request reusing a transaction id differs here and is refused (TXN_CONFLICT).
+ */
+export function requestFingerprint(b: DebitRequestBody): string {
+  const pinBlock = b.credential.kind === 'qr' ? b.credential.pinBlock : '';
+  const fields = [b.txnId, b.terminalId, b.seq, b.createdAt, b.credential.kind, b.credential.cardNumber, pinBlock, b.benefit, b.amount, b.unit];
+  return createHash('sha256').update(fields.join('\x1f')).digest('base64url');
+}

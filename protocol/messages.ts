@@ -1,0 +1,163 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { BENEFIT_CODES, type Benefit } from './benefits.ts';
+import { CARD_NUMBER_PATTERN } from './card.ts';
+import { DECLINE_CODES, REJECT_CODES, type DeclineCode, type RejectCode } from './codes.ts';
+import { PasserelleError } from './errors.ts';
+import { MAX_SALE_CENTS } from './money.ts';
+import { TERMINAL_ID_PATTERN } from './topics.ts';
+
+/**
+ * Message schemas. Every message is an envelope `{ v, type, corr, body }`:
+ *  - `v` is the protocol version (1);
+ *  - `type` names the body's schema;
+ *  - `corr` is the correlation id: a reply carries the `corr` of the request it answers. For a debit it is
+ *    the transaction id, so every resend of a sale carries the same one and a reply to any copy settles it.
+ * The envelope lives in the payload, not in MQTT 5 properties, so it works over MQTT 3.1.1.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+/** The largest number of entries (cinema, museum) one sale may take. */
+export const MAX_SALE_ENTRIES = 50;
+
+const literalUnion = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)));
+
+export const TerminalId = Type.String({ pattern: TERMINAL_ID_PATTERN, description: 'Terminal id, e.g. T-LIB-LYON-01' });
+export const TxnId = Type.String({
+  pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+  description: 'Transaction id minted by the terminal (a UUID), the same on every resend',
+});
+export const CardNumber = Type.String({ pattern: CARD_NUMBER_PATTERN, description: '16-digit card number with a Luhn check digit' });
+export const BenefitSchema = literalUnion<Benefit>(BENEFIT_CODES);
+export const UnitSchema = Type.Union([Type.Literal('cent'), Type.Literal('entry')]);
+/** Milliseconds since the Unix epoch, as an integer. */
+export const EpochMs = Type.Integer({ minimum: 0, maximum: 8_640_000_000_000_000 });
+
+export const NfcCredential = Type.Object(
+  { kind: Type.Literal('nfc'), cardNumber: CardNumber },
+  { additionalProperties: false },
+);
+export const QrCredential = Type.Object(
+  {
+    kind: Type.Literal('qr'),
+    cardNumber: CardNumber,
+    /** The secret code sealed on the PIN pad to the gateway's box key, bound to this transaction id. */
+    pinBlock: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_-]+$' }),
+  },
+  { additionalProperties: false },
+);
+export const Credential = Type.Union([NfcCredential, QrCredential]);
+export type Credential = Static<typeof Credential>;
+
+export const DebitRequestBody = Type.Object(
+  {
+    txnId: TxnId,
+    terminalId: TerminalId,
+    /** Per-terminal sequence number, from 1, one per sale, never reused. */
+    seq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+    /** When the sale was made, by the terminal's clock. */
+    createdAt: EpochMs,
+    credential: Credential,
+    benefit: BenefitSchema,
+    /** The price asked of the benefit, in the benefit's unit (cents, or entries for cinema and museums). */
+    amount: Type.Integer({ minimum: 1, maximum: MAX_SALE_CENTS }),
+    unit: UnitSchema,
+  },
+  { additionalProperties: false },
+);
+export type DebitRequestBody = Static<typeof DebitRequestBody>;
+
+export const DebitRequest = Type.Object(
+  {
+    v: Type.Literal(PROTOCOL_VERSION),
+    type: Type.Literal('debit.request'),
+    corr: TxnId,
+    body: DebitRequestBody,
+  },
+  { additionalProperties: false },
+);
+export type DebitRequest = Static<typeof DebitRequest>;
+
+export const DebitReplyBody = Type.Object(
+  {
+    txnId: TxnId,
+    terminalId: TerminalId,
+    status: Type.Union([Type.Literal('approved'), Type.Literal('declined')]),
+    /** Why the sale was declined; absent when approved. */
+    code: Type.Optional(literalUnion<DeclineCode>(DECLINE_CODES as DeclineCode[])),
+    benefit: BenefitSchema,
+    unit: UnitSchema,
+    /** The price asked. */
+    requested: Type.Integer({ minimum: 0 }),
+    /** Taken from the benefit (R9): the whole price, or the whole balance when the balance is lower. */
+    taken: Type.Integer({ minimum: 0 }),
+    /** What the youth still pays by other means (R9): requested − taken. */
+    remainingToPay: Type.Integer({ minimum: 0 }),
+    /** The benefit's balance after this sale, when the card has that benefit. */
+    balanceAfter: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** The gateway's clock when it decided, so a terminal can notice its own clock is wrong. */
+    decidedAt: EpochMs,
+  },
+  { additionalProperties: false },
+);
+export type DebitReplyBody = Static<typeof DebitReplyBody>;
+
+export const DebitReply = Type.Object(
+  { v: Type.Literal(PROTOCOL_VERSION), type: Type.Literal('debit.reply'), corr: TxnId, body: DebitReplyBody },
+  { additionalProperties: false },
+);
+export type DebitReply = Static<typeof DebitReply>;
+
+/** A request refused before any rule ran (2xx codes). `corr` is empty when the request was unreadable. */
+export const ErrorReply = Type.Object(
+  {
+    v: Type.Literal(PROTOCOL_VERSION),
+    type: Type.Literal('error'),
+    corr: Type.String({ maxLength: 64 }),
+    body: Type.Object(
+      {
+        code: literalUnion<RejectCode>(REJECT_CODES as RejectCode[]),
+        message: Type.String({ maxLength: 500 }),
+        decidedAt: EpochMs,
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ErrorReply = Static<typeof ErrorReply>;
+
+export const Reply = Type.Union([DebitReply, ErrorReply]);
+export type Reply = Static<typeof Reply>;
+
+const checkers = new Map<TSchema, TypeCheck<TSchema>>();
+
+function checkerFor<T extends TSchema>(schema: T): TypeCheck<T> {
+  let c = checkers.get(schema);
+  if (!c) {
+    c = TypeCompiler.Compile(schema);
+    checkers.set(schema, c);
+  }
+  return c as TypeCheck<T>;
+}
+
+/** Validate a parsed value; on failure throw BAD_SCHEMA naming the first wrong path. */
+export function validate<T extends TSchema>(schema: T, value: unknown, what: string): Static<T> {
+  const checker = checkerFor(schema);
+  if (checker.Check(value)) return value;
+  const first = checker.Errors(value).First();
+  const where = first ? `${first.path || '/'}: ${first.message}` : 'does not match';
+  throw new PasserelleError('BAD_SCHEMA', `${what} ${where}`, { path: first?.path ?? '' });
+}
+
+/** Parse JSON bytes and validate them; malformed JSON is BAD_FRAME, a wrong shape BAD_SCHEMA. */
+export function parseJson<T extends TSchema>(schema: T, bytes: Uint8Array, what: string): Static<T> {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+  } catch {
+    throw new PasserelleError('BAD_FRAME', `${what} is not valid JSON`);
+  }
+  return validate(schema, value, what);
+}

@@ -1,0 +1,26 @@
+import { randomUUID } from 'node:crypto';
+import { benefitUnit, type Benefit } from '../../protocol/benefits.ts';
+import { requestFingerprint } from '../../protocol/debit.ts';
+import type { DebitRequestBody } from '../../protocol/messages.ts';
+import type { DebitItem } from '../../gateway/ledger/ledger.ts';
+import type { PinCheck } from '../../gateway/rules.ts';
+
+let seq = 0;
+
+/** A well-formed NFC debit body; override what the test is about. */
+export function debitBody(o: { terminalId: string; cardNumber: string; benefit: Benefit; amount: number } & Partial<DebitRequestBody>): DebitRequestBody {
+  return {
+    txnId: o.txnId ?? randomUUID(),
+    terminalId: o.terminalId,
+    seq: o.seq ?? ++seq,
+    createdAt: o.createdAt ?? 1_700_000_000_000,
+    credential: o.credential ?? { kind: 'nfc', cardNumber: o.cardNumber },
+    benefit: o.benefit,
+    amount: o.amount,
+    unit: o.unit ?? benefitUnit(o.benefit),
+  };
+}
+
+export function debitItem(body: DebitRequestBody, pin: PinCheck = 'not-needed'): DebitItem {
+  return { body, fingerprint: requestFingerprint(body), pin };
+}
