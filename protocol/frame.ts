@@ -83,9 +83,15 @@ export function decodeFrame(payload: Uint8Array): SignedFrame {
   return { mode: 'batch', signature, size: size.value, index: index.value, path, message: jsonPart(buf, end + 1) };
 }
 
+/**
+ * Strict base64url: the last character of an encoding has spare bits a lenient decoder ignores, so two
+ * texts would decode to one signature. Only the canonical text is accepted: one frame, one spelling.
+ */
 function decodeB64(text: string, what: string): Buffer {
   if (!B64URL.test(text)) throw bad(`${what} is not base64url`);
-  return Buffer.from(text, 'base64url');
+  const bytes = Buffer.from(text, 'base64url');
+  if (bytes.toString('base64url') !== text) throw bad(`${what} is not canonical base64url`);
+  return bytes;
 }
 
 function numberField(buf: Buffer, at: number, what: string): { value: number; next: number } {
