@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { PasserelleError } from '../protocol/errors.ts';
+
+/**
+ * The gateway's configuration: one schema with defaults, ranges and descriptions, validated at start.
+ * A bad value fails fast, naming its path. Relative file paths are relative to `dataDir`.
+ */
+
+const Port = (d: number, description: string) => Type.Integer({ minimum: 0, maximum: 65535, default: d, description });
+const Section = <T extends Parameters<typeof Type.Object>[0]>(props: T, description: string) =>
+  Type.Object(props, { additionalProperties: false, default: {}, description });
+
+export const GatewayConfigSchema = Type.Object(
+  {
+    dataDir: Type.String({ minLength: 1, default: 'data', description: 'Directory for the ledger file and the gateway keys' }),
+    seedDemo: Type.Boolean({ default: true, description: 'Seed the demo partners, terminals and cards when the ledger is empty' }),
+    mqtt: Section(
+      {
+        host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Address the embedded MQTT broker listens on' }),
+        // Not 1883: a site often runs Mosquitto there already; the embedded broker must not fight it.
+        port: Port(1884, 'Port of the embedded MQTT broker (0 picks a free one)'),
+        connectTokenMaxAgeS: Type.Integer({
+          minimum: 10,
+          maximum: 86_400,
+          default: 900,
+          description: "How old a terminal's signed connect token may be, in seconds (bounds replay and clock skew)",
+        }),
+      },
+      'Embedded MQTT broker (aedes)',
+    ),
+    http: Section(
+      {
+        host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Address the HTTP API listens on' }),
+        port: Port(8080, 'Port of the HTTP API (0 picks a free one)'),
+      },
+      'HTTP API (fastify)',
+    ),
+    ledger: Section({ file: Type.String({ minLength: 1, default: 'ledger.sqlite', description: 'SQLite ledger file' }) }, 'Ledger'),
+    batch: Section(
+      {
+        maxItems: Type.Integer({ minimum: 1, maximum: 4096, default: 512, description: 'Most debits committed in one transaction' }),
+        maxWaitMs: Type.Integer({
+          minimum: 0,
+          maximum: 50,
+          default: 0,
+          description: 'How long a batch waits for more debits; 0 commits what arrived in one turn of the event loop',
+        }),
+      },
+      'Group commit',
+    ),
+    limits: Section(
+      {
+        maxInFlight: Type.Integer({
+          minimum: 1,
+          maximum: 1_000_000,
+          default: 20_000,
+          description: 'Requests being verified or waiting for commit; beyond it the gateway answers GATEWAY_BUSY',
+        }),
+      },
+      'Limits',
+    ),
+    log: Section(
+      {
+        level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), {
+          default: 'info',
+          description: 'Log level',
+        }),
+      },
+      'Logging',
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type GatewayConfig = Static<typeof GatewayConfigSchema>;
+
+/** Apply defaults and validate; a failure names the first wrong path. */
+export function parseConfig<T extends TSchema>(schema: T, raw: unknown, source: string): Static<T> {
+  const value = Value.Default(schema, Value.Clone(raw ?? {}));
+  if (Value.Check(schema, value)) return value;
+  const first = Value.Errors(schema, value).First();
+  const path = first?.path || '/';
+  throw new PasserelleError('CONFIG_INVALID', `${source}: ${path}: ${first?.message ?? 'invalid'}`, { path });
+}
+
+export function readJsonFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new PasserelleError('CONFIG_INVALID', `cannot read config file ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new PasserelleError('CONFIG_INVALID', `config file ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Deep-merge plain objects (overrides win), for command-line flags over a config file. */
+export function mergeConfig(base: unknown, overrides: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...(isPlain(base) ? base : {}) };
+  for (const [k, v] of Object.entries(overrides)) {
+    if (v === undefined) continue;
+    out[k] = isPlain(v) ? mergeConfig(out[k], v) : v;
+  }
+  return out;
+}
+
+function isPlain(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function loadGatewayConfig(file: string | undefined, overrides: Record<string, unknown> = {}): GatewayConfig {
+  const raw = file ? readJsonFile(file) : {};
+  return parseConfig(GatewayConfigSchema, mergeConfig(raw, overrides), file ?? 'config');
+}
