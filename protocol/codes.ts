@@ -63,6 +63,7 @@ export const CODES = {
   AMOUNT_INVALID: { num: 309, category: 'terminal', retryable: false, fr: 'Montant invalide', en: 'The amount is not a whole number of cents (or entries) within the allowed range.' },
   SALE_IN_PROGRESS: { num: 310, category: 'terminal', retryable: true, fr: 'Une vente est déjà en cours', en: 'A sale was started while another one is still in progress.' },
   OUTBOX_FULL: { num: 311, category: 'terminal', retryable: true, fr: "Trop de ventes en attente d'envoi", en: 'The outbox holds its maximum number of unsent requests; no new sale starts until some are acknowledged.' },
+  SALE_CANCELLED: { num: 313, category: 'terminal', retryable: false, fr: 'Vente annulée', en: 'The cashier cancelled the sale before it was recorded; nothing was sent.' },
   REQUEST_REJECTED: { num: 312, category: 'terminal', retryable: false, fr: 'Vente refusée par le serveur', en: 'The gateway rejected the request (see the 2xx code it gave); it will not be resent.' },
 
   // 4xx: process

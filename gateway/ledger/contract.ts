@@ -132,7 +132,7 @@ export function ledgerContract(name: string, open: () => Ledger): void {
       expect(l.commitDebits([debitItem(forged)], 11)[0]).toEqual({ kind: 'conflict' });
       expect(l.conflictCount(body.txnId)).toBe(1);
       expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1200);
-      expect(replyOf({ kind: 'reply', reply: l.request(body.txnId)!.reply, fresh: false })).toMatchObject({ requested: 300 });
+      expect(replyOf({ kind: 'reply', reply: l.request(body.txnId)!.reply, fresh: false, status: 'approved' })).toMatchObject({ requested: 300 });
     });
 
     it('rolls a whole batch back when one item cannot be applied', () => {

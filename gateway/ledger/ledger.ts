@@ -52,7 +52,7 @@ export interface DebitItem {
 
 export type CommitOutcome =
   /** `reply` holds the exact reply bytes; `fresh` is false when they are the original reply to a repeat. */
-  | { readonly kind: 'reply'; readonly reply: Buffer; readonly fresh: boolean }
+  | { readonly kind: 'reply'; readonly reply: Buffer; readonly fresh: boolean; readonly status: 'approved' | 'declined' }
   /** The transaction id was already used for different content: refused, recorded, nothing applied. */
   | { readonly kind: 'conflict' };
 

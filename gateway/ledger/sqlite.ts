@@ -187,7 +187,7 @@ export class SqliteLedger implements Ledger {
     const body = item.body;
     const prior = this.#s.request.get(body.txnId);
     if (prior) {
-      if (prior.fingerprint === item.fingerprint) return { kind: 'reply', reply: prior.reply, fresh: false };
+      if (prior.fingerprint === item.fingerprint) return { kind: 'reply', reply: prior.reply, fresh: false, status: prior.status };
       this.#s.insertConflict.run(body.txnId, body.terminalId, item.fingerprint, decidedAt);
       return { kind: 'conflict' };
     }
@@ -218,7 +218,7 @@ export class SqliteLedger implements Ledger {
       reply,
       decided_at: decidedAt,
     });
-    return { kind: 'reply', reply, fresh: true };
+    return { kind: 'reply', reply, fresh: true, status: decision.status };
   }
 
   #transfer(txnId: string | null, kind: 'load' | 'debit', from: number, to: number, amount: number, unit: Unit, at: number): void {

@@ -1,0 +1,273 @@
+import type { Logger } from '../common/log.ts';
+import type { RejectCode } from '../protocol/codes.ts';
+import { NodeVerifier } from '../protocol/crypto.ts';
+import { encodeJson, parseDebitRequest, requestFingerprint } from '../protocol/debit.ts';
+import { isPasserelleError } from '../protocol/errors.ts';
+import { decodeFrame, encodeBatch } from '../protocol/frame.ts';
+import { buildTree, leafHash, rootMessage } from '../protocol/merkle.ts';
+import type { DebitRequestBody } from '../protocol/messages.ts';
+import { openPin } from '../protocol/pin.ts';
+import { parseTerminalTopic, replyTopic } from '../protocol/topics.ts';
+import type { GatewayKeys } from './keys.ts';
+import type { DebitItem, Ledger } from './ledger/ledger.ts';
+import { verifyPin } from './pin-hash.ts';
+import { errorReply } from './replies.ts';
+import type { PinCheck } from './rules.ts';
+
+/**
+ * The path of one debit through the gateway:
+ *
+ *   receive → decode frame → look up the terminal → verify its signature (thread pool) → parse and check
+ *   → open and check the sealed code (QR only, thread pool) → group commit → sign the batch → reply
+ *
+ * Group commit: what arrives in one turn of the event loop (or within `maxWaitMs`) is decided and
+ * committed in one SQLite transaction; only after the commit returns (on disk, synchronous=FULL) are the
+ * replies signed and published. A reply therefore never announces a debit that is not durable.
+ *
+ * Replies of one flush are signed together: one Ed25519 signature over the Merkle root of the batch, each
+ * reply carrying its audit path (see protocol/merkle.ts).
+ */
+
+export interface PipelineOptions {
+  readonly ledger: Ledger;
+  readonly keys: GatewayKeys;
+  readonly publish: (topic: string, payload: Buffer) => void;
+  readonly log: Logger;
+  readonly batch: { readonly maxItems: number; readonly maxWaitMs: number };
+  readonly maxInFlight: number;
+  /** Wall clock in ms for `decidedAt`; injectable for tests. */
+  readonly now?: () => number;
+  readonly hooks?: PipelineHooks;
+}
+
+export interface PipelineHooks {
+  /** Called with a batch just before it is committed. Tests use it to stop the gateway at that instant. */
+  readonly beforeCommit?: (items: readonly DebitItem[]) => Promise<void> | void;
+}
+
+export interface PipelineStats {
+  received: number;
+  approved: number;
+  declined: number;
+  repeats: number;
+  rejected: number;
+  conflicts: number;
+  batches: number;
+  ledgerFailures: number;
+  inFlight: number;
+}
+
+interface Pending {
+  readonly terminalId: string;
+  readonly item: DebitItem;
+}
+
+interface OutgoingReply {
+  readonly terminalId: string;
+  readonly message: Buffer;
+}
+
+export class DebitPipeline {
+  readonly #o: PipelineOptions;
+  readonly #verifier = new NodeVerifier();
+  readonly #now: () => number;
+  #batch: Pending[] = [];
+  #flushTimer: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  #replies: OutgoingReply[] = [];
+  #replyFlushScheduled = false;
+  #stopped = false;
+  #idleWaiters: (() => void)[] = [];
+  readonly stats: PipelineStats = { received: 0, approved: 0, declined: 0, repeats: 0, rejected: 0, conflicts: 0, batches: 0, ledgerFailures: 0, inFlight: 0 };
+
+  constructor(o: PipelineOptions) {
+    this.#o = o;
+    this.#now = o.now ?? Date.now;
+  }
+
+  /** The broker hands every request message here. Never throws. */
+  readonly handle = (topic: string, payload: Buffer): void => {
+    if (this.#stopped) return;
+    const route = parseTerminalTopic(topic);
+    if (!route || route.kind !== 'request') {
+      this.#o.log.warn({ topic }, 'message on an unexpected topic ignored');
+      return;
+    }
+    this.stats.received++;
+    if (this.stats.inFlight >= this.#o.maxInFlight) {
+      this.#reject(route.terminalId, '', 'GATEWAY_BUSY', `more than ${this.#o.maxInFlight} requests in flight`, false);
+      return;
+    }
+    this.stats.inFlight++;
+    this.#receive(route.terminalId, payload).catch((err: unknown) => {
+      this.#o.log.error({ err, terminalId: route.terminalId }, 'unexpected failure while receiving a request');
+      this.#done(1);
+    });
+  };
+
+  async #receive(terminalId: string, payload: Buffer): Promise<void> {
+    let frame;
+    try {
+      frame = decodeFrame(payload);
+    } catch (e) {
+      return this.#rejectError(terminalId, '', e);
+    }
+    if (frame.mode !== 'direct') return this.#reject(terminalId, '', 'BAD_FRAME', 'requests are signed directly, not in batches');
+    const terminal = this.#o.ledger.terminal(terminalId);
+    if (!terminal) return this.#reject(terminalId, '', 'TERMINAL_UNKNOWN', `no terminal ${terminalId}`);
+    const ok = await this.#verifier.verifyAsync(frame.message, frame.signature, terminal.publicKey);
+    if (this.#stopped) return;
+    // An unverified message says nothing we may trust, not even its correlation id.
+    if (!ok) return this.#reject(terminalId, '', 'BAD_SIGNATURE', 'signature does not verify with the registered key');
+    let body: DebitRequestBody;
+    try {
+      body = parseDebitRequest(frame.message, terminalId).body;
+    } catch (e) {
+      return this.#rejectError(terminalId, lenientCorr(frame.message), e);
+    }
+    let pin: PinCheck = 'not-needed';
+    if (body.credential.kind === 'qr') {
+      try {
+        pin = await this.#checkPin(body, body.credential.pinBlock);
+      } catch (e) {
+        return this.#rejectError(terminalId, body.txnId, e);
+      }
+      if (this.#stopped) return;
+    }
+    this.#enqueue({ terminalId, item: { body, fingerprint: requestFingerprint(body), pin } });
+  }
+
+  /** R2/R3: open the sealed code (bound to this transaction) and compare it with the card's slow hash. */
+  async #checkPin(body: DebitRequestBody, pinBlock: string): Promise<PinCheck> {
+    const pin = openPin(pinBlock, body.txnId, this.#o.keys.boxSecretKey);
+    const card = this.#o.ledger.card(body.credential.cardNumber);
+    // No card: the rules decline CARD_UNKNOWN before they look at the code.
+    if (!card || card.pinHash === null) return 'not-set';
+    return (await verifyPin(pin, card.pinHash)) ? 'ok' : 'incorrect';
+  }
+
+  #enqueue(p: Pending): void {
+    this.#batch.push(p);
+    if (this.#batch.length >= this.#o.batch.maxItems) {
+      void this.#flush();
+    } else if (!this.#flushTimer) {
+      const run = () => void this.#flush();
+      this.#flushTimer = this.#o.batch.maxWaitMs === 0 ? setImmediate(run) : setTimeout(run, this.#o.batch.maxWaitMs);
+    }
+  }
+
+  async #flush(): Promise<void> {
+    this.#cancelFlushTimer();
+    const batch = this.#batch;
+    this.#batch = [];
+    if (batch.length === 0) return;
+    const items = batch.map((p) => p.item);
+    if (this.#o.hooks?.beforeCommit) await this.#o.hooks.beforeCommit(items);
+    // Stopped between receipt and commit: nothing is applied and nothing is answered; terminals resend.
+    if (this.#stopped) return;
+    let outcomes;
+    try {
+      outcomes = this.#o.ledger.commitDebits(items, this.#now());
+    } catch (e) {
+      this.stats.ledgerFailures++;
+      this.#o.log.error({ err: e, size: batch.length }, 'ledger commit failed; batch rolled back, no replies sent');
+      this.#done(batch.length);
+      return;
+    }
+    this.stats.batches++;
+    for (const [i, o] of outcomes.entries()) {
+      const p = batch[i]!;
+      if (o.kind === 'conflict') {
+        this.stats.conflicts++;
+        this.#o.log.warn({ txnId: p.item.body.txnId, terminalId: p.terminalId }, 'transaction id reused with different content: refused');
+        this.#queueReply(p.terminalId, encodeJson(errorReply(p.item.body.txnId, 'TXN_CONFLICT', 'transaction id already used for another request', this.#now())));
+        continue;
+      }
+      if (!o.fresh) this.stats.repeats++;
+      else if (o.status === 'approved') this.stats.approved++;
+      else this.stats.declined++;
+      this.#queueReply(p.terminalId, o.reply);
+    }
+    this.#sendReplies();
+    this.#done(batch.length);
+  }
+
+  #rejectError(terminalId: string, corr: string, e: unknown): void {
+    if (isPasserelleError(e) && e.num >= 200 && e.num < 300) {
+      this.#reject(terminalId, corr, e.code as RejectCode, e.message);
+    } else {
+      this.#o.log.error({ err: e, terminalId }, 'unexpected error while checking a request');
+      this.#reject(terminalId, corr, 'BAD_SCHEMA', 'request could not be checked');
+    }
+  }
+
+  #reject(terminalId: string, corr: string, code: RejectCode, message: string, counted = true): void {
+    this.stats.rejected++;
+    this.#o.log.info({ terminalId, corr, code }, 'request rejected');
+    this.#queueReply(terminalId, encodeJson(errorReply(corr, code, message, this.#now())));
+    if (!this.#replyFlushScheduled) {
+      this.#replyFlushScheduled = true;
+      setImmediate(() => this.#sendReplies());
+    }
+    if (counted) this.#done(1);
+  }
+
+  #queueReply(terminalId: string, message: Buffer): void {
+    this.#replies.push({ terminalId, message });
+  }
+
+  /** Sign every queued reply with one signature over their Merkle root, then publish each. */
+  #sendReplies(): void {
+    this.#replyFlushScheduled = false;
+    const replies = this.#replies;
+    this.#replies = [];
+    if (replies.length === 0 || this.#stopped) return;
+    const tree = buildTree(replies.map((r) => leafHash(r.message)));
+    const signature = this.#o.keys.signer.sign(rootMessage(replies.length, tree.root));
+    for (const [i, r] of replies.entries()) {
+      this.#o.publish(replyTopic(r.terminalId), encodeBatch(r.message, signature, replies.length, i, tree.proofs[i]!));
+    }
+  }
+
+  #done(n: number): void {
+    this.stats.inFlight -= n;
+    if (this.stats.inFlight === 0) for (const w of this.#idleWaiters.splice(0)) w();
+  }
+
+  #cancelFlushTimer(): void {
+    if (!this.#flushTimer) return;
+    clearImmediate(this.#flushTimer as NodeJS.Immediate);
+    clearTimeout(this.#flushTimer as NodeJS.Timeout);
+    this.#flushTimer = undefined;
+  }
+
+  /**
+   * Stop. Graceful: wait (bounded) until every request already received is committed and answered.
+   * Abrupt: drop everything not yet committed, as a crash would; terminals resend it.
+   */
+  async stop(graceful: boolean, timeoutMs = 5000): Promise<void> {
+    if (graceful && this.stats.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, timeoutMs);
+        this.#idleWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    this.#stopped = true;
+    this.#cancelFlushTimer();
+    this.#batch = [];
+    this.#replies = [];
+  }
+}
+
+/** The correlation id of a signed but malformed request, if one can be read, so the terminal can match. */
+function lenientCorr(message: Buffer): string {
+  try {
+    const v: unknown = JSON.parse(message.toString('utf8'));
+    const corr = typeof v === 'object' && v !== null ? (v as { corr?: unknown }).corr : undefined;
+    return typeof corr === 'string' && corr.length <= 64 ? corr : '';
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,155 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { createLogger, ns, type Logger } from '../common/log.ts';
+import { VERSION } from '../common/version.ts';
+import { checkConnectToken } from '../protocol/connect-token.ts';
+import { NodeVerifier } from '../protocol/crypto.ts';
+import { PasserelleError } from '../protocol/errors.ts';
+import { REQUEST_FILTER } from '../protocol/topics.ts';
+import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
+import type { GatewayConfig } from './config.ts';
+import { seedDemo, type DemoTerminalKey } from './demo-data.ts';
+import { buildHttpApp, type HealthReport } from './http.ts';
+import { loadOrCreateGatewayKeys, writeAtomic, type GatewayKeys } from './keys.ts';
+import type { Ledger } from './ledger/ledger.ts';
+import { SqliteLedger } from './ledger/sqlite.ts';
+import { DebitPipeline, type PipelineHooks } from './pipeline.ts';
+
+/**
+ * The gateway's composition root. Start order: data directory, keys, ledger (seeded on first start),
+ * pipeline, broker, HTTP. Stop order is the reverse, so nothing is accepted that cannot be finished:
+ * HTTP, then the broker stops taking messages, the pipeline commits and answers what it holds, the
+ * broker closes, the ledger closes, and the log is flushed last.
+ */
+
+export const DEMO_TERMINALS_FILE = 'demo-terminals.json';
+
+export interface Gateway {
+  readonly config: GatewayConfig;
+  readonly mqttUrl: string;
+  readonly httpUrl: string;
+  readonly mqttPort: number;
+  readonly httpPort: number;
+  readonly ledger: Ledger;
+  readonly keys: GatewayKeys;
+  readonly pipeline: DebitPipeline;
+  /** Keys of the seeded demo terminals (for simulators), when demo data is in use. */
+  readonly demoTerminals: readonly DemoTerminalKey[];
+  health(): HealthReport;
+  /** Graceful by default; `{ graceful: false }` drops uncommitted requests as a crash would. */
+  close(opts?: { graceful?: boolean }): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly log?: Logger;
+  readonly hooks?: PipelineHooks;
+  readonly now?: () => number;
+}
+
+export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<Gateway> {
+  const log = opts.log ?? createLogger({ level: config.log.level, name: 'gateway' });
+  const started = Date.now();
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const keys = loadOrCreateGatewayKeys(config.dataDir);
+  const ledgerFile = isAbsolute(config.ledger.file) ? config.ledger.file : join(config.dataDir, config.ledger.file);
+  const ledger = new SqliteLedger({ file: ledgerFile });
+  let broker: EmbeddedBroker | undefined;
+  try {
+    const demoTerminals = prepareDemo(config, ledger, ns(log, 'gateway.seed'));
+    const pipeline = new DebitPipeline({
+      ledger,
+      keys,
+      publish: (topic, payload) => broker?.link.publish(topic, payload),
+      log: ns(log, 'gateway.pipeline'),
+      batch: config.batch,
+      maxInFlight: config.limits.maxInFlight,
+      ...(opts.now ? { now: opts.now } : {}),
+      ...(opts.hooks ? { hooks: opts.hooks } : {}),
+    });
+    const verifier = new NodeVerifier();
+    broker = await startEmbeddedBroker({
+      host: config.mqtt.host,
+      port: config.mqtt.port,
+      log: ns(log, 'gateway.broker'),
+      authenticate: (clientId, username, password) => {
+        const t = ledger.terminal(clientId);
+        if (!t || username !== clientId || !password) return false;
+        return checkConnectToken(clientId, password.toString('utf8'), t.publicKey, verifier, Date.now(), config.mqtt.connectTokenMaxAgeS);
+      },
+    });
+    await broker.link.subscribe(REQUEST_FILTER, pipeline.handle);
+    const b = broker;
+    const health = (): HealthReport => {
+      let ledgerOk = true;
+      try {
+        ledger.terminal('');
+      } catch {
+        ledgerOk = false;
+      }
+      return {
+        status: ledgerOk && pipeline.stats.ledgerFailures === 0 ? 'ok' : 'degraded',
+        version: VERSION,
+        uptimeS: Math.floor((Date.now() - started) / 1000),
+        mqtt: { host: b.host, port: b.port, clients: b.connectedClients() },
+        ledger: { ok: ledgerOk },
+        pipeline: { ...pipeline.stats },
+      };
+    };
+    const app = buildHttpApp({ health, log: ns(log, 'gateway.http') });
+    try {
+      await app.listen({ host: config.http.host, port: config.http.port });
+    } catch (e) {
+      await app.close();
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'EADDRINUSE') {
+        throw new PasserelleError('PORT_IN_USE', `HTTP API (http.port): port ${config.http.port} on ${config.http.host} is already in use by another process; choose another port in the configuration`);
+      }
+      throw e;
+    }
+    const addr = app.server.address();
+    const httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
+    let closed = false;
+    return {
+      config,
+      mqttUrl: `mqtt://${b.host}:${b.port}`,
+      httpUrl: `http://${config.http.host}:${httpPort}`,
+      mqttPort: b.port,
+      httpPort,
+      ledger,
+      keys,
+      pipeline,
+      demoTerminals,
+      health,
+      async close({ graceful = true } = {}) {
+        if (closed) return;
+        closed = true;
+        await app.close();
+        await pipeline.stop(graceful);
+        await b.close();
+        ledger.close();
+        log.flush();
+      },
+    };
+  } catch (e) {
+    await broker?.close();
+    ledger.close();
+    throw e;
+  }
+}
+
+/** Seed the demo data into an empty ledger (first start) and return the demo terminals' keys. */
+function prepareDemo(config: GatewayConfig, ledger: Ledger, log: Logger): DemoTerminalKey[] {
+  const file = join(config.dataDir, DEMO_TERMINALS_FILE);
+  if (config.seedDemo && ledger.counts().partners === 0) {
+    const keys = seedDemo(ledger, Date.now());
+    writeAtomic(file, JSON.stringify(keys, null, 2) + '\n', 0o600);
+    log.info({ terminals: keys.length, file }, 'seeded the demo partners, terminals and cards');
+    return keys;
+  }
+  if (!existsSync(file)) return [];
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as DemoTerminalKey[];
+  } catch (e) {
+    throw new PasserelleError('KEY_FILE_INVALID', `${file}: ${(e as Error).message}`);
+  }
+}
