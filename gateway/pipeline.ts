@@ -76,6 +76,8 @@ export class DebitPipeline {
   #replies: OutgoingReply[] = [];
   #replyFlushScheduled = false;
   #stopped = false;
+  /** Stopping: new messages are ignored (terminals resend them), those already received are finished. */
+  #draining = false;
   #idleWaiters: (() => void)[] = [];
   readonly stats: PipelineStats = { received: 0, approved: 0, declined: 0, repeats: 0, rejected: 0, conflicts: 0, batches: 0, ledgerFailures: 0, inFlight: 0 };
 
@@ -86,7 +88,7 @@ export class DebitPipeline {
 
   /** The broker hands every request message here. Never throws. */
   readonly handle = (topic: string, payload: Buffer): void => {
-    if (this.#stopped) return;
+    if (this.#stopped || this.#draining) return;
     const route = parseTerminalTopic(topic);
     if (!route || route.kind !== 'request') {
       this.#o.log.warn({ topic }, 'message on an unexpected topic ignored');
@@ -111,18 +113,21 @@ export class DebitPipeline {
     } catch (e) {
       return this.#rejectError(terminalId, '', e);
     }
-    if (frame.mode !== 'direct') return this.#reject(terminalId, '', 'BAD_FRAME', 'requests are signed directly, not in batches');
+    // What the request claims as its correlation id, echoed in a rejection so the terminal can match it
+    // to its own pending sale. Only this terminal may publish on its topic (broker ACL), and nothing but
+    // the matching is ever based on it.
+    const claimed = claimedCorr(frame.message);
+    if (frame.mode !== 'direct') return this.#reject(terminalId, claimed, 'BAD_FRAME', 'requests are signed directly, not in batches');
     const terminal = this.#o.ledger.terminal(terminalId);
-    if (!terminal) return this.#reject(terminalId, '', 'TERMINAL_UNKNOWN', `no terminal ${terminalId}`);
+    if (!terminal) return this.#reject(terminalId, claimed, 'TERMINAL_UNKNOWN', `no terminal ${terminalId}`);
     const ok = await this.#verifier.verifyAsync(frame.message, frame.signature, terminal.publicKey);
     if (this.#stopped) return;
-    // An unverified message says nothing we may trust, not even its correlation id.
-    if (!ok) return this.#reject(terminalId, '', 'BAD_SIGNATURE', 'signature does not verify with the registered key');
+    if (!ok) return this.#reject(terminalId, claimed, 'BAD_SIGNATURE', 'signature does not verify with the registered key');
     let body: DebitRequestBody;
     try {
       body = parseDebitRequest(frame.message, terminalId).body;
     } catch (e) {
-      return this.#rejectError(terminalId, lenientCorr(frame.message), e);
+      return this.#rejectError(terminalId, claimed, e);
     }
     let pin: PinCheck = 'not-needed';
     if (body.credential.kind === 'qr') {
@@ -245,6 +250,7 @@ export class DebitPipeline {
    * Abrupt: drop everything not yet committed, as a crash would; terminals resend it.
    */
   async stop(graceful: boolean, timeoutMs = 5000): Promise<void> {
+    this.#draining = true;
     if (graceful && this.stats.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, timeoutMs);
@@ -261,12 +267,12 @@ export class DebitPipeline {
   }
 }
 
-/** The correlation id of a signed but malformed request, if one can be read, so the terminal can match. */
-function lenientCorr(message: Buffer): string {
+/** The correlation id a request claims, if one can be read; '' otherwise. */
+function claimedCorr(message: Buffer): string {
   try {
     const v: unknown = JSON.parse(message.toString('utf8'));
     const corr = typeof v === 'object' && v !== null ? (v as { corr?: unknown }).corr : undefined;
-    return typeof corr === 'string' && corr.length <= 64 ? corr : '';
+    return typeof corr === 'string' && /^[0-9a-f-]{36}$/.test(corr) ? corr : '';
   } catch {
     return '';
   }

@@ -45,7 +45,7 @@ describe('payment lifecycle', () => {
       { type: 'COMMITTED', txnId: TXN },
       { type: 'REPLY', reply: reply() },
     ]);
-    expect(effects.map((e) => e.kind)).toEqual(['show', 'readCredential', 'stopReading', 'show', 'commit', 'startReplyTimer', 'stopReplyTimer', 'show', 'finished']);
+    expect(effects.map((e) => e.kind)).toEqual(['show', 'readCredential', 'stopReading', 'commit', 'show', 'startReplyTimer', 'stopReplyTimer', 'show', 'finished']);
     expect(effects.find((e) => e.kind === 'commit')).toMatchObject({ txnId: TXN, credential: { kind: 'nfc', cardNumber: CARD }, sale: { amount: 1250, unit: 'cent' } });
     expect(state).toMatchObject({ tag: 'finished', outcome: { kind: 'approved', txnId: TXN } });
     expect(shown(effects).at(-1)).toBe(nb("PAIEMENT ACCEPTÉ\nLivres loisirs\nPris sur l'avantage : 12,50 €\nReste à payer : 0,00 €\nSolde restant : 2,50 €"));

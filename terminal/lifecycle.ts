@@ -17,6 +17,9 @@ import { screens, type Screen } from './screens.ts';
  *                                   └─PIN_FAILED─▶ finished (cancelled)
  *   awaitingCredential / awaitingPin ─CANCEL─▶ finished (cancelled)      finished ─RESET─▶ idle
  *
+ * The commit effect always comes before anything else is shown or sent: a sale the cashier saw exists on
+ * disk first.
+ *
  * Once a sale is committed to the outbox it cannot be cancelled from here: it exists, and it will reach
  * the gateway with its id. Before the commit nothing has been recorded, so cancelling is free.
  */
@@ -120,7 +123,7 @@ function onAwaitingCredential(state: Extract<State, { tag: 'awaitingCredential' 
       const credential: CredentialDraft = { kind: 'nfc', cardNumber: event.cardNumber };
       return {
         state: { tag: 'committing', sale: state.sale, txnId: event.txnId },
-        effects: [{ kind: 'stopReading' }, { kind: 'show', screen: screens.sending() }, { kind: 'commit', txnId: event.txnId, sale: state.sale, credential }],
+        effects: [{ kind: 'stopReading' }, { kind: 'commit', txnId: event.txnId, sale: state.sale, credential }, { kind: 'show', screen: screens.sending() }],
       };
     }
     case 'QR':
@@ -144,7 +147,7 @@ function onAwaitingPin(state: Extract<State, { tag: 'awaitingPin' }>, event: Eve
       const credential: CredentialDraft = { kind: 'qr', cardNumber: state.cardNumber, pinBlock: event.pinBlock };
       return {
         state: { tag: 'committing', sale: state.sale, txnId: state.txnId },
-        effects: [{ kind: 'show', screen: screens.sending() }, { kind: 'commit', txnId: state.txnId, sale: state.sale, credential }],
+        effects: [{ kind: 'commit', txnId: state.txnId, sale: state.sale, credential }, { kind: 'show', screen: screens.sending() }],
       };
     }
     case 'PIN_FAILED':

@@ -1,0 +1,30 @@
+import { encodeCardQr } from '../protocol/card.ts';
+import type { SimBindings } from '../terminal/sim-bindings.ts';
+import { renderQrFrame, type QrFrameOptions } from './qr-render.ts';
+
+/**
+ * A simulated youth with a Pass'Région card: taps it on the NFC reader, shows its QR code to the camera
+ * (rendered into a camera-like PNG frame, decoded by the terminal with @zxing/library), types a code on
+ * the pad.
+ */
+export class CardHolder {
+  constructor(
+    readonly name: string,
+    readonly cardNumber: string,
+    /** The code this youth set; null if none. What they type can differ (a wrong code). */
+    readonly pin: string | null,
+  ) {}
+
+  tapCard(t: SimBindings): void {
+    t.nfc.tap({ cardNumber: this.cardNumber });
+  }
+
+  showQr(t: SimBindings, frame: QrFrameOptions = {}): void {
+    t.qr.show(renderQrFrame(encodeCardQr(this.cardNumber), frame));
+  }
+
+  typeCode(t: SimBindings, code: string | null = this.pin): void {
+    if (code === null) t.pad.cancel();
+    else t.pad.type(code);
+  }
+}

@@ -1,0 +1,62 @@
+import type { Screen } from './screens.ts';
+
+/**
+ * The hardware seam: every device sits behind one of these small interfaces, with a simulated
+ * implementation here (`sim-bindings.ts`) and real drivers (nfc-pcsc, serialport, camera frames) in a
+ * later issue. The composition root picks one set. Reads are pull-based and abortable: the runtime asks
+ * for the next card or code and aborts the read when the sale moves on.
+ */
+
+/** What the NFC reader got from a card. (Issue 5 adds the issuer-signed credential and challenge.) */
+export interface NfcCard {
+  readonly cardNumber: string;
+}
+
+export interface NfcReader {
+  /** The next card presented. Rejects with CARD_READ_FAILED when a card cannot be read. */
+  waitForCard(signal: AbortSignal): Promise<NfcCard>;
+}
+
+export interface QrSource {
+  /** The text of the next QR code seen. Rejects with QR_UNREADABLE when a frame holds no readable code. */
+  waitForCode(signal: AbortSignal): Promise<string>;
+}
+
+export interface PinPad {
+  /**
+   * Ask the youth for the secret code. The pad seals it to the gateway's key together with the
+   * transaction id and returns only the sealed block: the terminal never sees the code.
+   * Rejects with PIN_ENTRY_CANCELLED or PIN_ENTRY_TIMEOUT.
+   */
+  requestSealedCode(txnId: string, prompt: string, signal: AbortSignal): Promise<string>;
+}
+
+export interface Display {
+  show(screen: Screen): void;
+}
+
+export interface Clock {
+  /** Wall-clock time in ms since the epoch (sale timestamps). */
+  now(): number;
+  /** Monotonic ms, for every timeout and interval: never jumps when the wall clock is set. */
+  monotonicMs(): number;
+  /** Run `fn` after `ms`; returns a cancel function. */
+  setTimer(ms: number, fn: () => void): () => void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  monotonicMs: () => performance.now(),
+  setTimer: (ms, fn) => {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  },
+};
+
+export interface TerminalBindings {
+  readonly nfc: NfcReader;
+  readonly qr: QrSource;
+  readonly pad: PinPad;
+  readonly display: Display;
+  readonly clock: Clock;
+}

@@ -1,0 +1,145 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from '../common/log.ts';
+import { makeConnectToken } from '../protocol/connect-token.ts';
+import type { Signer } from '../protocol/crypto.ts';
+import { replyTopic, requestTopic } from '../protocol/topics.ts';
+import type { Clock } from './bindings.ts';
+
+/**
+ * The terminal's MQTT link. One client per connection attempt, reconnecting on its own schedule: capped
+ * exponential backoff with jitter, so a thousand terminals that lost the same network do not all come back
+ * in the same millisecond. Every attempt signs a fresh connect token.
+ *
+ * Clean sessions: a reply published while the terminal was away is not kept by the broker; the terminal
+ * resends its pending requests when the link comes back and the gateway answers each with its original
+ * reply. One mechanism for every loss, instead of two that must agree.
+ */
+
+export interface Backoff {
+  readonly baseMs: number;
+  readonly maxMs: number;
+}
+
+/**
+ * Delay before reconnection attempt `attempt` (0 for the first retry): "equal jitter", half of the capped
+ * exponential delay plus a random part up to the other half, so it never collapses to zero.
+ */
+export function backoffDelayMs(attempt: number, b: Backoff, random: () => number): number {
+  const cap = Math.min(b.maxMs, b.baseMs * 2 ** Math.min(attempt, 30));
+  return Math.round(cap / 2 + random() * (cap / 2));
+}
+
+export interface LinkHandlers {
+  reply(payload: Buffer): void;
+  up(): void;
+  down(): void;
+}
+
+export interface LinkOptions {
+  readonly url: string;
+  readonly terminalId: string;
+  readonly signer: Signer;
+  readonly clock: Clock;
+  readonly backoff: Backoff;
+  readonly connectTimeoutMs: number;
+  readonly keepaliveS: number;
+  readonly random?: () => number;
+  readonly log: Logger;
+}
+
+export interface Link {
+  start(handlers: LinkHandlers): void;
+  isUp(): boolean;
+  /** Publish a request at QoS 1; false when the link is down (the outbox keeps it for later). */
+  send(frame: Buffer): boolean;
+  stop(): Promise<void>;
+}
+
+export class MqttLink implements Link {
+  readonly #o: LinkOptions;
+  readonly #random: () => number;
+  #client: MqttClient | undefined;
+  #handlers: LinkHandlers | undefined;
+  #up = false;
+  #attempt = 0;
+  #cancelRetry: (() => void) | undefined;
+  #stopped = false;
+
+  constructor(o: LinkOptions) {
+    this.#o = o;
+    this.#random = o.random ?? Math.random;
+  }
+
+  start(handlers: LinkHandlers): void {
+    this.#handlers = handlers;
+    this.#connect();
+  }
+
+  isUp(): boolean {
+    return this.#up;
+  }
+
+  send(frame: Buffer): boolean {
+    if (!this.#up || !this.#client) return false;
+    this.#client.publish(requestTopic(this.#o.terminalId), frame, { qos: 1 }, (err) => {
+      if (err) this.#o.log.debug({ err: err.message }, 'publish not acknowledged; the outbox resends it');
+    });
+    return true;
+  }
+
+  #connect(): void {
+    if (this.#stopped) return;
+    const o = this.#o;
+    const client = mqtt.connect(o.url, {
+      clientId: o.terminalId,
+      username: o.terminalId,
+      password: makeConnectToken(o.terminalId, o.signer, o.clock.now()),
+      protocolVersion: 4,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: o.connectTimeoutMs,
+      keepalive: o.keepaliveS,
+    });
+    this.#client = client;
+    client.on('connect', () => {
+      client.subscribe(replyTopic(o.terminalId), { qos: 1 }, (err) => {
+        if (err || this.#client !== client) {
+          o.log.warn({ err: err?.message }, 'could not subscribe to the reply topic');
+          client.end(true);
+          return;
+        }
+        this.#attempt = 0;
+        this.#up = true;
+        o.log.info({ url: o.url }, 'link up');
+        this.#handlers?.up();
+      });
+    });
+    client.on('message', (_topic, payload) => this.#handlers?.reply(payload));
+    client.on('error', (err) => o.log.debug({ err: err.message }, 'link error'));
+    client.on('close', () => this.#onClose(client));
+  }
+
+  #onClose(client: MqttClient): void {
+    if (this.#client !== client) return;
+    client.removeAllListeners();
+    client.end(true);
+    this.#client = undefined;
+    if (this.#up) {
+      this.#up = false;
+      this.#o.log.warn('link down');
+      this.#handlers?.down();
+    }
+    if (this.#stopped) return;
+    const delay = backoffDelayMs(this.#attempt++, this.#o.backoff, this.#random);
+    this.#cancelRetry = this.#o.clock.setTimer(delay, () => this.#connect());
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#cancelRetry?.();
+    const client = this.#client;
+    this.#client = undefined;
+    this.#up = false;
+    if (client) await client.endAsync(true).catch(() => undefined);
+  }
+}

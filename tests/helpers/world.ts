@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../../common/log.ts';
+import { demoCard, type DemoTerminalKey } from '../../gateway/demo-data.ts';
+import { loadGatewayConfig } from '../../gateway/config.ts';
+import { startGateway, type Gateway, type StartOptions } from '../../gateway/server.ts';
+import type { Benefit } from '../../protocol/benefits.ts';
+import { CardHolder } from '../../simulators/card-holder.ts';
+import { SimTerminal } from '../../simulators/sim-terminal.ts';
+import type { TerminalConfig } from '../../terminal/config.ts';
+
+/**
+ * A gateway on free ports in its own temporary directory, seeded with the demo data, and simulated
+ * terminals for its demo terminals. Every test file gets its own, so no test depends on another's state.
+ */
+export class World {
+  readonly dir: string;
+  gateway!: Gateway;
+  readonly terminals: SimTerminal[] = [];
+  #mqttPort = 0;
+
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), 'passerelle-test-'));
+  }
+
+  async startGateway(opts: StartOptions = {}): Promise<Gateway> {
+    const config = loadGatewayConfig(undefined, {
+      dataDir: this.dir,
+      mqtt: { port: this.#mqttPort },
+      http: { port: 0 },
+      log: { level: 'silent' },
+    });
+    this.gateway = await startGateway(config, { log: silentLogger, ...opts });
+    // A restarted gateway comes back on the same port, where the terminals reconnect.
+    this.#mqttPort = this.gateway.mqttPort;
+    return this.gateway;
+  }
+
+  key(terminalId: string): DemoTerminalKey {
+    const k = this.gateway.demoTerminals.find((t) => t.terminalId === terminalId);
+    if (!k) throw new Error(`no demo terminal ${terminalId}`);
+    return k;
+  }
+
+  async terminal(terminalId: string, config: Partial<TerminalConfig> = {}, benefits: Benefit[] = ['SPORT']): Promise<SimTerminal> {
+    const t = SimTerminal.start({
+      terminalId,
+      seed: this.key(terminalId).seed,
+      gatewayUrl: this.gateway.mqttUrl,
+      gateway: this.gateway.keys,
+      outboxFile: join(this.dir, `outbox-${terminalId}-${this.terminals.length}.sqlite`),
+      benefits,
+      config: { backoffBaseMs: 20, backoffMaxMs: 200, resendIntervalMs: 300, ...config },
+      log: silentLogger,
+    });
+    this.terminals.push(t);
+    await t.waitUntilUp();
+    return t;
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.terminals) await t.close();
+    await this.gateway?.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function holder(name: string): CardHolder {
+  const c = demoCard(name);
+  return new CardHolder(c.holder, c.number, c.pin);
+}

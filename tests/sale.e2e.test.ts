@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { screenText } from '../terminal/screens.ts';
+import { holder, World } from './helpers/world.ts';
+
+/**
+ * Whole sales through the real pieces: simulated devices → terminal runtime → SQLite outbox → MQTT →
+ * embedded broker → signature check → rules → SQLite ledger (group commit) → Merkle-signed reply →
+ * terminal check (tweetnacl) → French display.
+ */
+
+const world = new World();
+beforeAll(() => world.startGateway());
+afterAll(() => world.close());
+
+const nb = (s: string) => s.replace(/(\d) €/g, '$1\u00a0€');
+
+describe('a sale end to end', () => {
+  it('NFC sale: approved, debited once, shown in French, recorded in the outbox', async () => {
+    const t = await world.terminal('T-LIB-LYON-01', {}, ['LEISURE_BOOKS', 'SCHOOL_BOOKS']);
+    const lea = holder('Léa Martin');
+    const outcome = await t.sellWithCard(lea, 'LEISURE_BOOKS', 1250);
+    expect(outcome).toMatchObject({ kind: 'approved', reply: { taken: 1250, remainingToPay: 0, balanceAfter: 250 } });
+    expect(screenText(t.bindings.display.last!)).toBe(nb("PAIEMENT ACCEPTÉ\nLivres loisirs\nPris sur l'avantage : 12,50 €\nReste à payer : 0,00 €\nSolde restant : 2,50 €"));
+    if (outcome.kind !== 'approved') throw new Error('unreachable');
+    expect(world.gateway.ledger.transfersForTxn(outcome.txnId)).toHaveLength(1);
+    expect(world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')).toBe(250);
+    expect(t.terminal.outbox.entry(outcome.txnId)).toMatchObject({ state: 'replied', status: 'approved', seq: 1 });
+  });
+
+  it('QR sale: the code typed on the pad is sealed; right code approved, wrong code declined, no code set declined', async () => {
+    const t = await world.terminal('T-LIB-LYON-02', {}, ['SCHOOL_BOOKS']);
+    const hugo = holder('Hugo Bernard');
+    const ok = await t.sellWithQr(hugo, 'SCHOOL_BOOKS', 2000);
+    expect(ok).toMatchObject({ kind: 'approved', reply: { taken: 2000, balanceAfter: 3000 } });
+    expect(t.bindings.qr.decoded).toEqual([`PR1:C:${hugo.cardNumber}`]);
+    // The terminal only ever handled the sealed block.
+    expect(t.bindings.pad.sealed).toHaveLength(1);
+    expect(t.terminal.outbox.entry((ok as { txnId: string }).txnId)!.frame.includes(Buffer.from('4321'))).toBe(false);
+
+    const wrong = await t.sellWithQr(hugo, 'SCHOOL_BOOKS', 2000, '0000');
+    expect(wrong).toMatchObject({ kind: 'declined', reply: { code: 'PIN_INCORRECT', taken: 0 } });
+    expect(world.gateway.ledger.walletBalance(hugo.cardNumber, 'SCHOOL_BOOKS')).toBe(3000);
+
+    const camille = holder('Camille Durand');
+    const unset = await t.sellWithQr(camille, 'LEISURE_BOOKS', 500, '1234');
+    expect(unset).toMatchObject({ kind: 'declined', reply: { code: 'PIN_NOT_SET' } });
+  });
+
+  it('R9 partial debit: the whole balance is taken and the rest remains to pay', async () => {
+    const t = await world.terminal('T-JUDO-GRE-01');
+    const ines = holder('Inès Petit');
+    const outcome = await t.sellWithCard(ines, 'SPORT', 7500);
+    expect(outcome).toMatchObject({ kind: 'approved', reply: { requested: 7500, taken: 6000, remainingToPay: 1500, balanceAfter: 0 } });
+    expect(screenText(t.bindings.display.last!)).toBe(
+      nb("PAIEMENT PARTIEL ACCEPTÉ\nLicence sportive\nPris sur l'avantage : 60,00 €\nReste à payer : 15,00 €\nSolde restant : 0,00 €"),
+    );
+    const again = await t.sellWithCard(ines, 'SPORT', 100);
+    expect(again).toMatchObject({ kind: 'declined', reply: { code: 'BENEFIT_EXHAUSTED' } });
+  });
+
+  it('R10 a partner cannot debit a benefit outside its type', async () => {
+    const t = await world.terminal('T-CIN-VBN-01', {}, ['CINEMA']);
+    const lea = holder('Léa Martin');
+    const before = world.gateway.ledger.walletBalance(lea.cardNumber, 'SPORT');
+    const outcome = await t.sellWithCard(lea, 'SPORT', 1000);
+    expect(outcome).toMatchObject({ kind: 'declined', reply: { code: 'BENEFIT_NOT_ALLOWED', taken: 0, remainingToPay: 1000 } });
+    expect(screenText(t.bindings.display.last!)).toContain('Avantage non autorisé pour ce partenaire');
+    expect(world.gateway.ledger.walletBalance(lea.cardNumber, 'SPORT')).toBe(before);
+    // The cinema's own benefit is counted in entries.
+    const cinema = await t.sellWithCard(lea, 'CINEMA', 2);
+    expect(cinema).toMatchObject({ kind: 'approved', reply: { unit: 'entry', taken: 2, balanceAfter: 3 } });
+  });
+
+  it('R4 a blocked card is declined and nothing moves', async () => {
+    const t = await world.terminal('T-SPEC-CLF-01', {}, ['SHOWS']);
+    const tom = holder('Tom Robert');
+    const outcome = await t.sellWithCard(tom, 'SHOWS', 1000);
+    expect(outcome).toMatchObject({ kind: 'declined', reply: { code: 'CARD_BLOCKED' } });
+    expect(screenText(t.bindings.display.last!)).toContain('Carte en opposition');
+    expect(world.gateway.ledger.walletBalance(tom.cardNumber, 'SHOWS')).toBe(3000);
+  });
+
+  it('a lost reply: the terminal resends the same request and gets the original reply; debited once', async () => {
+    const t = await world.terminal('T-AUTO-STE-01', { replyTimeoutMs: 5000, resendIntervalMs: 200 }, ['DRIVING_LICENCE']);
+    const ines = holder('Inès Petit');
+    const repeatsBefore = world.gateway.pipeline.stats.repeats;
+    t.link.dropNextReplies(1);
+    const outcome = await t.sellWithCard(ines, 'DRIVING_LICENCE', 12000);
+    expect(outcome).toMatchObject({ kind: 'approved', reply: { taken: 12000, balanceAfter: 38000 } });
+    expect(t.link.dropped).toHaveLength(1);
+    expect(world.gateway.pipeline.stats.repeats).toBe(repeatsBefore + 1);
+    expect(world.gateway.ledger.transfersForTxn((outcome as { txnId: string }).txnId)).toHaveLength(1);
+    expect(world.gateway.ledger.walletBalance(ines.cardNumber, 'DRIVING_LICENCE')).toBe(38000);
+  });
+
+  it('a failed read or an unreadable QR does not end the sale; the next read does', async () => {
+    const t = await world.terminal('T-LIB-LYON-01', {}, ['LEISURE_BOOKS']);
+    const camille = holder('Camille Durand');
+    const sale = t.runtime.sale('LEISURE_BOOKS', 300);
+    t.bindings.nfc.tapUnreadable();
+    t.bindings.qr.show(Buffer.from('not a picture'));
+    camille.tapCard(t.bindings);
+    await expect(sale).resolves.toMatchObject({ kind: 'approved' });
+    const shown = t.bindings.display.screens.map(screenText).join('\n---\n');
+    expect(shown).toMatch(/Lecture de la carte impossible|QR code illisible/);
+  });
+
+  it('the ledger balances after all of it', () => {
+    expect(world.gateway.ledger.audit()).toEqual([]);
+  });
+});
