@@ -18,7 +18,12 @@ import { parseTerminalTopic } from '../protocol/topics.ts';
 export interface BrokerLink {
   /** Deliver every message matching `filter` to `handler`. */
   subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): Promise<void>;
-  /** Publish at QoS 1. */
+  /**
+   * Publish a reply at QoS 0. Terminals use clean sessions and resend every unanswered request with its id
+   * until a reply arrives, and the gateway answers a repeat with the original reply: that, not the MQTT
+   * QoS, is the delivery guarantee. QoS 1 on a clean session adds a stored in-flight copy and a PUBACK per
+   * reply and still loses the reply if the connection drops, so it would cost without protecting anything.
+   */
   publish(topic: string, payload: Buffer): void;
 }
 
@@ -65,6 +70,7 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
       done(ok ? null : authError(), ok);
     },
     authorizePublish: (client: Client | null, packet: PublishPacket, done) => {
+      // MQTT 3.1.1 has no negative PUBACK: a terminal publishing where it may not is disconnected.
       if (client && !mayPublish(client.id, packet.topic)) {
         log.warn({ clientId: client.id, topic: packet.topic }, 'publish refused: not this terminal’s request topic');
         done(new Error('topic not allowed'));
@@ -74,8 +80,9 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     },
     authorizeSubscribe: (client: Client, sub: Subscription, done) => {
       if (!maySubscribe(client.id, sub.topic)) {
+        // A null subscription is a SUBACK failure (0x80) with the connection kept.
         log.warn({ clientId: client.id, topic: sub.topic }, 'subscribe refused: not this terminal’s reply topic');
-        done(new Error('topic not allowed'));
+        done(null, null);
         return;
       }
       done(null, { ...sub, qos: Math.min(sub.qos, 1) as 0 | 1 });
@@ -88,7 +95,14 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     socket.setNoDelay(true);
     aedes.handle(socket);
   });
-  const port = await listen(server, opts.host, opts.port, 'MQTT broker (mqtt.port)');
+  let port: number;
+  try {
+    port = await listen(server, opts.host, opts.port, 'MQTT broker (mqtt.port)');
+  } catch (e) {
+    // The broker's timers would keep the process alive after a failed start.
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw e;
+  }
 
   const link: BrokerLink = {
     subscribe: (filter, handler) =>
@@ -103,7 +117,7 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
         );
       }),
     publish: (topic, payload) => {
-      aedes.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (err) => {
+      aedes.publish({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, (err) => {
         if (err) log.error({ topic, err: err.message }, 'publish failed');
       });
     },

@@ -88,6 +88,10 @@ export interface DemoTerminalKey {
  * provisioning would on each terminal; the seeds are returned so simulated terminals can use them.
  */
 export function seedDemo(ledger: Ledger, at: number, makeSeed: () => Uint8Array = () => randomBytes(32)): DemoTerminalKey[] {
+  return ledger.atomically(() => seedDemoRows(ledger, at, makeSeed));
+}
+
+function seedDemoRows(ledger: Ledger, at: number, makeSeed: () => Uint8Array): DemoTerminalKey[] {
   const keys: DemoTerminalKey[] = [];
   for (const p of DEMO_PARTNERS) {
     ledger.addPartner({ id: p.id, name: p.name, type: p.type });

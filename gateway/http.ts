@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from '../common/log.ts';
@@ -38,7 +38,12 @@ export interface HttpDeps {
 }
 
 export function buildHttpApp(deps: HttpDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.log, disableRequestLogging: true, bodyLimit: 64 * 1024 }).withTypeProvider<TypeBoxTypeProvider>();
+  const app = Fastify({
+    loggerInstance: deps.log,
+    // Health probes arrive every few seconds; logging each would drown everything else.
+    logController: new LogController({ disableRequestLogging: (req) => req.url === '/healthz' }),
+    bodyLimit: 64 * 1024,
+  }).withTypeProvider<TypeBoxTypeProvider>();
   app.get(
     '/healthz',
     { schema: { response: { 200: HealthReport, 503: HealthReport } } },

@@ -96,7 +96,8 @@ export class DebitPipeline {
     }
     this.stats.received++;
     if (this.stats.inFlight >= this.#o.maxInFlight) {
-      this.#reject(route.terminalId, '', 'GATEWAY_BUSY', `more than ${this.#o.maxInFlight} requests in flight`, false);
+      // Overloaded: answer at once, with the id the request claims so the terminal knows to resend it later.
+      this.#reject(route.terminalId, busyCorr(payload), 'GATEWAY_BUSY', `more than ${this.#o.maxInFlight} requests in flight`, false);
       return;
     }
     this.stats.inFlight++;
@@ -113,21 +114,21 @@ export class DebitPipeline {
     } catch (e) {
       return this.#rejectError(terminalId, '', e);
     }
-    // What the request claims as its correlation id, echoed in a rejection so the terminal can match it
-    // to its own pending sale. Only this terminal may publish on its topic (broker ACL), and nothing but
-    // the matching is ever based on it.
-    const claimed = claimedCorr(frame.message);
-    if (frame.mode !== 'direct') return this.#reject(terminalId, claimed, 'BAD_FRAME', 'requests are signed directly, not in batches');
+    // A rejection echoes what the request claims as its correlation id, so the terminal can match it to
+    // its own pending sale. Only this terminal may publish on its topic (broker ACL), and nothing but the
+    // matching is ever based on it. Read only when rejecting: the happy path parses the JSON once.
+    const claimed = () => claimedCorr(frame.message);
+    if (frame.mode !== 'direct') return this.#reject(terminalId, claimed(), 'BAD_FRAME', 'requests are signed directly, not in batches');
     const terminal = this.#o.ledger.terminal(terminalId);
-    if (!terminal) return this.#reject(terminalId, claimed, 'TERMINAL_UNKNOWN', `no terminal ${terminalId}`);
+    if (!terminal) return this.#reject(terminalId, claimed(), 'TERMINAL_UNKNOWN', `no terminal ${terminalId}`);
     const ok = await this.#verifier.verifyAsync(frame.message, frame.signature, terminal.publicKey);
     if (this.#stopped) return;
-    if (!ok) return this.#reject(terminalId, claimed, 'BAD_SIGNATURE', 'signature does not verify with the registered key');
+    if (!ok) return this.#reject(terminalId, claimed(), 'BAD_SIGNATURE', 'signature does not verify with the registered key');
     let body: DebitRequestBody;
     try {
       body = parseDebitRequest(frame.message, terminalId).body;
     } catch (e) {
-      return this.#rejectError(terminalId, claimed, e);
+      return this.#rejectError(terminalId, claimed(), e);
     }
     let pin: PinCheck = 'not-needed';
     if (body.credential.kind === 'qr') {
@@ -264,6 +265,14 @@ export class DebitPipeline {
     this.#cancelFlushTimer();
     this.#batch = [];
     this.#replies = [];
+  }
+}
+
+function busyCorr(payload: Buffer): string {
+  try {
+    return claimedCorr(decodeFrame(payload).message);
+  } catch {
+    return '';
   }
 }
 

@@ -108,6 +108,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     }
     const addr = app.server.address();
     const httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
+    log.info({ mqtt: `mqtt://${b.host}:${b.port}`, http: `http://${config.http.host}:${httpPort}` }, 'gateway ready: terminals connect over MQTT, browsers over HTTP');
     let closed = false;
     return {
       config,

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { benefitUnit } from './benefits.ts';
 import { isValidCardNumber } from './card.ts';
 import { PasserelleError } from './errors.ts';
@@ -46,5 +46,5 @@ export function parseDebitRequest(message: Uint8Array, topicTerminalId: string):
 export function requestFingerprint(b: DebitRequestBody): string {
   const pinBlock = b.credential.kind === 'qr' ? b.credential.pinBlock : '';
   const fields = [b.txnId, b.terminalId, b.seq, b.createdAt, b.credential.kind, b.credential.cardNumber, pinBlock, b.benefit, b.amount, b.unit];
-  return createHash('sha256').update(fields.join('\x1f')).digest('base64url');
+  return hash('sha256', fields.join('\x1f'), 'base64url');
 }

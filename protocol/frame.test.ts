@@ -65,6 +65,9 @@ describe('signed frames', () => {
     }
     const swapped = { ...frames[2]!, message: messages[3]! };
     expect(verifyFrame(swapped, signer.publicKey, verifier, roots)).toBe(false);
+    // The cached signature does not vouch for another root: same signature, another batch's content.
+    const other = signBatch(Array.from({ length: 13 }, (_, i) => Buffer.from(`{"other":${i}}`))).map(decodeFrame)[0]!;
+    expect(verifyFrame({ ...other, signature: frames[0]!.signature }, signer.publicKey, verifier, roots)).toBe(false);
     expect(verifyFrame(frames[2]!, nodeSigner(randomBytes(32)).publicKey, verifier, roots)).toBe(false);
   });
 
@@ -73,6 +76,17 @@ describe('signed frames', () => {
     const f = decodeFrame(payload!);
     expect(f.mode === 'batch' && f.path.length === 0).toBe(true);
     expect(verifyFrame(f, signer.publicKey, naclVerifier)).toBe(true);
+  });
+
+  it('a header byte with its high bit set is not its 7-bit twin', () => {
+    const message = Buffer.from('{"v":1}');
+    for (const frame of [signBatch([message, message])[0]!, encodeDirect(message, signer.sign(message))]) {
+      for (const at of [0, 1, 2, 5, 89]) {
+        const bad = Buffer.from(frame);
+        bad[at] = (bad[at] ?? 0) | 0x80;
+        expect(() => decodeFrame(bad)).toThrow();
+      }
+    }
   });
 
   it('refuses malformed frames with BAD_FRAME', () => {

@@ -58,14 +58,17 @@ function bad(reason: string): PasserelleError {
   return new PasserelleError('BAD_FRAME', `bad frame: ${reason}`, { reason });
 }
 
-/** Split a payload into its parts; anything malformed or oversized is BAD_FRAME. */
+/**
+ * Split a payload into its parts; anything malformed or oversized is BAD_FRAME. The header is read as
+ * latin1, never 'ascii': Node's ascii decoding drops the high bit, so 0xCD would pass for 'M'.
+ */
 export function decodeFrame(payload: Uint8Array): SignedFrame {
   const buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
   if (buf.length > MAX_FRAME_BYTES) throw bad(`payload of ${buf.length} bytes exceeds ${MAX_FRAME_BYTES}`);
   if (buf.length < 3 + SIG_CHARS + 3) throw bad('payload too short');
-  const mode = buf.toString('ascii', 0, 3);
+  const mode = buf.toString('latin1', 0, 3);
   if (mode !== 'S1.' && mode !== 'M1.') throw bad('unknown frame kind');
-  const signature = decodeB64(buf.toString('ascii', 3, 3 + SIG_CHARS), 'signature');
+  const signature = decodeB64(buf.toString('latin1', 3, 3 + SIG_CHARS), 'signature');
   if (signature.length !== SIGNATURE_BYTES || buf[3 + SIG_CHARS] !== DOT) throw bad('malformed signature');
   let at = 3 + SIG_CHARS + 1;
   if (mode === 'S1.') return { mode: 'direct', signature, message: jsonPart(buf, at) };
@@ -75,7 +78,7 @@ export function decodeFrame(payload: Uint8Array): SignedFrame {
   at = index.next;
   const end = buf.indexOf(DOT, at);
   if (end < 0 || end - at > Math.ceil((MAX_PATH_HASHES * HASH_BYTES * 4) / 3)) throw bad('malformed audit path');
-  const raw = decodeB64(buf.toString('ascii', at, end), 'audit path');
+  const raw = decodeB64(buf.toString('latin1', at, end), 'audit path');
   if (raw.length % HASH_BYTES !== 0) throw bad('audit path is not whole hashes');
   const path: Buffer[] = [];
   for (let i = 0; i < raw.length; i += HASH_BYTES) path.push(raw.subarray(i, i + HASH_BYTES));
@@ -97,7 +100,7 @@ function decodeB64(text: string, what: string): Buffer {
 function numberField(buf: Buffer, at: number, what: string): { value: number; next: number } {
   const end = buf.indexOf(DOT, at);
   if (end <= at || end - at > 5) throw bad(`malformed ${what}`);
-  const text = buf.toString('ascii', at, end);
+  const text = buf.toString('latin1', at, end);
   if (!/^(0|[1-9][0-9]*)$/.test(text)) throw bad(`malformed ${what}`);
   return { value: Number(text), next: end + 1 };
 }
@@ -108,21 +111,24 @@ function jsonPart(buf: Buffer, at: number): Buffer {
 }
 
 /**
- * Remembers batch roots already verified, so many simulated terminals in one process check each batch
- * signature once. Bounded; a real terminal receives one reply per batch and gains nothing from it.
+ * Remembers batch signatures already verified, so many simulated terminals in one process check each
+ * batch once. Keyed by the signature; a hit counts only if the signed bytes and the key are exactly those
+ * verified, so a valid signature paired with another root is still refused. Bounded; a real terminal
+ * receives one reply per batch and gains nothing from it.
  */
 export class VerifiedRoots {
-  readonly #seen = new Set<string>();
+  readonly #seen = new Map<string, { readonly signed: Buffer; readonly publicKey: Uint8Array }>();
   readonly #max: number;
   constructor(max = 4096) {
     this.#max = max;
   }
-  has(key: string): boolean {
-    return this.#seen.has(key);
+  has(signature: Uint8Array, signed: Buffer, publicKey: Uint8Array): boolean {
+    const hit = this.#seen.get(Buffer.from(signature).toString('latin1'));
+    return hit !== undefined && hit.signed.equals(signed) && Buffer.from(hit.publicKey).equals(publicKey);
   }
-  add(key: string): void {
+  add(signature: Uint8Array, signed: Buffer, publicKey: Uint8Array): void {
     if (this.#seen.size >= this.#max) this.#seen.clear();
-    this.#seen.add(key);
+    this.#seen.set(Buffer.from(signature).toString('latin1'), { signed, publicKey });
   }
 }
 
@@ -132,9 +138,8 @@ export function verifyFrame(frame: SignedFrame, publicKey: Uint8Array, verifier:
   const root = rootFromPath(leafHash(frame.message), frame.index, frame.size, frame.path);
   if (!root) return false;
   const signed = rootMessage(frame.size, root);
-  const key = roots ? `${Buffer.from(publicKey).toString('base64')}|${signed.toString('base64')}|${Buffer.from(frame.signature).toString('base64')}` : '';
-  if (roots?.has(key)) return true;
+  if (roots?.has(frame.signature, signed, publicKey)) return true;
   const ok = verifier.verify(signed, frame.signature, publicKey);
-  if (ok) roots?.add(key);
+  if (ok) roots?.add(frame.signature, signed, publicKey);
   return ok;
 }

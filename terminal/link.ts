@@ -1,4 +1,5 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
+import { connectMqtt } from '../common/mqtt.ts';
 import type { Logger } from '../common/log.ts';
 import { makeConnectToken } from '../protocol/connect-token.ts';
 import type { Signer } from '../protocol/crypto.ts';
@@ -90,11 +91,10 @@ export class MqttLink implements Link {
   #connect(): void {
     if (this.#stopped) return;
     const o = this.#o;
-    const client = mqtt.connect(o.url, {
+    const client = connectMqtt(o.url, {
       clientId: o.terminalId,
       username: o.terminalId,
       password: makeConnectToken(o.terminalId, o.signer, o.clock.now()),
-      protocolVersion: 4,
       clean: true,
       reconnectPeriod: 0,
       connectTimeout: o.connectTimeoutMs,

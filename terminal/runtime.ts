@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '../common/log.ts';
 import type { Benefit } from '../protocol/benefits.ts';
 import { isValidCardNumber, parseQrPayload } from '../protocol/card.ts';
 import { CODES, type Code } from '../protocol/codes.ts';
 import { naclVerifier, type Signer, type Verifier } from '../protocol/crypto.ts';
 import { debitRequest, encodeJson } from '../protocol/debit.ts';
+import { uuidv7 } from '../protocol/uuid7.ts';
 import { isPasserelleError, PasserelleError } from '../protocol/errors.ts';
 import { decodeFrame, encodeDirect, verifyFrame, type VerifiedRoots } from '../protocol/frame.ts';
 import { parseJson, Reply, type DebitRequestBody } from '../protocol/messages.ts';
@@ -67,7 +67,7 @@ export class TerminalRuntime {
   constructor(d: RuntimeDeps) {
     this.#d = d;
     this.#verifier = d.verifier ?? naclVerifier;
-    this.#newTxnId = d.newTxnId ?? randomUUID;
+    this.#newTxnId = d.newTxnId ?? (() => uuidv7(d.bindings.clock.now()));
   }
 
   get state(): State {

@@ -165,6 +165,24 @@ export function ledgerContract(name: string, open: () => Ledger): void {
       expect(code(() => l.load({ cardNumber: CARD, benefit: 'SPORT', campaign: 'c', amount: 1.5, at: 1 }))).toBe('DATA_INVALID');
     });
 
+    it('atomically(): all the writes or none', () => {
+      const n = cardNumberFrom('100000000000004');
+      expect(() =>
+        l.atomically(() => {
+          l.issueCard({ number: n, holder: 'D', pinHash: null });
+          l.load({ cardNumber: n, benefit: 'SPORT', campaign: 'c', amount: 3000, at: 1 });
+          l.load({ cardNumber: n, benefit: 'SPORT', campaign: 'c', amount: -1, at: 1 });
+        }),
+      ).toThrow();
+      expect(l.card(n)).toBeUndefined();
+      l.atomically(() => {
+        l.issueCard({ number: n, holder: 'D', pinHash: null });
+        l.load({ cardNumber: n, benefit: 'SPORT', campaign: 'c', amount: 3000, at: 1 });
+      });
+      expect(l.walletBalance(n, 'SPORT')).toBe(3000);
+      expect(l.audit()).toEqual([]);
+    });
+
     it('keeps every invariant over random sequences of debits and repeats', () => {
       const step = fc.record({
         amount: fc.integer({ min: 1, max: 900 }),

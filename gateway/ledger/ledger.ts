@@ -93,6 +93,9 @@ export interface Ledger {
   setCardStatus(number: string, status: CardRecord['status']): void;
   load(l: LoadRecord): void;
 
+  /** Run several writes as one transaction (seeding, bulk loads): all of them or none. */
+  atomically<T>(fn: () => T): T;
+
   walletBalance(cardNumber: string, benefit: Benefit): number | undefined;
   request(txnId: string): StoredRequest | undefined;
   transfersForTxn(txnId: string): TransferRecord[];

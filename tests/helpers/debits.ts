@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { benefitUnit, type Benefit } from '../../protocol/benefits.ts';
 import { requestFingerprint } from '../../protocol/debit.ts';
+import { uuidv7 } from '../../protocol/uuid7.ts';
 import type { DebitRequestBody } from '../../protocol/messages.ts';
 import type { DebitItem } from '../../gateway/ledger/ledger.ts';
 import type { PinCheck } from '../../gateway/rules.ts';
@@ -10,7 +10,7 @@ let seq = 0;
 /** A well-formed NFC debit body; override what the test is about. */
 export function debitBody(o: { terminalId: string; cardNumber: string; benefit: Benefit; amount: number } & Partial<DebitRequestBody>): DebitRequestBody {
   return {
-    txnId: o.txnId ?? randomUUID(),
+    txnId: o.txnId ?? uuidv7(),
     terminalId: o.terminalId,
     seq: o.seq ?? ++seq,
     createdAt: o.createdAt ?? 1_700_000_000_000,

@@ -1,0 +1,249 @@
+import type { MqttClient } from 'mqtt';
+import { connectMqttAsync } from '../common/mqtt.ts';
+import { makeConnectToken } from '../protocol/connect-token.ts';
+import { fromB64url, NodeVerifier, nodeSigner, type Signer } from '../protocol/crypto.ts';
+import { debitRequest, encodeJson } from '../protocol/debit.ts';
+import { decodeFrame, encodeDirect, verifyFrame, VerifiedRoots } from '../protocol/frame.ts';
+import { parseJson, Reply, type DebitRequestBody } from '../protocol/messages.ts';
+import { replyTopic, requestTopic } from '../protocol/topics.ts';
+import { uuidv7 } from '../protocol/uuid7.ts';
+
+/**
+ * The load generator, run as a child process of the benchmark so it has its own core: simulated terminals
+ * as lean protocol clients. Each signs its requests with node:crypto and checks every reply's signature
+ * against the gateway key (one Ed25519 check per batch root, shared by the terminals of this process).
+ * No outbox here: the terminals' durable commit is measured by its own benchmark.
+ */
+
+export interface LoadgenSetup {
+  readonly url: string;
+  readonly gatewaySignPublicKey: string;
+  readonly terminals: readonly { readonly id: string; readonly seed: string }[];
+  readonly cards: readonly string[];
+}
+
+export type LoadgenCommand =
+  | { readonly kind: 'setup'; readonly setup: LoadgenSetup }
+  | { readonly kind: 'closed'; readonly warmupMs: number; readonly measureMs: number }
+  | { readonly kind: 'open'; readonly ratePerS: number; readonly warmupMs: number; readonly measureMs: number }
+  | { readonly kind: 'exit' };
+
+export interface ClosedResult {
+  readonly kind: 'closed';
+  /** CPU time this process spent during the measured window, in ms. */
+  readonly cpuMs: number;
+  readonly completed: number;
+  readonly seconds: number;
+  readonly errors: number;
+  readonly declined: number;
+}
+
+export interface OpenResult {
+  readonly kind: 'open';
+  readonly sent: number;
+  readonly measured: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+  readonly maxMs: number;
+  readonly errors: number;
+  readonly declined: number;
+}
+
+export type LoadgenReport = { readonly kind: 'ready' } | ClosedResult | OpenResult | { readonly kind: 'failed'; readonly message: string };
+
+const REPLY_TIMEOUT_MS = 10_000;
+
+interface Outstanding {
+  readonly done: (ok: boolean, declined: boolean) => void;
+}
+
+class BenchTerminal {
+  #seq = 0;
+  readonly outstanding = new Map<string, Outstanding>();
+
+  constructor(
+    readonly id: string,
+    readonly signer: Signer,
+    readonly client: MqttClient,
+  ) {}
+
+  send(card: string, amount: number, o: Outstanding): void {
+    const body: DebitRequestBody = {
+      txnId: uuidv7(),
+      terminalId: this.id,
+      seq: ++this.#seq,
+      createdAt: Date.now(),
+      credential: { kind: 'nfc', cardNumber: card },
+      benefit: 'LEISURE_BOOKS',
+      amount,
+      unit: 'cent',
+    };
+    const message = encodeJson(debitRequest(body));
+    this.outstanding.set(body.txnId, o);
+    this.client.publish(requestTopic(this.id), encodeDirect(message, this.signer.sign(message)), { qos: 1 });
+  }
+}
+
+const verifier = new NodeVerifier();
+const roots = new VerifiedRoots();
+let gatewayKey: Uint8Array;
+let terminals: BenchTerminal[] = [];
+let cards: readonly string[] = [];
+let errors = 0;
+let declined = 0;
+
+function onReply(t: BenchTerminal, payload: Buffer): void {
+  let reply: Reply;
+  try {
+    const frame = decodeFrame(payload);
+    if (!verifyFrame(frame, gatewayKey, verifier, roots)) throw new Error('bad reply signature');
+    reply = parseJson(Reply, frame.message, 'reply');
+  } catch {
+    errors++;
+    return;
+  }
+  const o = t.outstanding.get(reply.corr);
+  if (!o) return;
+  t.outstanding.delete(reply.corr);
+  o.done(reply.type === 'debit.reply', reply.type === 'debit.reply' && reply.body.status === 'declined');
+}
+
+async function setup(s: LoadgenSetup): Promise<void> {
+  gatewayKey = fromB64url(s.gatewaySignPublicKey, 32, 'gateway key');
+  cards = s.cards;
+  terminals = await Promise.all(
+    s.terminals.map(async ({ id, seed }) => {
+      const signer = nodeSigner(fromB64url(seed, 32, 'seed'));
+      const client = await connectMqttAsync(s.url, {
+        clientId: id,
+        username: id,
+        password: makeConnectToken(id, signer, Date.now()),
+        reconnectPeriod: 0,
+        connectTimeout: 10_000,
+      });
+      await client.subscribeAsync(replyTopic(id), { qos: 1 });
+      const t = new BenchTerminal(id, signer, client);
+      client.on('message', (_topic, payload) => onReply(t, payload));
+      return t;
+    }),
+  );
+}
+
+let pick = 0;
+const nextCard = () => cards[(pick = (pick * 1103515245 + 12345) % 2147483648) % cards.length]!;
+const nextAmount = () => 1 + (pick % 99);
+
+/** Closed loop: each terminal has one request in flight and sends the next as soon as it is answered. */
+function closedLoop(warmupMs: number, measureMs: number): Promise<ClosedResult> {
+  return new Promise((resolve) => {
+    const start = performance.now();
+    const measureFrom = start + warmupMs;
+    const end = measureFrom + measureMs;
+    let cpuAtStart: NodeJS.CpuUsage | undefined;
+    let cpuMs = 0;
+    setTimeout(() => (cpuAtStart = process.cpuUsage()), warmupMs);
+    setTimeout(() => {
+      const c = process.cpuUsage(cpuAtStart);
+      cpuMs = (c.user + c.system) / 1000;
+    }, warmupMs + measureMs);
+    let completed = 0;
+    let running = terminals.length;
+    errors = 0;
+    declined = 0;
+    const loop = (t: BenchTerminal) => {
+      const now = performance.now();
+      if (now >= end) {
+        if (--running === 0) resolve({ kind: 'closed', completed, seconds: measureMs / 1000, errors, declined, cpuMs });
+        return;
+      }
+      t.send(nextCard(), nextAmount(), {
+        done: (ok, wasDeclined) => {
+          const at = performance.now();
+          if (at >= measureFrom && at < end) {
+            completed++;
+            if (wasDeclined) declined++;
+          }
+          if (!ok) errors++;
+          loop(t);
+        },
+      });
+    };
+    for (const t of terminals) loop(t);
+    // A request never answered would stall its terminal: count what is still out as errors and stop.
+    setTimeout(() => {
+      if (running > 0) resolve({ kind: 'closed', completed, seconds: measureMs / 1000, errors: errors + running, declined, cpuMs });
+    }, warmupMs + measureMs + REPLY_TIMEOUT_MS).unref();
+  });
+}
+
+/**
+ * Open loop: requests are scheduled at a fixed rate whatever the replies do, and each latency is counted
+ * from the scheduled time, so a stall shows as latency instead of silently slowing the offer down.
+ */
+function openLoop(ratePerS: number, warmupMs: number, measureMs: number): Promise<OpenResult> {
+  return new Promise((resolve) => {
+    const start = performance.now();
+    const total = Math.round((ratePerS * (warmupMs + measureMs)) / 1000);
+    const warmupCount = Math.round((ratePerS * warmupMs) / 1000);
+    const latencies: number[] = [];
+    let sent = 0;
+    let answered = 0;
+    errors = 0;
+    declined = 0;
+    const finish = () => {
+      latencies.sort((a, b) => a - b);
+      const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+      resolve({ kind: 'open', sent, measured: latencies.length, p50Ms: q(0.5), p99Ms: q(0.99), p999Ms: q(0.999), maxMs: latencies.at(-1) ?? NaN, errors, declined });
+    };
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - start) * ratePerS) / 1000));
+      for (; sent < due; sent++) {
+        const i = sent;
+        const scheduledAt = start + (i * 1000) / ratePerS;
+        terminals[i % terminals.length]!.send(nextCard(), nextAmount(), {
+          done: (ok, wasDeclined) => {
+            if (i >= warmupCount) {
+              latencies.push(performance.now() - scheduledAt);
+              if (wasDeclined) declined++;
+            }
+            if (!ok) errors++;
+            if (++answered === total) finish();
+          },
+        });
+      }
+      if (sent < total) setTimeout(tick, 1);
+      else
+        setTimeout(() => {
+          if (answered < total) {
+            errors += total - answered;
+            answered = total;
+            finish();
+          }
+        }, REPLY_TIMEOUT_MS).unref();
+    };
+    tick();
+  });
+}
+
+function report(r: LoadgenReport): void {
+  process.send?.(r);
+}
+
+process.on('message', (cmd: LoadgenCommand) => {
+  const run = async () => {
+    switch (cmd.kind) {
+      case 'setup':
+        await setup(cmd.setup);
+        return report({ kind: 'ready' });
+      case 'closed':
+        return report(await closedLoop(cmd.warmupMs, cmd.measureMs));
+      case 'open':
+        return report(await openLoop(cmd.ratePerS, cmd.warmupMs, cmd.measureMs));
+      case 'exit':
+        await Promise.all(terminals.map((t) => t.client.endAsync(true)));
+        process.exit(0);
+    }
+  };
+  run().catch((e: unknown) => report({ kind: 'failed', message: String(e) }));
+});

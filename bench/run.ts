@@ -1,0 +1,174 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { silentLogger } from '../common/log.ts';
+import { loadGatewayConfig } from '../gateway/config.ts';
+import { startGateway, type Gateway } from '../gateway/server.ts';
+import { cardNumberFrom } from '../protocol/card.ts';
+import { b64url, publicKeyFromSeed } from '../protocol/crypto.ts';
+import type { ClosedResult, LoadgenCommand, LoadgenReport, LoadgenSetup, OpenResult } from './loadgen.ts';
+
+/**
+ * `npm run bench` — scenario "online-debit": debits through the real path. Simulated terminals (a child
+ * process, signing with node:crypto and checking every reply signature) → embedded aedes broker → gateway
+ * (signature check, rules, SQLite group commit with synchronous=FULL, Merkle-signed replies).
+ *
+ *  - max_debits_per_s: closed loop, 100 terminals each with one request in flight; the median of three
+ *    runs, because this machine is shared and noisy;
+ *  - p50/p99/p999_ms: open loop at 5,000 debits/s offered, latency from each request's scheduled send
+ *    time to its verified reply (so a stall cannot hide by slowing the offer down).
+ *
+ * Both processes share this machine's cores, so the summary also gives the CPU time each spends per debit.
+ * A human summary, then one JSON object as the last line.
+ *
+ * PASSERELLE_BENCH_PROFILE=<dir> writes a V8 CPU profile of the load generator there (run the parent with
+ * `node --cpu-prof` for the gateway's).
+ */
+
+const TERMINALS = 100;
+const OFFERED_PER_S = 5000;
+
+interface Phases {
+  readonly cards: number;
+  readonly closedRuns: number;
+  readonly closed: { readonly warmupMs: number; readonly measureMs: number };
+  readonly open: { readonly warmupMs: number; readonly measureMs: number };
+}
+
+const FULL: Phases = { cards: 20_000, closedRuns: 3, closed: { warmupMs: 1500, measureMs: 5000 }, open: { warmupMs: 2000, measureMs: 8000 } };
+const QUICK: Phases = { cards: 2000, closedRuns: 1, closed: { warmupMs: 300, measureMs: 1000 }, open: { warmupMs: 300, measureMs: 1000 } };
+
+interface ClosedRun {
+  readonly perS: number;
+  readonly gatewayCpuUsPerDebit: number;
+  readonly terminalsCpuUsPerDebit: number;
+  readonly result: ClosedResult;
+}
+
+export async function runBench(o: { quick?: boolean }): Promise<void> {
+  const phases = o.quick ? QUICK : FULL;
+  const progress = (m: string) => process.stderr.write(`bench: ${m}\n`);
+  const dir = mkdtempSync(join(tmpdir(), 'passerelle-bench-'));
+  const config = loadGatewayConfig(undefined, { dataDir: dir, seedDemo: false, mqtt: { port: 0 }, http: { port: 0 }, log: { level: 'silent' } });
+  const gateway = await startGateway(config, { log: silentLogger });
+  const profileDir = process.env.PASSERELLE_BENCH_PROFILE;
+  const execArgv = ['--import', 'tsx', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
+  const child = fork(fileURLToPath(new URL('./loadgen.ts', import.meta.url)), { execArgv, stdio: 'inherit' });
+  try {
+    progress(`seeding ${phases.cards} cards and ${TERMINALS} terminals`);
+    await ask(child, { kind: 'setup', setup: seed(gateway, phases.cards) }, 'ready');
+    const runs: ClosedRun[] = [];
+    for (let i = 0; i < phases.closedRuns; i++) {
+      progress(`closed loop, run ${i + 1} of ${phases.closedRuns}`);
+      runs.push(await closedRun(child, phases));
+    }
+    const closed = median(runs, (r) => r.perS);
+    const afterClosed = { ...gateway.pipeline.stats };
+    progress(`open loop at ${OFFERED_PER_S}/s`);
+    const open = (await ask(child, { kind: 'open', ratePerS: OFFERED_PER_S, ...phases.open }, 'open')) as OpenResult;
+    progress('auditing the ledger');
+    const audit = gateway.ledger.audit();
+    summary(phases, runs, closed, open, afterClosed, gateway, audit);
+    const errors = runs.reduce((n, r) => n + r.result.errors, 0) + open.errors + audit.length;
+    const result = {
+      scenario: 'online-debit',
+      max_debits_per_s: Math.round(closed.perS),
+      offered_per_s: OFFERED_PER_S,
+      p50_ms: round(open.p50Ms),
+      p99_ms: round(open.p99Ms),
+      p999_ms: round(open.p999Ms),
+      errors,
+    };
+    console.log(JSON.stringify(result));
+  } finally {
+    child.send({ kind: 'exit' } satisfies LoadgenCommand);
+    await new Promise((r) => child.once('exit', r));
+    await gateway.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One closed-loop run, with the CPU time both processes spent in its measured window. */
+async function closedRun(child: ChildProcess, phases: Phases): Promise<ClosedRun> {
+  let start: NodeJS.CpuUsage | undefined;
+  let gatewayCpuMs = 0;
+  const t1 = setTimeout(() => (start = process.cpuUsage()), phases.closed.warmupMs);
+  const t2 = setTimeout(() => {
+    const c = process.cpuUsage(start);
+    gatewayCpuMs = (c.user + c.system) / 1000;
+  }, phases.closed.warmupMs + phases.closed.measureMs);
+  const result = (await ask(child, { kind: 'closed', ...phases.closed }, 'closed')) as ClosedResult;
+  clearTimeout(t1);
+  clearTimeout(t2);
+  const n = Math.max(result.completed, 1);
+  return {
+    perS: result.completed / result.seconds,
+    gatewayCpuUsPerDebit: (gatewayCpuMs * 1000) / n,
+    terminalsCpuUsPerDebit: (result.cpuMs * 1000) / n,
+    result,
+  };
+}
+
+/** One bookshop, 100 terminals, and cards holding enough leisure-book credit for every debit to pass. */
+function seed(gateway: Gateway, cardCount: number): LoadgenSetup {
+  const l = gateway.ledger;
+  const terminals: { id: string; seed: string }[] = [];
+  const cards: string[] = [];
+  l.atomically(() => {
+    l.addPartner({ id: 'P-BENCH', name: 'Librairie du banc d’essai', type: 'bookshop' });
+    for (let i = 0; i < TERMINALS; i++) {
+      const seedBytes = randomBytes(32);
+      const id = `T-BENCH-${String(i).padStart(3, '0')}`;
+      l.addTerminal({ id, partnerId: 'P-BENCH', publicKey: publicKeyFromSeed(seedBytes) });
+      terminals.push({ id, seed: b64url(seedBytes) });
+    }
+    for (let i = 0; i < cardCount; i++) {
+      const number = cardNumberFrom(`9${String(i).padStart(14, '0')}`);
+      l.issueCard({ number, holder: `Bench ${i}`, pinHash: null });
+      l.load({ cardNumber: number, benefit: 'LEISURE_BOOKS', campaign: 'bench', amount: 100_000, at: Date.now() });
+      cards.push(number);
+    }
+  });
+  return { url: gateway.mqttUrl, gatewaySignPublicKey: b64url(gateway.keys.signPublicKey), terminals, cards };
+}
+
+function ask(child: ChildProcess, cmd: LoadgenCommand, expect: LoadgenReport['kind']): Promise<LoadgenReport> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (r: LoadgenReport) => {
+      child.off('exit', onExit);
+      if (r.kind === 'failed') reject(new Error(`load generator failed: ${r.message}`));
+      else if (r.kind !== expect) reject(new Error(`load generator answered ${r.kind}, expected ${expect}`));
+      else resolve(r);
+    };
+    const onExit = (code: number | null) => reject(new Error(`load generator exited (${code})`));
+    child.once('message', onMessage);
+    child.once('exit', onExit);
+    child.send(cmd);
+  });
+}
+
+function median<T>(xs: readonly T[], key: (x: T) => number): T {
+  const sorted = [...xs].sort((a, b) => key(a) - key(b));
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+function summary(p: Phases, runs: ClosedRun[], c: ClosedRun, o: OpenResult, afterClosed: Gateway['pipeline']['stats'], g: Gateway, audit: string[]): void {
+  const s = g.pipeline.stats;
+  const batch = (debits: number, batches: number) => (batches ? (debits / batches).toFixed(1) : '0');
+  console.log(`online-debit benchmark (${availableParallelism()} cores shared by the gateway and broker in this process and ${TERMINALS} terminals in a child process)`);
+  console.log(`  closed loop, ${TERMINALS} terminals, ${p.closedRuns} run(s) of ${p.closed.measureMs / 1000} s after ${p.closed.warmupMs / 1000} s warm-up:`);
+  console.log(`    runs: ${runs.map((r) => Math.round(r.perS)).join(', ')} debits/s; median ${Math.round(c.perS)} debits/s`);
+  console.log(`    CPU per debit (median run): gateway ${c.gatewayCpuUsPerDebit.toFixed(0)} µs, terminals ${c.terminalsCpuUsPerDebit.toFixed(0)} µs; mean batch ${batch(afterClosed.approved + afterClosed.declined + afterClosed.repeats, afterClosed.batches)}`);
+  console.log(`  open loop, ${OFFERED_PER_S}/s offered, ${p.open.measureMs / 1000} s after ${p.open.warmupMs / 1000} s warm-up (latency from scheduled send to verified reply):`);
+  console.log(
+    `    p50 ${round(o.p50Ms)} ms, p99 ${round(o.p99Ms)} ms, p99.9 ${round(o.p999Ms)} ms, max ${round(o.maxMs)} ms; ${o.measured} measured; mean batch ${batch(s.approved + s.declined - afterClosed.approved - afterClosed.declined, s.batches - afterClosed.batches)}; errors ${o.errors}`,
+  );
+  console.log(`  ledger: ${g.ledger.counts().transfers} transfers, invariants ${audit.length === 0 ? 'hold' : `BROKEN: ${audit.join('; ')}`}; gateway busy answers ${s.rejected}`);
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

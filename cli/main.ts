@@ -1,0 +1,85 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { VERSION } from '../common/version.ts';
+import { codesMarkdown, CODES, type Code } from '../protocol/codes.ts';
+import { isPasserelleError } from '../protocol/errors.ts';
+import { runBench } from '../bench/run.ts';
+import { runDemo } from './demo.ts';
+import { startGatewayCommand } from './gateway.ts';
+import { simSale } from './sim.ts';
+
+/** The `passerelle` command line. Every operating error ends with its stable code and a non-zero exit. */
+
+// Output piped into a command that stops reading (`| head`) is not an error worth a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port is an integer from 0 to 65535');
+  return n;
+}
+
+const program = new Command()
+  .name('passerelle')
+  .description("Pass'Région terminals and gateway: run the gateway, simulated terminals, the demo and the benchmark.")
+  .version(VERSION);
+
+const gateway = program.command('gateway').description('the gateway: embedded MQTT broker, rules, ledger, HTTP API');
+gateway
+  .command('start')
+  .description('start the gateway (embedded broker, SQLite ledger under the data directory, demo data on first start)')
+  .option('-c, --config <file>', 'JSON config file (see gateway/config.ts for every key)')
+  .option('--data-dir <dir>', 'directory for the ledger and the keys (default: data)')
+  .option('--mqtt-port <port>', 'embedded MQTT broker port (default: 1884)', port)
+  .option('--http-port <port>', 'HTTP API port (default: 8080)', port)
+  .option('--no-seed-demo', 'do not seed the demo data into an empty ledger')
+  .action(startGatewayCommand);
+
+program
+  .command('demo')
+  .description('start a gateway on free ports and run scripted sales on simulated terminals, printed as their displays show them')
+  .option('--keep', 'keep the temporary data directory')
+  .action(runDemo);
+
+const sim = program.command('sim').description('simulated terminals and card holders against a running gateway');
+sim
+  .command('sale')
+  .description('one sale on a simulated demo terminal (exit 0 when approved)')
+  .requiredOption('-t, --terminal <id>', 'demo terminal id, e.g. T-LIB-LYON-01')
+  .option('--holder <name>', 'demo card holder, e.g. "Léa Martin"')
+  .option('--card <number>', 'card number (instead of --holder)')
+  .requiredOption('-b, --benefit <code>', 'benefit code, e.g. LEISURE_BOOKS, SPORT, CINEMA')
+  .requiredOption('-a, --amount <amount>', 'price in euros (12,50) or, for cinema and museums, a number of entries')
+  .option('--qr', 'show the QR code instead of tapping the card (then the code is typed on the pad)')
+  .option('--code <pin>', 'code typed on the pad for a QR sale (default: the demo holder’s code)')
+  .option('--data-dir <dir>', 'data directory of the running gateway (terminal keys, gateway public keys)', 'data')
+  .option('--gateway <url>', 'MQTT URL of the gateway', 'mqtt://127.0.0.1:1884')
+  .action(simSale);
+
+program
+  .command('codes')
+  .description('print the table of outcome and error codes')
+  .option('--markdown', 'as the markdown of docs/codes.md')
+  .action((o: { markdown?: boolean }) => {
+    if (o.markdown) process.stdout.write(codesMarkdown());
+    else for (const code of Object.keys(CODES) as Code[]) console.log(`${CODES[code].num}  ${code.padEnd(22)} ${CODES[code].fr}`);
+  });
+
+program
+  .command('bench')
+  .description('online debits through the real path; a human summary, then one JSON line')
+  .option('--quick', 'short phases (a smoke run, not a measurement)')
+  .action(runBench);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (isPasserelleError(e)) {
+    console.error(`passerelle: ${e.code} (${e.num}): ${e.message}`);
+  } else {
+    console.error('passerelle: unexpected error:', e);
+  }
+  process.exitCode = 1;
+}
