@@ -2,18 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isPasserelleError } from '../protocol/errors.ts';
+import { thrown } from '../tests/helpers/errors.ts';
 import { loadGatewayConfig } from './config.ts';
 
-function failure(fn: () => unknown): { code: string; message: string } {
-  try {
-    fn();
-  } catch (e) {
-    if (isPasserelleError(e)) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('expected a failure');
-}
+const failure = thrown;
 
 describe('gateway configuration', () => {
   it('runs on defaults: embedded broker off 1883, demo data seeded', () => {

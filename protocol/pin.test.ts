@@ -1,19 +1,10 @@
 import nacl from 'tweetnacl';
 import { describe, expect, it } from 'vitest';
-import { isPasserelleError } from './errors.ts';
+import { codeOf as code } from '../tests/helpers/errors.ts';
 import { openPin, sealPin } from './pin.ts';
 
 const gateway = nacl.box.keyPair();
 const TXN = '0b5e7f0e-8a3c-4d2b-9f1e-2c3d4e5f6a7b';
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-    return 'none';
-  } catch (e) {
-    return isPasserelleError(e) ? e.code : String(e);
-  }
-}
 
 describe('sealed secret code', () => {
   it('opens for its transaction with the gateway key', () => {

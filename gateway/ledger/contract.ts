@@ -5,6 +5,7 @@ import { isPasserelleError } from '../../protocol/errors.ts';
 import { DebitReply } from '../../protocol/messages.ts';
 import { parseJson } from '../../protocol/messages.ts';
 import { debitBody, debitItem } from '../../tests/helpers/debits.ts';
+import { codeOf } from '../../tests/helpers/errors.ts';
 import type { CommitOutcome, Ledger } from './ledger.ts';
 
 /**
@@ -150,14 +151,7 @@ export function ledgerContract(name: string, open: () => Ledger): void {
     });
 
     it('refuses bad provisioning data with DATA_INVALID', () => {
-      const code = (fn: () => void) => {
-        try {
-          fn();
-        } catch (e) {
-          return isPasserelleError(e) ? e.code : 'other';
-        }
-        return 'none';
-      };
+      const code = codeOf;
       expect(code(() => l.addPartner({ id: 'P-BOOK', name: 'again', type: 'bookshop' }))).toBe('DATA_INVALID');
       expect(code(() => l.addTerminal({ id: 'T-X-01', partnerId: 'P-NONE', publicKey: KEY }))).toBe('DATA_INVALID');
       expect(code(() => l.issueCard({ number: '1234567890123456', holder: 'x', pinHash: null }))).toBe('DATA_INVALID');
