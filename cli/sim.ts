@@ -1,7 +1,7 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '../common/log.ts';
-import { DEMO_CARDS, type DemoTerminalKey } from '../gateway/demo-data.ts';
+import { DEMO_CARDS, readDemoTerminals, type DemoTerminalKey } from '../gateway/demo-data.ts';
 import { PUBLIC_FILE, readPublicKeys } from '../gateway/keys.ts';
 import { DEMO_TERMINALS_FILE } from '../gateway/server.ts';
 import { benefitUnit, isBenefit } from '../protocol/benefits.ts';
@@ -69,12 +69,8 @@ function cardHolder(o: SimSaleOptions): CardHolder {
 
 function demoTerminal(dataDir: string, terminalId: string): DemoTerminalKey {
   const file = join(dataDir, DEMO_TERMINALS_FILE);
-  let keys: DemoTerminalKey[];
-  try {
-    keys = JSON.parse(readFileSync(file, 'utf8')) as DemoTerminalKey[];
-  } catch (e) {
-    throw new PasserelleError('KEY_FILE_INVALID', `${file}: ${(e as Error).message} (is the gateway started with demo data in ${dataDir}?)`);
-  }
+  if (!existsSync(file)) throw new PasserelleError('KEY_FILE_INVALID', `${file} does not exist: is the gateway started with demo data in ${dataDir}?`);
+  const keys = readDemoTerminals(file);
   const key = keys.find((k) => k.terminalId === terminalId);
   if (!key) throw new PasserelleError('CONFIG_INVALID', `no demo terminal ${terminalId}; one of: ${keys.map((k) => k.terminalId).join(', ')}`);
   return key;

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Benefit, PartnerType } from '../protocol/benefits.ts';
 import { cardNumberFrom } from '../protocol/card.ts';
 import { publicKeyFromSeed } from '../protocol/crypto.ts';
+import { PasserelleError } from '../protocol/errors.ts';
 import type { Ledger } from './ledger/ledger.ts';
 import { hashPin } from './pin-hash.ts';
 
@@ -115,4 +117,13 @@ export function demoCard(holder: string): DemoCard {
   const c = DEMO_CARDS.find((x) => x.holder === holder);
   if (!c) throw new RangeError(`no demo card for ${holder}`);
   return c;
+}
+
+/** The demo terminals' keys written at seeding (`demo-terminals.json`); KEY_FILE_INVALID if unreadable. */
+export function readDemoTerminals(file: string): DemoTerminalKey[] {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as DemoTerminalKey[];
+  } catch (e) {
+    throw new PasserelleError('KEY_FILE_INVALID', `${file}: ${(e as Error).message}`);
+  }
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { createLogger, ns, type Logger } from '../common/log.ts';
 import { VERSION } from '../common/version.ts';
@@ -8,7 +8,7 @@ import { PasserelleError } from '../protocol/errors.ts';
 import { REQUEST_FILTER } from '../protocol/topics.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
 import type { GatewayConfig } from './config.ts';
-import { seedDemo, type DemoTerminalKey } from './demo-data.ts';
+import { readDemoTerminals, seedDemo, type DemoTerminalKey } from './demo-data.ts';
 import { buildHttpApp, type HealthReport } from './http.ts';
 import { loadOrCreateGatewayKeys, writeAtomic, type GatewayKeys } from './keys.ts';
 import type { Ledger } from './ledger/ledger.ts';
@@ -147,10 +147,5 @@ function prepareDemo(config: GatewayConfig, ledger: Ledger, log: Logger): DemoTe
     log.info({ terminals: keys.length, file }, 'seeded the demo partners, terminals and cards');
     return keys;
   }
-  if (!existsSync(file)) return [];
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as DemoTerminalKey[];
-  } catch (e) {
-    throw new PasserelleError('KEY_FILE_INVALID', `${file}: ${(e as Error).message}`);
-  }
+  return existsSync(file) ? readDemoTerminals(file) : [];
 }
