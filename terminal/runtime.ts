@@ -8,7 +8,7 @@ import { uuidv7 } from '../protocol/uuid7.ts';
 import { isPasserelleError, PasserelleError } from '../protocol/errors.ts';
 import { decodeFrame, encodeDirect, verifyFrame, type VerifiedRoots } from '../protocol/frame.ts';
 import { parseJson, Reply, type DebitRequestBody } from '../protocol/messages.ts';
-import { formatAmount } from './screens.ts';
+import { formatAmount, screens } from './screens.ts';
 import type { TerminalBindings } from './bindings.ts';
 import type { TerminalConfig } from './config.ts';
 import { initialState, step, type Effect, type Event, type Outcome, type Sale, type State } from './lifecycle.ts';
@@ -84,7 +84,7 @@ export class TerminalRuntime {
       down: () => undefined,
     });
     this.#scheduleResend();
-    this.#d.bindings.display.show({ tone: 'info', lines: ["Pass'Région", 'Prêt'] });
+    this.#d.bindings.display.show(screens.idle());
   }
 
   /** Sell `amount` (cents, or entries) of `benefit`; resolves when the sale is finished. */

@@ -148,6 +148,13 @@ export function ledgerContract(name: string, open: () => Ledger): void {
       expect(isPasserelleError(thrown, 'LEDGER_FAILED')).toBe(true);
       expect(l.request(good.txnId)).toBeUndefined();
       expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1500);
+      // Nothing from the rolled-back batch survives, not even an id remembered on the side: the next
+      // accounts created and the next debit land where they belong.
+      l.load({ cardNumber: BARE, benefit: 'LEISURE_BOOKS', campaign: '2022-2023', amount: 700, at: 2 });
+      l.commitDebits([debitItem(good)], 3);
+      expect(l.transfersForTxn(good.txnId)).toEqual([expect.objectContaining({ debitAccount: `wallet:${CARD}:LEISURE_BOOKS:2022-2023`, creditAccount: 'payable:P-BOOK:cent' })]);
+      expect(l.walletBalance(BARE, 'LEISURE_BOOKS')).toBe(700);
+      expect(l.audit()).toEqual([]);
     });
 
     it('refuses bad provisioning data with DATA_INVALID', () => {

@@ -106,9 +106,10 @@ export class SqliteLedger implements Ledger {
   readonly #db: Database.Database;
   readonly #s;
   readonly #commit: (items: readonly DebitItem[], decidedAt: number) => CommitOutcome[];
-  // Caches of rows this object alone writes (one gateway process per SQLite file), dropped on every write.
-  readonly #terminalRecords = new Map<string, TerminalRecord>();
-  readonly #terminals = new Map<string, { active: boolean; partnerId: string; type: PartnerType }>();
+  // Caches of committed rows this object alone writes (one gateway process per SQLite file), dropped on
+  // every write to them. Only rows committed before a debit batch are cached, so a rolled-back batch can
+  // leave nothing behind here.
+  readonly #terminals = new Map<string, TerminalRecord & { readonly partnerType: PartnerType }>();
   readonly #payables = new Map<string, number>();
 
   constructor(opts: SqliteLedgerOptions) {
@@ -138,11 +139,8 @@ export class SqliteLedger implements Ledger {
   #prepare() {
     const db = this.#db;
     return {
-      terminal: db.prepare<[string], { id: string; partner_id: string; public_key: Buffer; active: number }>(
-        'SELECT id, partner_id, public_key, active FROM terminals WHERE id = ?',
-      ),
-      terminalPartner: db.prepare<[string], { active: number; partner_id: string; type: string }>(
-        'SELECT t.active, t.partner_id, p.type FROM terminals t JOIN partners p ON p.id = t.partner_id WHERE t.id = ?',
+      terminal: db.prepare<[string], { id: string; partner_id: string; public_key: Buffer; active: number; type: string }>(
+        'SELECT t.id, t.partner_id, t.public_key, t.active, p.type FROM terminals t JOIN partners p ON p.id = t.partner_id WHERE t.id = ?',
       ),
       card: db.prepare<[string], { number: string; holder: string; status: 'active' | 'opposed'; pin_hash: string | null }>(
         'SELECT number, holder, status, pin_hash FROM cards WHERE number = ?',
@@ -182,12 +180,17 @@ export class SqliteLedger implements Ledger {
   }
 
   terminal(id: string): TerminalRecord | undefined {
-    let t = this.#terminalRecords.get(id);
+    return this.#terminal(id);
+  }
+
+  #terminal(id: string): (TerminalRecord & { readonly partnerType: PartnerType }) | undefined {
+    let t = this.#terminals.get(id);
     if (!t) {
       const r = this.#s.terminal.get(id);
       if (!r) return undefined;
-      t = { id: r.id, partnerId: r.partner_id, publicKey: new Uint8Array(r.public_key), active: r.active === 1 };
-      this.#terminalRecords.set(id, t);
+      assert(isPartnerType(r.type), `partner of terminal ${id} has an unknown type ${r.type}`);
+      t = { id: r.id, partnerId: r.partner_id, publicKey: new Uint8Array(r.public_key), active: r.active === 1, partnerType: r.type };
+      this.#terminals.set(id, t);
     }
     return t;
   }
@@ -213,11 +216,12 @@ export class SqliteLedger implements Ledger {
       this.#s.insertConflict.run(body.txnId, body.terminalId, item.fingerprint, decidedAt);
       return { kind: 'conflict' };
     }
-    const tp = this.#terminalPartner(body.terminalId);
+    const tp = this.#terminal(body.terminalId);
+    assert(tp, `terminal ${body.terminalId} was verified but is not in the ledger`);
     const cw = this.#s.cardWallet.get({ card: body.credential.cardNumber, benefit: body.benefit });
     const decision = decide(body, {
       terminalActive: tp.active,
-      partnerType: tp.type,
+      partnerType: tp.partnerType,
       ...(cw ? { card: { status: cw.status } } : {}),
       ...(cw && cw.wallet_id !== null ? { wallet: { balance: cw.balance ?? 0 } } : {}),
       pin: item.pin,
@@ -255,31 +259,28 @@ export class SqliteLedger implements Ledger {
     return Number(r.lastInsertRowid);
   }
 
+  /** What the Region owes a partner, in one unit. Created with the partner, so a debit only reads it. */
   #payableAccount(partnerId: string, unit: Unit): number {
     const code = `payable:${partnerId}:${unit}`;
     let id = this.#payables.get(code);
     if (id === undefined) {
-      id = this.#account(code, { kind: 'payable', unit, partner_id: partnerId });
+      id = this.#s.accountByCode.get(code)?.id;
+      assert(id !== undefined, `partner ${partnerId} has no ${code} account`);
       this.#payables.set(code, id);
     }
     return id;
   }
 
-  /** Terminal and partner type, cached: read on every debit, written only by provisioning through this object. */
-  #terminalPartner(terminalId: string): { active: boolean; partnerId: string; type: PartnerType } {
-    let tp = this.#terminals.get(terminalId);
-    if (!tp) {
-      const r = this.#s.terminalPartner.get(terminalId);
-      assert(r && isPartnerType(r.type), `terminal ${terminalId} was verified but has no partner of a known type`);
-      tp = { active: r.active === 1, partnerId: r.partner_id, type: r.type };
-      this.#terminals.set(terminalId, tp);
-    }
-    return tp;
-  }
-
   addPartner(p: PartnerRecord): void {
     if (!isPartnerType(p.type)) throw new PasserelleError('DATA_INVALID', `unknown partner type ${p.type}`);
-    this.#run(() => this.#db.prepare('INSERT INTO partners (id, name, type) VALUES (?, ?, ?)').run(p.id, p.name, p.type), `partner ${p.id}`);
+    this.#run(
+      () =>
+        this.#db.transaction(() => {
+          this.#db.prepare('INSERT INTO partners (id, name, type) VALUES (?, ?, ?)').run(p.id, p.name, p.type);
+          for (const unit of ['cent', 'entry'] as const) this.#account(`payable:${p.id}:${unit}`, { kind: 'payable', unit, partner_id: p.id });
+        })(),
+      `partner ${p.id}`,
+    );
   }
 
   addTerminal(t: Omit<TerminalRecord, 'active'> & { active?: boolean }): void {
@@ -294,7 +295,6 @@ export class SqliteLedger implements Ledger {
   }
 
   setTerminalActive(id: string, active: boolean): void {
-    this.#terminalRecords.delete(id);
     this.#terminals.delete(id);
     const r = this.#db.prepare('UPDATE terminals SET active = ? WHERE id = ?').run(active ? 1 : 0, id);
     if (r.changes !== 1) throw new PasserelleError('DATA_INVALID', `no terminal ${id}`);
