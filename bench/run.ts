@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { silentLogger } from '../common/log.ts';
 import { loadGatewayConfig } from '../gateway/config.ts';
 import { startGateway, type Gateway } from '../gateway/server.ts';
+import { demoCampaign } from '../gateway/demo-data.ts';
 import { cardNumberFrom } from '../protocol/card.ts';
 import { b64url, publicKeyFromSeed } from '../protocol/crypto.ts';
 import type { ClosedResult, LoadgenCommand, LoadgenReport, LoadgenSetup, OpenResult } from './loadgen.ts';
@@ -112,13 +113,15 @@ async function closedRun(child: ChildProcess, phases: Phases): Promise<ClosedRun
   };
 }
 
-/** One bookshop, 100 terminals, and cards holding enough leisure-book credit for every debit to pass. */
+/** One bookshop, 100 terminals, and cards holding 35 € of leisure books: enough for every debit of a run to pass. */
 function seed(gateway: Gateway, cardCount: number): LoadgenSetup {
   const l = gateway.ledger;
   const terminals: { id: string; seed: string }[] = [];
   const cards: string[] = [];
+  const campaign = demoCampaign(Date.now());
   l.atomically(() => {
-    l.addPartner({ id: 'P-BENCH', name: 'Librairie du banc d’essai', type: 'bookshop' });
+    l.addCampaign(campaign);
+    l.addPartner({ id: 'P-BENCH', name: 'Librairie du banc d’essai', type: 'bookshop', conventionFrom: '2022-06-01', conventionTo: '2099-12-31' });
     for (let i = 0; i < TERMINALS; i++) {
       const seedBytes = randomBytes(32);
       const id = `T-BENCH-${String(i).padStart(3, '0')}`;
@@ -128,7 +131,7 @@ function seed(gateway: Gateway, cardCount: number): LoadgenSetup {
     for (let i = 0; i < cardCount; i++) {
       const number = cardNumberFrom(`9${String(i).padStart(14, '0')}`);
       l.issueCard({ number, holder: `Bench ${i}`, pinHash: null });
-      l.load({ cardNumber: number, benefit: 'LEISURE_BOOKS', campaign: 'bench', amount: 100_000, at: Date.now() });
+      l.load({ cardNumber: number, benefit: 'LEISURE_BOOKS', campaign: campaign.id, amount: 3500, at: Date.now() });
       cards.push(number);
     }
   });

@@ -5,6 +5,8 @@ import { cardNumberFrom } from '../protocol/card.ts';
 import { publicKeyFromSeed } from '../protocol/crypto.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import type { Ledger } from './ledger/ledger.ts';
+import { campaignAt, defaultWindows, type BenefitWindow, type CampaignDef } from './campaigns.ts';
+import { addDays, regionDate } from '../common/paris-time.ts';
 import { hashPin } from './pin-hash.ts';
 
 /**
@@ -12,21 +14,48 @@ import { hashPin } from './pin-hash.ts';
  * 2022/2023 benefits of `domain.md` (source 003). Fictional names and numbers.
  */
 
-export const DEMO_CAMPAIGN = '2022-2023';
+/**
+ * The demo runs on the current campaign, with the windows of source 003 carried to this year. Demo only:
+ * a window that does not cover today (the summer gap between two campaigns) is widened to today, so the
+ * scripted sales work in any month.
+ */
+export function demoCampaign(at: number): CampaignDef {
+  const id = campaignAt(at);
+  const today = regionDate(at);
+  const windows = defaultWindows(id).map((w): BenefitWindow =>
+    'months' in w ? w : { benefit: w.benefit, from: w.from < today ? w.from : today, to: w.to > today ? w.to : addDays(today, 30) },
+  );
+  return { id, windows };
+}
+
+/** Conventions 2022/2027 (source 003), extended in the demo if it runs later than that. */
+function demoConvention(at: number): { conventionFrom: string; conventionTo: string } {
+  const lastDay = addDays(regionDate(at), 365);
+  return { conventionFrom: '2022-06-01', conventionTo: lastDay > '2027-05-31' ? lastDay : '2027-05-31' };
+}
+
+/** Fictional convention price the Region pays a cinema per entry. */
+export const DEMO_CINEMA_ENTRY_CENTS = 550;
 
 export interface DemoPartner {
   readonly id: string;
   readonly name: string;
   readonly type: PartnerType;
   readonly terminals: readonly string[];
+  /** Fictional bank details, valid by their check digits, for the SEPA export. */
+  readonly iban: string;
+  readonly bic: string;
 }
 
 export const DEMO_PARTNERS: readonly DemoPartner[] = [
-  { id: 'P-LIB-LYON', name: 'Librairie des Canuts (Lyon)', type: 'bookshop', terminals: ['T-LIB-LYON-01', 'T-LIB-LYON-02'] },
-  { id: 'P-CIN-VBN', name: 'Cinéma Les Lumières (Villeurbanne)', type: 'cinema', terminals: ['T-CIN-VBN-01'] },
-  { id: 'P-JUDO-GRE', name: 'Judo Club des Alpes (Grenoble)', type: 'sports_club', terminals: ['T-JUDO-GRE-01'] },
-  { id: 'P-AUTO-STE', name: 'Auto-école du Forez (Saint-Étienne)', type: 'driving_school', terminals: ['T-AUTO-STE-01'] },
-  { id: 'P-SPEC-CLF', name: 'Théâtre de la Comédie (Clermont-Ferrand)', type: 'venue', terminals: ['T-SPEC-CLF-01'] },
+  { id: 'P-LIB-LYON', name: 'Librairie des Canuts (Lyon)', type: 'bookshop', terminals: ['T-LIB-LYON-01', 'T-LIB-LYON-02'], iban: 'FR7630004010000001234560120', bic: 'BNPAFRPPXXX' },
+  { id: 'P-CIN-VBN', name: 'Cinéma Les Lumières (Villeurbanne)', type: 'cinema', terminals: ['T-CIN-VBN-01'], iban: 'FR7630003020000002345670218', bic: 'SOGEFRPPXXX' },
+  { id: 'P-JUDO-GRE', name: 'Judo Club des Alpes (Grenoble)', type: 'sports_club', terminals: ['T-JUDO-GRE-01'], iban: 'FR7610278073000003456780348', bic: 'CMCIFR2AXXX' },
+  { id: 'P-AUTO-STE', name: 'Auto-école du Forez (Saint-Étienne)', type: 'driving_school', terminals: ['T-AUTO-STE-01'], iban: 'FR7611315000010004567890442', bic: 'CEPAFRPP131' },
+  { id: 'P-SPEC-CLF', name: 'Théâtre de la Comédie (Clermont-Ferrand)', type: 'venue', terminals: ['T-SPEC-CLF-01'], iban: 'FR7630002030000005678900548', bic: 'CRLYFRPPXXX' },
+  { id: 'P-MUS-LYON', name: 'Musée des Confluences (Lyon)', type: 'museum', terminals: ['T-MUS-LYON-01'], iban: 'FR7630004010000006789010689', bic: 'BNPAFRPPXXX' },
+  // Sells professional equipment; its reimbursements wait for its yearly sticker and logo proof (source 003).
+  { id: 'P-EQUIP-VAL', name: 'Outillage Pro Valence', type: 'equipment_shop', terminals: ['T-EQUIP-VAL-01'], iban: 'FR7630003020000007890120766', bic: 'SOGEFRPPXXX' },
 ];
 
 export interface DemoCard {
@@ -38,21 +67,21 @@ export interface DemoCard {
   readonly benefits: Partial<Record<Benefit, number>>;
 }
 
-/** Benefit amounts of campaign 2022/2023 (source 003): cents, or entries for cinema. */
+/** Benefit amounts of campaign 2022/2023 (source 003): cents, entries for cinema, 0 for the museum access. */
 export const DEMO_CARDS: readonly DemoCard[] = [
   {
     // General lycée, first year: leisure books 15 €, sport 30 €, 5 cinema entries, shows 30 €, PSC1 60 €.
     number: cardNumberFrom('825012345678901'),
     holder: 'Léa Martin',
     pin: '1234',
-    benefits: { LEISURE_BOOKS: 1500, SPORT: 3000, CINEMA: 5, SHOWS: 3000, FIRST_AID: 6000 },
+    benefits: { LEISURE_BOOKS: 1500, SPORT: 3000, CINEMA: 5, SHOWS: 3000, FIRST_AID: 6000, MUSEUM: 0 },
   },
   {
     // Vocational lycée, final year: workbooks 50 €, equipment 200 €, leisure books 35 €.
     number: cardNumberFrom('825012345678902'),
     holder: 'Hugo Bernard',
     pin: '4321',
-    benefits: { SCHOOL_BOOKS: 5000, PRO_EQUIPMENT: 20000, LEISURE_BOOKS: 3500, SPORT: 3000, CINEMA: 5, SHOWS: 3000 },
+    benefits: { SCHOOL_BOOKS: 5000, PRO_EQUIPMENT: 20000, LEISURE_BOOKS: 3500, SPORT: 3000, CINEMA: 5, SHOWS: 3000, MUSEUM: 0 },
   },
   {
     // Girl in a combat-sport club (sport 60 €), driving licence aid 500 € (80 h mission).
@@ -95,8 +124,11 @@ export function seedDemo(ledger: Ledger, at: number, makeSeed: () => Uint8Array 
 
 function seedDemoRows(ledger: Ledger, at: number, makeSeed: () => Uint8Array): DemoTerminalKey[] {
   const keys: DemoTerminalKey[] = [];
+  const campaign = demoCampaign(at);
+  ledger.addCampaign(campaign);
   for (const p of DEMO_PARTNERS) {
-    ledger.addPartner({ id: p.id, name: p.name, type: p.type });
+    const entryPriceCents = p.type === 'cinema' ? DEMO_CINEMA_ENTRY_CENTS : 0;
+    ledger.addPartner({ id: p.id, name: p.name, type: p.type, ...demoConvention(at), entryPriceCents, iban: p.iban, bic: p.bic });
     for (const terminalId of p.terminals) {
       const seed = makeSeed();
       ledger.addTerminal({ id: terminalId, partnerId: p.id, publicKey: publicKeyFromSeed(seed) });
@@ -104,11 +136,11 @@ function seedDemoRows(ledger: Ledger, at: number, makeSeed: () => Uint8Array): D
     }
   }
   for (const c of DEMO_CARDS) {
-    ledger.issueCard({ number: c.number, holder: c.holder, pinHash: c.pin === null ? null : hashPin(c.pin) });
+    ledger.issueCard({ number: c.number, holder: c.holder, pinHash: c.pin === null ? null : hashPin(c.pin), at });
     for (const [benefit, amount] of Object.entries(c.benefits) as [Benefit, number][]) {
-      ledger.load({ cardNumber: c.number, benefit, campaign: DEMO_CAMPAIGN, amount, at });
+      ledger.load({ cardNumber: c.number, benefit, campaign: campaign.id, amount, at });
     }
-    if (c.opposed) ledger.setCardStatus(c.number, 'opposed');
+    if (c.opposed) ledger.oppose({ cardNumber: c.number, reason: 'lost', at });
   }
   return keys;
 }

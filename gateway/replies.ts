@@ -7,7 +7,13 @@ export function debitReply(req: DebitRequestBody, d: Decision, decidedAt: number
   const common = { txnId: req.txnId, terminalId: req.terminalId, benefit: req.benefit, unit: req.unit, requested: req.amount, decidedAt };
   const body: DebitReply['body'] =
     d.status === 'approved'
-      ? { ...common, status: 'approved', taken: d.taken, remainingToPay: d.remainingToPay, balanceAfter: d.balanceAfter }
+      ? {
+          ...common,
+          status: 'approved',
+          taken: d.taken,
+          remainingToPay: d.remainingToPay,
+          ...(d.balanceAfter === undefined ? {} : { balanceAfter: d.balanceAfter }),
+        }
       : {
           ...common,
           status: 'declined',

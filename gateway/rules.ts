@@ -7,36 +7,60 @@ import type { DebitRequestBody } from '../protocol/messages.ts';
  * snapshot and applies the decision inside one transaction; nothing here reads or writes anything.
  *
  * Order matters: a deactivated terminal or a blocked card is refused before anything about the benefit
- * or the code is looked at, so a refusal never reveals more than it must.
+ * or the code is looked at, so a refusal never reveals more than it must; the code is checked before the
+ * wallet, so a wrong code learns nothing about the balance.
  */
+
+/** Wrong codes in a row that lock the secret code (R3; architecture: "three wrong codes lock"). */
+export const PIN_MAX_TRIES = 3;
 
 /** The outcome of checking the sealed secret code before the batch (QR sales only). */
 export type PinCheck = 'not-needed' | 'ok' | 'incorrect' | 'not-set';
 
+/** Why no wallet can pay, when none can. */
+export type WalletProblem = 'none' | 'suspended' | 'not-yet-valid' | 'expired';
+
 export interface Snapshot {
   readonly terminalActive: boolean;
   readonly partnerType: PartnerType;
+  /** R10: the partner's convention covers the sale date. */
+  readonly conventionValid: boolean;
   /** Absent when no card has this number. */
-  readonly card?: { readonly status: 'active' | 'opposed' };
-  /** Absent when the card holds no wallet for the requested benefit. */
-  readonly wallet?: { readonly balance: number };
+  readonly card?: { readonly status: 'active' | 'opposed'; readonly pinFailures: number };
+  /** The wallet that pays: usable (in its window, not suspended); absent when none is. */
+  readonly wallet?: { readonly balance: number; readonly access: boolean };
+  /** Why no wallet is usable, when `wallet` is absent. */
+  readonly walletProblem?: WalletProblem;
   readonly pin: PinCheck;
 }
 
 export type Decision =
-  | { readonly status: 'approved'; readonly taken: number; readonly remainingToPay: number; readonly balanceAfter: number }
+  | { readonly status: 'approved'; readonly taken: number; readonly remainingToPay: number; readonly balanceAfter?: number }
   | { readonly status: 'declined'; readonly code: DeclineCode; readonly balanceAfter?: number };
 
-export function decide(req: DebitRequestBody, s: Snapshot): Decision {
+const WALLET_DECLINES: Record<WalletProblem, DeclineCode> = {
+  none: 'NO_SUCH_BENEFIT',
+  suspended: 'BENEFIT_SUSPENDED',
+  'not-yet-valid': 'BENEFIT_NOT_YET_VALID',
+  expired: 'BENEFIT_EXPIRED',
+};
+
+export function decide(req: Pick<DebitRequestBody, 'benefit' | 'amount'>, s: Snapshot): Decision {
   if (!s.terminalActive) return { status: 'declined', code: 'TERMINAL_INACTIVE' };
   if (!s.card) return { status: 'declined', code: 'CARD_UNKNOWN' };
   if (s.card.status === 'opposed') return { status: 'declined', code: 'CARD_BLOCKED' };
-  // R10: only the benefit of the partner's type.
+  // R10: only the benefit of the partner's type, and only while its convention is valid.
   if (!partnerMayDebit(s.partnerType, req.benefit)) return { status: 'declined', code: 'BENEFIT_NOT_ALLOWED' };
-  // R2/R3: a QR sale needs the right secret code.
-  if (s.pin === 'not-set') return { status: 'declined', code: 'PIN_NOT_SET' };
-  if (s.pin === 'incorrect') return { status: 'declined', code: 'PIN_INCORRECT' };
-  if (!s.wallet) return { status: 'declined', code: 'NO_SUCH_BENEFIT' };
+  if (!s.conventionValid) return { status: 'declined', code: 'CONVENTION_INVALID' };
+  // R2/R3: a QR sale needs the right secret code; three wrong ones in a row lock it.
+  if (s.pin !== 'not-needed') {
+    if (s.pin === 'not-set') return { status: 'declined', code: 'PIN_NOT_SET' };
+    if (s.card.pinFailures >= PIN_MAX_TRIES) return { status: 'declined', code: 'PIN_LOCKED' };
+    if (s.pin === 'incorrect') return { status: 'declined', code: 'PIN_INCORRECT' };
+  }
+  if (!s.wallet) return { status: 'declined', code: WALLET_DECLINES[s.walletProblem ?? 'none'] };
+  // Museums: free, unlimited access; the visit is recorded and counted, nothing is taken from a balance.
+  if (s.wallet.access) return { status: 'approved', taken: req.amount, remainingToPay: 0 };
   const balance = s.wallet.balance;
   if (balance <= 0) return { status: 'declined', code: 'BENEFIT_EXHAUSTED', balanceAfter: 0 };
   // R9: partial debit. Below the balance, take the price; above it, take the whole balance and the youth

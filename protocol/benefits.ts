@@ -4,17 +4,18 @@
  */
 
 export const BENEFITS = {
-  SCHOOL_BOOKS: { unit: 'cent', fr: 'Manuels scolaires' },
-  PRO_EQUIPMENT: { unit: 'cent', fr: 'Équipement professionnel' },
-  SPORT: { unit: 'cent', fr: 'Licence sportive' },
-  CINEMA: { unit: 'entry', fr: 'Cinéma' },
-  SHOWS: { unit: 'cent', fr: 'Spectacles' },
-  LEISURE_BOOKS: { unit: 'cent', fr: 'Livres loisirs' },
-  MUSEUM: { unit: 'entry', fr: 'Musées et expositions' },
-  FIRST_AID: { unit: 'cent', fr: 'Premiers secours (PSC1)' },
-  DRIVING_LICENCE: { unit: 'cent', fr: 'Permis de conduire' },
-  BAFA: { unit: 'cent', fr: 'BAFA / BAFD' },
-} as const satisfies Record<string, { unit: Unit; fr: string }>;
+  SCHOOL_BOOKS: { unit: 'cent', fr: 'Manuels scolaires', maxLoad: 10000 },
+  PRO_EQUIPMENT: { unit: 'cent', fr: 'Équipement professionnel', maxLoad: 50000 },
+  SPORT: { unit: 'cent', fr: 'Licence sportive', maxLoad: 6000 },
+  CINEMA: { unit: 'entry', fr: 'Cinéma', maxLoad: 5 },
+  SHOWS: { unit: 'cent', fr: 'Spectacles', maxLoad: 3000 },
+  LEISURE_BOOKS: { unit: 'cent', fr: 'Livres loisirs', maxLoad: 3500 },
+  // An access, not an amount: free, unlimited entry; each visit is still recorded and counted.
+  MUSEUM: { unit: 'entry', fr: 'Musées et expositions', maxLoad: 0 },
+  FIRST_AID: { unit: 'cent', fr: 'Premiers secours (PSC1)', maxLoad: 6000 },
+  DRIVING_LICENCE: { unit: 'cent', fr: 'Permis de conduire', maxLoad: 100000 },
+  BAFA: { unit: 'cent', fr: 'BAFA / BAFD', maxLoad: 20000 },
+} as const satisfies Record<string, { unit: Unit; fr: string; maxLoad: number }>;
 
 /** A wallet counts either money in cents or a number of entries (cinema, museums). */
 export type Unit = 'cent' | 'entry';
@@ -27,6 +28,19 @@ export function isBenefit(value: string): value is Benefit {
 
 export function benefitUnit(benefit: Benefit): Unit {
   return BENEFITS[benefit].unit;
+}
+
+/**
+ * The most one load may put in a wallet, in the benefit's unit: the highest value `domain.md` gives
+ * (source 003), so a mistyped amount in a load file is refused instead of handed out.
+ */
+export function maxLoad(benefit: Benefit): number {
+  return BENEFITS[benefit].maxLoad;
+}
+
+/** An access benefit (museums) has no balance: loading it grants free, unlimited entry for its window. */
+export function isAccessBenefit(benefit: Benefit): boolean {
+  return BENEFITS[benefit].maxLoad === 0;
 }
 
 /**

@@ -9,11 +9,12 @@
  *   2xx  requests rejected by the gateway before any rule runs (malformed, unauthenticated, conflicting)
  *   3xx  errors raised on the terminal (devices, the link, replies it cannot trust)
  *   4xx  errors raised while starting or running a process (config, ports, keys, storage)
+ *   5xx  refusals of the admin and partner HTTP API and the operator's commands
  *
  * `docs/codes.md` is generated from this table (`passerelle codes --markdown`) and a test keeps them equal.
  */
 
-export type CodeCategory = 'decline' | 'reject' | 'terminal' | 'process';
+export type CodeCategory = 'decline' | 'reject' | 'terminal' | 'process' | 'admin';
 
 export interface CodeInfo {
   readonly num: number;
@@ -37,6 +38,12 @@ export const CODES = {
   PIN_INCORRECT: { num: 107, category: 'decline', retryable: false, fr: 'Code secret incorrect', en: 'The secret code does not match the one the youth set (R3).' },
   PIN_NOT_SET: { num: 108, category: 'decline', retryable: false, fr: "Code secret non défini : à créer dans l'espace personnel", en: 'The youth has not set a secret code yet, so no QR sale is possible (R3).' },
   TERMINAL_INACTIVE: { num: 109, category: 'decline', retryable: false, fr: 'Terminal désactivé', en: 'The terminal is known but deactivated; it may not debit.' },
+  CONVENTION_INVALID: { num: 110, category: 'decline', retryable: false, fr: 'Convention de partenariat non valide à cette date', en: "The partner's convention does not cover the sale date (R10)." },
+  BENEFIT_SUSPENDED: { num: 111, category: 'decline', retryable: false, fr: 'Avantage suspendu par la Région', en: 'The Region suspended this benefit (or all benefits) of the youth for the campaign (R5).' },
+  BENEFIT_EXPIRED: { num: 112, category: 'decline', retryable: false, fr: 'Avantage expiré', en: "The benefit's validity window has ended; unspent value went back to the Region (R6, R7)." },
+  BENEFIT_NOT_YET_VALID: { num: 113, category: 'decline', retryable: false, fr: "Avantage pas encore utilisable", en: "The benefit's validity window has not started yet (R6)." },
+  PIN_LOCKED: { num: 114, category: 'decline', retryable: false, fr: 'Code secret bloqué après 3 essais : contacter la Région', en: 'Three wrong codes in a row locked the secret code; the Region unlocks it or the youth sets a new one (R3).' },
+  GROUP_NOT_ALLOWED: { num: 115, category: 'decline', retryable: false, fr: 'Avantage non utilisable pour un groupe', en: 'Group sales are for the shows and cinema benefits only, never first aid (R12).' },
 
   // 2xx: rejected requests (before any rule)
   BAD_FRAME: { num: 201, category: 'reject', retryable: false, fr: 'Message illisible', en: 'The MQTT payload is not a well-formed signed frame.' },
@@ -73,6 +80,19 @@ export const CODES = {
   LEDGER_FAILED: { num: 404, category: 'process', retryable: true, fr: 'Registre indisponible', en: 'A ledger transaction failed; the batch is rolled back and nothing is replied, so terminals resend.' },
   BROKER_AUTH_FAILED: { num: 405, category: 'process', retryable: false, fr: 'Connexion au serveur refusée', en: 'The MQTT broker refused the connection credentials of this terminal.' },
   DATA_INVALID: { num: 406, category: 'process', retryable: false, fr: 'Données invalides', en: 'Seed or provisioning data is inconsistent (unknown partner, duplicate id, bad key).' },
+
+  // 5xx: admin and partner API, operator commands
+  UNAUTHENTICATED: { num: 501, category: 'admin', retryable: false, fr: 'Authentification requise', en: 'The request carries no valid API token.' },
+  FORBIDDEN: { num: 502, category: 'admin', retryable: false, fr: 'Action non autorisée pour ce rôle', en: "The token's role (operator, technician, partner) may not do this, or a partner asked for another partner's data." },
+  NOT_FOUND: { num: 503, category: 'admin', retryable: false, fr: 'Introuvable', en: 'No card, partner, terminal, campaign, sale or statement has this id.' },
+  SALE_UNKNOWN: { num: 504, category: 'admin', retryable: false, fr: 'Vente introuvable', en: 'No approved sale has this transaction id.' },
+  ALREADY_CORRECTED: { num: 505, category: 'admin', retryable: false, fr: 'Vente déjà annulée ou contre-passée', en: 'A sale is cancelled or reversed at most once.' },
+  NOT_SAME_DAY: { num: 506, category: 'admin', retryable: false, fr: "Annulation possible le jour de la vente seulement : s'adresser à la Région", en: 'A partner cancels its own sale only on the local day of the sale; later, the Region reverses it.' },
+  NOT_YOUR_SALE: { num: 507, category: 'admin', retryable: false, fr: "Cette vente n'a pas été faite par votre établissement", en: 'A partner may cancel only its own sales.' },
+  CARD_NOT_ACTIVE: { num: 508, category: 'admin', retryable: false, fr: 'Carte déjà en opposition', en: 'The card is already opposed; oppose the active card of the dossier.' },
+  GROUP_CONFLICT: { num: 509, category: 'admin', retryable: false, fr: 'Vente de groupe déjà enregistrée avec un autre contenu', en: 'A group sale with this id was already recorded with different content.' },
+  PERIOD_INVALID: { num: 510, category: 'admin', retryable: false, fr: 'Période de relevé invalide', en: 'A statement period must be two dates in order, already ended, not overlapping an earlier statement of the partner.' },
+  BULK_LOAD_INVALID: { num: 511, category: 'admin', retryable: false, fr: 'Fichier de chargement refusé', en: 'The load file has bad rows (listed by line number); nothing was loaded.' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;
@@ -104,6 +124,7 @@ export function codesMarkdown(): string {
     '| 2xx | requests rejected by the gateway before any rule: malformed, unauthenticated, conflicting |',
     '| 3xx | the terminal: devices, the link, replies it cannot trust |',
     '| 4xx | a process starting or running: config, ports, keys, storage |',
+    '| 5xx | the admin and partner API, and operator commands |',
     '',
     '| # | code | category | retryable | shown (fr) | meaning |',
     '|---|---|---|---|---|---|',

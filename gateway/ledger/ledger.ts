@@ -1,5 +1,9 @@
 import type { Benefit, PartnerType, Unit } from '../../protocol/benefits.ts';
+import type { DeclineCode } from '../../protocol/codes.ts';
 import type { DebitRequestBody } from '../../protocol/messages.ts';
+import type { CampaignDef } from '../campaigns.ts';
+import type { Statement } from '../reimbursement/types.ts';
+import type { CardLoadRow } from '../bulk/types.ts';
 import type { PinCheck } from '../rules.ts';
 
 /**
@@ -8,15 +12,28 @@ import type { PinCheck } from '../rules.ts';
  * interface.
  *
  * It is a double-entry journal: every movement is a transfer from one account to another, of a positive
- * amount in one unit. Loading a benefit moves value from the Region's funding account to the card's
- * wallet; a sale moves it from the wallet to what the Region owes the partner. An account's balance is
- * credits − debits; a wallet's balance can never go below zero.
+ * amount in one unit. Loading a benefit moves value from the Region's funding account for that benefit
+ * and campaign to the youth's wallet; a sale moves it from the wallet to what the Region owes the partner;
+ * a correction moves it back; expiry returns what is left to the funding account; a replacement fee goes
+ * to the Region's fee account. An account's balance is credits − debits; a wallet's balance is never below
+ * zero and never above what was loaded into it.
+ *
+ * Wallets belong to the youth's dossier, not to a card (R1: the card number is not the dossier number), so
+ * a replacement card carries the remaining balances without moving any value (R4).
  */
 
 export interface PartnerRecord {
   readonly id: string;
   readonly name: string;
   readonly type: PartnerType;
+  /** The partnership convention's first and last valid days (R10), local dates `YYYY-MM-DD`. */
+  readonly conventionFrom: string;
+  readonly conventionTo: string;
+  /** What the Region pays per entry, in cents: cinema entries (by convention) and museum visits (0 if free). */
+  readonly entryPriceCents?: number;
+  /** For SEPA reimbursement; optional until the partner has sent its bank details. */
+  readonly iban?: string | null;
+  readonly bic?: string | null;
 }
 
 export interface TerminalRecord {
@@ -26,18 +43,34 @@ export interface TerminalRecord {
   readonly active: boolean;
 }
 
+export type CardStatus = 'active' | 'opposed';
+export type OppositionReason = 'lost' | 'stolen' | 'broken' | 'school_change';
+
 export interface CardRecord {
   readonly number: string;
+  readonly dossierId: string;
   readonly holder: string;
-  readonly status: 'active' | 'opposed';
+  readonly status: CardStatus;
   /** The slow hash of the secret code (see pin-hash.ts), or null until the youth sets one. */
   readonly pinHash: string | null;
+  /** Wrong codes in a row; at PIN_MAX_TRIES the code is locked (R3). */
+  readonly pinFailures: number;
+}
+
+export interface IssueCard {
+  readonly number: string;
+  /** The youth's dossier; created with the first card. Defaults to `D-<card number>`. */
+  readonly dossierId?: string;
+  readonly holder: string;
+  readonly pinHash: string | null;
+  readonly at?: number;
 }
 
 export interface LoadRecord {
   readonly cardNumber: string;
   readonly benefit: Benefit;
   readonly campaign: string;
+  /** In the benefit's unit; 0 for an access benefit (museums). */
   readonly amount: number;
   readonly at: number;
 }
@@ -56,10 +89,12 @@ export type CommitOutcome =
   /** The transaction id was already used for different content: refused, recorded, nothing applied. */
   | { readonly kind: 'conflict' };
 
+export type TransferKind = 'load' | 'debit' | 'cancellation' | 'reversal' | 'expiry' | 'fee';
+
 export interface TransferRecord {
   readonly id: number;
   readonly txnId: string | null;
-  readonly kind: 'load' | 'debit';
+  readonly kind: TransferKind;
   readonly debitAccount: string;
   readonly creditAccount: string;
   readonly amount: number;
@@ -76,9 +111,130 @@ export interface StoredRequest {
   readonly reply: Buffer;
 }
 
+export interface WalletView {
+  readonly benefit: Benefit;
+  readonly campaign: string;
+  readonly unit: Unit;
+  readonly access: boolean;
+  readonly loaded: number;
+  readonly balance: number;
+  readonly validFrom: number;
+  readonly validUntil: number;
+  /** Usable now: in its window and not suspended. */
+  readonly usable: boolean;
+  readonly suspended: boolean;
+}
+
+export interface HistoryEntry {
+  readonly at: number;
+  readonly kind: TransferKind;
+  readonly benefit: Benefit;
+  readonly campaign: string;
+  readonly unit: Unit;
+  /** Positive into the wallet, negative out of it (0 for a museum visit). */
+  readonly amount: number;
+  readonly txnId: string | null;
+  readonly partnerId: string | null;
+}
+
+export interface Opposition {
+  readonly cardNumber: string;
+  readonly reason: OppositionReason;
+  /** The new card, when one is issued at the same time. */
+  readonly replacement?: { readonly number: string; readonly holder?: string };
+  readonly at: number;
+}
+
+export interface OppositionResult {
+  readonly feeCents: number;
+  /** The wallet the fee was taken from, or null when none was (free reason, or no benefit could pay it). */
+  readonly feeFrom: { readonly benefit: Benefit; readonly campaign: string } | null;
+  readonly replacement: string | null;
+}
+
+export interface Suspension {
+  readonly cardNumber: string;
+  /** null: every benefit of the campaign (R5: "all or part"). */
+  readonly benefit: Benefit | null;
+  readonly campaign: string;
+  readonly reason: string;
+  readonly at: number;
+}
+
+/** A correction applied. Refusals throw PasserelleError: SALE_UNKNOWN, ALREADY_CORRECTED, NOT_SAME_DAY, NOT_YOUR_SALE. */
+export interface CorrectionResult {
+  readonly txnId: string;
+  readonly amount: number;
+  readonly unit: Unit;
+  /** Back into the wallet, or to the Region when the wallet's window has ended (the value would have expired). */
+  readonly to: 'wallet' | 'region';
+}
+
+export interface GroupSale {
+  /** Minted by the caller; a repeat with the same content gets the original results. */
+  readonly groupId: string;
+  readonly partnerId: string;
+  readonly benefit: Benefit;
+  /** Per youth, in the benefit's unit. */
+  readonly amount: number;
+  readonly cardNumbers: readonly string[];
+  readonly reference: string;
+  readonly at: number;
+}
+
+export interface GroupSaleLine {
+  readonly cardNumber: string;
+  readonly txnId: string;
+  readonly status: 'approved' | 'declined';
+  readonly code?: DeclineCode;
+  readonly taken: number;
+  readonly remainingToPay: number;
+}
+
+export interface GroupSaleResult {
+  readonly groupId: string;
+  readonly fresh: boolean;
+  readonly lines: readonly GroupSaleLine[];
+}
+
+export interface ExpiryResult {
+  readonly wallets: number;
+  /** What went back to the Region, per unit. */
+  readonly returned: { readonly cent: number; readonly entry: number };
+}
+
+export interface BulkLoadResult {
+  readonly cards: number;
+  readonly loads: number;
+}
+
+/** Rules a backend applies that the documents leave to us (domain.md, "keep them configurable"). */
+export interface LedgerRules {
+  /** R4: the replacement fee for a lost, stolen or broken card, in cents (5 € in source 002/004). */
+  readonly replacementFeeCents: number;
+  /** R4: the benefits the fee is taken from, first that can pay it whole (our decision, configurable). */
+  readonly replacementFeeOrder: readonly Benefit[];
+}
+
+export const DEFAULT_LEDGER_RULES: LedgerRules = {
+  replacementFeeCents: 500,
+  replacementFeeOrder: ['LEISURE_BOOKS', 'SHOWS', 'SPORT', 'SCHOOL_BOOKS', 'PRO_EQUIPMENT', 'FIRST_AID', 'BAFA', 'DRIVING_LICENCE'],
+};
+
+export type ApiRole = 'operator' | 'technician' | 'partner';
+
+/** An HTTP API token: only its hash is stored. A partner token sees only its partner's data. */
+export interface ApiTokenRecord {
+  readonly name: string;
+  readonly role: ApiRole;
+  readonly partnerId: string | null;
+  readonly createdAt: number;
+}
+
 export interface Ledger {
   terminal(id: string): TerminalRecord | undefined;
   card(number: string): CardRecord | undefined;
+  partner(id: string): PartnerRecord | undefined;
 
   /**
    * Decide and apply a batch of debits in one transaction. Outcomes are in the order of `items`. Either
@@ -86,17 +242,53 @@ export interface Ledger {
    */
   commitDebits(items: readonly DebitItem[], decidedAt: number): CommitOutcome[];
 
+  addCampaign(def: CampaignDef): void;
+  campaigns(): CampaignDef[];
   addPartner(p: PartnerRecord): void;
+  updatePartner(id: string, patch: Partial<Omit<PartnerRecord, 'id' | 'type'>>): void;
+  /** The yearly proof (sticker and logo) of an equipment shop; releases its held statements for that year. */
+  recordProof(partnerId: string, schoolYear: string, at: number): number;
   addTerminal(t: Omit<TerminalRecord, 'active'> & { active?: boolean }): void;
   setTerminalActive(id: string, active: boolean): void;
-  issueCard(c: Omit<CardRecord, 'status'>): void;
-  setCardStatus(number: string, status: CardRecord['status']): void;
+  issueCard(c: IssueCard): void;
+  setPin(cardNumber: string, pinHash: string | null): void;
+  /** An operator lifts a code lock (R3) without changing the code. */
+  unlockPin(cardNumber: string): void;
   load(l: LoadRecord): void;
+  /** Load a start-of-year file's rows (new cards and their benefits). All of them or none. */
+  bulkLoad(rows: Iterable<CardLoadRow>, at: number): BulkLoadResult;
+
+  /** R4: block a card, take the fee when the reason calls for it, and issue the replacement if given. */
+  oppose(o: Opposition): OppositionResult;
+  /** R5: suspend all or part of a youth's benefits for the rest of a campaign. */
+  suspend(s: Suspension): void;
+  liftSuspension(cardNumber: string, benefit: Benefit | null, campaign: string, at: number): void;
+
+  /** A partner cancels its own sale, the same local day. */
+  cancelSale(txnId: string, partnerId: string, at: number): CorrectionResult;
+  /** The Region reverses a sale, at any later time. */
+  reverseSale(txnId: string, reason: string, at: number): CorrectionResult;
+  /** R12: a school's outing paid with the shows or cinema benefit, each youth's debit on its own. */
+  groupSale(g: GroupSale): GroupSaleResult;
+  /** R7: return the unspent value of every wallet whose window ended at or before `at`. */
+  expire(at: number): ExpiryResult;
+
+  /** R11: close a partner's statement for a period: every line recorded up to the period's end not yet stated. */
+  closeStatement(partnerId: string, periodFrom: string, periodTo: string, at: number): Statement;
+  statement(id: string): Statement | undefined;
+  statements(filter: { partnerId?: string; status?: Statement['status'] }): Statement[];
+  markPaid(statementIds: readonly string[], at: number): void;
+
+  addApiToken(t: ApiTokenRecord & { readonly tokenHash: string }): void;
+  apiToken(tokenHash: string): ApiTokenRecord | undefined;
 
   /** Run several writes as one transaction (seeding, bulk loads): all of them or none. */
   atomically<T>(fn: () => T): T;
 
-  walletBalance(cardNumber: string, benefit: Benefit): number | undefined;
+  /** The balance of the wallet a sale would use now (or the newest), for tests and the admin API. */
+  walletBalance(cardNumber: string, benefit: Benefit, at?: number): number | undefined;
+  wallets(cardNumber: string, at: number): WalletView[];
+  history(cardNumber: string, limit: number): HistoryEntry[];
   request(txnId: string): StoredRequest | undefined;
   transfersForTxn(txnId: string): TransferRecord[];
   conflictCount(txnId?: string): number;

@@ -9,14 +9,14 @@ const dir = mkdtempSync(join(tmpdir(), 'passerelle-ledger-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 
-ledgerContract('sqlite in memory', () => new SqliteLedger({ file: ':memory:' }));
-ledgerContract('sqlite file', () => new SqliteLedger({ file: join(dir, `ledger-${++n}.sqlite`) }));
+ledgerContract('sqlite in memory', (rules) => new SqliteLedger({ file: ':memory:', ...(rules ? { rules } : {}) }));
+ledgerContract('sqlite file', (rules) => new SqliteLedger({ file: join(dir, `ledger-${++n}.sqlite`), ...(rules ? { rules } : {}) }));
 
 describe('sqlite ledger durability settings', () => {
   it('opens files in WAL mode with synchronous=FULL and keeps data across reopen', () => {
     const file = join(dir, 'reopen.sqlite');
     const a = new SqliteLedger({ file });
-    a.addPartner({ id: 'P-1', name: 'x', type: 'cinema' });
+    a.addPartner({ id: 'P-1', name: 'x', type: 'cinema', conventionFrom: '2022-06-01', conventionTo: '2027-05-31' });
     a.close();
     const b = new SqliteLedger({ file });
     expect(b.pragmas()).toEqual({ journal_mode: 'wal', synchronous: 2 });

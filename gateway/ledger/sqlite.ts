@@ -1,118 +1,137 @@
+import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { benefitUnit, isPartnerType, type Benefit, type PartnerType, type Unit } from '../../protocol/benefits.ts';
-import { isValidCardNumber } from '../../protocol/card.ts';
-import { assert, PasserelleError } from '../../protocol/errors.ts';
+import {
+  BENEFIT_CODES,
+  benefitUnit,
+  isAccessBenefit,
+  isBenefit,
+  isPartnerType,
+  maxLoad,
+  type Benefit,
+  type PartnerType,
+  type Unit,
+} from '../../protocol/benefits.ts';
+import { isValidCardNumber, maskCardNumber } from '../../protocol/card.ts';
 import { encodeJson } from '../../protocol/debit.ts';
+import { assert, PasserelleError } from '../../protocol/errors.ts';
+import { endOfRegionDay, isIsoDate, regionDate, startOfRegionDay } from '../../common/paris-time.ts';
+import type { CardLoadRow } from '../bulk/types.ts';
+import { checkCampaign, schoolYearOf, walletValidity, type BenefitWindow, type CampaignDef } from '../campaigns.ts';
+import type { Statement, StatementLine } from '../reimbursement/types.ts';
 import { debitReply } from '../replies.ts';
-import { decide } from '../rules.ts';
+import { decide, PIN_MAX_TRIES, type Decision, type Snapshot, type WalletProblem } from '../rules.ts';
+import { DEFAULT_LEDGER_RULES } from './ledger.ts';
 import type {
+  ApiTokenRecord,
+  LedgerRules,
+  BulkLoadResult,
   CardRecord,
   CommitOutcome,
+  CorrectionResult,
   DebitItem,
+  ExpiryResult,
+  GroupSale,
+  GroupSaleLine,
+  GroupSaleResult,
+  HistoryEntry,
+  IssueCard,
   Ledger,
   LoadRecord,
+  Opposition,
+  OppositionResult,
   PartnerRecord,
   StoredRequest,
+  Suspension,
   TerminalRecord,
+  TransferKind,
   TransferRecord,
+  WalletView,
 } from './ledger.ts';
+import { SCHEMA, SCHEMA_VERSION } from './sqlite-schema.ts';
 
 /**
  * The SQLite ledger: one file, WAL, `synchronous = FULL` (a commit is on disk before we reply: a lost write
  * here is lost money), every batch of debits in one transaction (group commit).
  */
 
-const SCHEMA_VERSION = 1;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS partners (
-  id TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  type TEXT NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS terminals (
-  id TEXT PRIMARY KEY,
-  partner_id TEXT NOT NULL REFERENCES partners(id),
-  public_key BLOB NOT NULL CHECK (length(public_key) = 32),
-  active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1))
-) STRICT;
-CREATE TABLE IF NOT EXISTS cards (
-  number TEXT PRIMARY KEY,
-  holder TEXT NOT NULL,
-  status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'opposed')),
-  pin_hash TEXT
-) STRICT;
-CREATE TABLE IF NOT EXISTS accounts (
-  id INTEGER PRIMARY KEY,
-  code TEXT NOT NULL UNIQUE,
-  kind TEXT NOT NULL CHECK (kind IN ('wallet', 'funding', 'payable')),
-  unit TEXT NOT NULL CHECK (unit IN ('cent', 'entry')),
-  card_number TEXT REFERENCES cards(number),
-  benefit TEXT,
-  campaign TEXT,
-  partner_id TEXT REFERENCES partners(id),
-  debits INTEGER NOT NULL DEFAULT 0 CHECK (debits >= 0),
-  credits INTEGER NOT NULL DEFAULT 0 CHECK (credits >= 0),
-  CHECK (kind <> 'wallet' OR debits <= credits)
-) STRICT;
-CREATE UNIQUE INDEX IF NOT EXISTS wallet_key ON accounts(card_number, benefit, campaign) WHERE kind = 'wallet';
-CREATE TABLE IF NOT EXISTS transfers (
-  id INTEGER PRIMARY KEY,
-  txn_id TEXT,
-  kind TEXT NOT NULL CHECK (kind IN ('load', 'debit')),
-  debit_account INTEGER NOT NULL REFERENCES accounts(id),
-  credit_account INTEGER NOT NULL REFERENCES accounts(id),
-  amount INTEGER NOT NULL CHECK (amount > 0),
-  unit TEXT NOT NULL,
-  at INTEGER NOT NULL,
-  CHECK (debit_account <> credit_account)
-) STRICT;
--- A request id moves money at most once, whatever happens above this table.
-CREATE UNIQUE INDEX IF NOT EXISTS transfer_txn ON transfers(txn_id) WHERE txn_id IS NOT NULL;
--- A rowid table: rows (with their reply) are appended; only the small txn_id index takes random-ish
--- writes, and with time-ordered (UUIDv7) ids even those land at its end.
-CREATE TABLE IF NOT EXISTS requests (
-  id INTEGER PRIMARY KEY,
-  txn_id TEXT NOT NULL UNIQUE,
-  terminal_id TEXT NOT NULL REFERENCES terminals(id),
-  seq INTEGER NOT NULL,
-  fingerprint TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('approved', 'declined')),
-  code TEXT,
-  reply BLOB NOT NULL,
-  decided_at INTEGER NOT NULL
-) STRICT;
-CREATE INDEX IF NOT EXISTS requests_by_terminal ON requests(terminal_id, seq);
-CREATE TABLE IF NOT EXISTS conflicts (
-  id INTEGER PRIMARY KEY,
-  txn_id TEXT NOT NULL,
-  terminal_id TEXT NOT NULL,
-  fingerprint TEXT NOT NULL,
-  at INTEGER NOT NULL
-) STRICT;
-`;
-
-interface WalletRow {
-  id: number;
-  balance: number;
-}
-
 export interface SqliteLedgerOptions {
   /** A file path, or ':memory:' for tests. */
   readonly file: string;
+  readonly rules?: LedgerRules;
 }
+
+/** Benefits a school may pay an outing with (R12): shows and cinema, never first aid. */
+export const GROUP_BENEFITS: readonly Benefit[] = ['SHOWS', 'CINEMA'];
+export const MAX_GROUP_SIZE = 200;
+
+interface TerminalRow extends TerminalRecord {
+  readonly partnerType: PartnerType;
+  readonly partner: PartnerCache;
+}
+
+interface PartnerCache {
+  readonly id: string;
+  readonly type: PartnerType;
+  readonly conventionStart: number;
+  readonly conventionEnd: number;
+  readonly entryPriceCents: number;
+}
+
+interface WalletRow {
+  readonly id: number;
+  readonly benefit: Benefit;
+  readonly campaign: string;
+  readonly unit: Unit;
+  readonly balance: number;
+  readonly loaded: number;
+  readonly access: number;
+  readonly valid_from: number;
+  readonly valid_until: number;
+}
+
+interface CardRow {
+  readonly number: string;
+  readonly dossier_id: string;
+  readonly holder: string;
+  readonly status: 'active' | 'opposed';
+  readonly pin_hash: string | null;
+  readonly pin_failures: number;
+  readonly suspensions: number;
+}
+
+interface SaleRow {
+  readonly id: number;
+  readonly txn_id: string;
+  readonly kind: 'sale' | 'cancellation' | 'reversal';
+  readonly partner_id: string;
+  readonly terminal_id: string | null;
+  readonly card_number: string;
+  readonly dossier_id: string;
+  readonly benefit: Benefit;
+  readonly campaign: string;
+  readonly unit: Unit;
+  readonly quantity: number;
+  readonly amount_cents: number;
+  readonly sale_at: number;
+  readonly recorded_at: number;
+}
+
+/** The wallet a sale uses, or why none can be used. */
+type WalletChoice = { readonly wallet: WalletRow } | { readonly problem: WalletProblem };
 
 export class SqliteLedger implements Ledger {
   readonly #db: Database.Database;
   readonly #s;
+  readonly #rules: LedgerRules;
   readonly #commit: (items: readonly DebitItem[], decidedAt: number) => CommitOutcome[];
   // Caches of committed rows this object alone writes (one gateway process per SQLite file), dropped on
   // every write to them. Only rows committed before a debit batch are cached, so a rolled-back batch can
   // leave nothing behind here.
-  readonly #terminals = new Map<string, TerminalRecord & { readonly partnerType: PartnerType }>();
-  readonly #payables = new Map<string, number>();
+  readonly #terminals = new Map<string, TerminalRow>();
+  readonly #accountIds = new Map<string, number>();
 
   constructor(opts: SqliteLedgerOptions) {
+    this.#rules = opts.rules ?? DEFAULT_LEDGER_RULES;
     this.#db = new Database(opts.file);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = FULL');
@@ -132,36 +151,56 @@ export class SqliteLedger implements Ledger {
     if (version > SCHEMA_VERSION) {
       throw new PasserelleError('DATA_INVALID', `ledger schema version ${version} is newer than this gateway (${SCHEMA_VERSION})`);
     }
+    if (version !== 0 && version < SCHEMA_VERSION) {
+      // Version 1 only ever held development and demo data (before wallets moved to dossiers); there is
+      // nothing to carry over, and guessing would be worse than saying so.
+      throw new PasserelleError(
+        'DATA_INVALID',
+        `ledger schema version ${version} is from a development build and cannot be upgraded; move the ledger file aside to start a new one`,
+      );
+    }
     this.#db.exec(SCHEMA);
     this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }
 
   #prepare() {
     const db = this.#db;
+    const walletCols = `id, benefit, campaign, unit, credits - debits AS balance, loaded, access, valid_from, valid_until`;
     return {
-      terminal: db.prepare<[string], { id: string; partner_id: string; public_key: Buffer; active: number; type: string }>(
-        'SELECT t.id, t.partner_id, t.public_key, t.active, p.type FROM terminals t JOIN partners p ON p.id = t.partner_id WHERE t.id = ?',
+      terminal: db.prepare<[string], { id: string; partner_id: string; public_key: Buffer; active: number }>(
+        'SELECT id, partner_id, public_key, active FROM terminals WHERE id = ?',
       ),
-      card: db.prepare<[string], { number: string; holder: string; status: 'active' | 'opposed'; pin_hash: string | null }>(
-        'SELECT number, holder, status, pin_hash FROM cards WHERE number = ?',
+      partner: db.prepare<[string], { id: string; name: string; type: string; convention_from: string; convention_to: string; entry_price_cents: number; iban: string | null; bic: string | null }>(
+        'SELECT * FROM partners WHERE id = ?',
       ),
-      // The card and its newest wallet for a benefit in one lookup (wallet columns null when it has none).
-      cardWallet: db.prepare<[{ card: string; benefit: string }], { status: 'active' | 'opposed'; wallet_id: number | null; balance: number | null }>(
-        `SELECT c.status, w.id AS wallet_id, w.credits - w.debits AS balance FROM cards c
-         LEFT JOIN accounts w ON w.id = (SELECT id FROM accounts WHERE kind = 'wallet' AND card_number = c.number AND benefit = @benefit
-                                         ORDER BY campaign DESC LIMIT 1)
-         WHERE c.number = @card`,
+      card: db.prepare<[string], CardRow>(
+        `SELECT c.number, c.dossier_id, d.holder, c.status, d.pin_hash, d.pin_failures, d.suspensions
+         FROM cards c JOIN dossiers d ON d.id = c.dossier_id WHERE c.number = ?`,
       ),
-      // The newest campaign's wallet; issue 3 brings validity windows to choose among campaigns.
-      wallet: db.prepare<[string, string], WalletRow>(
-        `SELECT id, credits - debits AS balance FROM accounts
-         WHERE kind = 'wallet' AND card_number = ? AND benefit = ? ORDER BY campaign DESC LIMIT 1`,
+      wallets: db.prepare<[string, string], WalletRow>(
+        `SELECT ${walletCols} FROM accounts WHERE kind = 'wallet' AND dossier_id = ? AND benefit = ? ORDER BY valid_until, id`,
       ),
+      allWallets: db.prepare<[string], WalletRow>(
+        `SELECT ${walletCols} FROM accounts WHERE kind = 'wallet' AND dossier_id = ? ORDER BY benefit, valid_until`,
+      ),
+      walletById: db.prepare<[number], WalletRow>(`SELECT ${walletCols} FROM accounts WHERE id = ?`),
+      walletByKey: db.prepare<[string, string, string], WalletRow>(
+        `SELECT ${walletCols} FROM accounts WHERE kind = 'wallet' AND dossier_id = ? AND benefit = ? AND campaign = ?`,
+      ),
+      suspensions: db.prepare<[string], { benefit: string | null; campaign: string }>(
+        'SELECT benefit, campaign FROM suspensions WHERE dossier_id = ? AND lifted_at IS NULL',
+      ),
+      campaign: db.prepare<[string], { id: string; windows: string }>('SELECT id, windows FROM campaigns WHERE id = ?'),
       accountByCode: db.prepare<[string], { id: number }>('SELECT id FROM accounts WHERE code = ?'),
       insertAccount: db.prepare(
-        `INSERT INTO accounts (code, kind, unit, card_number, benefit, campaign, partner_id)
-         VALUES (@code, @kind, @unit, @card_number, @benefit, @campaign, @partner_id)`,
+        `INSERT INTO accounts (code, kind, unit, dossier_id, benefit, campaign, partner_id, access, valid_from, valid_until)
+         VALUES (@code, @kind, @unit, @dossier_id, @benefit, @campaign, @partner_id, @access, @valid_from, @valid_until)`,
       ),
+      insertLoadedWallet: db.prepare(
+        `INSERT INTO accounts (code, kind, unit, dossier_id, benefit, campaign, access, valid_from, valid_until, loaded, credits)
+         VALUES (@code, 'wallet', @unit, @dossier_id, @benefit, @campaign, @access, @valid_from, @valid_until, @amount, @amount)`,
+      ),
+      addLoaded: db.prepare<[number, number]>('UPDATE accounts SET loaded = loaded + ? WHERE id = ?'),
       addDebits: db.prepare<[number, number]>('UPDATE accounts SET debits = debits + ? WHERE id = ?'),
       addCredits: db.prepare<[number, number]>('UPDATE accounts SET credits = credits + ? WHERE id = ?'),
       insertTransfer: db.prepare(
@@ -175,30 +214,80 @@ export class SqliteLedger implements Ledger {
         `INSERT INTO requests (txn_id, terminal_id, seq, fingerprint, status, code, reply, decided_at)
          VALUES (@txn_id, @terminal_id, @seq, @fingerprint, @status, @code, @reply, @decided_at)`,
       ),
+      insertSale: db.prepare(
+        `INSERT INTO sales (txn_id, kind, partner_id, terminal_id, group_id, card_number, dossier_id, benefit, campaign, unit, quantity, amount_cents, sale_at, recorded_at, reason)
+         VALUES (@txn_id, @kind, @partner_id, @terminal_id, @group_id, @card_number, @dossier_id, @benefit, @campaign, @unit, @quantity, @amount_cents, @sale_at, @recorded_at, @reason)`,
+      ),
+      sale: db.prepare<[string], SaleRow>("SELECT * FROM sales WHERE txn_id = ? AND kind = 'sale'"),
+      correctionOf: db.prepare<[string], { id: number }>("SELECT id FROM sales WHERE txn_id = ? AND kind <> 'sale'"),
+      setPinFailures: db.prepare<[number, string]>('UPDATE dossiers SET pin_failures = ? WHERE id = ?'),
       insertConflict: db.prepare('INSERT INTO conflicts (txn_id, terminal_id, fingerprint, at) VALUES (?, ?, ?, ?)'),
+      insertDossier: db.prepare('INSERT INTO dossiers (id, holder, pin_hash) VALUES (?, ?, ?)'),
+      dossier: db.prepare<[string], { id: string; holder: string }>('SELECT id, holder FROM dossiers WHERE id = ?'),
+      insertCard: db.prepare("INSERT INTO cards (number, dossier_id, status, issued_at) VALUES (?, ?, 'active', ?)"),
     };
   }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Lookups
 
   terminal(id: string): TerminalRecord | undefined {
     return this.#terminal(id);
   }
 
-  #terminal(id: string): (TerminalRecord & { readonly partnerType: PartnerType }) | undefined {
+  #terminal(id: string): TerminalRow | undefined {
     let t = this.#terminals.get(id);
     if (!t) {
       const r = this.#s.terminal.get(id);
       if (!r) return undefined;
-      assert(isPartnerType(r.type), `partner of terminal ${id} has an unknown type ${r.type}`);
-      t = { id: r.id, partnerId: r.partner_id, publicKey: new Uint8Array(r.public_key), active: r.active === 1, partnerType: r.type };
+      const p = this.#partnerCache(r.partner_id);
+      t = { id: r.id, partnerId: r.partner_id, publicKey: new Uint8Array(r.public_key), active: r.active === 1, partnerType: p.type, partner: p };
       this.#terminals.set(id, t);
     }
     return t;
   }
 
+  #partnerCache(id: string): PartnerCache {
+    const p = this.#s.partner.get(id);
+    assert(p, `partner ${id} is referenced but missing`);
+    assert(isPartnerType(p.type), `partner ${id} has an unknown type ${p.type}`);
+    return {
+      id: p.id,
+      type: p.type,
+      conventionStart: startOfRegionDay(p.convention_from),
+      conventionEnd: endOfRegionDay(p.convention_to),
+      entryPriceCents: p.entry_price_cents,
+    };
+  }
+
+  partner(id: string): PartnerRecord | undefined {
+    const p = this.#s.partner.get(id);
+    if (!p || !isPartnerType(p.type)) return undefined;
+    return {
+      id: p.id,
+      name: p.name,
+      type: p.type,
+      conventionFrom: p.convention_from,
+      conventionTo: p.convention_to,
+      entryPriceCents: p.entry_price_cents,
+      iban: p.iban,
+      bic: p.bic,
+    };
+  }
+
   card(number: string): CardRecord | undefined {
     const r = this.#s.card.get(number);
-    return r && { number: r.number, holder: r.holder, status: r.status, pinHash: r.pin_hash };
+    return r && { number: r.number, dossierId: r.dossier_id, holder: r.holder, status: r.status, pinHash: r.pin_hash, pinFailures: r.pin_failures };
   }
+
+  #cardOrThrow(number: string): CardRow {
+    const r = this.#s.card.get(number);
+    if (!r) throw new PasserelleError('NOT_FOUND', `no card ${maskCardNumber(number)}`);
+    return r;
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Debits
 
   commitDebits(items: readonly DebitItem[], decidedAt: number): CommitOutcome[] {
     try {
@@ -218,18 +307,30 @@ export class SqliteLedger implements Ledger {
     }
     const tp = this.#terminal(body.terminalId);
     assert(tp, `terminal ${body.terminalId} was verified but is not in the ledger`);
-    const cw = this.#s.cardWallet.get({ card: body.credential.cardNumber, benefit: body.benefit });
+    const card = this.#s.card.get(body.credential.cardNumber);
+    const choice = card ? this.#chooseWallet(card, body.benefit, decidedAt) : undefined;
     const decision = decide(body, {
       terminalActive: tp.active,
       partnerType: tp.partnerType,
-      ...(cw ? { card: { status: cw.status } } : {}),
-      ...(cw && cw.wallet_id !== null ? { wallet: { balance: cw.balance ?? 0 } } : {}),
+      conventionValid: decidedAt >= tp.partner.conventionStart && decidedAt < tp.partner.conventionEnd,
+      ...(card ? { card: { status: card.status, pinFailures: card.pin_failures } } : {}),
+      ...walletSnapshot(choice),
       pin: item.pin,
     });
+    if (card) this.#countPinTry(card, item.pin, decision);
     if (decision.status === 'approved') {
-      assert(cw && cw.wallet_id !== null, 'an approved debit has a wallet');
-      const payable = this.#payableAccount(tp.partnerId, body.unit);
-      this.#transfer(body.txnId, 'debit', cw.wallet_id, payable, decision.taken, body.unit, decidedAt);
+      assert(card && choice && 'wallet' in choice, 'an approved debit has a card and a wallet');
+      this.#recordSale({
+        txnId: body.txnId,
+        partner: tp.partner,
+        terminalId: body.terminalId,
+        groupId: null,
+        card,
+        wallet: choice.wallet,
+        taken: decision.taken,
+        saleAt: body.createdAt,
+        at: decidedAt,
+      });
     }
     const reply = encodeJson(debitReply(body, decision, decidedAt));
     this.#s.insertRequest.run({
@@ -245,42 +346,191 @@ export class SqliteLedger implements Ledger {
     return { kind: 'reply', reply, fresh: true, status: decision.status };
   }
 
-  #transfer(txnId: string | null, kind: 'load' | 'debit', from: number, to: number, amount: number, unit: Unit, at: number): void {
+  /**
+   * R3: a wrong code counts towards the lock, a right one clears the count. Only tries the rules actually
+   * judged count: a try on a locked code, an unknown card or a wrong partner changes nothing.
+   */
+  #countPinTry(card: CardRow, pin: DebitItem['pin'], d: Decision): void {
+    if (pin === 'incorrect' && d.status === 'declined' && d.code === 'PIN_INCORRECT') {
+      this.#s.setPinFailures.run(Math.min(card.pin_failures + 1, PIN_MAX_TRIES), card.dossier_id);
+    } else if (pin === 'ok' && card.pin_failures > 0 && !(d.status === 'declined' && d.code === 'PIN_LOCKED')) {
+      this.#s.setPinFailures.run(0, card.dossier_id);
+    }
+  }
+
+  /**
+   * The wallet a sale takes from (R6–R8): among the youth's wallets for the benefit that are in their
+   * window and not suspended, the one whose window ends first and that still holds something; if none
+   * holds anything, the first usable one (the sale is then declined as exhausted). Without a usable one,
+   * the reason: suspended, not yet valid, or expired.
+   */
+  #chooseWallet(card: CardRow, benefit: Benefit, at: number): WalletChoice {
+    const all = this.#s.wallets.all(card.dossier_id, benefit);
+    if (all.length === 0) return { problem: 'none' };
+    const suspended = card.suspensions > 0 ? this.#suspendedKeys(card.dossier_id) : undefined;
+    let usable: WalletRow | undefined;
+    let problem: WalletProblem = 'expired';
+    for (const w of all) {
+      if (at < w.valid_from) {
+        if (problem === 'expired') problem = 'not-yet-valid';
+        continue;
+      }
+      if (at >= w.valid_until) continue;
+      if (suspended && (suspended.has(`*:${w.campaign}`) || suspended.has(`${w.benefit}:${w.campaign}`))) {
+        problem = 'suspended';
+        continue;
+      }
+      if (w.access === 1 || w.balance > 0) return { wallet: w };
+      usable ??= w;
+    }
+    return usable ? { wallet: usable } : { problem };
+  }
+
+  #suspendedKeys(dossierId: string): Set<string> {
+    return new Set(this.#s.suspensions.all(dossierId).map((s) => `${s.benefit ?? '*'}:${s.campaign}`));
+  }
+
+  /**
+   * Move what a sale takes and write its reimbursement line. A balance benefit moves from the wallet to
+   * the partner's payable account; a museum visit (an access, R: "gratuit") moves the counted entries
+   * from the Region's funding account, so every approved sale has exactly one debit transfer.
+   */
+  #recordSale(s: {
+    txnId: string;
+    partner: PartnerCache;
+    terminalId: string | null;
+    groupId: string | null;
+    card: CardRow;
+    wallet: WalletRow;
+    taken: number;
+    saleAt: number;
+    at: number;
+  }): void {
+    const w = s.wallet;
+    const from = w.access === 1 ? this.#fundingAccount(w.benefit, w.campaign) : w.id;
+    this.#transfer(s.txnId, 'debit', from, this.#payableAccount(s.partner.id, w.unit), s.taken, w.unit, s.at);
+    this.#s.insertSale.run({
+      txn_id: s.txnId,
+      kind: 'sale',
+      partner_id: s.partner.id,
+      terminal_id: s.terminalId,
+      group_id: s.groupId,
+      card_number: s.card.number,
+      dossier_id: s.card.dossier_id,
+      benefit: w.benefit,
+      campaign: w.campaign,
+      unit: w.unit,
+      quantity: s.taken,
+      amount_cents: w.unit === 'cent' ? s.taken : s.taken * s.partner.entryPriceCents,
+      sale_at: s.saleAt,
+      recorded_at: s.at,
+      reason: null,
+    });
+  }
+
+  #transfer(txnId: string | null, kind: TransferKind, from: number, to: number, amount: number, unit: Unit, at: number): void {
     assert(Number.isSafeInteger(amount) && amount > 0, `transfer amount must be a positive integer, got ${amount}`);
     this.#s.insertTransfer.run({ txn_id: txnId, kind, debit_account: from, credit_account: to, amount, unit, at });
     this.#s.addDebits.run(amount, from);
     this.#s.addCredits.run(amount, to);
   }
 
-  #account(code: string, fields: { kind: string; unit: Unit; card_number?: string; benefit?: string; campaign?: string; partner_id?: string }): number {
+  /** An account found by its code, created if missing. Ids are cached only once their creation is committed. */
+  #account(code: string, fields: { kind: string; unit: Unit; benefit?: string; campaign?: string; partner_id?: string }): number {
+    const cached = this.#accountIds.get(code);
+    if (cached !== undefined) return cached;
     const found = this.#s.accountByCode.get(code);
-    if (found) return found.id;
-    const r = this.#s.insertAccount.run({ card_number: null, benefit: null, campaign: null, partner_id: null, ...fields, code });
+    if (found) {
+      if (!this.#db.inTransaction) this.#accountIds.set(code, found.id);
+      return found.id;
+    }
+    const r = this.#s.insertAccount.run({
+      dossier_id: null,
+      benefit: null,
+      campaign: null,
+      partner_id: null,
+      access: 0,
+      valid_from: null,
+      valid_until: null,
+      ...fields,
+      code,
+    });
     return Number(r.lastInsertRowid);
+  }
+
+  #fundingAccount(benefit: Benefit, campaign: string): number {
+    return this.#account(`funding:${benefit}:${campaign}`, { kind: 'funding', unit: benefitUnit(benefit), benefit, campaign });
   }
 
   /** What the Region owes a partner, in one unit. Created with the partner, so a debit only reads it. */
   #payableAccount(partnerId: string, unit: Unit): number {
     const code = `payable:${partnerId}:${unit}`;
-    let id = this.#payables.get(code);
+    let id = this.#accountIds.get(code);
     if (id === undefined) {
       id = this.#s.accountByCode.get(code)?.id;
       assert(id !== undefined, `partner ${partnerId} has no ${code} account`);
-      this.#payables.set(code, id);
+      this.#accountIds.set(code, id);
     }
     return id;
   }
 
+  // ---------------------------------------------------------------------------------------------------
+  // Campaigns, partners, terminals, cards, loads
+
+  addCampaign(def: CampaignDef): void {
+    checkCampaign(def);
+    const missing = BENEFIT_CODES.filter((b) => !def.windows.some((w) => w.benefit === b));
+    if (missing.length > 0) throw new PasserelleError('DATA_INVALID', `campaign ${def.id}: no window for ${missing.join(', ')}`);
+    this.#run(() => this.#db.prepare('INSERT INTO campaigns (id, windows, created_at) VALUES (?, ?, ?)').run(def.id, JSON.stringify(def.windows), Date.now()), `campaign ${def.id}`);
+  }
+
+  campaigns(): CampaignDef[] {
+    return this.#db
+      .prepare<[], { id: string; windows: string }>('SELECT id, windows FROM campaigns ORDER BY id')
+      .all()
+      .map((r) => ({ id: r.id, windows: JSON.parse(r.windows) as BenefitWindow[] }));
+  }
+
+  #window(campaign: string, benefit: Benefit): BenefitWindow {
+    const c = this.#s.campaign.get(campaign);
+    if (!c) throw new PasserelleError('DATA_INVALID', `no campaign ${campaign}: create it first`);
+    const w = (JSON.parse(c.windows) as BenefitWindow[]).find((x) => x.benefit === benefit);
+    assert(w, `campaign ${campaign} has no window for ${benefit}`);
+    return w;
+  }
+
   addPartner(p: PartnerRecord): void {
-    if (!isPartnerType(p.type)) throw new PasserelleError('DATA_INVALID', `unknown partner type ${p.type}`);
+    checkPartner(p);
     this.#run(
       () =>
         this.#db.transaction(() => {
-          this.#db.prepare('INSERT INTO partners (id, name, type) VALUES (?, ?, ?)').run(p.id, p.name, p.type);
+          this.#db
+            .prepare('INSERT INTO partners (id, name, type, convention_from, convention_to, entry_price_cents, iban, bic) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+            .run(p.id, p.name, p.type, p.conventionFrom, p.conventionTo, p.entryPriceCents ?? 0, p.iban ?? null, p.bic ?? null);
           for (const unit of ['cent', 'entry'] as const) this.#account(`payable:${p.id}:${unit}`, { kind: 'payable', unit, partner_id: p.id });
         })(),
       `partner ${p.id}`,
     );
+  }
+
+  updatePartner(id: string, patch: Partial<Omit<PartnerRecord, 'id' | 'type'>>): void {
+    const current = this.partner(id);
+    if (!current) throw new PasserelleError('NOT_FOUND', `no partner ${id}`);
+    const next = { ...current, ...patch };
+    checkPartner(next);
+    this.#db
+      .prepare('UPDATE partners SET name = ?, convention_from = ?, convention_to = ?, entry_price_cents = ?, iban = ?, bic = ? WHERE id = ?')
+      .run(next.name, next.conventionFrom, next.conventionTo, next.entryPriceCents ?? 0, next.iban ?? null, next.bic ?? null, id);
+    this.#terminals.clear();
+  }
+
+  recordProof(partnerId: string, schoolYear: string, at: number): number {
+    if (!this.partner(partnerId)) throw new PasserelleError('NOT_FOUND', `no partner ${partnerId}`);
+    if (!/^\d{4}-\d{4}$/.test(schoolYear)) throw new PasserelleError('DATA_INVALID', `school year must look like 2022-2023, got ${schoolYear}`);
+    return this.#db.transaction(() => {
+      this.#db.prepare('INSERT OR IGNORE INTO partner_proofs (partner_id, school_year, recorded_at) VALUES (?, ?, ?)').run(partnerId, schoolYear, at);
+      return this.#db.prepare("UPDATE statements SET status = 'ready' WHERE partner_id = ? AND school_year = ? AND status = 'held'").run(partnerId, schoolYear).changes;
+    })();
   }
 
   addTerminal(t: Omit<TerminalRecord, 'active'> & { active?: boolean }): void {
@@ -297,38 +547,409 @@ export class SqliteLedger implements Ledger {
   setTerminalActive(id: string, active: boolean): void {
     this.#terminals.delete(id);
     const r = this.#db.prepare('UPDATE terminals SET active = ? WHERE id = ?').run(active ? 1 : 0, id);
-    if (r.changes !== 1) throw new PasserelleError('DATA_INVALID', `no terminal ${id}`);
+    if (r.changes !== 1) throw new PasserelleError('NOT_FOUND', `no terminal ${id}`);
   }
 
-  issueCard(c: Omit<CardRecord, 'status'>): void {
+  issueCard(c: IssueCard): void {
     if (!isValidCardNumber(c.number)) throw new PasserelleError('DATA_INVALID', 'card number fails its Luhn check');
+    const dossierId = c.dossierId ?? `D-${c.number}`;
     this.#run(
-      () => this.#db.prepare('INSERT INTO cards (number, holder, pin_hash) VALUES (?, ?, ?)').run(c.number, c.holder, c.pinHash),
+      () =>
+        this.#db.transaction(() => {
+          if (!this.#s.dossier.get(dossierId)) this.#s.insertDossier.run(dossierId, c.holder, c.pinHash);
+          this.#s.insertCard.run(c.number, dossierId, c.at ?? Date.now());
+        })(),
       'card',
     );
   }
 
-  setCardStatus(number: string, status: CardRecord['status']): void {
-    const r = this.#db.prepare('UPDATE cards SET status = ? WHERE number = ?').run(status, number);
-    if (r.changes !== 1) throw new PasserelleError('DATA_INVALID', 'no such card');
+  setPin(cardNumber: string, pinHash: string | null): void {
+    const card = this.#cardOrThrow(cardNumber);
+    this.#db.prepare('UPDATE dossiers SET pin_hash = ?, pin_failures = 0 WHERE id = ?').run(pinHash, card.dossier_id);
+  }
+
+  unlockPin(cardNumber: string): void {
+    this.#s.setPinFailures.run(0, this.#cardOrThrow(cardNumber).dossier_id);
   }
 
   load(l: LoadRecord): void {
-    if (!Number.isSafeInteger(l.amount) || l.amount <= 0) throw new PasserelleError('DATA_INVALID', `load amount must be a positive integer: ${l.amount}`);
-    if (!this.#s.card.get(l.cardNumber)) throw new PasserelleError('DATA_INVALID', 'load for an unknown card');
-    const unit = benefitUnit(l.benefit);
-    this.#db.transaction(() => {
-      const funding = this.#account(`funding:${l.benefit}:${l.campaign}`, { kind: 'funding', unit, benefit: l.benefit, campaign: l.campaign });
-      const wallet = this.#account(`wallet:${l.cardNumber}:${l.benefit}:${l.campaign}`, {
-        kind: 'wallet',
-        unit,
-        card_number: l.cardNumber,
-        benefit: l.benefit,
-        campaign: l.campaign,
-      });
-      this.#transfer(null, 'load', funding, wallet, l.amount, unit, l.at);
+    const card = this.#s.card.get(l.cardNumber);
+    if (!card) throw new PasserelleError('DATA_INVALID', 'load for an unknown card');
+    this.#db.transaction(() => this.#load(card.dossier_id, l.benefit, l.campaign, l.amount, l.at))();
+  }
+
+  /**
+   * One load into a youth's wallet. "No reload during the year" (source 004): a wallet is loaded once per
+   * campaign, except professional equipment, paid in one or two instalments (source 003), up to its cap.
+   */
+  #load(dossierId: string, benefit: Benefit, campaign: string, amount: number, at: number): void {
+    const access = isAccessBenefit(benefit);
+    if (!Number.isSafeInteger(amount) || amount < 0 || (access ? amount !== 0 : amount === 0) || amount > maxLoad(benefit)) {
+      throw new PasserelleError('DATA_INVALID', access ? `${benefit} is an access: load it with amount 0` : `${benefit} load must be 1..${maxLoad(benefit)} ${benefitUnit(benefit)}s, got ${amount}`);
+    }
+    const unit = benefitUnit(benefit);
+    const existing = this.#s.walletByKey.get(dossierId, benefit, campaign);
+    if (existing) {
+      if (benefit !== 'PRO_EQUIPMENT' || existing.loaded + amount > maxLoad(benefit)) {
+        throw new PasserelleError('DATA_INVALID', `${benefit} of campaign ${campaign} is already loaded for this youth (no reload during the year)`);
+      }
+      this.#s.addLoaded.run(amount, existing.id);
+      this.#transfer(null, 'load', this.#fundingAccount(benefit, campaign), existing.id, amount, unit, at);
+      return;
+    }
+    const { validFrom, validUntil } = walletValidity(this.#window(campaign, benefit), at);
+    if (at >= validUntil) throw new PasserelleError('DATA_INVALID', `${benefit} of campaign ${campaign}: its window has ended`);
+    const funding = this.#fundingAccount(benefit, campaign);
+    const r = this.#s.insertLoadedWallet.run({
+      code: `wallet:${dossierId}:${benefit}:${campaign}`,
+      unit,
+      dossier_id: dossierId,
+      benefit,
+      campaign,
+      access: access ? 1 : 0,
+      valid_from: validFrom,
+      valid_until: validUntil,
+      amount: 0,
+    });
+    if (amount > 0) {
+      const wallet = Number(r.lastInsertRowid);
+      this.#s.addLoaded.run(amount, wallet);
+      this.#transfer(null, 'load', funding, wallet, amount, unit, at);
+    }
+  }
+
+  bulkLoad(rows: Iterable<CardLoadRow>, at: number): BulkLoadResult {
+    let cards = 0;
+    let loads = 0;
+    this.#run(
+      () =>
+        this.#db.transaction(() => {
+          for (const row of rows) {
+            try {
+              this.#bulkRow(row, at);
+            } catch (e) {
+              const why = e instanceof PasserelleError ? e.message : (e as Error).message;
+              throw new PasserelleError('BULK_LOAD_INVALID', `line ${row.line}: ${why}`, { line: row.line });
+            }
+            cards++;
+            loads += row.loads.length;
+          }
+        })(),
+      'bulk load',
+    );
+    return { cards, loads };
+  }
+
+  /** A new card (and dossier) or the dossier's current card, then its loads (R8: a new campaign at once). */
+  #bulkRow(row: CardLoadRow, at: number): void {
+    const card = this.#s.card.get(row.cardNumber);
+    if (card && card.dossier_id !== row.dossierId) throw new PasserelleError('DATA_INVALID', `card belongs to another dossier`);
+    if (!card) {
+      if (!this.#s.dossier.get(row.dossierId)) this.#s.insertDossier.run(row.dossierId, row.holder, null);
+      this.#s.insertCard.run(row.cardNumber, row.dossierId, at);
+    }
+    for (const l of row.loads) this.#load(row.dossierId, l.benefit, row.campaign, l.amount, at);
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Card lifecycle (R4, R5)
+
+  oppose(o: Opposition): OppositionResult {
+    const card = this.#cardOrThrow(o.cardNumber);
+    if (card.status !== 'active') throw new PasserelleError('CARD_NOT_ACTIVE', `card ${maskCardNumber(o.cardNumber)} is already opposed`);
+    if (o.replacement && !isValidCardNumber(o.replacement.number)) throw new PasserelleError('DATA_INVALID', 'replacement card number fails its Luhn check');
+    return this.#db.transaction((): OppositionResult => {
+      this.#db
+        .prepare("UPDATE cards SET status = 'opposed', opposed_at = ?, opposed_reason = ?, replaced_by = ? WHERE number = ?")
+        .run(o.at, o.reason, o.replacement?.number ?? null, o.cardNumber);
+      const fee = o.reason === 'school_change' ? undefined : this.#takeFee(card, o.at);
+      this.#db
+        .prepare('INSERT INTO oppositions (card_number, reason, at, fee_cents, fee_account, replacement) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(o.cardNumber, o.reason, o.at, fee ? this.#rules.replacementFeeCents : 0, fee?.wallet.id ?? null, o.replacement?.number ?? null);
+      if (o.replacement) {
+        this.#run(() => this.#s.insertCard.run(o.replacement!.number, card.dossier_id, o.at), 'replacement card');
+      }
+      return {
+        feeCents: fee ? this.#rules.replacementFeeCents : 0,
+        feeFrom: fee ? { benefit: fee.wallet.benefit, campaign: fee.wallet.campaign } : null,
+        replacement: o.replacement?.number ?? null,
+      };
     })();
   }
+
+  /**
+   * R4: the 5 € fee, from the first benefit in the configured order whose usable wallet can pay it whole.
+   * When none can, no fee is taken (the documents say only "from one of the benefits still available").
+   */
+  #takeFee(card: CardRow, at: number): { wallet: WalletRow } | undefined {
+    const fee = this.#rules.replacementFeeCents;
+    if (fee <= 0) return undefined;
+    for (const benefit of this.#rules.replacementFeeOrder) {
+      if (benefitUnit(benefit) !== 'cent') continue;
+      const choice = this.#chooseWallet(card, benefit, at);
+      if ('wallet' in choice && choice.wallet.access === 0 && choice.wallet.balance >= fee) {
+        const fees = this.#account('fees:replacement', { kind: 'fees', unit: 'cent' });
+        this.#transfer(null, 'fee', choice.wallet.id, fees, fee, 'cent', at);
+        return choice;
+      }
+    }
+    return undefined;
+  }
+
+  suspend(s: Suspension): void {
+    const card = this.#cardOrThrow(s.cardNumber);
+    if (s.benefit !== null && !isBenefit(s.benefit)) throw new PasserelleError('DATA_INVALID', `unknown benefit ${String(s.benefit)}`);
+    if (!this.#s.campaign.get(s.campaign)) throw new PasserelleError('NOT_FOUND', `no campaign ${s.campaign}`);
+    if (!s.reason.trim()) throw new PasserelleError('DATA_INVALID', 'a suspension needs a reason');
+    this.#db.transaction(() => {
+      this.#db
+        .prepare('INSERT INTO suspensions (dossier_id, benefit, campaign, reason, at) VALUES (?, ?, ?, ?, ?)')
+        .run(card.dossier_id, s.benefit, s.campaign, s.reason, s.at);
+      this.#db.prepare('UPDATE dossiers SET suspensions = suspensions + 1 WHERE id = ?').run(card.dossier_id);
+    })();
+  }
+
+  liftSuspension(cardNumber: string, benefit: Benefit | null, campaign: string, at: number): void {
+    const card = this.#cardOrThrow(cardNumber);
+    this.#db.transaction(() => {
+      const n = this.#db
+        .prepare('UPDATE suspensions SET lifted_at = ? WHERE dossier_id = ? AND benefit IS ? AND campaign = ? AND lifted_at IS NULL')
+        .run(at, card.dossier_id, benefit, campaign).changes;
+      if (n === 0) throw new PasserelleError('NOT_FOUND', 'no such suspension in force');
+      this.#db.prepare('UPDATE dossiers SET suspensions = suspensions - ? WHERE id = ?').run(n, card.dossier_id);
+    })();
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Corrections
+
+  cancelSale(txnId: string, partnerId: string, at: number): CorrectionResult {
+    return this.#db.transaction(() => {
+      const sale = this.#saleToCorrect(txnId);
+      if (sale.partner_id !== partnerId) throw new PasserelleError('NOT_YOUR_SALE', `sale ${txnId} belongs to another partner`);
+      if (regionDate(sale.sale_at) !== regionDate(at)) throw new PasserelleError('NOT_SAME_DAY', `sale ${txnId} was made on ${regionDate(sale.sale_at)}`);
+      return this.#correct(sale, 'cancellation', null, at);
+    })();
+  }
+
+  reverseSale(txnId: string, reason: string, at: number): CorrectionResult {
+    if (!reason.trim()) throw new PasserelleError('DATA_INVALID', 'a reversal needs a reason');
+    return this.#db.transaction(() => this.#correct(this.#saleToCorrect(txnId), 'reversal', reason, at))();
+  }
+
+  #saleToCorrect(txnId: string): SaleRow {
+    const sale = this.#s.sale.get(txnId);
+    if (!sale) throw new PasserelleError('SALE_UNKNOWN', `no approved sale ${txnId}`);
+    if (this.#s.correctionOf.get(txnId)) throw new PasserelleError('ALREADY_CORRECTED', `sale ${txnId} is already corrected`);
+    return sale;
+  }
+
+  /**
+   * Give a sale back: what it took returns to the wallet while the wallet is still in its window, or to
+   * the Region's funding account once it is not (the value would have expired). A sale is corrected at
+   * most once (unique index), so no correction can lift a wallet above what was loaded into it.
+   */
+  #correct(sale: SaleRow, kind: 'cancellation' | 'reversal', reason: string | null, at: number): CorrectionResult {
+    const wallet = this.#s.walletByKey.get(sale.dossier_id, sale.benefit, sale.campaign);
+    assert(wallet, `sale ${sale.txn_id} has no wallet`);
+    const toWallet = wallet.access === 0 && at >= wallet.valid_from && at < wallet.valid_until;
+    const to = toWallet ? wallet.id : this.#fundingAccount(sale.benefit, sale.campaign);
+    this.#transfer(sale.txn_id, kind, this.#payableAccount(sale.partner_id, sale.unit), to, sale.quantity, sale.unit, at);
+    this.#s.insertSale.run({
+      txn_id: sale.txn_id,
+      kind,
+      partner_id: sale.partner_id,
+      terminal_id: sale.terminal_id,
+      group_id: null,
+      card_number: sale.card_number,
+      dossier_id: sale.dossier_id,
+      benefit: sale.benefit,
+      campaign: sale.campaign,
+      unit: sale.unit,
+      quantity: -sale.quantity,
+      amount_cents: -sale.amount_cents,
+      sale_at: sale.sale_at,
+      recorded_at: at,
+      reason,
+    });
+    return { txnId: sale.txn_id, amount: sale.quantity, unit: sale.unit, to: toWallet ? 'wallet' : 'region' };
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Group sales (R12)
+
+  groupSale(g: GroupSale): GroupSaleResult {
+    if (!GROUP_BENEFITS.includes(g.benefit)) throw new PasserelleError('GROUP_NOT_ALLOWED', `group sales use ${GROUP_BENEFITS.join(' or ')}, not ${g.benefit}`);
+    if (g.cardNumbers.length === 0 || g.cardNumbers.length > MAX_GROUP_SIZE) throw new PasserelleError('DATA_INVALID', `a group has 1..${MAX_GROUP_SIZE} youths`);
+    if (new Set(g.cardNumbers).size !== g.cardNumbers.length) throw new PasserelleError('DATA_INVALID', 'a card appears twice in the group');
+    if (!Number.isSafeInteger(g.amount) || g.amount < 1) throw new PasserelleError('DATA_INVALID', 'the amount per youth must be a positive integer');
+    const fingerprint = createHash('sha256').update(JSON.stringify([g.partnerId, g.benefit, g.amount, g.cardNumbers, g.reference])).digest('hex');
+    return this.#db.transaction((): GroupSaleResult => {
+      const prior = this.#db.prepare<[string], { fingerprint: string; result: string }>('SELECT fingerprint, result FROM group_sales WHERE id = ?').get(g.groupId);
+      if (prior) {
+        if (prior.fingerprint !== fingerprint) throw new PasserelleError('GROUP_CONFLICT', `group ${g.groupId} was recorded with other content`);
+        return { groupId: g.groupId, fresh: false, lines: JSON.parse(prior.result) as GroupSaleLine[] };
+      }
+      const partner = this.#partnerCache(g.partnerId);
+      const lines = g.cardNumbers.map((n, i) => this.#groupLine(g, partner, n, `${g.groupId}:${i + 1}`));
+      this.#db.prepare('INSERT INTO group_sales (id, partner_id, fingerprint, result, at) VALUES (?, ?, ?, ?, ?)').run(g.groupId, g.partnerId, fingerprint, JSON.stringify(lines), g.at);
+      return { groupId: g.groupId, fresh: true, lines };
+    })();
+  }
+
+  /** One youth of a group: the same rules as at a till (R9 partial debit included), no code asked. */
+  #groupLine(g: GroupSale, partner: PartnerCache, cardNumber: string, txnId: string): GroupSaleLine {
+    const card = this.#s.card.get(cardNumber);
+    const choice = card ? this.#chooseWallet(card, g.benefit, g.at) : undefined;
+    const d = decide(
+      { benefit: g.benefit, amount: g.amount },
+      {
+        terminalActive: true,
+        partnerType: partner.type,
+        conventionValid: g.at >= partner.conventionStart && g.at < partner.conventionEnd,
+        ...(card ? { card: { status: card.status, pinFailures: card.pin_failures } } : {}),
+        ...walletSnapshot(choice),
+        pin: 'not-needed',
+      },
+    );
+    if (d.status === 'declined') return { cardNumber, txnId, status: 'declined', code: d.code, taken: 0, remainingToPay: g.amount };
+    assert(card && choice && 'wallet' in choice, 'an approved group line has a wallet');
+    this.#recordSale({ txnId, partner, terminalId: null, groupId: g.groupId, card, wallet: choice.wallet, taken: d.taken, saleAt: g.at, at: g.at });
+    return { cardNumber, txnId, status: 'approved', taken: d.taken, remainingToPay: d.remainingToPay };
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Expiry (R7)
+
+  expire(at: number): ExpiryResult {
+    return this.#db.transaction((): ExpiryResult => {
+      const due = this.#db
+        .prepare<[number], { id: number; benefit: Benefit; campaign: string; unit: Unit; balance: number }>(
+          `SELECT id, benefit, campaign, unit, credits - debits AS balance FROM accounts
+           WHERE kind = 'wallet' AND access = 0 AND valid_until <= ? AND credits > debits`,
+        )
+        .all(at);
+      const returned = { cent: 0, entry: 0 };
+      for (const w of due) {
+        this.#transfer(null, 'expiry', w.id, this.#fundingAccount(w.benefit, w.campaign), w.balance, w.unit, at);
+        returned[w.unit] += w.balance;
+      }
+      return { wallets: due.length, returned };
+    })();
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Statements (R11)
+
+  closeStatement(partnerId: string, periodFrom: string, periodTo: string, at: number): Statement {
+    const partner = this.partner(partnerId);
+    if (!partner) throw new PasserelleError('NOT_FOUND', `no partner ${partnerId}`);
+    if (!isIsoDate(periodFrom) || !isIsoDate(periodTo) || periodFrom > periodTo) throw new PasserelleError('PERIOD_INVALID', 'period must be two dates, from ≤ to');
+    const end = endOfRegionDay(periodTo);
+    if (end > at) throw new PasserelleError('PERIOD_INVALID', `period ends ${periodTo}, which is not over yet`);
+    return this.#db.transaction((): Statement => {
+      const overlap = this.#db
+        .prepare<[string, string, string], { id: string }>('SELECT id FROM statements WHERE partner_id = ? AND period_from <= ? AND period_to >= ?')
+        .get(partnerId, periodTo, periodFrom);
+      if (overlap) throw new PasserelleError('PERIOD_INVALID', `period overlaps statement ${overlap.id}`);
+      const n = (this.#db.prepare<[], { n: number }>('SELECT count(*) AS n FROM statements').get()?.n ?? 0) + 1;
+      const id = `ST-${periodTo.replace(/-/g, '')}-${String(n).padStart(6, '0')}`;
+      const schoolYear = schoolYearOf(periodTo);
+      const held =
+        partner.type === 'equipment_shop' &&
+        !this.#db.prepare('SELECT 1 FROM partner_proofs WHERE partner_id = ? AND school_year = ?').get(partnerId, schoolYear);
+      this.#db
+        .prepare('INSERT INTO statements (id, partner_id, period_from, period_to, created_at, status, school_year, total_cents) VALUES (?, ?, ?, ?, ?, ?, ?, 0)')
+        .run(id, partnerId, periodFrom, periodTo, at, held ? 'held' : 'ready', schoolYear);
+      this.#db.prepare('UPDATE sales SET statement_id = ? WHERE partner_id = ? AND statement_id IS NULL AND recorded_at < ?').run(id, partnerId, end);
+      this.#db.prepare('UPDATE statements SET total_cents = (SELECT coalesce(sum(amount_cents), 0) FROM sales WHERE statement_id = ?) WHERE id = ?').run(id, id);
+      const s = this.statement(id);
+      assert(s, 'statement just written');
+      return s;
+    })();
+  }
+
+  statement(id: string): Statement | undefined {
+    const r = this.#db
+      .prepare<[string], { id: string; partner_id: string; name: string; period_from: string; period_to: string; created_at: number; status: Statement['status']; total_cents: number }>(
+        'SELECT s.*, p.name FROM statements s JOIN partners p ON p.id = s.partner_id WHERE s.id = ?',
+      )
+      .get(id);
+    if (!r) return undefined;
+    const start = startOfRegionDay(r.period_from);
+    const lines = this.#db
+      .prepare<[string], SaleRow>('SELECT * FROM sales WHERE statement_id = ? ORDER BY sale_at, id')
+      .all(id)
+      .map((l): StatementLine => ({
+        id: l.id,
+        txnId: l.txn_id,
+        kind: l.kind,
+        corrects: l.kind === 'sale' ? null : l.txn_id,
+        saleAt: l.sale_at,
+        recordedAt: l.recorded_at,
+        terminalId: l.terminal_id,
+        cardMasked: maskCardNumber(l.card_number),
+        benefit: l.benefit,
+        unit: l.unit,
+        quantity: l.quantity,
+        amountCents: l.amount_cents,
+        adjustment: (l.kind === 'sale' ? l.sale_at : l.recorded_at) < start,
+      }));
+    return {
+      id: r.id,
+      partnerId: r.partner_id,
+      partnerName: r.name,
+      periodFrom: r.period_from,
+      periodTo: r.period_to,
+      createdAt: r.created_at,
+      status: r.status,
+      totalCents: r.total_cents,
+      lines,
+    };
+  }
+
+  statements(filter: { partnerId?: string; status?: Statement['status'] }): Statement[] {
+    return this.#db
+      .prepare<[string | null, string | null], { id: string }>(
+        'SELECT id FROM statements WHERE (?1 IS NULL OR partner_id = ?1) AND (?2 IS NULL OR status = ?2) ORDER BY period_from, id',
+      )
+      .all(filter.partnerId ?? null, filter.status ?? null)
+      .map((r) => this.statement(r.id)!);
+  }
+
+  markPaid(statementIds: readonly string[], at: number): void {
+    this.#db.transaction(() => {
+      for (const id of statementIds) {
+        const r = this.#db.prepare("UPDATE statements SET status = 'paid', paid_at = ? WHERE id = ? AND status = 'ready' AND total_cents > 0").run(at, id);
+        if (r.changes !== 1) throw new PasserelleError('DATA_INVALID', `statement ${id} is not ready to pay (held, paid, or nothing owed)`);
+      }
+    })();
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // API tokens
+
+  addApiToken(t: ApiTokenRecord & { readonly tokenHash: string }): void {
+    this.#run(
+      () =>
+        this.#db
+          .prepare('INSERT INTO api_tokens (token_hash, name, role, partner_id, created_at) VALUES (?, ?, ?, ?, ?)')
+          .run(t.tokenHash, t.name, t.role, t.partnerId, t.createdAt),
+      `token ${t.name}`,
+    );
+  }
+
+  apiToken(tokenHash: string): ApiTokenRecord | undefined {
+    const r = this.#db
+      .prepare<[string], { name: string; role: ApiTokenRecord['role']; partner_id: string | null; created_at: number }>(
+        'SELECT name, role, partner_id, created_at FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL',
+      )
+      .get(tokenHash);
+    return r && { name: r.name, role: r.role, partnerId: r.partner_id, createdAt: r.created_at };
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Reads, audit
 
   /** Run a write; a constraint violation (duplicate id, unknown partner) becomes DATA_INVALID. */
   #run(fn: () => unknown, what: string): void {
@@ -346,8 +967,54 @@ export class SqliteLedger implements Ledger {
     return this.#db.transaction(fn)();
   }
 
-  walletBalance(cardNumber: string, benefit: Benefit): number | undefined {
-    return this.#s.wallet.get(cardNumber, benefit)?.balance;
+  walletBalance(cardNumber: string, benefit: Benefit, at?: number): number | undefined {
+    const card = this.#s.card.get(cardNumber);
+    if (!card) return undefined;
+    if (at !== undefined) {
+      const choice = this.#chooseWallet(card, benefit, at);
+      return 'wallet' in choice ? choice.wallet.balance : undefined;
+    }
+    return this.#s.wallets.all(card.dossier_id, benefit).at(-1)?.balance;
+  }
+
+  wallets(cardNumber: string, at: number): WalletView[] {
+    const card = this.#cardOrThrow(cardNumber);
+    const suspended = this.#suspendedKeys(card.dossier_id);
+    return this.#s.allWallets.all(card.dossier_id).map((w) => {
+      const isSuspended = suspended.has(`*:${w.campaign}`) || suspended.has(`${w.benefit}:${w.campaign}`);
+      return {
+        benefit: w.benefit,
+        campaign: w.campaign,
+        unit: w.unit,
+        access: w.access === 1,
+        loaded: w.loaded,
+        balance: w.balance,
+        validFrom: w.valid_from,
+        validUntil: w.valid_until,
+        suspended: isSuspended,
+        usable: !isSuspended && at >= w.valid_from && at < w.valid_until,
+      };
+    });
+  }
+
+  history(cardNumber: string, limit: number): HistoryEntry[] {
+    const card = this.#cardOrThrow(cardNumber);
+    const rows = this.#db
+      .prepare<[string, string, number], { at: number; kind: TransferKind; benefit: Benefit; campaign: string; unit: Unit; amount: number; txn_id: string | null; partner_id: string | null }>(
+        `SELECT t.at, t.kind, w.benefit, w.campaign, t.unit,
+                CASE WHEN t.credit_account = w.id THEN t.amount ELSE -t.amount END AS amount,
+                t.txn_id, s.partner_id
+         FROM accounts w JOIN transfers t ON t.debit_account = w.id OR t.credit_account = w.id
+         LEFT JOIN sales s ON s.txn_id = t.txn_id AND s.kind = 'sale'
+         WHERE w.kind = 'wallet' AND w.dossier_id = ?1
+         UNION ALL
+         SELECT s.recorded_at, 'debit', s.benefit, s.campaign, s.unit, 0, s.txn_id, s.partner_id
+         FROM sales s JOIN accounts w ON w.kind = 'wallet' AND w.dossier_id = s.dossier_id AND w.benefit = s.benefit AND w.campaign = s.campaign
+         WHERE s.dossier_id = ?2 AND s.kind = 'sale' AND w.access = 1
+         ORDER BY 1 DESC LIMIT ?3`,
+      )
+      .all(card.dossier_id, card.dossier_id, limit);
+    return rows.map((r) => ({ at: r.at, kind: r.kind, benefit: r.benefit, campaign: r.campaign, unit: r.unit, amount: r.amount, txnId: r.txn_id, partnerId: r.partner_id }));
   }
 
   request(txnId: string): StoredRequest | undefined {
@@ -357,9 +1024,9 @@ export class SqliteLedger implements Ledger {
 
   transfersForTxn(txnId: string): TransferRecord[] {
     return this.#db
-      .prepare<[string], { id: number; txn_id: string | null; kind: 'load' | 'debit'; d: string; c: string; amount: number; unit: Unit; at: number }>(
+      .prepare<[string], { id: number; txn_id: string | null; kind: TransferKind; d: string; c: string; amount: number; unit: Unit; at: number }>(
         `SELECT t.id, t.txn_id, t.kind, da.code AS d, ca.code AS c, t.amount, t.unit, t.at FROM transfers t
-         JOIN accounts da ON da.id = t.debit_account JOIN accounts ca ON ca.id = t.credit_account WHERE t.txn_id = ?`,
+         JOIN accounts da ON da.id = t.debit_account JOIN accounts ca ON ca.id = t.credit_account WHERE t.txn_id = ? ORDER BY t.id`,
       )
       .all(txnId)
       .map((r) => ({ id: r.id, txnId: r.txn_id, kind: r.kind, debitAccount: r.d, creditAccount: r.c, amount: r.amount, unit: r.unit, at: r.at }));
@@ -383,14 +1050,15 @@ export class SqliteLedger implements Ledger {
     for (const r of q<{ unit: string; net: number }>('SELECT unit, sum(credits) - sum(debits) AS net FROM accounts GROUP BY unit')) {
       if (r.net !== 0) problems.push(`accounts in ${r.unit} do not balance: credits − debits = ${r.net}`);
     }
-    for (const r of q<{ code: string }>("SELECT code FROM accounts WHERE kind = 'wallet' AND debits > credits")) {
-      problems.push(`wallet ${r.code} is below zero`);
+    for (const r of q<{ code: string }>("SELECT code FROM accounts WHERE kind = 'wallet' AND (debits > credits OR credits - debits > loaded)")) {
+      problems.push(`wallet ${r.code} is below zero or above what was loaded`);
     }
     // Replay the journal in one pass (two GROUP BYs), not one scan per account.
     const replay = `WITH d AS (SELECT debit_account AS id, sum(amount) AS s FROM transfers GROUP BY debit_account),
-           c AS (SELECT credit_account AS id, sum(amount) AS s FROM transfers GROUP BY credit_account)
-      SELECT a.code FROM accounts a LEFT JOIN d ON d.id = a.id LEFT JOIN c ON c.id = a.id
-      WHERE a.debits <> coalesce(d.s, 0) OR a.credits <> coalesce(c.s, 0)`;
+           c AS (SELECT credit_account AS id, sum(amount) AS s FROM transfers GROUP BY credit_account),
+           l AS (SELECT credit_account AS id, sum(amount) AS s FROM transfers WHERE kind = 'load' GROUP BY credit_account)
+      SELECT a.code FROM accounts a LEFT JOIN d ON d.id = a.id LEFT JOIN c ON c.id = a.id LEFT JOIN l ON l.id = a.id
+      WHERE a.debits <> coalesce(d.s, 0) OR a.credits <> coalesce(c.s, 0) OR (a.kind = 'wallet' AND a.loaded <> coalesce(l.s, 0))`;
     for (const r of q<{ code: string }>(replay)) problems.push(`account ${r.code} differs from its journal`);
     const unitMismatch = `SELECT t.id FROM transfers t JOIN accounts d ON d.id = t.debit_account JOIN accounts c ON c.id = t.credit_account
       WHERE t.unit <> d.unit OR t.unit <> c.unit`;
@@ -398,9 +1066,14 @@ export class SqliteLedger implements Ledger {
     const approvedWithout = `SELECT r.txn_id FROM requests r WHERE r.status = 'approved'
       AND (SELECT count(*) FROM transfers t WHERE t.txn_id = r.txn_id AND t.kind = 'debit') <> 1`;
     for (const r of q<{ txn_id: string }>(approvedWithout)) problems.push(`approved request ${r.txn_id} has no single debit`);
-    const movedWithout = `SELECT t.txn_id FROM transfers t WHERE t.kind = 'debit'
-      AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.txn_id = t.txn_id AND r.status = 'approved')`;
-    for (const r of q<{ txn_id: string }>(movedWithout)) problems.push(`debit ${r.txn_id} has no approved request`);
+    const saleMismatch = `SELECT t.txn_id FROM transfers t LEFT JOIN sales s ON s.txn_id = t.txn_id AND s.kind = 'sale'
+      WHERE t.kind = 'debit' AND (s.id IS NULL OR s.quantity <> t.amount)`;
+    for (const r of q<{ txn_id: string }>(saleMismatch)) problems.push(`debit ${r.txn_id} has no matching sale line`);
+    const correctionMismatch = `SELECT s.txn_id FROM sales s LEFT JOIN transfers t ON t.txn_id = s.txn_id AND t.kind = s.kind
+      WHERE s.kind <> 'sale' AND (t.id IS NULL OR t.amount <> -s.quantity)`;
+    for (const r of q<{ txn_id: string }>(correctionMismatch)) problems.push(`correction of ${r.txn_id} has no matching transfer`);
+    const statementTotals = `SELECT st.id FROM statements st WHERE st.total_cents <> (SELECT coalesce(sum(amount_cents), 0) FROM sales WHERE statement_id = st.id)`;
+    for (const r of q<{ id: string }>(statementTotals)) problems.push(`statement ${r.id} total differs from its lines`);
     return problems;
   }
 
@@ -414,5 +1087,21 @@ export class SqliteLedger implements Ledger {
 
   close(): void {
     if (this.#db.open) this.#db.close();
+  }
+}
+
+function walletSnapshot(choice: WalletChoice | undefined): Pick<Snapshot, 'wallet' | 'walletProblem'> {
+  if (!choice) return {};
+  if ('problem' in choice) return { walletProblem: choice.problem };
+  return { wallet: { balance: choice.wallet.balance, access: choice.wallet.access === 1 } };
+}
+
+function checkPartner(p: PartnerRecord): void {
+  if (!isPartnerType(p.type)) throw new PasserelleError('DATA_INVALID', `unknown partner type ${p.type}`);
+  if (!isIsoDate(p.conventionFrom) || !isIsoDate(p.conventionTo) || p.conventionFrom > p.conventionTo) {
+    throw new PasserelleError('DATA_INVALID', `partner ${p.id}: convention dates must be two calendar dates, from ≤ to`);
+  }
+  if (p.entryPriceCents !== undefined && (!Number.isSafeInteger(p.entryPriceCents) || p.entryPriceCents < 0)) {
+    throw new PasserelleError('DATA_INVALID', `partner ${p.id}: entry price must be whole cents ≥ 0`);
   }
 }

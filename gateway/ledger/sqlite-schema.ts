@@ -1,0 +1,183 @@
+/**
+ * The SQLite ledger's schema. Integrity that money depends on is declared here, in SQL, so that no code
+ * path above can break it: a wallet never goes below zero nor above what was loaded into it; a request id
+ * moves money at most once per kind of movement; a sale is corrected at most once; a dossier has at most
+ * one active card.
+ */
+
+export const SCHEMA_VERSION = 2;
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS campaigns (
+  id TEXT PRIMARY KEY CHECK (id GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9][0-9][0-9]'),
+  windows TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS partners (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  type TEXT NOT NULL,
+  convention_from TEXT NOT NULL,
+  convention_to TEXT NOT NULL CHECK (convention_from <= convention_to),
+  entry_price_cents INTEGER NOT NULL DEFAULT 0 CHECK (entry_price_cents >= 0),
+  iban TEXT,
+  bic TEXT
+) STRICT;
+CREATE TABLE IF NOT EXISTS partner_proofs (
+  partner_id TEXT NOT NULL REFERENCES partners(id),
+  school_year TEXT NOT NULL,
+  recorded_at INTEGER NOT NULL,
+  PRIMARY KEY (partner_id, school_year)
+) STRICT;
+CREATE TABLE IF NOT EXISTS terminals (
+  id TEXT PRIMARY KEY,
+  partner_id TEXT NOT NULL REFERENCES partners(id),
+  public_key BLOB NOT NULL CHECK (length(public_key) = 32),
+  active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1))
+) STRICT;
+CREATE TABLE IF NOT EXISTS dossiers (
+  id TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  pin_hash TEXT,
+  pin_failures INTEGER NOT NULL DEFAULT 0 CHECK (pin_failures >= 0),
+  -- Active suspensions, kept here so a debit looks the suspensions up only for the few dossiers that have one.
+  suspensions INTEGER NOT NULL DEFAULT 0 CHECK (suspensions >= 0)
+) STRICT;
+CREATE TABLE IF NOT EXISTS cards (
+  number TEXT PRIMARY KEY,
+  dossier_id TEXT NOT NULL REFERENCES dossiers(id),
+  status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'opposed')),
+  issued_at INTEGER NOT NULL,
+  opposed_at INTEGER,
+  opposed_reason TEXT CHECK (opposed_reason IN ('lost', 'stolen', 'broken', 'school_change')),
+  replaced_by TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS cards_by_dossier ON cards(dossier_id);
+CREATE UNIQUE INDEX IF NOT EXISTS one_active_card ON cards(dossier_id) WHERE status = 'active';
+CREATE TABLE IF NOT EXISTS accounts (
+  id INTEGER PRIMARY KEY,
+  code TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL CHECK (kind IN ('wallet', 'funding', 'payable', 'fees')),
+  unit TEXT NOT NULL CHECK (unit IN ('cent', 'entry')),
+  dossier_id TEXT REFERENCES dossiers(id),
+  benefit TEXT,
+  campaign TEXT,
+  partner_id TEXT REFERENCES partners(id),
+  access INTEGER NOT NULL DEFAULT 0 CHECK (access IN (0, 1)),
+  loaded INTEGER NOT NULL DEFAULT 0 CHECK (loaded >= 0),
+  valid_from INTEGER,
+  valid_until INTEGER,
+  debits INTEGER NOT NULL DEFAULT 0 CHECK (debits >= 0),
+  credits INTEGER NOT NULL DEFAULT 0 CHECK (credits >= 0),
+  CHECK (kind <> 'wallet' OR (debits <= credits AND credits - debits <= loaded AND valid_from < valid_until))
+) STRICT;
+CREATE UNIQUE INDEX IF NOT EXISTS wallet_key ON accounts(dossier_id, benefit, campaign) WHERE kind = 'wallet';
+CREATE TABLE IF NOT EXISTS transfers (
+  id INTEGER PRIMARY KEY,
+  txn_id TEXT,
+  kind TEXT NOT NULL CHECK (kind IN ('load', 'debit', 'cancellation', 'reversal', 'expiry', 'fee')),
+  debit_account INTEGER NOT NULL REFERENCES accounts(id),
+  credit_account INTEGER NOT NULL REFERENCES accounts(id),
+  amount INTEGER NOT NULL CHECK (amount > 0),
+  unit TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  CHECK (debit_account <> credit_account)
+) STRICT;
+-- A request id moves money at most once per kind of movement, whatever happens above this table.
+CREATE UNIQUE INDEX IF NOT EXISTS transfer_txn ON transfers(txn_id, kind) WHERE txn_id IS NOT NULL;
+-- A rowid table: rows (with their reply) are appended; only the small txn_id index takes random-ish
+-- writes, and with time-ordered (UUIDv7) ids even those land at its end.
+CREATE TABLE IF NOT EXISTS requests (
+  id INTEGER PRIMARY KEY,
+  txn_id TEXT NOT NULL UNIQUE,
+  terminal_id TEXT NOT NULL REFERENCES terminals(id),
+  seq INTEGER NOT NULL,
+  fingerprint TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('approved', 'declined')),
+  code TEXT,
+  reply BLOB NOT NULL,
+  decided_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS requests_by_terminal ON requests(terminal_id, seq);
+-- What the Region reimburses (R11): one line per approved sale and per correction, assigned to a statement
+-- when the partner's period is closed.
+CREATE TABLE IF NOT EXISTS sales (
+  id INTEGER PRIMARY KEY,
+  txn_id TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('sale', 'cancellation', 'reversal')),
+  partner_id TEXT NOT NULL REFERENCES partners(id),
+  terminal_id TEXT,
+  group_id TEXT,
+  card_number TEXT NOT NULL,
+  dossier_id TEXT NOT NULL,
+  benefit TEXT NOT NULL,
+  campaign TEXT NOT NULL,
+  unit TEXT NOT NULL,
+  quantity INTEGER NOT NULL CHECK (quantity <> 0 AND (kind = 'sale') = (quantity > 0)),
+  amount_cents INTEGER NOT NULL CHECK ((kind = 'sale' AND amount_cents >= 0) OR (kind <> 'sale' AND amount_cents <= 0)),
+  sale_at INTEGER NOT NULL,
+  recorded_at INTEGER NOT NULL,
+  reason TEXT,
+  statement_id TEXT REFERENCES statements(id)
+) STRICT;
+CREATE UNIQUE INDEX IF NOT EXISTS sale_txn ON sales(txn_id) WHERE kind = 'sale';
+-- A sale is cancelled or reversed at most once.
+CREATE UNIQUE INDEX IF NOT EXISTS one_correction ON sales(txn_id) WHERE kind <> 'sale';
+CREATE INDEX IF NOT EXISTS sales_unstated ON sales(partner_id, recorded_at) WHERE statement_id IS NULL;
+CREATE INDEX IF NOT EXISTS sales_by_statement ON sales(statement_id) WHERE statement_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sales_by_dossier ON sales(dossier_id);
+CREATE TABLE IF NOT EXISTS statements (
+  id TEXT PRIMARY KEY,
+  partner_id TEXT NOT NULL REFERENCES partners(id),
+  period_from TEXT NOT NULL,
+  period_to TEXT NOT NULL CHECK (period_from <= period_to),
+  created_at INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('ready', 'held', 'paid')),
+  school_year TEXT NOT NULL,
+  total_cents INTEGER NOT NULL,
+  paid_at INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS statements_by_partner ON statements(partner_id, period_from);
+CREATE TABLE IF NOT EXISTS suspensions (
+  id INTEGER PRIMARY KEY,
+  dossier_id TEXT NOT NULL REFERENCES dossiers(id),
+  benefit TEXT,
+  campaign TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  lifted_at INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS suspensions_by_dossier ON suspensions(dossier_id) WHERE lifted_at IS NULL;
+CREATE TABLE IF NOT EXISTS oppositions (
+  id INTEGER PRIMARY KEY,
+  card_number TEXT NOT NULL REFERENCES cards(number),
+  reason TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  fee_cents INTEGER NOT NULL CHECK (fee_cents >= 0),
+  fee_account INTEGER REFERENCES accounts(id),
+  replacement TEXT
+) STRICT;
+CREATE TABLE IF NOT EXISTS group_sales (
+  id TEXT PRIMARY KEY,
+  partner_id TEXT NOT NULL REFERENCES partners(id),
+  fingerprint TEXT NOT NULL,
+  result TEXT NOT NULL,
+  at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS conflicts (
+  id INTEGER PRIMARY KEY,
+  txn_id TEXT NOT NULL,
+  terminal_id TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS api_tokens (
+  token_hash TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('operator', 'technician', 'partner')),
+  partner_id TEXT REFERENCES partners(id),
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER,
+  CHECK ((role = 'partner') = (partner_id IS NOT NULL))
+) STRICT;
+`;
