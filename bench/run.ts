@@ -8,6 +8,10 @@ import { silentLogger } from '../common/log.ts';
 import { loadGatewayConfig } from '../gateway/config.ts';
 import { startGateway, type Gateway } from '../gateway/server.ts';
 import { demoCampaign } from '../gateway/demo-data.ts';
+import { loadCardsFile } from '../gateway/bulk/load-file.ts';
+import { defaultWindows } from '../gateway/campaigns.ts';
+import { SqliteLedger } from '../gateway/ledger/sqlite.ts';
+import { CAMPAIGN as CSV_CAMPAIGN, writeCardsCsv } from './make-cards-csv.ts';
 import { cardNumberFrom } from '../protocol/card.ts';
 import { b64url, publicKeyFromSeed } from '../protocol/crypto.ts';
 import type { ClosedResult, LoadgenCommand, LoadgenReport, LoadgenSetup, OpenResult } from './loadgen.ts';
@@ -39,6 +43,10 @@ interface Phases {
   readonly open: { readonly warmupMs: number; readonly measureMs: number };
 }
 
+/** Cards in the bulk-load scenario: the Region's whole population (domain.md: 370,000 beneficiaries). */
+const BULK_CARDS_FULL = 370_000;
+const BULK_CARDS_QUICK = 20_000;
+
 const FULL: Phases = { cards: 20_000, closedRuns: 3, closed: { warmupMs: 1500, measureMs: 5000 }, open: { warmupMs: 2000, measureMs: 8000 } };
 const QUICK: Phases = { cards: 2000, closedRuns: 1, closed: { warmupMs: 300, measureMs: 1000 }, open: { warmupMs: 300, measureMs: 1000 } };
 
@@ -50,6 +58,41 @@ interface ClosedRun {
 }
 
 export async function runBench(o: { quick?: boolean }): Promise<void> {
+  await onlineDebitBench(o);
+  await bulkLoadBench(o.quick ? BULK_CARDS_QUICK : BULK_CARDS_FULL);
+}
+
+/**
+ * The start-of-year load: a generated CSV of `cards` youths with their 2022/2023 benefits, read, checked
+ * and loaded in one transaction into a new SQLite ledger file (synchronous=FULL, as in production).
+ */
+async function bulkLoadBench(cards: number): Promise<void> {
+  const progress = (m: string) => process.stderr.write(`bench: ${m}\n`);
+  const dir = mkdtempSync(join(tmpdir(), 'passerelle-bulk-'));
+  try {
+    const file = join(dir, 'cards.csv');
+    progress(`writing a load file of ${cards} cards`);
+    const { bytes } = await writeCardsCsv(file, cards);
+    const ledger = new SqliteLedger({ file: join(dir, 'ledger.sqlite') });
+    try {
+      ledger.addCampaign({ id: CSV_CAMPAIGN, windows: defaultWindows(CSV_CAMPAIGN) });
+      progress('bulk load');
+      const started = performance.now();
+      const r = await loadCardsFile(ledger, file, { at: Date.parse('2022-09-01T08:00:00+02:00') });
+      const seconds = (performance.now() - started) / 1000;
+      const audit = ledger.audit();
+      console.log(`bulk-load benchmark: ${r.cards} cards, ${r.loads} benefits, ${(bytes / 1e6).toFixed(1)} MB of CSV`);
+      console.log(`  ${seconds.toFixed(1)} s in all: read and checked in ${(r.readMs / 1000).toFixed(1)} s, loaded in ${(r.loadMs / 1000).toFixed(1)} s; invariants ${audit.length === 0 ? 'hold' : 'BROKEN'}`);
+      console.log(JSON.stringify({ scenario: 'bulk-load', cards: r.cards, loads: r.loads, seconds: round(seconds), errors: audit.length }));
+    } finally {
+      ledger.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
   const phases = o.quick ? QUICK : FULL;
   const progress = (m: string) => process.stderr.write(`bench: ${m}\n`);
   const dir = mkdtempSync(join(tmpdir(), 'passerelle-bench-'));

@@ -4,6 +4,7 @@ import { codesMarkdown, CODES, type Code } from '../protocol/codes.ts';
 import { isPasserelleError } from '../protocol/errors.ts';
 import { runBench } from '../bench/run.ts';
 import { runDemo } from './demo.ts';
+import { cardsLoadCommand } from './cards.ts';
 import { startGatewayCommand } from './gateway.ts';
 import { simSale } from './sim.ts';
 
@@ -58,6 +59,16 @@ sim
   .option('--gateway <url>', 'MQTT URL of the gateway', 'mqtt://127.0.0.1:1884')
   .action(simSale);
 
+const cards = program.command('cards').description("the Region's card operations on the ledger file");
+cards
+  .command('load <file>')
+  .description('load a start-of-year CSV of cards and benefits (format: gateway/bulk/cards-csv.ts); all or nothing')
+  .option('-c, --config <file>', 'JSON config file naming the data directory and ledger file')
+  .option('--data-dir <dir>', 'directory of the ledger (default: data)')
+  .option('--at <datetime>', 'date the load (ISO 8601; default now): the driving-licence aid runs 24 months from it')
+  .option('--create-campaigns', 'create a campaign the file names and the ledger lacks, with the default windows')
+  .action(cardsLoadCommand);
+
 program
   .command('codes')
   .description('print the table of outcome and error codes')
@@ -69,7 +80,7 @@ program
 
 program
   .command('bench')
-  .description('online debits through the real path; a human summary, then one JSON line')
+  .description('online debits through the real path, then the start-of-year bulk load; a human summary and one JSON line per scenario')
   .option('--quick', 'short phases (a smoke run, not a measurement)')
   .action(runBench);
 

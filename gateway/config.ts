@@ -1,5 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { mergeConfig, parseConfig, readJsonFile } from '../common/config.ts';
+import { BenefitSchema } from '../protocol/messages.ts';
+import { DEFAULT_LEDGER_RULES } from './ledger/ledger.ts';
 
 /**
  * The gateway's configuration: one schema with defaults, ranges and descriptions, validated at start.
@@ -58,6 +60,38 @@ export const GatewayConfigSchema = Type.Object(
         }),
       },
       'Limits',
+    ),
+    rules: Section(
+      {
+        replacementFeeCents: Type.Integer({
+          minimum: 0,
+          maximum: 10_000,
+          default: DEFAULT_LEDGER_RULES.replacementFeeCents,
+          description: 'R4: fee for a card replaced after loss, theft or breakage, in cents (5 € in the documents)',
+        }),
+        replacementFeeOrder: Type.Array(BenefitSchema, {
+          minItems: 1,
+          uniqueItems: true,
+          default: [...DEFAULT_LEDGER_RULES.replacementFeeOrder],
+          description: 'R4: benefits the fee is taken from, the first whose wallet can pay it whole',
+        }),
+        expirySweepS: Type.Integer({
+          minimum: 0,
+          maximum: 86_400,
+          default: 3600,
+          description: 'R7: how often ended wallets are swept back to the Region, in seconds (0: only on request); sales check windows anyway',
+        }),
+      },
+      'Rules the documents leave to the Region',
+    ),
+    sepa: Section(
+      {
+        debtorName: Type.String({ minLength: 1, maxLength: 70, default: 'Region Auvergne-Rhone-Alpes', description: "Name on the Region's paying account" }),
+        // Fictional, valid by its check digits: replace with the Region's real account.
+        debtorIban: Type.String({ minLength: 15, maxLength: 34, default: 'FR7630001007941234567890185', description: "IBAN of the Region's paying account" }),
+        debtorBic: Type.String({ minLength: 8, maxLength: 11, default: 'BDFEFRPPCCT', description: "BIC of the Region's paying account" }),
+      },
+      'SEPA credit transfers that reimburse partners (R11)',
     ),
     log: Section(
       {

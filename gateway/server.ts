@@ -52,7 +52,11 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const keys = loadOrCreateGatewayKeys(config.dataDir);
   const ledgerFile = isAbsolute(config.ledger.file) ? config.ledger.file : join(config.dataDir, config.ledger.file);
-  const ledger = new SqliteLedger({ file: ledgerFile });
+  const ledger = new SqliteLedger({
+    file: ledgerFile,
+    rules: { replacementFeeCents: config.rules.replacementFeeCents, replacementFeeOrder: config.rules.replacementFeeOrder },
+  });
+  const now = opts.now ?? Date.now;
   let broker: EmbeddedBroker | undefined;
   try {
     const demoTerminals = prepareDemo(config, ledger, ns(log, 'gateway.seed'));
@@ -106,6 +110,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       }
       throw e;
     }
+    const sweep = startExpirySweep(ledger, config.rules.expirySweepS, now, ns(log, 'gateway.expiry'));
     const addr = app.server.address();
     const httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
     log.info({ mqtt: `mqtt://${b.host}:${b.port}`, http: `http://${config.http.host}:${httpPort}` }, 'gateway ready: terminals connect over MQTT, browsers over HTTP');
@@ -124,6 +129,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       async close({ graceful = true } = {}) {
         if (closed) return;
         closed = true;
+        clearInterval(sweep);
         await app.close();
         await pipeline.stop(graceful);
         await b.close();
@@ -136,6 +142,26 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     ledger.close();
     throw e;
   }
+}
+
+/**
+ * R7: return ended wallets' unspent value to the Region now and then. Sales check windows themselves, so
+ * the sweep only keeps balances and reports honest; a failed sweep is logged and tried again next time.
+ */
+function startExpirySweep(ledger: Ledger, everyS: number, now: () => number, log: Logger): NodeJS.Timeout | undefined {
+  if (everyS === 0) return undefined;
+  const run = () => {
+    try {
+      const r = ledger.expire(now());
+      if (r.wallets > 0) log.info(r, 'expired wallets returned to the Region');
+    } catch (err) {
+      log.error({ err }, 'expiry sweep failed');
+    }
+  };
+  run();
+  const t = setInterval(run, everyS * 1000);
+  t.unref();
+  return t;
 }
 
 /** Seed the demo data into an empty ledger (first start) and return the demo terminals' keys. */

@@ -17,6 +17,9 @@ export const BENEFITS = {
   BAFA: { unit: 'cent', fr: 'BAFA / BAFD', maxLoad: 20000 },
 } as const satisfies Record<string, { unit: Unit; fr: string; maxLoad: number }>;
 
+/** The youth pays 1 € at the counter for each cinema entry taken from the benefit (source 003). */
+export const CINEMA_COUNTER_CENTS = 100;
+
 /** A wallet counts either money in cents or a number of entries (cinema, museums). */
 export type Unit = 'cent' | 'entry';
 export type Benefit = keyof typeof BENEFITS;

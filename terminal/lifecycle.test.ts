@@ -83,7 +83,7 @@ describe('payment lifecycle', () => {
     expect(shown(effects).at(-1)).toBe(nb('PAIEMENT REFUSÉ\nCarte en opposition\nLicence sportive\nReste à payer : 30,00 €'));
   });
 
-  it('cinema amounts are entries', () => {
+  it('cinema amounts are entries, and the youth pays 1 € per entry at the counter', () => {
     const { effects } = run([
       { type: 'START', benefit: 'CINEMA', amount: 2 },
       { type: 'CARD', cardNumber: CARD, txnId: TXN },
@@ -92,6 +92,17 @@ describe('payment lifecycle', () => {
     ]);
     expect(shown(effects)[0]).toContain('Montant : 2\u00a0entrées');
     expect(shown(effects).at(-1)).toContain('Solde restant : 3\u00a0entrées');
+    expect(shown(effects).at(-1)).toContain('À payer au guichet : 2,00\u00a0€');
+  });
+
+  it('a museum visit is shown as a free entry', () => {
+    const { effects } = run([
+      { type: 'START', benefit: 'MUSEUM', amount: 1 },
+      { type: 'CARD', cardNumber: CARD, txnId: TXN },
+      { type: 'COMMITTED', txnId: TXN },
+      { type: 'REPLY', reply: reply({ benefit: 'MUSEUM', unit: 'entry', requested: 1, taken: 1, remainingToPay: 0 }) },
+    ]);
+    expect(shown(effects).at(-1)).toBe('ENTRÉE ACCEPTÉE\nMusées et expositions\nEntrées : 1\nAccès gratuit');
   });
 
   it('a failed read shows why and reads again; the sale goes on', () => {

@@ -1,4 +1,4 @@
-import { BENEFITS } from '../protocol/benefits.ts';
+import { BENEFITS, CINEMA_COUNTER_CENTS } from '../protocol/benefits.ts';
 import { CODES, type Code } from '../protocol/codes.ts';
 import { formatEntries, formatEuros } from '../protocol/money.ts';
 import type { Outcome, Sale } from './lifecycle.ts';
@@ -40,6 +40,7 @@ function outcome(o: Outcome): Screen {
   switch (o.kind) {
     case 'approved': {
       const r = o.reply;
+      if (r.benefit === 'MUSEUM') return { tone: 'ok', lines: ['ENTRÉE ACCEPTÉE', label(r), `Entrées : ${r.taken}`, 'Accès gratuit'] };
       const partial = r.remainingToPay > 0;
       const lines = [
         partial ? 'PAIEMENT PARTIEL ACCEPTÉ' : 'PAIEMENT ACCEPTÉ',
@@ -47,6 +48,7 @@ function outcome(o: Outcome): Screen {
         `Pris sur l'avantage : ${formatAmount(r.taken, r.unit)}`,
         `Reste à payer : ${formatAmount(r.remainingToPay, r.unit)}`,
       ];
+      if (r.benefit === 'CINEMA') lines.push(`À payer au guichet : ${formatEuros(r.taken * CINEMA_COUNTER_CENTS)} (1 € par entrée)`);
       if (r.balanceAfter !== undefined) lines.push(`Solde restant : ${formatAmount(r.balanceAfter, r.unit)}`);
       return { tone: 'ok', lines };
     }

@@ -26,11 +26,14 @@ describe('passerelle command line', () => {
     for (const s of ['PAIEMENT PARTIEL ACCEPTÉ', 'Avantage non autorisé pour ce partenaire', 'Carte en opposition', 'débits enregistrés : 1']) expect(r.stdout).toContain(s);
   });
 
-  it('bench --quick ends with one JSON line of the agreed shape (a smoke run: no speed is asserted)', () => {
+  it('bench --quick prints one JSON line per scenario, of the agreed shapes (a smoke run: no speed is asserted)', () => {
     const r = run(['bench', '--quick'], 120_000);
     expect(r.status).toBe(0);
-    const last = r.stdout.trim().split('\n').at(-1)!;
-    const result = JSON.parse(last) as Record<string, unknown>;
+    const lines = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l.scenario)).toEqual(['online-debit', 'bulk-load']);
+    expect(lines[1]).toMatchObject({ cards: 20_000, errors: 0 });
+    expect(lines[1]!.seconds).toBeGreaterThan(0);
+    const result = lines[0]!;
     expect(Object.keys(result)).toEqual(['scenario', 'max_debits_per_s', 'offered_per_s', 'p50_ms', 'p99_ms', 'p999_ms', 'errors']);
     expect(result).toMatchObject({ scenario: 'online-debit', offered_per_s: 5000, errors: 0 });
     expect(result.max_debits_per_s).toBeGreaterThan(0);

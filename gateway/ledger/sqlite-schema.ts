@@ -56,7 +56,9 @@ CREATE INDEX IF NOT EXISTS cards_by_dossier ON cards(dossier_id);
 CREATE UNIQUE INDEX IF NOT EXISTS one_active_card ON cards(dossier_id) WHERE status = 'active';
 CREATE TABLE IF NOT EXISTS accounts (
   id INTEGER PRIMARY KEY,
-  code TEXT NOT NULL UNIQUE,
+  -- Funding, payable and fee accounts are found by code; a wallet by (dossier, benefit, campaign), so it
+  -- carries no code: one index less to write for each of the two million wallets of a start-of-year load.
+  code TEXT UNIQUE,
   kind TEXT NOT NULL CHECK (kind IN ('wallet', 'funding', 'payable', 'fees')),
   unit TEXT NOT NULL CHECK (unit IN ('cent', 'entry')),
   dossier_id TEXT REFERENCES dossiers(id),
@@ -69,9 +71,13 @@ CREATE TABLE IF NOT EXISTS accounts (
   valid_until INTEGER,
   debits INTEGER NOT NULL DEFAULT 0 CHECK (debits >= 0),
   credits INTEGER NOT NULL DEFAULT 0 CHECK (credits >= 0),
+  CHECK ((kind = 'wallet') = (code IS NULL)),
   CHECK (kind <> 'wallet' OR (debits <= credits AND credits - debits <= loaded AND valid_from < valid_until))
 ) STRICT;
 CREATE UNIQUE INDEX IF NOT EXISTS wallet_key ON accounts(dossier_id, benefit, campaign) WHERE kind = 'wallet';
+-- How every account is named in reports and audit messages.
+CREATE VIEW IF NOT EXISTS account_names AS
+  SELECT id, coalesce(code, 'wallet:' || dossier_id || ':' || benefit || ':' || campaign) AS name FROM accounts;
 CREATE TABLE IF NOT EXISTS transfers (
   id INTEGER PRIMARY KEY,
   txn_id TEXT,

@@ -116,6 +116,12 @@ interface SaleRow {
   readonly recorded_at: number;
 }
 
+/** What a bulk load looks up once per file; dropped with its transaction. */
+interface BulkContext {
+  readonly funding: Map<string, { readonly id: number; total: number }>;
+  readonly validity: Map<string, { readonly validFrom: number; readonly validUntil: number }>;
+}
+
 /** The wallet a sale uses, or why none can be used. */
 type WalletChoice = { readonly wallet: WalletRow } | { readonly problem: WalletProblem };
 
@@ -197,8 +203,8 @@ export class SqliteLedger implements Ledger {
          VALUES (@code, @kind, @unit, @dossier_id, @benefit, @campaign, @partner_id, @access, @valid_from, @valid_until)`,
       ),
       insertLoadedWallet: db.prepare(
-        `INSERT INTO accounts (code, kind, unit, dossier_id, benefit, campaign, access, valid_from, valid_until, loaded, credits)
-         VALUES (@code, 'wallet', @unit, @dossier_id, @benefit, @campaign, @access, @valid_from, @valid_until, @amount, @amount)`,
+        `INSERT INTO accounts (kind, unit, dossier_id, benefit, campaign, access, valid_from, valid_until, loaded, credits)
+         VALUES ('wallet', @unit, @dossier_id, @benefit, @campaign, @access, @valid_from, @valid_until, @amount, @amount)`,
       ),
       addLoaded: db.prepare<[number, number]>('UPDATE accounts SET loaded = loaded + ? WHERE id = ?'),
       addDebits: db.prepare<[number, number]>('UPDATE accounts SET debits = debits + ? WHERE id = ?'),
@@ -224,6 +230,7 @@ export class SqliteLedger implements Ledger {
       insertConflict: db.prepare('INSERT INTO conflicts (txn_id, terminal_id, fingerprint, at) VALUES (?, ?, ?, ?)'),
       insertDossier: db.prepare('INSERT INTO dossiers (id, holder, pin_hash) VALUES (?, ?, ?)'),
       dossier: db.prepare<[string], { id: string; holder: string }>('SELECT id, holder FROM dossiers WHERE id = ?'),
+      cardDossier: db.prepare<[string], { dossier_id: string }>('SELECT dossier_id FROM cards WHERE number = ?'),
       insertCard: db.prepare("INSERT INTO cards (number, dossier_id, status, issued_at) VALUES (?, ?, 'active', ?)"),
     };
   }
@@ -601,7 +608,6 @@ export class SqliteLedger implements Ledger {
     if (at >= validUntil) throw new PasserelleError('DATA_INVALID', `${benefit} of campaign ${campaign}: its window has ended`);
     const funding = this.#fundingAccount(benefit, campaign);
     const r = this.#s.insertLoadedWallet.run({
-      code: `wallet:${dossierId}:${benefit}:${campaign}`,
       unit,
       dossier_id: dossierId,
       benefit,
@@ -624,31 +630,77 @@ export class SqliteLedger implements Ledger {
     this.#run(
       () =>
         this.#db.transaction(() => {
+          const ctx: BulkContext = { funding: new Map(), validity: new Map() };
           for (const row of rows) {
             try {
-              this.#bulkRow(row, at);
+              this.#bulkRow(row, at, ctx);
             } catch (e) {
-              const why = e instanceof PasserelleError ? e.message : (e as Error).message;
-              throw new PasserelleError('BULK_LOAD_INVALID', `line ${row.line}: ${why}`, { line: row.line });
+              throw new PasserelleError('BULK_LOAD_INVALID', `line ${row.line}: ${(e as Error).message}`, { line: row.line });
             }
             cards++;
             loads += row.loads.length;
           }
+          // The Region's side of every load, one update per funding account rather than one per wallet.
+          for (const f of ctx.funding.values()) if (f.total > 0) this.#s.addDebits.run(f.total, f.id);
         })(),
       'bulk load',
     );
     return { cards, loads };
   }
 
-  /** A new card (and dossier) or the dossier's current card, then its loads (R8: a new campaign at once). */
-  #bulkRow(row: CardLoadRow, at: number): void {
-    const card = this.#s.card.get(row.cardNumber);
+  /**
+   * A new card (and dossier) or the dossier's current card, then its loads (R8: a new campaign at once).
+   * New wallets are written whole (balance, loaded amount and journal line in two statements); what is
+   * the same for every row (windows, funding accounts) is looked up once per file.
+   */
+  #bulkRow(row: CardLoadRow, at: number, ctx: BulkContext): void {
+    const card = this.#s.cardDossier.get(row.cardNumber);
     if (card && card.dossier_id !== row.dossierId) throw new PasserelleError('DATA_INVALID', `card belongs to another dossier`);
+    let fresh = false;
     if (!card) {
-      if (!this.#s.dossier.get(row.dossierId)) this.#s.insertDossier.run(row.dossierId, row.holder, null);
+      fresh = !this.#s.dossier.get(row.dossierId);
+      if (fresh) this.#s.insertDossier.run(row.dossierId, row.holder, null);
       this.#s.insertCard.run(row.cardNumber, row.dossierId, at);
     }
-    for (const l of row.loads) this.#load(row.dossierId, l.benefit, row.campaign, l.amount, at);
+    for (const l of row.loads) {
+      // A dossier created by this row has no wallet yet: no lookup, no reload check needed.
+      if (!fresh || !this.#bulkNewWallet(row.dossierId, l.benefit, row.campaign, l.amount, at, ctx)) {
+        this.#load(row.dossierId, l.benefit, row.campaign, l.amount, at);
+      }
+    }
+  }
+
+  /** Write a new wallet already loaded; false when the general path must handle this load. */
+  #bulkNewWallet(dossierId: string, benefit: Benefit, campaign: string, amount: number, at: number, ctx: BulkContext): boolean {
+    const key = `${benefit}:${campaign}`;
+    let v = ctx.validity.get(key);
+    if (!v) {
+      v = walletValidity(this.#window(campaign, benefit), at);
+      ctx.validity.set(key, v);
+    }
+    const access = isAccessBenefit(benefit);
+    if (at >= v.validUntil || !Number.isSafeInteger(amount) || (access ? amount !== 0 : amount < 1 || amount > maxLoad(benefit))) return false;
+    let f = ctx.funding.get(key);
+    if (!f) {
+      f = { id: this.#fundingAccount(benefit, campaign), total: 0 };
+      ctx.funding.set(key, f);
+    }
+    const unit = benefitUnit(benefit);
+    const r = this.#s.insertLoadedWallet.run({
+      unit,
+      dossier_id: dossierId,
+      benefit,
+      campaign,
+      access: access ? 1 : 0,
+      valid_from: v.validFrom,
+      valid_until: v.validUntil,
+      amount,
+    });
+    if (amount > 0) {
+      this.#s.insertTransfer.run({ txn_id: null, kind: 'load', debit_account: f.id, credit_account: Number(r.lastInsertRowid), amount, unit, at });
+      f.total += amount;
+    }
+    return true;
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -1025,8 +1077,8 @@ export class SqliteLedger implements Ledger {
   transfersForTxn(txnId: string): TransferRecord[] {
     return this.#db
       .prepare<[string], { id: number; txn_id: string | null; kind: TransferKind; d: string; c: string; amount: number; unit: Unit; at: number }>(
-        `SELECT t.id, t.txn_id, t.kind, da.code AS d, ca.code AS c, t.amount, t.unit, t.at FROM transfers t
-         JOIN accounts da ON da.id = t.debit_account JOIN accounts ca ON ca.id = t.credit_account WHERE t.txn_id = ? ORDER BY t.id`,
+        `SELECT t.id, t.txn_id, t.kind, da.name AS d, ca.name AS c, t.amount, t.unit, t.at FROM transfers t
+         JOIN account_names da ON da.id = t.debit_account JOIN account_names ca ON ca.id = t.credit_account WHERE t.txn_id = ? ORDER BY t.id`,
       )
       .all(txnId)
       .map((r) => ({ id: r.id, txnId: r.txn_id, kind: r.kind, debitAccount: r.d, creditAccount: r.c, amount: r.amount, unit: r.unit, at: r.at }));
@@ -1050,14 +1102,14 @@ export class SqliteLedger implements Ledger {
     for (const r of q<{ unit: string; net: number }>('SELECT unit, sum(credits) - sum(debits) AS net FROM accounts GROUP BY unit')) {
       if (r.net !== 0) problems.push(`accounts in ${r.unit} do not balance: credits − debits = ${r.net}`);
     }
-    for (const r of q<{ code: string }>("SELECT code FROM accounts WHERE kind = 'wallet' AND (debits > credits OR credits - debits > loaded)")) {
+    for (const r of q<{ code: string }>("SELECT n.name AS code FROM accounts a JOIN account_names n ON n.id = a.id WHERE a.kind = 'wallet' AND (a.debits > a.credits OR a.credits - a.debits > a.loaded)")) {
       problems.push(`wallet ${r.code} is below zero or above what was loaded`);
     }
     // Replay the journal in one pass (two GROUP BYs), not one scan per account.
     const replay = `WITH d AS (SELECT debit_account AS id, sum(amount) AS s FROM transfers GROUP BY debit_account),
            c AS (SELECT credit_account AS id, sum(amount) AS s FROM transfers GROUP BY credit_account),
            l AS (SELECT credit_account AS id, sum(amount) AS s FROM transfers WHERE kind = 'load' GROUP BY credit_account)
-      SELECT a.code FROM accounts a LEFT JOIN d ON d.id = a.id LEFT JOIN c ON c.id = a.id LEFT JOIN l ON l.id = a.id
+      SELECT n.name AS code FROM accounts a JOIN account_names n ON n.id = a.id LEFT JOIN d ON d.id = a.id LEFT JOIN c ON c.id = a.id LEFT JOIN l ON l.id = a.id
       WHERE a.debits <> coalesce(d.s, 0) OR a.credits <> coalesce(c.s, 0) OR (a.kind = 'wallet' AND a.loaded <> coalesce(l.s, 0))`;
     for (const r of q<{ code: string }>(replay)) problems.push(`account ${r.code} differs from its journal`);
     const unitMismatch = `SELECT t.id FROM transfers t JOIN accounts d ON d.id = t.debit_account JOIN accounts c ON c.id = t.credit_account
