@@ -1,15 +1,13 @@
-import { mkdirSync, statSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { statSync } from 'node:fs';
 import { loadCardsFile } from '../gateway/bulk/load-file.ts';
 import { createProgress } from '../gateway/bulk/progress.ts';
-import { loadGatewayConfig } from '../gateway/config.ts';
 import type { BadRow } from '../gateway/bulk/types.ts';
-import { SqliteLedger } from '../gateway/ledger/sqlite.ts';
+import { openConfiguredLedger, type LedgerFileOptions } from './ledger-file.ts';
 import { isPasserelleError } from '../protocol/errors.ts';
+import { createApiToken } from '../gateway/api/tokens.ts';
+import type { ApiRole } from '../gateway/ledger/ledger.ts';
 
-export interface CardsLoadOptions {
-  readonly config?: string;
-  readonly dataDir?: string;
+export interface CardsLoadOptions extends LedgerFileOptions {
   /** ISO date-time the load is dated at (default now). */
   readonly at?: string;
   readonly createCampaigns?: boolean;
@@ -20,12 +18,9 @@ export interface CardsLoadOptions {
  * the configuration. Bad rows are listed by line number and nothing is loaded (exit code 2).
  */
 export async function cardsLoadCommand(file: string, o: CardsLoadOptions): Promise<void> {
-  const config = loadGatewayConfig(o.config, { dataDir: o.dataDir });
-  const ledgerFile = isAbsolute(config.ledger.file) ? config.ledger.file : join(config.dataDir, config.ledger.file);
   const at = o.at === undefined ? Date.now() : Date.parse(o.at);
   if (Number.isNaN(at)) throw new Error(`--at: not a date: ${o.at}`);
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const ledger = new SqliteLedger({ file: ledgerFile, rules: config.rules });
+  const { ledger, file: ledgerFile } = openConfiguredLedger(o);
   const reading = createProgress({ total: statSync(file).size, label: 'reading', unit: 'bytes' });
   let loading: ReturnType<typeof createProgress> | undefined;
   try {
@@ -58,4 +53,27 @@ export async function cardsLoadCommand(file: string, o: CardsLoadOptions): Promi
   } finally {
     ledger.close();
   }
+}
+
+export interface TokenCreateOptions extends LedgerFileOptions {
+  readonly name: string;
+  readonly role: string;
+  readonly partner?: string;
+}
+
+/** `passerelle token create`: an HTTP API token, printed once; only its hash is kept. */
+export function tokenCreateCommand(o: TokenCreateOptions): void {
+  if (!isApiRole(o.role)) throw new Error(`--role must be operator, technician or partner, not ${o.role}`);
+  const { ledger } = openConfiguredLedger(o);
+  try {
+    const token = createApiToken(ledger, { name: o.name, role: o.role, ...(o.partner ? { partnerId: o.partner } : {}) }, Date.now());
+    process.stdout.write(`${token}\n`);
+    process.stderr.write(`${o.role} token "${o.name}" created; it is shown only now: keep it secret.\n`);
+  } finally {
+    ledger.close();
+  }
+}
+
+function isApiRole(role: string): role is ApiRole {
+  return role === 'operator' || role === 'technician' || role === 'partner';
 }

@@ -4,7 +4,7 @@ import { codesMarkdown, CODES, type Code } from '../protocol/codes.ts';
 import { isPasserelleError } from '../protocol/errors.ts';
 import { runBench } from '../bench/run.ts';
 import { runDemo } from './demo.ts';
-import { cardsLoadCommand } from './cards.ts';
+import { cardsLoadCommand, tokenCreateCommand } from './cards.ts';
 import { startGatewayCommand } from './gateway.ts';
 import { simSale } from './sim.ts';
 
@@ -68,6 +68,18 @@ cards
   .option('--at <datetime>', 'date the load (ISO 8601; default now): the driving-licence aid runs 24 months from it')
   .option('--create-campaigns', 'create a campaign the file names and the ledger lacks, with the default windows')
   .action(cardsLoadCommand);
+
+program
+  .command('token')
+  .description('HTTP API tokens')
+  .command('create')
+  .description('create an API token and print it (once): operator (the Region), technician, or partner')
+  .requiredOption('--name <name>', 'who holds it, e.g. "Région - service Pass\'Région"')
+  .requiredOption('--role <role>', 'operator | technician | partner')
+  .option('--partner <id>', 'the partner a partner token sees, e.g. P-LIB-LYON')
+  .option('-c, --config <file>', 'JSON config file naming the data directory and ledger file')
+  .option('--data-dir <dir>', 'directory of the ledger (default: data)')
+  .action(tokenCreateCommand);
 
 program
   .command('codes')

@@ -135,8 +135,10 @@ function seedDemoRows(ledger: Ledger, at: number, makeSeed: () => Uint8Array): D
       keys.push({ terminalId, partnerId: p.id, seed: Buffer.from(seed).toString('base64url') });
     }
   }
-  for (const c of DEMO_CARDS) {
-    ledger.issueCard({ number: c.number, holder: c.holder, pinHash: c.pin === null ? null : hashPin(c.pin), at });
+  for (const [i, c] of DEMO_CARDS.entries()) {
+    // R1: the dossier number is not the card number.
+    const dossierId = `PR-${campaign.id.slice(0, 4)}-${String(i + 1).padStart(6, '0')}`;
+    ledger.issueCard({ number: c.number, dossierId, holder: c.holder, pinHash: c.pin === null ? null : hashPin(c.pin), at });
     for (const [benefit, amount] of Object.entries(c.benefits) as [Benefit, number][]) {
       ledger.load({ cardNumber: c.number, benefit, campaign: campaign.id, amount, at });
     }

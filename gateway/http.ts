@@ -2,11 +2,17 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from '../common/log.ts';
+import { apiConfig, registerApi, registerDocs } from './api/api.ts';
+import type { ApiConfig } from './api/deps.ts';
+import { installErrorHandling } from './api/errors.ts';
+import { maskCardNumbersIn } from './api/views.ts';
+import type { Ledger } from './ledger/ledger.ts';
 
 /**
  * The gateway's HTTP app, built by a factory apart from `listen`, so tests `inject()` requests without a
  * socket. Every route declares its response schema: fastify serialises only the declared fields, so a
- * route can never leak one by accident. The admin, technician and partner routes come with the rules issue.
+ * route can never leak one by accident. `/healthz` and the docs (`/docs`, `/docs/json`) are public; the
+ * admin, technician and partner API is under `/api/v1` (gateway/api, docs/api.md).
  */
 
 export const HealthReport = Type.Object(
@@ -35,22 +41,47 @@ export type HealthReport = Static<typeof HealthReport>;
 export interface HttpDeps {
   readonly health: () => HealthReport;
   readonly log: Logger;
+  readonly ledger: Ledger;
+  /** The clock of every API decision (same-day cancels, statement periods, expiry), injected for tests. */
+  readonly now: () => number;
+  /** The Region's paying account and limits; defaults in gateway/api/deps.ts. */
+  readonly api?: Partial<ApiConfig>;
+}
+
+/**
+ * Request log lines carry the URL, and a card's routes carry its number (`/api/v1/cards/<number>`):
+ * pino's redaction works on keys, not inside a string, so the URL is masked here.
+ */
+function safeRequest(req: { method?: string; url?: string; ip?: string }): Record<string, unknown> {
+  return { method: req.method, url: maskCardNumbersIn(req.url ?? ''), remoteAddress: req.ip };
+}
+
+function healthRoute(app: FastifyInstance, health: () => HealthReport): void {
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
+    '/healthz',
+    { schema: { summary: 'Liveness and readiness (public)', tags: ['health'], response: { 200: HealthReport, 503: HealthReport } } },
+    async (_req, reply) => {
+      const h = health();
+      return reply.code(h.status === 'ok' ? 200 : 503).send(h);
+    },
+  );
 }
 
 export function buildHttpApp(deps: HttpDeps): FastifyInstance {
+  const config = apiConfig(deps.api);
   const app = Fastify({
     loggerInstance: deps.log,
     // Health probes arrive every few seconds; logging each would drown everything else.
     logController: new LogController({ disableRequestLogging: (req) => req.url === '/healthz' }),
+    childLoggerFactory: (logger, bindings, opts) => logger.child(bindings, { ...opts, serializers: { ...opts.serializers, req: safeRequest } }),
+    // JSON bodies are small; the card load file has its own streamed limit (gateway/api/routes/bulk-load.ts).
     bodyLimit: 64 * 1024,
-  }).withTypeProvider<TypeBoxTypeProvider>();
-  app.get(
-    '/healthz',
-    { schema: { response: { 200: HealthReport, 503: HealthReport } } },
-    async (_req, reply) => {
-      const h = deps.health();
-      return reply.code(h.status === 'ok' ? 200 : 503).send(h);
-    },
-  );
-  return app as unknown as FastifyInstance;
+    // An unknown field is refused (400), not silently dropped: a client sending a `pin` must learn it is not taken.
+    ajv: { customOptions: { removeAdditional: false } },
+  }) as unknown as FastifyInstance;
+  installErrorHandling(app);
+  registerDocs(app);
+  app.register(async (scope) => healthRoute(scope, deps.health));
+  registerApi(app, { ledger: deps.ledger, now: deps.now, config });
+  return app;
 }

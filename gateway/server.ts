@@ -11,6 +11,7 @@ import type { GatewayConfig } from './config.ts';
 import { readDemoTerminals, seedDemo, type DemoTerminalKey } from './demo-data.ts';
 import { buildHttpApp, type HealthReport } from './http.ts';
 import { loadOrCreateGatewayKeys, writeAtomic, type GatewayKeys } from './keys.ts';
+import { createApiToken } from './api/tokens.ts';
 import type { Ledger } from './ledger/ledger.ts';
 import { SqliteLedger } from './ledger/sqlite.ts';
 import { DebitPipeline, type PipelineHooks } from './pipeline.ts';
@@ -23,6 +24,7 @@ import { DebitPipeline, type PipelineHooks } from './pipeline.ts';
  */
 
 export const DEMO_TERMINALS_FILE = 'demo-terminals.json';
+export const DEMO_TOKENS_FILE = 'demo-tokens.json';
 
 export interface Gateway {
   readonly config: GatewayConfig;
@@ -99,7 +101,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         pipeline: { ...pipeline.stats },
       };
     };
-    const app = buildHttpApp({ health, log: ns(log, 'gateway.http') });
+    const debtor = { name: config.sepa.debtorName, iban: config.sepa.debtorIban, bic: config.sepa.debtorBic };
+    const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor } });
     try {
       await app.listen({ host: config.http.host, port: config.http.port });
     } catch (e) {
@@ -170,6 +173,13 @@ function prepareDemo(config: GatewayConfig, ledger: Ledger, log: Logger): DemoTe
   if (config.seedDemo && ledger.counts().partners === 0) {
     const keys = seedDemo(ledger, Date.now());
     writeAtomic(file, JSON.stringify(keys, null, 2) + '\n', 0o600);
+    // Demo only: one API token per role, so the admin API can be tried at once (docs/api.md).
+    const tokens = {
+      operator: createApiToken(ledger, { name: 'démo : Région', role: 'operator' }, Date.now()),
+      technician: createApiToken(ledger, { name: 'démo : technicien', role: 'technician' }, Date.now()),
+      partner: createApiToken(ledger, { name: 'démo : Librairie des Canuts', role: 'partner', partnerId: 'P-LIB-LYON' }, Date.now()),
+    };
+    writeAtomic(join(config.dataDir, DEMO_TOKENS_FILE), JSON.stringify(tokens, null, 2) + '\n', 0o600);
     log.info({ terminals: keys.length, file }, 'seeded the demo partners, terminals and cards');
     return keys;
   }

@@ -93,6 +93,7 @@ export const CODES = {
   GROUP_CONFLICT: { num: 509, category: 'admin', retryable: false, fr: 'Vente de groupe déjà enregistrée avec un autre contenu', en: 'A group sale with this id was already recorded with different content.' },
   PERIOD_INVALID: { num: 510, category: 'admin', retryable: false, fr: 'Période de relevé invalide', en: 'A statement period must be two dates in order, already ended, not overlapping an earlier statement of the partner.' },
   BULK_LOAD_INVALID: { num: 511, category: 'admin', retryable: false, fr: 'Fichier de chargement refusé', en: 'The load file has bad rows (listed by line number); nothing was loaded.' },
+  INTERNAL_ERROR: { num: 512, category: 'admin', retryable: true, fr: 'Erreur interne : réessayer, puis signaler le numéro de requête', en: 'An unexpected failure; the gateway logged it under the request id given, and nothing of it is shown.' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

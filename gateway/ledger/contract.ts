@@ -344,6 +344,16 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         expect(l.audit()).toEqual([]);
       });
 
+      it('R1 the card number is not the dossier: wallets follow the youth from card to card', () => {
+        l.oppose({ cardNumber: CARD, reason: 'broken', at: NOW, replacement: { number: NEW_CARD } });
+        const card = l.card(NEW_CARD);
+        expect(card).toMatchObject({ dossierId: `D-${CARD}`, holder: 'A', status: 'active' });
+        expect(card?.dossierId).not.toBe(NEW_CARD);
+        expect(l.wallets(NEW_CARD, NOW).map((w) => [w.benefit, w.balance])).toEqual(l.wallets(CARD, NOW).map((w) => [w.benefit, w.balance]));
+        // A second active card for the same dossier is impossible: the old one must be opposed first.
+        expect(codeOf(() => l.issueCard({ number: cardNumberFrom('100000000000029'), dossierId: `D-${CARD}`, holder: 'A', pinHash: null }))).toBe('DATA_INVALID');
+      });
+
       it('R4 the fee order is configurable, and no fee is taken when no benefit can pay it whole', () => {
         const custom = open({ replacementFeeCents: 500, replacementFeeOrder: ['SHOWS', 'LEISURE_BOOKS'] });
         seed(custom);

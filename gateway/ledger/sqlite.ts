@@ -962,10 +962,10 @@ export class SqliteLedger implements Ledger {
 
   statements(filter: { partnerId?: string; status?: Statement['status'] }): Statement[] {
     return this.#db
-      .prepare<[string | null, string | null], { id: string }>(
+      .prepare<[{ 1: string | null; 2: string | null }], { id: string }>(
         'SELECT id FROM statements WHERE (?1 IS NULL OR partner_id = ?1) AND (?2 IS NULL OR status = ?2) ORDER BY period_from, id',
       )
-      .all(filter.partnerId ?? null, filter.status ?? null)
+      .all({ 1: filter.partnerId ?? null, 2: filter.status ?? null })
       .map((r) => this.statement(r.id)!);
   }
 
@@ -1052,7 +1052,7 @@ export class SqliteLedger implements Ledger {
   history(cardNumber: string, limit: number): HistoryEntry[] {
     const card = this.#cardOrThrow(cardNumber);
     const rows = this.#db
-      .prepare<[string, string, number], { at: number; kind: TransferKind; benefit: Benefit; campaign: string; unit: Unit; amount: number; txn_id: string | null; partner_id: string | null }>(
+      .prepare<[{ 1: string; 2: string; 3: number }], { at: number; kind: TransferKind; benefit: Benefit; campaign: string; unit: Unit; amount: number; txn_id: string | null; partner_id: string | null }>(
         `SELECT t.at, t.kind, w.benefit, w.campaign, t.unit,
                 CASE WHEN t.credit_account = w.id THEN t.amount ELSE -t.amount END AS amount,
                 t.txn_id, s.partner_id
@@ -1065,7 +1065,7 @@ export class SqliteLedger implements Ledger {
          WHERE s.dossier_id = ?2 AND s.kind = 'sale' AND w.access = 1
          ORDER BY 1 DESC LIMIT ?3`,
       )
-      .all(card.dossier_id, card.dossier_id, limit);
+      .all({ 1: card.dossier_id, 2: card.dossier_id, 3: limit });
     return rows.map((r) => ({ at: r.at, kind: r.kind, benefit: r.benefit, campaign: r.campaign, unit: r.unit, amount: r.amount, txnId: r.txn_id, partnerId: r.partner_id }));
   }
 

@@ -1,0 +1,31 @@
+import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Ledger } from '../ledger/ledger.ts';
+import type { BankAccount } from '../reimbursement/types.ts';
+
+/** A fastify scope whose routes take TypeBox schemas. */
+export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+export interface ApiConfig {
+  /** The Region's account that pays partners (debtor of every SEPA file). */
+  readonly debtor: BankAccount;
+  /** The largest card load file accepted, in bytes. */
+  readonly bulkLoadMaxBytes: number;
+}
+
+/**
+ * Fictional, valid by its check digits (the same default as the gateway config's `sepa` section): the
+ * real account comes from the configuration.
+ */
+export const DEFAULT_API_CONFIG: ApiConfig = {
+  debtor: { name: 'Region Auvergne-Rhone-Alpes', iban: 'FR7630001007941234567890185', bic: 'BDFEFRPPCCT' },
+  // A start-of-year file for 370,000 youths is some 40 MB; 200 MiB leaves room for long names and columns.
+  bulkLoadMaxBytes: 200 * 1024 * 1024,
+};
+
+export interface ApiDeps {
+  readonly ledger: Ledger;
+  /** The clock, injected so tests decide what "today" is (same-day cancels, statement periods, expiry). */
+  readonly now: () => number;
+  readonly config: ApiConfig;
+}

@@ -1,0 +1,97 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { apiWorld, codeOf, KEY_B64, type ApiWorld } from './test-world.ts';
+
+let w: ApiWorld;
+beforeEach(async () => {
+  w = await apiWorld();
+});
+afterEach(() => w.close());
+
+const newPartner = { id: 'P-CIN-VBN', name: 'Cinéma Les Lumières (Villeurbanne)', type: 'cinema', conventionFrom: '2022-06-01', conventionTo: '2027-05-31', entryPriceCents: 550 };
+
+/** A real Ed25519 public key in base64url, as a terminal's provisioning produces it. */
+function terminalKey(): string {
+  const jwk = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' });
+  return String(jwk.x);
+}
+
+describe('partners', () => {
+  it('the operator creates a partner with bank details, normalised and checked', async () => {
+    const res = await w.call('POST', '/api/v1/partners', { body: { ...newPartner, iban: 'fr76 3000 3020 0000 0234 5670 218', bic: 'sogefrppxxx' } });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toEqual({ ...newPartner, iban: 'FR7630003020000002345670218', bic: 'SOGEFRPPXXX' });
+    const again = await w.call('POST', '/api/v1/partners', { body: newPartner });
+    expect([again.statusCode, codeOf(again)]).toEqual([422, 'DATA_INVALID']);
+  });
+
+  it('refuses a mistyped IBAN or BIC and inverted convention dates with 422 DATA_INVALID', async () => {
+    for (const body of [
+      { ...newPartner, iban: 'FR7630003020000002345670219' },
+      { ...newPartner, bic: 'SOGE-FR-PP' },
+      { ...newPartner, conventionFrom: '2027-06-01' },
+    ]) {
+      const res = await w.call('POST', '/api/v1/partners', { body });
+      expect([res.statusCode, codeOf(res)], JSON.stringify(body)).toEqual([422, 'DATA_INVALID']);
+    }
+    expect(w.ledger.partner('P-CIN-VBN')).toBeUndefined();
+  });
+
+  it('patches the convention, the entry price and the bank details; 404 for an unknown partner', async () => {
+    const res = await w.call('PATCH', '/api/v1/partners/P-CINE', { body: { conventionTo: '2028-05-31', entryPriceCents: 600, iban: 'FR7630003020000002345670218', bic: 'SOGEFRPPXXX' } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ id: 'P-CINE', conventionTo: '2028-05-31', entryPriceCents: 600, iban: 'FR7630003020000002345670218' });
+    const cleared = await w.call('PATCH', '/api/v1/partners/P-CINE', { body: { iban: null, bic: null } });
+    expect(cleared.json()).toMatchObject({ iban: null, bic: null });
+    const unknown = await w.call('PATCH', '/api/v1/partners/P-NONE', { body: { entryPriceCents: 1 } });
+    expect([unknown.statusCode, codeOf(unknown)]).toEqual([404, 'NOT_FOUND']);
+  });
+
+  it('a technician reads the basics only: no entry price, no bank details', async () => {
+    const op = (await w.call('GET', '/api/v1/partners/P-BOOK')).json() as Record<string, unknown>;
+    const tech = (await w.call('GET', '/api/v1/partners/P-BOOK', { token: w.tokens.technician })).json() as Record<string, unknown>;
+    expect(op).toHaveProperty('iban');
+    expect(tech).toEqual({ id: 'P-BOOK', name: 'Librairie des Canuts', type: 'bookshop', conventionFrom: '2022-06-01', conventionTo: '2027-05-31' });
+  });
+
+  it("records an equipment shop's yearly proof, releasing its held statements", async () => {
+    w.clock.now = Date.parse('2022-11-02T09:00:00+01:00');
+    const held = w.ledger.closeStatement('P-EQUI', '2022-10-01', '2022-10-31', w.clock.now);
+    expect(held.status).toBe('held');
+    const res = await w.call('POST', '/api/v1/partners/P-EQUI/proofs', { body: { schoolYear: '2022-2023' } });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toEqual({ partnerId: 'P-EQUI', schoolYear: '2022-2023', released: 1 });
+    expect(w.ledger.statement(held.id)?.status).toBe('ready');
+  });
+});
+
+describe('terminals', () => {
+  it('a technician registers a terminal with its Ed25519 key, deactivates and activates it', async () => {
+    const publicKey = terminalKey();
+    const res = await w.call('POST', '/api/v1/terminals', { token: w.tokens.technician, body: { id: 'T-CINE-02', partnerId: 'P-CINE', publicKey, active: false } });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toEqual({ id: 'T-CINE-02', partnerId: 'P-CINE', publicKey, active: false });
+    expect(Buffer.from(w.ledger.terminal('T-CINE-02')!.publicKey).toString('base64url')).toBe(publicKey);
+    const on = await w.call('POST', '/api/v1/terminals/T-CINE-02/activate', { token: w.tokens.technician });
+    expect(on.json()).toMatchObject({ active: true });
+    const off = await w.call('POST', '/api/v1/terminals/T-CINE-02/deactivate');
+    expect(off.json()).toMatchObject({ active: false });
+    const unknown = await w.call('POST', '/api/v1/terminals/T-NONE-01/activate');
+    expect([unknown.statusCode, codeOf(unknown)]).toEqual([404, 'NOT_FOUND']);
+  });
+
+  it('refuses a key that is not 32 bytes of base64url, an unknown partner, a taken id', async () => {
+    const short = await w.call('POST', '/api/v1/terminals', { body: { id: 'T-CINE-03', partnerId: 'P-CINE', publicKey: KEY_B64.slice(1) } });
+    expect([short.statusCode, codeOf(short)]).toEqual([400, 'BAD_SCHEMA']);
+    const orphan = await w.call('POST', '/api/v1/terminals', { body: { id: 'T-CINE-03', partnerId: 'P-NONE', publicKey: terminalKey() } });
+    expect([orphan.statusCode, codeOf(orphan)]).toEqual([422, 'DATA_INVALID']);
+    const taken = await w.call('POST', '/api/v1/terminals', { body: { id: 'T-BOOK-01', partnerId: 'P-BOOK', publicKey: terminalKey() } });
+    expect([taken.statusCode, codeOf(taken)]).toEqual([422, 'DATA_INVALID']);
+  });
+
+  it('a partner reads its own terminals', async () => {
+    const res = await w.call('GET', '/api/v1/terminals/T-BOOK-01', { token: w.tokens.partner });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ id: 'T-BOOK-01', partnerId: 'P-BOOK', publicKey: KEY_B64, active: true });
+  });
+});

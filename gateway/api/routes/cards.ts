@@ -1,0 +1,165 @@
+import { Type } from '@sinclair/typebox';
+import { benefitUnit } from '../../../protocol/benefits.ts';
+import { maskCardNumber } from '../../../protocol/card.ts';
+import { PasserelleError } from '../../../protocol/errors.ts';
+import { uuidv7 } from '../../../protocol/uuid7.ts';
+import type { CardRecord, Ledger, OppositionReason } from '../../ledger/ledger.ts';
+import { allow } from '../auth.ts';
+import type { Api, ApiDeps } from '../deps.ts';
+import { ERRORS } from '../errors.ts';
+import { Amount, Benefit, CampaignId, CardNumber, literals, MaskedCard, meta, NoContent, Obj, Text, Unit } from '../schemas.ts';
+import { amountText, CardView, cardView, HistoryOut, historyOut } from '../views.ts';
+
+/**
+ * Cards (operator only): one card's state, its history, and the Region's actions on it (R3–R5). There is
+ * deliberately no route that takes a secret code: the youth sets it in their own space, and the operator
+ * can only lift a lock.
+ */
+
+const CardParams = Obj({ cardNumber: CardNumber });
+const HISTORY_MAX = 500;
+
+const IssueCard = Obj({
+  number: CardNumber,
+  dossierId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9-]{1,40}$', description: "The youth's dossier (R1); a new one is created when omitted" })),
+  holder: Text(120, "The youth's name as printed on the card"),
+});
+
+const Oppose = Obj({
+  reason: literals<OppositionReason>(['lost', 'stolen', 'broken', 'school_change'], 'R4: lost, stolen or broken cost the replacement fee; a change of school is free'),
+  replacementNumber: Type.Optional(CardNumber),
+});
+
+const OppositionView = Obj({
+  feeCents: Type.Integer(),
+  feeText: Type.String(),
+  feeFrom: Type.Union([Obj({ benefit: Benefit, campaign: CampaignId }), Type.Null()], { description: 'The wallet that paid the fee, if any' }),
+  replacement: Type.Union([MaskedCard, Type.Null()]),
+});
+
+const Suspend = Obj({
+  benefit: Type.Union([Benefit, Type.Null()], { description: 'null: every benefit of the campaign (R5: all or part)' }),
+  campaign: CampaignId,
+  reason: Text(500, 'Why (incivility…), kept with the suspension'),
+});
+
+const LiftQuery = Obj({
+  campaign: CampaignId,
+  // Omitted: the suspension of the whole campaign.
+  benefit: Type.Optional(Benefit),
+});
+
+const LoadOne = Obj({
+  benefit: Benefit,
+  campaign: CampaignId,
+  amount: Type.Integer({ minimum: 0, description: "In the benefit's unit; 0 for an access (museums)" }),
+});
+
+const LoadView = Obj({ card: MaskedCard, benefit: Benefit, campaign: CampaignId, unit: Unit, ...Amount });
+
+function cardOrThrow(ledger: Ledger, number: string): CardRecord {
+  const card = ledger.card(number);
+  if (!card) throw new PasserelleError('NOT_FOUND', `no card ${maskCardNumber(number)}`);
+  return card;
+}
+
+export function cardRoutes(api: Api, deps: ApiDeps): void {
+  cardReads(api, deps);
+  cardLifecycle(api, deps);
+  cardLoads(api, deps);
+}
+
+function cardReads(api: Api, { ledger, now }: ApiDeps): void {
+  api.get(
+    '/cards/:cardNumber',
+    { config: allow('operator'), schema: { ...meta('cards', 'One card: holder, status, code lock and wallets'), params: CardParams, response: { 200: CardView, ...ERRORS } } },
+    async (req) => {
+      const card = cardOrThrow(ledger, req.params.cardNumber);
+      return cardView(card, ledger.wallets(card.number, now()));
+    },
+  );
+
+  api.get(
+    '/cards/:cardNumber/history',
+    {
+      config: allow('operator'),
+      schema: {
+        ...meta('cards', "The movements of the card's wallets, newest first"),
+        params: CardParams,
+        querystring: Obj({ limit: Type.Integer({ minimum: 1, maximum: HISTORY_MAX, default: 50 }) }),
+        response: { 200: Obj({ entries: Type.Array(HistoryOut) }), ...ERRORS },
+      },
+    },
+    async (req) => ({ entries: ledger.history(req.params.cardNumber, req.query.limit).map(historyOut) }),
+  );
+}
+
+function cardLifecycle(api: Api, { ledger, now }: ApiDeps): void {
+  api.post(
+    '/cards',
+    { config: allow('operator'), schema: { ...meta('cards', 'Issue a card'), body: IssueCard, response: { 201: CardView, ...ERRORS } } },
+    async (req, reply) => {
+      const { number, holder } = req.body;
+      // Not the ledger's default `D-<card number>`: a dossier id is shown and passed around; a card number must not be.
+      const dossierId = req.body.dossierId ?? `D-${uuidv7(now())}`;
+      ledger.issueCard({ number, dossierId, holder, pinHash: null, at: now() });
+      return reply.code(201).send(cardView(cardOrThrow(ledger, number), ledger.wallets(number, now())));
+    },
+  );
+
+  api.post(
+    '/cards/:cardNumber/opposition',
+    { config: allow('operator'), schema: { ...meta('cards', 'Oppose (block) a card, take the fee, issue its replacement (R4)'), params: CardParams, body: Oppose, response: { 200: OppositionView, ...ERRORS } } },
+    async (req) => {
+      const { reason, replacementNumber } = req.body;
+      const r = ledger.oppose({
+        cardNumber: req.params.cardNumber,
+        reason,
+        at: now(),
+        ...(replacementNumber === undefined ? {} : { replacement: { number: replacementNumber } }),
+      });
+      return { feeCents: r.feeCents, feeText: amountText(r.feeCents, 'cent'), feeFrom: r.feeFrom, replacement: r.replacement === null ? null : maskCardNumber(r.replacement) };
+    },
+  );
+
+  api.post(
+    '/cards/:cardNumber/suspensions',
+    { config: allow('operator'), schema: { ...meta('cards', "Suspend all or part of a youth's benefits for a campaign (R5)"), params: CardParams, body: Suspend, response: { 204: NoContent, ...ERRORS } } },
+    async (req, reply) => {
+      ledger.suspend({ cardNumber: req.params.cardNumber, ...req.body, at: now() });
+      return reply.code(204).send(null);
+    },
+  );
+
+  api.delete(
+    '/cards/:cardNumber/suspensions',
+    { config: allow('operator'), schema: { ...meta('cards', 'Lift a suspension'), params: CardParams, querystring: LiftQuery, response: { 204: NoContent, ...ERRORS } } },
+    async (req, reply) => {
+      ledger.liftSuspension(req.params.cardNumber, req.query.benefit ?? null, req.query.campaign, now());
+      return reply.code(204).send(null);
+    },
+  );
+
+  api.post(
+    '/cards/:cardNumber/pin-unlock',
+    { config: allow('operator'), schema: { ...meta('cards', 'Lift the lock after three wrong codes (R3), without changing the code'), params: CardParams, response: { 204: NoContent, ...ERRORS } } },
+    async (req, reply) => {
+      ledger.unlockPin(req.params.cardNumber);
+      return reply.code(204).send(null);
+    },
+  );
+}
+
+function cardLoads(api: Api, { ledger, now }: ApiDeps): void {
+  api.post(
+    '/cards/:cardNumber/loads',
+    { config: allow('operator'), schema: { ...meta('cards', 'Load one benefit of a campaign onto the youth (no reload during the year)'), params: CardParams, body: LoadOne, response: { 201: LoadView, ...ERRORS } } },
+    async (req, reply) => {
+      const { benefit, campaign, amount } = req.body;
+      const card = cardOrThrow(ledger, req.params.cardNumber);
+      ledger.load({ cardNumber: card.number, benefit, campaign, amount, at: now() });
+      const unit = benefitUnit(benefit);
+      return reply.code(201).send({ card: maskCardNumber(card.number), benefit, campaign, unit, amount, amountText: amountText(amount, unit, amount === 0) });
+    },
+  );
+}
