@@ -4,6 +4,7 @@ import { finished } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import type { Benefit } from '../protocol/benefits.ts';
 import { cardNumberFrom } from '../protocol/card.ts';
+import { mulberry32 } from '../common/random.ts';
 
 /**
  * Writes a realistic start-of-year card load file (format in `gateway/bulk/cards-csv.ts`) for benchmarks
@@ -88,17 +89,6 @@ function csvField(value: string): string {
   return /[",;\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 }
 
-/** A small seeded generator, so that the same seed gives the same file on every machine. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function main(argv: readonly string[]): Promise<void> {
   const [path, countText = '370000', seedText = '1'] = argv;

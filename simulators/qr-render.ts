@@ -1,5 +1,6 @@
 import { BarcodeFormat, EncodeHintType, QRCodeWriter, WriterException, type BitMatrix } from '@zxing/library';
 import { PNG } from 'pngjs';
+import { mulberry32 } from '../common/random.ts';
 
 export interface QrFrameOptions {
   width?: number;
@@ -110,17 +111,6 @@ function addNoise(grey: Uint8Array, amplitude: number, seed: number): void {
   }
 }
 
-/** Small seeded PRNG so that noisy frames are reproducible across runs and machines. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function toPng(grey: Uint8Array, width: number, height: number): Buffer {
   const png = new PNG({ width, height });

@@ -604,23 +604,31 @@ export class SqliteLedger implements Ledger {
       this.#transfer(null, 'load', this.#fundingAccount(benefit, campaign), existing.id, amount, unit, at);
       return;
     }
-    const { validFrom, validUntil } = walletValidity(this.#window(campaign, benefit), at);
-    if (at >= validUntil) throw new PasserelleError('DATA_INVALID', `${benefit} of campaign ${campaign}: its window has ended`);
+    const validity = walletValidity(this.#window(campaign, benefit), at);
+    if (at >= validity.validUntil) throw new PasserelleError('DATA_INVALID', `${benefit} of campaign ${campaign}: its window has ended`);
     const funding = this.#fundingAccount(benefit, campaign);
+    if (amount > 0) this.#s.addDebits.run(amount, funding);
+    this.#newWallet({ dossierId, benefit, campaign, validity, amount, funding, at });
+  }
+
+  /**
+   * A new wallet written whole: balance and loaded amount in its row, and the load's journal line. The
+   * funding account's side (its debits) is the caller's: at once for one load, summed for a bulk load.
+   */
+  #newWallet(w: { dossierId: string; benefit: Benefit; campaign: string; validity: { validFrom: number; validUntil: number }; amount: number; funding: number; at: number }): void {
+    const unit = benefitUnit(w.benefit);
     const r = this.#s.insertLoadedWallet.run({
       unit,
-      dossier_id: dossierId,
-      benefit,
-      campaign,
-      access: access ? 1 : 0,
-      valid_from: validFrom,
-      valid_until: validUntil,
-      amount: 0,
+      dossier_id: w.dossierId,
+      benefit: w.benefit,
+      campaign: w.campaign,
+      access: isAccessBenefit(w.benefit) ? 1 : 0,
+      valid_from: w.validity.validFrom,
+      valid_until: w.validity.validUntil,
+      amount: w.amount,
     });
-    if (amount > 0) {
-      const wallet = Number(r.lastInsertRowid);
-      this.#s.addLoaded.run(amount, wallet);
-      this.#transfer(null, 'load', funding, wallet, amount, unit, at);
+    if (w.amount > 0) {
+      this.#s.insertTransfer.run({ txn_id: null, kind: 'load', debit_account: w.funding, credit_account: Number(r.lastInsertRowid), amount: w.amount, unit, at: w.at });
     }
   }
 
@@ -685,21 +693,8 @@ export class SqliteLedger implements Ledger {
       f = { id: this.#fundingAccount(benefit, campaign), total: 0 };
       ctx.funding.set(key, f);
     }
-    const unit = benefitUnit(benefit);
-    const r = this.#s.insertLoadedWallet.run({
-      unit,
-      dossier_id: dossierId,
-      benefit,
-      campaign,
-      access: access ? 1 : 0,
-      valid_from: v.validFrom,
-      valid_until: v.validUntil,
-      amount,
-    });
-    if (amount > 0) {
-      this.#s.insertTransfer.run({ txn_id: null, kind: 'load', debit_account: f.id, credit_account: Number(r.lastInsertRowid), amount, unit, at });
-      f.total += amount;
-    }
+    this.#newWallet({ dossierId, benefit, campaign, validity: v, amount, funding: f.id, at });
+    f.total += amount;
     return true;
   }
 
