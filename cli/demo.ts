@@ -39,6 +39,7 @@ const SCENARIOS: readonly Scenario[] = [
   { title: 'Débit partiel, reste à payer', terminal: 'T-JUDO-GRE-01', holder: 'Inès Petit', benefit: 'SPORT', amount: 7500, via: 'nfc', expect: { kind: 'approved', taken: 6000, remainingToPay: 1500 } },
   { title: 'Avantage non autorisé pour ce partenaire', terminal: 'T-CIN-VBN-01', holder: 'Léa Martin', benefit: 'SPORT', amount: 1000, via: 'nfc', expect: { kind: 'declined', code: 'BENEFIT_NOT_ALLOWED' } },
   { title: 'Cinéma, compté en entrées', terminal: 'T-CIN-VBN-01', holder: 'Léa Martin', benefit: 'CINEMA', amount: 2, via: 'nfc', expect: { kind: 'approved', taken: 2, remainingToPay: 0 } },
+  { title: 'Musée : accès gratuit, compté', terminal: 'T-MUS-LYON-01', holder: 'Léa Martin', benefit: 'MUSEUM', amount: 1, via: 'nfc', expect: { kind: 'approved', taken: 1, remainingToPay: 0 } },
   { title: 'Carte en opposition', terminal: 'T-SPEC-CLF-01', holder: 'Tom Robert', benefit: 'SHOWS', amount: 1000, via: 'nfc', expect: { kind: 'declined', code: 'CARD_BLOCKED' } },
   { title: 'Requête répétée (réponse perdue, renvoi)', terminal: 'T-AUTO-STE-01', holder: 'Inès Petit', benefit: 'DRIVING_LICENCE', amount: 12000, via: 'nfc', loseFirstReply: true, expect: { kind: 'approved', taken: 12000, remainingToPay: 0 } },
 ];

@@ -12,7 +12,7 @@ import type { GatewayKeys } from './keys.ts';
 import type { DebitItem, Ledger } from './ledger/ledger.ts';
 import { verifyPin } from './pin-hash.ts';
 import { errorReply } from './replies.ts';
-import type { PinCheck } from './rules.ts';
+import { PIN_MAX_TRIES, type PinCheck } from './rules.ts';
 
 /**
  * The path of one debit through the gateway:
@@ -148,6 +148,8 @@ export class DebitPipeline {
     const card = this.#o.ledger.card(body.credential.cardNumber);
     // No card: the rules decline CARD_UNKNOWN before they look at the code.
     if (!card || card.pinHash === null) return 'not-set';
+    // The ledger decides the lock inside the batch's transaction; this only spares the slow hash.
+    if (card.pinFailures >= PIN_MAX_TRIES) return 'locked';
     return (await verifyPin(pin, card.pinHash)) ? 'ok' : 'incorrect';
   }
 

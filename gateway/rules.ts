@@ -14,8 +14,11 @@ import type { DebitRequestBody } from '../protocol/messages.ts';
 /** Wrong codes in a row that lock the secret code (R3; architecture: "three wrong codes lock"). */
 export const PIN_MAX_TRIES = 3;
 
-/** The outcome of checking the sealed secret code before the batch (QR sales only). */
-export type PinCheck = 'not-needed' | 'ok' | 'incorrect' | 'not-set';
+/**
+ * The outcome of checking the sealed secret code before the batch (QR sales only). `locked`: the code was
+ * already locked, so no slow hash was spent on it (a locked code must not stay a free guessing oracle).
+ */
+export type PinCheck = 'not-needed' | 'ok' | 'incorrect' | 'not-set' | 'locked';
 
 /** Why no wallet can pay, when none can. */
 export type WalletProblem = 'none' | 'suspended' | 'not-yet-valid' | 'expired';
@@ -55,7 +58,7 @@ export function decide(req: Pick<DebitRequestBody, 'benefit' | 'amount'>, s: Sna
   // R2/R3: a QR sale needs the right secret code; three wrong ones in a row lock it.
   if (s.pin !== 'not-needed') {
     if (s.pin === 'not-set') return { status: 'declined', code: 'PIN_NOT_SET' };
-    if (s.card.pinFailures >= PIN_MAX_TRIES) return { status: 'declined', code: 'PIN_LOCKED' };
+    if (s.pin === 'locked' || s.card.pinFailures >= PIN_MAX_TRIES) return { status: 'declined', code: 'PIN_LOCKED' };
     if (s.pin === 'incorrect') return { status: 'declined', code: 'PIN_INCORRECT' };
   }
   if (!s.wallet) return { status: 'declined', code: WALLET_DECLINES[s.walletProblem ?? 'none'] };

@@ -21,9 +21,9 @@ describe('passerelle command line', () => {
     const r = run(['demo']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain('8 ventes, toutes conformes.');
+    expect(r.stdout).toContain('9 ventes, toutes conformes.');
     expect(r.stdout).not.toContain('NON CONFORME');
-    for (const s of ['PAIEMENT PARTIEL ACCEPTÉ', 'Avantage non autorisé pour ce partenaire', 'Carte en opposition', 'débits enregistrés : 1']) expect(r.stdout).toContain(s);
+    for (const s of ['PAIEMENT PARTIEL ACCEPTÉ', 'Avantage non autorisé pour ce partenaire', 'Carte en opposition', 'débits enregistrés : 1', 'ENTRÉE ACCEPTÉE', 'À payer au guichet : 2,00\u00a0€']) expect(r.stdout).toContain(s);
   });
 
   it('bench --quick prints one JSON line per scenario, of the agreed shapes (a smoke run: no speed is asserted)', () => {

@@ -46,6 +46,19 @@ describe('a sale end to end', () => {
     expect(unset).toMatchObject({ kind: 'declined', reply: { code: 'PIN_NOT_SET' } });
   });
 
+  it('R3 three wrong codes lock the code through the real path; the Region unlocks it', async () => {
+    const t = await world.terminal('T-LIB-LYON-02', {}, ['SCHOOL_BOOKS']);
+    const hugo = holder('Hugo Bernard');
+    // A right code first: the count of wrong ones in a row starts again (an earlier test typed one).
+    expect(await t.sellWithQr(hugo, 'SCHOOL_BOOKS', 100)).toMatchObject({ kind: 'approved' });
+    for (let i = 0; i < 3; i++) expect(await t.sellWithQr(hugo, 'SCHOOL_BOOKS', 100, '0000')).toMatchObject({ reply: { code: 'PIN_INCORRECT' } });
+    const locked = await t.sellWithQr(hugo, 'SCHOOL_BOOKS', 100);
+    expect(locked).toMatchObject({ kind: 'declined', reply: { code: 'PIN_LOCKED' } });
+    expect(screenText(t.bindings.display.last!)).toContain('Code secret bloqué après 3 essais');
+    world.gateway.ledger.unlockPin(hugo.cardNumber);
+    expect(await t.sellWithQr(hugo, 'SCHOOL_BOOKS', 100)).toMatchObject({ kind: 'approved' });
+  });
+
   it('R9 partial debit: the whole balance is taken and the rest remains to pay', async () => {
     const t = await world.terminal('T-JUDO-GRE-01');
     const ines = holder('Inès Petit');
