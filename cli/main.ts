@@ -4,7 +4,7 @@ import { codesMarkdown, CODES, type Code } from '../protocol/codes.ts';
 import { isPasserelleError } from '../protocol/errors.ts';
 import { runBench } from '../bench/run.ts';
 import { runDemo } from './demo.ts';
-import { cardsLoadCommand, tokenCreateCommand } from './cards.ts';
+import { cardsLoadCommand, tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from './operator.ts';
 import { startGatewayCommand } from './gateway.ts';
 import { simSale } from './sim.ts';
 
@@ -69,17 +69,19 @@ cards
   .option('--create-campaigns', 'create a campaign the file names and the ledger lacks, with the default windows')
   .action(cardsLoadCommand);
 
-program
-  .command('token')
-  .description('HTTP API tokens')
-  .command('create')
-  .description('create an API token and print it (once): operator (the Region), technician, or partner')
-  .requiredOption('--name <name>', 'who holds it, e.g. "Région - service Pass\'Région"')
-  .requiredOption('--role <role>', 'operator | technician | partner')
-  .option('--partner <id>', 'the partner a partner token sees, e.g. P-LIB-LYON')
-  .option('-c, --config <file>', 'JSON config file naming the data directory and ledger file')
-  .option('--data-dir <dir>', 'directory of the ledger (default: data)')
-  .action(tokenCreateCommand);
+const token = program.command('token').description('HTTP API tokens (on the ledger file; a running gateway sees changes at once)');
+const ledgerOptions = (c: Command) =>
+  c.option('-c, --config <file>', 'JSON config file naming the data directory and ledger file').option('--data-dir <dir>', 'directory of the ledger (default: data)');
+ledgerOptions(
+  token
+    .command('create')
+    .description('create an API token and print it (once): operator (the Region), technician, or partner')
+    .requiredOption('--name <name>', 'who holds it, e.g. "Région - service Pass\'Région"')
+    .requiredOption('--role <role>', 'operator | technician | partner')
+    .option('--partner <id>', 'the partner a partner token sees, e.g. P-LIB-LYON'),
+).action(tokenCreateCommand);
+ledgerOptions(token.command('list').description('tokens in force, by id')).action(tokenListCommand);
+ledgerOptions(token.command('revoke <id>').description('revoke a token by its id (from token list)')).action(tokenRevokeCommand);
 
 program
   .command('codes')

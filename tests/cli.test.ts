@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ describe('passerelle command line', () => {
   it('--help lists the subcommands', () => {
     const r = run(['--help']);
     expect(r.status).toBe(0);
-    for (const c of ['gateway', 'demo', 'sim', 'codes', 'bench']) expect(r.stdout).toContain(c);
+    for (const c of ['gateway', 'demo', 'sim', 'cards', 'token', 'codes', 'bench']) expect(r.stdout).toContain(c);
   });
 
   it('demo: every scripted sale as expected, exit 0', () => {
@@ -50,6 +50,31 @@ describe('passerelle command line', () => {
       expect(r.stderr).toContain(`PORT_IN_USE (402): MQTT broker (mqtt.port): port ${port}`);
     } finally {
       blocker.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('cards load: bad rows by line number and nothing loaded (exit 2); a good file loaded whole; tokens created, listed, revoked', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'passerelle-cli-'));
+    try {
+      const header = 'card_number,dossier_id,holder,campaign,LEISURE_BOOKS,MUSEUM\n';
+      writeFileSync(join(dir, 'bad.csv'), `${header}8250000000000018,PR-1,Léa,2022-2023,1500,1\n1234,PR-2,Hugo,2022-2023,1500,1\n`);
+      const at = ['--data-dir', join(dir, 'data'), '--at', '2022-09-01T08:00:00+02:00', '--create-campaigns'];
+      const bad = run(['cards', 'load', join(dir, 'bad.csv'), ...at]);
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toContain('line 3: card_number must be 16 digits');
+      expect(bad.stderr).toContain('nothing was loaded');
+      writeFileSync(join(dir, 'good.csv'), `${header}8250000000000018,PR-1,Léa,2022-2023,1500,1\n8250000000000026,PR-2,Hugo,2022-2023,3500,\n`);
+      const good = run(['cards', 'load', join(dir, 'good.csv'), ...at]);
+      expect(good.stderr + good.stdout).toContain('2 cards and 3 benefits loaded');
+      expect(good.status).toBe(0);
+      const made = run(['token', 'create', '--role', 'operator', '--name', 'Région', '--data-dir', join(dir, 'data')]);
+      expect(made.stdout).toMatch(/^psr_[A-Za-z0-9_-]{43}\n$/);
+      const id = /id ([0-9a-f]{16})/.exec(made.stderr)![1]!;
+      expect(run(['token', 'list', '--data-dir', join(dir, 'data')]).stdout).toContain(`${id}  operator`);
+      expect(run(['token', 'revoke', id, '--data-dir', join(dir, 'data')]).status).toBe(0);
+      expect(run(['token', 'list', '--data-dir', join(dir, 'data')]).stdout).not.toContain(id);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

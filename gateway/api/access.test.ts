@@ -24,6 +24,11 @@ const ALLOWED: Readonly<Record<string, readonly ApiRole[]>> = {
   'POST /api/v1/cards/:cardNumber/pin-unlock': OP,
   'POST /api/v1/cards/:cardNumber/loads': OP,
   'POST /api/v1/partners': OP,
+  'GET /api/v1/partners': ['operator', 'technician'],
+  'GET /api/v1/partners/:partnerId/terminals': ['operator', 'technician', 'partner'],
+  'GET /api/v1/tokens': OP,
+  'POST /api/v1/tokens': OP,
+  'DELETE /api/v1/tokens/:tokenId': OP,
   'GET /api/v1/partners/:partnerId': ['operator', 'technician'],
   'PATCH /api/v1/partners/:partnerId': OP,
   'POST /api/v1/partners/:partnerId/proofs': OP,
@@ -49,6 +54,7 @@ const PARAMS: Readonly<Record<string, string>> = {
   terminalId: 'T-BOOK-01',
   txnId: '0190a000-0000-7000-8000-000000000000',
   statementId: 'ST-NONE',
+  tokenId: '0123456789abcdef',
 };
 
 const concrete = (url: string) => url.replace(/:(\w+)/g, (_m, name: string) => PARAMS[name] ?? name);

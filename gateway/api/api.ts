@@ -13,6 +13,7 @@ import { cardRoutes } from './routes/cards.ts';
 import { partnerRoutes, terminalRoutes } from './routes/partners.ts';
 import { saleRoutes } from './routes/sales.ts';
 import { sepaRoutes } from './routes/sepa.ts';
+import { tokenRoutes } from './routes/tokens.ts';
 import { statementRoutes } from './routes/statements.ts';
 
 /**
@@ -58,6 +59,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
       saleRoutes(api, deps);
       statementRoutes(api, deps);
       sepaRoutes(api, deps);
+      tokenRoutes(api, deps);
     },
     { prefix: API_PREFIX },
   );

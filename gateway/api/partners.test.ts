@@ -95,3 +95,17 @@ describe('terminals', () => {
     expect(res.json()).toEqual({ id: 'T-BOOK-01', partnerId: 'P-BOOK', publicKey: KEY_B64, active: true });
   });
 });
+
+describe('partner and terminal lists', () => {
+  it('lists partners (no money for a technician) and a partner lists only its own terminals', async () => {
+    const all = await w.call('GET', '/api/v1/partners');
+    expect((all.json() as { id: string }[]).map((p) => p.id)).toContain('P-BOOK');
+    const tech = await w.call('GET', '/api/v1/partners', { token: w.tokens.technician });
+    expect(tech.body).not.toMatch(/iban|entryPriceCents/);
+    const own = await w.call('GET', '/api/v1/partners/P-BOOK/terminals', { token: w.tokens.partner });
+    expect(own.statusCode).toBe(200);
+    expect((own.json() as { id: string }[]).map((t) => t.id)).toContain('T-BOOK-01');
+    const other = await w.call('GET', '/api/v1/partners/P-VENU/terminals', { token: w.tokens.partner });
+    expect([other.statusCode, codeOf(other)]).toEqual([403, 'FORBIDDEN']);
+  });
+});

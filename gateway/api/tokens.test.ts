@@ -1,7 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { codeOf } from '../../tests/helpers/errors.ts';
 import { SqliteLedger } from '../ledger/sqlite.ts';
 import { createApiToken, hashToken, lookupApiToken } from './tokens.ts';
+import { apiWorld, codeOf as codeOfResponse, type ApiWorld } from './test-world.ts';
 
 const ledgers: SqliteLedger[] = [];
 afterEach(() => {
@@ -47,5 +48,36 @@ describe('API tokens', () => {
     expect(lookupApiToken(l, t.slice(4))).toBeUndefined();
     expect(lookupApiToken(l, `psr_${'A'.repeat(43)}`)).toBeUndefined();
     expect(lookupApiToken(l, '')).toBeUndefined();
+  });
+});
+
+describe('token routes', () => {
+  let w: ApiWorld;
+  beforeEach(async () => {
+    w = await apiWorld();
+  });
+  afterEach(() => w.close());
+
+  it('the operator issues a partner token, lists tokens without their secrets, and revokes one', async () => {
+    const made = await w.call('POST', '/api/v1/tokens', { body: { name: 'Caisse 2', role: 'partner', partnerId: 'P-BOOK' } });
+    expect(made.statusCode, made.body).toBe(201);
+    const { id, token } = made.json() as { id: string; token: string };
+    expect(token).toMatch(/^psr_/);
+    expect((await w.call('GET', '/api/v1/statements', { token })).statusCode).toBe(200);
+    const list = await w.call('GET', '/api/v1/tokens');
+    expect(list.body).not.toContain(token);
+    expect(list.json()).toContainEqual(expect.objectContaining({ id, name: 'Caisse 2', role: 'partner', partnerId: 'P-BOOK' }));
+    expect((await w.call('DELETE', `/api/v1/tokens/${id}`)).statusCode).toBe(204);
+    const refused = await w.call('GET', '/api/v1/statements', { token });
+    expect([refused.statusCode, codeOfResponse(refused)]).toEqual([401, 'UNAUTHENTICATED']);
+    const again = await w.call('DELETE', `/api/v1/tokens/${id}`);
+    expect([again.statusCode, codeOfResponse(again)]).toEqual([404, 'NOT_FOUND']);
+  });
+
+  it('refuses a partner token without its partner, or for an unknown partner', async () => {
+    const none = await w.call('POST', '/api/v1/tokens', { body: { name: 'x', role: 'partner' } });
+    expect([none.statusCode, codeOfResponse(none)]).toEqual([422, 'DATA_INVALID']);
+    const unknown = await w.call('POST', '/api/v1/tokens', { body: { name: 'x', role: 'partner', partnerId: 'P-NOPE' } });
+    expect([unknown.statusCode, codeOfResponse(unknown)]).toEqual([404, 'NOT_FOUND']);
   });
 });

@@ -28,6 +28,11 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
+/** A token's public name: the first 16 hex digits of its hash (what `Ledger.revokeApiToken` takes). */
+export function tokenId(token: string): string {
+  return hashToken(token).slice(0, 16);
+}
+
 function checkNewToken(ledger: Ledger, t: NewApiToken): void {
   if (t.name.trim() === '' || t.name.length > NAME_MAX) throw new PasserelleError('DATA_INVALID', `a token name is 1 to ${NAME_MAX} characters`);
   if (t.role === 'partner' && t.partnerId === undefined) throw new PasserelleError('DATA_INVALID', 'a partner token needs its partner id');

@@ -235,6 +235,8 @@ export interface Ledger {
   terminal(id: string): TerminalRecord | undefined;
   card(number: string): CardRecord | undefined;
   partner(id: string): PartnerRecord | undefined;
+  partners(): PartnerRecord[];
+  terminalsOf(partnerId: string): TerminalRecord[];
 
   /**
    * Decide and apply a batch of debits in one transaction. Outcomes are in the order of `items`. Either
@@ -281,6 +283,10 @@ export interface Ledger {
 
   addApiToken(t: ApiTokenRecord & { readonly tokenHash: string }): void;
   apiToken(tokenHash: string): ApiTokenRecord | undefined;
+  /** Tokens in force, each with its id (the first 16 hex digits of its hash, not a secret). */
+  apiTokens(): (ApiTokenRecord & { readonly id: string })[];
+  /** Revoke a token by its id; false when no token in force has it. */
+  revokeApiToken(id: string, at: number): boolean;
 
   /** Run several writes as one transaction (seeding, bulk loads): all of them or none. */
   atomically<T>(fn: () => T): T;

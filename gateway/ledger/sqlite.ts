@@ -282,6 +282,16 @@ export class SqliteLedger implements Ledger {
     };
   }
 
+  partners(): PartnerRecord[] {
+    const ids = this.#db.prepare<[], { id: string }>('SELECT id FROM partners ORDER BY id').all();
+    return ids.map((r) => this.partner(r.id)).filter((p): p is PartnerRecord => p !== undefined);
+  }
+
+  terminalsOf(partnerId: string): TerminalRecord[] {
+    const ids = this.#db.prepare<[string], { id: string }>('SELECT id FROM terminals WHERE partner_id = ? ORDER BY id').all(partnerId);
+    return ids.map((r) => this.#terminal(r.id)).filter((t): t is TerminalRow => t !== undefined).map(({ id, partnerId: p, publicKey, active }) => ({ id, partnerId: p, publicKey, active }));
+  }
+
   card(number: string): CardRecord | undefined {
     const r = this.#s.card.get(number);
     return r && { number: r.number, dossierId: r.dossier_id, holder: r.holder, status: r.status, pinHash: r.pin_hash, pinFailures: r.pin_failures };
@@ -993,6 +1003,20 @@ export class SqliteLedger implements Ledger {
       )
       .get(tokenHash);
     return r && { name: r.name, role: r.role, partnerId: r.partner_id, createdAt: r.created_at };
+  }
+
+  apiTokens(): (ApiTokenRecord & { readonly id: string })[] {
+    return this.#db
+      .prepare<[], { id: string; name: string; role: ApiTokenRecord['role']; partner_id: string | null; created_at: number }>(
+        'SELECT substr(token_hash, 1, 16) AS id, name, role, partner_id, created_at FROM api_tokens WHERE revoked_at IS NULL ORDER BY created_at, name',
+      )
+      .all()
+      .map((r) => ({ id: r.id, name: r.name, role: r.role, partnerId: r.partner_id, createdAt: r.created_at }));
+  }
+
+  revokeApiToken(id: string, at: number): boolean {
+    if (!/^[0-9a-f]{16}$/.test(id)) return false;
+    return this.#db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE substr(token_hash, 1, 16) = ? AND revoked_at IS NULL').run(at, id).changes > 0;
   }
 
   // ---------------------------------------------------------------------------------------------------

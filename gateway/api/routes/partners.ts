@@ -96,6 +96,25 @@ export function partnerRoutes(api: Api, { ledger, now }: ApiDeps): void {
   );
 
   api.get(
+    '/partners',
+    { config: allow('operator', 'technician'), schema: { ...meta('partners', 'Every partner (a technician sees no money nor bank details)'), response: { 200: Type.Array(PartnerView), ...ERRORS } } },
+    async (req) => {
+      const full = principalOf(req).role === 'operator';
+      return ledger.partners().map((p) => partnerView(p, full));
+    },
+  );
+
+  api.get(
+    '/partners/:partnerId/terminals',
+    { config: allow('operator', 'technician', 'partner'), schema: { ...meta('terminals', "A partner's terminals (a partner reads its own)"), params: PartnerParams, response: { 200: Type.Array(TerminalView), ...ERRORS } } },
+    async (req) => {
+      checkPartnerScope(principalOf(req), req.params.partnerId);
+      partnerOrThrow(ledger, req.params.partnerId);
+      return ledger.terminalsOf(req.params.partnerId).map(terminalView);
+    },
+  );
+
+  api.get(
     '/partners/:partnerId',
     { config: allow('operator', 'technician'), schema: { ...meta('partners', 'One partner (a technician sees no money nor bank details)'), params: PartnerParams, response: { 200: PartnerView, ...ERRORS } } },
     async (req) => partnerView(partnerOrThrow(ledger, req.params.partnerId), principalOf(req).role === 'operator'),

@@ -3,8 +3,8 @@ import { loadCardsFile } from '../gateway/bulk/load-file.ts';
 import { createProgress } from '../gateway/bulk/progress.ts';
 import type { BadRow } from '../gateway/bulk/types.ts';
 import { openConfiguredLedger, type LedgerFileOptions } from './ledger-file.ts';
-import { isPasserelleError } from '../protocol/errors.ts';
-import { createApiToken } from '../gateway/api/tokens.ts';
+import { isPasserelleError, PasserelleError } from '../protocol/errors.ts';
+import { createApiToken, tokenId } from '../gateway/api/tokens.ts';
 import type { ApiRole } from '../gateway/ledger/ledger.ts';
 
 export interface CardsLoadOptions extends LedgerFileOptions {
@@ -68,7 +68,7 @@ export function tokenCreateCommand(o: TokenCreateOptions): void {
   try {
     const token = createApiToken(ledger, { name: o.name, role: o.role, ...(o.partner ? { partnerId: o.partner } : {}) }, Date.now());
     process.stdout.write(`${token}\n`);
-    process.stderr.write(`${o.role} token "${o.name}" created; it is shown only now: keep it secret.\n`);
+    process.stderr.write(`${o.role} token "${o.name}" (id ${tokenId(token)}) created; it is shown only now: keep it secret.\n`);
   } finally {
     ledger.close();
   }
@@ -76,4 +76,27 @@ export function tokenCreateCommand(o: TokenCreateOptions): void {
 
 function isApiRole(role: string): role is ApiRole {
   return role === 'operator' || role === 'technician' || role === 'partner';
+}
+
+/** `passerelle token list`: tokens in force, by id (never the tokens themselves). */
+export function tokenListCommand(o: LedgerFileOptions): void {
+  const { ledger } = openConfiguredLedger(o);
+  try {
+    for (const t of ledger.apiTokens()) {
+      process.stdout.write(`${t.id}  ${t.role.padEnd(10)} ${(t.partnerId ?? '-').padEnd(14)} ${new Date(t.createdAt).toISOString()}  ${t.name}\n`);
+    }
+  } finally {
+    ledger.close();
+  }
+}
+
+/** `passerelle token revoke ID`: refused from the next request on (a running gateway reads the same file). */
+export function tokenRevokeCommand(id: string, o: LedgerFileOptions): void {
+  const { ledger } = openConfiguredLedger(o);
+  try {
+    if (!ledger.revokeApiToken(id, Date.now())) throw new PasserelleError('NOT_FOUND', `no token ${id} in force (see passerelle token list)`);
+    process.stderr.write(`token ${id} revoked\n`);
+  } finally {
+    ledger.close();
+  }
 }
