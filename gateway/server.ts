@@ -15,6 +15,7 @@ import { createApiToken } from './api/tokens.ts';
 import type { Ledger } from './ledger/ledger.ts';
 import { SqliteLedger } from './ledger/sqlite.ts';
 import { DebitPipeline, type PipelineHooks } from './pipeline.ts';
+import { sweepExpired } from './expiry.ts';
 
 /**
  * The gateway's composition root. Start order: data directory, keys, ledger (seeded on first start),
@@ -113,7 +114,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       }
       throw e;
     }
-    const sweep = startExpirySweep(ledger, config.rules.expirySweepS, now, ns(log, 'gateway.expiry'));
+    const stopSweep = startExpirySweep(ledger, config.rules.expirySweepS, now, ns(log, 'gateway.expiry'));
     const addr = app.server.address();
     const httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
     log.info({ mqtt: `mqtt://${b.host}:${b.port}`, http: `http://${config.http.host}:${httpPort}` }, 'gateway ready: terminals connect over MQTT, browsers over HTTP');
@@ -132,7 +133,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       async close({ graceful = true } = {}) {
         if (closed) return;
         closed = true;
-        clearInterval(sweep);
+        stopSweep();
         await app.close();
         await pipeline.stop(graceful);
         await b.close();
@@ -151,20 +152,27 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
  * R7: return ended wallets' unspent value to the Region now and then. Sales check windows themselves, so
  * the sweep only keeps balances and reports honest; a failed sweep is logged and tried again next time.
  */
-function startExpirySweep(ledger: Ledger, everyS: number, now: () => number, log: Logger): NodeJS.Timeout | undefined {
-  if (everyS === 0) return undefined;
+function startExpirySweep(ledger: Ledger, everyS: number, now: () => number, log: Logger): () => void {
+  if (everyS === 0) return () => undefined;
+  const stop = new AbortController();
+  let running = false;
   const run = () => {
-    try {
-      const r = ledger.expire(now());
-      if (r.wallets > 0) log.info(r, 'expired wallets returned to the Region');
-    } catch (err) {
-      log.error({ err }, 'expiry sweep failed');
-    }
+    if (running || stop.signal.aborted) return;
+    running = true;
+    sweepExpired(ledger, now(), { signal: stop.signal })
+      .then(
+        (r) => r.wallets > 0 && log.info(r, 'expired wallets returned to the Region'),
+        (err: unknown) => log.error({ err }, 'expiry sweep failed; the next one finds what is left'),
+      )
+      .finally(() => (running = false));
   };
   run();
   const t = setInterval(run, everyS * 1000);
   t.unref();
-  return t;
+  return () => {
+    clearInterval(t);
+    stop.abort();
+  };
 }
 
 /** Seed the demo data into an empty ledger (first start) and return the demo terminals' keys. */

@@ -7,6 +7,7 @@ import { DebitReply, parseJson } from '../../protocol/messages.ts';
 import { debitBody, debitItem } from '../../tests/helpers/debits.ts';
 import { codeOf } from '../../tests/helpers/errors.ts';
 import { defaultWindows } from '../campaigns.ts';
+import { sweepExpired } from '../expiry.ts';
 import type { PinCheck } from '../rules.ts';
 import type { CommitOutcome, Ledger, LedgerRules } from './ledger.ts';
 
@@ -293,16 +294,30 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         sell(l, { terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 400 });
         const end = at('2023-07-01T00:00:00+02:00');
         // School books and equipment ended on 31 May; culture, sport and health on 30 June.
-        expect(l.expire(end - 1)).toEqual({ wallets: 2, returned: { cent: 5000 + 20000, entry: 0 } });
+        expect(l.expire(end - 1)).toEqual({ wallets: 2, returned: { cent: 5000 + 20000, entry: 0 }, done: true });
         const r = l.expire(end);
         expect(r.returned.cent).toBe(1100 + 3000 + 6000 + 300 + 300 + 1000);
         expect(r.returned.entry).toBe(5);
         expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(0);
         expect(l.walletBalance(CARD, 'DRIVING_LICENCE')).toBe(50000);
-        expect(l.expire(end + DAY)).toEqual({ wallets: 0, returned: { cent: 0, entry: 0 } });
+        expect(l.expire(end + DAY)).toEqual({ wallets: 0, returned: { cent: 0, entry: 0 }, done: true });
         // The next campaign starts from what is loaded into it, nothing more.
         l.load({ cardNumber: CARD, benefit: 'LEISURE_BOOKS', campaign: '2023-2024', amount: 1500, at: at('2023-08-20T10:00:00+02:00') });
         expect(l.walletBalance(CARD, 'LEISURE_BOOKS', at('2023-09-02T10:00:00+02:00'))).toBe(1500);
+        expect(l.audit()).toEqual([]);
+      });
+
+      it('R7 a sweep in short steps returns the same as one sweep, and a stopped one is finished by the next', async () => {
+        const end = at('2023-07-01T00:00:00+02:00');
+        const whole = open();
+        seed(whole);
+        const once = whole.expire(end);
+        whole.close();
+        expect(l.expire(end, 3)).toMatchObject({ wallets: 3, done: false });
+        const rest = await sweepExpired(l, end, { walletsPerStep: 2 });
+        expect(rest.wallets + 3).toBe(once.wallets);
+        expect(rest.steps).toBeGreaterThan(1);
+        expect(l.expire(end)).toMatchObject({ wallets: 0, done: true });
         expect(l.audit()).toEqual([]);
       });
 
@@ -315,6 +330,8 @@ export function ledgerContract(name: string, open: OpenLedger): void {
 
       it('refuses a reload during the year, except the second instalment of professional equipment', () => {
         expect(codeOf(() => l.load({ cardNumber: CARD, benefit: 'LEISURE_BOOKS', campaign: '2022-2023', amount: 100, at: NOW }))).toBe('DATA_INVALID');
+        // The second instalment comes while the window is open; after it, the wallet takes nothing more.
+        expect(codeOf(() => l.load({ cardNumber: CARD, benefit: 'PRO_EQUIPMENT', campaign: '2022-2023', amount: 1000, at: at('2023-06-02T10:00:00+02:00') }))).toBe('DATA_INVALID');
         l.load({ cardNumber: CARD, benefit: 'PRO_EQUIPMENT', campaign: '2022-2023', amount: 30000, at: NOW });
         expect(l.walletBalance(CARD, 'PRO_EQUIPMENT')).toBe(50000);
         expect(codeOf(() => l.load({ cardNumber: CARD, benefit: 'PRO_EQUIPMENT', campaign: '2022-2023', amount: 1, at: NOW }))).toBe('DATA_INVALID');

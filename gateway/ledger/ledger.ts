@@ -201,6 +201,8 @@ export interface ExpiryResult {
   readonly wallets: number;
   /** What went back to the Region, per unit. */
   readonly returned: { readonly cent: number; readonly entry: number };
+  /** False when `maxWallets` stopped the sweep: call again for the rest. */
+  readonly done: boolean;
 }
 
 export interface BulkLoadResult {
@@ -272,8 +274,11 @@ export interface Ledger {
   reverseSale(txnId: string, reason: string, at: number): CorrectionResult;
   /** R12: a school's outing paid with the shows or cinema benefit, each youth's debit on its own. */
   groupSale(g: GroupSale): GroupSaleResult;
-  /** R7: return the unspent value of every wallet whose window ended at or before `at`. */
-  expire(at: number): ExpiryResult;
+  /**
+   * R7: return the unspent value of every wallet whose window ended at or before `at`; at most
+   * `maxWallets` in one transaction, so a caller can sweep a whole campaign in short steps.
+   */
+  expire(at: number, maxWallets?: number): ExpiryResult;
 
   /** R11: close a partner's statement for a period: every line recorded up to the period's end not yet stated. */
   closeStatement(partnerId: string, periodFrom: string, periodTo: string, at: number): Statement;

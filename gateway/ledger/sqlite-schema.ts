@@ -75,6 +75,8 @@ CREATE TABLE IF NOT EXISTS accounts (
   CHECK (kind <> 'wallet' OR (debits <= credits AND credits - debits <= loaded AND valid_from < valid_until))
 ) STRICT;
 CREATE UNIQUE INDEX IF NOT EXISTS wallet_key ON accounts(dossier_id, benefit, campaign) WHERE kind = 'wallet';
+-- The expiry sweep's range scan (R7): written once per wallet, when it is created; debits never touch it.
+CREATE INDEX IF NOT EXISTS wallet_end ON accounts(valid_until) WHERE kind = 'wallet' AND access = 0;
 -- How every account is named in reports and audit messages.
 CREATE VIEW IF NOT EXISTS account_names AS
   SELECT id, coalesce(code, 'wallet:' || dossier_id || ':' || benefit || ':' || campaign) AS name FROM accounts;
@@ -169,6 +171,10 @@ CREATE TABLE IF NOT EXISTS group_sales (
   fingerprint TEXT NOT NULL,
   result TEXT NOT NULL,
   at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS ledger_meta (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
 ) STRICT;
 CREATE TABLE IF NOT EXISTS conflicts (
   id INTEGER PRIMARY KEY,

@@ -116,6 +116,23 @@ interface SaleRow {
   readonly recorded_at: number;
 }
 
+interface DueWallet {
+  readonly id: number;
+  readonly benefit: Benefit;
+  readonly campaign: string;
+  readonly unit: Unit;
+  readonly balance: number;
+  readonly valid_until: number;
+}
+
+/** Where the current expiry sweep stopped (see `#expireStep`). */
+interface ExpiryCursor {
+  readonly at: number;
+  readonly from: number;
+  readonly validUntil: number;
+  readonly id: number;
+}
+
 /** What a bulk load looks up once per file; dropped with its transaction. */
 interface BulkContext {
   readonly funding: Map<string, { readonly id: number; total: number }>;
@@ -135,6 +152,7 @@ export class SqliteLedger implements Ledger {
   // leave nothing behind here.
   readonly #terminals = new Map<string, TerminalRow>();
   readonly #accountIds = new Map<string, number>();
+  #expiryCursor: ExpiryCursor | undefined;
 
   constructor(opts: SqliteLedgerOptions) {
     this.#rules = opts.rules ?? DEFAULT_LEDGER_RULES;
@@ -610,6 +628,8 @@ export class SqliteLedger implements Ledger {
       if (benefit !== 'PRO_EQUIPMENT' || existing.loaded + amount > maxLoad(benefit)) {
         throw new PasserelleError('DATA_INVALID', `${benefit} of campaign ${campaign} is already loaded for this youth (no reload during the year)`);
       }
+      // An ended wallet takes nothing more: its value went (or goes) back to the Region (R7).
+      if (at >= existing.valid_until) throw new PasserelleError('DATA_INVALID', `${benefit} of campaign ${campaign}: its window has ended`);
       this.#s.addLoaded.run(amount, existing.id);
       this.#transfer(null, 'load', this.#fundingAccount(benefit, campaign), existing.id, amount, unit, at);
       return;
@@ -878,21 +898,60 @@ export class SqliteLedger implements Ledger {
   // ---------------------------------------------------------------------------------------------------
   // Expiry (R7)
 
-  expire(at: number): ExpiryResult {
-    return this.#db.transaction((): ExpiryResult => {
-      const due = this.#db
-        .prepare<[number], { id: number; benefit: Benefit; campaign: string; unit: Unit; balance: number }>(
-          `SELECT id, benefit, campaign, unit, credits - debits AS balance FROM accounts
-           WHERE kind = 'wallet' AND access = 0 AND valid_until <= ? AND credits > debits`,
-        )
-        .all(at);
-      const returned = { cent: 0, entry: 0 };
-      for (const w of due) {
-        this.#transfer(null, 'expiry', w.id, this.#fundingAccount(w.benefit, w.campaign), w.balance, w.unit, at);
-        returned[w.unit] += w.balance;
-      }
-      return { wallets: due.length, returned };
-    })();
+  /**
+   * Once swept up to an instant, a wallet ended by then stays empty: nothing credits an ended wallet (a
+   * correction then goes to the Region, a load is refused). So each sweep only looks at the wallets
+   * that ended since the last one, through an index on the end of their window, however many campaigns
+   * the ledger holds.
+   */
+  expire(at: number, maxWallets = Number.MAX_SAFE_INTEGER): ExpiryResult {
+    const r = this.#db.transaction(() => this.#expireStep(at, maxWallets))();
+    // Set only once the step is committed: a rolled-back step leaves the cursor where it was.
+    this.#expiryCursor = r.next;
+    return r.result;
+  }
+
+  /**
+   * One step of a sweep. Between the steps of one sweep (same `at`, same mark) a cursor on the end of the
+   * windows carries on where the last step stopped, so a sweep of a million wallets reads each index entry
+   * once instead of wading through the emptied ones again at every step.
+   */
+  #expireStep(at: number, maxWallets: number): { result: ExpiryResult; next: ExpiryCursor | undefined } {
+    const from = this.#db.prepare<[], { value: number }>("SELECT value FROM ledger_meta WHERE key = 'expired_through'").get()?.value ?? -1;
+    const returned = { cent: 0, entry: 0 };
+    if (at <= from) return { result: { wallets: 0, returned, done: true }, next: undefined };
+    const c = this.#expiryCursor?.at === at && this.#expiryCursor.from === from ? this.#expiryCursor : { at, from, validUntil: from, id: Number.MAX_SAFE_INTEGER };
+    // Two seeks rather than one row-value comparison, which SQLite would answer by rescanning every wallet
+    // ending at the cursor's instant (a whole campaign ends at the same instant).
+    const cols = 'id, benefit, campaign, unit, credits - debits AS balance, valid_until';
+    const live = "kind = 'wallet' AND access = 0 AND credits > debits";
+    const due: DueWallet[] = this.#db
+      .prepare<[number, number, number], DueWallet>(`SELECT ${cols} FROM accounts WHERE ${live} AND valid_until = ? AND id > ? ORDER BY id LIMIT ?`)
+      .all(c.validUntil, c.id, maxWallets);
+    if (due.length < maxWallets) {
+      due.push(
+        ...this.#db
+          .prepare<[number, number, number], DueWallet>(`SELECT ${cols} FROM accounts WHERE ${live} AND valid_until > ? AND valid_until <= ? ORDER BY valid_until, id LIMIT ?`)
+          .all(c.validUntil, at, maxWallets - due.length),
+      );
+    }
+    // Each wallet's side one by one; the Region's side once per funding account.
+    const funding = new Map<string, { id: number; total: number }>();
+    for (const w of due) {
+      const key = `${w.benefit}:${w.campaign}`;
+      let f = funding.get(key);
+      if (!f) funding.set(key, (f = { id: this.#fundingAccount(w.benefit, w.campaign), total: 0 }));
+      this.#s.insertTransfer.run({ txn_id: null, kind: 'expiry', debit_account: w.id, credit_account: f.id, amount: w.balance, unit: w.unit, at });
+      this.#s.addDebits.run(w.balance, w.id);
+      f.total += w.balance;
+      returned[w.unit] += w.balance;
+    }
+    for (const f of funding.values()) this.#s.addCredits.run(f.total, f.id);
+    // Only a complete sweep moves the mark: a partial one leaves the rest (still holding value) for the next.
+    const done = due.length < maxWallets;
+    if (done) this.#db.prepare("INSERT INTO ledger_meta (key, value) VALUES ('expired_through', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(at);
+    const last = due.at(-1);
+    return { result: { wallets: due.length, returned, done }, next: done || !last ? undefined : { at, from, validUntil: last.valid_until, id: last.id } };
   }
 
   // ---------------------------------------------------------------------------------------------------

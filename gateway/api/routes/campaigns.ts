@@ -6,6 +6,8 @@ import { ERRORS } from '../errors.ts';
 import { Benefit, CampaignId, IsoDate, meta, Obj } from '../schemas.ts';
 import { CampaignView, campaignView } from '../views.ts';
 
+import { sweepExpired } from '../../expiry.ts';
+
 /** Campaigns (R6–R8) and the expiry run (R7): the Region's calendar. */
 
 const WindowIn = Type.Union([
@@ -50,7 +52,8 @@ export function campaignRoutes(api: Api, { ledger, now }: ApiDeps): void {
     },
     async () => {
       const at = now();
-      return { at: new Date(at).toISOString(), ...ledger.expire(at) };
+      const r = await sweepExpired(ledger, at);
+      return { at: new Date(at).toISOString(), wallets: r.wallets, returned: r.returned };
     },
   );
 }
