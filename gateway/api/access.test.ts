@@ -40,6 +40,7 @@ const ALLOWED: Readonly<Record<string, readonly ApiRole[]>> = {
   'POST /api/v1/sales/:txnId/reverse': OP,
   'POST /api/v1/group-sales': ['operator', 'partner'],
   'POST /api/v1/statements': OP,
+  'POST /api/v1/statement-runs': OP,
   'GET /api/v1/statements': ['operator', 'partner'],
   'GET /api/v1/statements/csv': ['operator', 'partner'],
   'GET /api/v1/statements/:statementId': ['operator', 'partner'],

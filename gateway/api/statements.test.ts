@@ -66,6 +66,21 @@ describe('statements', () => {
   });
 });
 
+describe('statement runs', () => {
+  it('closes the period for every partner, skipping one already stated; a period not over refuses the run', async () => {
+    await close('P-BOOK');
+    const res = await w.call('POST', '/api/v1/statement-runs', { body: october });
+    expect(res.statusCode, res.body).toBe(201);
+    const body = res.json() as { statements: { partnerId: string; totalCents: number }[]; skipped: { partnerId: string }[] };
+    expect(body.skipped.map((x) => x.partnerId)).toEqual(['P-BOOK']);
+    expect(body.statements.find((x) => x.partnerId === 'P-CINE')?.totalCents).toBeGreaterThan(0);
+    expect(body.statements.length + 1).toBe(w.ledger.partners().length);
+    const early = await w.call('POST', '/api/v1/statement-runs', { body: { periodFrom: '2022-11-01', periodTo: '2022-11-30' } });
+    expect([early.statusCode, codeOf(early)]).toEqual([422, 'PERIOD_INVALID']);
+    expect(w.ledger.statements({}).filter((x) => x.periodFrom === '2022-11-01')).toEqual([]);
+  });
+});
+
 describe('SEPA export', () => {
   const exportOf = (body: unknown) => w.call('POST', '/api/v1/sepa-exports', { body });
 

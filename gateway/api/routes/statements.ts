@@ -58,6 +58,34 @@ export function statementRoutes(api: Api, { ledger, now }: ApiDeps): void {
     },
   );
 
+  api.post(
+    '/statement-runs',
+    {
+      config: allow('operator'),
+      schema: {
+        ...meta('statements', "Close a period for every partner (the monthly run): partners already stated for an overlapping period are skipped"),
+        body: Obj({ periodFrom: IsoDate, periodTo: IsoDate }),
+        response: { 201: Obj({ statements: Type.Array(StatementSummary), skipped: Type.Array(Obj({ partnerId: Type.String(), reason: Type.String() })) }), ...ERRORS },
+      },
+    },
+    async (req, reply) => {
+      const { periodFrom, periodTo } = req.body;
+      const at = now();
+      const statements: Statement[] = [];
+      const skipped: { partnerId: string; reason: string }[] = [];
+      for (const p of ledger.partners()) {
+        try {
+          statements.push(ledger.closeStatement(p.id, periodFrom, periodTo, at));
+        } catch (e) {
+          // A period not over yet or malformed is the same for every partner: refuse the whole run.
+          if (!(e instanceof PasserelleError) || e.code !== 'PERIOD_INVALID' || !e.message.includes('overlaps')) throw e;
+          skipped.push({ partnerId: p.id, reason: e.message });
+        }
+      }
+      return reply.code(201).send({ statements: statements.map(statementSummary), skipped });
+    },
+  );
+
   api.get(
     '/statements',
     { config: allow('operator', 'partner'), schema: { ...meta('statements', 'List statements (a partner: its own)'), querystring: Filter, response: { 200: Obj({ statements: Type.Array(StatementSummary) }), ...ERRORS } } },
