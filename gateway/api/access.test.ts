@@ -46,6 +46,7 @@ const ALLOWED: Readonly<Record<string, readonly ApiRole[]>> = {
   'GET /api/v1/statements/:statementId': ['operator', 'partner'],
   'GET /api/v1/statements/:statementId/csv': ['operator', 'partner'],
   'POST /api/v1/sepa-exports': OP,
+  'GET /api/v1/sepa-exports/:fileId': OP,
 };
 
 /** Parameters that are the partner token's own data, so an allowed call is never refused for scope. */
@@ -56,6 +57,7 @@ const PARAMS: Readonly<Record<string, string>> = {
   txnId: '0190a000-0000-7000-8000-000000000000',
   statementId: 'ST-NONE',
   tokenId: '0123456789abcdef',
+  fileId: 'PSR-20221102T093000-1a2b3c4d',
 };
 
 const concrete = (url: string) => url.replace(/:(\w+)/g, (_m, name: string) => PARAMS[name] ?? name);

@@ -96,6 +96,12 @@ describe('SEPA export', () => {
     expect(w.ledger.statement(st.id)?.status).toBe('paid');
     const twice = await exportOf({ statementIds: [st.id], executionDate: '2022-11-04' });
     expect([twice.statusCode, codeOf(twice)]).toEqual([422, 'DATA_INVALID']);
+    // The file is kept: a lost download is fetched again, byte for byte.
+    const fileId = /filename="(PSR-[^"]+)\.xml"/.exec(String(res.headers['content-disposition']))![1]!;
+    const again = await w.call('GET', `/api/v1/sepa-exports/${fileId}`);
+    expect(again.statusCode).toBe(200);
+    expect(again.body).toBe(res.body);
+    expect(w.ledger.sepaFile(fileId)?.statementIds).toEqual([st.id]);
   });
 
   it('a partner without bank details is 422 naming it, and nothing is paid', async () => {

@@ -484,9 +484,12 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         expect(codeOf(() => l.closeStatement('P-BOOK', '2022-10-15', '2022-11-15', at('2022-12-01T09:00:00+01:00')))).toBe('PERIOD_INVALID');
         // Cinema: entries reimbursed at the convention's price.
         expect(l.closeStatement('P-CINE', '2022-10-01', '2022-10-31', at('2022-11-02T09:00:00+01:00'))).toMatchObject({ totalCents: 1100, lines: [expect.objectContaining({ quantity: 2, unit: 'entry', amountCents: 1100 })] });
-        l.markPaid([st.id], at('2022-11-03T09:00:00+01:00'));
+        l.markPaid([st.id], at('2022-11-03T09:00:00+01:00'), { id: 'PSR-1', xml: '<Document/>' });
         expect(l.statement(st.id)?.status).toBe('paid');
-        expect(codeOf(() => l.markPaid([st.id], NOW))).toBe('DATA_INVALID');
+        expect(l.sepaFile('PSR-1')).toMatchObject({ xml: '<Document/>', statementIds: [st.id] });
+        // Paid once: a second file for the same statement is refused and not kept.
+        expect(codeOf(() => l.markPaid([st.id], NOW, { id: 'PSR-2', xml: '<Document/>' }))).toBe('DATA_INVALID');
+        expect(l.sepaFile('PSR-2')).toBeUndefined();
         expect(l.audit()).toEqual([]);
       });
 
@@ -494,7 +497,7 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         sell(l, { terminal: T.equip, card: CARD, benefit: 'PRO_EQUIPMENT', amount: 8000 });
         const st = l.closeStatement('P-EQUI', '2022-10-01', '2022-10-31', at('2022-11-02T09:00:00+01:00'));
         expect(st.status).toBe('held');
-        expect(codeOf(() => l.markPaid([st.id], NOW))).toBe('DATA_INVALID');
+        expect(codeOf(() => l.markPaid([st.id], NOW, { id: 'PSR-3', xml: '<Document/>' }))).toBe('DATA_INVALID');
         expect(l.recordProof('P-EQUI', '2021-2022', NOW)).toBe(0);
         expect(l.recordProof('P-EQUI', '2022-2023', NOW)).toBe(1);
         expect(l.statement(st.id)).toMatchObject({ status: 'ready', totalCents: 8000 });

@@ -284,7 +284,12 @@ export interface Ledger {
   closeStatement(partnerId: string, periodFrom: string, periodTo: string, at: number): Statement;
   statement(id: string): Statement | undefined;
   statements(filter: { partnerId?: string; status?: Statement['status'] }): Statement[];
-  markPaid(statementIds: readonly string[], at: number): void;
+  /**
+   * Mark statements paid by a SEPA file, and keep the file (same transaction): a file whose download was
+   * lost can be fetched again, and every paid statement names the file that paid it.
+   */
+  markPaid(statementIds: readonly string[], at: number, file: { readonly id: string; readonly xml: string }): void;
+  sepaFile(id: string): { readonly id: string; readonly createdAt: number; readonly xml: string; readonly statementIds: readonly string[] } | undefined;
 
   addApiToken(t: ApiTokenRecord & { readonly tokenHash: string }): void;
   apiToken(tokenHash: string): ApiTokenRecord | undefined;

@@ -143,7 +143,14 @@ CREATE TABLE IF NOT EXISTS statements (
   status TEXT NOT NULL CHECK (status IN ('ready', 'held', 'paid')),
   school_year TEXT NOT NULL,
   total_cents INTEGER NOT NULL,
-  paid_at INTEGER
+  paid_at INTEGER,
+  paid_by TEXT REFERENCES sepa_files(id),
+  CHECK ((status = 'paid') = (paid_by IS NOT NULL))
+) STRICT;
+CREATE TABLE IF NOT EXISTS sepa_files (
+  id TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  xml TEXT NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS statements_by_partner ON statements(partner_id, period_from);
 CREATE TABLE IF NOT EXISTS suspensions (

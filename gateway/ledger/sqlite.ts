@@ -1033,14 +1033,30 @@ export class SqliteLedger implements Ledger {
       .map((r) => this.statement(r.id)!);
   }
 
-  markPaid(statementIds: readonly string[], at: number): void {
-    this.#db.transaction(() => {
-      for (const id of statementIds) {
-        const r = this.#db.prepare("UPDATE statements SET status = 'paid', paid_at = ? WHERE id = ? AND status = 'ready' AND total_cents > 0").run(at, id);
-        if (r.changes !== 1) throw new PasserelleError('DATA_INVALID', `statement ${id} is not ready to pay (held, paid, or nothing owed)`);
-      }
-    })();
+  markPaid(statementIds: readonly string[], at: number, file: { readonly id: string; readonly xml: string }): void {
+    if (statementIds.length === 0) throw new PasserelleError('DATA_INVALID', 'a SEPA file pays at least one statement');
+    this.#run(
+      () =>
+        this.#db.transaction(() => {
+          this.#db.prepare('INSERT INTO sepa_files (id, created_at, xml) VALUES (?, ?, ?)').run(file.id, at, file.xml);
+          for (const id of statementIds) {
+            const r = this.#db
+              .prepare("UPDATE statements SET status = 'paid', paid_at = ?, paid_by = ? WHERE id = ? AND status = 'ready' AND total_cents > 0")
+              .run(at, file.id, id);
+            if (r.changes !== 1) throw new PasserelleError('DATA_INVALID', `statement ${id} is not ready to pay (held, paid, or nothing owed)`);
+          }
+        })(),
+      `SEPA file ${file.id}`,
+    );
   }
+
+  sepaFile(id: string): { id: string; createdAt: number; xml: string; statementIds: string[] } | undefined {
+    const f = this.#db.prepare<[string], { id: string; created_at: number; xml: string }>('SELECT id, created_at, xml FROM sepa_files WHERE id = ?').get(id);
+    if (!f) return undefined;
+    const ids = this.#db.prepare<[string], { id: string }>('SELECT id FROM statements WHERE paid_by = ? ORDER BY id').all(id);
+    return { id: f.id, createdAt: f.created_at, xml: f.xml, statementIds: ids.map((r) => r.id) };
+  }
+
 
   // ---------------------------------------------------------------------------------------------------
   // API tokens

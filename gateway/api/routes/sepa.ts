@@ -13,8 +13,8 @@ import { statementOrThrow } from './statements.ts';
 
 /**
  * Paying partners (R11): a SEPA credit transfer file (pain.001.001.03) for statements that are ready,
- * which the Region's treasury hands to its bank. The statements are marked paid in the same request,
- * and only once the whole file was built: a file refused by our own checks pays nothing and marks
+ * which the Region's treasury hands to its bank. The statements are marked paid in the same request, and
+ * the file is kept with them (it can be fetched again by its id), only once the whole file was built: a file refused by our own checks pays nothing and marks
  * nothing. Building and marking run without an `await` between them, so two exports running at once
  * cannot both include the same statement.
  */
@@ -90,8 +90,29 @@ export function sepaRoutes(api: Api, { ledger, now, config }: ApiDeps): void {
       const at = now();
       const statements = toPay(ledger, req.body.statementIds);
       const file = buildFile(ledger, config.debtor, statements, req.body.executionDate, at);
-      ledger.markPaid(statements.map((s) => s.id), at);
+      ledger.markPaid(
+        statements.map((s) => s.id),
+        at,
+        file,
+      );
       return sendFile(reply, 'application/xml', `${file.id}.xml`, file.xml);
+    },
+  );
+
+  api.get(
+    '/sepa-exports/:fileId',
+    {
+      config: allow('operator'),
+      schema: {
+        ...meta('statements', 'A SEPA file already made, again (its download was lost, or the bank asks for it)'),
+        params: Obj({ fileId: Type.String({ pattern: '^PSR-[0-9T]{15}-[0-9a-f]{8}$' }) }),
+        response: { 200: FileResponse('application/xml', 'pain.001.001.03 document'), ...ERRORS },
+      },
+    },
+    async (req, reply) => {
+      const f = ledger.sepaFile(req.params.fileId);
+      if (!f) throw new PasserelleError('NOT_FOUND', `no SEPA file ${req.params.fileId}`);
+      return sendFile(reply, 'application/xml', `${f.id}.xml`, f.xml);
     },
   );
 }
