@@ -15,3 +15,13 @@ export function openConfiguredLedger(o: LedgerFileOptions): { ledger: SqliteLedg
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   return { ledger: new SqliteLedger({ file, rules: config.rules }), file };
 }
+
+/** Run an operator command on the configured ledger file, closing it however the command ends. */
+export function withConfiguredLedger<T>(o: LedgerFileOptions, fn: (ledger: SqliteLedger) => T): T {
+  const { ledger } = openConfiguredLedger(o);
+  try {
+    return fn(ledger);
+  } finally {
+    ledger.close();
+  }
+}

@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { loadCardsFile } from '../gateway/bulk/load-file.ts';
 import { createProgress } from '../gateway/bulk/progress.ts';
 import type { BadRow } from '../gateway/bulk/types.ts';
-import { openConfiguredLedger, type LedgerFileOptions } from './ledger-file.ts';
+import { openConfiguredLedger, withConfiguredLedger, type LedgerFileOptions } from './ledger-file.ts';
 import { isPasserelleError, PasserelleError } from '../protocol/errors.ts';
 import { createApiToken, tokenId } from '../gateway/api/tokens.ts';
 import type { ApiRole } from '../gateway/ledger/ledger.ts';
@@ -64,14 +64,10 @@ export interface TokenCreateOptions extends LedgerFileOptions {
 /** `passerelle token create`: an HTTP API token, printed once; only its hash is kept. */
 export function tokenCreateCommand(o: TokenCreateOptions): void {
   if (!isApiRole(o.role)) throw new Error(`--role must be operator, technician or partner, not ${o.role}`);
-  const { ledger } = openConfiguredLedger(o);
-  try {
-    const token = createApiToken(ledger, { name: o.name, role: o.role, ...(o.partner ? { partnerId: o.partner } : {}) }, Date.now());
-    process.stdout.write(`${token}\n`);
-    process.stderr.write(`${o.role} token "${o.name}" (id ${tokenId(token)}) created; it is shown only now: keep it secret.\n`);
-  } finally {
-    ledger.close();
-  }
+  const role = o.role;
+  const token = withConfiguredLedger(o, (ledger) => createApiToken(ledger, { name: o.name, role, ...(o.partner ? { partnerId: o.partner } : {}) }, Date.now()));
+  process.stdout.write(`${token}\n`);
+  process.stderr.write(`${o.role} token "${o.name}" (id ${tokenId(token)}) created; it is shown only now: keep it secret.\n`);
 }
 
 function isApiRole(role: string): role is ApiRole {
@@ -80,23 +76,15 @@ function isApiRole(role: string): role is ApiRole {
 
 /** `passerelle token list`: tokens in force, by id (never the tokens themselves). */
 export function tokenListCommand(o: LedgerFileOptions): void {
-  const { ledger } = openConfiguredLedger(o);
-  try {
-    for (const t of ledger.apiTokens()) {
-      process.stdout.write(`${t.id}  ${t.role.padEnd(10)} ${(t.partnerId ?? '-').padEnd(14)} ${new Date(t.createdAt).toISOString()}  ${t.name}\n`);
-    }
-  } finally {
-    ledger.close();
+  for (const t of withConfiguredLedger(o, (ledger) => ledger.apiTokens())) {
+    process.stdout.write(`${t.id}  ${t.role.padEnd(10)} ${(t.partnerId ?? '-').padEnd(14)} ${new Date(t.createdAt).toISOString()}  ${t.name}\n`);
   }
 }
 
 /** `passerelle token revoke ID`: refused from the next request on (a running gateway reads the same file). */
 export function tokenRevokeCommand(id: string, o: LedgerFileOptions): void {
-  const { ledger } = openConfiguredLedger(o);
-  try {
-    if (!ledger.revokeApiToken(id, Date.now())) throw new PasserelleError('NOT_FOUND', `no token ${id} in force (see passerelle token list)`);
-    process.stderr.write(`token ${id} revoked\n`);
-  } finally {
-    ledger.close();
+  if (!withConfiguredLedger(o, (ledger) => ledger.revokeApiToken(id, Date.now()))) {
+    throw new PasserelleError('NOT_FOUND', `no token ${id} in force (see passerelle token list)`);
   }
+  process.stderr.write(`token ${id} revoked\n`);
 }
