@@ -5,6 +5,7 @@ import { fromB64url, NodeVerifier, nodeSigner, type Signer } from '../protocol/c
 import { debitRequest, encodeJson } from '../protocol/debit.ts';
 import { decodeFrame, encodeDirect, verifyFrame, VerifiedRoots } from '../protocol/frame.ts';
 import { parseJson, Reply, type DebitRequestBody } from '../protocol/messages.ts';
+import { chainHash, GENESIS_HASH } from '../protocol/offline.ts';
 import { replyTopic, requestTopic } from '../protocol/topics.ts';
 import { uuidv7 } from '../protocol/uuid7.ts';
 
@@ -60,6 +61,8 @@ interface Outstanding {
 
 class BenchTerminal {
   #seq = 0;
+  /** The hash chain's head: SHA-256 of this terminal's previous message (all zero before the first). */
+  #prev = GENESIS_HASH;
   readonly outstanding = new Map<string, Outstanding>();
 
   constructor(
@@ -73,13 +76,18 @@ class BenchTerminal {
       txnId: uuidv7(),
       terminalId: this.id,
       seq: ++this.#seq,
+      prev: this.#prev,
       createdAt: Date.now(),
+      mode: 'online',
+      hotlist: 0,
+      policy: 0,
       credential: { kind: 'nfc', cardNumber: card },
       benefit: 'LEISURE_BOOKS',
       amount,
       unit: 'cent',
     };
     const message = encodeJson(debitRequest(body));
+    this.#prev = chainHash(message);
     this.outstanding.set(body.txnId, o);
     this.client.publish(requestTopic(this.id), encodeDirect(message, this.signer.sign(message)), { qos: 1 });
   }

@@ -14,10 +14,18 @@ import { SqliteLedger } from '../gateway/ledger/sqlite.ts';
 import { CAMPAIGN as CSV_CAMPAIGN, writeCardsCsv } from './make-cards-csv.ts';
 import { cardNumberFrom } from '../protocol/card.ts';
 import { b64url, publicKeyFromSeed } from '../protocol/crypto.ts';
+import { outboxCommitBench } from './outbox-commit.ts';
+import { offlineDrainBench } from './offline-drain.ts';
 import type { ClosedResult, LoadgenCommand, LoadgenReport, LoadgenSetup, OpenResult } from './loadgen.ts';
 
 /**
- * `npm run bench` — scenario "online-debit": debits through the real path. Simulated terminals (a child
+ * `npm run bench` runs every scenario below, each printing a human summary and one JSON line
+ * (`{"scenario":…}`); PASSERELLE_BENCH_SCENARIOS=a,b runs only those (see `selectedScenarios`):
+ *  - "online-debit" (below), "bulk-load" (bulkLoadBench);
+ *  - "outbox-commit": the terminal's durable commit (outbox-commit.ts);
+ *  - "offline-drain": 10,000 offline sales of one terminal settled after its link returns (offline-drain.ts).
+ *
+ * Scenario "online-debit": debits through the real path. Simulated terminals (a child
  * process, signing with node:crypto and checking every reply signature) → embedded aedes broker → gateway
  * (signature check, rules, SQLite group commit with synchronous=FULL, Merkle-signed replies).
  *
@@ -57,9 +65,29 @@ interface ClosedRun {
   readonly result: ClosedResult;
 }
 
-export async function runBench(o: { quick?: boolean }): Promise<void> {
-  await onlineDebitBench(o);
-  await bulkLoadBench(o.quick ? BULK_CARDS_QUICK : BULK_CARDS_FULL);
+/** Every scenario, in the order `npm run bench` runs them. */
+const SCENARIOS: Record<string, (o: { quick?: boolean }) => Promise<void>> = {
+  'online-debit': onlineDebitBench,
+  'bulk-load': (o) => bulkLoadBench(o.quick ? BULK_CARDS_QUICK : BULK_CARDS_FULL),
+  'outbox-commit': outboxCommitBench,
+  'offline-drain': offlineDrainBench,
+};
+
+/**
+ * PASSERELLE_BENCH_SCENARIOS=outbox-commit,offline-drain runs only those scenarios (comma-separated,
+ * in the order given); unset, all of them run. `o.scenario` (same syntax), when given, wins over it.
+ */
+function selectedScenarios(o: { scenario?: string }): string[] {
+  const env = (o.scenario ?? process.env.PASSERELLE_BENCH_SCENARIOS)?.trim();
+  if (!env) return Object.keys(SCENARIOS);
+  const names = env.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const unknown = names.filter((n) => !(n in SCENARIOS));
+  if (unknown.length > 0) throw new Error(`unknown bench scenario(s) ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+  return names;
+}
+
+export async function runBench(o: { quick?: boolean; scenario?: string }): Promise<void> {
+  for (const name of selectedScenarios(o)) await SCENARIOS[name]!(o);
 }
 
 /**
@@ -103,7 +131,8 @@ async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
   const child = fork(fileURLToPath(new URL('./loadgen.ts', import.meta.url)), { execArgv, stdio: 'inherit' });
   try {
     progress(`seeding ${phases.cards} cards and ${TERMINALS} terminals`);
-    await ask(child, { kind: 'setup', setup: seed(gateway, phases.cards) }, 'ready');
+    const setup = seed(gateway, phases.cards);
+    await ask(child, { kind: 'setup', setup }, 'ready');
     const runs: ClosedRun[] = [];
     for (let i = 0; i < phases.closedRuns; i++) {
       progress(`closed loop, run ${i + 1} of ${phases.closedRuns}`);
@@ -114,7 +143,12 @@ async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
     progress(`open loop at ${OFFERED_PER_S}/s`);
     const open = (await ask(child, { kind: 'open', ratePerS: OFFERED_PER_S, ...phases.open }, 'open')) as OpenResult;
     progress('auditing the ledger');
+    // The audit does not look at the terminals' hash chains: every bench terminal's must be whole.
     const audit = gateway.ledger.audit();
+    for (const { id } of setup.terminals) {
+      const sync = gateway.ledger.terminalSync(id);
+      if (sync.chainBreaks > 0 || sync.missing.length > 0) audit.push(`${id}: ${sync.chainBreaks} chain break(s), missing ${sync.missing.join(', ') || 'none'}`);
+    }
     summary(phases, runs, closed, open, afterClosed, gateway, audit);
     const errors = runs.reduce((n, r) => n + r.result.errors, 0) + open.errors + audit.length;
     const result = {

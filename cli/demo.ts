@@ -29,7 +29,12 @@ interface Scenario {
   readonly code?: string;
   /** Lose the first reply on the way back, so the terminal resends the same request. */
   readonly loseFirstReply?: boolean;
-  readonly expect: { readonly kind: 'approved'; readonly taken: number; readonly remainingToPay: number } | { readonly kind: 'declined'; readonly code: DeclineCode };
+  /** Cut the network before the sale (accepted offline), restore it after and wait for the settlement. */
+  readonly cutLink?: boolean;
+  readonly expect:
+    | { readonly kind: 'approved'; readonly taken: number; readonly remainingToPay: number }
+    | { readonly kind: 'declined'; readonly code: DeclineCode }
+    | { readonly kind: 'offline'; readonly taken: number };
 }
 
 const SCENARIOS: readonly Scenario[] = [
@@ -41,6 +46,7 @@ const SCENARIOS: readonly Scenario[] = [
   { title: 'Cinéma, compté en entrées', terminal: 'T-CIN-VBN-01', holder: 'Léa Martin', benefit: 'CINEMA', amount: 2, via: 'nfc', expect: { kind: 'approved', taken: 2, remainingToPay: 0 } },
   { title: 'Musée : accès gratuit, compté', terminal: 'T-MUS-LYON-01', holder: 'Léa Martin', benefit: 'MUSEUM', amount: 1, via: 'nfc', expect: { kind: 'approved', taken: 1, remainingToPay: 0 } },
   { title: 'Carte en opposition', terminal: 'T-SPEC-CLF-01', holder: 'Tom Robert', benefit: 'SHOWS', amount: 1000, via: 'nfc', expect: { kind: 'declined', code: 'CARD_BLOCKED' } },
+  { title: 'Réseau coupé : vente acceptée hors ligne, réglée au retour', terminal: 'T-LIB-LYON-01', holder: 'Hugo Bernard', benefit: 'LEISURE_BOOKS', amount: 1800, via: 'nfc', cutLink: true, expect: { kind: 'offline', taken: 1800 } },
   { title: 'Requête répétée (réponse perdue, renvoi)', terminal: 'T-AUTO-STE-01', holder: 'Inès Petit', benefit: 'DRIVING_LICENCE', amount: 12000, via: 'nfc', loseFirstReply: true, expect: { kind: 'approved', taken: 12000, remainingToPay: 0 } },
 ];
 
@@ -100,9 +106,18 @@ async function play(n: number, s: Scenario, t: SimTerminal, gateway: Gateway): P
   console.log(`   ${s.holder} ${how} · ${BENEFITS[s.benefit].fr} · ${formatAmount(s.amount, unit)}`);
   const repeatsBefore = gateway.pipeline.stats.repeats;
   if (s.loseFirstReply) t.link.dropNextReplies(1);
+  if (s.cutLink) t.link.cut = true;
   const outcome = s.via === 'nfc' ? await t.sellWithCard(holder, s.benefit, s.amount) : await t.sellWithQr(holder, s.benefit, s.amount, s.code ?? holder.pin);
   console.log(boxScreen(t.bindings.display.last!));
   const problems = check(s, outcome);
+  if (s.cutLink && outcome.kind === 'offline' && s.expect.kind === 'offline') {
+    t.link.cut = false;
+    const until = Date.now() + 10_000;
+    while (t.terminal.outbox.entry(outcome.txnId)?.state === 'pending' && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const settled = t.terminal.outbox.entry(outcome.txnId);
+    console.log(`   réseau rétabli ; vente transmise et réglée : ${settled?.status ?? 'non réglée'}, ${formatAmount(settled?.taken ?? 0, unit)} pris sur l’avantage`);
+    if (settled?.status !== 'approved' || settled.taken !== s.expect.taken) problems.push(`règlement ${settled?.status ?? 'absent'} ${settled?.taken ?? ''}`);
+  }
   if (s.loseFirstReply && 'txnId' in outcome) {
     const moves = gateway.ledger.transfersForTxn(outcome.txnId).length;
     const repeated = gateway.pipeline.stats.repeats - repeatsBefore;
@@ -129,6 +144,7 @@ function check(s: Scenario, o: Outcome): string[] {
 
 function expectation(s: Scenario): string {
   const unit = BENEFITS[s.benefit].unit;
+  if (s.expect.kind === 'offline') return `accepté hors ligne, puis réglé au retour du réseau : ${formatAmount(s.expect.taken, unit)} pris sur l’avantage`;
   return s.expect.kind === 'approved'
     ? `accepté, ${formatAmount(s.expect.taken, unit)} pris sur l’avantage, ${formatAmount(s.expect.remainingToPay, unit)} à payer`
     : `refusé (${CODES[s.expect.code].fr})`;

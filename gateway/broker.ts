@@ -2,7 +2,10 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { Logger } from '../common/log.ts';
 import { PasserelleError } from '../protocol/errors.ts';
+import { HOTLIST_FULL_TOPIC, HOTLIST_TOPIC, POLICY_TOPIC } from '../protocol/offline.ts';
 import { parseTerminalTopic } from '../protocol/topics.ts';
+
+const PUSHED_TOPICS = [POLICY_TOPIC, HOTLIST_TOPIC, HOTLIST_FULL_TOPIC];
 
 /**
  * The embedded MQTT broker (aedes, MQTT 3.1.1) and the gateway's link to it.
@@ -25,6 +28,8 @@ export interface BrokerLink {
    * reply and still loses the reply if the connection drops, so it would cost without protecting anything.
    */
   publish(topic: string, payload: Buffer): void;
+  /** Publish a document every terminal receives on subscribing (offline policy, hotlist): QoS 1, retained. */
+  publishRetained(topic: string, payload: Buffer): void;
 }
 
 export interface EmbeddedBroker {
@@ -49,7 +54,9 @@ export function mayPublish(clientId: string, topic: string): boolean {
   return t !== null && t.kind === 'request' && t.terminalId === clientId;
 }
 
+/** ...and read the documents the gateway pushes to every terminal (read-only: nobody else may publish them). */
 export function maySubscribe(clientId: string, filter: string): boolean {
+  if (PUSHED_TOPICS.includes(filter)) return true;
   const t = parseTerminalTopic(filter);
   return t !== null && t.kind === 'reply' && t.terminalId === clientId;
 }
@@ -119,6 +126,11 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     publish: (topic, payload) => {
       aedes.publish({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, (err) => {
         if (err) log.error({ topic, err: err.message }, 'publish failed');
+      });
+    },
+    publishRetained: (topic, payload) => {
+      aedes.publish({ cmd: 'publish', topic, payload, qos: 1, retain: true, dup: false, messageId: 0 } as AedesPublishPacket, (err) => {
+        if (err) log.error({ topic, err: err.message }, 'retained publish failed');
       });
     },
   };

@@ -1,3 +1,4 @@
+import { DEFAULT_OFFLINE_LIMITS, OfflineLimits } from '../protocol/offline.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { mergeConfig, parseConfig, readJsonFile } from '../common/config.ts';
 import { BenefitSchema } from '../protocol/messages.ts';
@@ -83,6 +84,38 @@ export const GatewayConfigSchema = Type.Object(
         }),
       },
       'Rules the documents leave to the Region',
+    ),
+    offline: Section(
+      {
+        limits: Type.Object(
+          Object.fromEntries(
+            Object.entries(OfflineLimits.properties).map(([k, schema]) => [
+              k,
+              { ...schema, default: DEFAULT_OFFLINE_LIMITS[k as keyof typeof DEFAULT_OFFLINE_LIMITS] },
+            ]),
+          ) as typeof OfflineLimits.properties,
+          { additionalProperties: false, default: {}, description: 'The signed offline policy pushed to every terminal (docs/offline.md)' },
+        ),
+        hotlistRefreshS: Type.Integer({
+          minimum: 1,
+          maximum: 86_400,
+          default: 60,
+          description: 'How often the hotlist is signed again with a fresh time, so quiet days do not look stale to terminals',
+        }),
+        hotlistFullEvery: Type.Integer({
+          minimum: 1,
+          maximum: 100_000,
+          default: 500,
+          description: 'Republish the whole hotlist (a new base) once the delta since the base holds this many cards',
+        }),
+        gapGraceMs: Type.Integer({
+          minimum: 10,
+          maximum: 600_000,
+          default: 2000,
+          description: "How long a gap in a terminal's sequence numbers may last before the gateway asks for the missing records",
+        }),
+      },
+      'Offline acceptance: the policy and hotlist pushed to terminals, and gap detection',
     ),
     sepa: Section(
       {

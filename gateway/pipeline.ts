@@ -1,15 +1,16 @@
 import type { Logger } from '../common/log.ts';
 import type { RejectCode } from '../protocol/codes.ts';
 import { NodeVerifier } from '../protocol/crypto.ts';
-import { encodeJson, parseDebitRequest, requestFingerprint } from '../protocol/debit.ts';
+import { encodeJson, parseTerminalRecord, requestFingerprint, voidFingerprint } from '../protocol/debit.ts';
 import { isPasserelleError } from '../protocol/errors.ts';
 import { decodeFrame, encodeBatch } from '../protocol/frame.ts';
+import { chainHash } from '../protocol/offline.ts';
 import { buildTree, leafHash, rootMessage } from '../protocol/merkle.ts';
-import type { DebitRequestBody } from '../protocol/messages.ts';
+import { PROTOCOL_VERSION, type DebitRequestBody, type SyncMissing } from '../protocol/messages.ts';
 import { openPin } from '../protocol/pin.ts';
 import { parseTerminalTopic, replyTopic } from '../protocol/topics.ts';
 import type { GatewayKeys } from './keys.ts';
-import type { DebitItem, Ledger } from './ledger/ledger.ts';
+import type { Ledger, LedgerItem } from './ledger/ledger.ts';
 import { verifyPin } from './pin-hash.ts';
 import { errorReply } from './replies.ts';
 import { PIN_MAX_TRIES, type PinCheck } from './rules.ts';
@@ -38,11 +39,13 @@ export interface PipelineOptions {
   /** Wall clock in ms for `decidedAt`; injectable for tests. */
   readonly now?: () => number;
   readonly hooks?: PipelineHooks;
+  /** How long a gap in a terminal's sequence numbers may last before the missing records are asked for. */
+  readonly gapGraceMs?: number;
 }
 
 export interface PipelineHooks {
   /** Called with a batch just before it is committed. Tests use it to stop the gateway at that instant. */
-  readonly beforeCommit?: (items: readonly DebitItem[]) => Promise<void> | void;
+  readonly beforeCommit?: (items: readonly LedgerItem[]) => Promise<void> | void;
 }
 
 export interface PipelineStats {
@@ -52,6 +55,10 @@ export interface PipelineStats {
   repeats: number;
   rejected: number;
   conflicts: number;
+  seqConflicts: number;
+  voids: number;
+  offline: number;
+  gapRequests: number;
   batches: number;
   ledgerFailures: number;
   inFlight: number;
@@ -59,7 +66,9 @@ export interface PipelineStats {
 
 interface Pending {
   readonly terminalId: string;
-  readonly item: DebitItem;
+  readonly item: LedgerItem;
+  readonly txnId: string;
+  readonly seq: number;
 }
 
 interface OutgoingReply {
@@ -79,7 +88,24 @@ export class DebitPipeline {
   /** Stopping: new messages are ignored (terminals resend them), those already received are finished. */
   #draining = false;
   #idleWaiters: (() => void)[] = [];
-  readonly stats: PipelineStats = { received: 0, approved: 0, declined: 0, repeats: 0, rejected: 0, conflicts: 0, batches: 0, ledgerFailures: 0, inFlight: 0 };
+  readonly stats: PipelineStats = {
+    received: 0,
+    approved: 0,
+    declined: 0,
+    repeats: 0,
+    rejected: 0,
+    conflicts: 0,
+    seqConflicts: 0,
+    voids: 0,
+    offline: 0,
+    gapRequests: 0,
+    batches: 0,
+    ledgerFailures: 0,
+    inFlight: 0,
+  };
+  /** Per terminal, the next sequence number expected; a record that does not match it triggers a gap check. */
+  readonly #expected = new Map<string, number>();
+  readonly #gapTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(o: PipelineOptions) {
     this.#o = o;
@@ -124,12 +150,19 @@ export class DebitPipeline {
     const ok = await this.#verifier.verifyAsync(frame.message, frame.signature, terminal.publicKey);
     if (this.#stopped) return;
     if (!ok) return this.#reject(terminalId, claimed(), 'BAD_SIGNATURE', 'signature does not verify with the registered key');
-    let body: DebitRequestBody;
+    let record;
     try {
-      body = parseDebitRequest(frame.message, terminalId).body;
+      record = parseTerminalRecord(frame.message, terminalId);
     } catch (e) {
       return this.#rejectError(terminalId, claimed(), e);
     }
+    const msgHash = chainHash(frame.message);
+    if (record.type === 'debit.void') {
+      const v = record.body;
+      this.#enqueue({ terminalId, txnId: v.txnId, seq: v.seq, item: { void: v, fingerprint: voidFingerprint(v), msgHash } });
+      return;
+    }
+    const body: DebitRequestBody = record.body;
     let pin: PinCheck = 'not-needed';
     if (body.credential.kind === 'qr') {
       try {
@@ -139,7 +172,7 @@ export class DebitPipeline {
       }
       if (this.#stopped) return;
     }
-    this.#enqueue({ terminalId, item: { body, fingerprint: requestFingerprint(body), pin } });
+    this.#enqueue({ terminalId, txnId: body.txnId, seq: body.seq, item: { body, fingerprint: requestFingerprint(body), pin, msgHash } });
   }
 
   /** R2/R3: open the sealed code (bound to this transaction) and compare it with the card's slow hash. */
@@ -186,17 +219,67 @@ export class DebitPipeline {
       const p = batch[i]!;
       if (o.kind === 'conflict') {
         this.stats.conflicts++;
-        this.#o.log.warn({ txnId: p.item.body.txnId, terminalId: p.terminalId }, 'transaction id reused with different content: refused');
-        this.#queueReply(p.terminalId, encodeJson(errorReply(p.item.body.txnId, 'TXN_CONFLICT', 'transaction id already used for another request', this.#now())));
+        this.#o.log.warn({ txnId: p.txnId, terminalId: p.terminalId }, 'transaction id reused with different content: refused');
+        this.#queueReply(p.terminalId, encodeJson(errorReply(p.txnId, 'TXN_CONFLICT', 'transaction id already used for another request', this.#now())));
+        continue;
+      }
+      if (o.kind === 'seq-conflict') {
+        this.stats.seqConflicts++;
+        this.#o.log.error({ txnId: p.txnId, terminalId: p.terminalId, seq: p.seq }, 'sequence number already used by another record: refused, chain break recorded');
+        this.#queueReply(p.terminalId, encodeJson(errorReply(p.txnId, 'SEQ_CONFLICT', `sequence number ${p.seq} already holds another record`, this.#now())));
         continue;
       }
       if (!o.fresh) this.stats.repeats++;
+      else if (o.status === 'void') this.stats.voids++;
       else if (o.status === 'approved') this.stats.approved++;
       else this.stats.declined++;
+      if (o.fresh && 'body' in p.item && p.item.body.mode === 'offline') this.stats.offline++;
       this.#queueReply(p.terminalId, o.reply);
     }
     this.#sendReplies();
     this.#done(batch.length);
+    this.#watchSequences(batch);
+  }
+
+  /**
+   * Gap detection. Records of one terminal normally arrive in sequence order; one that does not follow
+   * the last one seen may mean a record was lost. After a grace period (reordered resends settle by
+   * themselves), the ledger says which numbers are still missing and the terminal is asked for them.
+   */
+  #watchSequences(batch: readonly Pending[]): void {
+    for (const p of batch) {
+      const expected = this.#expected.get(p.terminalId);
+      if (expected === p.seq || (expected !== undefined && p.seq < expected)) {
+        if (expected === p.seq) this.#expected.set(p.terminalId, p.seq + 1);
+        continue;
+      }
+      this.#expected.set(p.terminalId, Math.max(expected ?? 0, p.seq + 1));
+      this.#scheduleGapCheck(p.terminalId);
+    }
+  }
+
+  #scheduleGapCheck(terminalId: string, attempt = 0): void {
+    if (this.#gapTimers.has(terminalId) || this.#stopped) return;
+    // Asked again, less and less often, until the gap is filled (a terminal offline now answers when back).
+    const delay = (this.#o.gapGraceMs ?? 2000) * Math.min(2 ** attempt, 30);
+    const t = setTimeout(() => {
+      this.#gapTimers.delete(terminalId);
+      if (this.#stopped) return;
+      try {
+        const sync = this.#o.ledger.terminalSync(terminalId, 500);
+        if (sync.missing.length === 0) return;
+        this.stats.gapRequests++;
+        this.#o.log.warn({ terminalId, missing: sync.missing.length, first: sync.missing[0] }, 'records missing from a terminal: asking for them');
+        const ask: SyncMissing = { v: PROTOCOL_VERSION, type: 'sync.missing', corr: '', body: { terminalId, seqs: [...sync.missing], decidedAt: this.#now() } };
+        this.#queueReply(terminalId, encodeJson(ask));
+        this.#sendReplies();
+        this.#scheduleGapCheck(terminalId, attempt + 1);
+      } catch (e) {
+        this.#o.log.error({ err: e, terminalId }, 'gap check failed');
+      }
+    }, delay);
+    t.unref();
+    this.#gapTimers.set(terminalId, t);
   }
 
   #rejectError(terminalId: string, corr: string, e: unknown): void {
@@ -264,6 +347,8 @@ export class DebitPipeline {
       });
     }
     this.#stopped = true;
+    for (const t of this.#gapTimers.values()) clearTimeout(t);
+    this.#gapTimers.clear();
     this.#cancelFlushTimer();
     this.#batch = [];
     this.#replies = [];

@@ -1,10 +1,22 @@
 import type { RejectCode } from '../protocol/codes.ts';
-import { PROTOCOL_VERSION, type DebitReply, type DebitRequestBody, type ErrorReply } from '../protocol/messages.ts';
+import {
+  PROTOCOL_VERSION,
+  type DebitReply,
+  type DebitRequestBody,
+  type ErrorReply,
+  type VoidReply,
+  type VoidReplyBody,
+  type VoidRequestBody,
+} from '../protocol/messages.ts';
 import type { Decision } from './rules.ts';
 
-/** The reply to a decided debit: what was asked, what was taken, what remains to pay (R9). */
-export function debitReply(req: DebitRequestBody, d: Decision, decidedAt: number): DebitReply {
-  const common = { txnId: req.txnId, terminalId: req.terminalId, benefit: req.benefit, unit: req.unit, requested: req.amount, decidedAt };
+/**
+ * The reply to a decided debit: what was asked, what was taken, what remains to pay (R9), in the request's
+ * mode. `guaranteed`: for an offline sale, what the Region's offline guarantee covers (taken + guaranteed
+ * + remainingToPay = requested); left out when 0.
+ */
+export function debitReply(req: DebitRequestBody, d: Decision, decidedAt: number, guaranteed = 0): DebitReply {
+  const common = { txnId: req.txnId, terminalId: req.terminalId, benefit: req.benefit, unit: req.unit, requested: req.amount, decidedAt, mode: req.mode };
   const body: DebitReply['body'] =
     d.status === 'approved'
       ? {
@@ -13,6 +25,7 @@ export function debitReply(req: DebitRequestBody, d: Decision, decidedAt: number
           taken: d.taken,
           remainingToPay: d.remainingToPay,
           ...(d.balanceAfter === undefined ? {} : { balanceAfter: d.balanceAfter }),
+          ...(guaranteed > 0 ? { guaranteed } : {}),
         }
       : {
           ...common,
@@ -23,6 +36,11 @@ export function debitReply(req: DebitRequestBody, d: Decision, decidedAt: number
           ...(d.balanceAfter === undefined ? {} : { balanceAfter: d.balanceAfter }),
         };
   return { v: PROTOCOL_VERSION, type: 'debit.reply', corr: req.txnId, body };
+}
+
+/** The reply to a void: whether the target's debit was given back (`undone`) or will never be applied (`prevented`). */
+export function voidReply(v: VoidRequestBody, result: VoidReplyBody['result'], decidedAt: number): VoidReply {
+  return { v: PROTOCOL_VERSION, type: 'void.reply', corr: v.txnId, body: { txnId: v.txnId, terminalId: v.terminalId, target: v.target, result, decidedAt } };
 }
 
 /** A request refused before any rule ran. `corr` is '' when the request could not be read. */

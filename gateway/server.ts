@@ -16,6 +16,7 @@ import type { Ledger } from './ledger/ledger.ts';
 import { SqliteLedger } from './ledger/sqlite.ts';
 import { DebitPipeline, type PipelineHooks } from './pipeline.ts';
 import { sweepExpired } from './expiry.ts';
+import { OfflinePublisher } from './offline-publisher.ts';
 
 /**
  * The gateway's composition root. Start order: data directory, keys, ledger (seeded on first start),
@@ -70,6 +71,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       log: ns(log, 'gateway.pipeline'),
       batch: config.batch,
       maxInFlight: config.limits.maxInFlight,
+      gapGraceMs: config.offline.gapGraceMs,
       ...(opts.now ? { now: opts.now } : {}),
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
     });
@@ -86,6 +88,17 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     });
     await broker.link.subscribe(REQUEST_FILTER, pipeline.handle);
     const b = broker;
+    const publisher = new OfflinePublisher({
+      ledger,
+      keys,
+      publishRetained: (topic, payload) => b.link.publishRetained(topic, payload),
+      limits: config.offline.limits,
+      refreshS: config.offline.hotlistRefreshS,
+      fullEvery: config.offline.hotlistFullEvery,
+      now,
+      log: ns(log, 'gateway.offline'),
+    });
+    publisher.start();
     const health = (): HealthReport => {
       let ledgerOk = true;
       try {
@@ -134,6 +147,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         if (closed) return;
         closed = true;
         stopSweep();
+        publisher.stop();
         await app.close();
         await pipeline.stop(graceful);
         await b.close();

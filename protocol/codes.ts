@@ -44,6 +44,8 @@ export const CODES = {
   BENEFIT_NOT_YET_VALID: { num: 113, category: 'decline', retryable: false, fr: "Avantage pas encore utilisable", en: "The benefit's validity window has not started yet (R6)." },
   PIN_LOCKED: { num: 114, category: 'decline', retryable: false, fr: 'Code secret bloqué après 3 essais : contacter la Région', en: 'Three wrong codes in a row locked the secret code; the Region unlocks it or the youth sets a new one (R3).' },
   GROUP_NOT_ALLOWED: { num: 115, category: 'decline', retryable: false, fr: 'Avantage non utilisable pour un groupe', en: 'Group sales are for the shows and cinema benefits only, never first aid (R12).' },
+  TXN_VOIDED: { num: 116, category: 'decline', retryable: false, fr: 'Vente annulée par le terminal', en: 'The terminal voided this request (no reply in time, or power cut before the result was shown); it is never applied.' },
+  OFFLINE_POLICY_BREACH: { num: 117, category: 'decline', retryable: false, fr: 'Vente hors ligne hors des limites : non garantie', en: 'An offline sale broke the signed offline policy the terminal held (limit, stale hotlist, hotlisted card, unknown policy): it is settled by the rules alone, without the Region guarantee, and the breach is recorded.' },
 
   // 2xx: rejected requests (before any rule)
   BAD_FRAME: { num: 201, category: 'reject', retryable: false, fr: 'Message illisible', en: 'The MQTT payload is not a well-formed signed frame.' },
@@ -56,12 +58,13 @@ export const CODES = {
   PIN_BLOCK_INVALID: { num: 208, category: 'reject', retryable: false, fr: 'Code secret illisible', en: 'The sealed PIN block cannot be opened with the gateway key, or was sealed for another transaction.' },
   UNSUPPORTED_VERSION: { num: 209, category: 'reject', retryable: false, fr: 'Version non prise en charge', en: 'The envelope carries a protocol version this gateway does not speak.' },
   CARD_NUMBER_INVALID: { num: 210, category: 'reject', retryable: false, fr: 'Numéro de carte invalide', en: 'The card number is not 16 digits with a valid Luhn check digit.' },
+  SEQ_CONFLICT: { num: 212, category: 'reject', retryable: false, fr: 'Numéro de séquence déjà utilisé', en: "A different record already holds this terminal's sequence number: the terminal's outbox was reset or altered. Refused and recorded as a chain break." },
   GATEWAY_BUSY: { num: 211, category: 'reject', retryable: true, fr: 'Serveur occupé, nouvel essai', en: 'The gateway is at its queue limit; the terminal resends the same request later.' },
 
   // 3xx: terminal
   REPLY_BAD_SIGNATURE: { num: 301, category: 'terminal', retryable: true, fr: 'Réponse non authentique ignorée', en: "A reply did not verify with the gateway's key; it is ignored and the request stays pending." },
   REPLY_UNEXPECTED: { num: 302, category: 'terminal', retryable: false, fr: 'Réponse inattendue', en: 'A reply names a transaction this terminal has not got pending.' },
-  NO_REPLY: { num: 303, category: 'terminal', retryable: true, fr: "Pas de réponse du serveur : la vente reste en attente d'envoi", en: 'No reply arrived within the sale timeout; the request stays in the outbox and is resent with the same id.' },
+  NO_REPLY: { num: 303, category: 'terminal', retryable: true, fr: 'Pas de réponse du serveur : vente non faite', en: 'No reply arrived within the sale timeout and the sale could not be accepted offline: the terminal voids the request (a void record goes to the gateway) and the sale is refused.' },
   CARD_READ_FAILED: { num: 304, category: 'terminal', retryable: true, fr: 'Lecture de la carte impossible', en: 'The NFC reader could not read the card.' },
   QR_UNREADABLE: { num: 305, category: 'terminal', retryable: true, fr: 'QR code illisible', en: 'No QR code could be decoded from the frame.' },
   QR_PAYLOAD_INVALID: { num: 306, category: 'terminal', retryable: false, fr: "QR code non reconnu : ce n'est pas un Pass'Région", en: "The QR code decodes, but its content is not a Pass'Région credential." },
@@ -71,6 +74,16 @@ export const CODES = {
   SALE_IN_PROGRESS: { num: 310, category: 'terminal', retryable: true, fr: 'Une vente est déjà en cours', en: 'A sale was started while another one is still in progress.' },
   OUTBOX_FULL: { num: 311, category: 'terminal', retryable: true, fr: "Trop de ventes en attente d'envoi", en: 'The outbox holds its maximum number of unsent requests; no new sale starts until some are acknowledged.' },
   SALE_CANCELLED: { num: 313, category: 'terminal', retryable: false, fr: 'Vente annulée', en: 'The cashier cancelled the sale before it was recorded; nothing was sent.' },
+  OFFLINE_NO_POLICY: { num: 314, category: 'terminal', retryable: true, fr: 'Hors ligne : terminal sans règles hors ligne', en: 'The link is down and the terminal holds no valid signed offline policy (or the policy disables offline sales).' },
+  OFFLINE_AMOUNT_LIMIT: { num: 315, category: 'terminal', retryable: false, fr: 'Hors ligne : montant trop élevé', en: 'The link is down and the amount exceeds the offline maximum per sale.' },
+  OFFLINE_CARD_LIMIT: { num: 316, category: 'terminal', retryable: false, fr: 'Hors ligne : limite du jour atteinte pour cette carte', en: "The link is down and this card reached the offline count or amount allowed per day on this terminal." },
+  OFFLINE_PENDING_LIMIT: { num: 317, category: 'terminal', retryable: true, fr: "Hors ligne : trop de ventes en attente d'envoi", en: 'The link is down and the offline sales waiting to be sent reached the total allowed per terminal.' },
+  OFFLINE_TOO_LONG: { num: 318, category: 'terminal', retryable: true, fr: 'Hors ligne depuis trop longtemps', en: 'The terminal has had no contact with the gateway for longer than the offline policy allows.' },
+  OFFLINE_HOTLIST_STALE: { num: 319, category: 'terminal', retryable: true, fr: 'Hors ligne : liste des cartes bloquées trop ancienne', en: 'The hotlist held by the terminal is older than the policy allows, so no offline sale is accepted.' },
+  OFFLINE_CARD_HOTLISTED: { num: 320, category: 'terminal', retryable: false, fr: 'Carte refusée hors ligne', en: 'The card is on the hotlist (opposed, suspended or soft-blocked after an offline loss): no offline sale.' },
+  OFFLINE_QR_REFUSED: { num: 321, category: 'terminal', retryable: true, fr: 'Hors ligne : QR code impossible, présentez la carte', en: 'QR sales need the secret code checked by the gateway, so they are never accepted offline.' },
+  CLOCK_UNTRUSTED: { num: 322, category: 'terminal', retryable: true, fr: "Hors ligne : horloge du terminal à vérifier", en: "The terminal's clock differs from the gateway's signed time by more than the policy allows (or went back): no offline sale." },
+  QUEUE_NOT_EMPTY: { num: 323, category: 'terminal', retryable: true, fr: "Mise à jour refusée : des ventes attendent d'être envoyées", en: 'The runtime refuses to stop for an update while its outbox holds records not yet acknowledged.' },
   REQUEST_REJECTED: { num: 312, category: 'terminal', retryable: false, fr: 'Vente refusée par le serveur', en: 'The gateway rejected the request (see the 2xx code it gave); it will not be resent.' },
 
   // 4xx: process
@@ -94,6 +107,7 @@ export const CODES = {
   PERIOD_INVALID: { num: 510, category: 'admin', retryable: false, fr: 'Période de relevé invalide', en: 'A statement period must be two dates in order, already ended, not overlapping an earlier statement of the partner.' },
   BULK_LOAD_INVALID: { num: 511, category: 'admin', retryable: false, fr: 'Fichier de chargement refusé', en: 'The load file has bad rows (listed by line number); nothing was loaded.' },
   INTERNAL_ERROR: { num: 512, category: 'admin', retryable: true, fr: 'Erreur interne : réessayer, puis signaler le numéro de requête', en: 'An unexpected failure; the gateway logged it under the request id given, and nothing of it is shown.' },
+  SALE_GUARANTEED: { num: 513, category: 'admin', retryable: false, fr: 'Vente hors ligne garantie par la Région : pas de correction', en: "An offline sale the Region's guarantee paid (in whole or in part) cannot be cancelled or reversed: the Region settles it with the partner directly." },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

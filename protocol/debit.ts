@@ -2,7 +2,16 @@ import { hash } from 'node:crypto';
 import { benefitUnit } from './benefits.ts';
 import { isValidCardNumber } from './card.ts';
 import { PasserelleError } from './errors.ts';
-import { DebitRequest, MAX_SALE_ENTRIES, PROTOCOL_VERSION, parseJson, type DebitRequestBody } from './messages.ts';
+import {
+  DebitRequest,
+  MAX_SALE_ENTRIES,
+  PROTOCOL_VERSION,
+  parseJson,
+  TerminalRecord,
+  type DebitRequestBody,
+  type VoidRequest,
+  type VoidRequestBody,
+} from './messages.ts';
 
 /** The envelope around a debit request body. */
 export function debitRequest(body: DebitRequestBody): DebitRequest {
@@ -39,12 +48,38 @@ export function parseDebitRequest(message: Uint8Array, topicTerminalId: string):
   return req;
 }
 
+/** The envelope around a void. */
+export function voidRequest(body: VoidRequestBody): VoidRequest {
+  return { v: PROTOCOL_VERSION, type: 'debit.void', corr: body.txnId, body };
+}
+
+/** Parse and check any record a terminal publishes (a sale or a void), after its signature was verified. */
+export function parseTerminalRecord(message: Uint8Array, topicTerminalId: string): DebitRequest | VoidRequest {
+  const rec = parseJson(TerminalRecord, message, 'terminal record');
+  if (rec.type === 'debit.request') {
+    checkDebitRequest(rec, topicTerminalId);
+    return rec;
+  }
+  const b = rec.body;
+  if (rec.corr !== b.txnId) throw new PasserelleError('BAD_SCHEMA', 'corr must equal body.txnId for a void');
+  if (b.terminalId !== topicTerminalId) {
+    throw new PasserelleError('TOPIC_MISMATCH', `body names terminal ${b.terminalId}, topic names ${topicTerminalId}`);
+  }
+  if (b.target === b.txnId) throw new PasserelleError('BAD_SCHEMA', '/body/target: a void cannot void itself', { path: '/body/target' });
+  return rec;
+}
+
+/** What makes two voids "the same" (see requestFingerprint). */
+export function voidFingerprint(b: VoidRequestBody): string {
+  return hash('sha256', ['void', b.txnId, b.terminalId, b.seq, b.prev, b.createdAt, b.target, b.reason].join('\x1f'), 'base64url');
+}
+
 /**
  * What makes two requests "the same": every field of the sale, in a fixed order, hashed. A resend carries
  * the same bytes; a different request reusing a transaction id differs here and is refused (TXN_CONFLICT).
  */
 export function requestFingerprint(b: DebitRequestBody): string {
   const pinBlock = b.credential.kind === 'qr' ? b.credential.pinBlock : '';
-  const fields = [b.txnId, b.terminalId, b.seq, b.createdAt, b.credential.kind, b.credential.cardNumber, pinBlock, b.benefit, b.amount, b.unit];
+  const fields = [b.txnId, b.terminalId, b.seq, b.prev, b.createdAt, b.mode, b.hotlist, b.policy, b.credential.kind, b.credential.cardNumber, pinBlock, b.benefit, b.amount, b.unit];
   return hash('sha256', fields.join('\x1f'), 'base64url');
 }

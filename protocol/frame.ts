@@ -63,8 +63,13 @@ function bad(reason: string): PasserelleError {
  * latin1, never 'ascii': Node's ascii decoding drops the high bit, so 0xCD would pass for 'M'.
  */
 export function decodeFrame(payload: Uint8Array): SignedFrame {
+  return decodeFrameWithin(payload, MAX_FRAME_BYTES);
+}
+
+/** The same, for a document larger than a request may be (a pushed hotlist). */
+export function decodeFrameWithin(payload: Uint8Array, maxBytes: number): SignedFrame {
   const buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-  if (buf.length > MAX_FRAME_BYTES) throw bad(`payload of ${buf.length} bytes exceeds ${MAX_FRAME_BYTES}`);
+  if (buf.length > maxBytes) throw bad(`payload of ${buf.length} bytes exceeds ${maxBytes}`);
   if (buf.length < 3 + SIG_CHARS + 3) throw bad('payload too short');
   const mode = buf.toString('latin1', 0, 3);
   if (mode !== 'S1.' && mode !== 'M1.') throw bad('unknown frame kind');

@@ -50,14 +50,30 @@ export const QrCredential = Type.Object(
 export const Credential = Type.Union([NfcCredential, QrCredential]);
 export type Credential = Static<typeof Credential>;
 
+/** Base64url SHA-256 (43 characters): links each outbox record to the one before it. */
+export const ChainHash = Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', description: "SHA-256 of the previous record's message bytes, base64url" });
+/** Per-terminal sequence number, from 1, one per outbox record (sale or void), never reused. */
+export const Seq = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
+/** A version number of a pushed document (offline policy, hotlist); 0 when the terminal holds none. */
+export const DocVersion = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+
 export const DebitRequestBody = Type.Object(
   {
     txnId: TxnId,
     terminalId: TerminalId,
-    /** Per-terminal sequence number, from 1, one per sale, never reused. */
-    seq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+    seq: Seq,
+    /** The hash chain: SHA-256 of the previous record's message (all zero bytes before the first). */
+    prev: ChainHash,
     /** When the sale was made, by the terminal's clock. */
     createdAt: EpochMs,
+    /**
+     * `online`: the terminal asks and waits for the gateway's decision. `offline`: the terminal already
+     * accepted the sale under the signed offline policy and showed "accepted offline"; the gateway settles it.
+     */
+    mode: Type.Union([Type.Literal('online'), Type.Literal('offline')]),
+    /** The hotlist and offline policy versions the terminal held when it decided (0: none). */
+    hotlist: DocVersion,
+    policy: DocVersion,
     credential: Credential,
     benefit: BenefitSchema,
     /** The price asked of the benefit, in the benefit's unit (cents, or entries for cinema and museums). */
@@ -98,6 +114,13 @@ export const DebitReplyBody = Type.Object(
     balanceAfter: Type.Optional(Type.Integer({ minimum: 0 })),
     /** The gateway's clock when it decided, so a terminal can notice its own clock is wrong. */
     decidedAt: EpochMs,
+    /** Echo of the request's mode: an offline sale's reply is its final settlement. */
+    mode: Type.Union([Type.Literal('online'), Type.Literal('offline')]),
+    /**
+     * Offline sales only: what the Region covers for the partner because the wallet could not (the
+     * offline guarantee, bounded by the policy). Absent or 0 otherwise.
+     */
+    guaranteed: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   { additionalProperties: false },
 );
@@ -128,7 +151,79 @@ export const ErrorReply = Type.Object(
 );
 export type ErrorReply = Static<typeof ErrorReply>;
 
-export const Reply = Type.Union([DebitReply, ErrorReply]);
+/**
+ * A void: the terminal declares that one of its own online requests must never be applied, because its
+ * result was never shown (no reply in time, or a power cut before it came). The gateway undoes the debit
+ * if it had applied it, and declines the request (TXN_VOIDED) if it arrives later. A void is an outbox
+ * record like a sale: it has its own id, sequence number and place in the hash chain.
+ */
+export const VoidRequestBody = Type.Object(
+  {
+    txnId: TxnId,
+    terminalId: TerminalId,
+    seq: Seq,
+    prev: ChainHash,
+    createdAt: EpochMs,
+    /** The request voided: an earlier online sale of this terminal. */
+    target: TxnId,
+    reason: Type.Union([Type.Literal('timeout'), Type.Literal('interrupted')]),
+  },
+  { additionalProperties: false },
+);
+export type VoidRequestBody = Static<typeof VoidRequestBody>;
+
+export const VoidRequest = Type.Object(
+  { v: Type.Literal(PROTOCOL_VERSION), type: Type.Literal('debit.void'), corr: TxnId, body: VoidRequestBody },
+  { additionalProperties: false },
+);
+export type VoidRequest = Static<typeof VoidRequest>;
+
+/** Anything a terminal publishes on its request topic. */
+export const TerminalRecord = Type.Union([DebitRequest, VoidRequest]);
+export type TerminalRecord = Static<typeof TerminalRecord>;
+
+export const VoidReplyBody = Type.Object(
+  {
+    txnId: TxnId,
+    terminalId: TerminalId,
+    target: TxnId,
+    /** `undone`: the target had been applied and its debit was given back; `prevented`: it never will be. */
+    result: Type.Union([Type.Literal('undone'), Type.Literal('prevented')]),
+    decidedAt: EpochMs,
+  },
+  { additionalProperties: false },
+);
+export type VoidReplyBody = Static<typeof VoidReplyBody>;
+
+export const VoidReply = Type.Object(
+  { v: Type.Literal(PROTOCOL_VERSION), type: Type.Literal('void.reply'), corr: TxnId, body: VoidReplyBody },
+  { additionalProperties: false },
+);
+export type VoidReply = Static<typeof VoidReply>;
+
+/**
+ * The gateway noticed a gap in a terminal's sequence numbers (a record it never received) and asks for
+ * those records again. `corr` is empty: it answers no request.
+ */
+export const SyncMissing = Type.Object(
+  {
+    v: Type.Literal(PROTOCOL_VERSION),
+    type: Type.Literal('sync.missing'),
+    corr: Type.Literal(''),
+    body: Type.Object(
+      {
+        terminalId: TerminalId,
+        seqs: Type.Array(Seq, { minItems: 1, maxItems: 500 }),
+        decidedAt: EpochMs,
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type SyncMissing = Static<typeof SyncMissing>;
+
+export const Reply = Type.Union([DebitReply, VoidReply, ErrorReply, SyncMissing]);
 export type Reply = Static<typeof Reply>;
 
 const checkers = new Map<TSchema, TypeCheck<TSchema>>();

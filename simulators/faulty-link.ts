@@ -7,7 +7,8 @@ import type { Link, LinkHandlers } from '../terminal/link.ts';
 export class FaultyLink implements Link {
   readonly #inner: Link;
   #dropReplies = 0;
-  cut = false;
+  #cut = false;
+  #handlers: LinkHandlers | undefined;
   readonly dropped: Buffer[] = [];
 
   constructor(inner: Link) {
@@ -18,10 +19,31 @@ export class FaultyLink implements Link {
     this.#dropReplies += n;
   }
 
+  /** While set, the link looks down and sends nothing; setting or clearing it tells the runtime, as a real loss of the network would. */
+  get cut(): boolean {
+    return this.#cut;
+  }
+
+  set cut(value: boolean) {
+    if (value === this.#cut) return;
+    this.#cut = value;
+    if (!this.#inner.isUp()) return;
+    if (value) this.#handlers?.down();
+    else this.#handlers?.up();
+  }
+
   start(handlers: LinkHandlers): void {
+    this.#handlers = handlers;
     this.#inner.start({
       ...handlers,
+      up: () => {
+        if (!this.#cut) handlers.up();
+      },
+      down: () => {
+        if (!this.#cut) handlers.down();
+      },
       reply: (payload) => {
+        if (this.#cut) return; // nothing comes through a cut network
         if (this.#dropReplies > 0) {
           this.#dropReplies--;
           this.dropped.push(payload);
@@ -33,11 +55,15 @@ export class FaultyLink implements Link {
   }
 
   isUp(): boolean {
-    return !this.cut && this.#inner.isUp();
+    return !this.#cut && this.#inner.isUp();
   }
 
   send(frame: Buffer): boolean {
-    return !this.cut && this.#inner.send(frame);
+    return !this.#cut && this.#inner.send(frame);
+  }
+
+  follow(topic: string, on: boolean): void {
+    this.#inner.follow(topic, on);
   }
 
   stop(): Promise<void> {

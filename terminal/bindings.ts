@@ -53,10 +53,16 @@ export const systemClock: Clock = {
   },
 };
 
+/** The receipt printer: one receipt per finished sale (approved, accepted offline or declined). */
+export interface Printer {
+  print(lines: readonly string[]): void;
+}
+
 export interface TerminalBindings {
   readonly nfc: NfcReader;
   readonly qr: QrSource;
   readonly pad: PinPad;
   readonly display: Display;
   readonly clock: Clock;
+  readonly printer?: Printer;
 }

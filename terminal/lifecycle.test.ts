@@ -30,6 +30,7 @@ function reply(o: Partial<DebitReplyBody> = {}): DebitReplyBody {
     remainingToPay: 0,
     balanceAfter: 250,
     decidedAt: 1,
+    mode: 'online',
     ...o,
   };
 }
@@ -123,7 +124,7 @@ describe('payment lifecycle', () => {
     expect(after.state.tag).toBe('committing');
   });
 
-  it('a reply for another transaction is ignored; a timeout leaves the sale pending', () => {
+  it('a reply for another transaction is ignored; a timeout asks for the fallback (void, then offline judgement)', () => {
     const { state, effects } = run([
       { type: 'START', benefit: 'SPORT', amount: 3000 },
       { type: 'CARD', cardNumber: CARD, txnId: TXN },
@@ -131,8 +132,26 @@ describe('payment lifecycle', () => {
       { type: 'REPLY', reply: reply({ txnId: '99999999-2222-4333-8444-555555555555' }) },
       { type: 'REPLY_TIMEOUT', txnId: TXN },
     ]);
-    expect(state).toMatchObject({ tag: 'finished', outcome: { kind: 'pending', txnId: TXN } });
-    expect(shown(effects).at(-1)).toContain("Vente en attente d'envoi");
+    expect(state).toMatchObject({ tag: 'fallingBack', txnId: TXN });
+    expect(effects.at(-1)).toMatchObject({ kind: 'fallback', txnId: TXN, credential: { kind: 'nfc', cardNumber: CARD } });
+    // A late reply cannot flip the result once the fallback started.
+    expect(step(state, { type: 'REPLY', reply: reply() }).state).toBe(state);
+  });
+
+  it('three outcomes, each said plainly: accepted offline is provisional, refused says why', () => {
+    const start: Event[] = [
+      { type: 'START', benefit: 'SPORT', amount: 3000 },
+      { type: 'CARD', cardNumber: CARD, txnId: TXN },
+    ];
+    const offline = run([...start, { type: 'OFFLINE_ACCEPTED', txnId: TXN }]);
+    expect(offline.state).toMatchObject({ tag: 'finished', outcome: { kind: 'offline', txnId: TXN } });
+    expect(shown(offline.effects).at(-1)).toContain('ACCEPTÉ HORS LIGNE');
+    expect(shown(offline.effects).at(-1)).toContain('provisoire');
+    const refused = run([...start, { type: 'OFFLINE_REFUSED', code: 'OFFLINE_AMOUNT_LIMIT' }]);
+    expect(refused.state).toMatchObject({ outcome: { kind: 'refused', code: 'OFFLINE_AMOUNT_LIMIT' } });
+    expect(shown(refused.effects).at(-1)).toContain('PAIEMENT REFUSÉ\nHors ligne : montant trop élevé');
+    const timedOut = run([...start, { type: 'COMMITTED', txnId: TXN }, { type: 'REPLY_TIMEOUT', txnId: TXN }, { type: 'OFFLINE_REFUSED', code: 'NO_REPLY' }]);
+    expect(timedOut.state).toMatchObject({ outcome: { kind: 'refused', code: 'NO_REPLY' } });
   });
 
   it('a PIN entry cancelled or timed out ends the sale before anything is recorded', () => {
@@ -172,6 +191,8 @@ describe('payment lifecycle', () => {
       fc.constant<Event>({ type: 'REPLY', reply: reply() }),
       fc.constant<Event>({ type: 'REJECTED', txnId: TXN, code: 'BAD_SIGNATURE' }),
       fc.constant<Event>({ type: 'REPLY_TIMEOUT', txnId: TXN }),
+      fc.constant<Event>({ type: 'OFFLINE_ACCEPTED', txnId: TXN }),
+      fc.constant<Event>({ type: 'OFFLINE_REFUSED', code: 'NO_REPLY' }),
       fc.constant<Event>({ type: 'CANCEL' }),
     );
     fc.assert(
@@ -179,6 +200,7 @@ describe('payment lifecycle', () => {
         const { effects } = run(events);
         const kinds = effects.map((e) => e.kind);
         expect(kinds.filter((k) => k === 'commit').length).toBeLessThanOrEqual(1);
+        expect(kinds.filter((k) => k === 'fallback').length).toBeLessThanOrEqual(1);
         expect(kinds.filter((k) => k === 'finished').length).toBeLessThanOrEqual(1);
         const fin = kinds.indexOf('finished');
         if (fin >= 0) expect(kinds.slice(fin + 1)).toEqual([]);

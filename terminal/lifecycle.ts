@@ -10,12 +10,21 @@ import { screens, type Screen } from './screens.ts';
  * and the effects the runtime must carry out. No clock, no I/O, no randomness here: ids and times arrive
  * in events, so every path is testable step by step.
  *
- *   idle ─START─▶ awaitingCredential ─CARD─────────────────────────▶ committing ─COMMITTED─▶ awaitingReply
- *                      │  ▲                                              ▲                    │
- *                      │  └─CREDENTIAL_FAILED (show, read again)         │                    ├─REPLY────────▶ finished
- *                      └─QR─▶ awaitingPin ─PIN_SEALED────────────────────┘                    └─REPLY_TIMEOUT▶ finished (pending)
+ *   idle ─START─▶ awaitingCredential ─CARD──────────────────────────▶ committing ─COMMITTED (online)─▶ awaitingReply
+ *                      │  ▲                                               ▲  │                             │
+ *                      │  └─CREDENTIAL_FAILED (show, read again)          │  ├─OFFLINE_ACCEPTED─▶ finished (accepted offline)
+ *                      └─QR─▶ awaitingPin ─PIN_SEALED─────────────────────┘  └─OFFLINE_REFUSED──▶ finished (refused)
  *                                   └─PIN_FAILED─▶ finished (cancelled)
+ *   awaitingReply ─REPLY─▶ finished (approved | declined)
+ *                 └─REPLY_TIMEOUT─▶ fallingBack ─OFFLINE_ACCEPTED─▶ finished (accepted offline)
+ *                                               └─OFFLINE_REFUSED──▶ finished (refused: no reply)
  *   awaitingCredential / awaitingPin ─CANCEL─▶ finished (cancelled)      finished ─RESET─▶ idle
+ *
+ * Three outcomes for a committed sale, never a silent flip: approved online, accepted offline
+ * (provisional), declined (by the gateway, or refused by the terminal). The runtime decides at commit
+ * time whether the sale goes online (link up) or is judged offline by the signed policy. When an online
+ * request gets no reply in time, the runtime voids it (a void record goes to the gateway, which undoes it
+ * if it was applied) and judges the sale offline instead, in one outbox transaction.
  *
  * The commit effect always comes before anything else is shown or sent: a sale the cashier saw exists on
  * disk first.
@@ -36,16 +45,20 @@ export type CredentialDraft = { readonly kind: 'nfc'; readonly cardNumber: strin
 export type Outcome =
   | { readonly kind: 'approved'; readonly txnId: string; readonly reply: DebitReplyBody }
   | { readonly kind: 'declined'; readonly txnId: string; readonly reply: DebitReplyBody }
+  /** Accepted offline under the signed policy: provisional until the gateway settles it. */
+  | { readonly kind: 'offline'; readonly txnId: string; readonly sale: Sale }
+  /** Refused by the terminal itself: offline limits, or no reply and no offline acceptance possible. */
+  | { readonly kind: 'refused'; readonly code: Code; readonly sale: Sale }
   | { readonly kind: 'rejected'; readonly txnId: string; readonly code: RejectCode }
-  | { readonly kind: 'pending'; readonly txnId: string }
   | { readonly kind: 'cancelled'; readonly code: Code };
 
 export type State =
   | { readonly tag: 'idle' }
   | { readonly tag: 'awaitingCredential'; readonly sale: Sale }
   | { readonly tag: 'awaitingPin'; readonly sale: Sale; readonly txnId: string; readonly cardNumber: string }
-  | { readonly tag: 'committing'; readonly sale: Sale; readonly txnId: string }
-  | { readonly tag: 'awaitingReply'; readonly sale: Sale; readonly txnId: string }
+  | { readonly tag: 'committing'; readonly sale: Sale; readonly txnId: string; readonly credential: CredentialDraft }
+  | { readonly tag: 'awaitingReply'; readonly sale: Sale; readonly txnId: string; readonly credential: CredentialDraft }
+  | { readonly tag: 'fallingBack'; readonly sale: Sale; readonly txnId: string }
   | { readonly tag: 'finished'; readonly outcome: Outcome };
 
 export type Event =
@@ -55,7 +68,11 @@ export type Event =
   | { readonly type: 'CREDENTIAL_FAILED'; readonly code: Code }
   | { readonly type: 'PIN_SEALED'; readonly pinBlock: string }
   | { readonly type: 'PIN_FAILED'; readonly code: Code }
+  /** An online request is on disk (and handed to the link). */
   | { readonly type: 'COMMITTED'; readonly txnId: string }
+  /** The sale was judged offline and committed as accepted offline (its id may differ after a fallback). */
+  | { readonly type: 'OFFLINE_ACCEPTED'; readonly txnId: string }
+  | { readonly type: 'OFFLINE_REFUSED'; readonly code: Code }
   | { readonly type: 'COMMIT_FAILED'; readonly code: Code }
   | { readonly type: 'REPLY'; readonly reply: DebitReplyBody }
   | { readonly type: 'REJECTED'; readonly txnId: string; readonly code: RejectCode }
@@ -70,6 +87,8 @@ export type Effect =
   | { readonly kind: 'askPin'; readonly txnId: string; readonly sale: Sale }
   | { readonly kind: 'commit'; readonly txnId: string; readonly sale: Sale; readonly credential: CredentialDraft }
   | { readonly kind: 'startReplyTimer'; readonly txnId: string }
+  /** No reply in time: void the online request and judge the sale offline, in one outbox transaction. */
+  | { readonly kind: 'fallback'; readonly txnId: string; readonly sale: Sale; readonly credential: CredentialDraft }
   | { readonly kind: 'stopReplyTimer' }
   | { readonly kind: 'finished'; readonly outcome: Outcome };
 
@@ -100,12 +119,17 @@ export function step(state: State, event: Event): Step {
       return onAwaitingPin(state, event);
     case 'committing':
       if (event.type === 'COMMITTED' && event.txnId === state.txnId) {
-        return { state: { tag: 'awaitingReply', sale: state.sale, txnId: state.txnId }, effects: [{ kind: 'startReplyTimer', txnId: state.txnId }] };
+        return {
+          state: { tag: 'awaitingReply', sale: state.sale, txnId: state.txnId, credential: state.credential },
+          effects: [{ kind: 'startReplyTimer', txnId: state.txnId }],
+        };
       }
       if (event.type === 'COMMIT_FAILED') return finish({ kind: 'cancelled', code: event.code });
-      return stay(state);
+      return onOfflineJudged(state, event);
     case 'awaitingReply':
       return onAwaitingReply(state, event);
+    case 'fallingBack':
+      return onOfflineJudged(state, event);
     case 'finished':
       return stay(state);
   }
@@ -122,7 +146,7 @@ function onAwaitingCredential(state: Extract<State, { tag: 'awaitingCredential' 
     case 'CARD': {
       const credential: CredentialDraft = { kind: 'nfc', cardNumber: event.cardNumber };
       return {
-        state: { tag: 'committing', sale: state.sale, txnId: event.txnId },
+        state: { tag: 'committing', sale: state.sale, txnId: event.txnId, credential },
         effects: [{ kind: 'stopReading' }, { kind: 'commit', txnId: event.txnId, sale: state.sale, credential }, { kind: 'show', screen: screens.sending() }],
       };
     }
@@ -146,7 +170,7 @@ function onAwaitingPin(state: Extract<State, { tag: 'awaitingPin' }>, event: Eve
     case 'PIN_SEALED': {
       const credential: CredentialDraft = { kind: 'qr', cardNumber: state.cardNumber, pinBlock: event.pinBlock };
       return {
-        state: { tag: 'committing', sale: state.sale, txnId: state.txnId },
+        state: { tag: 'committing', sale: state.sale, txnId: state.txnId, credential },
         effects: [{ kind: 'commit', txnId: state.txnId, sale: state.sale, credential }, { kind: 'show', screen: screens.sending() }],
       };
     }
@@ -166,7 +190,19 @@ function onAwaitingReply(state: Extract<State, { tag: 'awaitingReply' }>, event:
     return finish({ kind, txnId: state.txnId, reply: event.reply }, [stop]);
   }
   if (event.type === 'REJECTED' && event.txnId === state.txnId) return finish({ kind: 'rejected', txnId: state.txnId, code: event.code }, [stop]);
-  if (event.type === 'REPLY_TIMEOUT' && event.txnId === state.txnId) return finish({ kind: 'pending', txnId: state.txnId });
+  if (event.type === 'REPLY_TIMEOUT' && event.txnId === state.txnId) {
+    return {
+      state: { tag: 'fallingBack', sale: state.sale, txnId: state.txnId },
+      effects: [{ kind: 'fallback', txnId: state.txnId, sale: state.sale, credential: state.credential }],
+    };
+  }
+  return stay(state);
+}
+
+/** The runtime judged the sale offline (at commit, or after a reply timeout). */
+function onOfflineJudged(state: Extract<State, { tag: 'committing' | 'fallingBack' }>, event: Event): Step {
+  if (event.type === 'OFFLINE_ACCEPTED') return finish({ kind: 'offline', txnId: event.txnId, sale: state.sale });
+  if (event.type === 'OFFLINE_REFUSED') return finish({ kind: 'refused', code: event.code, sale: state.sale });
   return stay(state);
 }
 

@@ -3,6 +3,7 @@ import { connectMqtt } from '../common/mqtt.ts';
 import type { Logger } from '../common/log.ts';
 import { makeConnectToken } from '../protocol/connect-token.ts';
 import type { Signer } from '../protocol/crypto.ts';
+import { HOTLIST_TOPIC, POLICY_TOPIC } from '../protocol/offline.ts';
 import { replyTopic, requestTopic } from '../protocol/topics.ts';
 import type { Clock } from './bindings.ts';
 
@@ -31,7 +32,10 @@ export function backoffDelayMs(attempt: number, b: Backoff, random: () => number
 }
 
 export interface LinkHandlers {
+  /** A message on this terminal's reply topic. */
   reply(payload: Buffer): void;
+  /** A document the gateway pushes to every terminal (offline policy, hotlist); `retained` when replayed at subscription. */
+  push(topic: string, payload: Buffer, retained: boolean): void;
   up(): void;
   down(): void;
 }
@@ -53,8 +57,13 @@ export interface Link {
   isUp(): boolean;
   /** Publish a request at QoS 1; false when the link is down (the outbox keeps it for later). */
   send(frame: Buffer): boolean;
+  /** Subscribe to (or leave) an extra pushed topic, now and on every reconnection (the full hotlist, when needed). */
+  follow(topic: string, on: boolean): void;
   stop(): Promise<void>;
 }
+
+/** Pushed topics every terminal follows from its first connection. */
+export const PUSHED_TOPICS: readonly string[] = [POLICY_TOPIC, HOTLIST_TOPIC];
 
 export class MqttLink implements Link {
   readonly #o: LinkOptions;
@@ -65,6 +74,7 @@ export class MqttLink implements Link {
   #attempt = 0;
   #cancelRetry: (() => void) | undefined;
   #stopped = false;
+  readonly #followed = new Set<string>(PUSHED_TOPICS);
 
   constructor(o: LinkOptions) {
     this.#o = o;
@@ -88,6 +98,16 @@ export class MqttLink implements Link {
     return true;
   }
 
+  follow(topic: string, on: boolean): void {
+    if (on === this.#followed.has(topic)) return;
+    if (on) this.#followed.add(topic);
+    else this.#followed.delete(topic);
+    const c = this.#client;
+    if (!this.#up || !c) return;
+    if (on) c.subscribe(topic, { qos: 1 }, (err) => err && this.#o.log.warn({ err: err.message, topic }, 'could not subscribe'));
+    else c.unsubscribe(topic);
+  }
+
   #connect(): void {
     if (this.#stopped) return;
     const o = this.#o;
@@ -102,8 +122,9 @@ export class MqttLink implements Link {
     });
     this.#client = client;
     client.on('connect', () => {
-      client.subscribe(replyTopic(o.terminalId), { qos: 1 }, (err) => {
-        if (err || this.#client !== client) {
+      const topics = Object.fromEntries([replyTopic(o.terminalId), ...this.#followed].map((t) => [t, { qos: 1 as const }]));
+      client.subscribe(topics, (err, granted) => {
+        if (err || this.#client !== client || granted?.some((g) => g.qos === 128)) {
           o.log.warn({ err: err?.message }, 'could not subscribe to the reply topic');
           client.end(true);
           return;
@@ -114,7 +135,11 @@ export class MqttLink implements Link {
         this.#handlers?.up();
       });
     });
-    client.on('message', (_topic, payload) => this.#handlers?.reply(payload));
+    const reply = replyTopic(o.terminalId);
+    client.on('message', (topic, payload, packet) => {
+      if (topic === reply) this.#handlers?.reply(payload);
+      else this.#handlers?.push(topic, payload, packet.retain);
+    });
     client.on('error', (err) => o.log.debug({ err: err.message }, 'link error'));
     client.on('close', () => this.#onClose(client));
   }

@@ -1,67 +1,165 @@
 import Database from 'better-sqlite3';
+import type { Benefit, Unit } from '../protocol/benefits.ts';
 import { PasserelleError } from '../protocol/errors.ts';
+import { chainHash, GENESIS_HASH, type HotlistDoc, type HotlistReason, type OfflineLimits } from '../protocol/offline.ts';
 
 /**
- * The terminal's outbox: every sale is committed here (SQLite, WAL, synchronous=FULL) before anything is
- * sent or shown, so a sale the cashier saw exists on disk whatever happens next. Each record keeps the
- * exact signed bytes it was sent with: a resend is byte for byte the same request, with the same id, and
- * the gateway answers it with the original reply.
+ * The terminal's outbox: every record (a sale, or a void of an earlier online sale) is committed here
+ * (SQLite, WAL, synchronous=FULL) before anything is sent or shown, so a sale the cashier saw exists on
+ * disk whatever happens next. Each record keeps the exact signed bytes it was sent with: a resend is byte
+ * for byte the same request, with the same id, and the gateway answers it with the original reply.
  *
- * Sequence numbers come from a counter that never goes back, even if old records are pruned one day.
+ * Records are numbered 1, 2, 3… per terminal and chained: each carries the SHA-256 of the previous
+ * record's message, so the gateway sees a missing or altered record. The next number and the chain's
+ * head are read from the last record, so a commit writes one row and nothing else.
+ *
+ * The same file holds what the terminal needs to decide offline: the signed offline policy, the hotlist
+ * (applied atomically, one transaction per document) and the last signed time heard from the gateway.
  */
 
 export type OutboxState = 'pending' | 'replied' | 'rejected';
+export type RecordKind = 'sale' | 'void';
+export type Mode = 'online' | 'offline';
 
 export interface OutboxEntry {
   readonly seq: number;
   readonly txnId: string;
+  readonly kind: RecordKind;
+  /** Sales only. */
+  readonly mode: Mode | null;
+  /** Voids only: the online sale voided. */
+  readonly target: string | null;
+  readonly card: string | null;
+  readonly benefit: Benefit | null;
+  readonly unit: Unit | null;
+  readonly amount: number | null;
   readonly createdAt: number;
   readonly frame: Buffer;
   readonly state: OutboxState;
-  readonly status: 'approved' | 'declined' | null;
+  readonly status: 'approved' | 'declined' | 'void' | null;
   readonly code: string | null;
+  readonly taken: number | null;
+  readonly guaranteed: number | null;
   /** The verified reply message (JSON bytes), once replied. */
   readonly reply: Buffer | null;
+  /** Sales only: the void that cancelled this online sale, if any. */
+  readonly voidedBy: string | null;
 }
 
 interface Row {
   seq: number;
   txn_id: string;
+  kind: RecordKind;
+  mode: Mode | null;
+  target: string | null;
+  card: string | null;
+  benefit: Benefit | null;
+  unit: Unit | null;
+  amount: number | null;
   created_at: number;
   frame: Buffer;
+  msg_hash: string;
   state: OutboxState;
-  status: 'approved' | 'declined' | null;
+  status: 'approved' | 'declined' | 'void' | null;
   code: string | null;
+  taken: number | null;
+  guaranteed: number | null;
   reply: Buffer | null;
+  voided_by: string | null;
 }
 
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
-INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', 1);
-CREATE TABLE IF NOT EXISTS outbox (
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS records (
   seq INTEGER PRIMARY KEY,
   txn_id TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL CHECK (kind IN ('sale', 'void')),
+  mode TEXT CHECK (mode IN ('online', 'offline')),
+  target TEXT,
+  card TEXT,
+  benefit TEXT,
+  unit TEXT,
+  amount INTEGER,
   created_at INTEGER NOT NULL,
   frame BLOB NOT NULL,
+  msg_hash TEXT NOT NULL,
   state TEXT NOT NULL CHECK (state IN ('pending', 'replied', 'rejected')),
-  status TEXT CHECK (status IN ('approved', 'declined')),
+  status TEXT CHECK (status IN ('approved', 'declined', 'void')),
   code TEXT,
+  taken INTEGER,
+  guaranteed INTEGER,
   reply BLOB,
-  settled_at INTEGER
+  settled_at INTEGER,
+  voided_by TEXT,
+  CHECK ((kind = 'sale') = (mode IS NOT NULL AND card IS NOT NULL AND amount > 0)),
+  CHECK ((kind = 'void') = (target IS NOT NULL))
 ) STRICT;
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS records_pending ON records(seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS records_offline_card ON records(card, created_at) WHERE mode = 'offline';
+CREATE TABLE IF NOT EXISTS hotlist (card TEXT PRIMARY KEY, reason TEXT NOT NULL) STRICT;
 `;
 
-export interface OutboxDraft {
+export interface RecordDraft {
   readonly txnId: string;
+  readonly kind: RecordKind;
+  readonly mode?: Mode;
+  readonly target?: string;
+  readonly card?: string;
+  readonly benefit?: Benefit;
+  readonly unit?: Unit;
+  readonly amount?: number;
   readonly createdAt: number;
+  /** The signed JSON message (what the chain hashes) and the frame sent (signature + message). */
+  readonly message: Buffer;
   readonly frame: Buffer;
+}
+
+export interface SettleReply {
+  readonly txnId: string;
+  readonly status: 'approved' | 'declined' | 'void';
+  readonly code: string | null;
+  readonly taken: number | null;
+  readonly guaranteed: number | null;
+  readonly reply: Buffer;
+}
+
+export interface PolicyState {
+  readonly version: number;
+  readonly issuedAt: number;
+  readonly limits: OfflineLimits;
+}
+
+/** The last signed time heard from the gateway, and the terminal's own wall clock at that moment. */
+export interface GatewayTime {
+  readonly gatewayAt: number;
+  readonly localAt: number;
+}
+
+export interface OutboxStats {
+  /** Records (sales and voids) not yet acknowledged by the gateway. */
+  readonly pending: number;
+  readonly oldestPendingAt: number | null;
+  /** Offline sales not yet settled, and their total in cents (money benefits). */
+  readonly offlinePending: number;
+  readonly offlinePendingCents: number;
+}
+
+interface Counts {
+  pending: number;
+  offlinePending: number;
+  offlinePendingCents: number;
 }
 
 export class Outbox {
   readonly #db: Database.Database;
   readonly #maxPending: number;
   readonly #s;
+  /**
+   * What waits to be sent, kept in memory: counting the pending rows on every sale would cost a scan of
+   * the whole backlog (10 ms a sale with 10,000 waiting). Updated with each write, and read again from the
+   * table whenever a transaction fails, so it never drifts from what is on disk.
+   */
+  #counts: Counts = { pending: 0, offlinePending: 0, offlinePendingCents: 0 };
 
   constructor(opts: { file: string; maxPending: number }) {
     this.#db = new Database(opts.file);
@@ -71,36 +169,108 @@ export class Outbox {
     this.#maxPending = opts.maxPending;
     const db = this.#db;
     this.#s = {
-      nextSeq: db.prepare<[], { value: number }>("SELECT value FROM meta WHERE key = 'next_seq'"),
-      bumpSeq: db.prepare("UPDATE meta SET value = value + 1 WHERE key = 'next_seq'"),
-      pendingCount: db.prepare<[], { n: number; oldest: number | null }>("SELECT count(*) AS n, min(created_at) AS oldest FROM outbox WHERE state = 'pending'"),
-      insert: db.prepare("INSERT INTO outbox (seq, txn_id, created_at, frame, state) VALUES (?, ?, ?, ?, 'pending')"),
-      pending: db.prepare<[number], Row>("SELECT * FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?"),
-      byTxn: db.prepare<[string], Row>('SELECT * FROM outbox WHERE txn_id = ?'),
-      settle: db.prepare("UPDATE outbox SET state = 'replied', status = ?, code = ?, reply = ?, settled_at = ? WHERE txn_id = ? AND state = 'pending'"),
-      reject: db.prepare("UPDATE outbox SET state = 'rejected', code = ?, settled_at = ? WHERE txn_id = ? AND state = 'pending'"),
+      head: db.prepare<[], { seq: number; msg_hash: string }>('SELECT seq, msg_hash FROM records ORDER BY seq DESC LIMIT 1'),
+      pendingCount: db.prepare<[], { n: number }>("SELECT count(*) AS n FROM records WHERE state = 'pending'"),
+      oldestPending: db.prepare<[], { created_at: number }>("SELECT created_at FROM records WHERE state = 'pending' ORDER BY seq LIMIT 1"),
+      offlinePending: db.prepare<[], { n: number; cents: number | null }>(
+        "SELECT count(*) AS n, sum(CASE WHEN unit = 'cent' THEN amount ELSE 0 END) AS cents FROM records WHERE state = 'pending' AND mode = 'offline'",
+      ),
+      insert: db.prepare(
+        `INSERT INTO records (seq, txn_id, kind, mode, target, card, benefit, unit, amount, created_at, frame, msg_hash, state)
+         VALUES (@seq, @txn_id, @kind, @mode, @target, @card, @benefit, @unit, @amount, @created_at, @frame, @msg_hash, 'pending')`,
+      ),
+      markVoided: db.prepare("UPDATE records SET voided_by = ? WHERE txn_id = ? AND kind = 'sale' AND mode = 'online' AND voided_by IS NULL"),
+      pending: db.prepare<[number, number], Row>("SELECT * FROM records WHERE state = 'pending' AND seq > ? ORDER BY seq LIMIT ?"),
+      bySeq: db.prepare<[number], Row>('SELECT * FROM records WHERE seq = ?'),
+      byTxn: db.prepare<[string], Row>('SELECT * FROM records WHERE txn_id = ?'),
+      last: db.prepare<[], Row>("SELECT * FROM records WHERE kind = 'sale' ORDER BY seq DESC LIMIT 1"),
+      unvoided: db.prepare<[], Row>("SELECT * FROM records WHERE kind = 'sale' AND mode = 'online' AND state = 'pending' AND voided_by IS NULL ORDER BY seq"),
+      settle: db.prepare(
+        "UPDATE records SET state = 'replied', status = ?, code = ?, taken = ?, guaranteed = ?, reply = ?, settled_at = ? WHERE txn_id = ? AND state = 'pending'",
+      ),
+      reject: db.prepare("UPDATE records SET state = 'rejected', code = ?, settled_at = ? WHERE txn_id = ? AND state = 'pending'"),
+      cardToday: db.prepare<[string, number], { n: number; cents: number | null }>(
+        "SELECT count(*) AS n, sum(CASE WHEN unit = 'cent' THEN amount ELSE 0 END) AS cents FROM records WHERE card = ? AND mode = 'offline' AND created_at >= ?",
+      ),
+      metaGet: db.prepare<[string], { value: unknown }>('SELECT value FROM meta WHERE key = ?'),
+      metaSet: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+      hotlistGet: db.prepare<[string], { reason: HotlistReason }>('SELECT reason FROM hotlist WHERE card = ?'),
+      hotlistPut: db.prepare('INSERT INTO hotlist (card, reason) VALUES (?, ?) ON CONFLICT (card) DO UPDATE SET reason = excluded.reason'),
+      hotlistDel: db.prepare('DELETE FROM hotlist WHERE card = ?'),
+      hotlistClear: db.prepare('DELETE FROM hotlist'),
+      hotlistCount: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM hotlist'),
     };
+    this.#reloadCounts();
+  }
+
+  #reloadCounts(): void {
+    const o = this.#s.offlinePending.get()!;
+    this.#counts = { pending: this.#s.pendingCount.get()!.n, offlinePending: o.n, offlinePendingCents: o.cents ?? 0 };
+  }
+
+  /** Run `fn` as a transaction; on failure the in-memory counts are read again from the table. */
+  #tx<T>(fn: () => T): T {
+    try {
+      return this.#db.transaction(fn)();
+    } catch (e) {
+      this.#reloadCounts();
+      throw e;
+    }
+  }
+
+  /** A pending record left the queue (replied or rejected). */
+  #leftQueue(r: Row): void {
+    this.#counts.pending--;
+    if (r.mode === 'offline') {
+      this.#counts.offlinePending--;
+      if (r.unit === 'cent') this.#counts.offlinePendingCents -= r.amount ?? 0;
+    }
   }
 
   /**
-   * Allocate the next sequence number, let `build` sign the request with it, and commit the record — one
-   * durable transaction. Refuses with OUTBOX_FULL when `maxPending` requests are still unacknowledged.
+   * Allocate the next sequence number and the chain's head, let `build` sign the record with them, and
+   * commit it: one durable transaction. Refuses with OUTBOX_FULL when `maxPending` records are still
+   * unacknowledged. Call inside `atomically` to commit several records together.
    */
-  append(build: (seq: number) => OutboxDraft): OutboxEntry {
-    return this.#db.transaction(() => {
-      const { n } = this.#s.pendingCount.get()!;
-      if (n >= this.#maxPending) throw new PasserelleError('OUTBOX_FULL', `${n} requests wait to be sent (limit ${this.#maxPending})`);
-      const seq = this.#s.nextSeq.get()!.value;
-      const d = build(seq);
-      this.#s.insert.run(seq, d.txnId, d.createdAt, d.frame);
-      this.#s.bumpSeq.run();
-      return { seq, txnId: d.txnId, createdAt: d.createdAt, frame: d.frame, state: 'pending' as const, status: null, code: null, reply: null };
-    })();
+  append(build: (seq: number, prev: string) => RecordDraft, opts: { ignoreLimit?: boolean } = {}): OutboxEntry {
+    return this.#tx(() => {
+      const n = this.#counts.pending;
+      if (!opts.ignoreLimit && n >= this.#maxPending) throw new PasserelleError('OUTBOX_FULL', `${n} records wait to be sent (limit ${this.#maxPending})`);
+      const head = this.#s.head.get();
+      const seq = (head?.seq ?? 0) + 1;
+      const d = build(seq, head?.msg_hash ?? GENESIS_HASH);
+      this.#s.insert.run({
+        seq,
+        txn_id: d.txnId,
+        kind: d.kind,
+        mode: d.mode ?? null,
+        target: d.target ?? null,
+        card: d.card ?? null,
+        benefit: d.benefit ?? null,
+        unit: d.unit ?? null,
+        amount: d.amount ?? null,
+        created_at: d.createdAt,
+        frame: d.frame,
+        msg_hash: chainHash(d.message),
+      });
+      if (d.kind === 'void') this.#s.markVoided.run(d.txnId, d.target);
+      this.#counts.pending++;
+      if (d.mode === 'offline') {
+        this.#counts.offlinePending++;
+        if (d.unit === 'cent') this.#counts.offlinePendingCents += d.amount ?? 0;
+      }
+      return toEntry(this.#s.bySeq.get(seq)!);
+    });
   }
 
-  /** The oldest unacknowledged requests, in sequence order. */
-  pending(limit: number): OutboxEntry[] {
-    return this.#s.pending.all(limit).map(toEntry);
+  /** Run several writes as one transaction: all of them are on disk, or none. */
+  atomically<T>(fn: () => T): T {
+    return this.#tx(fn);
+  }
+
+  /** Unacknowledged records after `afterSeq`, in sequence order. */
+  pending(limit: number, afterSeq = 0): OutboxEntry[] {
+    return this.#s.pending.all(afterSeq, limit).map(toEntry);
   }
 
   entry(txnId: string): OutboxEntry | undefined {
@@ -108,19 +278,125 @@ export class Outbox {
     return r && toEntry(r);
   }
 
-  /** Record the gateway's verified reply; false if the request was not pending (a duplicate reply). */
-  settle(txnId: string, status: 'approved' | 'declined', code: string | null, reply: Buffer, at: number): boolean {
-    return this.#s.settle.run(status, code, reply, at, txnId).changes === 1;
+  bySeq(seq: number): OutboxEntry | undefined {
+    const r = this.#s.bySeq.get(seq);
+    return r && toEntry(r);
   }
 
-  /** Record a rejection (2xx): the request will not be resent. */
+  /** The latest sale record, whatever its state (shown again after a restart). */
+  lastSale(): OutboxEntry | undefined {
+    const r = this.#s.last.get();
+    return r && toEntry(r);
+  }
+
+  /** Online sales still waiting for their reply and not voided: after a restart, their result was never shown. */
+  unvoidedOnline(): OutboxEntry[] {
+    return this.#s.unvoided.all().map(toEntry);
+  }
+
+  /**
+   * Record the gateway's verified replies, all in one transaction. Returns the ids that were pending
+   * (a duplicate reply changes nothing and is not returned).
+   */
+  settle(replies: readonly SettleReply[], at: number): string[] {
+    if (replies.length === 0) return [];
+    return this.#tx(() => {
+      const fresh: string[] = [];
+      for (const r of replies) {
+        const row = this.#s.byTxn.get(r.txnId);
+        if (row?.state !== 'pending') continue;
+        this.#s.settle.run(r.status, r.code, r.taken, r.guaranteed, r.reply, at, r.txnId);
+        this.#leftQueue(row);
+        fresh.push(r.txnId);
+      }
+      return fresh;
+    });
+  }
+
+  /** Record a rejection (2xx): the record will not be resent. */
   reject(txnId: string, code: string, at: number): boolean {
-    return this.#s.reject.run(code, at, txnId).changes === 1;
+    return this.#tx(() => {
+      const row = this.#s.byTxn.get(txnId);
+      if (row?.state !== 'pending') return false;
+      this.#s.reject.run(code, at, txnId);
+      this.#leftQueue(row);
+      return true;
+    });
   }
 
-  stats(): { pending: number; oldestPendingAt: number | null } {
-    const r = this.#s.pendingCount.get()!;
-    return { pending: r.n, oldestPendingAt: r.oldest };
+  stats(): OutboxStats {
+    const c = this.#counts;
+    const oldest = c.pending > 0 ? (this.#s.oldestPending.get()?.created_at ?? null) : null;
+    return { pending: c.pending, oldestPendingAt: oldest, offlinePending: c.offlinePending, offlinePendingCents: c.offlinePendingCents };
+  }
+
+  /** This card's offline sales on this terminal since `from` (the start of the local day). */
+  offlineSinceForCard(card: string, from: number): { count: number; cents: number } {
+    const r = this.#s.cardToday.get(card, from)!;
+    return { count: r.n, cents: r.cents ?? 0 };
+  }
+
+  // --- offline policy, hotlist, gateway time -------------------------------------------------------
+
+  policy(): PolicyState | undefined {
+    const v = this.#s.metaGet.get('policy')?.value;
+    return typeof v === 'string' ? (JSON.parse(v) as PolicyState) : undefined;
+  }
+
+  /** Keep a verified policy document; an older or equal version than the one held is ignored. */
+  setPolicy(p: PolicyState): boolean {
+    const held = this.policy();
+    if (held && held.version >= p.version) return false;
+    this.#s.metaSet.run('policy', JSON.stringify(p));
+    return true;
+  }
+
+  hotlistState(): { version: number; issuedAt: number; cards: number } {
+    return {
+      version: Number(this.#s.metaGet.get('hotlist_version')?.value ?? 0),
+      issuedAt: Number(this.#s.metaGet.get('hotlist_issued_at')?.value ?? 0),
+      cards: this.#s.hotlistCount.get()!.n,
+    };
+  }
+
+  hotlisted(card: string): HotlistReason | null {
+    return this.#s.hotlistGet.get(card)?.reason ?? null;
+  }
+
+  /**
+   * Apply a verified hotlist document atomically. A full list replaces everything; a delta applies when
+   * its base is at or below the version held. Returns what happened: 'applied', 'refreshed' (same version,
+   * newer issue time), 'stale' (older, ignored) or 'needs-full' (the delta starts after what is held).
+   */
+  applyHotlist(doc: HotlistDoc['body']): 'applied' | 'refreshed' | 'stale' | 'needs-full' {
+    return this.#db.transaction(() => {
+      const held = this.hotlistState();
+      if (doc.version < held.version) return 'stale';
+      if (doc.version === held.version) {
+        if (doc.issuedAt <= held.issuedAt) return 'stale';
+        this.#s.metaSet.run('hotlist_issued_at', doc.issuedAt);
+        return 'refreshed';
+      }
+      if (!doc.full && doc.base > held.version) return 'needs-full';
+      if (doc.full) this.#s.hotlistClear.run();
+      for (const e of doc.entries) {
+        if (e.reason === null) this.#s.hotlistDel.run(e.card);
+        else this.#s.hotlistPut.run(e.card, e.reason);
+      }
+      this.#s.metaSet.run('hotlist_version', doc.version);
+      this.#s.metaSet.run('hotlist_issued_at', doc.issuedAt);
+      return 'applied';
+    })();
+  }
+
+  gatewayTime(): GatewayTime | undefined {
+    const v = this.#s.metaGet.get('gateway_time')?.value;
+    return typeof v === 'string' ? (JSON.parse(v) as GatewayTime) : undefined;
+  }
+
+  /** Remember the latest signed gateway time (not durable on its own: written with the next commit at the latest). */
+  setGatewayTime(t: GatewayTime): void {
+    this.#s.metaSet.run('gateway_time', JSON.stringify(t));
   }
 
   close(): void {
@@ -129,5 +405,24 @@ export class Outbox {
 }
 
 function toEntry(r: Row): OutboxEntry {
-  return { seq: r.seq, txnId: r.txn_id, createdAt: r.created_at, frame: r.frame, state: r.state, status: r.status, code: r.code, reply: r.reply };
+  return {
+    seq: r.seq,
+    txnId: r.txn_id,
+    kind: r.kind,
+    mode: r.mode,
+    target: r.target,
+    card: r.card,
+    benefit: r.benefit,
+    unit: r.unit,
+    amount: r.amount,
+    createdAt: r.created_at,
+    frame: r.frame,
+    state: r.state,
+    status: r.status,
+    code: r.code,
+    taken: r.taken,
+    guaranteed: r.guaranteed,
+    reply: r.reply,
+    voidedBy: r.voided_by,
+  };
 }

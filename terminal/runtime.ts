@@ -1,23 +1,32 @@
 import type { Logger } from '../common/log.ts';
+import { regionDate, regionDateTime, startOfRegionDay } from '../common/paris-time.ts';
 import type { Benefit } from '../protocol/benefits.ts';
 import { isValidCardNumber, parseQrPayload } from '../protocol/card.ts';
 import { CODES, type Code } from '../protocol/codes.ts';
 import { naclVerifier, type Signer, type Verifier } from '../protocol/crypto.ts';
-import { debitRequest, encodeJson } from '../protocol/debit.ts';
+import { debitRequest, encodeJson, voidRequest } from '../protocol/debit.ts';
 import { uuidv7 } from '../protocol/uuid7.ts';
 import { isPasserelleError, PasserelleError } from '../protocol/errors.ts';
-import { decodeFrame, encodeDirect, verifyFrame, type VerifiedRoots } from '../protocol/frame.ts';
-import { parseJson, Reply, type DebitRequestBody } from '../protocol/messages.ts';
-import { formatAmount, screens } from './screens.ts';
+import { decodeFrame, decodeFrameWithin, encodeDirect, verifyFrame, VerifiedRoots } from '../protocol/frame.ts';
+import { parseJson, Reply, type DebitReplyBody, type DebitRequestBody, type VoidRequestBody } from '../protocol/messages.ts';
+import { HOTLIST_FULL_TOPIC, HOTLIST_TOPIC, HotlistDoc, MAX_PUSH_BYTES, POLICY_TOPIC, PolicyDoc } from '../protocol/offline.ts';
+import { formatAmount, receipt, screens, statusLine, type Screen } from './screens.ts';
 import type { TerminalBindings } from './bindings.ts';
 import type { TerminalConfig } from './config.ts';
-import { initialState, step, type Effect, type Event, type Outcome, type Sale, type State } from './lifecycle.ts';
+import { initialState, step, type CredentialDraft, type Effect, type Event, type Outcome, type Sale, type State } from './lifecycle.ts';
 import type { Link } from './link.ts';
-import type { Outbox, OutboxEntry } from './outbox.ts';
+import { offlineDecision, type OfflineView } from './offline-policy.ts';
+import type { Outbox, OutboxEntry, SettleReply } from './outbox.ts';
 
 /**
  * The terminal runtime: drives the pure lifecycle (lifecycle.ts) by carrying out its effects on the
  * devices, the outbox and the link, and feeds it the events that come back. One sale at a time.
+ *
+ * Online or offline is decided when the sale is committed: with the link up, the request goes to the
+ * gateway; with it down (or after a request went unanswered), the sale is judged by the signed offline
+ * policy and, if accepted, committed as an offline sale the gateway will settle. Records are forwarded in
+ * sequence order, at most `syncWindow` unacknowledged at a time, each resent with the same bytes until
+ * the gateway answers it.
  */
 
 export interface RuntimeDeps {
@@ -42,13 +51,19 @@ const READ_RETRY_DELAY_MS = 50;
 
 export interface SettledSale {
   readonly txnId: string;
-  readonly status: 'approved' | 'declined' | 'rejected';
+  readonly status: 'approved' | 'declined' | 'void' | 'rejected';
   readonly code: string | null;
+}
+
+interface QueuedReply {
+  readonly settle: SettleReply;
+  readonly debit?: DebitReplyBody;
 }
 
 export class TerminalRuntime {
   readonly #d: RuntimeDeps;
   readonly #verifier: Verifier;
+  readonly #roots: VerifiedRoots;
   readonly #newTxnId: () => string;
   #state: State = initialState;
   readonly #events: Event[] = [];
@@ -58,15 +73,25 @@ export class TerminalRuntime {
   #pin: AbortController | undefined;
   #cancelReplyTimer: (() => void) | undefined;
   #cancelResendTimer: (() => void) | undefined;
-  /** When each pending request was last handed to the link (monotonic ms). */
-  readonly #lastSent = new Map<string, number>();
+  /** Records handed to the link and not yet answered: when (monotonic ms), and their frame for a resend. */
+  readonly #inFlight = new Map<string, { sentAt: number; frame: Buffer }>();
+  /** The highest sequence number handed to the link since it came up: the window fills from there. */
+  #sentThrough = 0;
+  /** Verified replies waiting to be recorded together (one outbox transaction per turn). */
+  #replies: QueuedReply[] = [];
+  #latestGatewayAt = 0;
+  /** An online request went unanswered: sell offline until the gateway answers again. */
+  #degraded = false;
+  /** Monotonic time of the last signed gateway time heard in this run. */
+  #contactMono: number | undefined;
   #stopped = false;
-  /** Called when any pending request is settled, including ones whose sale already timed out. */
+  /** Called when any record is settled, including ones whose sale already finished. */
   onSettled: ((s: SettledSale) => void) | undefined;
 
   constructor(d: RuntimeDeps) {
     this.#d = d;
     this.#verifier = d.verifier ?? naclVerifier;
+    this.#roots = d.roots ?? new VerifiedRoots(256);
     this.#newTxnId = d.newTxnId ?? (() => uuidv7(d.bindings.clock.now()));
   }
 
@@ -75,16 +100,37 @@ export class TerminalRuntime {
   }
 
   start(): void {
+    const recovered = this.#recover();
     this.#d.link.start({
       reply: (payload) => this.#onReply(payload),
+      push: (topic, payload, retained) => this.#onPush(topic, payload, retained),
       up: () => {
-        this.#lastSent.clear();
-        this.#resendDue();
+        this.#inFlight.clear();
+        this.#sentThrough = 0;
+        this.#pump();
+        this.#show(this.#state.tag === 'idle' ? screens.idle() : undefined);
       },
-      down: () => undefined,
+      down: () => this.#show(this.#state.tag === 'idle' ? screens.idle() : undefined),
     });
     this.#scheduleResend();
-    this.#d.bindings.display.show(screens.idle());
+    this.#show(recovered ?? screens.idle());
+  }
+
+  /**
+   * After a restart: an online sale still waiting for its reply never had its result shown (the power
+   * went during the sale), so it is voided: the gateway undoes it if it was applied. The last sale's
+   * state is shown again, so a result committed just before the cut is not lost to the cashier.
+   */
+  #recover(): Screen | undefined {
+    const interrupted = this.#d.outbox.unvoidedOnline();
+    if (interrupted.length > 0) {
+      this.#d.outbox.atomically(() => {
+        for (const e of interrupted) this.#appendVoid(e.txnId, 'interrupted');
+      });
+      this.#d.log.warn({ voided: interrupted.map((e) => e.txnId) }, 'sales interrupted before their result was shown are voided');
+    }
+    const last = this.#d.outbox.lastSale();
+    return last ? screens.lastSale(last) : undefined;
   }
 
   /** Sell `amount` (cents, or entries) of `benefit`; resolves when the sale is finished. */
@@ -106,7 +152,7 @@ export class TerminalRuntime {
     return this.#d.link.isUp();
   }
 
-  outboxStats(): { pending: number; oldestPendingAt: number | null } {
+  outboxStats() {
     return this.#d.outbox.stats();
   }
 
@@ -125,10 +171,17 @@ export class TerminalRuntime {
     }
   }
 
+  /** Draw a screen with the status bar (link, records waiting and the oldest one's age). */
+  #show(screen: Screen | undefined): void {
+    if (!screen) return;
+    const st = this.#d.outbox.stats();
+    this.#d.bindings.display.show({ ...screen, footer: statusLine({ linkUp: this.#d.link.isUp(), ...st }, this.#d.bindings.clock.now()) });
+  }
+
   #run(effect: Effect): void {
     switch (effect.kind) {
       case 'show':
-        this.#d.bindings.display.show(effect.screen);
+        this.#show(effect.screen);
         return;
       case 'readCredential':
         this.#readCredential();
@@ -150,10 +203,17 @@ export class TerminalRuntime {
       case 'stopReplyTimer':
         this.#cancelReplyTimer?.();
         return;
+      case 'fallback':
+        this.#degraded = true;
+        this.#d.log.warn({ txnId: effect.txnId }, 'no reply in time: the request is voided and the sale judged offline');
+        this.#judgeOffline(this.#newTxnId(), effect.sale, effect.credential, effect.txnId);
+        return;
       case 'finished': {
         this.#pin?.abort();
         const resolve = this.#resolveSale;
         this.#resolveSale = undefined;
+        const lines = receipt(effect.outcome, { terminalId: this.#d.config.terminalId, at: regionDateTime(this.#d.bindings.clock.now()) });
+        if (lines) this.#d.bindings.printer?.print(lines);
         resolve?.(effect.outcome);
         return;
       }
@@ -215,16 +275,18 @@ export class TerminalRuntime {
     );
   }
 
-  /** Sign the request with its sequence number and commit it; only then send it. */
-  #commit(txnId: string, sale: Sale, credential: DebitRequestBody['credential']): void {
+  /**
+   * Commit the sale, online when the link is up and the gateway has been answering, otherwise judged by
+   * the offline policy. Nothing is sent or shown before the record is on disk.
+   */
+  #commit(txnId: string, sale: Sale, credential: CredentialDraft): void {
+    if (!this.#d.link.isUp() || this.#degraded) {
+      this.#judgeOffline(txnId, sale, credential);
+      return;
+    }
     let entry: OutboxEntry;
     try {
-      entry = this.#d.outbox.append((seq) => {
-        const createdAt = this.#d.bindings.clock.now();
-        const body: DebitRequestBody = { txnId, terminalId: this.#d.config.terminalId, seq, createdAt, credential, benefit: sale.benefit, amount: sale.amount, unit: sale.unit };
-        const message = encodeJson(debitRequest(body));
-        return { txnId, createdAt, frame: encodeDirect(message, this.#d.signer.sign(message)) };
-      });
+      entry = this.#appendSale(txnId, sale, credential, 'online');
     } catch (e) {
       this.#d.log.warn({ err: e, txnId }, 'sale not recorded');
       this.#dispatch({ type: 'COMMIT_FAILED', code: codeOf(e, 'OUTBOX_FULL') });
@@ -234,81 +296,300 @@ export class TerminalRuntime {
     this.#send(entry);
   }
 
-  #send(entry: OutboxEntry): void {
-    if (this.#d.link.send(entry.frame)) this.#lastSent.set(entry.txnId, this.#d.bindings.clock.monotonicMs());
-  }
-
-  /** Send again every pending request not sent within the resend interval (bounded per pass). */
-  #resendDue(): void {
-    if (this.#stopped || !this.#d.link.isUp()) return;
-    const now = this.#d.bindings.clock.monotonicMs();
-    for (const entry of this.#d.outbox.pending(this.#d.config.resendBatch)) {
-      const last = this.#lastSent.get(entry.txnId);
-      if (last === undefined || now - last >= this.#d.config.resendIntervalMs) this.#send(entry);
+  /**
+   * Judge the sale by the signed offline policy and, when it passes, commit it as accepted offline. After
+   * a reply timeout, `voidTarget` is the unanswered online request: its void and the offline sale are
+   * committed in one transaction, so the sale can never count twice.
+   */
+  #judgeOffline(txnId: string, sale: Sale, credential: CredentialDraft, voidTarget?: string): void {
+    const decision = offlineDecision({ credential: credential.kind, unit: sale.unit, amount: sale.amount }, this.#offlineView(credential.cardNumber));
+    try {
+      this.#d.outbox.atomically(() => {
+        if (voidTarget) this.#appendVoid(voidTarget, 'timeout');
+        if (decision.ok) this.#appendSale(txnId, sale, credential, 'offline');
+      });
+    } catch (e) {
+      this.#d.log.warn({ err: e, txnId }, 'sale not recorded');
+      this.#dispatch(voidTarget ? { type: 'OFFLINE_REFUSED', code: codeOf(e, 'OUTBOX_FULL') } : { type: 'COMMIT_FAILED', code: codeOf(e, 'OUTBOX_FULL') });
+      return;
+    }
+    this.#pump();
+    if (decision.ok) {
+      this.#d.log.info({ txnId, voided: voidTarget }, 'sale accepted offline');
+      this.#dispatch({ type: 'OFFLINE_ACCEPTED', txnId });
+    } else {
+      const code: Code = voidTarget ? 'NO_REPLY' : decision.code;
+      this.#d.log.info({ code, offlineCode: decision.code, voided: voidTarget }, 'sale refused offline');
+      this.#dispatch({ type: 'OFFLINE_REFUSED', code });
     }
   }
 
+  #offlineView(cardNumber: string): OfflineView {
+    const o = this.#d.outbox;
+    const clock = this.#d.bindings.clock;
+    const now = clock.now();
+    const st = o.stats();
+    const contact = o.gatewayTime();
+    return {
+      policy: o.policy(),
+      hotlist: o.hotlistState(),
+      cardHotlisted: o.hotlisted(cardNumber),
+      cardToday: o.offlineSinceForCard(cardNumber, startOfRegionDay(regionDate(now))),
+      pending: { count: st.offlinePending, cents: st.offlinePendingCents },
+      clock: {
+        now,
+        ...(contact ? { lastContact: contact } : {}),
+        ...(this.#contactMono !== undefined ? { monotonicSinceContactMs: clock.monotonicMs() - this.#contactMono } : {}),
+      },
+    };
+  }
+
+  #appendSale(txnId: string, sale: Sale, credential: CredentialDraft, mode: 'online' | 'offline'): OutboxEntry {
+    const o = this.#d.outbox;
+    return o.append((seq, prev) => {
+      const createdAt = this.#d.bindings.clock.now();
+      const body: DebitRequestBody = {
+        txnId,
+        terminalId: this.#d.config.terminalId,
+        seq,
+        prev,
+        createdAt,
+        mode,
+        hotlist: o.hotlistState().version,
+        policy: o.policy()?.version ?? 0,
+        credential,
+        benefit: sale.benefit,
+        amount: sale.amount,
+        unit: sale.unit,
+      };
+      const message = encodeJson(debitRequest(body));
+      return { txnId, kind: 'sale', mode, card: credential.cardNumber, benefit: sale.benefit, unit: sale.unit, amount: sale.amount, createdAt, message, frame: encodeDirect(message, this.#d.signer.sign(message)) };
+    });
+  }
+
+  /** A void is committed even when the outbox is at its limit: it can only take value off the gateway. */
+  #appendVoid(target: string, reason: VoidRequestBody['reason']): OutboxEntry {
+    const txnId = this.#newTxnId();
+    return this.#d.outbox.append(
+      (seq, prev) => {
+        const createdAt = this.#d.bindings.clock.now();
+        const body: VoidRequestBody = { txnId, terminalId: this.#d.config.terminalId, seq, prev, createdAt, target, reason };
+        const message = encodeJson(voidRequest(body));
+        return { txnId, kind: 'void', target, createdAt, message, frame: encodeDirect(message, this.#d.signer.sign(message)) };
+      },
+      { ignoreLimit: true },
+    );
+  }
+
+  /** Hand a record to the link now (a new online sale goes at once, ahead of any backlog). */
+  #send(entry: OutboxEntry): boolean {
+    if (!this.#d.link.send(entry.frame)) return false;
+    this.#inFlight.set(entry.txnId, { sentAt: this.#d.bindings.clock.monotonicMs(), frame: entry.frame });
+    return true;
+  }
+
+  /**
+   * Forward records in sequence order, at most `syncWindow` unanswered at a time: the window is filled
+   * with the next pending records after the last one sent. Called when the link comes up, after each
+   * commit and each batch of replies, and on the resend timer.
+   */
+  #pump(): void {
+    if (this.#stopped || !this.#d.link.isUp()) return;
+    const room = this.#d.config.syncWindow - this.#inFlight.size;
+    if (room <= 0) return;
+    for (const entry of this.#d.outbox.pending(room, this.#sentThrough)) {
+      if (!this.#inFlight.has(entry.txnId) && !this.#send(entry)) return;
+      this.#sentThrough = entry.seq;
+    }
+  }
+
+  /** Every resend interval: send again what is still unanswered (same bytes), then fill the window. */
   #scheduleResend(): void {
     if (this.#stopped) return;
     this.#cancelResendTimer = this.#d.bindings.clock.setTimer(this.#d.config.resendIntervalMs, () => {
-      this.#resendDue();
+      if (this.#d.link.isUp()) {
+        const now = this.#d.bindings.clock.monotonicMs();
+        for (const f of this.#inFlight.values()) {
+          if (now - f.sentAt < this.#d.config.resendIntervalMs) continue;
+          if (this.#d.link.send(f.frame)) f.sentAt = now;
+        }
+      }
+      this.#pump();
       this.#scheduleResend();
     });
   }
 
-  /** A reply is trusted only after its batch signature verifies with the gateway key. */
-  #onReply(payload: Buffer): void {
-    const log = this.#d.log;
-    let message: Buffer;
+  /** A reply is trusted only after its signature (or its batch's) verifies with the gateway key. */
+  #verified(payload: Buffer, maxBytes?: number): Buffer | undefined {
     try {
-      const frame = decodeFrame(payload);
-      if (!verifyFrame(frame, this.#d.gatewaySignPublicKey, this.#verifier, this.#d.roots)) {
-        log.warn({ code: 'REPLY_BAD_SIGNATURE' }, CODES.REPLY_BAD_SIGNATURE.en);
-        return;
+      const frame = maxBytes === undefined ? decodeFrame(payload) : decodeFrameWithin(payload, maxBytes);
+      if (!verifyFrame(frame, this.#d.gatewaySignPublicKey, this.#verifier, this.#roots)) {
+        this.#d.log.warn({ code: 'REPLY_BAD_SIGNATURE' }, CODES.REPLY_BAD_SIGNATURE.en);
+        return undefined;
       }
-      message = frame.message;
+      return frame.message;
     } catch (e) {
-      log.warn({ err: e }, 'unreadable reply ignored');
-      return;
+      this.#d.log.warn({ err: e }, 'unreadable message from the gateway ignored');
+      return undefined;
     }
+  }
+
+  #onReply(payload: Buffer): void {
+    const message = this.#verified(payload);
+    if (!message) return;
     let reply: Reply;
     try {
       reply = parseJson(Reply, message, 'reply');
     } catch (e) {
-      log.warn({ err: e }, 'reply of an unknown shape ignored');
+      this.#d.log.warn({ err: e }, 'reply of an unknown shape ignored');
       return;
     }
-    if (reply.type === 'debit.reply') this.#onDebitReply(reply.body, message);
-    else this.#onErrorReply(reply.corr, reply.body.code);
+    const terminalId = this.#d.config.terminalId;
+    switch (reply.type) {
+      case 'debit.reply': {
+        const b = reply.body;
+        if (b.terminalId !== terminalId) return void this.#d.log.warn({ code: 'REPLY_UNEXPECTED', txnId: b.txnId }, 'reply for another terminal ignored');
+        this.#queueReply({ settle: { txnId: b.txnId, status: b.status, code: b.code ?? null, taken: b.taken, guaranteed: b.guaranteed ?? 0, reply: message }, debit: b }, b.decidedAt);
+        return;
+      }
+      case 'void.reply': {
+        const b = reply.body;
+        if (b.terminalId !== terminalId) return void this.#d.log.warn({ code: 'REPLY_UNEXPECTED', txnId: b.txnId }, 'reply for another terminal ignored');
+        this.#queueReply({ settle: { txnId: b.txnId, status: 'void', code: b.result, taken: null, guaranteed: null, reply: message } }, b.decidedAt);
+        return;
+      }
+      case 'sync.missing':
+        if (reply.body.terminalId === terminalId) this.#resendMissing(reply.body.seqs);
+        this.#noteGatewayTime(reply.body.decidedAt);
+        return;
+      case 'error':
+        this.#noteGatewayTime(reply.body.decidedAt);
+        this.#onErrorReply(reply.corr, reply.body.code);
+        return;
+    }
   }
 
-  #onDebitReply(body: Extract<Reply, { type: 'debit.reply' }>['body'], message: Buffer): void {
-    if (body.terminalId !== this.#d.config.terminalId) {
-      this.#d.log.warn({ code: 'REPLY_UNEXPECTED', txnId: body.txnId }, 'reply for another terminal ignored');
+  /** The gateway lacks these records (a gap in the sequence): send them again, whatever their state here. */
+  #resendMissing(seqs: readonly number[]): void {
+    const found: number[] = [];
+    for (const seq of seqs) {
+      const e = this.#d.outbox.bySeq(seq);
+      if (!e) continue;
+      found.push(seq);
+      if (this.#d.link.send(e.frame) && e.state === 'pending') this.#inFlight.set(e.txnId, { sentAt: this.#d.bindings.clock.monotonicMs(), frame: e.frame });
+    }
+    const lost = seqs.filter((s) => !found.includes(s));
+    this.#d.log.warn({ resent: found.length, lost }, 'the gateway asked for missing records');
+  }
+
+  #queueReply(r: QueuedReply, gatewayAt: number): void {
+    if (this.#replies.length === 0) setImmediate(() => this.#flushReplies());
+    this.#replies.push(r);
+    this.#latestGatewayAt = Math.max(this.#latestGatewayAt, gatewayAt);
+  }
+
+  /** Record every reply that arrived in this turn in one transaction, then move the sale and the window on. */
+  #flushReplies(): void {
+    const batch = this.#replies;
+    this.#replies = [];
+    if (batch.length === 0 || this.#stopped) return;
+    const now = this.#d.bindings.clock.now();
+    const gatewayAt = this.#latestGatewayAt;
+    let fresh: Set<string>;
+    try {
+      fresh = new Set(
+        this.#d.outbox.atomically(() => {
+          const ids = this.#d.outbox.settle(batch.map((r) => r.settle), now);
+          this.#d.outbox.setGatewayTime({ gatewayAt, localAt: now });
+          return ids;
+        }),
+      );
+    } catch (e) {
+      this.#d.log.error({ err: e }, 'replies could not be recorded; the records stay pending and are resent');
       return;
     }
-    this.#lastSent.delete(body.txnId);
-    if (!this.#d.outbox.settle(body.txnId, body.status, body.code ?? null, message, this.#d.bindings.clock.now())) {
-      if (!this.#d.outbox.entry(body.txnId)) this.#d.log.warn({ code: 'REPLY_UNEXPECTED', txnId: body.txnId }, CODES.REPLY_UNEXPECTED.en);
-      return; // a duplicate of a reply already recorded
+    this.#contactMono = this.#d.bindings.clock.monotonicMs();
+    this.#degraded = false;
+    this.#checkClock(gatewayAt, now);
+    for (const r of batch) {
+      const id = r.settle.txnId;
+      this.#inFlight.delete(id);
+      if (!fresh.has(id)) {
+        if (!this.#d.outbox.entry(id)) this.#d.log.warn({ code: 'REPLY_UNEXPECTED', txnId: id }, CODES.REPLY_UNEXPECTED.en);
+        continue;
+      }
+      this.onSettled?.({ txnId: id, status: r.settle.status, code: r.settle.code });
+      if (r.debit) this.#dispatch({ type: 'REPLY', reply: r.debit });
     }
-    this.onSettled?.({ txnId: body.txnId, status: body.status, code: body.code ?? null });
-    this.#dispatch({ type: 'REPLY', reply: body });
+    this.#pump();
+  }
+
+  /** Any signed gateway time (replies, errors, live hotlist refreshes) tells the terminal its clock's error. */
+  #noteGatewayTime(gatewayAt: number): void {
+    const now = this.#d.bindings.clock.now();
+    this.#d.outbox.setGatewayTime({ gatewayAt, localAt: now });
+    this.#contactMono = this.#d.bindings.clock.monotonicMs();
+    this.#checkClock(gatewayAt, now);
+  }
+
+  #checkClock(gatewayAt: number, now: number): void {
+    const bound = this.#d.outbox.policy()?.limits.clockSkewMaxMs;
+    if (bound !== undefined && Math.abs(gatewayAt - now) > bound) {
+      this.#d.log.warn({ code: 'CLOCK_UNTRUSTED', skewMs: gatewayAt - now }, "the terminal's clock differs from the gateway's: no offline sale until it is set right");
+    }
+  }
+
+  /** The offline policy and the hotlist, pushed (retained) by the gateway and signed with its key. */
+  #onPush(topic: string, payload: Buffer, retained: boolean): void {
+    const message = this.#verified(payload, MAX_PUSH_BYTES);
+    if (!message) return;
+    const o = this.#d.outbox;
+    try {
+      if (topic === POLICY_TOPIC) {
+        const doc = parseJson(PolicyDoc, message, 'offline policy').body;
+        if (o.setPolicy(doc)) this.#d.log.info({ version: doc.version }, 'offline policy updated');
+        return;
+      }
+      if (topic === HOTLIST_TOPIC || topic === HOTLIST_FULL_TOPIC) {
+        const doc = parseJson(HotlistDoc, message, 'hotlist').body;
+        const result = o.applyHotlist(doc);
+        if (result === 'needs-full') this.#d.link.follow(HOTLIST_FULL_TOPIC, true);
+        else if (doc.full && result !== 'stale') this.#d.link.follow(HOTLIST_FULL_TOPIC, false);
+        if (result === 'applied') this.#d.log.info({ version: doc.version, entries: doc.entries.length, full: doc.full }, 'hotlist applied');
+        // A live (not retained) hotlist was signed moments ago: it tells the time too.
+        if (!retained && (result === 'applied' || result === 'refreshed')) this.#noteGatewayTime(doc.issuedAt);
+        return;
+      }
+      this.#d.log.warn({ topic }, 'message on an unexpected topic ignored');
+    } catch (e) {
+      this.#d.log.warn({ err: e, topic }, 'pushed document refused');
+    }
   }
 
   #onErrorReply(corr: string, code: Extract<Reply, { type: 'error' }>['body']['code']): void {
     if (CODES[code].retryable) {
-      this.#d.log.info({ code, txnId: corr }, 'gateway busy; the request stays pending and is resent');
+      this.#d.log.info({ code, txnId: corr }, 'gateway busy; the record stays pending and is resent');
       return;
     }
     if (!corr || !this.#d.outbox.reject(corr, code, this.#d.bindings.clock.now())) {
       this.#d.log.error({ code, corr }, 'the gateway rejected a request this terminal cannot match');
       return;
     }
-    this.#lastSent.delete(corr);
-    this.#d.log.error({ code, txnId: corr }, 'request rejected by the gateway; it will not be resent');
+    this.#inFlight.delete(corr);
+    this.#d.log.error({ code, txnId: corr }, 'record rejected by the gateway; it will not be resent');
     this.onSettled?.({ txnId: corr, status: 'rejected', code });
     this.#dispatch({ type: 'REJECTED', txnId: corr, code });
+  }
+
+  /**
+   * Stop for a software update: refused while any record waits to be acknowledged, so an update never
+   * strands a sale. A restart keeps the queue in any case (it is on disk); this keeps it moving.
+   */
+  async stopForUpdate(): Promise<void> {
+    const st = this.#d.outbox.stats();
+    if (st.pending > 0) throw new PasserelleError('QUEUE_NOT_EMPTY', `${st.pending} records wait to be acknowledged by the gateway`);
+    if (this.#state.tag !== 'idle' && this.#state.tag !== 'finished') throw new PasserelleError('SALE_IN_PROGRESS');
+    await this.stop();
   }
 
   async stop(): Promise<void> {

@@ -1,7 +1,8 @@
 import { BENEFITS, CINEMA_COUNTER_CENTS } from '../protocol/benefits.ts';
-import { CODES, type Code } from '../protocol/codes.ts';
+import { CODES, isCode, type Code } from '../protocol/codes.ts';
 import { formatEntries, formatEuros } from '../protocol/money.ts';
 import type { Outcome, Sale } from './lifecycle.ts';
+import type { OutboxEntry } from './outbox.ts';
 
 /**
  * What the terminal's display shows, in French. Pure: a screen is data; the display binding draws it.
@@ -13,6 +14,8 @@ export type Tone = 'info' | 'ok' | 'warn' | 'error';
 export interface Screen {
   readonly tone: Tone;
   readonly lines: readonly string[];
+  /** The status bar the runtime adds under every screen: link state and what waits to be sent. */
+  readonly footer?: string;
 }
 
 export function formatAmount(amount: number, unit: 'cent' | 'entry'): string {
@@ -34,6 +37,7 @@ export const screens = {
   typeCode: (): Screen => ({ tone: 'info', lines: ['Tapez votre code secret', 'sur le clavier'] }),
   sending: (): Screen => ({ tone: 'info', lines: ['Transmission en cours…'] }),
   outcome,
+  lastSale,
 };
 
 function outcome(o: Outcome): Screen {
@@ -57,16 +61,75 @@ function outcome(o: Outcome): Screen {
       const why = r.code ? CODES[r.code].fr : 'Refusé';
       return { tone: 'error', lines: ['PAIEMENT REFUSÉ', why, label(r), `Reste à payer : ${formatAmount(r.remainingToPay, r.unit)}`] };
     }
+    case 'offline': {
+      const s = o.sale;
+      const lines = ['ACCEPTÉ HORS LIGNE', 'Paiement provisoire, confirmé au retour du réseau', label(s), `Montant : ${formatAmount(s.amount, s.unit)}`];
+      if (s.benefit === 'CINEMA') lines.push(`À payer au guichet : ${formatEuros(s.amount * CINEMA_COUNTER_CENTS)} (1 € par entrée)`);
+      return { tone: 'ok', lines };
+    }
+    case 'refused':
+      return { tone: 'error', lines: ['PAIEMENT REFUSÉ', CODES[o.code].fr, label(o.sale), `Reste à payer : ${formatAmount(o.sale.amount, o.sale.unit)}`] };
     case 'rejected':
       return { tone: 'error', lines: ['VENTE REFUSÉE PAR LE SERVEUR', CODES[o.code].fr] };
-    case 'pending':
-      return { tone: 'warn', lines: ['PAS DE RÉPONSE DU SERVEUR', "Vente en attente d'envoi", 'Résultat communiqué au retour du réseau'] };
     case 'cancelled':
       return { tone: 'warn', lines: ['VENTE ANNULÉE', CODES[o.code].fr] };
   }
 }
 
-/** A screen as text, one line each, for logs, the demo and tests. */
+/**
+ * Shown when the terminal starts: the last sale's state, so a result committed just before a power cut
+ * is not lost to the cashier, and a sale cut before its result says it was voided.
+ */
+function lastSale(e: OutboxEntry): Screen | undefined {
+  if (e.kind !== 'sale' || !e.benefit || !e.unit || e.amount === null) return undefined;
+  const what = [BENEFITS[e.benefit].fr, `Montant : ${formatAmount(e.amount, e.unit)}`];
+  if (e.voidedBy) return { tone: 'warn', lines: ['DERNIÈRE VENTE INTERROMPUE', "Vente annulée : rien n'est débité", ...what] };
+  if (e.state === 'rejected') return { tone: 'error', lines: ['DERNIÈRE VENTE : REFUSÉE PAR LE SERVEUR', ...what] };
+  if (e.mode === 'offline') {
+    if (e.state === 'pending') return { tone: 'ok', lines: ['DERNIÈRE VENTE : ACCEPTÉ HORS LIGNE', 'Paiement provisoire, confirmé au retour du réseau', ...what] };
+    return { tone: 'ok', lines: ['DERNIÈRE VENTE : ACCEPTÉ HORS LIGNE, RÉGLÉE', ...what] };
+  }
+  if (e.status === 'approved') return { tone: 'ok', lines: ['DERNIÈRE VENTE : PAIEMENT ACCEPTÉ', ...what] };
+  if (e.status === 'declined') return { tone: 'error', lines: ['DERNIÈRE VENTE : PAIEMENT REFUSÉ', ...(e.code && isCode(e.code) ? [CODES[e.code].fr] : []), ...what] };
+  return undefined;
+}
+
+/** "il y a 12 min", "il y a 2 h 05": the age of the oldest record waiting to be sent. */
+export function formatAge(ms: number): string {
+  const min = Math.max(0, Math.floor(ms / 60_000));
+  if (min < 1) return "moins d'une minute";
+  if (min < 60) return `${min} min`;
+  return `${Math.floor(min / 60)} h ${String(min % 60).padStart(2, '0')}`;
+}
+
+/** The status bar: link state, and how many records wait to be sent and since when. */
+export function statusLine(st: { readonly linkUp: boolean; readonly pending: number; readonly oldestPendingAt: number | null }, now: number): string {
+  const link = st.linkUp ? 'En ligne' : 'HORS LIGNE';
+  if (st.pending === 0) return `${link} · aucune vente en attente`;
+  const age = st.oldestPendingAt === null ? '' : ` (la plus ancienne depuis ${formatAge(now - st.oldestPendingAt)})`;
+  return `${link} · ${st.pending} en attente d'envoi${age}`;
+}
+
+/**
+ * The receipt: what the youth keeps. It says which of the three outcomes it was, so a provisional
+ * offline acceptance is never mistaken for an online approval.
+ */
+export function receipt(o: Outcome, meta: { readonly terminalId: string; readonly at: string }): string[] | null {
+  const head = ["Pass'Région — ticket", `Terminal ${meta.terminalId}`, meta.at];
+  switch (o.kind) {
+    case 'approved':
+      return [...head, `Transaction ${o.txnId}`, 'PAIEMENT ACCEPTÉ EN LIGNE', ...outcome(o).lines.slice(1)];
+    case 'offline':
+      return [...head, `Transaction ${o.txnId}`, 'ACCEPTÉ HORS LIGNE — PROVISOIRE', ...outcome(o).lines.slice(2), 'Le débit définitif est fixé par la Région à la transmission.'];
+    case 'declined':
+    case 'refused':
+      return [...head, ...(o.kind === 'declined' ? [`Transaction ${o.txnId}`] : []), ...outcome(o).lines];
+    default:
+      return null;
+  }
+}
+
+/** A screen's message as text, one line each, for logs and tests (the status bar is not part of it). */
 export function screenText(s: Screen): string {
   return s.lines.join('\n');
 }

@@ -2,7 +2,7 @@ import { AsyncQueue } from '../common/async-queue.ts';
 import type { Code } from '../protocol/codes.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import { sealPin } from '../protocol/pin.ts';
-import type { Display, NfcCard, NfcReader, PinPad, QrSource, TerminalBindings } from './bindings.ts';
+import type { Clock, Display, NfcCard, NfcReader, PinPad, Printer, QrSource, TerminalBindings } from './bindings.ts';
 import { systemClock } from './bindings.ts';
 import { decodeQrFrame } from './qr-decode.ts';
 import type { Screen } from './screens.ts';
@@ -108,19 +108,34 @@ export class RecordingDisplay implements Display {
   }
 }
 
+/** Keeps every receipt printed. */
+export class RecordingPrinter implements Printer {
+  readonly receipts: (readonly string[])[] = [];
+  readonly #onPrint: ((lines: readonly string[]) => void) | undefined;
+  constructor(onPrint?: (lines: readonly string[]) => void) {
+    this.#onPrint = onPrint;
+  }
+  print(lines: readonly string[]): void {
+    this.receipts.push(lines);
+    this.#onPrint?.(lines);
+  }
+}
+
 export interface SimBindings extends TerminalBindings {
   readonly nfc: SimNfcReader;
   readonly qr: SimQrCamera;
   readonly pad: SimPinPad;
   readonly display: RecordingDisplay;
+  readonly printer: RecordingPrinter;
 }
 
-export function simBindings(gatewayBoxPublicKey: Uint8Array, onShow?: (s: Screen) => void): SimBindings {
+export function simBindings(gatewayBoxPublicKey: Uint8Array, onShow?: (s: Screen) => void, onPrint?: (lines: readonly string[]) => void, clock: Clock = systemClock): SimBindings {
   return {
     nfc: new SimNfcReader(),
     qr: new SimQrCamera(),
     pad: new SimPinPad(gatewayBoxPublicKey),
     display: new RecordingDisplay(onShow),
-    clock: systemClock,
+    printer: new RecordingPrinter(onPrint),
+    clock,
   };
 }

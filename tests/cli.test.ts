@@ -21,16 +21,20 @@ describe('passerelle command line', () => {
     const r = run(['demo']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain('9 ventes, toutes conformes.');
+    expect(r.stdout).toContain('10 ventes, toutes conformes.');
     expect(r.stdout).not.toContain('NON CONFORME');
-    for (const s of ['PAIEMENT PARTIEL ACCEPTÉ', 'Avantage non autorisé pour ce partenaire', 'Carte en opposition', 'débits enregistrés : 1', 'ENTRÉE ACCEPTÉE', 'À payer au guichet : 2,00\u00a0€']) expect(r.stdout).toContain(s);
+    for (const s of ['PAIEMENT PARTIEL ACCEPTÉ', 'Avantage non autorisé pour ce partenaire', 'Carte en opposition', 'débits enregistrés : 1', 'ENTRÉE ACCEPTÉE', 'À payer au guichet : 2,00\u00a0€', 'ACCEPTÉ HORS LIGNE', 'réseau rétabli ; vente transmise et réglée : approved']) expect(r.stdout).toContain(s);
   });
 
   it('bench --quick prints one JSON line per scenario, of the agreed shapes (a smoke run: no speed is asserted)', () => {
-    const r = run(['bench', '--quick'], 120_000);
+    const r = run(['bench', '--quick'], 240_000);
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines.map((l) => l.scenario)).toEqual(['online-debit', 'bulk-load']);
+    expect(lines.map((l) => l.scenario)).toEqual(['online-debit', 'bulk-load', 'outbox-commit', 'offline-drain']);
+    expect(lines[2]).toMatchObject({ target_p99_ms: 2 });
+    expect(lines[2]!.p99_ms).toBeGreaterThan(0);
+    expect(lines[3]).toMatchObject({ sales: 2000, errors: 0, target_s: 5 });
+    expect(lines[3]!.drain_s).toBeGreaterThan(0);
     expect(lines[1]).toMatchObject({ cards: 20_000, errors: 0 });
     expect(lines[1]!.seconds).toBeGreaterThan(0);
     const result = lines[0]!;

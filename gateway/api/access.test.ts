@@ -47,6 +47,9 @@ const ALLOWED: Readonly<Record<string, readonly ApiRole[]>> = {
   'GET /api/v1/statements/:statementId/csv': ['operator', 'partner'],
   'POST /api/v1/sepa-exports': OP,
   'GET /api/v1/sepa-exports/:fileId': OP,
+  'GET /api/v1/offline/report': OP,
+  'DELETE /api/v1/offline/soft-blocks/:cardNumber': OP,
+  'GET /api/v1/terminals/:terminalId/sync': ['operator', 'technician', 'partner'],
 };
 
 /** Parameters that are the partner token's own data, so an allowed call is never refused for scope. */

@@ -9,6 +9,7 @@ import { installAuth } from './auth.ts';
 import { DEFAULT_API_CONFIG, type ApiConfig, type ApiDeps } from './deps.ts';
 import { bulkLoadRoutes } from './routes/bulk-load.ts';
 import { campaignRoutes } from './routes/campaigns.ts';
+import { offlineRoutes } from './routes/offline.ts';
 import { cardRoutes } from './routes/cards.ts';
 import { partnerRoutes, terminalRoutes } from './routes/partners.ts';
 import { saleRoutes } from './routes/sales.ts';
@@ -40,7 +41,7 @@ export function registerDocs(app: FastifyInstance): void {
       openapi: '3.1.0',
       info: { title: "Passerelle admin API (Pass'Région)", version: VERSION, description: 'Operator, technician and partner API of the Passerelle gateway. See docs/api.md.' },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API token: psr_ then 43 base64url characters' } } },
-      tags: ['campaigns', 'cards', 'partners', 'terminals', 'sales', 'statements'].map((name) => ({ name })),
+      tags: ['campaigns', 'cards', 'partners', 'terminals', 'sales', 'statements', 'offline'].map((name) => ({ name })),
     },
   });
   app.register(swaggerUi, { routePrefix: '/docs' });
@@ -60,6 +61,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
       statementRoutes(api, deps);
       sepaRoutes(api, deps);
       tokenRoutes(api, deps);
+      offlineRoutes(api, deps);
     },
     { prefix: API_PREFIX },
   );

@@ -1,15 +1,18 @@
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { Benefit } from '../../protocol/benefits.ts';
+import { benefitUnit, type Benefit } from '../../protocol/benefits.ts';
 import { cardNumberFrom } from '../../protocol/card.ts';
+import { requestFingerprint, voidFingerprint } from '../../protocol/debit.ts';
 import { isPasserelleError } from '../../protocol/errors.ts';
-import { DebitReply, parseJson } from '../../protocol/messages.ts';
+import { DebitReply, parseJson, VoidReply, type DebitRequestBody, type VoidRequestBody } from '../../protocol/messages.ts';
+import { DEFAULT_OFFLINE_LIMITS, GENESIS_HASH } from '../../protocol/offline.ts';
+import { uuidv7 } from '../../protocol/uuid7.ts';
 import { debitBody, debitItem } from '../../tests/helpers/debits.ts';
 import { codeOf } from '../../tests/helpers/errors.ts';
 import { defaultWindows } from '../campaigns.ts';
 import { sweepExpired } from '../expiry.ts';
 import type { PinCheck } from '../rules.ts';
-import type { CommitOutcome, Ledger, LedgerRules } from './ledger.ts';
+import { fallbackRecordHash, type CommitOutcome, type Ledger, type LedgerRules, type VoidItem } from './ledger.ts';
 
 /**
  * The contract every ledger backend passes. A backend's test file calls `ledgerContract(name, open)`;
@@ -93,6 +96,35 @@ function replyOf(o: CommitOutcome | undefined): DebitReply['body'] {
 function sell(l: Ledger, o: { terminal: string; card: string; benefit: Benefit; amount: number; when?: number; pin?: PinCheck; createdAt?: number }) {
   const body = debitBody({ terminalId: o.terminal, cardNumber: o.card, benefit: o.benefit, amount: o.amount, createdAt: o.createdAt ?? o.when ?? NOW });
   return { body, reply: replyOf(l.commitDebits([debitItem(body, o.pin ?? 'not-needed')], o.when ?? NOW)[0]) };
+}
+
+function voidReplyOf(o: CommitOutcome | undefined): VoidReply['body'] {
+  if (!o || o.kind !== 'reply' || o.status !== 'void') throw new Error(`expected a void reply, got ${JSON.stringify(o)}`);
+  return parseJson(VoidReply, o.reply, 'void reply').body;
+}
+
+function voidItem(body: VoidRequestBody): VoidItem {
+  return { void: body, fingerprint: voidFingerprint(body) };
+}
+
+/** A void of `target` by `terminalId`, with a sequence number of its own. */
+let voidSeq = 5_000_000;
+function voidBody(terminalId: string, target: string, o: Partial<VoidRequestBody> = {}): VoidRequestBody {
+  return { txnId: uuidv7(), terminalId, seq: ++voidSeq, prev: GENESIS_HASH, createdAt: NOW, target, reason: 'timeout', ...o };
+}
+
+/** What the ledger records as the chain hash of a record given without its message bytes. */
+const hashOf = (b: DebitRequestBody) => fallbackRecordHash(requestFingerprint(b));
+
+/** One terminal's records in order: each names the hash of the one before, as a real outbox does. */
+function chainFor(terminalId: string) {
+  let seq = 0;
+  let prev = GENESIS_HASH;
+  return (o: { card: string; benefit: Benefit; amount: number } & Partial<DebitRequestBody>): DebitRequestBody => {
+    const body = debitBody({ terminalId, cardNumber: o.card, seq: ++seq, prev, ...o });
+    prev = hashOf(body);
+    return body;
+  };
 }
 
 export function ledgerContract(name: string, open: OpenLedger): void {
@@ -535,6 +567,369 @@ export function ledgerContract(name: string, open: OpenLedger): void {
       });
     });
 
+    describe('hash chain and gaps', () => {
+      it('chain: a gap shows in terminalSync as missing; filling it advances nextSeq', () => {
+        const next = chainFor(T.book);
+        const [r1, r2, r3, r4, r5] = [1, 2, 3, 4, 5].map(() => next({ card: CARD, benefit: 'LEISURE_BOOKS', amount: 10 }));
+        expect(l.terminalSync(T.book)).toEqual({ terminalId: T.book, nextSeq: 1, maxSeq: 0, missing: [], chainBreaks: 0 });
+        l.commitDebits([r1!, r2!, r4!, r5!].map((b) => debitItem(b)), NOW);
+        expect(l.terminalSync(T.book)).toEqual({ terminalId: T.book, nextSeq: 3, maxSeq: 5, missing: [3], chainBreaks: 0 });
+        l.commitDebits([debitItem(r3!)], NOW);
+        expect(l.terminalSync(T.book)).toMatchObject({ nextSeq: 6, maxSeq: 5, missing: [], chainBreaks: 0 });
+        // A wide gap is listed lowest first, at most `limit` of it.
+        const far = debitBody({ terminalId: T.book, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 10, seq: 12 });
+        l.commitDebits([debitItem(far)], NOW);
+        expect(l.terminalSync(T.book)).toMatchObject({ nextSeq: 6, maxSeq: 12, missing: [6, 7, 8, 9, 10, 11] });
+        expect(l.terminalSync(T.book, 2).missing).toEqual([6, 7]);
+        // Every other terminal is untouched.
+        expect(l.terminalSync(T.cinema)).toMatchObject({ nextSeq: 1, maxSeq: 0, missing: [] });
+        expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1500 - 60);
+      });
+
+      it('chain: a prev that does not match the record before is a chain break, and the record is still decided', () => {
+        const a = debitBody({ terminalId: T.book, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 1 });
+        const b = debitBody({ terminalId: T.book, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 2, prev: GENESIS_HASH });
+        expect(replyOf(l.commitDebits([debitItem(a), debitItem(b)], NOW)[1]).status).toBe('approved');
+        expect(l.terminalSync(T.book)).toMatchObject({ nextSeq: 3, chainBreaks: 1 });
+        // Given its message hash (as the pipeline does), the next record must name exactly that.
+        const msgHash = 'A'.repeat(43);
+        const c = debitBody({ terminalId: T.book, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 3, prev: hashOf(b) });
+        const e = debitBody({ terminalId: T.book, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 5, prev: 'B'.repeat(43) });
+        l.commitDebits([{ ...debitItem(c), msgHash }, debitItem(e)], NOW);
+        expect(l.terminalSync(T.book)).toMatchObject({ chainBreaks: 1, missing: [4] });
+        // A late record checks both neighbours: it names c's hash (fine), but e names another than its own.
+        const d = debitBody({ terminalId: T.book, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 4, prev: msgHash });
+        l.commitDebits([debitItem(d)], NOW);
+        expect(l.terminalSync(T.book)).toMatchObject({ nextSeq: 6, missing: [], chainBreaks: 2 });
+        expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1000);
+        expect(l.audit()).toEqual([]);
+      });
+
+      it('chain: a sequence number reused by another record is refused as seq-conflict and nothing is applied', () => {
+        const a = debitBody({ terminalId: T.book, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 1 });
+        const b = debitBody({ terminalId: T.book, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 900, seq: 1 });
+        const [x, y] = l.commitDebits([debitItem(a), debitItem(b)], NOW);
+        expect(x).toMatchObject({ kind: 'reply', fresh: true, status: 'approved' });
+        expect(y).toEqual({ kind: 'seq-conflict' });
+        expect(l.request(b.txnId)).toBeUndefined();
+        expect(l.transfersForTxn(b.txnId)).toEqual([]);
+        expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1400);
+        expect(l.terminalSync(T.book)).toMatchObject({ nextSeq: 2, maxSeq: 1, chainBreaks: 1 });
+        // The record holding the number is still answered as a repeat; a void cannot take the number either.
+        expect(l.commitDebits([debitItem(a)], NOW)[0]).toMatchObject({ kind: 'reply', fresh: false });
+        expect(l.commitDebits([voidItem(voidBody(T.book, a.txnId, { seq: 1 }))], NOW)[0]).toEqual({ kind: 'seq-conflict' });
+        // Another terminal's sequence is its own.
+        expect(replyOf(l.commitDebits([debitItem({ ...b, terminalId: T.old, txnId: uuidv7() })], NOW)[0]).code).toBe('CONVENTION_INVALID');
+        expect(l.terminalSync(T.book).chainBreaks).toBe(2);
+        expect(l.audit()).toEqual([]);
+      });
+    });
+
+    describe('voids', () => {
+      it('void after an approved sale: undone, the wallet restored, a repeat gets the same bytes', () => {
+        const { body } = sell(l, { terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 500 });
+        const v = voidBody(T.book, body.txnId, { reason: 'interrupted' });
+        const first = l.commitDebits([voidItem(v)], NOW + 1000)[0];
+        expect(first).toMatchObject({ kind: 'reply', fresh: true, status: 'void' });
+        expect(voidReplyOf(first)).toEqual({ txnId: v.txnId, terminalId: T.book, target: body.txnId, result: 'undone', decidedAt: NOW + 1000 });
+        expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1500);
+        expect(l.transfersForTxn(body.txnId).map((t) => t.kind)).toEqual(['debit', 'reversal']);
+        expect(l.request(v.txnId)).toMatchObject({ status: 'void', mode: null });
+        const again = l.commitDebits([voidItem(v)], NOW + 5000)[0];
+        expect(again).toMatchObject({ kind: 'reply', fresh: false, status: 'void' });
+        expect(again?.kind === 'reply' && first?.kind === 'reply' && again.reply.equals(first.reply)).toBe(true);
+        expect(l.commitDebits([voidItem({ ...v, reason: 'timeout' })], NOW)[0]).toEqual({ kind: 'conflict' });
+        // Undone once: not again by a correction, nor by a second void.
+        expect(codeOf(() => l.reverseSale(body.txnId, 'x', NOW + DAY))).toBe('ALREADY_CORRECTED');
+        expect(voidReplyOf(l.commitDebits([voidItem(voidBody(T.book, body.txnId))], NOW)[0]).result).toBe('undone');
+        expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1500);
+        expect(l.audit()).toEqual([]);
+      });
+
+      it('void before its target arrives: the target is declined TXN_VOIDED, and its repeats get the same reply', () => {
+        const target = debitBody({ terminalId: T.book, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 500 });
+        expect(voidReplyOf(l.commitDebits([voidItem(voidBody(T.book, target.txnId))], NOW)[0]).result).toBe('prevented');
+        const first = l.commitDebits([debitItem(target)], NOW + 10)[0];
+        expect(replyOf(first)).toMatchObject({ status: 'declined', code: 'TXN_VOIDED', taken: 0, remainingToPay: 500, mode: 'online' });
+        const again = l.commitDebits([debitItem(target)], NOW + 20)[0];
+        expect(again?.kind === 'reply' && first?.kind === 'reply' && !again.fresh && again.reply.equals(first.reply)).toBe(true);
+        expect(l.transfersForTxn(target.txnId)).toEqual([]);
+        expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1500);
+        // A declined target: nothing to undo.
+        const declined = sell(l, { terminal: T.book, card: BARE, benefit: 'LEISURE_BOOKS', amount: 100 }).body;
+        expect(voidReplyOf(l.commitDebits([voidItem(voidBody(T.book, declined.txnId))], NOW)[0]).result).toBe('prevented');
+        expect(l.audit()).toEqual([]);
+      });
+
+      it("void of another terminal's sale or of an offline sale: prevented, and nothing changes", () => {
+        const { body } = sell(l, { terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 500 });
+        expect(voidReplyOf(l.commitDebits([voidItem(voidBody(T.venue, body.txnId))], NOW)[0]).result).toBe('prevented');
+        expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1000);
+        // Another terminal's void of a sale not received yet does not stop it either.
+        const later = debitBody({ terminalId: T.book, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100 });
+        l.commitDebits([voidItem(voidBody(T.venue, later.txnId))], NOW);
+        expect(replyOf(l.commitDebits([debitItem(later)], NOW)[0]).status).toBe('approved');
+        // An offline sale's result was shown ("accepted offline"): a void never takes it back.
+        const policy = l.setOfflinePolicy(DEFAULT_OFFLINE_LIMITS, NOW - DAY).version;
+        const off = debitBody({ terminalId: T.book, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 200, mode: 'offline', policy });
+        expect(voidReplyOf(l.commitDebits([voidItem(voidBody(T.book, off.txnId))], NOW)[0]).result).toBe('prevented');
+        expect(replyOf(l.commitDebits([debitItem(off)], NOW)[0])).toMatchObject({ status: 'approved', taken: 200, mode: 'offline' });
+        expect(voidReplyOf(l.commitDebits([voidItem(voidBody(T.book, off.txnId))], NOW)[0]).result).toBe('prevented');
+        expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(700);
+        expect(l.audit()).toEqual([]);
+      });
+    });
+
+    describe('offline sales', () => {
+      let policy: number;
+      beforeEach(() => {
+        policy = l.setOfflinePolicy(DEFAULT_OFFLINE_LIMITS, NOW - DAY).version;
+      });
+      /** A sale accepted offline at `createdAt`, settled at `when`, with the hotlist the terminal held. */
+      const offline = (o: { terminal: string; card: string; benefit: Benefit; amount: number; createdAt?: number; when?: number; hotlist?: number; policy?: number; credential?: DebitRequestBody['credential']; pin?: PinCheck }) => {
+        const body = debitBody({
+          terminalId: o.terminal,
+          cardNumber: o.card,
+          benefit: o.benefit,
+          amount: o.amount,
+          createdAt: o.createdAt ?? NOW,
+          mode: 'offline',
+          hotlist: o.hotlist ?? l.hotlistVersion(),
+          policy: o.policy ?? policy,
+          ...(o.credential ? { credential: o.credential } : {}),
+        });
+        return { body, reply: replyOf(l.commitDebits([debitItem(body, o.pin ?? 'not-needed')], o.when ?? NOW + 3_600_000)[0]) };
+      };
+
+      it('offline: a sale the wallet pays in full is settled like an online one, in offline mode', () => {
+        const { body, reply } = offline({ terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 1000 });
+        expect(reply).toMatchObject({ status: 'approved', mode: 'offline', taken: 1000, remainingToPay: 0, balanceAfter: 500 });
+        expect(reply.guaranteed).toBeUndefined();
+        expect(l.transfersForTxn(body.txnId).map((t) => t.kind)).toEqual(['debit']);
+        expect(l.request(body.txnId)).toMatchObject({ status: 'approved', mode: 'offline' });
+        expect(l.offlineReport()).toMatchObject({ offlineSales: 1, breaches: 0, guaranteedCents: 0, softBlockedCards: 0, losses: [] });
+        // An online reply says so too.
+        expect(sell(l, { terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 100 }).reply.mode).toBe('online');
+        expect(l.audit()).toEqual([]);
+      });
+
+      it('offline: a partial sale within the policy is guaranteed: the partner is paid in full, the loss recorded, the card soft-blocked', () => {
+        const v0 = l.hotlistVersion();
+        const { body, reply } = offline({ terminal: T.book, card: POOR, benefit: 'LEISURE_BOOKS', amount: 1000 });
+        expect(reply).toMatchObject({ status: 'approved', mode: 'offline', requested: 1000, taken: 300, guaranteed: 700, remainingToPay: 0, balanceAfter: 0 });
+        expect(l.transfersForTxn(body.txnId)).toEqual([
+          expect.objectContaining({ kind: 'debit', debitAccount: `wallet:D-${POOR}:LEISURE_BOOKS:2022-2023`, creditAccount: 'payable:P-BOOK:cent', amount: 300 }),
+          expect.objectContaining({ kind: 'guarantee', debitAccount: 'offline-guarantee:cent', creditAccount: 'payable:P-BOOK:cent', amount: 700 }),
+        ]);
+        expect(l.walletBalance(POOR, 'LEISURE_BOOKS')).toBe(0);
+        expect(l.hotlistVersion()).toBe(v0 + 1);
+        expect(l.hotlist(v0)).toEqual({ version: v0 + 1, entries: [{ card: POOR, reason: 'soft' }] });
+        const report = l.offlineReport();
+        expect(report).toMatchObject({ offlineSales: 1, breaches: 0, guaranteedCents: 700, guaranteedEntries: 0, softBlockedCards: 1 });
+        expect(report.losses).toEqual([
+          { txnId: body.txnId, cardNumber: POOR, partnerId: 'P-BOOK', terminalId: T.book, benefit: 'LEISURE_BOOKS', unit: 'cent', amount: 700, amountCents: 700, reason: 'PARTIAL', saleAt: NOW, recordedAt: NOW + 3_600_000 },
+        ]);
+        // The partner is owed the whole price: one line of 1000.
+        const st = l.closeStatement('P-BOOK', '2022-10-01', '2022-10-31', at('2022-11-02T09:00:00+01:00'));
+        expect(st.lines.map((x) => [x.txnId, x.quantity, x.amountCents])).toEqual([[body.txnId, 1000, 1000]]);
+        expect(l.audit()).toEqual([]);
+      });
+
+      it('offline: an unknown card or a card without the benefit is guaranteed whole; entries at the partner price', () => {
+        const unknown = offline({ terminal: T.book, card: UNKNOWN, benefit: 'LEISURE_BOOKS', amount: 800 });
+        expect(unknown.reply).toMatchObject({ status: 'approved', taken: 0, guaranteed: 800, remainingToPay: 0 });
+        expect(l.transfersForTxn(unknown.body.txnId).map((t) => t.kind)).toEqual(['guarantee']);
+        const cinema = offline({ terminal: T.cinema, card: BARE, benefit: 'CINEMA', amount: 2 });
+        expect(cinema.reply).toMatchObject({ status: 'approved', unit: 'entry', taken: 0, guaranteed: 2 });
+        expect(l.transfersForTxn(cinema.body.txnId)).toEqual([expect.objectContaining({ kind: 'guarantee', debitAccount: 'offline-guarantee:entry', amount: 2, unit: 'entry' })]);
+        expect(l.offlineReport()).toMatchObject({ guaranteedCents: 800 + 2 * 550, guaranteedEntries: 2, softBlockedCards: 2 });
+        expect(l.offlineReport().losses.map((x) => x.reason)).toEqual(['NO_SUCH_BENEFIT', 'CARD_UNKNOWN']);
+        expect(l.hotlist(0).entries).toEqual(expect.arrayContaining([{ card: UNKNOWN, reason: 'soft' }, { card: BARE, reason: 'soft' }]));
+        expect(l.closeStatement('P-CINE', '2022-10-01', '2022-10-31', at('2022-11-02T09:00:00+01:00')).totalCents).toBe(1100);
+        expect(l.audit()).toEqual([]);
+      });
+
+      it("offline: a card opposed before the sale is guaranteed when the terminal's hotlist was older", () => {
+        const held = l.hotlistVersion();
+        l.oppose({ cardNumber: CARD, reason: 'stolen', at: NOW - 3_600_000, replacement: { number: NEW_CARD } });
+        expect(l.hotlistVersion()).toBe(held + 1);
+        const { body, reply } = offline({ terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 1000, hotlist: held });
+        expect(reply).toMatchObject({ status: 'approved', taken: 0, guaranteed: 1000, remainingToPay: 0 });
+        expect(l.transfersForTxn(body.txnId).map((t) => t.kind)).toEqual(['guarantee']);
+        expect(l.offlineReport().losses[0]).toMatchObject({ reason: 'CARD_BLOCKED', amount: 1000 });
+        // Already on the list as opposed: the soft block adds nothing terminals see.
+        expect(l.hotlistVersion()).toBe(held + 1);
+        expect(l.hotlist(0).entries).toContainEqual({ card: CARD, reason: 'opposed' });
+        expect(l.walletBalance(NEW_CARD, 'LEISURE_BOOKS')).toBe(1000);
+        expect(l.audit()).toEqual([]);
+      });
+
+      it('offline: a card on the hotlist the terminal held is a breach, settled by the rules alone (OFFLINE_POLICY_BREACH)', () => {
+        const { body, reply } = offline({ terminal: T.book, card: OPPOSED, benefit: 'LEISURE_BOOKS', amount: 1000 });
+        expect(reply).toMatchObject({ status: 'declined', code: 'OFFLINE_POLICY_BREACH', mode: 'offline', taken: 0, remainingToPay: 1000 });
+        expect(reply.guaranteed).toBeUndefined();
+        expect(l.transfersForTxn(body.txnId)).toEqual([]);
+        expect(l.offlineReport()).toMatchObject({ offlineSales: 1, breaches: 1, guaranteedCents: 0, softBlockedCards: 0 });
+        // A partner's own standing is never covered, and keeps the rules' code.
+        expect(offline({ terminal: T.cinema, card: UNKNOWN, benefit: 'LEISURE_BOOKS', amount: 100 }).reply).toMatchObject({ status: 'declined', code: 'CARD_UNKNOWN' });
+        expect(offline({ terminal: T.old, card: CARD, benefit: 'LEISURE_BOOKS', amount: 100 }).reply).toMatchObject({ status: 'declined', code: 'CONVENTION_INVALID' });
+        expect(l.offlineReport()).toMatchObject({ offlineSales: 3, breaches: 1, guaranteedCents: 0 });
+        expect(l.audit()).toEqual([]);
+      });
+
+      it('offline: over the per-sale maximum, or under an unknown or disabled policy, is a breach; a partial stays partial', () => {
+        const over = offline({ terminal: T.book, card: POOR, benefit: 'LEISURE_BOOKS', amount: 3001 });
+        expect(over.reply).toMatchObject({ status: 'approved', taken: 300, remainingToPay: 2701 });
+        expect(over.reply.guaranteed).toBeUndefined();
+        expect(l.transfersForTxn(over.body.txnId).map((t) => t.kind)).toEqual(['debit']);
+        expect(offline({ terminal: T.cinema, card: CARD, benefit: 'CINEMA', amount: 3 }).reply).toMatchObject({ status: 'approved', taken: 3 });
+        expect(offline({ terminal: T.book, card: BARE, benefit: 'LEISURE_BOOKS', amount: 100, policy: 99 }).reply).toMatchObject({ code: 'OFFLINE_POLICY_BREACH' });
+        const off = l.setOfflinePolicy({ ...DEFAULT_OFFLINE_LIMITS, enabled: false }, NOW).version;
+        expect(offline({ terminal: T.book, card: BARE, benefit: 'LEISURE_BOOKS', amount: 100, policy: off }).reply).toMatchObject({ code: 'OFFLINE_POLICY_BREACH' });
+        // The version the terminal held still counts, not the latest.
+        expect(offline({ terminal: T.book, card: BARE, benefit: 'LEISURE_BOOKS', amount: 100, policy }).reply).toMatchObject({ status: 'approved', guaranteed: 100 });
+        expect(l.offlineReport()).toMatchObject({ offlineSales: 5, breaches: 4, guaranteedCents: 100, softBlockedCards: 1 });
+        expect(l.hotlist(0).entries.map((e) => e.card)).not.toContain(POOR);
+        expect(l.audit()).toEqual([]);
+      });
+
+      it('offline: a QR credential is never guaranteed', () => {
+        const { body, reply } = offline({ terminal: T.book, card: POOR, benefit: 'LEISURE_BOOKS', amount: 1000, credential: { kind: 'qr', cardNumber: POOR, pinBlock: 'abc' }, pin: 'ok' });
+        expect(reply).toMatchObject({ status: 'approved', taken: 300, remainingToPay: 700 });
+        expect(reply.guaranteed).toBeUndefined();
+        expect(l.transfersForTxn(body.txnId).map((t) => t.kind)).toEqual(['debit']);
+        expect(offline({ terminal: T.book, card: BARE, benefit: 'LEISURE_BOOKS', amount: 100, credential: { kind: 'qr', cardNumber: BARE, pinBlock: 'abc' }, pin: 'ok' }).reply).toMatchObject({
+          status: 'declined',
+          code: 'OFFLINE_POLICY_BREACH',
+        });
+        expect(l.offlineReport()).toMatchObject({ breaches: 2, guaranteedCents: 0 });
+      });
+
+      it("offline: the rules as of the sale's time decide the window, the suspensions and the opposition", () => {
+        const held = l.hotlistVersion();
+        // Made on the last day of the leisure-books window, received two days after it closed.
+        const june30 = at('2023-06-30T18:00:00+02:00');
+        expect(offline({ terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 100, createdAt: june30, when: june30 + 2 * DAY }).reply).toMatchObject({ status: 'approved', taken: 100, balanceAfter: 1400 });
+        // Made before it was valid: the wallet cannot pay; within the policy, the Region does.
+        const early = offline({ terminal: T.book, card: CARD, benefit: 'SCHOOL_BOOKS', amount: 100, createdAt: at('2022-06-06T12:00:00+02:00') });
+        expect(early.reply).toMatchObject({ status: 'approved', taken: 0, guaranteed: 100 });
+        expect(l.offlineReport().losses[0]?.reason).toBe('BENEFIT_NOT_YET_VALID');
+        // A suspension made after the sale does not reach back; one in force then counts, even if lifted since
+        // (the terminal's hotlist predates the soft block of the sale above and the suspension).
+        l.suspend({ cardNumber: CARD, benefit: 'SHOWS', campaign: '2022-2023', reason: 'incivilité', at: NOW + 60_000 });
+        expect(offline({ terminal: T.venue, card: CARD, benefit: 'SHOWS', amount: 500, hotlist: held }).reply).toMatchObject({ status: 'approved', taken: 500 });
+        l.liftSuspension(CARD, 'SHOWS', '2022-2023', NOW + 120_000);
+        expect(offline({ terminal: T.venue, card: CARD, benefit: 'SHOWS', amount: 500, createdAt: NOW + 90_000, hotlist: held }).reply).toMatchObject({ taken: 0, guaranteed: 500 });
+        // Opposed after the sale: the card was good when it was used.
+        l.oppose({ cardNumber: POOR, reason: 'lost', at: NOW + 60_000 });
+        expect(offline({ terminal: T.venue, card: POOR, benefit: 'SHOWS', amount: 100, hotlist: held }).reply).toMatchObject({ status: 'approved', taken: 100 });
+        // A sale dated in the future (a wrong clock) is taken as made when it is settled.
+        const future = offline({ terminal: T.book, card: BARE, benefit: 'LEISURE_BOOKS', amount: 100, createdAt: NOW + 30 * DAY, when: NOW + DAY });
+        expect(future.reply.guaranteed).toBe(100);
+        expect(l.offlineReport().losses[0]).toMatchObject({ txnId: future.body.txnId, saleAt: NOW + DAY });
+        expect(l.audit()).toEqual([]);
+      });
+
+      it('offline: the same card at two terminals: the first is paid in full, the second guaranteed for the rest, then the card is blocked offline', () => {
+        l.addTerminal({ id: 'T-BOOK-03', partnerId: 'P-BOOK2', publicKey: KEY });
+        const held = l.hotlistVersion();
+        const a = offline({ terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 1000, hotlist: held });
+        const b = offline({ terminal: 'T-BOOK-03', card: CARD, benefit: 'LEISURE_BOOKS', amount: 1000, hotlist: held, createdAt: NOW + 60_000 });
+        expect(a.reply).toMatchObject({ status: 'approved', taken: 1000, remainingToPay: 0 });
+        expect(a.reply.guaranteed).toBeUndefined();
+        expect(b.reply).toMatchObject({ status: 'approved', taken: 500, guaranteed: 500, remainingToPay: 0 });
+        // The wallet paid exactly its balance; the Region the rest.
+        expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(0);
+        const wallet = [a, b].flatMap((x) => l.transfersForTxn(x.body.txnId)).filter((t) => t.kind === 'debit').reduce((s, t) => s + t.amount, 0);
+        expect(wallet).toBe(1500);
+        expect(l.hotlist(held).entries).toEqual([{ card: CARD, reason: 'soft' }]);
+        const report = l.offlineReport();
+        expect(report).toMatchObject({ offlineSales: 2, guaranteedCents: 500, softBlockedCards: 1, breaches: 0 });
+        expect(report.policy).toMatchObject({ version: policy, limits: DEFAULT_OFFLINE_LIMITS });
+        // min(60 €, 30 € × 3) per card and day, at each of the 9 active terminals (8 seeded + this one).
+        expect(report.boundPerCardDayCents).toBe(6000 * 9);
+        // A terminal that already held the soft block sold anyway: a breach, not covered.
+        const c = offline({ terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 500 });
+        expect(c.reply).toMatchObject({ status: 'declined', code: 'OFFLINE_POLICY_BREACH' });
+        const statementOf = (p: string) => l.closeStatement(p, '2022-10-01', '2022-10-31', at('2022-11-02T09:00:00+01:00')).totalCents;
+        expect([statementOf('P-BOOK'), statementOf('P-BOOK2')]).toEqual([1000, 1000]);
+        expect(l.audit()).toEqual([]);
+      });
+
+      it('corrections of a guaranteed offline sale are refused (SALE_GUARANTEED); a fully paid offline sale can be corrected', () => {
+        const g = offline({ terminal: T.book, card: POOR, benefit: 'LEISURE_BOOKS', amount: 1000 }).body;
+        expect(codeOf(() => l.cancelSale(g.txnId, 'P-BOOK', NOW + 7_200_000))).toBe('SALE_GUARANTEED');
+        expect(codeOf(() => l.reverseSale(g.txnId, 'contrôle', NOW + DAY))).toBe('SALE_GUARANTEED');
+        const whole = offline({ terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 1000 }).body;
+        expect(l.cancelSale(whole.txnId, 'P-BOOK', NOW + 7_200_000)).toMatchObject({ amount: 1000, to: 'wallet' });
+        expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1500);
+        expect(l.audit()).toEqual([]);
+      });
+    });
+
+    describe('hotlist and offline policy', () => {
+      it('hotlist: the whole list at base 0, deltas after a base with removals, one version per change', () => {
+        // Seeded: OPPOSED was opposed.
+        expect(l.hotlistVersion()).toBe(1);
+        expect(l.hotlist(0)).toEqual({ version: 1, entries: [{ card: OPPOSED, reason: 'opposed' }] });
+        expect(l.hotlist(1)).toEqual({ version: 1, entries: [] });
+        // Any suspension refuses the whole card offline.
+        l.suspend({ cardNumber: CARD, benefit: 'CINEMA', campaign: '2022-2023', reason: 'x', at: NOW });
+        expect(l.hotlist(1)).toEqual({ version: 2, entries: [{ card: CARD, reason: 'suspended' }] });
+        l.suspend({ cardNumber: CARD, benefit: null, campaign: '2022-2023', reason: 'y', at: NOW });
+        expect(l.hotlistVersion()).toBe(2);
+        // Opposition with a replacement: the old card listed, the new one not.
+        l.oppose({ cardNumber: POOR, reason: 'lost', at: NOW, replacement: { number: NEW_CARD } });
+        expect(l.hotlist(2)).toEqual({ version: 3, entries: [{ card: POOR, reason: 'opposed' }] });
+        // Lifting the last suspension takes the card off the list: the delta says so, the full list leaves it out.
+        l.liftSuspension(CARD, 'CINEMA', '2022-2023', NOW);
+        expect(l.hotlistVersion()).toBe(3);
+        l.liftSuspension(CARD, null, '2022-2023', NOW);
+        expect(l.hotlist(3)).toEqual({ version: 4, entries: [{ card: CARD, reason: null }] });
+        expect(l.hotlist(1)).toEqual({ version: 4, entries: [{ card: POOR, reason: 'opposed' }, { card: CARD, reason: null }] });
+        expect(l.hotlist(0).entries).toEqual([{ card: OPPOSED, reason: 'opposed' }, { card: POOR, reason: 'opposed' }]);
+        // Two soft blocks in one batch: one version.
+        const policy = l.setOfflinePolicy(DEFAULT_OFFLINE_LIMITS, NOW).version;
+        const soft = (card: string) => debitItem(debitBody({ terminalId: T.book, cardNumber: card, benefit: 'LEISURE_BOOKS', amount: 100, mode: 'offline', policy, hotlist: 4 }));
+        l.commitDebits([soft(BARE), soft(UNKNOWN)], NOW);
+        expect(l.hotlist(4)).toEqual({ version: 5, entries: [{ card: BARE, reason: 'soft' }, { card: UNKNOWN, reason: 'soft' }] });
+        // A stronger reason wins while it holds; the soft block comes back after it.
+        l.suspend({ cardNumber: BARE, benefit: null, campaign: '2022-2023', reason: 'z', at: NOW });
+        expect(l.hotlist(5).entries).toEqual([{ card: BARE, reason: 'suspended' }]);
+        l.liftSuspension(BARE, null, '2022-2023', NOW);
+        expect(l.hotlist(6)).toEqual({ version: 7, entries: [{ card: BARE, reason: 'soft' }] });
+        expect(l.liftSoftBlock(BARE, NOW)).toBe(true);
+        expect(l.liftSoftBlock(BARE, NOW)).toBe(false);
+        expect(l.liftSoftBlock(CARD, NOW)).toBe(false);
+        expect(l.hotlist(7)).toEqual({ version: 8, entries: [{ card: BARE, reason: null }] });
+        expect(l.offlineReport().softBlockedCards).toBe(1);
+        // Lifted: the card sells offline under the guarantee again, with the current hotlist.
+        const again = debitBody({ terminalId: T.book, cardNumber: BARE, benefit: 'LEISURE_BOOKS', amount: 100, mode: 'offline', policy, hotlist: 8 });
+        expect(replyOf(l.commitDebits([debitItem(again)], NOW)[0])).toMatchObject({ status: 'approved', guaranteed: 100 });
+        expect(l.audit()).toEqual([]);
+      });
+
+      it('offline policy: a new version only when the limits change, every version kept', () => {
+        expect(l.offlineReport().policy).toBeNull();
+        expect(l.offlineReport().boundPerCardDayCents).toBe(0);
+        const v1 = l.setOfflinePolicy(DEFAULT_OFFLINE_LIMITS, NOW);
+        expect(v1).toEqual({ version: 1, issuedAt: NOW, limits: DEFAULT_OFFLINE_LIMITS });
+        // The same limits (in another key order) keep version 1 and its issue time.
+        const reordered = Object.fromEntries(Object.entries(DEFAULT_OFFLINE_LIMITS).reverse()) as typeof DEFAULT_OFFLINE_LIMITS;
+        expect(l.setOfflinePolicy(reordered, NOW + DAY)).toEqual(v1);
+        const v2 = l.setOfflinePolicy({ ...DEFAULT_OFFLINE_LIMITS, maxSaleCents: 2000 }, NOW + DAY);
+        expect(v2).toMatchObject({ version: 2, issuedAt: NOW + DAY });
+        expect(l.offlinePolicy(1)).toEqual(DEFAULT_OFFLINE_LIMITS);
+        expect(l.offlinePolicy(2)?.maxSaleCents).toBe(2000);
+        expect(l.offlinePolicy(3)).toBeUndefined();
+        expect(l.offlinePolicy(0)).toBeUndefined();
+        expect(l.offlineReport().policy?.version).toBe(2);
+        expect(codeOf(() => l.setOfflinePolicy({ ...DEFAULT_OFFLINE_LIMITS, maxSaleCents: -1 }, NOW))).toBe('DATA_INVALID');
+        // Back to the first limits: a new version (versions only go forward).
+        expect(l.setOfflinePolicy(DEFAULT_OFFLINE_LIMITS, NOW + 2 * DAY).version).toBe(3);
+      });
+    });
+
     it('refuses bad provisioning data with DATA_INVALID', () => {
       expect(codeOf(() => l.addPartner({ id: 'P-BOOK', name: 'again', type: 'bookshop', ...CONVENTION }))).toBe('DATA_INVALID');
       expect(codeOf(() => l.addPartner({ id: 'P-X', name: 'x', type: 'bookshop', conventionFrom: '2027-01-01', conventionTo: '2022-01-01' }))).toBe('DATA_INVALID');
@@ -562,7 +957,7 @@ export function ledgerContract(name: string, open: OpenLedger): void {
       expect(l.audit()).toEqual([]);
     });
 
-    it('keeps every invariant over random sequences of loads, debits, corrections, oppositions, suspensions and expiries', () => {
+    it('keeps every invariant over random sequences of loads, debits, offline sales, voids, corrections, oppositions, suspensions and expiries', () => {
       const cards = [CARD, POOR, BARE, OPPOSED, UNKNOWN] as const;
       const benefits = ['LEISURE_BOOKS', 'SHOWS', 'CINEMA', 'MUSEUM', 'SPORT'] as const;
       const terminalFor = { LEISURE_BOOKS: T.book, SHOWS: T.venue, CINEMA: T.cinema, MUSEUM: T.museum, SPORT: T.book } as const;
@@ -576,12 +971,18 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         fc.record({ op: fc.constant('tick' as const), days: fc.integer({ min: 0, max: 120 }) }),
         fc.record({ op: fc.constant('expire' as const) }),
         fc.record({ op: fc.constant('group' as const), amount: fc.integer({ min: 1, max: 2000 }) }),
+        fc.record({ op: fc.constant('offline' as const), card: fc.constantFrom(...cards), benefit: fc.constantFrom(...benefits), amount: fc.integer({ min: 1, max: 3500 }), staleHotlist: fc.boolean(), hoursBack: fc.integer({ min: 0, max: 72 }) }),
+        fc.record({ op: fc.constant('void' as const), pick: fc.nat(), otherTerminal: fc.boolean(), ahead: fc.boolean() }),
+        fc.record({ op: fc.constant('lift' as const), card: fc.constantFrom(...cards) }),
       );
       fc.assert(
         fc.property(fc.array(op, { minLength: 1, maxLength: 40 }), (ops) => {
           const led = open();
           seed(led);
+          const policy = led.setOfflinePolicy(DEFAULT_OFFLINE_LIMITS, NOW).version;
           let now = NOW;
+          /** Online sales voided by their own terminal: never to keep their debit. */
+          const voided: string[] = [];
           let replacement = 300;
           let group = 0;
           const sold: string[] = [];
@@ -627,10 +1028,51 @@ export function ledgerContract(name: string, open: OpenLedger): void {
               case 'group':
                 tryIt(() => led.groupSale({ groupId: `G-${++group}`, partnerId: 'P-VENU', benefit: 'SHOWS', amount: o.amount, cardNumbers: [CARD, POOR], reference: 'sortie', at: now }));
                 break;
+              case 'offline': {
+                const amount = benefitUnit(o.benefit) === 'entry' ? 1 + (o.amount % 3) : o.amount;
+                const body = debitBody({
+                  terminalId: terminalFor[o.benefit],
+                  cardNumber: o.card,
+                  benefit: o.benefit,
+                  amount,
+                  createdAt: now - o.hoursBack * 3_600_000,
+                  mode: 'offline',
+                  policy,
+                  hotlist: o.staleHotlist ? 0 : led.hotlistVersion(),
+                });
+                sent.push(body);
+                const out = led.commitDebits([debitItem(body)], now)[0];
+                if (out?.kind === 'reply' && out.fresh && out.status === 'approved') sold.push(body.txnId);
+                break;
+              }
+              case 'void': {
+                // Ahead: the void comes before its target, which a later repeat may send.
+                const target = o.ahead || sent.length === 0
+                  ? debitBody({ terminalId: T.book, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 1 + (o.pick % 900), createdAt: now })
+                  : sent[o.pick % sent.length]!;
+                if (o.ahead || sent.length === 0) sent.push(target);
+                const by = o.otherTerminal ? (target.terminalId === T.venue ? T.book : T.venue) : target.terminalId;
+                led.commitDebits([voidItem(voidBody(by, target.txnId, { createdAt: now }))], now);
+                if (by === target.terminalId && target.mode === 'online') voided.push(target.txnId);
+                break;
+              }
+              case 'lift':
+                led.liftSoftBlock(o.card, now);
+                break;
             }
           }
           expect(led.audit()).toEqual([]);
-          for (const b of sent) expect(led.transfersForTxn(b.txnId).filter((t) => t.kind === 'debit').length).toBeLessThanOrEqual(1);
+          for (const b of sent) {
+            const kinds = led.transfersForTxn(b.txnId).map((t) => t.kind);
+            expect(kinds.filter((k) => k === 'debit').length).toBeLessThanOrEqual(1);
+            expect(kinds.filter((k) => k === 'guarantee').length).toBeLessThanOrEqual(1);
+            // Only an offline sale is ever guaranteed.
+            if (b.mode === 'online') expect(kinds).not.toContain('guarantee');
+          }
+          for (const id of voided) {
+            const kinds = led.transfersForTxn(id).map((t) => t.kind);
+            expect(!kinds.includes('debit') || kinds.includes('reversal') || kinds.includes('cancellation')).toBe(true);
+          }
           for (const w of [CARD, POOR].flatMap((c) => led.wallets(c, now))) {
             expect(w.balance).toBeGreaterThanOrEqual(0);
             expect(w.balance).toBeLessThanOrEqual(w.loaded);

@@ -1,6 +1,7 @@
 import type { Benefit, PartnerType, Unit } from '../../protocol/benefits.ts';
 import type { DeclineCode } from '../../protocol/codes.ts';
-import type { DebitRequestBody } from '../../protocol/messages.ts';
+import type { DebitRequestBody, VoidRequestBody } from '../../protocol/messages.ts';
+import { chainHash, type HotlistEntry, type OfflineLimits } from '../../protocol/offline.ts';
 import type { CampaignDef } from '../campaigns.ts';
 import type { Statement } from '../reimbursement/types.ts';
 import type { CardLoadRow } from '../bulk/types.ts';
@@ -20,6 +21,10 @@ import type { PinCheck } from '../rules.ts';
  *
  * Wallets belong to the youth's dossier, not to a card (R1: the card number is not the dossier number), so
  * a replacement card carries the remaining balances without moving any value (R4).
+ *
+ * Offline sales (docs/offline.md): what a wallet cannot pay of an offline sale accepted within the signed
+ * policy is paid to the partner by the Region's offline guarantee (a 'guarantee' transfer from the Region's
+ * `offline-guarantee:<unit>` account), recorded as a loss, and the card is soft-blocked for offline sales.
  */
 
 export interface PartnerRecord {
@@ -81,15 +86,99 @@ export interface DebitItem {
   /** `requestFingerprint(body)`: what a repeat must match to get the original reply. */
   readonly fingerprint: string;
   readonly pin: PinCheck;
+  /**
+   * `chainHash(message)` of the exact signed message bytes: the next record's `prev` must equal it. When
+   * absent (tests that build bodies, not messages), the ledger uses `fallbackRecordHash(fingerprint)`.
+   */
+  readonly msgHash?: string;
+}
+
+/** A terminal's void of one of its own online requests (see protocol/messages.ts VoidRequestBody). */
+export interface VoidItem {
+  readonly void: VoidRequestBody;
+  /** `voidFingerprint(body)`: what a repeat must match. */
+  readonly fingerprint: string;
+  /** As for `DebitItem.msgHash`. */
+  readonly msgHash?: string;
+}
+
+/** The chain hash a ledger records for an item given without its message bytes (tests). */
+export function fallbackRecordHash(fingerprint: string): string {
+  return chainHash(Buffer.from(`record:${fingerprint}`, 'utf8'));
+}
+
+/** What a terminal publishes: a sale or a void. Both are outbox records with a seq and a chain hash. */
+export type LedgerItem = DebitItem | VoidItem;
+
+export function isVoidItem(item: LedgerItem): item is VoidItem {
+  return 'void' in item;
 }
 
 export type CommitOutcome =
-  /** `reply` holds the exact reply bytes; `fresh` is false when they are the original reply to a repeat. */
-  | { readonly kind: 'reply'; readonly reply: Buffer; readonly fresh: boolean; readonly status: 'approved' | 'declined' }
+  /**
+   * `reply` holds the exact reply bytes (a debit.reply, or a void.reply with status 'void'); `fresh` is
+   * false when they are the original reply to a repeat.
+   */
+  | { readonly kind: 'reply'; readonly reply: Buffer; readonly fresh: boolean; readonly status: 'approved' | 'declined' | 'void' }
   /** The transaction id was already used for different content: refused, recorded, nothing applied. */
-  | { readonly kind: 'conflict' };
+  | { readonly kind: 'conflict' }
+  /** Another record of this terminal already holds this sequence number: refused, recorded as a chain break. */
+  | { readonly kind: 'seq-conflict' };
 
-export type TransferKind = 'load' | 'debit' | 'cancellation' | 'reversal' | 'expiry' | 'fee';
+/** Where the gateway stands with one terminal's record sequence (gap detection, docs/offline.md). */
+export interface TerminalSync {
+  readonly terminalId: string;
+  /** The lowest sequence number not yet received (every record below it was). */
+  readonly nextSeq: number;
+  /** The highest sequence number received (0: none). */
+  readonly maxSeq: number;
+  /** Sequence numbers below `maxSeq` never received, lowest first, at most `limit` of them. */
+  readonly missing: readonly number[];
+  /** Records whose `prev` does not match the hash of the record before, and sequence-number conflicts. */
+  readonly chainBreaks: number;
+}
+
+/** The Region's offline exposure and what it lost (docs/offline.md, "same card at two terminals"). */
+export interface OfflineReport {
+  readonly policy: { readonly version: number; readonly issuedAt: number; readonly limits: OfflineLimits } | null;
+  /**
+   * The most the Region can lose on one card in one day: min(per-card-day amount, per-sale maximum × per-
+   * card-day count) times every active terminal (conservative: the card could be used at each). 0 when
+   * no policy is stored or it disables offline sales.
+   */
+  readonly boundPerCardDayCents: number;
+  readonly offlineSales: number;
+  readonly guaranteedCents: number;
+  readonly guaranteedEntries: number;
+  /**
+   * Offline sales that broke the policy the terminal held (QR credential, unknown or disabled policy
+   * version, amount over the per-sale maximum, card on the terminal's hotlist): settled by the rules alone,
+   * never guaranteed. Counted whether or not the wallet paid in full.
+   */
+  readonly breaches: number;
+  readonly softBlockedCards: number;
+  /** The latest losses, newest first. */
+  readonly losses: readonly OfflineLoss[];
+}
+
+export interface OfflineLoss {
+  readonly txnId: string;
+  readonly cardNumber: string;
+  readonly partnerId: string;
+  readonly terminalId: string;
+  readonly benefit: Benefit;
+  readonly unit: Unit;
+  /** What the Region covered (in the benefit's unit) and, for entries, in cents at the partner's price. */
+  readonly amount: number;
+  readonly amountCents: number;
+  /** The decline the wallet alone would have given, or BENEFIT_EXHAUSTED-like partial cover ('PARTIAL'). */
+  readonly reason: string;
+  readonly saleAt: number;
+  readonly recordedAt: number;
+}
+
+/** 'guarantee': the Region pays a partner for an offline sale the wallet could not pay (docs/offline.md). */
+export type TransferKind = 'load' | 'debit' | 'guarantee' | 'cancellation' | 'reversal' | 'expiry' | 'fee';
 
 export interface TransferRecord {
   readonly id: number;
@@ -106,7 +195,10 @@ export interface StoredRequest {
   readonly txnId: string;
   readonly terminalId: string;
   readonly seq: number;
-  readonly status: 'approved' | 'declined';
+  /** 'void': a terminal's void record; `reply` is then its void.reply. */
+  readonly status: 'approved' | 'declined' | 'void';
+  /** The sale's mode; null for a void. */
+  readonly mode: 'online' | 'offline' | null;
   readonly code: string | null;
   readonly reply: Buffer;
 }
@@ -161,7 +253,7 @@ export interface Suspension {
   readonly at: number;
 }
 
-/** A correction applied. Refusals throw PasserelleError: SALE_UNKNOWN, ALREADY_CORRECTED, NOT_SAME_DAY, NOT_YOUR_SALE. */
+/** A correction applied. Refusals throw PasserelleError: SALE_UNKNOWN, ALREADY_CORRECTED, NOT_SAME_DAY, NOT_YOUR_SALE, SALE_GUARANTEED. */
 export interface CorrectionResult {
   readonly txnId: string;
   readonly amount: number;
@@ -241,10 +333,39 @@ export interface Ledger {
   terminalsOf(partnerId: string): TerminalRecord[];
 
   /**
-   * Decide and apply a batch of debits in one transaction. Outcomes are in the order of `items`. Either
-   * every item is decided and durable when this returns, or it throws and nothing is.
+   * Decide and apply a batch of terminal records (sales and voids) in one transaction. Outcomes are in the
+   * order of `items`. Either every item is decided and durable when this returns, or it throws and nothing
+   * is. A repeat (same transaction id and fingerprint) gets its original reply; a fresh record takes its
+   * place in its terminal's sequence (`seq-conflict` when another record holds the number) and chain (a
+   * `prev` that does not match is recorded as a chain break, the record still decided).
    */
-  commitDebits(items: readonly DebitItem[], decidedAt: number): CommitOutcome[];
+  commitDebits(items: readonly LedgerItem[], decidedAt: number): CommitOutcome[];
+
+  /**
+   * The offline policy in force: stores `limits` as a new version when they differ from the latest one
+   * (a gateway started with a changed configuration), and returns the latest. Versions are kept, so an
+   * offline sale is judged by the exact limits its terminal held.
+   */
+  setOfflinePolicy(limits: OfflineLimits, at: number): { readonly version: number; readonly issuedAt: number; readonly limits: OfflineLimits };
+  offlinePolicy(version: number): OfflineLimits | undefined;
+  /**
+   * The hotlist's current version (0: never changed). A transaction that changes what terminals see
+   * (opposition, suspension or its lifting, soft block or its lifting) bumps it once, however many cards.
+   * A card's reason is the strongest that holds: opposed > suspended (any suspension of its dossier in
+   * force, whole or partial: offline acceptance is refused for the whole card) > soft.
+   */
+  hotlistVersion(): number;
+  /**
+   * Cards whose hotlist state changed after `base`, removals (reason null) included; `base` 0: the whole
+   * list, removals left out. A card unknown to the ledger may be listed (soft-blocked after an offline loss).
+   */
+  hotlist(base: number): { readonly version: number; readonly entries: HotlistEntry[] };
+  /** The Region lifts an offline soft block; false when the card had none. A stronger reason still holds. */
+  liftSoftBlock(cardNumber: string, at: number): boolean;
+  /** Gap detection for one terminal's records; `limit` (default 100) bounds `missing`. */
+  terminalSync(terminalId: string, limit?: number): TerminalSync;
+  /** `limit` (default 50): how many of the latest losses to list. */
+  offlineReport(limit?: number): OfflineReport;
 
   addCampaign(def: CampaignDef): void;
   campaigns(): CampaignDef[];
@@ -268,9 +389,9 @@ export interface Ledger {
   suspend(s: Suspension): void;
   liftSuspension(cardNumber: string, benefit: Benefit | null, campaign: string, at: number): void;
 
-  /** A partner cancels its own sale, the same local day. */
+  /** A partner cancels its own sale, the same local day. A sale the offline guarantee paid: SALE_GUARANTEED. */
   cancelSale(txnId: string, partnerId: string, at: number): CorrectionResult;
-  /** The Region reverses a sale, at any later time. */
+  /** The Region reverses a sale, at any later time. A sale the offline guarantee paid: SALE_GUARANTEED. */
   reverseSale(txnId: string, reason: string, at: number): CorrectionResult;
   /** R12: a school's outing paid with the shows or cinema benefit, each youth's debit on its own. */
   groupSale(g: GroupSale): GroupSaleResult;

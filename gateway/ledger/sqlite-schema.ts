@@ -2,10 +2,15 @@
  * The SQLite ledger's schema. Integrity that money depends on is declared here, in SQL, so that no code
  * path above can break it: a wallet never goes below zero nor above what was loaded into it; a request id
  * moves money at most once per kind of movement; a sale is corrected at most once; a dossier has at most
- * one active card.
+ * one active card; a terminal's sequence number names one record only.
+ *
+ * Version 3 added offline acceptance: every terminal record with its place in the hash chain (`requests`
+ * msg_hash and prev, unique by terminal and seq; `terminal_sync`, `chain_breaks`), voids (`voids`, request status 'void'), the offline policy versions,
+ * the hotlist, offline sales and the Region's guarantee (`offline_sales`, `offline_losses`, the 'region'
+ * account kind, the 'guarantee' transfer kind, `sales.guaranteed`).
  */
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS campaigns (
@@ -59,7 +64,8 @@ CREATE TABLE IF NOT EXISTS accounts (
   -- Funding, payable and fee accounts are found by code; a wallet by (dossier, benefit, campaign), so it
   -- carries no code: one index less to write for each of the two million wallets of a start-of-year load.
   code TEXT UNIQUE,
-  kind TEXT NOT NULL CHECK (kind IN ('wallet', 'funding', 'payable', 'fees')),
+  -- 'region': the Region's own accounts outside any campaign (offline-guarantee:<unit>, docs/offline.md).
+  kind TEXT NOT NULL CHECK (kind IN ('wallet', 'funding', 'payable', 'fees', 'region')),
   unit TEXT NOT NULL CHECK (unit IN ('cent', 'entry')),
   dossier_id TEXT REFERENCES dossiers(id),
   benefit TEXT,
@@ -83,7 +89,7 @@ CREATE VIEW IF NOT EXISTS account_names AS
 CREATE TABLE IF NOT EXISTS transfers (
   id INTEGER PRIMARY KEY,
   txn_id TEXT,
-  kind TEXT NOT NULL CHECK (kind IN ('load', 'debit', 'cancellation', 'reversal', 'expiry', 'fee')),
+  kind TEXT NOT NULL CHECK (kind IN ('load', 'debit', 'guarantee', 'cancellation', 'reversal', 'expiry', 'fee')),
   debit_account INTEGER NOT NULL REFERENCES accounts(id),
   credit_account INTEGER NOT NULL REFERENCES accounts(id),
   amount INTEGER NOT NULL CHECK (amount > 0),
@@ -93,6 +99,9 @@ CREATE TABLE IF NOT EXISTS transfers (
 ) STRICT;
 -- A request id moves money at most once per kind of movement, whatever happens above this table.
 CREATE UNIQUE INDEX IF NOT EXISTS transfer_txn ON transfers(txn_id, kind) WHERE txn_id IS NOT NULL;
+-- Every record a terminal published and the gateway decided (a sale or a void), with its reply, and its
+-- place in the terminal's hash chain: msg_hash is the chain hash of its exact message bytes, prev the hash
+-- it names as the previous record's (docs/offline.md).
 -- A rowid table: rows (with their reply) are appended; only the small txn_id index takes random-ish
 -- writes, and with time-ordered (UUIDv7) ids even those land at its end.
 CREATE TABLE IF NOT EXISTS requests (
@@ -101,12 +110,19 @@ CREATE TABLE IF NOT EXISTS requests (
   terminal_id TEXT NOT NULL REFERENCES terminals(id),
   seq INTEGER NOT NULL,
   fingerprint TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('approved', 'declined')),
+  -- 'void': a terminal's void record, its reply a void.reply.
+  status TEXT NOT NULL CHECK (status IN ('approved', 'declined', 'void')),
+  -- The sale's mode; NULL for a void.
+  mode TEXT CHECK (mode IN ('online', 'offline')),
   code TEXT,
   reply BLOB NOT NULL,
-  decided_at INTEGER NOT NULL
+  decided_at INTEGER NOT NULL,
+  msg_hash TEXT NOT NULL,
+  prev TEXT NOT NULL,
+  CHECK ((status = 'void') = (mode IS NULL))
 ) STRICT;
-CREATE INDEX IF NOT EXISTS requests_by_terminal ON requests(terminal_id, seq);
+-- A terminal's sequence number names one record only (a reuse is refused as a chain break).
+CREATE UNIQUE INDEX IF NOT EXISTS request_seq ON requests(terminal_id, seq);
 -- What the Region reimburses (R11): one line per approved sale and per correction, assigned to a statement
 -- when the partner's period is closed.
 CREATE TABLE IF NOT EXISTS sales (
@@ -117,16 +133,22 @@ CREATE TABLE IF NOT EXISTS sales (
   terminal_id TEXT,
   group_id TEXT,
   card_number TEXT NOT NULL,
-  dossier_id TEXT NOT NULL,
+  -- NULL only on a line the Region's offline guarantee pays whole: an unknown card has no dossier, a
+  -- youth without the benefit has no wallet (and so no campaign) to take from.
+  dossier_id TEXT,
   benefit TEXT NOT NULL,
-  campaign TEXT NOT NULL,
+  campaign TEXT,
   unit TEXT NOT NULL,
   quantity INTEGER NOT NULL CHECK (quantity <> 0 AND (kind = 'sale') = (quantity > 0)),
+  -- The part of an offline sale's quantity the Region's guarantee covers (its 'guarantee' transfer); the
+  -- rest came from the wallet (its 'debit' transfer). A guaranteed sale is never corrected.
+  guaranteed INTEGER NOT NULL DEFAULT 0 CHECK (guaranteed >= 0 AND (guaranteed = 0 OR (kind = 'sale' AND guaranteed <= quantity))),
   amount_cents INTEGER NOT NULL CHECK ((kind = 'sale' AND amount_cents >= 0) OR (kind <> 'sale' AND amount_cents <= 0)),
   sale_at INTEGER NOT NULL,
   recorded_at INTEGER NOT NULL,
   reason TEXT,
-  statement_id TEXT REFERENCES statements(id)
+  statement_id TEXT REFERENCES statements(id),
+  CHECK ((dossier_id IS NOT NULL AND campaign IS NOT NULL) OR guaranteed = quantity)
 ) STRICT;
 CREATE UNIQUE INDEX IF NOT EXISTS sale_txn ON sales(txn_id) WHERE kind = 'sale';
 -- A sale is cancelled or reversed at most once.
@@ -162,7 +184,8 @@ CREATE TABLE IF NOT EXISTS suspensions (
   at INTEGER NOT NULL,
   lifted_at INTEGER
 ) STRICT;
-CREATE INDEX IF NOT EXISTS suspensions_by_dossier ON suspensions(dossier_id) WHERE lifted_at IS NULL;
+-- Whole, not only the suspensions in force: an offline sale is judged by those in force at its time.
+CREATE INDEX IF NOT EXISTS suspensions_by_dossier ON suspensions(dossier_id);
 CREATE TABLE IF NOT EXISTS oppositions (
   id INTEGER PRIMARY KEY,
   card_number TEXT NOT NULL REFERENCES cards(number),
@@ -199,4 +222,81 @@ CREATE TABLE IF NOT EXISTS api_tokens (
   revoked_at INTEGER,
   CHECK ((role = 'partner') = (partner_id IS NOT NULL))
 ) STRICT;
+-- Per terminal: the lowest sequence number not yet received, the highest received, and the chain hash of
+-- the record just below next_seq (GENESIS before any): kept in the record's own transaction, so gap
+-- detection never scans the requests and a record in order checks its prev without a lookup.
+CREATE TABLE IF NOT EXISTS terminal_sync (
+  terminal_id TEXT PRIMARY KEY REFERENCES terminals(id),
+  next_seq INTEGER NOT NULL CHECK (next_seq >= 1),
+  max_seq INTEGER NOT NULL CHECK (max_seq >= next_seq - 1),
+  head_hash TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS chain_breaks (
+  id INTEGER PRIMARY KEY,
+  terminal_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  txn_id TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('seq-reused', 'prev-mismatch')),
+  at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS chain_breaks_by_terminal ON chain_breaks(terminal_id, seq);
+-- A void whose target was not applied (never received, or declined): the target, if it ever comes, is
+-- declined TXN_VOIDED, if it comes from the same terminal (a void never touches another terminal's sale).
+CREATE TABLE IF NOT EXISTS voids (
+  target TEXT NOT NULL,
+  terminal_id TEXT NOT NULL,
+  void_txn_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (target, terminal_id)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS offline_policies (
+  version INTEGER PRIMARY KEY CHECK (version >= 1),
+  limits TEXT NOT NULL,
+  issued_at INTEGER NOT NULL
+) STRICT;
+-- The hotlist pushed to terminals: one row per card that was ever on it. reason NULL: the card left the
+-- list at \`version\` (kept so a delta tells the terminals). \`since\`: the version at which its latest stay on
+-- the list began. \`soft_at\`: soft-blocked after an offline loss (kept under a stronger reason, so lifting
+-- an opposition or a suspension falls back to it).
+CREATE TABLE IF NOT EXISTS hotlist (
+  card_number TEXT PRIMARY KEY,
+  reason TEXT CHECK (reason IN ('opposed', 'suspended', 'soft')),
+  version INTEGER NOT NULL CHECK (version >= 1),
+  since INTEGER,
+  soft_at INTEGER,
+  changed_at INTEGER NOT NULL,
+  CHECK (reason IS NULL OR (since IS NOT NULL AND since <= version)),
+  CHECK (reason IS NOT 'soft' OR soft_at IS NOT NULL)
+) STRICT;
+CREATE INDEX IF NOT EXISTS hotlist_by_version ON hotlist(version);
+-- Every offline sale settled, with the policy breach that cost it the guarantee (NULL: none).
+CREATE TABLE IF NOT EXISTS offline_sales (
+  txn_id TEXT PRIMARY KEY,
+  terminal_id TEXT NOT NULL,
+  card_number TEXT NOT NULL,
+  benefit TEXT NOT NULL,
+  unit TEXT NOT NULL,
+  amount INTEGER NOT NULL CHECK (amount > 0),
+  guaranteed INTEGER NOT NULL CHECK (guaranteed >= 0 AND guaranteed <= amount),
+  breach TEXT CHECK (breach IN ('qr', 'policy-unknown', 'policy-disabled', 'amount', 'hotlisted')),
+  sale_at INTEGER NOT NULL,
+  recorded_at INTEGER NOT NULL,
+  CHECK (breach IS NULL OR guaranteed = 0)
+) STRICT;
+-- What the Region's offline guarantee paid: one row per guaranteed sale, equal to its 'guarantee' transfer.
+CREATE TABLE IF NOT EXISTS offline_losses (
+  txn_id TEXT PRIMARY KEY,
+  card_number TEXT NOT NULL,
+  dossier_id TEXT,
+  partner_id TEXT NOT NULL REFERENCES partners(id),
+  terminal_id TEXT NOT NULL,
+  benefit TEXT NOT NULL,
+  unit TEXT NOT NULL,
+  amount INTEGER NOT NULL CHECK (amount > 0),
+  amount_cents INTEGER NOT NULL CHECK (amount_cents >= 0),
+  reason TEXT NOT NULL,
+  sale_at INTEGER NOT NULL,
+  recorded_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS offline_losses_by_time ON offline_losses(recorded_at);
 `;

@@ -1,8 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { cardNumberFrom } from '../../protocol/card.ts';
+import { requestFingerprint } from '../../protocol/debit.ts';
+import { thrown } from '../../tests/helpers/errors.ts';
+import { debitBody, debitItem } from '../../tests/helpers/debits.ts';
+import { defaultWindows } from '../campaigns.ts';
 import { ledgerContract } from './contract.ts';
+import { fallbackRecordHash } from './ledger.ts';
 import { SqliteLedger } from './sqlite.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'passerelle-ledger-'));
@@ -11,6 +18,19 @@ let n = 0;
 
 ledgerContract('sqlite in memory', (rules) => new SqliteLedger({ file: ':memory:', ...(rules ? { rules } : {}) }));
 ledgerContract('sqlite file', (rules) => new SqliteLedger({ file: join(dir, `ledger-${++n}.sqlite`), ...(rules ? { rules } : {}) }));
+
+const NOW = Date.parse('2022-10-03T10:00:00+02:00');
+const CARD = cardNumberFrom('100000000000001');
+
+function seeded(file: string): SqliteLedger {
+  const l = new SqliteLedger({ file });
+  l.addCampaign({ id: '2022-2023', windows: defaultWindows('2022-2023') });
+  l.addPartner({ id: 'P-1', name: 'x', type: 'bookshop', conventionFrom: '2022-06-01', conventionTo: '2027-05-31' });
+  l.addTerminal({ id: 'T-1', partnerId: 'P-1', publicKey: new Uint8Array(32) });
+  l.issueCard({ number: CARD, holder: 'A', pinHash: null, at: NOW - 30 * 86_400_000 });
+  l.load({ cardNumber: CARD, benefit: 'LEISURE_BOOKS', campaign: '2022-2023', amount: 1500, at: NOW - 30 * 86_400_000 });
+  return l;
+}
 
 describe('sqlite ledger durability settings', () => {
   it('opens files in WAL mode with synchronous=FULL and keeps data across reopen', () => {
@@ -22,5 +42,50 @@ describe('sqlite ledger durability settings', () => {
     expect(b.pragmas()).toEqual({ journal_mode: 'wal', synchronous: 2 });
     expect(b.counts().partners).toBe(1);
     b.close();
+  });
+
+  it('refuses a schema version 2 file (demo data only) with a clear DATA_INVALID', () => {
+    const file = join(dir, 'v2.sqlite');
+    const db = new Database(file);
+    db.pragma('user_version = 2');
+    db.close();
+    const e = thrown(() => new SqliteLedger({ file }));
+    expect(e.code).toBe('DATA_INVALID');
+    expect(e.message).toMatch(/version 2 .*delete the data directory/);
+  });
+
+  it("keeps each terminal's sequence state across reopen, and none from a rolled-back batch", () => {
+    const file = join(dir, 'sync.sqlite');
+    const a = seeded(file);
+    const b1 = debitBody({ terminalId: 'T-1', cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 1 });
+    a.commitDebits([debitItem(b1)], NOW);
+    // A batch that fails after its first record: nothing of it stays, not even in the cached sequence state.
+    const b2 = debitBody({ terminalId: 'T-1', cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 2, prev: fallbackRecordHash(requestFingerprint(b1)) });
+    const orphan = debitBody({ terminalId: 'T-NOWHERE-1', cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 1 });
+    expect(thrown(() => a.commitDebits([debitItem(b2), debitItem(orphan)], NOW)).code).toBe('LEDGER_FAILED');
+    expect(a.terminalSync('T-1')).toMatchObject({ nextSeq: 2, maxSeq: 1, chainBreaks: 0 });
+    a.close();
+    const b = new SqliteLedger({ file });
+    // In order after the reopen: the head hash came back from the file, so no chain break.
+    b.commitDebits([debitItem(b2)], NOW);
+    expect(b.terminalSync('T-1')).toEqual({ terminalId: 'T-1', nextSeq: 3, maxSeq: 2, missing: [], chainBreaks: 0 });
+    expect(b.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1300);
+    expect(b.audit()).toEqual([]);
+    b.close();
+  });
+
+  it('keeps no sequence state from a batch inside an outer transaction that rolls back', () => {
+    const l = seeded(':memory:');
+    const b1 = debitBody({ terminalId: 'T-1', cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 1 });
+    expect(() =>
+      l.atomically(() => {
+        l.commitDebits([debitItem(b1)], NOW);
+        throw new Error('outer failure');
+      }),
+    ).toThrow('outer failure');
+    expect(l.terminalSync('T-1')).toMatchObject({ nextSeq: 1, maxSeq: 0 });
+    l.commitDebits([debitItem(b1)], NOW);
+    expect(l.terminalSync('T-1')).toMatchObject({ nextSeq: 2, maxSeq: 1, chainBreaks: 0 });
+    l.close();
   });
 });

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import Database from 'better-sqlite3';
+import { Value } from '@sinclair/typebox/value';
 import {
   BENEFIT_CODES,
   benefitUnit,
@@ -7,10 +9,14 @@ import {
   isBenefit,
   isPartnerType,
   maxLoad,
+  partnerMayDebit,
   type Benefit,
   type PartnerType,
   type Unit,
 } from '../../protocol/benefits.ts';
+import type { DeclineCode } from '../../protocol/codes.ts';
+import type { DebitRequestBody, VoidRequestBody } from '../../protocol/messages.ts';
+import { GENESIS_HASH, OfflineLimits, type HotlistEntry, type HotlistReason } from '../../protocol/offline.ts';
 import { isValidCardNumber, maskCardNumber } from '../../protocol/card.ts';
 import { encodeJson } from '../../protocol/debit.ts';
 import { assert, PasserelleError } from '../../protocol/errors.ts';
@@ -18,9 +24,9 @@ import { endOfRegionDay, isIsoDate, regionDate, startOfRegionDay } from '../../c
 import type { CardLoadRow } from '../bulk/types.ts';
 import { checkCampaign, schoolYearOf, walletValidity, type BenefitWindow, type CampaignDef } from '../campaigns.ts';
 import type { Statement, StatementLine } from '../reimbursement/types.ts';
-import { debitReply } from '../replies.ts';
+import { debitReply, voidReply } from '../replies.ts';
 import { decide, PIN_MAX_TRIES, type Decision, type Snapshot, type WalletProblem } from '../rules.ts';
-import { DEFAULT_LEDGER_RULES } from './ledger.ts';
+import { DEFAULT_LEDGER_RULES, fallbackRecordHash, isVoidItem } from './ledger.ts';
 import type {
   ApiTokenRecord,
   LedgerRules,
@@ -36,13 +42,18 @@ import type {
   HistoryEntry,
   IssueCard,
   Ledger,
+  LedgerItem,
   LoadRecord,
+  OfflineLoss,
+  OfflineReport,
   Opposition,
   OppositionResult,
   PartnerRecord,
   StoredRequest,
   Suspension,
   TerminalRecord,
+  TerminalSync,
+  VoidItem,
   TransferKind,
   TransferRecord,
   WalletView,
@@ -97,6 +108,7 @@ interface CardRow {
   readonly pin_hash: string | null;
   readonly pin_failures: number;
   readonly suspensions: number;
+  readonly opposed_at: number | null;
 }
 
 interface SaleRow {
@@ -106,11 +118,13 @@ interface SaleRow {
   readonly partner_id: string;
   readonly terminal_id: string | null;
   readonly card_number: string;
-  readonly dossier_id: string;
+  /** Null only on a line the offline guarantee pays whole (no dossier, or no wallet for the benefit). */
+  readonly dossier_id: string | null;
   readonly benefit: Benefit;
-  readonly campaign: string;
+  readonly campaign: string | null;
   readonly unit: Unit;
   readonly quantity: number;
+  readonly guaranteed: number;
   readonly amount_cents: number;
   readonly sale_at: number;
   readonly recorded_at: number;
@@ -137,21 +151,80 @@ interface ExpiryCursor {
 interface BulkContext {
   readonly funding: Map<string, { readonly id: number; total: number }>;
   readonly validity: Map<string, { readonly validFrom: number; readonly validUntil: number }>;
+  readonly hv: HotlistTx;
 }
 
 /** The wallet a sale uses, or why none can be used. */
 type WalletChoice = { readonly wallet: WalletRow } | { readonly problem: WalletProblem };
 
+/** The hotlist version of the running transaction: bumped once, at its first change (see `#hotlistRefresh`). */
+interface HotlistTx {
+  version?: number;
+}
+
+/** Where a terminal's record sequence stands (a `terminal_sync` row). */
+interface SyncState {
+  readonly next_seq: number;
+  readonly max_seq: number;
+  readonly head_hash: string;
+}
+
+interface HotlistRow {
+  readonly card_number: string;
+  readonly reason: HotlistReason | null;
+  readonly version: number;
+  readonly since: number | null;
+  readonly soft_at: number | null;
+}
+
+interface RequestRow {
+  readonly txn_id: string;
+  readonly terminal_id: string;
+  readonly seq: number;
+  readonly fingerprint: string;
+  readonly status: 'approved' | 'declined' | 'void';
+  readonly mode: 'online' | 'offline' | null;
+  readonly code: string | null;
+  readonly reply: Buffer;
+}
+
+/** Why an offline sale is not covered by the Region's guarantee although the rules alone fell short. */
+type OfflineBreach = 'qr' | 'policy-unknown' | 'policy-disabled' | 'amount' | 'hotlisted';
+
+/**
+ * The declines the offline guarantee covers: the card or its wallet, which a terminal offline cannot see
+ * (beyond the hotlist it holds). The partner's own standing (terminal, partnership type, convention) and
+ * the secret code are never covered.
+ */
+const GUARANTEED_DECLINES: ReadonlySet<DeclineCode> = new Set<DeclineCode>([
+  'CARD_UNKNOWN',
+  'CARD_BLOCKED',
+  'NO_SUCH_BENEFIT',
+  'BENEFIT_EXHAUSTED',
+  'BENEFIT_SUSPENDED',
+  'BENEFIT_EXPIRED',
+  'BENEFIT_NOT_YET_VALID',
+]);
+
+const LIMIT_KEYS = Object.keys(OfflineLimits.properties) as (keyof OfflineLimits)[];
+
 export class SqliteLedger implements Ledger {
   readonly #db: Database.Database;
   readonly #s;
   readonly #rules: LedgerRules;
-  readonly #commit: (items: readonly DebitItem[], decidedAt: number) => CommitOutcome[];
+  readonly #commit: (items: readonly LedgerItem[], decidedAt: number) => CommitOutcome[];
   // Caches of committed rows this object alone writes (one gateway process per SQLite file), dropped on
   // every write to them. Only rows committed before a debit batch are cached, so a rolled-back batch can
   // leave nothing behind here.
   readonly #terminals = new Map<string, TerminalRow>();
   readonly #accountIds = new Map<string, number>();
+  /** Offline policy versions never change once committed. */
+  readonly #policies = new Map<number, OfflineLimits>();
+  /** Committed `terminal_sync` rows, and those the running debit batch changed (merged once it commits). */
+  readonly #syncs = new Map<string, SyncState>();
+  #batchSyncs = new Map<string, SyncState>();
+  /** False while the voids table is empty, so a debit skips the tombstone lookup (set before any insert). */
+  #voidsExist: boolean;
   #expiryCursor: ExpiryCursor | undefined;
 
   constructor(opts: SqliteLedgerOptions) {
@@ -165,9 +238,14 @@ export class SqliteLedger implements Ledger {
     this.#db.pragma('cache_size = -65536');
     this.#migrate();
     this.#s = this.#prepare();
-    this.#commit = this.#db.transaction((items: readonly DebitItem[], decidedAt: number) =>
-      items.map((item) => this.#applyDebit(item, decidedAt)),
-    );
+    this.#voidsExist = this.#db.prepare('SELECT 1 FROM voids LIMIT 1').get() !== undefined;
+    this.#commit = this.#db.transaction((items: readonly LedgerItem[], decidedAt: number) => {
+      const hv: HotlistTx = {};
+      const outcomes = items.map((item) => this.#applyItem(item, decidedAt, hv));
+      // Each terminal's sequence state once per batch, however many of its records the batch holds.
+      for (const [t, sync] of this.#batchSyncs) this.#s.putSync.run(t, sync.next_seq, sync.max_seq, sync.head_hash);
+      return outcomes;
+    });
   }
 
   #migrate(): void {
@@ -176,11 +254,12 @@ export class SqliteLedger implements Ledger {
       throw new PasserelleError('DATA_INVALID', `ledger schema version ${version} is newer than this gateway (${SCHEMA_VERSION})`);
     }
     if (version !== 0 && version < SCHEMA_VERSION) {
-      // Version 1 only ever held development and demo data (before wallets moved to dossiers); there is
-      // nothing to carry over, and guessing would be worse than saying so.
+      // Versions 1 (before wallets moved to dossiers) and 2 (before offline acceptance and the hash chain)
+      // only ever held development and demo data; there is nothing to carry over, and guessing would be
+      // worse than saying so.
       throw new PasserelleError(
         'DATA_INVALID',
-        `ledger schema version ${version} is from a development build and cannot be upgraded; move the ledger file aside to start a new one`,
+        `ledger schema version ${version} is from a development build (this gateway uses ${SCHEMA_VERSION}) and cannot be upgraded: it only ever held demo data; delete the data directory or move the ledger file aside to start a new one`,
       );
     }
     this.#db.exec(SCHEMA);
@@ -198,7 +277,7 @@ export class SqliteLedger implements Ledger {
         'SELECT * FROM partners WHERE id = ?',
       ),
       card: db.prepare<[string], CardRow>(
-        `SELECT c.number, c.dossier_id, d.holder, c.status, d.pin_hash, d.pin_failures, d.suspensions
+        `SELECT c.number, c.dossier_id, d.holder, c.status, d.pin_hash, d.pin_failures, d.suspensions, c.opposed_at
          FROM cards c JOIN dossiers d ON d.id = c.dossier_id WHERE c.number = ?`,
       ),
       wallets: db.prepare<[string, string], WalletRow>(
@@ -213,6 +292,9 @@ export class SqliteLedger implements Ledger {
       ),
       suspensions: db.prepare<[string], { benefit: string | null; campaign: string }>(
         'SELECT benefit, campaign FROM suspensions WHERE dossier_id = ? AND lifted_at IS NULL',
+      ),
+      suspensionsAt: db.prepare<[string, number, number], { benefit: string | null; campaign: string }>(
+        'SELECT benefit, campaign FROM suspensions WHERE dossier_id = ? AND at <= ? AND (lifted_at IS NULL OR lifted_at > ?)',
       ),
       campaign: db.prepare<[string], { id: string; windows: string }>('SELECT id, windows FROM campaigns WHERE id = ?'),
       accountByCode: db.prepare<[string], { id: number }>('SELECT id FROM accounts WHERE code = ?'),
@@ -231,17 +313,47 @@ export class SqliteLedger implements Ledger {
         `INSERT INTO transfers (txn_id, kind, debit_account, credit_account, amount, unit, at)
          VALUES (@txn_id, @kind, @debit_account, @credit_account, @amount, @unit, @at)`,
       ),
-      request: db.prepare<[string], { txn_id: string; terminal_id: string; seq: number; fingerprint: string; status: 'approved' | 'declined'; code: string | null; reply: Buffer }>(
-        'SELECT txn_id, terminal_id, seq, fingerprint, status, code, reply FROM requests WHERE txn_id = ?',
-      ),
+      request: db.prepare<[string], RequestRow>('SELECT txn_id, terminal_id, seq, fingerprint, status, mode, code, reply FROM requests WHERE txn_id = ?'),
       insertRequest: db.prepare(
-        `INSERT INTO requests (txn_id, terminal_id, seq, fingerprint, status, code, reply, decided_at)
-         VALUES (@txn_id, @terminal_id, @seq, @fingerprint, @status, @code, @reply, @decided_at)`,
+        `INSERT INTO requests (txn_id, terminal_id, seq, fingerprint, status, mode, code, reply, decided_at, msg_hash, prev)
+         VALUES (@txn_id, @terminal_id, @seq, @fingerprint, @status, @mode, @code, @reply, @decided_at, @msg_hash, @prev)`,
       ),
       insertSale: db.prepare(
-        `INSERT INTO sales (txn_id, kind, partner_id, terminal_id, group_id, card_number, dossier_id, benefit, campaign, unit, quantity, amount_cents, sale_at, recorded_at, reason)
-         VALUES (@txn_id, @kind, @partner_id, @terminal_id, @group_id, @card_number, @dossier_id, @benefit, @campaign, @unit, @quantity, @amount_cents, @sale_at, @recorded_at, @reason)`,
+        `INSERT INTO sales (txn_id, kind, partner_id, terminal_id, group_id, card_number, dossier_id, benefit, campaign, unit, quantity, guaranteed, amount_cents, sale_at, recorded_at, reason)
+         VALUES (@txn_id, @kind, @partner_id, @terminal_id, @group_id, @card_number, @dossier_id, @benefit, @campaign, @unit, @quantity, @guaranteed, @amount_cents, @sale_at, @recorded_at, @reason)`,
       ),
+      // The hash chain and gap detection
+      record: db.prepare<[string, number], { txn_id: string; msg_hash: string; prev: string }>('SELECT txn_id, msg_hash, prev FROM requests WHERE terminal_id = ? AND seq = ?'),
+      recordSeqsFrom: db.prepare<[string, number], { seq: number }>('SELECT seq FROM requests WHERE terminal_id = ? AND seq >= ? ORDER BY seq'),
+      sync: db.prepare<[string], { next_seq: number; max_seq: number; head_hash: string }>('SELECT next_seq, max_seq, head_hash FROM terminal_sync WHERE terminal_id = ?'),
+      putSync: db.prepare<[string, number, number, string]>(
+        `INSERT INTO terminal_sync (terminal_id, next_seq, max_seq, head_hash) VALUES (?, ?, ?, ?)
+         ON CONFLICT (terminal_id) DO UPDATE SET next_seq = excluded.next_seq, max_seq = excluded.max_seq, head_hash = excluded.head_hash`,
+      ),
+      insertBreak: db.prepare<[string, number, string, string, number]>('INSERT INTO chain_breaks (terminal_id, seq, txn_id, kind, at) VALUES (?, ?, ?, ?, ?)'),
+      // Voids
+      voidOf: db.prepare<[string, string], { void_txn_id: string }>('SELECT void_txn_id FROM voids WHERE target = ? AND terminal_id = ?'),
+      insertVoid: db.prepare<[string, string, string, number]>('INSERT OR IGNORE INTO voids (target, terminal_id, void_txn_id, at) VALUES (?, ?, ?, ?)'),
+      // Offline acceptance
+      policy: db.prepare<[number], { limits: string }>('SELECT limits FROM offline_policies WHERE version = ?'),
+      latestPolicy: db.prepare<[], { version: number; limits: string; issued_at: number }>('SELECT version, limits, issued_at FROM offline_policies ORDER BY version DESC LIMIT 1'),
+      hotlistRow: db.prepare<[string], HotlistRow>('SELECT card_number, reason, version, since, soft_at FROM hotlist WHERE card_number = ?'),
+      putHotlist: db.prepare(
+        `INSERT INTO hotlist (card_number, reason, version, since, soft_at, changed_at) VALUES (@card_number, @reason, @version, @since, @soft_at, @changed_at)
+         ON CONFLICT (card_number) DO UPDATE SET reason = excluded.reason, version = excluded.version, since = excluded.since, soft_at = excluded.soft_at, changed_at = excluded.changed_at`,
+      ),
+      setSoftAt: db.prepare<[number | null, string]>('UPDATE hotlist SET soft_at = ? WHERE card_number = ?'),
+      meta: db.prepare<[string], { value: number }>('SELECT value FROM ledger_meta WHERE key = ?'),
+      putMeta: db.prepare<[string, number]>('INSERT INTO ledger_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+      insertOfflineSale: db.prepare(
+        `INSERT INTO offline_sales (txn_id, terminal_id, card_number, benefit, unit, amount, guaranteed, breach, sale_at, recorded_at)
+         VALUES (@txn_id, @terminal_id, @card_number, @benefit, @unit, @amount, @guaranteed, @breach, @sale_at, @recorded_at)`,
+      ),
+      insertLoss: db.prepare(
+        `INSERT INTO offline_losses (txn_id, card_number, dossier_id, partner_id, terminal_id, benefit, unit, amount, amount_cents, reason, sale_at, recorded_at)
+         VALUES (@txn_id, @card_number, @dossier_id, @partner_id, @terminal_id, @benefit, @unit, @amount, @amount_cents, @reason, @sale_at, @recorded_at)`,
+      ),
+      cardsOfDossier: db.prepare<[string], { number: string }>('SELECT number FROM cards WHERE dossier_id = ?'),
       sale: db.prepare<[string], SaleRow>("SELECT * FROM sales WHERE txn_id = ? AND kind = 'sale'"),
       correctionOf: db.prepare<[string], { id: number }>("SELECT id FROM sales WHERE txn_id = ? AND kind <> 'sale'"),
       setPinFailures: db.prepare<[number, string]>('UPDATE dossiers SET pin_failures = ? WHERE id = ?'),
@@ -324,24 +436,96 @@ export class SqliteLedger implements Ledger {
   // ---------------------------------------------------------------------------------------------------
   // Debits
 
-  commitDebits(items: readonly DebitItem[], decidedAt: number): CommitOutcome[] {
+  commitDebits(items: readonly LedgerItem[], decidedAt: number): CommitOutcome[] {
+    this.#batchSyncs = new Map();
     try {
-      return this.#commit(items, decidedAt);
+      const outcomes = this.#commit(items, decidedAt);
+      // Inside an outer transaction (atomically) the batch is not committed yet: forget, do not cache.
+      const committed = !this.#db.inTransaction;
+      for (const [t, sync] of this.#batchSyncs) {
+        if (committed) this.#syncs.set(t, sync);
+        else this.#syncs.delete(t);
+      }
+      return outcomes;
     } catch (e) {
       throw new PasserelleError('LEDGER_FAILED', `batch of ${items.length} rolled back: ${(e as Error).message}`, {}, { cause: e });
+    } finally {
+      this.#batchSyncs = new Map();
     }
   }
 
-  #applyDebit(item: DebitItem, decidedAt: number): CommitOutcome {
-    const body = item.body;
-    const prior = this.#s.request.get(body.txnId);
+  /** A terminal's sequence state as the running batch sees it. */
+  #sync(terminalId: string): SyncState {
+    let sync = this.#batchSyncs.get(terminalId) ?? this.#syncs.get(terminalId);
+    if (!sync) {
+      sync = this.#s.sync.get(terminalId) ?? { next_seq: 1, max_seq: 0, head_hash: GENESIS_HASH };
+      if (!this.#db.inTransaction) this.#syncs.set(terminalId, sync);
+    }
+    return sync;
+  }
+
+  /**
+   * One terminal record (a sale or a void): a repeat by transaction id gets its original reply; a fresh
+   * one takes its place in the terminal's sequence and hash chain, then is decided.
+   */
+  #applyItem(item: LedgerItem, decidedAt: number, hv: HotlistTx): CommitOutcome {
+    const rec = isVoidItem(item) ? item.void : item.body;
+    const prior = this.#s.request.get(rec.txnId);
     if (prior) {
       if (prior.fingerprint === item.fingerprint) return { kind: 'reply', reply: prior.reply, fresh: false, status: prior.status };
-      this.#s.insertConflict.run(body.txnId, body.terminalId, item.fingerprint, decidedAt);
+      this.#s.insertConflict.run(rec.txnId, rec.terminalId, item.fingerprint, decidedAt);
       return { kind: 'conflict' };
     }
-    const tp = this.#terminal(body.terminalId);
-    assert(tp, `terminal ${body.terminalId} was verified but is not in the ledger`);
+    const tp = this.#terminal(rec.terminalId);
+    assert(tp, `terminal ${rec.terminalId} was verified but is not in the ledger`);
+    if (!this.#chain(rec, recordHash(item), decidedAt)) return { kind: 'seq-conflict' };
+    return isVoidItem(item) ? this.#applyVoid(item, decidedAt) : this.#applyDebit(item, tp, decidedAt, hv);
+  }
+
+  /**
+   * Place a fresh record in its terminal's sequence. A sequence number already held by another record is
+   * refused (false) and recorded as a chain break. A `prev` that does not match the hash of the record
+   * before (or a record after naming another hash than this one) is recorded as a chain break too, but the
+   * record is still processed: its signature already proves where it comes from; the break is for the
+   * operator. The record itself is stored with its request (`requests.msg_hash`, `prev`). In order, this
+   * costs no lookup at all (the terminal's sequence state is cached and written once per batch).
+   */
+  #chain(rec: DebitRequestBody | VoidRequestBody, msgHash: string, at: number): boolean {
+    const { terminalId: t, seq, txnId, prev } = rec;
+    const sync = this.#sync(t);
+    // Below next_seq every number is taken; above max_seq none is; in between, look.
+    if (seq < sync.next_seq || (seq <= sync.max_seq && this.#s.record.get(t, seq))) {
+      this.#s.insertBreak.run(t, seq, txnId, 'seq-reused', at);
+      return false;
+    }
+    // In order (the usual case), the record before is the head of the contiguous run: no lookup.
+    const before = seq === sync.next_seq ? sync.head_hash : this.#s.record.get(t, seq - 1)?.msg_hash;
+    if (before !== undefined && before !== prev) this.#s.insertBreak.run(t, seq, txnId, 'prev-mismatch', at);
+    if (seq < sync.max_seq) {
+      const after = this.#s.record.get(t, seq + 1);
+      if (after && after.prev !== msgHash) this.#s.insertBreak.run(t, seq + 1, after.txn_id, 'prev-mismatch', at);
+    }
+    const max = Math.max(sync.max_seq, seq);
+    let next = sync.next_seq;
+    let head = sync.head_hash;
+    if (seq === next) {
+      next++;
+      head = msgHash;
+      // A gap just filled: run on over the records that came after it.
+      for (let r = next <= max ? this.#s.record.get(t, next) : undefined; r; r = next <= max ? this.#s.record.get(t, next) : undefined) {
+        head = r.msg_hash;
+        next++;
+      }
+    }
+    this.#batchSyncs.set(t, { next_seq: next, max_seq: max, head_hash: head });
+    return true;
+  }
+
+  #applyDebit(item: DebitItem, tp: TerminalRow, decidedAt: number, hv: HotlistTx): CommitOutcome {
+    const body = item.body;
+    if (body.mode === 'offline') return this.#settleOffline(item, tp, decidedAt, hv);
+    // Voided by its terminal before it arrived: never applied, and its repeats get the same answer.
+    if (this.#voidsExist && this.#s.voidOf.get(body.txnId, body.terminalId)) return this.#storeDebit(item, { status: 'declined', code: 'TXN_VOIDED' }, decidedAt);
     const card = this.#s.card.get(body.credential.cardNumber);
     const choice = card ? this.#chooseWallet(card, body.benefit, decidedAt) : undefined;
     const decision = decide(body, {
@@ -367,18 +551,233 @@ export class SqliteLedger implements Ledger {
         at: decidedAt,
       });
     }
-    const reply = encodeJson(debitReply(body, decision, decidedAt));
+    return this.#storeDebit(item, decision, decidedAt);
+  }
+
+  /** Store a decided sale with its reply bytes (what every repeat gets) and return them. */
+  #storeDebit(item: DebitItem, decision: Decision, decidedAt: number, guaranteed = 0): CommitOutcome {
+    const body = item.body;
+    const reply = encodeJson(debitReply(body, decision, decidedAt, guaranteed));
     this.#s.insertRequest.run({
       txn_id: body.txnId,
       terminal_id: body.terminalId,
       seq: body.seq,
       fingerprint: item.fingerprint,
       status: decision.status,
+      mode: body.mode,
       code: decision.status === 'declined' ? decision.code : null,
       reply,
       decided_at: decidedAt,
+      msg_hash: recordHash(item),
+      prev: body.prev,
     });
     return { kind: 'reply', reply, fresh: true, status: decision.status };
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Offline sales (docs/offline.md)
+
+  /**
+   * Settle a sale the terminal already accepted offline. The rules are applied as of the sale's time (the
+   * terminal's clock, never later than now): the convention then, the wallet whose window held then, the
+   * suspensions in force then, the card opposed only if it was by then; the balance is today's (R9 applies).
+   *
+   * What the wallet cannot pay is covered by the Region's guarantee when the terminal kept to the signed
+   * policy it held (see `#offlineBreach`) and the partner itself could make the sale (active terminal,
+   * its partnership type, its convention): the reply is then approved with `guaranteed` = the shortfall,
+   * the partner is paid the whole price, the loss is recorded and the card is soft-blocked for offline
+   * sales. Without the guarantee the sale is settled by the rules alone: a partial stays partial, a
+   * decline stays a decline, coded OFFLINE_POLICY_BREACH when the breach is what cost the guarantee.
+   */
+  #settleOffline(item: DebitItem, tp: TerminalRow, decidedAt: number, hv: HotlistTx): CommitOutcome {
+    const body = item.body;
+    const saleAt = Math.min(body.createdAt, decidedAt);
+    const card = this.#s.card.get(body.credential.cardNumber);
+    const opposedThen = card?.status === 'opposed' && (card.opposed_at ?? Number.NEGATIVE_INFINITY) <= saleAt;
+    const choice = card ? this.#chooseWallet(card, body.benefit, saleAt, this.#suspendedKeysAt(card.dossier_id, saleAt)) : undefined;
+    const conventionValid = saleAt >= tp.partner.conventionStart && saleAt < tp.partner.conventionEnd;
+    const decision = decide(body, {
+      terminalActive: tp.active,
+      partnerType: tp.partnerType,
+      conventionValid,
+      ...(card ? { card: { status: opposedThen ? 'opposed' : 'active', pinFailures: card.pin_failures } } : {}),
+      ...walletSnapshot(choice),
+      pin: item.pin,
+    });
+    if (card) this.#countPinTry(card, item.pin, decision);
+    const breach = this.#offlineBreach(body);
+    const partnerMay = tp.active && partnerMayDebit(tp.partnerType, body.benefit) && conventionValid;
+    const taken = decision.status === 'approved' ? decision.taken : 0;
+    // What the wallet alone falls short by, and why; null when it pays in full or the cause is not covered.
+    const shortfall =
+      decision.status === 'approved' ? (taken < body.amount ? 'PARTIAL' : null) : GUARANTEED_DECLINES.has(decision.code) ? decision.code : null;
+    const wallet = choice && 'wallet' in choice ? choice.wallet : undefined;
+    let final: Decision = decision;
+    let guaranteed = 0;
+    if (shortfall !== null && partnerMay && breach === null) {
+      guaranteed = body.amount - taken;
+      final = { status: 'approved', taken, remainingToPay: 0, ...(decision.balanceAfter === undefined ? {} : { balanceAfter: decision.balanceAfter }) };
+      this.#recordGuaranteedSale({ body, tp, card, wallet, taken, guaranteed, reason: shortfall, saleAt, at: decidedAt });
+      this.#hotlistRefresh(body.credential.cardNumber, hv, decidedAt, 'set');
+    } else if (decision.status === 'approved') {
+      assert(card && wallet, 'an approved debit has a card and a wallet');
+      this.#recordSale({ txnId: body.txnId, partner: tp.partner, terminalId: body.terminalId, groupId: null, card, wallet, taken, saleAt, at: decidedAt });
+    } else if (shortfall !== null && partnerMay) {
+      final = { status: 'declined', code: 'OFFLINE_POLICY_BREACH', ...(decision.balanceAfter === undefined ? {} : { balanceAfter: decision.balanceAfter }) };
+    }
+    this.#s.insertOfflineSale.run({
+      txn_id: body.txnId,
+      terminal_id: body.terminalId,
+      card_number: body.credential.cardNumber,
+      benefit: body.benefit,
+      unit: body.unit,
+      amount: body.amount,
+      guaranteed,
+      breach,
+      sale_at: saleAt,
+      recorded_at: decidedAt,
+    });
+    return this.#storeDebit(item, final, decidedAt, guaranteed);
+  }
+
+  /**
+   * How an offline sale broke the signed policy its terminal held, if it did: a QR credential (never
+   * offline: the code needs the gateway), a policy version never issued or disabling offline sales, an
+   * amount over the per-sale maximum, or a card already on the hotlist version the terminal held.
+   *
+   * The per-card-day and pending limits and the hotlist's age are the terminal's to enforce; they are
+   * not checked again here (the gateway does not know when the terminal last received each document).
+   */
+  #offlineBreach(body: DebitRequestBody): OfflineBreach | null {
+    if (body.credential.kind === 'qr') return 'qr';
+    const p = this.offlinePolicy(body.policy);
+    if (!p) return 'policy-unknown';
+    if (!p.enabled) return 'policy-disabled';
+    if (body.amount > (body.unit === 'entry' ? p.maxSaleEntries : p.maxSaleCents)) return 'amount';
+    if (this.#hotlistedAt(body.credential.cardNumber, body.hotlist)) return 'hotlisted';
+    return null;
+  }
+
+  /** Whether the card was on the hotlist at `version` (the last stay on the list, which is what counts). */
+  #hotlistedAt(cardNumber: string, version: number): boolean {
+    const r = this.#s.hotlistRow.get(cardNumber);
+    return !!r && r.since !== null && r.since <= version && (r.reason !== null || r.version > version);
+  }
+
+  /**
+   * A guaranteed offline sale: what the wallet paid (a 'debit' transfer, when anything) and the shortfall
+   * from the Region's offline-guarantee account (a 'guarantee' transfer), on ONE reimbursement line for the
+   * whole price, so the partner is paid what it was promised; and the loss, for the Region's report.
+   */
+  #recordGuaranteedSale(g: {
+    body: DebitRequestBody;
+    tp: TerminalRow;
+    card: CardRow | undefined;
+    wallet: WalletRow | undefined;
+    taken: number;
+    guaranteed: number;
+    reason: string;
+    saleAt: number;
+    at: number;
+  }): void {
+    const { body, tp, card, wallet } = g;
+    const unit = body.unit;
+    const payable = this.#payableAccount(tp.partner.id, unit);
+    if (g.taken > 0) {
+      // A partial debit is never an access (an access approves in full), so the wallet pays it.
+      assert(wallet && wallet.access === 0, 'a partial offline debit has a balance wallet');
+      this.#transfer(body.txnId, 'debit', wallet.id, payable, g.taken, unit, g.at);
+    }
+    this.#transfer(body.txnId, 'guarantee', this.#regionAccount(unit), payable, g.guaranteed, unit, g.at);
+    const price = unit === 'cent' ? 1 : tp.partner.entryPriceCents;
+    const dossierId = card?.dossier_id ?? null;
+    const campaign = wallet?.campaign ?? (card ? this.#s.wallets.all(card.dossier_id, body.benefit).at(-1)?.campaign : undefined) ?? null;
+    this.#s.insertSale.run({
+      txn_id: body.txnId,
+      kind: 'sale',
+      partner_id: tp.partner.id,
+      terminal_id: body.terminalId,
+      group_id: null,
+      card_number: body.credential.cardNumber,
+      dossier_id: dossierId,
+      benefit: body.benefit,
+      campaign,
+      unit,
+      quantity: body.amount,
+      guaranteed: g.guaranteed,
+      amount_cents: body.amount * price,
+      sale_at: g.saleAt,
+      recorded_at: g.at,
+      reason: null,
+    });
+    this.#s.insertLoss.run({
+      txn_id: body.txnId,
+      card_number: body.credential.cardNumber,
+      dossier_id: dossierId,
+      partner_id: tp.partner.id,
+      terminal_id: body.terminalId,
+      benefit: body.benefit,
+      unit,
+      amount: g.guaranteed,
+      amount_cents: g.guaranteed * price,
+      reason: g.reason,
+      sale_at: g.saleAt,
+      recorded_at: g.at,
+    });
+  }
+
+  #regionAccount(unit: Unit): number {
+    return this.#account(`offline-guarantee:${unit}`, { kind: 'region', unit });
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Voids
+
+  /** A terminal's void of one of its own online sales; stored with its reply so a repeat gets the same bytes. */
+  #applyVoid(item: VoidItem, decidedAt: number): CommitOutcome {
+    const v = item.void;
+    const reply = encodeJson(voidReply(v, this.#voidTarget(v, decidedAt), decidedAt));
+    this.#s.insertRequest.run({
+      txn_id: v.txnId,
+      terminal_id: v.terminalId,
+      seq: v.seq,
+      fingerprint: item.fingerprint,
+      status: 'void',
+      mode: null,
+      code: null,
+      reply,
+      decided_at: decidedAt,
+      msg_hash: recordHash(item),
+      prev: v.prev,
+    });
+    return { kind: 'reply', reply, fresh: true, status: 'void' };
+  }
+
+  /**
+   * `undone`: the target was applied and is given back (a reversal, "voided by terminal"), or already was
+   * by a correction. `prevented`: the target was not applied and never will be: not received yet (a
+   * tombstone declines it TXN_VOIDED when it comes) or declined. A void never touches another terminal's
+   * record, an offline sale (its result was shown: "accepted offline") or a void: those are answered
+   * `prevented` and nothing changes.
+   */
+  #voidTarget(v: VoidRequestBody, at: number): 'undone' | 'prevented' {
+    const target = this.#s.request.get(v.target);
+    if (!target) {
+      this.#voidsExist = true;
+      this.#s.insertVoid.run(v.target, v.terminalId, v.txnId, at);
+      return 'prevented';
+    }
+    if (target.terminal_id !== v.terminalId || target.mode !== 'online') return 'prevented';
+    if (target.status === 'declined') {
+      this.#voidsExist = true;
+      this.#s.insertVoid.run(v.target, v.terminalId, v.txnId, at);
+      return 'prevented';
+    }
+    if (this.#s.correctionOf.get(v.target)) return 'undone';
+    const sale = this.#s.sale.get(v.target);
+    assert(sale && sale.guaranteed === 0, `approved online request ${v.target} has a plain sale line`);
+    this.#correct(sale, 'reversal', `voided by terminal: ${v.reason}`, at);
+    return 'undone';
   }
 
   /**
@@ -397,12 +796,13 @@ export class SqliteLedger implements Ledger {
    * The wallet a sale takes from (R6–R8): among the youth's wallets for the benefit that are in their
    * window and not suspended, the one whose window ends first and that still holds something; if none
    * holds anything, the first usable one (the sale is then declined as exhausted). Without a usable one,
-   * the reason: suspended, not yet valid, or expired.
+   * the reason: suspended, not yet valid, or expired. `suspendedKeys`: the suspensions to apply (those in
+   * force at an offline sale's time); by default those in force now.
    */
-  #chooseWallet(card: CardRow, benefit: Benefit, at: number): WalletChoice {
+  #chooseWallet(card: CardRow, benefit: Benefit, at: number, suspendedKeys?: ReadonlySet<string>): WalletChoice {
     const all = this.#s.wallets.all(card.dossier_id, benefit);
     if (all.length === 0) return { problem: 'none' };
-    const suspended = card.suspensions > 0 ? this.#suspendedKeys(card.dossier_id) : undefined;
+    const suspended = suspendedKeys ?? (card.suspensions > 0 ? this.#suspendedKeys(card.dossier_id) : undefined);
     let usable: WalletRow | undefined;
     let problem: WalletProblem = 'expired';
     for (const w of all) {
@@ -423,6 +823,11 @@ export class SqliteLedger implements Ledger {
 
   #suspendedKeys(dossierId: string): Set<string> {
     return new Set(this.#s.suspensions.all(dossierId).map((s) => `${s.benefit ?? '*'}:${s.campaign}`));
+  }
+
+  /** The suspensions in force at `at`: made at or before it, not lifted by then. */
+  #suspendedKeysAt(dossierId: string, at: number): Set<string> {
+    return new Set(this.#s.suspensionsAt.all(dossierId, at, at).map((s) => `${s.benefit ?? '*'}:${s.campaign}`));
   }
 
   /**
@@ -456,6 +861,7 @@ export class SqliteLedger implements Ledger {
       campaign: w.campaign,
       unit: w.unit,
       quantity: s.taken,
+      guaranteed: 0,
       amount_cents: w.unit === 'cent' ? s.taken : s.taken * s.partner.entryPriceCents,
       sale_at: s.saleAt,
       recorded_at: s.at,
@@ -591,8 +997,10 @@ export class SqliteLedger implements Ledger {
     this.#run(
       () =>
         this.#db.transaction(() => {
-          if (!this.#s.dossier.get(dossierId)) this.#s.insertDossier.run(dossierId, c.holder, c.pinHash);
+          const known = this.#s.dossier.get(dossierId);
+          if (!known) this.#s.insertDossier.run(dossierId, c.holder, c.pinHash);
           this.#s.insertCard.run(c.number, dossierId, c.at ?? Date.now());
+          if (known) this.#hotlistRefresh(c.number, {}, c.at ?? Date.now());
         })(),
       'card',
     );
@@ -668,7 +1076,7 @@ export class SqliteLedger implements Ledger {
     this.#run(
       () =>
         this.#db.transaction(() => {
-          const ctx: BulkContext = { funding: new Map(), validity: new Map() };
+          const ctx: BulkContext = { funding: new Map(), validity: new Map(), hv: {} };
           for (const row of rows) {
             try {
               this.#bulkRow(row, at, ctx);
@@ -699,6 +1107,8 @@ export class SqliteLedger implements Ledger {
       fresh = !this.#s.dossier.get(row.dossierId);
       if (fresh) this.#s.insertDossier.run(row.dossierId, row.holder, null);
       this.#s.insertCard.run(row.cardNumber, row.dossierId, at);
+      // A new card of a known dossier joins the hotlist if that dossier is suspended.
+      if (!fresh) this.#hotlistRefresh(row.cardNumber, ctx.hv, at);
     }
     for (const l of row.loads) {
       // A dossier created by this row has no wallet yet: no lookup, no reload check needed.
@@ -746,6 +1156,10 @@ export class SqliteLedger implements Ledger {
       if (o.replacement) {
         this.#run(() => this.#s.insertCard.run(o.replacement!.number, card.dossier_id, o.at), 'replacement card');
       }
+      // The opposed card goes on the hotlist; the replacement only if the dossier is suspended.
+      const hv: HotlistTx = {};
+      this.#hotlistRefresh(o.cardNumber, hv, o.at);
+      if (o.replacement) this.#hotlistRefresh(o.replacement.number, hv, o.at);
       return {
         feeCents: fee ? this.#rules.replacementFeeCents : 0,
         feeFrom: fee ? { benefit: fee.wallet.benefit, campaign: fee.wallet.campaign } : null,
@@ -783,6 +1197,7 @@ export class SqliteLedger implements Ledger {
         .prepare('INSERT INTO suspensions (dossier_id, benefit, campaign, reason, at) VALUES (?, ?, ?, ?, ?)')
         .run(card.dossier_id, s.benefit, s.campaign, s.reason, s.at);
       this.#db.prepare('UPDATE dossiers SET suspensions = suspensions + 1 WHERE id = ?').run(card.dossier_id);
+      this.#hotlistDossier(card.dossier_id, s.at);
     })();
   }
 
@@ -794,7 +1209,156 @@ export class SqliteLedger implements Ledger {
         .run(at, card.dossier_id, benefit, campaign).changes;
       if (n === 0) throw new PasserelleError('NOT_FOUND', 'no such suspension in force');
       this.#db.prepare('UPDATE dossiers SET suspensions = suspensions - ? WHERE id = ?').run(n, card.dossier_id);
+      this.#hotlistDossier(card.dossier_id, at);
     })();
+  }
+
+  /**
+   * Offline acceptance is refused for the whole card while any suspension of its dossier is in force, whole
+   * or partial (a terminal offline cannot tell which benefits a partial one covers; the card still works
+   * online for the others).
+   */
+  #hotlistDossier(dossierId: string, at: number): void {
+    const hv: HotlistTx = {};
+    for (const c of this.#s.cardsOfDossier.all(dossierId)) this.#hotlistRefresh(c.number, hv, at);
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Hotlist and offline policy (docs/offline.md)
+
+  /**
+   * Bring a card's hotlist row in line with its state: opposed > suspended (any suspension of its dossier
+   * in force) > soft (soft-blocked after an offline loss) > off the list. `soft` sets or clears the soft
+   * block. A change visible to terminals takes the transaction's hotlist version, bumped once per
+   * transaction however many cards change; a card leaving the list keeps its row (reason NULL) so the
+   * next delta tells the terminals.
+   */
+  #hotlistRefresh(cardNumber: string, hv: HotlistTx, at: number, soft?: 'set' | 'clear'): void {
+    const row = this.#s.hotlistRow.get(cardNumber);
+    const card = this.#s.card.get(cardNumber);
+    const softAt = soft === 'set' ? (row?.soft_at ?? at) : soft === 'clear' ? null : (row?.soft_at ?? null);
+    const reason: HotlistReason | null =
+      card?.status === 'opposed' ? 'opposed' : card && card.suspensions > 0 ? 'suspended' : softAt !== null ? 'soft' : null;
+    const was = row?.reason ?? null;
+    if (was === reason) {
+      if (row && row.soft_at !== softAt) this.#s.setSoftAt.run(softAt, cardNumber);
+      return;
+    }
+    if (hv.version === undefined) {
+      hv.version = this.hotlistVersion() + 1;
+      this.#s.putMeta.run('hotlist_version', hv.version);
+    }
+    const since = reason === null ? (row?.since ?? null) : was === null ? hv.version : (row?.since ?? hv.version);
+    this.#s.putHotlist.run({ card_number: cardNumber, reason, version: hv.version, since, soft_at: softAt, changed_at: at });
+  }
+
+  hotlistVersion(): number {
+    return this.#s.meta.get('hotlist_version')?.value ?? 0;
+  }
+
+  hotlist(base: number): { version: number; entries: HotlistEntry[] } {
+    const version = this.hotlistVersion();
+    const rows =
+      base > 0
+        ? this.#db.prepare<[number], { card_number: string; reason: HotlistReason | null }>('SELECT card_number, reason FROM hotlist WHERE version > ? ORDER BY version, card_number').all(base)
+        : this.#db.prepare<[], { card_number: string; reason: HotlistReason | null }>('SELECT card_number, reason FROM hotlist WHERE reason IS NOT NULL ORDER BY card_number').all();
+    return { version, entries: rows.map((r) => ({ card: r.card_number, reason: r.reason })) };
+  }
+
+  liftSoftBlock(cardNumber: string, at: number): boolean {
+    return this.#db.transaction(() => {
+      const row = this.#s.hotlistRow.get(cardNumber);
+      if (!row || row.soft_at === null) return false;
+      this.#hotlistRefresh(cardNumber, {}, at, 'clear');
+      return true;
+    })();
+  }
+
+  setOfflinePolicy(limits: OfflineLimits, at: number): { version: number; issuedAt: number; limits: OfflineLimits } {
+    if (!Value.Check(OfflineLimits, limits)) throw new PasserelleError('DATA_INVALID', 'offline limits do not match their schema');
+    const clean = Object.fromEntries(LIMIT_KEYS.map((k) => [k, limits[k]])) as OfflineLimits;
+    return this.#db.transaction(() => {
+      const latest = this.#latestPolicy();
+      if (latest && isDeepStrictEqual(latest.limits, clean)) return latest;
+      const version = (latest?.version ?? 0) + 1;
+      this.#db.prepare('INSERT INTO offline_policies (version, limits, issued_at) VALUES (?, ?, ?)').run(version, JSON.stringify(clean), at);
+      return { version, issuedAt: at, limits: clean };
+    })();
+  }
+
+  #latestPolicy(): { version: number; issuedAt: number; limits: OfflineLimits } | null {
+    const r = this.#s.latestPolicy.get();
+    return r ? { version: r.version, issuedAt: r.issued_at, limits: JSON.parse(r.limits) as OfflineLimits } : null;
+  }
+
+  offlinePolicy(version: number): OfflineLimits | undefined {
+    let p = this.#policies.get(version);
+    if (!p) {
+      const r = this.#s.policy.get(version);
+      if (!r) return undefined;
+      p = JSON.parse(r.limits) as OfflineLimits;
+      // A stored version never changes once committed.
+      if (!this.#db.inTransaction) this.#policies.set(version, p);
+    }
+    return p;
+  }
+
+  terminalSync(terminalId: string, limit = 100): TerminalSync {
+    const sync = this.#sync(terminalId);
+    const missing: number[] = [];
+    let expected = sync.next_seq;
+    if (limit > 0) {
+      for (const r of this.#s.recordSeqsFrom.iterate(terminalId, sync.next_seq)) {
+        while (expected < r.seq && missing.length < limit) missing.push(expected++);
+        if (missing.length >= limit) break;
+        expected = r.seq + 1;
+      }
+    }
+    const breaks = this.#db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM chain_breaks WHERE terminal_id = ?').get(terminalId)?.n ?? 0;
+    return { terminalId, nextSeq: sync.next_seq, maxSeq: sync.max_seq, missing, chainBreaks: breaks };
+  }
+
+  offlineReport(limit = 50): OfflineReport {
+    const policy = this.#latestPolicy();
+    const terminals = this.#db.prepare<[], { n: number }>('SELECT count(*) AS n FROM terminals WHERE active = 1').get()?.n ?? 0;
+    const l = policy?.limits;
+    // Conservative: the same card could be used at every active terminal on the same day.
+    const boundPerCardDayCents = l && l.enabled ? Math.min(l.perCardDayCents, l.maxSaleCents * l.perCardDayCount) * terminals : 0;
+    const sales = this.#db
+      .prepare<[], { n: number; breaches: number | null }>('SELECT count(*) AS n, sum(breach IS NOT NULL) AS breaches FROM offline_sales')
+      .get();
+    const lost = this.#db
+      .prepare<[], { cents: number; entries: number }>("SELECT coalesce(sum(amount_cents), 0) AS cents, coalesce(sum(CASE WHEN unit = 'entry' THEN amount END), 0) AS entries FROM offline_losses")
+      .get();
+    const soft = this.#db.prepare<[], { n: number }>('SELECT count(*) AS n FROM hotlist WHERE soft_at IS NOT NULL').get()?.n ?? 0;
+    const losses = this.#db
+      .prepare<[number], { txn_id: string; card_number: string; partner_id: string; terminal_id: string; benefit: Benefit; unit: Unit; amount: number; amount_cents: number; reason: string; sale_at: number; recorded_at: number }>(
+        'SELECT * FROM offline_losses ORDER BY recorded_at DESC, rowid DESC LIMIT ?',
+      )
+      .all(limit)
+      .map((r): OfflineLoss => ({
+        txnId: r.txn_id,
+        cardNumber: r.card_number,
+        partnerId: r.partner_id,
+        terminalId: r.terminal_id,
+        benefit: r.benefit,
+        unit: r.unit,
+        amount: r.amount,
+        amountCents: r.amount_cents,
+        reason: r.reason,
+        saleAt: r.sale_at,
+        recordedAt: r.recorded_at,
+      }));
+    return {
+      policy,
+      boundPerCardDayCents,
+      offlineSales: sales?.n ?? 0,
+      guaranteedCents: lost?.cents ?? 0,
+      guaranteedEntries: lost?.entries ?? 0,
+      breaches: sales?.breaches ?? 0,
+      softBlockedCards: soft,
+      losses,
+    };
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -818,6 +1382,9 @@ export class SqliteLedger implements Ledger {
     const sale = this.#s.sale.get(txnId);
     if (!sale) throw new PasserelleError('SALE_UNKNOWN', `no approved sale ${txnId}`);
     if (this.#s.correctionOf.get(txnId)) throw new PasserelleError('ALREADY_CORRECTED', `sale ${txnId} is already corrected`);
+    if (sale.guaranteed > 0) {
+      throw new PasserelleError('SALE_GUARANTEED', `sale ${txnId} was paid in part by the Region's offline guarantee; the Region settles it with the partner directly`);
+    }
     return sale;
   }
 
@@ -827,6 +1394,7 @@ export class SqliteLedger implements Ledger {
    * most once (unique index), so no correction can lift a wallet above what was loaded into it.
    */
   #correct(sale: SaleRow, kind: 'cancellation' | 'reversal', reason: string | null, at: number): CorrectionResult {
+    assert(sale.guaranteed === 0 && sale.dossier_id !== null && sale.campaign !== null, `sale ${sale.txn_id} is guaranteed: never corrected`);
     const wallet = this.#s.walletByKey.get(sale.dossier_id, sale.benefit, sale.campaign);
     assert(wallet, `sale ${sale.txn_id} has no wallet`);
     const toWallet = wallet.access === 0 && at >= wallet.valid_from && at < wallet.valid_until;
@@ -844,6 +1412,7 @@ export class SqliteLedger implements Ledger {
       campaign: sale.campaign,
       unit: sale.unit,
       quantity: -sale.quantity,
+      guaranteed: 0,
       amount_cents: -sale.amount_cents,
       sale_at: sale.sale_at,
       recorded_at: at,
@@ -1165,7 +1734,7 @@ export class SqliteLedger implements Ledger {
 
   request(txnId: string): StoredRequest | undefined {
     const r = this.#s.request.get(txnId);
-    return r && { txnId: r.txn_id, terminalId: r.terminal_id, seq: r.seq, status: r.status, code: r.code, reply: r.reply };
+    return r && { txnId: r.txn_id, terminalId: r.terminal_id, seq: r.seq, status: r.status, mode: r.mode, code: r.code, reply: r.reply };
   }
 
   transfersForTxn(txnId: string): TransferRecord[] {
@@ -1209,12 +1778,24 @@ export class SqliteLedger implements Ledger {
     const unitMismatch = `SELECT t.id FROM transfers t JOIN accounts d ON d.id = t.debit_account JOIN accounts c ON c.id = t.credit_account
       WHERE t.unit <> d.unit OR t.unit <> c.unit`;
     for (const r of q<{ id: number }>(unitMismatch)) problems.push(`transfer ${r.id} mixes units`);
+    // An approved request moved money once: a 'debit' from the wallet, a 'guarantee' from the Region's
+    // offline guarantee, or both (a partial offline sale); at most one of each (unique index).
     const approvedWithout = `SELECT r.txn_id FROM requests r WHERE r.status = 'approved'
-      AND (SELECT count(*) FROM transfers t WHERE t.txn_id = r.txn_id AND t.kind = 'debit') <> 1`;
+      AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.txn_id = r.txn_id AND t.kind IN ('debit', 'guarantee'))`;
     for (const r of q<{ txn_id: string }>(approvedWithout)) problems.push(`approved request ${r.txn_id} has no single debit`);
-    const saleMismatch = `SELECT t.txn_id FROM transfers t LEFT JOIN sales s ON s.txn_id = t.txn_id AND s.kind = 'sale'
-      WHERE t.kind = 'debit' AND (s.id IS NULL OR s.quantity <> t.amount)`;
-    for (const r of q<{ txn_id: string }>(saleMismatch)) problems.push(`debit ${r.txn_id} has no matching sale line`);
+    const notApproved = `SELECT t.txn_id FROM transfers t JOIN requests r ON r.txn_id = t.txn_id WHERE t.kind IN ('debit', 'guarantee') AND r.status <> 'approved'`;
+    for (const r of q<{ txn_id: string }>(notApproved)) problems.push(`request ${r.txn_id} moved money but is not approved`);
+    const orphan = `SELECT t.txn_id FROM transfers t LEFT JOIN sales s ON s.txn_id = t.txn_id AND s.kind = 'sale'
+      WHERE t.kind IN ('debit', 'guarantee') AND s.id IS NULL`;
+    for (const r of q<{ txn_id: string }>(orphan)) problems.push(`debit ${r.txn_id} has no matching sale line`);
+    const saleMismatch = `SELECT s.txn_id FROM sales s
+      LEFT JOIN transfers d ON d.txn_id = s.txn_id AND d.kind = 'debit' LEFT JOIN transfers g ON g.txn_id = s.txn_id AND g.kind = 'guarantee'
+      WHERE s.kind = 'sale' AND (s.quantity <> coalesce(d.amount, 0) + coalesce(g.amount, 0) OR s.guaranteed <> coalesce(g.amount, 0))`;
+    for (const r of q<{ txn_id: string }>(saleMismatch)) problems.push(`sale line ${r.txn_id} differs from its debit and guarantee`);
+    const lossMismatch = `SELECT g.txn_id FROM transfers g LEFT JOIN offline_losses o ON o.txn_id = g.txn_id
+        WHERE g.kind = 'guarantee' AND (o.txn_id IS NULL OR o.amount <> g.amount)
+      UNION SELECT o.txn_id FROM offline_losses o LEFT JOIN transfers g ON g.txn_id = o.txn_id AND g.kind = 'guarantee' WHERE g.id IS NULL`;
+    for (const r of q<{ txn_id: string }>(lossMismatch)) problems.push(`guarantee of ${r.txn_id} differs from its recorded loss`);
     const correctionMismatch = `SELECT s.txn_id FROM sales s LEFT JOIN transfers t ON t.txn_id = s.txn_id AND t.kind = s.kind
       WHERE s.kind <> 'sale' AND (t.id IS NULL OR t.amount <> -s.quantity)`;
     for (const r of q<{ txn_id: string }>(correctionMismatch)) problems.push(`correction of ${r.txn_id} has no matching transfer`);
@@ -1234,6 +1815,11 @@ export class SqliteLedger implements Ledger {
   close(): void {
     if (this.#db.open) this.#db.close();
   }
+}
+
+/** The chain hash a record is stored under: its message's, or one derived from its fingerprint (tests). */
+function recordHash(item: LedgerItem): string {
+  return item.msgHash ?? fallbackRecordHash(item.fingerprint);
 }
 
 function walletSnapshot(choice: WalletChoice | undefined): Pick<Snapshot, 'wallet' | 'walletProblem'> {

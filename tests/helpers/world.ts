@@ -24,12 +24,13 @@ export class World {
     this.dir = mkdtempSync(join(tmpdir(), 'passerelle-test-'));
   }
 
-  async startGateway(opts: StartOptions = {}): Promise<Gateway> {
+  async startGateway(opts: StartOptions = {}, overrides: Record<string, unknown> = {}): Promise<Gateway> {
     const config = loadGatewayConfig(undefined, {
       dataDir: this.dir,
       mqtt: { port: this.#mqttPort },
       http: { port: 0 },
       log: { level: 'silent' },
+      ...overrides,
     });
     this.gateway = await startGateway(config, { log: silentLogger, ...opts });
     // A restarted gateway comes back on the same port, where the terminals reconnect.
@@ -43,13 +44,19 @@ export class World {
     return k;
   }
 
+  /**
+   * A simulated terminal for a demo terminal id. Asking again for the same id restarts that terminal (with
+   * the new settings) on its own outbox, as a real one would: one terminal, one record sequence.
+   */
   async terminal(terminalId: string, config: Partial<TerminalConfig> = {}, benefits: Benefit[] = ['SPORT']): Promise<SimTerminal> {
+    const running = this.terminals.findIndex((x) => x.terminalId === terminalId);
+    if (running >= 0) await this.terminals.splice(running, 1)[0]!.close();
     const t = SimTerminal.start({
       terminalId,
       seed: this.key(terminalId).seed,
       gatewayUrl: this.gateway.mqttUrl,
       gateway: this.gateway.keys,
-      outboxFile: join(this.dir, `outbox-${terminalId}-${this.terminals.length}.sqlite`),
+      outboxFile: join(this.dir, `outbox-${terminalId}.sqlite`),
       benefits,
       config: { backoffBaseMs: 20, backoffMaxMs: 200, resendIntervalMs: 300, ...config },
       log: silentLogger,

@@ -1,0 +1,133 @@
+import { Type } from '@sinclair/typebox';
+import { maskCardNumber } from '../../../protocol/card.ts';
+import { formatEuros } from '../../../protocol/money.ts';
+import { PasserelleError } from '../../../protocol/errors.ts';
+import { allow, checkPartnerScope, principalOf } from '../auth.ts';
+import type { Api, ApiDeps } from '../deps.ts';
+import { ERRORS } from '../errors.ts';
+import { Benefit, CardNumber, MaskedCard, meta, Obj, Timestamp, Unit } from '../schemas.ts';
+
+/**
+ * Offline acceptance, seen from the Region: the exposure the policy allows and what offline sales cost
+ * (docs/offline.md), the soft blocks put on cards after an offline loss, and each terminal's sequence
+ * (gaps and chain breaks).
+ */
+
+const Limits = Obj({
+  enabled: Type.Boolean(),
+  maxSaleCents: Type.Integer(),
+  maxSaleEntries: Type.Integer(),
+  perCardDayCount: Type.Integer(),
+  perCardDayCents: Type.Integer(),
+  maxPendingCount: Type.Integer(),
+  maxPendingCents: Type.Integer(),
+  maxOfflineMs: Type.Integer(),
+  hotlistMaxAgeMs: Type.Integer(),
+  clockSkewMaxMs: Type.Integer(),
+});
+
+const LossView = Obj({
+  txnId: Type.String(),
+  card: MaskedCard,
+  partnerId: Type.String(),
+  terminalId: Type.String(),
+  benefit: Benefit,
+  unit: Unit,
+  amount: Type.Integer({ description: "What the Region covered, in the benefit's unit" }),
+  amountCents: Type.Integer(),
+  amountText: Type.String({ description: 'French rendering of amountCents' }),
+  reason: Type.String({ description: 'The decline the wallet alone would have given, or PARTIAL' }),
+  saleAt: Timestamp,
+  recordedAt: Timestamp,
+});
+
+const ReportView = Obj({
+  policy: Type.Union([Obj({ version: Type.Integer(), issuedAt: Timestamp, limits: Limits }), Type.Null()]),
+  hotlistVersion: Type.Integer(),
+  boundPerCardDayCents: Type.Integer({ description: 'The most one card can cost the Region in one day, over every active terminal' }),
+  offlineSales: Type.Integer(),
+  guaranteedCents: Type.Integer(),
+  guaranteedEntries: Type.Integer(),
+  breaches: Type.Integer({ description: 'Offline sales settled without the guarantee because the terminal broke the policy' }),
+  softBlockedCards: Type.Integer(),
+  losses: Type.Array(LossView),
+});
+
+const SyncView = Obj({
+  terminalId: Type.String(),
+  nextSeq: Type.Integer({ description: 'Lowest sequence number not received yet' }),
+  maxSeq: Type.Integer(),
+  missing: Type.Array(Type.Integer(), { description: 'Sequence numbers below maxSeq never received (asked for again)' }),
+  chainBreaks: Type.Integer({ description: 'Records whose hash link or sequence number does not fit: the outbox was altered or reset' }),
+});
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function offlineRoutes(api: Api, { ledger }: ApiDeps): void {
+  api.get(
+    '/offline/report',
+    { config: allow('operator'), schema: { ...meta('offline', "The offline policy, the Region's exposure and its offline losses"), response: { 200: ReportView, ...ERRORS } } },
+    async () => {
+      const r = ledger.offlineReport(100);
+      return {
+        policy: r.policy && { version: r.policy.version, issuedAt: iso(r.policy.issuedAt), limits: r.policy.limits },
+        hotlistVersion: ledger.hotlistVersion(),
+        boundPerCardDayCents: r.boundPerCardDayCents,
+        offlineSales: r.offlineSales,
+        guaranteedCents: r.guaranteedCents,
+        guaranteedEntries: r.guaranteedEntries,
+        breaches: r.breaches,
+        softBlockedCards: r.softBlockedCards,
+        losses: r.losses.map((l) => ({
+          txnId: l.txnId,
+          card: maskCardNumber(l.cardNumber),
+          partnerId: l.partnerId,
+          terminalId: l.terminalId,
+          benefit: l.benefit,
+          unit: l.unit,
+          amount: l.amount,
+          amountCents: l.amountCents,
+          amountText: formatEuros(l.amountCents),
+          reason: l.reason,
+          saleAt: iso(l.saleAt),
+          recordedAt: iso(l.recordedAt),
+        })),
+      };
+    },
+  );
+
+  api.delete(
+    '/offline/soft-blocks/:cardNumber',
+    {
+      config: allow('operator'),
+      schema: {
+        ...meta('offline', 'Lift the offline soft block put on a card after an offline loss (online sales were never blocked)'),
+        params: Obj({ cardNumber: CardNumber }),
+        response: { 204: Type.Null(), ...ERRORS },
+      },
+    },
+    async (req, reply) => {
+      if (!ledger.liftSoftBlock(req.params.cardNumber, Date.now())) throw new PasserelleError('NOT_FOUND', 'this card has no offline soft block');
+      return reply.code(204).send(null);
+    },
+  );
+
+  api.get(
+    '/terminals/:terminalId/sync',
+    {
+      config: allow('operator', 'technician', 'partner'),
+      schema: {
+        ...meta('terminals', "Where the gateway stands with a terminal's records: gaps and chain breaks"),
+        params: Obj({ terminalId: Type.String({ minLength: 1, maxLength: 64 }) }),
+        response: { 200: SyncView, ...ERRORS },
+      },
+    },
+    async (req) => {
+      const t = ledger.terminal(req.params.terminalId);
+      if (!t) throw new PasserelleError('NOT_FOUND', `no terminal ${req.params.terminalId}`);
+      checkPartnerScope(principalOf(req), t.partnerId);
+      const s = ledger.terminalSync(t.id, 100);
+      return { terminalId: s.terminalId, nextSeq: s.nextSeq, maxSeq: s.maxSeq, missing: [...s.missing], chainBreaks: s.chainBreaks };
+    },
+  );
+}

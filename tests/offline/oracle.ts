@@ -1,0 +1,141 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import type { Benefit } from '../../protocol/benefits.ts';
+
+/**
+ * The exactly-once oracle of the crash and partition tests: what the cashier saw, against what the
+ * ledger holds. A sale shown approved (online) or accepted offline must be applied exactly once; a sale
+ * applied must have been shown so; a sale shown declined or refused must not be applied.
+ */
+
+export interface CrashTerminalConfig {
+  readonly terminalId: string;
+  readonly seed: string;
+  readonly gatewayUrl: string;
+  readonly gatewaySignPublicKey: string;
+  readonly gatewayBoxPublicKey: string;
+  readonly outboxFile: string;
+  readonly logFile: string;
+  readonly benefit: Benefit;
+  readonly cards: readonly string[];
+  readonly target: number;
+  readonly rngSeed: number;
+  readonly final?: boolean;
+}
+
+export interface OracleLine {
+  readonly t: 'finished' | 'recovered' | 'drained';
+  readonly txnId: string | null;
+  readonly kind: string;
+  readonly code?: string | null;
+}
+
+export function readOracle(file: string): OracleLine[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as OracleLine);
+}
+
+export interface OracleResult {
+  readonly problems: string[];
+  readonly shownAccepted: number;
+  readonly shownOffline: number;
+  readonly shownDeclined: number;
+  readonly applied: number;
+  readonly voided: number;
+  readonly finished: number;
+  /** How many sales ended each way (kind and code), for the test's report. */
+  readonly outcomes: Record<string, number>;
+}
+
+/** Compare what was shown with the ledger file (read-only; the gateway may still run, WAL allows it). */
+export function checkExactlyOnce(ledgerFile: string, terminalId: string, lines: readonly OracleLine[]): OracleResult {
+  const accepted = new Set<string>();
+  const declined = new Set<string>();
+  let offline = 0;
+  for (const l of lines) {
+    if (!l.txnId) continue;
+    if (l.t === 'recovered' || (l.t === 'finished' && (l.kind === 'approved' || l.kind === 'offline'))) {
+      accepted.add(l.txnId);
+      if (l.kind === 'offline') offline++;
+    } else if (l.t === 'finished') declined.add(l.txnId);
+  }
+  const db = new Database(ledgerFile, { readonly: true, fileMustExist: true });
+  try {
+    const lineCounts = new Map<string, number>();
+    for (const r of db.prepare<[string], { txn_id: string; n: number }>("SELECT txn_id, count(*) AS n FROM sales WHERE terminal_id = ? AND kind = 'sale' GROUP BY txn_id").all(terminalId)) {
+      lineCounts.set(r.txn_id, r.n);
+    }
+    const corrected = new Set(db.prepare<[string], { txn_id: string }>("SELECT txn_id FROM sales WHERE terminal_id = ? AND kind <> 'sale'").all(terminalId).map((r) => r.txn_id));
+    const applied = new Set([...lineCounts.keys()].filter((t) => !corrected.has(t)));
+    const problems: string[] = [];
+    for (const [t, n] of lineCounts) if (n !== 1) problems.push(`sale ${t} has ${n} sale lines`);
+    for (const t of accepted) if (!applied.has(t)) problems.push(`shown accepted but not applied: ${t}`);
+    for (const t of applied) if (!accepted.has(t)) problems.push(`applied but never shown accepted: ${t}`);
+    for (const t of declined) if (applied.has(t)) problems.push(`shown declined but applied: ${t}`);
+    return {
+      problems,
+      shownAccepted: accepted.size,
+      shownOffline: offline,
+      shownDeclined: declined.size,
+      applied: applied.size,
+      voided: corrected.size,
+      finished: lines.filter((l) => l.t === 'finished').length,
+      outcomes: lines.reduce<Record<string, number>>((acc, l) => {
+        if (l.t === 'finished') acc[`${l.kind}${l.code ? `:${l.code}` : ''}`] = (acc[`${l.kind}${l.code ? `:${l.code}` : ''}`] ?? 0) + 1;
+        return acc;
+      }, {}),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/** Start a TypeScript child (tsx loader) and resolve once it prints `ready`. */
+export function startChild(script: string, env: Record<string, string>, onExit?: (code: number | null) => void): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  child.on('exit', (code) => {
+    if (code !== null && code !== 0) process.stderr.write(`${script} exited ${code}: ${err.slice(-2000)}\n`);
+    onExit?.(code);
+  });
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${script} not ready in 20 s: ${err.slice(-2000)}`)), 20_000);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready\n')) {
+        clearTimeout(t);
+        resolve(child);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`${script} exited ${code} before ready: ${err.slice(-2000)}`));
+    });
+  });
+}
+
+/** SIGKILL a child and wait until it is gone. */
+export function kill9(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+/** Wait for a child to exit on its own (bounded). */
+export function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`child still running after ${timeoutMs} ms`)), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      resolve(code);
+    });
+  });
+}
