@@ -144,6 +144,8 @@ export interface OutboxStats {
   readonly offlinePendingCents: number;
 }
 
+type LeftQueue = Pick<Row, 'mode' | 'unit' | 'amount'>;
+
 interface Counts {
   pending: number;
   offlinePending: number;
@@ -185,10 +187,11 @@ export class Outbox {
       byTxn: db.prepare<[string], Row>('SELECT * FROM records WHERE txn_id = ?'),
       last: db.prepare<[], Row>("SELECT * FROM records WHERE kind = 'sale' ORDER BY seq DESC LIMIT 1"),
       unvoided: db.prepare<[], Row>("SELECT * FROM records WHERE kind = 'sale' AND mode = 'online' AND state = 'pending' AND voided_by IS NULL ORDER BY seq"),
-      settle: db.prepare(
-        "UPDATE records SET state = 'replied', status = ?, code = ?, taken = ?, guaranteed = ?, reply = ?, settled_at = ? WHERE txn_id = ? AND state = 'pending'",
+      // Both return the row they took off the queue (nothing for a duplicate), so the counts follow.
+      settle: db.prepare<unknown[], LeftQueue>(
+        "UPDATE records SET state = 'replied', status = ?, code = ?, taken = ?, guaranteed = ?, reply = ?, settled_at = ? WHERE txn_id = ? AND state = 'pending' RETURNING mode, unit, amount",
       ),
-      reject: db.prepare("UPDATE records SET state = 'rejected', code = ?, settled_at = ? WHERE txn_id = ? AND state = 'pending'"),
+      reject: db.prepare<unknown[], LeftQueue>("UPDATE records SET state = 'rejected', code = ?, settled_at = ? WHERE txn_id = ? AND state = 'pending' RETURNING mode, unit, amount"),
       cardToday: db.prepare<[string, number], { n: number; cents: number | null }>(
         "SELECT count(*) AS n, sum(CASE WHEN unit = 'cent' THEN amount ELSE 0 END) AS cents FROM records WHERE card = ? AND mode = 'offline' AND created_at >= ?",
       ),
@@ -198,7 +201,6 @@ export class Outbox {
       hotlistPut: db.prepare('INSERT INTO hotlist (card, reason) VALUES (?, ?) ON CONFLICT (card) DO UPDATE SET reason = excluded.reason'),
       hotlistDel: db.prepare('DELETE FROM hotlist WHERE card = ?'),
       hotlistClear: db.prepare('DELETE FROM hotlist'),
-      hotlistCount: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM hotlist'),
     };
     this.#reloadCounts();
   }
@@ -219,7 +221,7 @@ export class Outbox {
   }
 
   /** A pending record left the queue (replied or rejected). */
-  #leftQueue(r: Row): void {
+  #leftQueue(r: LeftQueue): void {
     this.#counts.pending--;
     if (r.mode === 'offline') {
       this.#counts.offlinePending--;
@@ -303,10 +305,9 @@ export class Outbox {
     return this.#tx(() => {
       const fresh: string[] = [];
       for (const r of replies) {
-        const row = this.#s.byTxn.get(r.txnId);
-        if (row?.state !== 'pending') continue;
-        this.#s.settle.run(r.status, r.code, r.taken, r.guaranteed, r.reply, at, r.txnId);
-        this.#leftQueue(row);
+        const left = this.#s.settle.get(r.status, r.code, r.taken, r.guaranteed, r.reply, at, r.txnId);
+        if (!left) continue;
+        this.#leftQueue(left);
         fresh.push(r.txnId);
       }
       return fresh;
@@ -316,11 +317,9 @@ export class Outbox {
   /** Record a rejection (2xx): the record will not be resent. */
   reject(txnId: string, code: string, at: number): boolean {
     return this.#tx(() => {
-      const row = this.#s.byTxn.get(txnId);
-      if (row?.state !== 'pending') return false;
-      this.#s.reject.run(code, at, txnId);
-      this.#leftQueue(row);
-      return true;
+      const left = this.#s.reject.get(code, at, txnId);
+      if (left) this.#leftQueue(left);
+      return left !== undefined;
     });
   }
 
@@ -351,11 +350,10 @@ export class Outbox {
     return true;
   }
 
-  hotlistState(): { version: number; issuedAt: number; cards: number } {
+  hotlistState(): { version: number; issuedAt: number } {
     return {
       version: Number(this.#s.metaGet.get('hotlist_version')?.value ?? 0),
       issuedAt: Number(this.#s.metaGet.get('hotlist_issued_at')?.value ?? 0),
-      cards: this.#s.hotlistCount.get()!.n,
     };
   }
 
@@ -394,7 +392,7 @@ export class Outbox {
     return typeof v === 'string' ? (JSON.parse(v) as GatewayTime) : undefined;
   }
 
-  /** Remember the latest signed gateway time (not durable on its own: written with the next commit at the latest). */
+  /** Remember the latest signed gateway time heard (and this terminal's clock at that moment). */
   setGatewayTime(t: GatewayTime): void {
     this.#s.metaSet.run('gateway_time', JSON.stringify(t));
   }

@@ -12,7 +12,7 @@ import { b64url } from '../../protocol/crypto.ts';
 import { SimTerminal } from '../../simulators/sim-terminal.ts';
 import { World } from '../helpers/world.ts';
 import { addCrashCards, CRASH_BENEFIT, CRASH_OFFLINE_LIMITS, CRASH_TERMINAL } from './fixtures.ts';
-import { checkExactlyOnce, exited, kill9, readOracle, startChild, type CrashTerminalConfig, type OracleLine } from './oracle.ts';
+import { checkExactlyOnce, finishedLine, exited, kill9, readOracle, startChild, type CrashTerminalConfig, type OracleLine } from './oracle.ts';
 
 /**
  * Power cuts, for real: the terminal process (then the gateway process) is killed with SIGKILL at random
@@ -121,7 +121,7 @@ describe('crash: the gateway killed (SIGKILL) at random moments', () => {
         const sale = sim.runtime.sale(CRASH_BENEFIT, 100 + Math.floor(rnd() * 2900));
         sim.bindings.nfc.tap({ cardNumber: card });
         const o = await sale;
-        lines.push({ t: 'finished', txnId: 'txnId' in o ? o.txnId : null, kind: o.kind, code: 'code' in o ? o.code : (o.kind === 'declined' ? (o.reply.code ?? null) : null) });
+        lines.push(finishedLine(o));
         // A sale every few ms: the gateway dies mid-batch, mid-reply, between sales. A refused customer
         // takes a moment to step aside.
         await sleep(o.kind === 'refused' ? 5 + rnd() * 15 : rnd() * 5);

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Benefit } from '../../protocol/benefits.ts';
+import type { Outcome } from '../../terminal/lifecycle.ts';
 
 /**
  * The exactly-once oracle of the crash and partition tests: what the cashier saw, against what the
@@ -29,6 +30,12 @@ export interface OracleLine {
   readonly txnId: string | null;
   readonly kind: string;
   readonly code?: string | null;
+}
+
+/** The oracle line for a finished sale: its id (when it has one), its kind and its code. */
+export function finishedLine(o: Outcome): OracleLine {
+  const code = 'code' in o ? o.code : o.kind === 'declined' ? (o.reply.code ?? null) : null;
+  return { t: 'finished', txnId: 'txnId' in o ? o.txnId : null, kind: o.kind, code };
 }
 
 export function readOracle(file: string): OracleLine[] {

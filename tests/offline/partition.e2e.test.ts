@@ -5,7 +5,7 @@ import { mulberry32 } from '../../common/random.ts';
 import { SimTerminal } from '../../simulators/sim-terminal.ts';
 import { World } from '../helpers/world.ts';
 import { addCrashCards, CRASH_BENEFIT, CRASH_OFFLINE_LIMITS, CRASH_TERMINAL } from './fixtures.ts';
-import { checkExactlyOnce, type OracleLine } from './oracle.ts';
+import { checkExactlyOnce, finishedLine, type OracleLine } from './oracle.ts';
 import { TcpProxy } from './tcp-proxy.ts';
 
 /**
@@ -47,7 +47,7 @@ describe('partition: the link cut at random points under load', () => {
           const sale = sim.runtime.sale(CRASH_BENEFIT, 100 + Math.floor(rnd() * 2900));
           sim.bindings.nfc.tap({ cardNumber: cards[Math.floor(rnd() * cards.length)]! });
           const o = await sale;
-          lines.push({ t: 'finished', txnId: 'txnId' in o ? o.txnId : null, kind: o.kind, code: 'code' in o ? o.code : (o.kind === 'declined' ? (o.reply.code ?? null) : null) });
+          lines.push(finishedLine(o));
           await sleep(rnd() * 4);
         }
       })();

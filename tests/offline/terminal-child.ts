@@ -14,7 +14,7 @@ import { silentLogger } from '../../common/log.ts';
 import { mulberry32 } from '../../common/random.ts';
 import { fromB64url } from '../../protocol/crypto.ts';
 import { SimTerminal } from '../../simulators/sim-terminal.ts';
-import type { CrashTerminalConfig, OracleLine } from './oracle.ts';
+import { finishedLine, type CrashTerminalConfig, type OracleLine } from './oracle.ts';
 
 const cfg = JSON.parse(process.env.PASSERELLE_CHILD ?? '{}') as CrashTerminalConfig;
 const log = (line: OracleLine) => appendFileSync(cfg.logFile, JSON.stringify(line) + '\n');
@@ -55,8 +55,7 @@ async function main(): Promise<void> {
     const sale = sim.runtime.sale(cfg.benefit, amount);
     sim.bindings.nfc.tap({ cardNumber: card });
     const o = await sale;
-    const txnId = 'txnId' in o ? o.txnId : null;
-    log({ t: 'finished', txnId, kind: o.kind, code: 'code' in o ? o.code : o.kind === 'declined' ? (o.reply.code ?? null) : null });
+    log(finishedLine(o));
     // The next customer steps up.
     await new Promise((r) => setTimeout(r, random() * 3));
   }

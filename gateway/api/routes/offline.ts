@@ -5,26 +5,15 @@ import { PasserelleError } from '../../../protocol/errors.ts';
 import { allow, checkPartnerScope, principalOf } from '../auth.ts';
 import type { Api, ApiDeps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
+import { OfflineLimits } from '../../../protocol/offline.ts';
 import { Benefit, CardNumber, MaskedCard, meta, Obj, Timestamp, Unit } from '../schemas.ts';
+import { iso } from '../views.ts';
 
 /**
  * Offline acceptance, seen from the Region: the exposure the policy allows and what offline sales cost
  * (docs/offline.md), the soft blocks put on cards after an offline loss, and each terminal's sequence
  * (gaps and chain breaks).
  */
-
-const Limits = Obj({
-  enabled: Type.Boolean(),
-  maxSaleCents: Type.Integer(),
-  maxSaleEntries: Type.Integer(),
-  perCardDayCount: Type.Integer(),
-  perCardDayCents: Type.Integer(),
-  maxPendingCount: Type.Integer(),
-  maxPendingCents: Type.Integer(),
-  maxOfflineMs: Type.Integer(),
-  hotlistMaxAgeMs: Type.Integer(),
-  clockSkewMaxMs: Type.Integer(),
-});
 
 const LossView = Obj({
   txnId: Type.String(),
@@ -42,7 +31,7 @@ const LossView = Obj({
 });
 
 const ReportView = Obj({
-  policy: Type.Union([Obj({ version: Type.Integer(), issuedAt: Timestamp, limits: Limits }), Type.Null()]),
+  policy: Type.Union([Obj({ version: Type.Integer(), issuedAt: Timestamp, limits: OfflineLimits }), Type.Null()]),
   hotlistVersion: Type.Integer(),
   boundPerCardDayCents: Type.Integer({ description: 'The most one card can cost the Region in one day, over every active terminal' }),
   offlineSales: Type.Integer(),
@@ -60,8 +49,6 @@ const SyncView = Obj({
   missing: Type.Array(Type.Integer(), { description: 'Sequence numbers below maxSeq never received (asked for again)' }),
   chainBreaks: Type.Integer({ description: 'Records whose hash link or sequence number does not fit: the outbox was altered or reset' }),
 });
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 export function offlineRoutes(api: Api, { ledger }: ApiDeps): void {
   api.get(
