@@ -41,7 +41,7 @@ describe('passerelle command line', () => {
     expect(Object.keys(result)).toEqual(['scenario', 'max_debits_per_s', 'offered_per_s', 'p50_ms', 'p99_ms', 'p999_ms', 'errors']);
     expect(result).toMatchObject({ scenario: 'online-debit', offered_per_s: 5000, errors: 0 });
     expect(result.max_debits_per_s).toBeGreaterThan(0);
-  });
+  }, 240_000);
 
   it('gateway start on a taken port: a clear PORT_IN_USE and exit 1', async () => {
     const blocker = createServer();
