@@ -64,3 +64,19 @@ export function parseQrPayload(text: string): CardQrPayload {
   }
   return { kind: 'card', cardNumber };
 }
+
+/** A card number as 8 bytes of packed BCD (two digits per byte, high nibble first), as cards store it. */
+export function cardNumberToBcd(cardNumber: string): Buffer {
+  if (!/^[0-9]{16}$/.test(cardNumber)) throw new RangeError('cardNumberToBcd: 16 digits expected');
+  return Buffer.from(cardNumber, 'hex');
+}
+
+/**
+ * The card number in 8 bytes of packed BCD, or null when a nibble is not a digit or the Luhn check
+ * fails: callers turn null into their own error code (card response, QR payload).
+ */
+export function cardNumberFromBcd(bytes: Uint8Array): string | null {
+  if (bytes.length !== 8) return null;
+  const text = Buffer.from(bytes).toString('hex');
+  return isValidCardNumber(text) ? text : null;
+}

@@ -84,6 +84,18 @@ export const CODES = {
   OFFLINE_QR_REFUSED: { num: 321, category: 'terminal', retryable: true, fr: 'Hors ligne : QR code impossible, présentez la carte', en: 'QR sales need the secret code checked by the gateway, so they are never accepted offline.' },
   CLOCK_UNTRUSTED: { num: 322, category: 'terminal', retryable: true, fr: "Hors ligne : horloge du terminal à vérifier", en: "The terminal's clock differs from the gateway's signed time by more than the policy allows (or went back): no offline sale." },
   QUEUE_NOT_EMPTY: { num: 323, category: 'terminal', retryable: true, fr: "Mise à jour refusée : des ventes attendent d'être envoyées", en: 'The runtime refuses to stop for an update while its outbox holds records not yet acknowledged.' },
+  CARD_NOT_GENUINE: { num: 324, category: 'terminal', retryable: false, fr: 'Carte non authentique : refusée', en: "The card's credential is not signed by the Region's issuer key, or the card could not sign the terminal's challenge with the key of its credential (a copied card number or UID)." },
+  CARD_EXPIRED: { num: 325, category: 'terminal', retryable: false, fr: 'Carte expirée', en: "The card's issuer-signed credential is past its expiry date." },
+  CARD_NOT_PASS_REGION: { num: 326, category: 'terminal', retryable: false, fr: "Carte non reconnue : ce n'est pas une carte Pass'Région", en: "The card in the field does not hold the Pass'Région application (SELECT of our AID failed)." },
+  CARD_REMOVED: { num: 327, category: 'terminal', retryable: true, fr: 'Carte retirée trop tôt : présentez-la à nouveau', en: 'The card left the field during the exchange; nothing was recorded and the terminal reads again.' },
+  NFC_READER_UNAVAILABLE: { num: 328, category: 'terminal', retryable: true, fr: 'Lecteur sans contact indisponible', en: 'No contactless reader is connected, or the reader was unplugged or failed during the exchange.' },
+  CARD_RESPONSE_INVALID: { num: 329, category: 'terminal', retryable: true, fr: 'Réponse de la carte illisible', en: 'The card answered an APDU with a malformed response (length, status word or TLV).' },
+  PAD_UNAVAILABLE: { num: 330, category: 'terminal', retryable: true, fr: 'Clavier code indisponible', en: 'The PIN pad did not answer after the retries, or its serial port is closed or gone.' },
+  PAD_FRAME_INVALID: { num: 331, category: 'terminal', retryable: true, fr: 'Clavier code : message illisible', en: 'Bytes from (or to) the PIN pad do not form a valid frame (start byte, length, CRC, command); the parser resynchronises.' },
+  PAD_ERROR: { num: 332, category: 'terminal', retryable: false, fr: 'Clavier code en erreur', en: 'The PIN pad refused a command (no key loaded, busy, bad argument) and said why in its reply.' },
+  QR_EXPIRED: { num: 333, category: 'terminal', retryable: true, fr: "QR code de l'application expiré : actualisez-le", en: "The app's QR code is signed but past its short validity (or dated in the future beyond the allowed skew)." },
+  QR_NOT_GENUINE: { num: 334, category: 'terminal', retryable: false, fr: 'QR code falsifié : refusé', en: "The app's QR code does not verify with the Region's issuer key (tampered or forged)." },
+  QR_READER_UNAVAILABLE: { num: 335, category: 'terminal', retryable: true, fr: 'Lecteur QR indisponible', en: 'The camera or the serial QR scanner is not connected or stopped sending.' },
   REQUEST_REJECTED: { num: 312, category: 'terminal', retryable: false, fr: 'Vente refusée par le serveur', en: 'The gateway rejected the request (see the 2xx code it gave); it will not be resent.' },
 
   // 4xx: process
