@@ -6,65 +6,93 @@ import { b64url, fromB64url, nodeSigner, type Signer } from '../protocol/crypto.
 import { PasserelleError } from '../protocol/errors.ts';
 
 /**
- * The gateway's two keys: Ed25519 to sign replies (and later configs and hotlists), X25519 to open the
- * PIN blocks sealed on the pads. Created on first start in `<dataDir>/gateway-keys.json` (mode 0600);
- * the public halves go to `<dataDir>/gateway-public.json`, which technicians give to terminals when they
+ * The gateway's keys: Ed25519 to sign replies, offline policies and hotlists; X25519 to open the PIN
+ * blocks sealed on the pads; and the Region's card issuer key (Ed25519, index 1), which signs card
+ * credentials and app QR codes (docs/card-application.md). The issuer key is kept apart from the reply
+ * key so that either can be rotated or moved to an HSM without touching the other. Created on first
+ * start in `<dataDir>/gateway-keys.json` (mode 0600); a file from before the issuer key gets one added.
+ * The public halves go to `<dataDir>/gateway-public.json`, which technicians give to terminals when they
  * provision them.
  */
 
 export const KEYS_FILE = 'gateway-keys.json';
 export const PUBLIC_FILE = 'gateway-public.json';
 
+/** The index terminals know the current issuer key by (credentials carry it). */
+export const ISSUER_KEY_INDEX = 1;
+
 export interface GatewayPublicKeys {
   readonly signPublicKey: Uint8Array;
   readonly boxPublicKey: Uint8Array;
+  readonly issuerPublicKey: Uint8Array;
 }
 
 export interface GatewayKeys extends GatewayPublicKeys {
   readonly signer: Signer;
   readonly signSeed: Uint8Array;
   readonly boxSecretKey: Uint8Array;
+  readonly issuer: Signer;
+  readonly issuerSeed: Uint8Array;
 }
 
-export function gatewayKeysFrom(signSeed: Uint8Array, boxSecretKey: Uint8Array): GatewayKeys {
+export function gatewayKeysFrom(signSeed: Uint8Array, boxSecretKey: Uint8Array, issuerSeed: Uint8Array): GatewayKeys {
   const signer = nodeSigner(signSeed);
-  return { signer, signSeed, signPublicKey: signer.publicKey, boxSecretKey, boxPublicKey: nacl.box.keyPair.fromSecretKey(boxSecretKey).publicKey };
+  const issuer = nodeSigner(issuerSeed);
+  return {
+    signer,
+    signSeed,
+    signPublicKey: signer.publicKey,
+    boxSecretKey,
+    boxPublicKey: nacl.box.keyPair.fromSecretKey(boxSecretKey).publicKey,
+    issuer,
+    issuerSeed,
+    issuerPublicKey: issuer.publicKey,
+  };
 }
 
 export function generateGatewayKeys(): GatewayKeys {
-  return gatewayKeysFrom(randomBytes(32), randomBytes(32));
+  return gatewayKeysFrom(randomBytes(32), randomBytes(32), randomBytes(32));
+}
+
+/** The issuer keys a terminal trusts, by index, from the provisioned public keys. */
+export function issuerKeysOf(keys: GatewayPublicKeys): Map<number, Uint8Array> {
+  return new Map([[ISSUER_KEY_INDEX, keys.issuerPublicKey]]);
 }
 
 export function loadOrCreateGatewayKeys(dataDir: string): GatewayKeys {
   const file = join(dataDir, KEYS_FILE);
-  let keys: GatewayKeys;
-  if (existsSync(file)) {
-    keys = readKeys(file);
-  } else {
-    keys = generateGatewayKeys();
-    writeAtomic(file, JSON.stringify({ version: 1, signSeed: b64url(keys.signSeed), boxSecretKey: b64url(keys.boxSecretKey) }), 0o600);
-  }
+  const existing = existsSync(file) ? readKeys(file) : undefined;
+  const keys = existing?.keys ?? generateGatewayKeys();
+  if (!existing?.complete) writeAtomic(file, keysJson(keys), 0o600);
   writeAtomic(join(dataDir, PUBLIC_FILE), JSON.stringify(publicKeysJson(keys), null, 2) + '\n', 0o644);
   return keys;
 }
 
-function readKeys(file: string): GatewayKeys {
-  let raw: { version?: unknown; signSeed?: unknown; boxSecretKey?: unknown };
+function keysJson(keys: GatewayKeys): string {
+  return JSON.stringify({ version: 1, signSeed: b64url(keys.signSeed), boxSecretKey: b64url(keys.boxSecretKey), issuerSeed: b64url(keys.issuerSeed) });
+}
+
+/** Read the key file; one written before the issuer key existed gets a new issuer key (`complete: false`). */
+function readKeys(file: string): { keys: GatewayKeys; complete: boolean } {
+  let raw: { version?: unknown; signSeed?: unknown; boxSecretKey?: unknown; issuerSeed?: unknown };
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
     throw new PasserelleError('KEY_FILE_INVALID', `${file}: ${(e as Error).message}`);
   }
   if (raw.version !== 1) throw new PasserelleError('KEY_FILE_INVALID', `${file}: unknown version`);
-  return gatewayKeysFrom(fromB64url(String(raw.signSeed), 32, `${file} signSeed`), fromB64url(String(raw.boxSecretKey), 32, `${file} boxSecretKey`));
+  const complete = raw.issuerSeed !== undefined;
+  const issuerSeed = complete ? fromB64url(String(raw.issuerSeed), 32, `${file} issuerSeed`) : randomBytes(32);
+  const keys = gatewayKeysFrom(fromB64url(String(raw.signSeed), 32, `${file} signSeed`), fromB64url(String(raw.boxSecretKey), 32, `${file} boxSecretKey`), issuerSeed);
+  return { keys, complete };
 }
 
-export function publicKeysJson(keys: GatewayPublicKeys): { signPublicKey: string; boxPublicKey: string } {
-  return { signPublicKey: b64url(keys.signPublicKey), boxPublicKey: b64url(keys.boxPublicKey) };
+export function publicKeysJson(keys: GatewayPublicKeys): { signPublicKey: string; boxPublicKey: string; issuerPublicKey: string } {
+  return { signPublicKey: b64url(keys.signPublicKey), boxPublicKey: b64url(keys.boxPublicKey), issuerPublicKey: b64url(keys.issuerPublicKey) };
 }
 
 export function readPublicKeys(file: string): GatewayPublicKeys {
-  let raw: { signPublicKey?: unknown; boxPublicKey?: unknown };
+  let raw: { signPublicKey?: unknown; boxPublicKey?: unknown; issuerPublicKey?: unknown };
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
@@ -73,6 +101,7 @@ export function readPublicKeys(file: string): GatewayPublicKeys {
   return {
     signPublicKey: fromB64url(String(raw.signPublicKey), 32, `${file} signPublicKey`),
     boxPublicKey: fromB64url(String(raw.boxPublicKey), 32, `${file} boxPublicKey`),
+    issuerPublicKey: fromB64url(String(raw.issuerPublicKey), 32, `${file} issuerPublicKey`),
   };
 }
 
