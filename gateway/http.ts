@@ -2,6 +2,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from '../common/log.ts';
+import type { Signer } from '../protocol/crypto.ts';
 import { apiConfig, registerApi, registerDocs } from './api/api.ts';
 import type { ApiConfig } from './api/deps.ts';
 import { installErrorHandling } from './api/errors.ts';
@@ -46,6 +47,8 @@ export interface HttpDeps {
   readonly now: () => number;
   /** The Region's paying account and limits; defaults in gateway/api/deps.ts. */
   readonly api?: Partial<ApiConfig>;
+  /** The card issuer key (signs credentials when a card is personalised). */
+  readonly issuer: Signer;
 }
 
 /**
@@ -82,6 +85,6 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   installErrorHandling(app);
   registerDocs(app);
   app.register(async (scope) => healthRoute(scope, deps.health));
-  registerApi(app, { ledger: deps.ledger, now: deps.now, config });
+  registerApi(app, { ledger: deps.ledger, now: deps.now, config, issuer: deps.issuer });
   return app;
 }

@@ -116,7 +116,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       };
     };
     const debtor = { name: config.sepa.debtorName, iban: config.sepa.debtorIban, bic: config.sepa.debtorBic };
-    const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor } });
+    const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor }, issuer: keys.issuer });
     try {
       await app.listen({ host: config.http.host, port: config.http.port });
     } catch (e) {

@@ -135,7 +135,8 @@ function expiryFromBcd(b: Buffer): string | null {
   return isCalendarDate(date) ? date : null;
 }
 
-function isCalendarDate(date: string): boolean {
+/** True for a real calendar date `YYYY-MM-DD` (not 2030-02-30). */
+export function isCalendarDate(date: string): boolean {
   const t = Date.parse(`${date}T00:00:00Z`);
   return Number.isFinite(t) && new Date(t).toISOString().slice(0, 10) === date;
 }

@@ -109,7 +109,8 @@ export class SimPassCard implements ApduCard {
 /** A contactless card without our application: a transport card, a bank card. */
 export class ForeignCard implements ApduCard {
   readonly uid = randomBytes(4).toString('hex');
-  handle(): Buffer {
+  /** Whatever is asked, it has no Pass'Région application. */
+  handle(_apdu: Buffer): Buffer {
     return sw(SW.FILE_NOT_FOUND);
   }
 }

@@ -23,6 +23,7 @@ const ALLOWED: Readonly<Record<string, readonly ApiRole[]>> = {
   'DELETE /api/v1/cards/:cardNumber/suspensions': OP,
   'POST /api/v1/cards/:cardNumber/pin-unlock': OP,
   'POST /api/v1/cards/:cardNumber/loads': OP,
+  'POST /api/v1/cards/:cardNumber/credential': OP,
   'POST /api/v1/partners': OP,
   'GET /api/v1/partners': ['operator', 'technician'],
   'GET /api/v1/partners/:partnerId/terminals': ['operator', 'technician', 'partner'],

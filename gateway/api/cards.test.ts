@@ -1,7 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cardNumberFrom } from '../../protocol/card.ts';
 import { debitBody, debitItem } from '../../tests/helpers/debits.ts';
-import { apiWorld, BARE, CARD, codeOf, NOW, POOR, sell, UNKNOWN_CARD, type ApiWorld } from './test-world.ts';
+import { parseCredential, verifyCredential } from '../../protocol/card-app.ts';
+import { b64url, naclVerifier, nodeSigner } from '../../protocol/crypto.ts';
+import { apiWorld, BARE, CARD, codeOf, NOW, POOR, sell, testIssuer, UNKNOWN_CARD, type ApiWorld } from './test-world.ts';
 
 const NB = '\u00a0';
 let w: ApiWorld;
@@ -158,5 +160,34 @@ describe('bulk load of the start-of-year file', () => {
     expect([chunked.statusCode, codeOf(chunked)]).toEqual([413, 'BULK_LOAD_INVALID']);
     await small.close();
     expect(w.ledger.card(BARE)).toBeDefined();
+  });
+});
+
+describe('personalising a card (issuer-signed credential)', () => {
+  it('signs the chip key with the issuer key; a terminal holding the issuer key accepts the card', async () => {
+    const chip = nodeSigner(new Uint8Array(32).fill(3));
+    const res = await w.call('POST', `/api/v1/cards/${CARD}/credential`, { body: { cardPublicKey: b64url(chip.publicKey), expiry: '2027-08-31' } });
+    expect(res.statusCode, res.body).toBe(201);
+    const out = res.json() as { card: string; expiry: string; issuerKeyIndex: number; credential: string };
+    expect(out).toMatchObject({ card: '1000********0016', expiry: '2027-08-31', issuerKeyIndex: 1 });
+    expect(res.body).not.toContain(CARD);
+    const credential = parseCredential(Buffer.from(out.credential, 'base64url'));
+    expect(credential).toMatchObject({ cardNumber: CARD, expiry: '2027-08-31', cardPublicKey: chip.publicKey });
+    verifyCredential(credential, new Map([[1, testIssuer.publicKey]]), naclVerifier);
+  });
+
+  it('refuses an unknown or opposed card, a past or impossible expiry, a malformed key', async () => {
+    const key = b64url(new Uint8Array(32).fill(4));
+    const unknown = await w.call('POST', `/api/v1/cards/${UNKNOWN_CARD}/credential`, { body: { cardPublicKey: key, expiry: '2027-08-31' } });
+    expect([unknown.statusCode, codeOf(unknown)]).toEqual([404, 'NOT_FOUND']);
+    for (const expiry of ['2000-01-01', '2027-02-30']) {
+      const bad = await w.call('POST', `/api/v1/cards/${CARD}/credential`, { body: { cardPublicKey: key, expiry } });
+      expect([bad.statusCode, codeOf(bad)], expiry).toEqual([422, 'DATA_INVALID']);
+    }
+    const shortKey = await w.call('POST', `/api/v1/cards/${CARD}/credential`, { body: { cardPublicKey: 'abc', expiry: '2027-08-31' } });
+    expect([shortKey.statusCode, codeOf(shortKey)]).toEqual([400, 'BAD_SCHEMA']);
+    await w.call('POST', `/api/v1/cards/${CARD}/opposition`, { body: { reason: 'broken' } });
+    const opposed = await w.call('POST', `/api/v1/cards/${CARD}/credential`, { body: { cardPublicKey: key, expiry: '2027-08-31' } });
+    expect([opposed.statusCode, codeOf(opposed)]).toEqual([409, 'CARD_NOT_ACTIVE']);
   });
 });

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Signer } from '../../protocol/crypto.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { BankAccount } from '../reimbursement/types.ts';
 
@@ -28,4 +29,6 @@ export interface ApiDeps {
   /** The clock, injected so tests decide what "today" is (same-day cancels, statement periods, expiry). */
   readonly now: () => number;
   readonly config: ApiConfig;
+  /** The Region's card issuer key (gateway/keys.ts): signs card credentials at personalisation. */
+  readonly issuer: Signer;
 }

@@ -8,6 +8,9 @@ import { SqliteLedger } from '../ledger/sqlite.ts';
 import { checkPain001 } from './sepa-xsd.ts';
 import { healthy, NOW } from './test-world.ts';
 import { createApiToken } from './tokens.ts';
+import { nodeSigner } from '../../protocol/crypto.ts';
+
+const testIssuer = nodeSigner(new Uint8Array(32).fill(9));
 
 /**
  * One whole reimbursement cycle through the API, as the Region, a technician and a partner would run it:
@@ -23,7 +26,7 @@ const WHOLE_CARD = /(?<![0-9])[0-9]{16}(?![0-9])/;
 const logLines: string[] = [];
 const ledger = new SqliteLedger({ file: ':memory:' });
 const clock = { now: NOW };
-const app = buildHttpApp({ health: () => healthy, log: createLogger({ level: 'info', destination: { write: (line: string) => void logLines.push(line) } }), ledger, now: () => clock.now });
+const app = buildHttpApp({ issuer: testIssuer, health: () => healthy, log: createLogger({ level: 'info', destination: { write: (line: string) => void logLines.push(line) } }), ledger, now: () => clock.now });
 afterAll(async () => {
   await app.close();
   ledger.close();

@@ -10,6 +10,10 @@ import type { Ledger } from '../ledger/ledger.ts';
 import { SqliteLedger } from '../ledger/sqlite.ts';
 import type { ApiConfig } from './deps.ts';
 import { createApiToken } from './tokens.ts';
+import { nodeSigner } from '../../protocol/crypto.ts';
+
+/** The card issuer key of API test worlds. */
+export const testIssuer = nodeSigner(new Uint8Array(32).fill(9));
 
 /**
  * A fresh in-memory ledger, a small seed in the spirit of the ledger contract's, an app over it with a
@@ -108,7 +112,7 @@ export async function apiWorld(opts: WorldOptions = {}): Promise<ApiWorld> {
     venue: createApiToken(ledger, { name: 'Théâtre', role: 'partner', partnerId: 'P-VENU' }, NOW),
   };
   const clock = { now: NOW };
-  const app = buildHttpApp({ health: () => healthy, log: opts.log ?? silentLogger, ledger, now: () => clock.now, ...(opts.api ? { api: opts.api } : {}) });
+  const app = buildHttpApp({ issuer: testIssuer, health: () => healthy, log: opts.log ?? silentLogger, ledger, now: () => clock.now, ...(opts.api ? { api: opts.api } : {}) });
   try {
     opts.beforeReady?.(app);
     await app.ready();

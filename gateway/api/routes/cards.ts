@@ -2,12 +2,15 @@ import { Type } from '@sinclair/typebox';
 import { benefitUnit } from '../../../protocol/benefits.ts';
 import { maskCardNumber } from '../../../protocol/card.ts';
 import { PasserelleError } from '../../../protocol/errors.ts';
+import { isCalendarDate, issueCredential } from '../../../protocol/card-app.ts';
+import { regionDate } from '../../../common/paris-time.ts';
+import { ISSUER_KEY_INDEX } from '../../keys.ts';
 import { uuidv7 } from '../../../protocol/uuid7.ts';
 import type { CardRecord, Ledger, OppositionReason } from '../../ledger/ledger.ts';
 import { allow } from '../auth.ts';
 import type { Api, ApiDeps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
-import { Amount, Benefit, CampaignId, CardNumber, literals, MaskedCard, meta, NoContent, Obj, Text, Unit } from '../schemas.ts';
+import { Amount, Benefit, CampaignId, CardNumber, IsoDate, literals, MaskedCard, meta, NoContent, Obj, Text, Unit } from '../schemas.ts';
 import { amountText, CardView, cardView, HistoryOut, historyOut } from '../views.ts';
 
 /**
@@ -67,6 +70,48 @@ export function cardRoutes(api: Api, deps: ApiDeps): void {
   cardReads(api, deps);
   cardLifecycle(api, deps);
   cardLoads(api, deps);
+  cardCredentials(api, deps);
+}
+
+const CredentialRequest = Obj({
+  cardPublicKey: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', description: "The chip's Ed25519 public key (32 bytes, base64url), generated on the chip" }),
+  expiry: IsoDate,
+});
+
+const CredentialView = Obj({
+  card: MaskedCard,
+  expiry: IsoDate,
+  issuerKeyIndex: Type.Integer(),
+  credential: Type.String({ description: 'The credential to write on the chip (docs/card-application.md), base64url' }),
+});
+
+/**
+ * Personalisation: the card bureau generates a key pair on the chip and sends its public half; the
+ * gateway signs the credential with the Region's issuer key and the bureau writes it on the chip. The
+ * private key never leaves the chip, so the gateway never holds what would let it (or a thief of its
+ * database) clone a card.
+ */
+function cardCredentials(api: Api, { ledger, now, issuer }: ApiDeps): void {
+  api.post(
+    '/cards/:cardNumber/credential',
+    {
+      config: allow('operator'),
+      schema: { ...meta('cards', "Sign a chip's credential with the issuer key (card personalisation)"), params: CardParams, body: CredentialRequest, response: { 201: CredentialView, ...ERRORS } },
+    },
+    async (req, reply) => {
+      const card = cardOrThrow(ledger, req.params.cardNumber);
+      if (card.status !== 'active') throw new PasserelleError('CARD_NOT_ACTIVE', `card ${maskCardNumber(card.number)} is opposed; personalise its replacement`);
+      const { expiry } = req.body;
+      if (!isCalendarDate(expiry) || expiry < regionDate(now()) || expiry > '2099-12-31') {
+        throw new PasserelleError('DATA_INVALID', `expiry ${expiry} must be a real date from today to 2099-12-31`);
+      }
+      const credential = issueCredential(
+        { cardNumber: card.number, expiry, cardPublicKey: Buffer.from(req.body.cardPublicKey, 'base64url'), issuerKeyIndex: ISSUER_KEY_INDEX },
+        issuer,
+      );
+      return reply.code(201).send({ card: maskCardNumber(card.number), expiry, issuerKeyIndex: ISSUER_KEY_INDEX, credential: credential.encoded.toString('base64url') });
+    },
+  );
 }
 
 function cardReads(api: Api, { ledger, now }: ApiDeps): void {
