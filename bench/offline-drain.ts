@@ -11,6 +11,7 @@ import { naclVerifier, NodeVerifier, publicKeyFromSeed } from '../protocol/crypt
 import type { OfflineLimits } from '../protocol/offline.ts';
 import { SimTerminal } from '../simulators/sim-terminal.ts';
 import { round, scratchDir } from './scratch.ts';
+import { CardBureau } from '../terminal/sim-bindings.ts';
 
 /**
  * `"scenario":"offline-drain"`: one terminal that sold offline through a long outage catches up. An
@@ -168,6 +169,7 @@ async function drainOnce(sales: number, crypto: 'tweetnacl' | 'node', window: nu
       seed: terminalSeed,
       gatewayUrl: gateway.mqttUrl,
       gateway: gateway.keys,
+      cards: new CardBureau(gateway.keys.issuer),
       outboxFile: join(dir.path, 'outbox.sqlite'),
       benefits: ['LEISURE_BOOKS'],
       crypto,

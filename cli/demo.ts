@@ -12,6 +12,7 @@ import { boxScreen } from '../simulators/console-display.ts';
 import { SimTerminal } from '../simulators/sim-terminal.ts';
 import type { Outcome } from '../terminal/lifecycle.ts';
 import { formatAmount } from '../terminal/screens.ts';
+import { CardBureau } from '../terminal/sim-bindings.ts';
 
 /**
  * `npm run demo`: a gateway on free ports with the demo data, simulated terminals, and a scripted set of
@@ -87,6 +88,7 @@ async function openTerminal(gateway: Gateway, dir: string, terminalId: string): 
     seed: key.seed,
     gatewayUrl: gateway.mqttUrl,
     gateway: gateway.keys,
+    cards: new CardBureau(gateway.keys.issuer),
     outboxFile: join(dir, `outbox-${terminalId}.sqlite`),
     config: { resendIntervalMs: 300, replyTimeoutMs: 5000 },
     log: silentLogger,

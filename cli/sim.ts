@@ -2,7 +2,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '../common/log.ts';
 import { DEMO_CARDS, readDemoTerminals, type DemoTerminalKey } from '../gateway/demo-data.ts';
-import { PUBLIC_FILE, readPublicKeys } from '../gateway/keys.ts';
+import { PUBLIC_FILE, readGatewayKeys, readPublicKeys } from '../gateway/keys.ts';
+import { CardBureau } from '../terminal/sim-bindings.ts';
 import { DEMO_TERMINALS_FILE } from '../gateway/server.ts';
 import { benefitUnit, isBenefit } from '../protocol/benefits.ts';
 import { isValidCardNumber } from '../protocol/card.ts';
@@ -37,6 +38,8 @@ export async function simSale(o: SimSaleOptions): Promise<void> {
     seed: key.seed,
     gatewayUrl: o.gateway,
     gateway: readPublicKeys(join(o.dataDir, PUBLIC_FILE)),
+    // The simulated youth's card is personalised here with the gateway's issuer key, as the card bureau does.
+    cards: new CardBureau(readGatewayKeys(o.dataDir).issuer),
     outboxFile: join(o.dataDir, 'sim', `outbox-${key.terminalId}.sqlite`),
     benefits: [benefit],
     log: createLogger({ level: 'warn', name: 'sim' }),

@@ -55,7 +55,7 @@ export function generateGatewayKeys(): GatewayKeys {
 }
 
 /** The issuer keys a terminal trusts, by index, from the provisioned public keys. */
-export function issuerKeysOf(keys: GatewayPublicKeys): Map<number, Uint8Array> {
+export function issuerKeysOf(keys: Pick<GatewayPublicKeys, 'issuerPublicKey'>): Map<number, Uint8Array> {
   return new Map([[ISSUER_KEY_INDEX, keys.issuerPublicKey]]);
 }
 
@@ -70,6 +70,16 @@ export function loadOrCreateGatewayKeys(dataDir: string): GatewayKeys {
 
 function keysJson(keys: GatewayKeys): string {
   return JSON.stringify({ version: 1, signSeed: b64url(keys.signSeed), boxSecretKey: b64url(keys.boxSecretKey), issuerSeed: b64url(keys.issuerSeed) });
+}
+
+/**
+ * The gateway's keys from its data directory, without creating any: the demo simulators use the issuer
+ * key to personalise simulated cards, as the Region's card bureau would.
+ */
+export function readGatewayKeys(dataDir: string): GatewayKeys {
+  const file = join(dataDir, KEYS_FILE);
+  if (!existsSync(file)) throw new PasserelleError('KEY_FILE_INVALID', `${file} does not exist: is the gateway started with ${dataDir} as its data directory?`);
+  return readKeys(file).keys;
 }
 
 /** Read the key file; one written before the issuer key existed gets a new issuer key (`complete: false`). */

@@ -8,7 +8,7 @@ import { parseConfig } from '../common/config.ts';
 import { TerminalConfigSchema, type TerminalConfig } from '../terminal/config.ts';
 import type { Outcome } from '../terminal/lifecycle.ts';
 import type { Screen } from '../terminal/screens.ts';
-import { simBindings, type SimBindings } from '../terminal/sim-bindings.ts';
+import { simBindings, type CardSource, type SimBindings } from '../terminal/sim-bindings.ts';
 import { createTerminal, type Terminal } from '../terminal/terminal.ts';
 import type { CardHolder } from './card-holder.ts';
 import { FaultyLink } from './faulty-link.ts';
@@ -32,6 +32,8 @@ export interface SimTerminalOptions {
   readonly roots?: VerifiedRoots;
   readonly log: Logger;
   readonly onShow?: (screen: Screen) => void;
+  /** Where taps by card number get their (genuine, issuer-signed) cards. */
+  readonly cards?: CardSource;
 }
 
 export class SimTerminal {
@@ -54,10 +56,10 @@ export class SimTerminal {
       { terminalId: o.terminalId, gatewayUrl: o.gatewayUrl, outboxFile: o.outboxFile, benefits: o.benefits ?? ['SPORT'], ...o.config },
       `terminal ${o.terminalId}`,
     );
-    const bindings = simBindings(o.gateway.boxPublicKey, o.onShow);
     const node = o.crypto === 'node';
-    let faulty: FaultyLink | undefined;
     const verifier: Verifier | undefined = node ? new NodeVerifier() : undefined;
+    const bindings = simBindings({ gateway: o.gateway, ...(o.cards ? { cards: o.cards } : {}), ...(o.onShow ? { onShow: o.onShow } : {}), ...(verifier ? { verifier } : {}) });
+    let faulty: FaultyLink | undefined;
     const terminal = createTerminal(config, {
       bindings,
       signer: node ? nodeSigner(seed) : naclSigner(seed),

@@ -7,9 +7,17 @@ import type { Screen } from './screens.ts';
  * for the next card or code and aborts the read when the sale moves on.
  */
 
-/** What the NFC reader got from a card. (Issue 5 adds the issuer-signed credential and challenge.) */
+/**
+ * A card that proved itself (terminal/card-reader.ts): its issuer-signed credential verified and a fresh
+ * challenge signed with the key the credential names. Only then is the card number trusted.
+ */
 export interface NfcCard {
   readonly cardNumber: string;
+  /** The last valid day of the card, `YYYY-MM-DD`. */
+  readonly expiry: string;
+  /** For logs only: a UID proves nothing. */
+  readonly uid: string;
+  readonly reader: string;
 }
 
 export interface NfcReader {

@@ -15,13 +15,16 @@ import type { Link, LinkHandlers } from './link.ts';
 import { Outbox } from './outbox.ts';
 import { TerminalRuntime, type RuntimeDeps } from './runtime.ts';
 import { DEFAULT_OFFLINE_LIMITS, HOTLIST_FULL_TOPIC, HOTLIST_TOPIC, POLICY_TOPIC, type OfflineLimits } from '../protocol/offline.ts';
-import { simBindings, type SimBindings } from './sim-bindings.ts';
+import { CardBureau, simBindings, type SimBindings } from './sim-bindings.ts';
+import { ForeignCard, personaliseCard } from '../simulators/card.ts';
+import { CODES } from '../protocol/codes.ts';
 
 /** The runtime against a fake link: what it sends, when, and which replies it trusts. */
 
 const TID = 'T-TEST-01';
 const CARD = cardNumberFrom('825000000000001');
 const gateway = nodeSigner(randomBytes(32));
+const issuer = nodeSigner(randomBytes(32));
 
 class FakeLink implements Link {
   handlers: LinkHandlers | undefined;
@@ -70,7 +73,7 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'passerelle-rt-'));
   link = new FakeLink();
   outbox = new Outbox({ file: join(dir, 'outbox.sqlite'), maxPending: 3 });
-  b = simBindings(new Uint8Array(32));
+  b = simBindings({ gateway: { boxPublicKey: new Uint8Array(32), issuerPublicKey: issuer.publicKey }, cards: new CardBureau(issuer) });
   deps = {
     config: {
       terminalId: TID,
@@ -322,6 +325,38 @@ describe('terminal runtime', () => {
     link.push(HOTLIST_TOPIC, hotlistDoc({ full: false, base: 9, version: 12, entries: [] }));
     expect(link.followed.has(HOTLIST_FULL_TOPIC)).toBe(true);
     expect(outbox.hotlistState().version).toBe(4);
+  });
+
+  it('device faults at the card end the read cleanly: a clone, a foreign card, a card pulled away, then the genuine card pays once', async () => {
+    const sale = rt.sale('SPORT', 1500);
+    const genuine = new CardBureau(issuer).card(CARD);
+    b.nfc.tap(personaliseCard({ cardNumber: CARD, expiry: '2099-12-31', issuer }).clone());
+    b.nfc.tap(new ForeignCard());
+    b.nfc.tapUnreadable(genuine);
+    b.nfc.tap(personaliseCard({ cardNumber: CARD, expiry: '2020-01-31', issuer }));
+    b.nfc.tap({ cardNumber: CARD });
+    await until(() => link.sent.length === 1);
+    const shown = b.display.screens.map((x) => x.lines[0]);
+    for (const code of ['CARD_NOT_GENUINE', 'CARD_NOT_PASS_REGION', 'CARD_REMOVED', 'CARD_EXPIRED'] as const) expect(shown).toContain(CODES[code].fr);
+    // Nothing was recorded for the failed reads: the one request is the genuine card's.
+    expect(outbox.pending(10)).toHaveLength(1);
+    const req = sentRequest();
+    expect(req.credential).toEqual({ kind: 'nfc', cardNumber: CARD });
+    link.reply(debitReply(req, { status: 'approved', taken: 1500, remainingToPay: 0, balanceAfter: 0 }, 1));
+    await expect(sale).resolves.toMatchObject({ kind: 'approved' });
+    expect(b.nfc.reads).toHaveLength(1);
+  });
+
+  it('a reader unplugged mid-sale shows the fault; the sale goes on when it is back', async () => {
+    const sale = rt.sale('SPORT', 700);
+    await until(() => b.display.screens.length > 0);
+    b.nfc.contactless.unplug();
+    b.nfc.tap({ cardNumber: CARD });
+    await new Promise((r) => setTimeout(r, 30));
+    b.nfc.contactless.plug();
+    await until(() => link.sent.length === 1);
+    link.reply(debitReply(sentRequest(), { status: 'approved', taken: 700, remainingToPay: 0, balanceAfter: 0 }, 1));
+    await expect(sale).resolves.toMatchObject({ kind: 'approved' });
   });
 
   it('refuses a second sale while one is in progress', async () => {

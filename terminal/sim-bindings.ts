@@ -1,6 +1,10 @@
 import { AsyncQueue } from '../common/async-queue.ts';
-import type { Code } from '../protocol/codes.ts';
-import { PasserelleError } from '../protocol/errors.ts';
+import { assert, PasserelleError } from '../protocol/errors.ts';
+import type { Signer, Verifier } from '../protocol/crypto.ts';
+import { issuerKeysOf, type GatewayPublicKeys } from '../gateway/keys.ts';
+import { ForeignCard, personaliseCard, type SimPassCard } from '../simulators/card.ts';
+import { CardAppNfcReader, CardChecker } from './card-reader.ts';
+import { SimContactlessReader, type SimCard } from './devices/sim-contactless.ts';
 import { sealPin } from '../protocol/pin.ts';
 import type { Clock, Display, NfcCard, NfcReader, PinPad, Printer, QrSource, TerminalBindings } from './bindings.ts';
 import { systemClock } from './bindings.ts';
@@ -12,27 +16,86 @@ import type { Screen } from './screens.ts';
  * (what crossed each device is kept for assertions). They implement the same bindings as real drivers.
  */
 
-export type NfcBehaviour = { readonly card: NfcCard } | { readonly fail: Code };
+/** Where simulated taps get their cards: a card bureau that personalises a genuine card per number. */
+export interface CardSource {
+  card(cardNumber: string): SimPassCard;
+}
 
-export class SimNfcReader implements NfcReader {
-  readonly #taps = new AsyncQueue<NfcBehaviour>();
-  readonly reads: NfcCard[] = [];
+/**
+ * The Region's personalisation bureau, simulated: one genuine card per number, signed by the issuer key it
+ * holds (tests and simulators only; a real terminal never holds an issuer key).
+ */
+export class CardBureau implements CardSource {
+  readonly #issuer: Signer;
+  readonly #expiry: string;
+  readonly #cards = new Map<string, SimPassCard>();
 
-  /** A card is held against the reader. */
-  tap(card: NfcCard): void {
-    this.#taps.push({ card });
+  constructor(issuer: Signer, expiry = '2099-12-31') {
+    this.#issuer = issuer;
+    this.#expiry = expiry;
   }
 
-  /** A card the reader cannot read (moved away too soon, damaged antenna). */
-  tapUnreadable(): void {
-    this.#taps.push({ fail: 'CARD_READ_FAILED' });
+  card(cardNumber: string): SimPassCard {
+    let card = this.#cards.get(cardNumber);
+    if (!card) {
+      card = personaliseCard({ cardNumber, expiry: this.#expiry, issuer: this.#issuer });
+      this.#cards.set(cardNumber, card);
+    }
+    return card;
+  }
+}
+
+interface Tap {
+  readonly card: SimCard;
+  /** The card is pulled away during the exchange (the reader sees it leave). */
+  readonly leaveEarly: boolean;
+}
+
+/**
+ * The NFC reader of a simulated terminal: the real card application (CardAppNfcReader) over a simulated
+ * contactless reader, with cards emulated at the APDU level. A tap is queued until the runtime reads, then
+ * the card is presented, checked and taken away again.
+ */
+export class SimNfcReader implements NfcReader {
+  readonly contactless = new SimContactlessReader({ name: 'Sim Contactless Reader 00' });
+  readonly #app: CardAppNfcReader;
+  readonly #cards: CardSource | undefined;
+  readonly #taps = new AsyncQueue<Tap>();
+  readonly reads: NfcCard[] = [];
+
+  constructor(checker: CardChecker, cards?: CardSource) {
+    this.#app = new CardAppNfcReader(this.contactless, checker);
+    this.#cards = cards;
+  }
+
+  /** A card is held against the reader: a card number (a genuine card from the bureau) or any emulated card. */
+  tap(card: { readonly cardNumber: string } | SimCard): void {
+    this.#taps.push({ card: this.#resolve(card), leaveEarly: false });
+  }
+
+  /** A card pulled away before the exchange ends: the reader reports CARD_REMOVED. */
+  tapUnreadable(card: { readonly cardNumber: string } | SimCard = new ForeignCard()): void {
+    this.#taps.push({ card: this.#resolve(card), leaveEarly: true });
   }
 
   async waitForCard(signal: AbortSignal): Promise<NfcCard> {
-    const b = await this.#taps.take(signal);
-    if ('fail' in b) throw new PasserelleError(b.fail, 'the card could not be read');
-    this.reads.push(b.card);
-    return b.card;
+    const tap = await this.#taps.take(signal);
+    const read = this.#app.waitForCard(signal);
+    this.contactless.present(tap.card);
+    if (tap.leaveEarly) this.contactless.inject({ kind: 'remove' });
+    try {
+      const card = await read;
+      this.reads.push(card);
+      return card;
+    } finally {
+      this.contactless.remove();
+    }
+  }
+
+  #resolve(card: { readonly cardNumber: string } | SimCard): SimCard {
+    if ('handle' in card) return card;
+    assert(this.#cards !== undefined, 'tapping a card by its number needs a card bureau (simBindings cards option)');
+    return this.#cards.card(card.cardNumber);
   }
 }
 
@@ -129,13 +192,27 @@ export interface SimBindings extends TerminalBindings {
   readonly printer: RecordingPrinter;
 }
 
-export function simBindings(gatewayBoxPublicKey: Uint8Array, onShow?: (s: Screen) => void, onPrint?: (lines: readonly string[]) => void, clock: Clock = systemClock): SimBindings {
+export interface SimBindingsOptions {
+  /** The gateway's public keys, as provisioned: the pad seals to the box key, cards are checked with the issuer key. */
+  readonly gateway: Pick<GatewayPublicKeys, 'boxPublicKey' | 'issuerPublicKey'>;
+  /** Where taps by card number get genuine cards (tests hold the gateway's issuer key). */
+  readonly cards?: CardSource;
+  readonly onShow?: (s: Screen) => void;
+  readonly onPrint?: (lines: readonly string[]) => void;
+  readonly clock?: Clock;
+  /** Checks card signatures (tweetnacl by default, as on a terminal). */
+  readonly verifier?: Verifier;
+}
+
+export function simBindings(o: SimBindingsOptions): SimBindings {
+  const clock = o.clock ?? systemClock;
+  const checker = new CardChecker({ issuerKeys: issuerKeysOf(o.gateway), clock, ...(o.verifier ? { verifier: o.verifier } : {}) });
   return {
-    nfc: new SimNfcReader(),
+    nfc: new SimNfcReader(checker, o.cards),
     qr: new SimQrCamera(),
-    pad: new SimPinPad(gatewayBoxPublicKey),
-    display: new RecordingDisplay(onShow),
-    printer: new RecordingPrinter(onPrint),
+    pad: new SimPinPad(o.gateway.boxPublicKey),
+    display: new RecordingDisplay(o.onShow),
+    printer: new RecordingPrinter(o.onPrint),
     clock,
   };
 }

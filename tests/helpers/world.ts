@@ -9,6 +9,7 @@ import type { Benefit } from '../../protocol/benefits.ts';
 import { CardHolder } from '../../simulators/card-holder.ts';
 import { SimTerminal } from '../../simulators/sim-terminal.ts';
 import type { TerminalConfig } from '../../terminal/config.ts';
+import { CardBureau } from '../../terminal/sim-bindings.ts';
 
 /**
  * A gateway on free ports in its own temporary directory, seeded with the demo data, and simulated
@@ -56,6 +57,7 @@ export class World {
       seed: this.key(terminalId).seed,
       gatewayUrl: this.gateway.mqttUrl,
       gateway: this.gateway.keys,
+      cards: new CardBureau(this.gateway.keys.issuer),
       outboxFile: join(this.dir, `outbox-${terminalId}.sqlite`),
       benefits,
       config: { backoffBaseMs: 20, backoffMaxMs: 200, resendIntervalMs: 300, ...config },

@@ -16,6 +16,8 @@ export interface CrashTerminalConfig {
   readonly gatewayUrl: string;
   readonly gatewaySignPublicKey: string;
   readonly gatewayBoxPublicKey: string;
+  /** The gateway's card issuer seed: the child personalises genuine simulated cards with it. */
+  readonly issuerSeed: string;
   readonly outboxFile: string;
   readonly logFile: string;
   readonly benefit: Benefit;

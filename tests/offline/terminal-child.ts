@@ -12,7 +12,8 @@
 import { appendFileSync, readFileSync, existsSync } from 'node:fs';
 import { silentLogger } from '../../common/log.ts';
 import { mulberry32 } from '../../common/random.ts';
-import { fromB64url } from '../../protocol/crypto.ts';
+import { fromB64url, nodeSigner } from '../../protocol/crypto.ts';
+import { CardBureau } from '../../terminal/sim-bindings.ts';
 import { SimTerminal } from '../../simulators/sim-terminal.ts';
 import { finishedLine, type CrashTerminalConfig, type OracleLine } from './oracle.ts';
 
@@ -24,7 +25,12 @@ const sim = SimTerminal.start({
   terminalId: cfg.terminalId,
   seed: cfg.seed,
   gatewayUrl: cfg.gatewayUrl,
-  gateway: { signPublicKey: fromB64url(cfg.gatewaySignPublicKey, 32, 'key'), boxPublicKey: fromB64url(cfg.gatewayBoxPublicKey, 32, 'key') },
+  gateway: {
+    signPublicKey: fromB64url(cfg.gatewaySignPublicKey, 32, 'key'),
+    boxPublicKey: fromB64url(cfg.gatewayBoxPublicKey, 32, 'key'),
+    issuerPublicKey: nodeSigner(fromB64url(cfg.issuerSeed, 32, 'key')).publicKey,
+  },
+  cards: new CardBureau(nodeSigner(fromB64url(cfg.issuerSeed, 32, 'key'))),
   outboxFile: cfg.outboxFile,
   benefits: [cfg.benefit],
   crypto: 'node',
