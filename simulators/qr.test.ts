@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { PNG } from 'pngjs';
-import { renderQrFrame } from './qr-render.ts';
+import { mjpegStream, renderBlankFrame, renderQrFrame } from './qr-render.ts';
 import { decodeQrFrame } from '../terminal/qr-decode.ts';
 import { isPasserelleError } from '../protocol/errors.ts';
 
@@ -59,6 +59,15 @@ describe('renderQrFrame / decodeQrFrame round trips', () => {
     expect(decodeQrFrame(new Uint8Array(renderQrFrame('bytes')))).toBe('bytes');
   });
 
+  it('renders JPEG, blurred and damaged frames deterministically', () => {
+    const opts = { width: 320, height: 240, moduleSizePx: 4, format: 'jpeg', blurRadiusPx: 1, damageModules: 10, noise: 5, seed: 9 } as const;
+    const a = renderQrFrame('seeded', opts);
+    expect(a.subarray(0, 3).toString('hex')).toBe('ffd8ff');
+    expect(a.equals(renderQrFrame('seeded', opts))).toBe(true);
+    expect(a.equals(renderQrFrame('seeded', { ...opts, damageModules: 11 }))).toBe(false);
+    expect(mjpegStream([a, a]).length).toBe(2 * a.length);
+  });
+
   it('is deterministic for a given seed', () => {
     const a = renderQrFrame('seeded', { noise: 30, seed: 7, width: 320, height: 240, moduleSizePx: 4 });
     const b = renderQrFrame('seeded', { noise: 30, seed: 7, width: 320, height: 240, moduleSizePx: 4 });
@@ -95,6 +104,13 @@ describe('renderQrFrame argument checks', () => {
     expect(() => renderQrFrame('hello', { offsetX: 1200 })).toThrow(/does not fit/);
   });
 
+  it('rejects out-of-range camera options', () => {
+    expect(() => renderQrFrame('hello', { format: 'jpeg', jpegQuality: 0 })).toThrow(RangeError);
+    expect(() => renderQrFrame('hello', { blurRadiusPx: 5 })).toThrow(RangeError);
+    expect(() => renderQrFrame('hello', { damageModules: -1 })).toThrow(RangeError);
+    expect(() => renderBlankFrame({ width: 0 })).toThrow(RangeError);
+  });
+
   it('rejects out-of-range options', () => {
     expect(() => renderQrFrame('hello', { noise: 65 })).toThrow(RangeError);
     expect(() => renderQrFrame('hello', { moduleSizePx: 2.5 })).toThrow(RangeError);
@@ -109,11 +125,11 @@ describe('decodeQrFrame failures are QR_UNREADABLE', () => {
 
   it('random bytes', () => {
     const bytes = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 256));
-    expect(unreadableReason(() => decodeQrFrame(bytes))).toBe('not-png');
+    expect(unreadableReason(() => decodeQrFrame(bytes))).toBe('not-image');
   });
 
   it('empty input', () => {
-    expect(unreadableReason(() => decodeQrFrame(new Uint8Array(0)))).toBe('not-png');
+    expect(unreadableReason(() => decodeQrFrame(new Uint8Array(0)))).toBe('not-image');
   });
 
   it('truncated PNG', () => {
