@@ -2,6 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import fc from 'fast-check';
 import { PNG } from 'pngjs';
 import { isPasserelleError } from '../protocol/errors.ts';
+import { cardNumberFrom } from '../protocol/card.ts';
 import { renderBlankFrame, renderQrFrame } from '../simulators/qr-render.ts';
 import { decodeQrFrame, MAX_FRAME_BYTES, QR_UNREADABLE_REASONS, sniffFrameFormat, unreadableReason, type QrUnreadableReason } from './qr-decode.ts';
 
@@ -227,5 +228,20 @@ describe('decodeQrFrame failures are QR_UNREADABLE with a reason', () => {
       }),
       { seed: 33, numRuns: 200 },
     );
+  });
+});
+
+describe('card codes at close range', () => {
+  it('reads nearly every card code at 8 px per module (zxing-js misreads about one in four on its first pass)', () => {
+    const cards = Array.from({ length: 60 }, (_, i) => 'PR1:C:' + cardNumberFrom(String(825000000000000 + i * 7919).padStart(15, '0')));
+    const read = cards.filter((c) => {
+      try {
+        return decodeQrFrame(renderQrFrame(c, { moduleSizePx: 8 })) === c;
+      } catch {
+        return false;
+      }
+    });
+    // Deterministic frames: 59 of these 60 read today; one more failure would mean a regression.
+    expect(read.length).toBeGreaterThanOrEqual(58);
   });
 });
