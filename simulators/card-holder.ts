@@ -23,6 +23,11 @@ export class CardHolder {
     t.qr.show(renderQrFrame(encodeCardQr(this.cardNumber), frame));
   }
 
+  /** The mobile app's QR code (signed, short-lived: `payload` as the app backend minted it), rendered on a phone screen. */
+  showAppQr(t: SimBindings, payload: string, frame: QrFrameOptions = {}): void {
+    t.qr.show(renderQrFrame(payload, { moduleSizePx: 6, ...frame }));
+  }
+
   typeCode(t: SimBindings, code: string | null = this.pin): void {
     if (code === null) t.pad.cancel();
     else t.pad.type(code);

@@ -64,6 +64,7 @@ export class SimTerminal {
       bindings,
       signer: node ? nodeSigner(seed) : naclSigner(seed),
       gatewaySignPublicKey: o.gateway.signPublicKey,
+      issuerPublicKey: o.gateway.issuerPublicKey,
       log: o.log.child({ terminalId: o.terminalId }),
       wrapLink: (l) => (faulty = new FaultyLink(l)),
       ...(verifier ? { verifier } : {}),

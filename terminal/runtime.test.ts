@@ -94,6 +94,7 @@ beforeEach(() => {
     link,
     signer: naclSigner(randomBytes(32)),
     gatewaySignPublicKey: gateway.publicKey,
+    issuerPublicKey: issuer.publicKey,
     log: silentLogger,
   };
   rt = new TerminalRuntime(deps);

@@ -1,7 +1,8 @@
 import type { Logger } from '../common/log.ts';
 import { regionDate, regionDateTime, startOfRegionDay } from '../common/paris-time.ts';
 import type { Benefit } from '../protocol/benefits.ts';
-import { isValidCardNumber, parseQrPayload } from '../protocol/card.ts';
+import { isValidCardNumber } from '../protocol/card.ts';
+import { parseQrCredential } from '../protocol/qr-payload.ts';
 import { CODES, type Code } from '../protocol/codes.ts';
 import { naclVerifier, type Signer, type Verifier } from '../protocol/crypto.ts';
 import { debitRequest, encodeJson, voidRequest } from '../protocol/debit.ts';
@@ -37,6 +38,8 @@ export interface RuntimeDeps {
   readonly signer: Signer;
   /** The gateway's reply-signing public key, received at provisioning. */
   readonly gatewaySignPublicKey: Uint8Array;
+  /** The Region's card issuer public key, received at provisioning: the app's QR codes are signed with it. */
+  readonly issuerPublicKey: Uint8Array;
   /** tweetnacl by default; simulators running hundreds of terminals pass node:crypto. */
   readonly verifier?: Verifier;
   readonly roots?: VerifiedRoots;
@@ -237,7 +240,9 @@ export class TerminalRuntime {
     });
     void this.#readLoop(ac.signal, 'QR_UNREADABLE', async (signal): Promise<Event> => {
       const text = await qr.waitForCode(signal);
-      return { type: 'QR', cardNumber: parseQrPayload(text).cardNumber, txnId: this.#newTxnId() };
+      const nowMs = this.#d.bindings.clock.now();
+      const credential = parseQrCredential(text, { issuerPublicKey: this.#d.issuerPublicKey, nowMs, verifier: this.#verifier });
+      return { type: 'QR', cardNumber: credential.cardNumber, txnId: this.#newTxnId() };
     });
   }
 

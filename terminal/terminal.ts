@@ -17,6 +17,7 @@ export interface TerminalParts {
   readonly bindings: TerminalBindings;
   readonly signer: Signer;
   readonly gatewaySignPublicKey: Uint8Array;
+  readonly issuerPublicKey: Uint8Array;
   readonly log: Logger;
   readonly verifier?: Verifier;
   readonly roots?: VerifiedRoots;
@@ -52,6 +53,7 @@ export function createTerminal(config: TerminalConfig, parts: TerminalParts): Te
     link,
     signer: parts.signer,
     gatewaySignPublicKey: parts.gatewaySignPublicKey,
+    issuerPublicKey: parts.issuerPublicKey,
     log: parts.log.child({ ns: 'terminal.runtime' }),
     ...(parts.verifier ? { verifier: parts.verifier } : {}),
     ...(parts.roots ? { roots: parts.roots } : {}),

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { screenText } from '../terminal/screens.ts';
+import { CODES } from '../protocol/codes.ts';
+import { mintAppQr } from '../protocol/qr-payload.ts';
 import { holder, World } from './helpers/world.ts';
 
 /**
@@ -44,6 +46,24 @@ describe('a sale end to end', () => {
     const camille = holder('Camille Durand');
     const unset = await t.sellWithQr(camille, 'LEISURE_BOOKS', 500, '1234');
     expect(unset).toMatchObject({ kind: 'declined', reply: { code: 'PIN_NOT_SET' } });
+  });
+
+  it("the app's signed QR code pays with the code; a tampered or expired one is refused with its reason", async () => {
+    const t = await world.terminal('T-LIB-LYON-02', {}, ['SCHOOL_BOOKS']);
+    const hugo = holder('Hugo Bernard');
+    const issuer = world.gateway.keys.issuer;
+    const fresh = mintAppQr({ cardNumber: hugo.cardNumber, issuer, issuedAtMs: Date.now(), ttlS: 120 });
+    const sale = t.runtime.sale('SCHOOL_BOOKS', 1000);
+    // A screenshot from yesterday, then the same code with one character changed, then the live code.
+    hugo.showAppQr(t.bindings, mintAppQr({ cardNumber: hugo.cardNumber, issuer, issuedAtMs: Date.now() - 86_400_000, ttlS: 120 }));
+    const at = 20;
+    hugo.showAppQr(t.bindings, fresh.slice(0, at) + (fresh[at] === 'A' ? 'B' : 'A') + fresh.slice(at + 1));
+    hugo.showAppQr(t.bindings, fresh);
+    hugo.typeCode(t.bindings);
+    await expect(sale).resolves.toMatchObject({ kind: 'approved', reply: { taken: 1000 } });
+    const shown = t.bindings.display.screens.map(screenText).join('\n');
+    expect(shown).toContain(CODES.QR_EXPIRED.fr);
+    expect(shown).toMatch(new RegExp(`${CODES.QR_NOT_GENUINE.fr}|${CODES.QR_PAYLOAD_INVALID.fr}`));
   });
 
   it('R3 three wrong codes lock the code through the real path; the Region unlocks it', async () => {

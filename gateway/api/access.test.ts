@@ -24,6 +24,7 @@ const ALLOWED: Readonly<Record<string, readonly ApiRole[]>> = {
   'POST /api/v1/cards/:cardNumber/pin-unlock': OP,
   'POST /api/v1/cards/:cardNumber/loads': OP,
   'POST /api/v1/cards/:cardNumber/credential': OP,
+  'POST /api/v1/cards/:cardNumber/app-qr': OP,
   'POST /api/v1/partners': OP,
   'GET /api/v1/partners': ['operator', 'technician'],
   'GET /api/v1/partners/:partnerId/terminals': ['operator', 'technician', 'partner'],

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cardNumberFrom } from '../../protocol/card.ts';
 import { debitBody, debitItem } from '../../tests/helpers/debits.ts';
 import { parseCredential, verifyCredential } from '../../protocol/card-app.ts';
+import { parseQrCredential } from '../../protocol/qr-payload.ts';
 import { b64url, naclVerifier, nodeSigner } from '../../protocol/crypto.ts';
 import { apiWorld, BARE, CARD, codeOf, NOW, POOR, sell, testIssuer, UNKNOWN_CARD, type ApiWorld } from './test-world.ts';
 
@@ -189,5 +190,18 @@ describe('personalising a card (issuer-signed credential)', () => {
     await w.call('POST', `/api/v1/cards/${CARD}/opposition`, { body: { reason: 'broken' } });
     const opposed = await w.call('POST', `/api/v1/cards/${CARD}/credential`, { body: { cardPublicKey: key, expiry: '2027-08-31' } });
     expect([opposed.statusCode, codeOf(opposed)]).toEqual([409, 'CARD_NOT_ACTIVE']);
+  });
+});
+
+describe("the mobile app's QR code", () => {
+  it('is minted for an active card, signed by the issuer key, valid for the asked time; a terminal reads it', async () => {
+    const res = await w.call('POST', `/api/v1/cards/${CARD}/app-qr`, { body: { ttlS: 120 } });
+    expect(res.statusCode, res.body).toBe(201);
+    const { payload, expiresAt } = res.json() as { payload: string; expiresAt: string };
+    expect(Date.parse(expiresAt) - NOW).toBeLessThanOrEqual(120_000);
+    expect(parseQrCredential(payload, { issuerPublicKey: testIssuer.publicKey, nowMs: NOW + 60_000 })).toMatchObject({ kind: 'app', cardNumber: CARD });
+    expect(() => parseQrCredential(payload, { issuerPublicKey: testIssuer.publicKey, nowMs: NOW + 121_000 })).toThrow(/expired|valid/i);
+    const opposed = await w.call('POST', `/api/v1/cards/${UNKNOWN_CARD}/app-qr`, { body: {} });
+    expect([opposed.statusCode, codeOf(opposed)]).toEqual([404, 'NOT_FOUND']);
   });
 });

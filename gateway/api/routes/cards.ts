@@ -3,6 +3,7 @@ import { benefitUnit } from '../../../protocol/benefits.ts';
 import { maskCardNumber } from '../../../protocol/card.ts';
 import { PasserelleError } from '../../../protocol/errors.ts';
 import { isCalendarDate, issueCredential } from '../../../protocol/card-app.ts';
+import { APP_QR_TTL_S_MAX, mintAppQr } from '../../../protocol/qr-payload.ts';
 import { regionDate } from '../../../common/paris-time.ts';
 import { ISSUER_KEY_INDEX } from '../../keys.ts';
 import { uuidv7 } from '../../../protocol/uuid7.ts';
@@ -110,6 +111,26 @@ function cardCredentials(api: Api, { ledger, now, issuer }: ApiDeps): void {
         issuer,
       );
       return reply.code(201).send({ card: maskCardNumber(card.number), expiry, issuerKeyIndex: ISSUER_KEY_INDEX, credential: credential.encoded.toString('base64url') });
+    },
+  );
+
+  api.post(
+    '/cards/:cardNumber/app-qr',
+    {
+      config: allow('operator'),
+      schema: {
+        ...meta('cards', "Mint the QR code the youth's mobile app shows: signed with the issuer key, valid a few minutes (it still needs the secret code)"),
+        params: CardParams,
+        body: Obj({ ttlS: Type.Integer({ minimum: 30, maximum: APP_QR_TTL_S_MAX, default: 300, description: 'How long the code is valid, in seconds' }) }),
+        response: { 201: Obj({ payload: Type.String(), expiresAt: Type.String({ description: 'ISO 8601' }) }), ...ERRORS },
+      },
+    },
+    async (req, reply) => {
+      const card = cardOrThrow(ledger, req.params.cardNumber);
+      if (card.status !== 'active') throw new PasserelleError('CARD_NOT_ACTIVE', `card ${maskCardNumber(card.number)} is opposed`);
+      const issuedAtMs = now();
+      const payload = mintAppQr({ cardNumber: card.number, issuer, issuedAtMs, ttlS: req.body.ttlS });
+      return reply.code(201).send({ payload, expiresAt: new Date(Math.floor(issuedAtMs / 1000) * 1000 + req.body.ttlS * 1000).toISOString() });
     },
   );
 }
