@@ -104,16 +104,19 @@ export async function offlineDrainBench(o: { quick?: boolean }): Promise<void> {
   );
 }
 
-async function waitFor(what: string, ok: () => boolean, timeoutMs: number, everyMs = 10): Promise<void> {
+export async function waitFor(what: string, ok: () => boolean, timeoutMs: number, everyMs = 10): Promise<void> {
   const until = performance.now() + timeoutMs;
   while (!ok()) {
-    if (performance.now() > until) throw new Error(`offline-drain: ${what} not reached after ${timeoutMs} ms`);
+    if (performance.now() > until) throw new Error(`bench: ${what} not reached after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
-/** The bookshop, its terminal, and `CARDS` cards with 35 € of leisure books each (plus one for the online sale). */
-function seed(g: Gateway, terminalSeed: Uint8Array): { cards: string[]; warmCard: string } {
+/**
+ * A bookshop, its terminal, and `cards` cards with `cents` of leisure books each (plus one more, the
+ * warm card, for an online sale). Shared by the benchmarks that run one terminal against a real gateway.
+ */
+export function seedBookshop(g: Gateway, terminalSeed: Uint8Array, o: { terminalId: string; cards: number; cents: number }): { cards: string[]; warmCard: string } {
   const l = g.ledger;
   const campaign = demoCampaign(Date.now());
   const cards: string[] = [];
@@ -121,14 +124,14 @@ function seed(g: Gateway, terminalSeed: Uint8Array): { cards: string[]; warmCard
   l.atomically(() => {
     l.addCampaign(campaign);
     l.addPartner({ id: 'P-BENCH', name: 'Librairie du banc d’essai', type: 'bookshop', conventionFrom: '2022-06-01', conventionTo: '2099-12-31' });
-    l.addTerminal({ id: TERMINAL_ID, partnerId: 'P-BENCH', publicKey: publicKeyFromSeed(terminalSeed) });
-    for (let i = 0; i <= CARDS; i++) {
-      l.issueCard({ number: number(i), holder: `Drain ${i}`, pinHash: null });
-      l.load({ cardNumber: number(i), benefit: 'LEISURE_BOOKS', campaign: campaign.id, amount: 3500, at: Date.now() });
-      if (i < CARDS) cards.push(number(i));
+    l.addTerminal({ id: o.terminalId, partnerId: 'P-BENCH', publicKey: publicKeyFromSeed(terminalSeed) });
+    for (let i = 0; i <= o.cards; i++) {
+      l.issueCard({ number: number(i), holder: `Bench ${i}`, pinHash: null });
+      l.load({ cardNumber: number(i), benefit: 'LEISURE_BOOKS', campaign: campaign.id, amount: o.cents, at: Date.now() });
+      if (i < o.cards) cards.push(number(i));
     }
   });
-  return { cards, warmCard: number(CARDS) };
+  return { cards, warmCard: number(o.cards) };
 }
 
 /** Time every call of `obj[name]` into `profile[label]` (the bench's own instrumentation: nothing is changed for good). */
@@ -163,7 +166,7 @@ async function drainOnce(sales: number, crypto: 'tweetnacl' | 'node', window: nu
   const errors: string[] = [];
   const restore: (() => void)[] = [];
   try {
-    const { cards, warmCard } = seed(gateway, terminalSeed);
+    const { cards, warmCard } = seedBookshop(gateway, terminalSeed, { terminalId: TERMINAL_ID, cards: CARDS, cents: 3500 });
     sim = SimTerminal.start({
       terminalId: TERMINAL_ID,
       seed: terminalSeed,

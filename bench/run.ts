@@ -16,6 +16,7 @@ import { cardNumberFrom } from '../protocol/card.ts';
 import { b64url, publicKeyFromSeed } from '../protocol/crypto.ts';
 import { outboxCommitBench } from './outbox-commit.ts';
 import { offlineDrainBench } from './offline-drain.ts';
+import { tapToApprovalBench } from './tap-to-approval.ts';
 import type { ClosedResult, LoadgenCommand, LoadgenReport, LoadgenSetup, OpenResult } from './loadgen.ts';
 
 /**
@@ -23,7 +24,9 @@ import type { ClosedResult, LoadgenCommand, LoadgenReport, LoadgenSetup, OpenRes
  * (`{"scenario":…}`); PASSERELLE_BENCH_SCENARIOS=a,b runs only those (see `selectedScenarios`):
  *  - "online-debit" (below), "bulk-load" (bulkLoadBench);
  *  - "outbox-commit": the terminal's durable commit (outbox-commit.ts);
- *  - "offline-drain": 10,000 offline sales of one terminal settled after its link returns (offline-drain.ts).
+ *  - "offline-drain": 10,000 offline sales of one terminal settled after its link returns (offline-drain.ts);
+ *  - "tap-to-approval": a card tap to its approved outcome through the card application, the outbox, the
+ *    broker and the gateway (tap-to-approval.ts).
  *
  * Scenario "online-debit": debits through the real path. Simulated terminals (a child
  * process, signing with node:crypto and checking every reply signature) → embedded aedes broker → gateway
@@ -71,6 +74,7 @@ const SCENARIOS: Record<string, (o: { quick?: boolean }) => Promise<void>> = {
   'bulk-load': (o) => bulkLoadBench(o.quick ? BULK_CARDS_QUICK : BULK_CARDS_FULL),
   'outbox-commit': outboxCommitBench,
   'offline-drain': offlineDrainBench,
+  'tap-to-approval': tapToApprovalBench,
 };
 
 /**
