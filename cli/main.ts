@@ -7,6 +7,7 @@ import { runDemo } from './demo.ts';
 import { cardsLoadCommand, tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from './operator.ts';
 import { startGatewayCommand } from './gateway.ts';
 import { simSale } from './sim.ts';
+import { terminalDoctorCommand } from './terminal.ts';
 
 /** The `passerelle` command line. Every operating error ends with its stable code and a non-zero exit. */
 
@@ -58,6 +59,15 @@ sim
   .option('--data-dir <dir>', 'data directory of the running gateway (terminal keys, gateway public keys)', 'data')
   .option('--gateway <url>', 'MQTT URL of the gateway', 'mqtt://127.0.0.1:1884')
   .action(simSale);
+
+const terminal = program.command('terminal').description('commands run on a terminal by its technician');
+terminal
+  .command('doctor')
+  .description("self-test: finds the reader and the pad, reads the test card, shows a message on the pad, decodes a test frame and the QR reader, checks the gateway link and the clock; prints a checklist (exit 1 if a check failed). Stop the terminal service first.")
+  .requiredOption('-c, --config <file>', "the terminal's JSON config (terminal/config.ts: devices, keyFile, gatewayKeysFile, gatewayUrl)")
+  .option('--wait <seconds>', 'how long each step waits for the technician (card, QR code) or the gateway', '20')
+  .option('--no-link', 'skip the gateway link and clock checks (no network at hand)')
+  .action(terminalDoctorCommand);
 
 const cards = program.command('cards').description("the Region's card operations on the ledger file");
 cards

@@ -5,6 +5,54 @@ import { BenefitSchema, TerminalId } from '../protocol/messages.ts';
  * A terminal's configuration, written at provisioning: one schema with defaults and ranges, validated at
  * start (see gateway/config.ts `parseConfig`). Durations are in ms, with units in the names.
  */
+const SerialPath = Type.String({ minLength: 1, maxLength: 256, description: 'Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/…' });
+const BaudRate = Type.Integer({ minimum: 1200, maximum: 921_600, default: 115_200, description: 'Serial speed' });
+
+/** Which devices this terminal drives, and how (docs/devices.md). */
+export const DevicesSchema = Type.Object(
+  {
+    nfc: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Read cards on the contactless reader (PC/SC, through pcscd)' }),
+        apduTimeoutMs: Type.Integer({ minimum: 50, maximum: 5000, default: 500, description: 'Longest wait for one card answer' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    pad: Type.Union(
+      [
+        Type.Null(),
+        Type.Object(
+          {
+            path: SerialPath,
+            baudRate: BaudRate,
+            replyTimeoutMs: Type.Integer({ minimum: 50, maximum: 5000, default: 500, description: 'Wait for the pad to acknowledge one command before resending' }),
+            retries: Type.Integer({ minimum: 0, maximum: 10, default: 3, description: 'Resends of one command before the pad counts as unavailable' }),
+          },
+          { additionalProperties: false },
+        ),
+      ],
+      { default: null, description: 'The serial PIN pad (null: none; QR sales are then impossible)' },
+    ),
+    qr: Type.Union(
+      [
+        Type.Object({ kind: Type.Literal('none') }, { additionalProperties: false }),
+        Type.Object({ kind: Type.Literal('scanner'), path: SerialPath, baudRate: BaudRate }, { additionalProperties: false }),
+        Type.Object(
+          {
+            kind: Type.Literal('camera-command'),
+            argv: Type.Array(Type.String({ minLength: 1, maxLength: 512 }), { minItems: 1, maxItems: 64, description: 'Capture command writing MJPEG on stdout, e.g. ffmpeg -f v4l2 -i /dev/video0 -f mjpeg -' }),
+          },
+          { additionalProperties: false },
+        ),
+        Type.Object({ kind: Type.Literal('camera-directory'), dir: Type.String({ minLength: 1, description: 'Spool directory a capture daemon drops frames into' }) }, { additionalProperties: false }),
+      ],
+      { default: { kind: 'none' }, description: 'The QR reader: a serial scanner, a camera through a capture command or a spool directory, or none' },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+export type DevicesConfig = Static<typeof DevicesSchema>;
+
 export const TerminalConfigSchema = Type.Object(
   {
     terminalId: TerminalId,
@@ -19,6 +67,9 @@ export const TerminalConfigSchema = Type.Object(
     backoffMaxMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000, description: 'Longest reconnection delay' }),
     connectTimeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000, description: 'MQTT connect timeout' }),
     keepaliveS: Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: 'MQTT keepalive' }),
+    keyFile: Type.Optional(Type.String({ minLength: 1, description: "File holding the terminal's private seed (base64url), made at provisioning" })),
+    gatewayKeysFile: Type.Optional(Type.String({ minLength: 1, description: "The gateway's public keys (gateway-public.json), given at provisioning" })),
+    devices: DevicesSchema,
   },
   { additionalProperties: false },
 );

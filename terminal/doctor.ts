@@ -56,6 +56,8 @@ export interface DoctorParts {
   readonly verifier?: Verifier;
   /** How long each interactive step waits (present the card, show the QR code, gateway answers). */
   readonly waitMs?: number;
+  /** Configured devices that could not be opened (terminal/devices/open.ts), reported as failures. */
+  readonly unavailable?: ReadonlyMap<'nfc' | 'pad' | 'qr', Error>;
   /** Called before a step that waits for the technician ("Présentez la carte de test…"). */
   readonly prompt?: (text: string) => void;
 }
@@ -120,6 +122,8 @@ function cardFix(e: unknown): string {
 
 async function checkPad(p: DoctorParts): Promise<CheckResult> {
   const label = 'Clavier code (PIN pad)';
+  const openError = p.unavailable?.get('pad');
+  if (openError) return fail('pad', label, frOf(openError), 'Branchez le clavier et vérifiez le port série de la configuration (devices.pad.path) et ses droits (groupe dialout).');
   if (!p.pad) return skipped('pad', label, 'aucun clavier configuré');
   try {
     const st = await p.pad.status();
@@ -149,6 +153,8 @@ function checkQrDecoder(p: DoctorParts): CheckResult {
 
 async function checkQrDevice(p: DoctorParts): Promise<CheckResult> {
   const label = 'Lecteur QR';
+  const openError = p.unavailable?.get('qr');
+  if (openError) return fail('qr-device', label, frOf(openError), 'Branchez le lecteur QR et vérifiez sa configuration (devices.qr : port série, ou commande de capture de la caméra).');
   if (!p.qr) return skipped('qr-device', label, 'aucune caméra ni douchette configurée');
   p.prompt?.('Présentez le QR code de la carte de test devant le lecteur QR…');
   const ac = new AbortController();

@@ -88,6 +88,7 @@ beforeEach(() => {
       backoffMaxMs: 100,
       connectTimeoutMs: 1000,
       keepaliveS: 30,
+      devices: { nfc: { enabled: true, apduTimeoutMs: 500 }, pad: null, qr: { kind: 'none' } },
     },
     bindings: b,
     outbox,

@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { parseConfig, readJsonFile } from '../common/config.ts';
+import { createLogger } from '../common/log.ts';
+import { issuerKeysOf, readPublicKeys } from '../gateway/keys.ts';
+import { fromB64url, naclSigner } from '../protocol/crypto.ts';
+import { PasserelleError } from '../protocol/errors.ts';
+import { renderQrFrame } from '../simulators/qr-render.ts';
+import { systemClock } from '../terminal/bindings.ts';
+import { CardChecker } from '../terminal/card-reader.ts';
+import { TerminalConfigSchema, type TerminalConfig } from '../terminal/config.ts';
+import { openDevices } from '../terminal/devices/open.ts';
+import { formatChecklist, runDoctor } from '../terminal/doctor.ts';
+import { MqttLink } from '../terminal/link.ts';
+import { decodeQrFrame } from '../terminal/qr-decode.ts';
+
+export interface DoctorOptions {
+  readonly config: string;
+  /** Seconds each interactive step waits. */
+  readonly wait?: string;
+  /** `--no-link`: skip the gateway link and the clock (commander sets `link: false`). */
+  readonly link?: boolean;
+}
+
+/** What the built-in decoder test reads: a fixed text that no sale would accept. */
+const SELF_TEST_TEXT = 'PR1:TEST:AUTOTEST-PASSERELLE';
+
+/**
+ * `passerelle terminal doctor -c terminal.json`: the technician's self-test on the terminal itself, with
+ * the terminal service stopped (the reader, the serial ports and the MQTT client id are exclusive). Prints
+ * the checklist; exits 1 when a check failed.
+ */
+export async function terminalDoctorCommand(o: DoctorOptions): Promise<void> {
+  const config = parseConfig(TerminalConfigSchema, readJsonFile(o.config), o.config);
+  const waitS = o.wait === undefined ? 20 : Number(o.wait);
+  if (!Number.isInteger(waitS) || waitS < 1 || waitS > 600) throw new PasserelleError('CONFIG_INVALID', '--wait is a whole number of seconds from 1 to 600');
+  const { seed, gateway } = provisioned(config, o.config);
+  const log = createLogger({ level: 'warn', name: 'doctor' });
+  const devices = await openDevices(config.devices, { clock: systemClock, log });
+  const link =
+    o.link === false
+      ? undefined
+      : new MqttLink({
+          url: config.gatewayUrl,
+          terminalId: config.terminalId,
+          signer: naclSigner(seed),
+          clock: systemClock,
+          backoff: { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs },
+          connectTimeoutMs: config.connectTimeoutMs,
+          keepaliveS: config.keepaliveS,
+          log,
+        });
+  try {
+    const results = await runDoctor({
+      clock: systemClock,
+      ...(devices.contactless ? { contactless: devices.contactless } : {}),
+      cardChecker: new CardChecker({ issuerKeys: issuerKeysOf(gateway), clock: systemClock, apduTimeoutMs: config.devices.nfc.apduTimeoutMs }),
+      ...(devices.pad ? { pad: devices.pad } : {}),
+      ...(devices.qr ? { qr: devices.qr } : {}),
+      unavailable: devices.failures,
+      gatewayBoxPublicKey: gateway.boxPublicKey,
+      gatewaySignPublicKey: gateway.signPublicKey,
+      qrSelfTest: () => ({ expected: SELF_TEST_TEXT, decoded: decodeQrFrame(renderQrFrame(SELF_TEST_TEXT, { format: 'jpeg', noise: 8 })) }),
+      ...(link ? { link } : {}),
+      waitMs: waitS * 1000,
+      prompt: (text) => console.log(`>>> ${text}`),
+    });
+    process.stdout.write(formatChecklist(results));
+    if (results.some((r) => r.status === 'fail')) process.exitCode = 1;
+  } finally {
+    await devices.close();
+  }
+}
+
+/** The terminal's key and the gateway's public keys, from the files its config names. */
+function provisioned(config: TerminalConfig, source: string): { seed: Uint8Array; gateway: ReturnType<typeof readPublicKeys> } {
+  if (!config.keyFile || !config.gatewayKeysFile) {
+    throw new PasserelleError('CONFIG_INVALID', `${source}: keyFile and gatewayKeysFile are needed (written at provisioning)`);
+  }
+  let seedText: string;
+  try {
+    seedText = readFileSync(config.keyFile, 'utf8').trim();
+  } catch (e) {
+    throw new PasserelleError('KEY_FILE_INVALID', `${config.keyFile}: ${(e as Error).message}`);
+  }
+  return { seed: fromB64url(seedText, 32, `${config.keyFile} seed`), gateway: readPublicKeys(config.gatewayKeysFile) };
+}
