@@ -83,6 +83,8 @@ export async function runDoctor(p: DoctorParts): Promise<CheckResult[]> {
 
 async function checkReaders(p: DoctorParts): Promise<CheckResult> {
   const label = 'Lecteur sans contact';
+  const openError = p.unavailable?.get('nfc');
+  if (openError) return fail('nfc-reader', label, frOf(openError), 'Installez pcscd et libpcsclite (paquets Debian pcscd libpcsclite1), puis relancez.');
   if (!p.contactless) return skipped('nfc-reader', label, 'aucun lecteur configuré');
   // PC/SC lists readers a moment after it starts; give it a short while.
   const until = p.clock.monotonicMs() + Math.min(3000, waitMs(p));

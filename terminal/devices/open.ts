@@ -28,7 +28,15 @@ export interface OpenedDevices {
 
 export async function openDevices(config: DevicesConfig, o: { clock: Clock; log?: Logger }): Promise<OpenedDevices> {
   const failures = new Map<'nfc' | 'pad' | 'qr', PasserelleError>();
-  const contactless = config.nfc.enabled ? new PcscContactlessReader(o.log ? { log: o.log } : {}) : undefined;
+  let contactless: ContactlessReader | undefined;
+  if (config.nfc.enabled) {
+    try {
+      contactless = new PcscContactlessReader(o.log ? { log: o.log } : {});
+    } catch (e) {
+      // The PC/SC library itself cannot load (libpcsclite missing): the self-test says so.
+      failures.set('nfc', e instanceof PasserelleError ? e : new PasserelleError('NFC_READER_UNAVAILABLE', String(e), {}, { cause: e }));
+    }
+  }
   let pad: SerialPinPad | undefined;
   let padPort: SerialPort | undefined;
   if (config.pad) {
