@@ -225,9 +225,17 @@ async function listen(p: DoctorParts): Promise<Heard> {
     heard.badSignature = true;
     return undefined;
   };
+  // Done once the link is up (subscribed to its reply topic) and both signed documents arrived: retained
+  // documents can arrive before the subscription is acknowledged, or on a connection that is then refused.
+  const complete = (): void => {
+    if (heard.up && heard.policyVersion !== undefined && heard.hotlistAt !== undefined) done();
+  };
   link.start({
     reply: () => {},
-    up: () => void (heard.up = true),
+    up: () => {
+      heard.up = true;
+      complete();
+    },
     down: () => {},
     push: (topic, payload) => {
       const message = verified(payload);
@@ -241,7 +249,7 @@ async function listen(p: DoctorParts): Promise<Heard> {
       } catch {
         heard.badSignature = true;
       }
-      if (heard.policyVersion !== undefined && heard.hotlistAt !== undefined) done();
+      complete();
     },
   });
   const cancel = p.clock.setTimer(waitMs(p), done);

@@ -30,7 +30,9 @@ describe('passerelle command line', () => {
     const r = run(['bench', '--quick'], 240_000);
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines.map((l) => l.scenario)).toEqual(['online-debit', 'bulk-load', 'outbox-commit', 'offline-drain']);
+    expect(lines.map((l) => l.scenario)).toEqual(['online-debit', 'bulk-load', 'outbox-commit', 'offline-drain', 'tap-to-approval']);
+    expect(lines[4]).toMatchObject({ sales: 200, errors: 0, target_p99_ms: 50, terminal_crypto: 'tweetnacl' });
+    expect(lines[4]!.p99_ms).toBeGreaterThan(0);
     expect(lines[2]).toMatchObject({ target_p99_ms: 2 });
     expect(lines[2]!.p99_ms).toBeGreaterThan(0);
     expect(lines[3]).toMatchObject({ sales: 2000, errors: 0, target_s: 5 });
