@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import type { Logger } from '../../common/log.ts';
+import { Waiters } from '../../common/waiters.ts';
 import { PasserelleError, assert } from '../../protocol/errors.ts';
 import type { CardSession, ContactlessReader } from './contactless.ts';
 
@@ -283,10 +284,6 @@ class ReaderState {
 // ---------------------------------------------------------------------------------------------------
 // The reader
 
-interface Waiter {
-  resolve(session: CardSession): void;
-  reject(e: unknown): void;
-}
 
 /**
  * Cards are delivered to the `waitForCard` calls pending when PC/SC reports them (after the UID is read);
@@ -302,9 +299,8 @@ export class PcscContactlessReader implements ContactlessReader {
   readonly #responseBytesMax: number;
   readonly #reconnectMinMs: number;
   readonly #reconnectMaxMs: number;
-  readonly #waitersMax: number;
   readonly #module: NfcPcscModule;
-  readonly #waiters = new Set<Waiter>();
+  readonly #waiters: Waiters<CardSession>;
   readonly #readers = new Map<string, ReaderState>();
   #nfc: NfcContext | undefined;
   /** Bumped for every context, so that late events from a dropped one are ignored. */
@@ -322,7 +318,7 @@ export class PcscContactlessReader implements ContactlessReader {
     this.#responseBytesMax = o.responseBytesMax ?? 4096 + 2;
     this.#reconnectMinMs = o.reconnectMinMs ?? 100;
     this.#reconnectMaxMs = o.reconnectMaxMs ?? 2000;
-    this.#waitersMax = o.waitersMax ?? 16;
+    this.#waiters = new Waiters<CardSession>(o.waitersMax ?? 16, 'waitForCard');
     assert(this.#reconnectMinMs > 0 && this.#reconnectMinMs <= this.#reconnectMaxMs, 'reconnect backoff: 0 < min <= max');
     assert(this.#responseBytesMax >= 2 && this.#responseBytesMax <= 65538, 'responseBytesMax within 2..65538');
     this.#retryDelayMs = this.#reconnectMinMs;
@@ -343,25 +339,7 @@ export class PcscContactlessReader implements ContactlessReader {
   waitForCard(signal: AbortSignal): Promise<CardSession> {
     if (signal.aborted) return Promise.reject(signal.reason);
     if (this.#closed) return Promise.reject(closedError());
-    assert(this.#waiters.size < this.#waitersMax, `at most ${this.#waitersMax} concurrent waitForCard calls`);
-    return new Promise<CardSession>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.#waiters.delete(waiter);
-        reject(signal.reason);
-      };
-      const waiter: Waiter = {
-        resolve: (s) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(s);
-        },
-        reject: (e) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(e);
-        },
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.#waiters.add(waiter);
-    });
+    return this.#waiters.wait(signal);
   }
 
   async close(): Promise<void> {
@@ -369,9 +347,7 @@ export class PcscContactlessReader implements ContactlessReader {
     this.#closed = true;
     clearTimeout(this.#retryTimer);
     this.#probe?.destroy();
-    const waiters = [...this.#waiters];
-    this.#waiters.clear();
-    for (const w of waiters) w.reject(closedError());
+    this.#waiters.rejectAll(closedError());
     await this.#dropContext('the contactless reader was closed', true);
     this.#log?.info('contactless reader closed');
   }
@@ -473,9 +449,7 @@ export class PcscContactlessReader implements ContactlessReader {
     // The card may have left while we read its UID: then there is nothing to deliver.
     if (session.gone.aborted || state.session !== session) return;
     this.#log?.info({ reader: session.reader, uid: session.uid, atr: card.atr?.toString('hex') }, 'card in the field');
-    const waiters = [...this.#waiters];
-    this.#waiters.clear();
-    for (const w of waiters) w.resolve(session);
+    this.#waiters.resolveAll(session);
   }
 
   #onCardOff(generation: number, state: ReaderState): void {

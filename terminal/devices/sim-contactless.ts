@@ -1,3 +1,4 @@
+import { Waiters } from '../../common/waiters.ts';
 import { PasserelleError, assert } from '../../protocol/errors.ts';
 import type { CardSession, ContactlessReader } from './contactless.ts';
 
@@ -52,10 +53,6 @@ const DELAY_MS_MAX = 60_000;
 const APDU_BYTES_MAX = 65544;
 const TIMEOUT_MS_MAX = 60_000;
 
-interface Waiter {
-  resolve(session: CardSession): void;
-  reject(e: unknown): void;
-}
 
 class SimSession implements CardSession {
   readonly reader: string;
@@ -110,8 +107,7 @@ class SimSession implements CardSession {
 
 export class SimContactlessReader implements ContactlessReader {
   readonly name: string;
-  readonly #waitersMax: number;
-  readonly #waiters = new Set<Waiter>();
+  readonly #waiters: Waiters<CardSession>;
   readonly #faults: SimFault[] = [];
   #plugged: boolean;
   #closed = false;
@@ -126,7 +122,7 @@ export class SimContactlessReader implements ContactlessReader {
   constructor(o: SimContactlessOptions = {}) {
     this.name = o.name ?? 'Sim Contactless Reader 00';
     this.#plugged = o.plugged ?? true;
-    this.#waitersMax = o.waitersMax ?? 16;
+    this.#waiters = new Waiters<CardSession>(o.waitersMax ?? 16, 'waitForCard');
   }
 
   readers(): readonly string[] {
@@ -179,33 +175,13 @@ export class SimContactlessReader implements ContactlessReader {
   waitForCard(signal: AbortSignal): Promise<CardSession> {
     if (signal.aborted) return Promise.reject(signal.reason);
     if (this.#closed) return Promise.reject(new PasserelleError('NFC_READER_UNAVAILABLE', 'the contactless reader is closed'));
-    assert(this.#waiters.size < this.#waitersMax, `at most ${this.#waitersMax} concurrent waitForCard calls`);
-    return new Promise<CardSession>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.#waiters.delete(waiter);
-        reject(signal.reason);
-      };
-      const waiter: Waiter = {
-        resolve: (s) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(s);
-        },
-        reject: (e) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(e);
-        },
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.#waiters.add(waiter);
-    });
+    return this.#waiters.wait(signal);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const waiters = [...this.#waiters];
-    this.#waiters.clear();
-    for (const w of waiters) w.reject(new PasserelleError('NFC_READER_UNAVAILABLE', 'the contactless reader was closed'));
+    this.#waiters.rejectAll(new PasserelleError('NFC_READER_UNAVAILABLE', 'the contactless reader was closed'));
     this.#endSession(new PasserelleError('NFC_READER_UNAVAILABLE', 'the contactless reader was closed', { reader: this.name }));
   }
 
@@ -214,9 +190,7 @@ export class SimContactlessReader implements ContactlessReader {
     if (!inField) return;
     const session: SimSession = new SimSession(this.name, inField.card.uid, (apdu): Promise<Buffer> => this.#exchange(session, inField.card, inField.delayMs, apdu));
     this.#session = session;
-    const waiters = [...this.#waiters];
-    this.#waiters.clear();
-    for (const w of waiters) w.resolve(session);
+    this.#waiters.resolveAll(session);
   }
 
   #endSession(reason: PasserelleError): void {
