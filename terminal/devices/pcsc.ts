@@ -4,6 +4,7 @@ import type { Logger } from '../../common/log.ts';
 import { Waiters } from '../../common/waiters.ts';
 import { PasserelleError, assert } from '../../protocol/errors.ts';
 import type { CardSession, ContactlessReader } from './contactless.ts';
+import { SessionBase, type Exchange } from './session.ts';
 
 /**
  * The real contactless reader: nfc-pcsc over PC/SC (pcscd).
@@ -151,8 +152,6 @@ function pcscSocketPath(): string {
 }
 
 const GET_UID = Buffer.from('ffca000000', 'hex');
-const APDU_BYTES_MAX = 65544; // pcsc-lite's MAX_BUFFER_SIZE_EXTENDED
-const TIMEOUT_MS_MAX = 60_000;
 const PROBE_TIMEOUT_MS = 1000;
 /** How long `close()` waits for native calls in flight before it returns (they finish on their own). */
 const RELEASE_WAIT_MS = 1000;
@@ -160,63 +159,36 @@ const RELEASE_WAIT_MS = 1000;
 // ---------------------------------------------------------------------------------------------------
 // Sessions
 
-class PcscSession implements CardSession {
-  readonly reader: string;
+class PcscSession extends SessionBase {
   uid = '';
-  readonly #gone = new AbortController();
   readonly #state: ReaderState;
   readonly #settleMs: number;
 
   constructor(state: ReaderState, settleMs: number) {
-    this.reader = state.device.name;
+    super(state.device.name);
     this.#state = state;
     this.#settleMs = settleMs;
   }
 
-  get gone(): AbortSignal {
-    return this.#gone.signal;
+  protected exchange(apdu: Buffer, x: Exchange): void {
+    let settleTimer: NodeJS.Timeout | undefined;
+    x.onSettled(() => clearTimeout(settleTimer));
+    const failed = (cause: unknown): void => {
+      // A code that proves the reader or the card gone ends the session now (the events that say so
+      // may come a moment later), so `gone` is aborted by the time the caller sees the rejection.
+      const code = pcscCode(cause);
+      if (code !== undefined && READER_GONE_CODES.has(code)) return this.end(readerGone(this.reader, 'PC/SC is gone', cause));
+      if (code !== undefined && CARD_GONE_CODES.has(code)) return this.end(cardGone(this.reader));
+      // Vague: the removal (or the reader's end) usually shows up a moment later; wait for it, bounded.
+      settleTimer ??= setTimeout(() => x.fail(new PasserelleError('CARD_READ_FAILED', 'the exchange with the card failed', { reader: this.reader }, { cause })), this.#settleMs);
+    };
+    this.#state.send(apdu).then((response) => {
+      if (response.length >= 2) x.answer(response);
+      else failed(new Error(`response of ${response.length} bytes, shorter than a status word`));
+    }, failed);
   }
 
-  end(reason: PasserelleError): void {
-    if (!this.#gone.signal.aborted) this.#gone.abort(reason);
-  }
-
-  transmit(apdu: Uint8Array, timeoutMs: number): Promise<Buffer> {
-    assert(apdu.length >= 1 && apdu.length <= APDU_BYTES_MAX, `APDU of 1..${APDU_BYTES_MAX} bytes`);
-    assert(Number.isFinite(timeoutMs) && timeoutMs > 0 && timeoutMs <= TIMEOUT_MS_MAX, `timeoutMs within 1..${TIMEOUT_MS_MAX}`);
-    if (this.gone.aborted) return Promise.reject(this.#goneError());
-    return new Promise<Buffer>((resolve, reject) => {
-      let settled = false;
-      let settleTimer: NodeJS.Timeout | undefined;
-      const finish = (act: () => void): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        clearTimeout(settleTimer);
-        this.gone.removeEventListener('abort', onGone);
-        act();
-      };
-      const onGone = (): void => finish(() => reject(this.#goneError()));
-      const timer = setTimeout(() => finish(() => reject(new PasserelleError('CARD_READ_FAILED', `no answer from the card within ${timeoutMs} ms`, { reader: this.reader, timeoutMs }))), timeoutMs);
-      const failed = (cause: unknown): void => {
-        // A code that proves the reader or the card gone ends the session now (the events that say so
-        // may come a moment later), so `gone` is aborted by the time the caller sees the rejection.
-        const code = pcscCode(cause);
-        if (code !== undefined && READER_GONE_CODES.has(code)) return this.end(readerGone(this.reader, 'PC/SC is gone', cause));
-        if (code !== undefined && CARD_GONE_CODES.has(code)) return this.end(cardGone(this.reader));
-        // Vague: the removal (or the reader's end) usually shows up a moment later; wait for it, bounded.
-        settleTimer ??= setTimeout(() => finish(() => reject(new PasserelleError('CARD_READ_FAILED', 'the exchange with the card failed', { reader: this.reader }, { cause }))), this.#settleMs);
-      };
-      this.gone.addEventListener('abort', onGone, { once: true });
-      this.#state.send(Buffer.from(apdu)).then((response) => {
-        if (response.length >= 2) finish(() => resolve(response));
-        else failed(new Error(`response of ${response.length} bytes, shorter than a status word`));
-      }, failed);
-    });
-  }
-
-  /** A fresh error per rejection, so that each caller's stack is its own. */
-  #goneError(): PasserelleError {
+  protected override goneError(): PasserelleError {
     const reason: unknown = this.gone.reason;
     if (reason instanceof PasserelleError && reason.code === 'CARD_REMOVED') return cardGone(this.reader);
     return readerGone(this.reader, reason instanceof Error ? reason.message : 'gone', reason);

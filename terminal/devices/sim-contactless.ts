@@ -1,6 +1,7 @@
 import { Waiters } from '../../common/waiters.ts';
 import { PasserelleError, assert } from '../../protocol/errors.ts';
 import type { CardSession, ContactlessReader } from './contactless.ts';
+import { SessionBase, type Exchange } from './session.ts';
 
 /**
  * A simulated contactless reader for unit tests and simulators, with the same error semantics as the
@@ -50,58 +51,23 @@ export interface SimContactlessOptions {
 const EXCHANGES_MAX = 1000;
 const FAULTS_MAX = 64;
 const DELAY_MS_MAX = 60_000;
-const APDU_BYTES_MAX = 65544;
-const TIMEOUT_MS_MAX = 60_000;
 
 
-class SimSession implements CardSession {
-  readonly reader: string;
+class SimSession extends SessionBase {
   readonly uid: string;
-  readonly #gone = new AbortController();
   readonly #exchange: (apdu: Buffer) => Promise<Buffer>;
 
   constructor(reader: string, uid: string, exchange: (apdu: Buffer) => Promise<Buffer>) {
-    this.reader = reader;
+    super(reader);
     this.uid = uid;
     this.#exchange = exchange;
   }
 
-  get gone(): AbortSignal {
-    return this.#gone.signal;
-  }
-
-  end(reason: PasserelleError): void {
-    if (!this.#gone.signal.aborted) this.#gone.abort(reason);
-  }
-
-  transmit(apdu: Uint8Array, timeoutMs: number): Promise<Buffer> {
-    assert(apdu.length >= 1 && apdu.length <= APDU_BYTES_MAX, `APDU of 1..${APDU_BYTES_MAX} bytes`);
-    assert(Number.isFinite(timeoutMs) && timeoutMs > 0 && timeoutMs <= TIMEOUT_MS_MAX, `timeoutMs within 1..${TIMEOUT_MS_MAX}`);
-    if (this.gone.aborted) return Promise.reject(this.#goneError());
-    return new Promise<Buffer>((resolve, reject) => {
-      let settled = false;
-      const finish = (act: () => void): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.gone.removeEventListener('abort', onGone);
-        act();
-      };
-      const onGone = (): void => finish(() => reject(this.#goneError()));
-      const timer = setTimeout(() => finish(() => reject(new PasserelleError('CARD_READ_FAILED', `no answer from the card within ${timeoutMs} ms`, { reader: this.reader, timeoutMs }))), timeoutMs);
-      this.gone.addEventListener('abort', onGone, { once: true });
-      this.#exchange(Buffer.from(apdu)).then(
-        (response) => finish(() => resolve(response)),
-        (cause: unknown) => finish(() => reject(new PasserelleError('CARD_READ_FAILED', 'the exchange with the card failed', { reader: this.reader }, { cause }))),
-      );
-    });
-  }
-
-  /** A fresh error per rejection, with the same code as the reason the session ended. */
-  #goneError(): PasserelleError {
-    const reason: unknown = this.gone.reason;
-    const code = reason instanceof PasserelleError ? reason.code : 'NFC_READER_UNAVAILABLE';
-    return new PasserelleError(code, reason instanceof Error ? reason.message : 'the card is gone', { reader: this.reader }, { cause: reason });
+  protected exchange(apdu: Buffer, x: Exchange): void {
+    this.#exchange(apdu).then(
+      (response) => x.answer(response),
+      (cause: unknown) => x.fail(new PasserelleError('CARD_READ_FAILED', 'the exchange with the card failed', { reader: this.reader }, { cause })),
+    );
   }
 }
 
