@@ -10,7 +10,7 @@ import { cardNumberFrom } from '../protocol/card.ts';
 import { naclVerifier, NodeVerifier, publicKeyFromSeed } from '../protocol/crypto.ts';
 import type { OfflineLimits } from '../protocol/offline.ts';
 import { SimTerminal } from '../simulators/sim-terminal.ts';
-import { round, scratchDir } from './scratch.ts';
+import { round, scratchDir, timeCalls } from './scratch.ts';
 import { CardBureau } from '../terminal/sim-bindings.ts';
 
 /**
@@ -134,20 +134,14 @@ export function seedBookshop(g: Gateway, terminalSeed: Uint8Array, o: { terminal
   return { cards, warmCard: number(o.cards) };
 }
 
-/** Time every call of `obj[name]` into `profile[label]` (the bench's own instrumentation: nothing is changed for good). */
-function timeMethod<T extends object>(obj: T, name: keyof T & string, label: string, profile: Record<string, number>, counts?: Record<string, number>): void {
-  const original = obj[name] as unknown as (...a: unknown[]) => unknown;
+/** Time every call of `obj[name]` into `profile[label]` (and count it); returns the undo. */
+function timeMethod<T extends object>(obj: T, name: keyof T & string, label: string, profile: Record<string, number>, counts?: Record<string, number>): () => void {
   profile[label] = 0;
   if (counts) counts[label] = 0;
-  (obj as Record<string, unknown>)[name] = function (this: unknown, ...args: unknown[]) {
-    const t0 = performance.now();
-    try {
-      return original.apply(this, args);
-    } finally {
-      profile[label]! += performance.now() - t0;
-      if (counts) counts[label]!++;
-    }
-  };
+  return timeCalls(obj, name, (ms) => {
+    profile[label]! += ms;
+    if (counts) counts[label]!++;
+  });
 }
 
 async function drainOnce(sales: number, crypto: 'tweetnacl' | 'node', window: number | undefined): Promise<DrainRun> {
@@ -237,11 +231,7 @@ async function drainOnce(sales: number, crypto: 'tweetnacl' | 'node', window: nu
     };
     // Signature checks: the terminal's (tweetnacl, one per reply batch root) and the gateway's (node:crypto,
     // one per request). With PASSERELLE_BENCH_DRAIN_CRYPTO=node both sides share NodeVerifier.
-    const patch = <T extends object>(obj: T, name: keyof T & string, label: string) => {
-      const original = obj[name];
-      timeMethod(obj, name, label, profile, counts);
-      restore.push(() => ((obj as Record<string, unknown>)[name] = original));
-    };
+    const patch = <T extends object>(obj: T, name: keyof T & string, label: string) => restore.push(timeMethod(obj, name, label, profile, counts));
     patch(NodeVerifier.prototype, 'verify', crypto === 'node' ? 'node:crypto verify (gateway requests + terminal reply roots)' : 'gateway node:crypto verify (requests)');
     if (crypto === 'tweetnacl') patch(naclVerifier, 'verify', 'terminal tweetnacl verify (reply batch roots)');
     const session = profileDir ? new Session() : undefined;

@@ -8,7 +8,7 @@ import { naclVerifier } from '../protocol/crypto.ts';
 import { CardChecker } from '../terminal/card-reader.ts';
 import { CardBureau } from '../terminal/sim-bindings.ts';
 import { seedBookshop, waitFor } from './offline-drain.ts';
-import { quantile, round, scratchDir } from './scratch.ts';
+import { quantile, round, scratchDir, timeCalls } from './scratch.ts';
 
 /**
  * `"scenario":"tap-to-approval"`: what the youth waits for at the counter. An embedded gateway (its own
@@ -56,11 +56,11 @@ export async function tapToApprovalBench(o: { quick?: boolean }): Promise<void> 
 
     // Where a sale's time goes: the card application, and the outbox commit (signature included).
     const parts: Parts = { card: [], commit: [], ledger: [], replyCheck: [], settle: [] };
-    restore.push(timeAsync(CardChecker.prototype, 'check', parts.card));
-    restore.push(timeSync(sim.terminal.outbox, 'append', parts.commit));
-    restore.push(timeSync(gateway.ledger, 'commitDebits', parts.ledger));
-    restore.push(timeSync(naclVerifier, 'verify', parts.replyCheck));
-    restore.push(timeSync(sim.terminal.outbox, 'settle', parts.settle));
+    restore.push(timeCalls(CardChecker.prototype, 'check', (ms) => parts.card.push(ms)));
+    restore.push(timeCalls(sim.terminal.outbox, 'append', (ms) => parts.commit.push(ms)));
+    restore.push(timeCalls(gateway.ledger, 'commitDebits', (ms) => parts.ledger.push(ms)));
+    restore.push(timeCalls(naclVerifier, 'verify', (ms) => parts.replyCheck.push(ms)));
+    restore.push(timeCalls(sim.terminal.outbox, 'settle', (ms) => parts.settle.push(ms)));
 
     const times: number[] = [];
     const errors: string[] = [];
@@ -128,31 +128,4 @@ function report(sales: number, times: number[], parts: Parts, errors: string[]):
       met: errors.length === 0 && p99 <= TARGET_P99_MS,
     }),
   );
-}
-
-/** Record the duration of every call of an async method into `into`; returns the undo. */
-function timeAsync<T extends object>(obj: T, name: keyof T & string, into: number[]): () => void {
-  const original = obj[name] as unknown as (...a: unknown[]) => Promise<unknown>;
-  (obj as Record<string, unknown>)[name] = async function (this: unknown, ...args: unknown[]) {
-    const t0 = performance.now();
-    try {
-      return await original.apply(this, args);
-    } finally {
-      into.push(performance.now() - t0);
-    }
-  };
-  return () => void ((obj as Record<string, unknown>)[name] = original);
-}
-
-function timeSync<T extends object>(obj: T, name: keyof T & string, into: number[]): () => void {
-  const original = obj[name] as unknown as (...a: unknown[]) => unknown;
-  (obj as Record<string, unknown>)[name] = function (this: unknown, ...args: unknown[]) {
-    const t0 = performance.now();
-    try {
-      return original.apply(this, args);
-    } finally {
-      into.push(performance.now() - t0);
-    }
-  };
-  return () => void ((obj as Record<string, unknown>)[name] = original);
 }
