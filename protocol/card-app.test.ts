@@ -17,7 +17,8 @@ import {
   verifyCredential,
 } from './card-app.ts';
 import { naclVerifier, nodeSigner, NodeVerifier } from './crypto.ts';
-import { isPasserelleError, PasserelleError } from './errors.ts';
+import { PasserelleError } from './errors.ts';
+import { settledCode } from '../tests/helpers/errors.ts';
 
 const issuer = nodeSigner(new Uint8Array(32).fill(7));
 const issuerKeys = new Map([[1, issuer.publicKey]]);
@@ -40,15 +41,7 @@ function session(handle: (apdu: Buffer) => Buffer, rewrite?: (res: Buffer, index
 
 const checker = new CardChecker({ issuerKeys, clock: { now: () => NOW }, verifier: new NodeVerifier() });
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'accepted';
-  } catch (e) {
-    if (!isPasserelleError(e)) throw e;
-    return e.code;
-  }
-}
+const codeOf = (p: Promise<unknown>) => settledCode(p, 'accepted');
 
 describe('card application', () => {
   it('a genuine card proves itself and gives its number', async () => {

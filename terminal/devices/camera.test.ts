@@ -3,34 +3,15 @@ import { mkdtempSync, rmSync, writeFileSync, renameSync, utimesSync, existsSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import jpeg from 'jpeg-js';
 import { PasserelleError, isPasserelleError } from '../../protocol/errors.ts';
-import type { Code } from '../../protocol/codes.ts';
+import { settledCode, until } from '../../tests/helpers/errors.ts';
 import { mjpegStream, renderBlankFrame, renderQrFrame } from '../../simulators/qr-render.ts';
 import { CameraQrSource, DirectoryFrameSource, MjpegSplitter, MjpegStreamFrameSource, type FrameSource } from './camera.ts';
 
 const CARD_QR = 'PR1:C:4970123456789012';
-const WAIT_STEP_MS = 5;
-const WAIT_STEPS_MAX = 400;
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < WAIT_STEPS_MAX; i++) {
-    if (condition()) return;
-    await sleep(WAIT_STEP_MS);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function codeOf(p: Promise<unknown>): Promise<Code | 'resolved' | 'other'> {
-  try {
-    await p;
-    return 'resolved';
-  } catch (e) {
-    return isPasserelleError(e) ? e.code : 'other';
-  }
-}
+const codeOf = (p: Promise<unknown>) => settledCode(p);
 
 const never = (): AbortSignal => new AbortController().signal;
 

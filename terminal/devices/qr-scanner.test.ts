@@ -9,30 +9,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { SerialPort, SerialPortMock } from 'serialport';
 import { isPasserelleError } from '../../protocol/errors.ts';
-import type { Code } from '../../protocol/codes.ts';
+import { settledCode, until } from '../../tests/helpers/errors.ts';
 import { decodeLine, LineSplitter, SerialQrScanner, type LineEvent } from './qr-scanner.ts';
 
 const CARD_QR = 'PR1:C:4970123456789012';
-const WAIT_STEP_MS = 5;
-const WAIT_STEPS_MAX = 400;
-
-/** Polls `condition` every few ms, at most WAIT_STEPS_MAX times: no test waits forever. */
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < WAIT_STEPS_MAX; i++) {
-    if (condition()) return;
-    await sleep(WAIT_STEP_MS);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function codeOf(p: Promise<unknown>): Promise<Code | 'resolved' | 'other'> {
-  try {
-    await p;
-    return 'resolved';
-  } catch (e) {
-    return isPasserelleError(e) ? e.code : 'other';
-  }
-}
+const codeOf = (p: Promise<unknown>) => settledCode(p);
 
 const lines = (events: LineEvent[]): string[] => events.map((e) => (e.kind === 'line' ? e.bytes.toString('latin1') : '<overlong>'));
 
