@@ -103,6 +103,8 @@ export class DebitPipeline {
     ledgerFailures: 0,
     inFlight: 0,
   };
+  /** The last ledger commit failed (and none succeeded since): what /healthz reports, cleared by a success. */
+  #ledgerFailing = false;
   /** Per terminal, the next sequence number expected; a record that does not match it triggers a gap check. */
   readonly #expected = new Map<string, number>();
   readonly #gapTimers = new Map<string, NodeJS.Timeout>();
@@ -110,6 +112,11 @@ export class DebitPipeline {
   constructor(o: PipelineOptions) {
     this.#o = o;
     this.#now = o.now ?? Date.now;
+  }
+
+  /** True while the ledger fails: the last commit failed and none has succeeded since. */
+  get ledgerFailing(): boolean {
+    return this.#ledgerFailing;
   }
 
   /** The broker hands every request message here. Never throws. */
@@ -210,10 +217,13 @@ export class DebitPipeline {
       outcomes = this.#o.ledger.commitDebits(items, this.#now());
     } catch (e) {
       this.stats.ledgerFailures++;
+      this.#ledgerFailing = true;
       this.#o.log.error({ err: e, size: batch.length }, 'ledger commit failed; batch rolled back, no replies sent');
       this.#done(batch.length);
       return;
     }
+    if (this.#ledgerFailing) this.#o.log.info('ledger commits succeed again');
+    this.#ledgerFailing = false;
     this.stats.batches++;
     for (const [i, o] of outcomes.entries()) {
       const p = batch[i]!;

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { createLogger, ns, type Logger } from '../common/log.ts';
 import { VERSION } from '../common/version.ts';
@@ -8,11 +8,11 @@ import { PasserelleError } from '../protocol/errors.ts';
 import { REQUEST_FILTER } from '../protocol/topics.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
 import type { GatewayConfig } from './config.ts';
-import { readDemoTerminals, seedDemo, type DemoTerminalKey } from './demo-data.ts';
+import { DEMO_PARTNERS, readDemoTerminals, seedDemo, type DemoTerminalKey } from './demo-data.ts';
 import { buildHttpApp, type HealthReport } from './http.ts';
 import { loadOrCreateGatewayKeys, writeAtomic, type GatewayKeys } from './keys.ts';
 import { createApiToken } from './api/tokens.ts';
-import type { Ledger } from './ledger/ledger.ts';
+import type { ApiRole, Ledger } from './ledger/ledger.ts';
 import { SqliteLedger } from './ledger/sqlite.ts';
 import { DebitPipeline, type PipelineHooks } from './pipeline.ts';
 import { sweepExpired } from './expiry.ts';
@@ -82,7 +82,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       log: ns(log, 'gateway.broker'),
       authenticate: (clientId, username, password) => {
         const t = ledger.terminal(clientId);
-        if (!t || username !== clientId || !password) return false;
+        // A deactivated terminal is off the broker, not only refused at the rules.
+        if (!t || !t.active || username !== clientId || !password) return false;
         return checkConnectToken(clientId, password.toString('utf8'), t.publicKey, verifier, Date.now(), config.mqtt.connectTokenMaxAgeS);
       },
     });
@@ -107,11 +108,12 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         ledgerOk = false;
       }
       return {
-        status: ledgerOk && pipeline.stats.ledgerFailures === 0 ? 'ok' : 'degraded',
+        // Degraded while the ledger fails now; a fault that has passed (a commit succeeded since) is only counted.
+        status: ledgerOk && !pipeline.ledgerFailing ? 'ok' : 'degraded',
         version: VERSION,
         uptimeS: Math.floor((Date.now() - started) / 1000),
         mqtt: { host: b.host, port: b.port, clients: b.connectedClients() },
-        ledger: { ok: ledgerOk },
+        ledger: { ok: ledgerOk && !pipeline.ledgerFailing },
         pipeline: { ...pipeline.stats },
       };
     };
@@ -189,21 +191,43 @@ function startExpirySweep(ledger: Ledger, everyS: number, now: () => number, log
   };
 }
 
-/** Seed the demo data into an empty ledger (first start) and return the demo terminals' keys. */
+/**
+ * Seed the demo data into an empty ledger (first start) and return the demo terminals' keys. Started
+ * without the demo (`seedDemo` false) on a ledger that holds it, the gateway withdraws the demo's
+ * published secrets: its API tokens are revoked and its terminals deactivated (their private keys sit in
+ * a file), and the files that gave them out are deleted.
+ */
 function prepareDemo(config: GatewayConfig, ledger: Ledger, log: Logger): DemoTerminalKey[] {
   const file = join(config.dataDir, DEMO_TERMINALS_FILE);
-  if (config.seedDemo && ledger.counts().partners === 0) {
+  const tokensFile = join(config.dataDir, DEMO_TOKENS_FILE);
+  if (!config.seedDemo) {
+    withdrawDemo(ledger, [file, tokensFile], log);
+    return [];
+  }
+  if (ledger.counts().partners === 0) {
     const keys = seedDemo(ledger, Date.now());
     writeAtomic(file, JSON.stringify(keys, null, 2) + '\n', 0o600);
     // Demo only: one API token per role, so the admin API can be tried at once (docs/api.md).
-    const tokens = {
-      operator: createApiToken(ledger, { name: 'démo : Région', role: 'operator' }, Date.now()),
-      technician: createApiToken(ledger, { name: 'démo : technicien', role: 'technician' }, Date.now()),
-      partner: createApiToken(ledger, { name: 'démo : Librairie des Canuts', role: 'partner', partnerId: 'P-LIB-LYON' }, Date.now()),
-    };
-    writeAtomic(join(config.dataDir, DEMO_TOKENS_FILE), JSON.stringify(tokens, null, 2) + '\n', 0o600);
+    const demo = (name: string, role: ApiRole, partnerId?: string) => createApiToken(ledger, { name, role, demo: true, ...(partnerId ? { partnerId } : {}) }, Date.now());
+    const tokens = { operator: demo('démo : Région', 'operator'), technician: demo('démo : technicien', 'technician'), partner: demo('démo : Librairie des Canuts', 'partner', 'P-LIB-LYON') };
+    writeAtomic(tokensFile, JSON.stringify(tokens, null, 2) + '\n', 0o600);
     log.info({ terminals: keys.length, file }, 'seeded the demo partners, terminals and cards');
     return keys;
   }
   return existsSync(file) ? readDemoTerminals(file) : [];
+}
+
+function withdrawDemo(ledger: Ledger, files: readonly string[], log: Logger): void {
+  const at = Date.now();
+  const tokens = ledger.revokeDemoTokens(at);
+  let terminals = 0;
+  for (const id of DEMO_PARTNERS.flatMap((p) => p.terminals)) {
+    const t = ledger.terminal(id);
+    if (t?.active) {
+      ledger.setTerminalActive(id, false);
+      terminals++;
+    }
+  }
+  for (const f of files) rmSync(f, { force: true });
+  if (tokens + terminals > 0) log.warn({ tokens, terminals }, 'demo switched off: its API tokens are revoked and its terminals deactivated');
 }

@@ -6,7 +6,7 @@ import {
   DebitRequest,
   MAX_SALE_ENTRIES,
   PROTOCOL_VERSION,
-  parseJson,
+  parseCanonicalJson,
   TerminalRecord,
   type DebitRequestBody,
   type VoidRequest,
@@ -43,7 +43,7 @@ export function checkDebitRequest(req: DebitRequest, topicTerminalId: string): v
 
 /** Parse and check a debit request's JSON bytes (after its signature was verified). */
 export function parseDebitRequest(message: Uint8Array, topicTerminalId: string): DebitRequest {
-  const req = parseJson(DebitRequest, message, 'debit request');
+  const req = parseCanonicalJson(DebitRequest, message, 'debit request');
   checkDebitRequest(req, topicTerminalId);
   return req;
 }
@@ -55,7 +55,7 @@ export function voidRequest(body: VoidRequestBody): VoidRequest {
 
 /** Parse and check any record a terminal publishes (a sale or a void), after its signature was verified. */
 export function parseTerminalRecord(message: Uint8Array, topicTerminalId: string): DebitRequest | VoidRequest {
-  const rec = parseJson(TerminalRecord, message, 'terminal record');
+  const rec = parseCanonicalJson(TerminalRecord, message, 'terminal record');
   if (rec.type === 'debit.request') {
     checkDebitRequest(rec, topicTerminalId);
     return rec;

@@ -248,11 +248,28 @@ export function validate<T extends TSchema>(schema: T, value: unknown, what: str
 
 /** Parse JSON bytes and validate them; malformed JSON is BAD_FRAME, a wrong shape BAD_SCHEMA. */
 export function parseJson<T extends TSchema>(schema: T, bytes: Uint8Array, what: string): Static<T> {
-  let value: unknown;
+  return validate(schema, parseBytes(bytes, what), what);
+}
+
+/**
+ * The same, for signed records: the bytes must also be the value's one canonical spelling, exactly what
+ * `JSON.stringify` writes (what every terminal sends). JSON lets one value be written many ways (`100`,
+ * `100.0`, `1e2`, `"\u0041"`, a key repeated with the last one winning), and a signature covers bytes, not
+ * values: two spellings would be two signed records with one meaning, and a field repeated could show one
+ * value to a reader of the bytes and another to the parser. One spelling closes both.
+ */
+export function parseCanonicalJson<T extends TSchema>(schema: T, bytes: Uint8Array, what: string): Static<T> {
+  const value = parseBytes(bytes, what);
+  if (!Buffer.from(JSON.stringify(value), 'utf8').equals(bytes)) {
+    throw new PasserelleError('BAD_SCHEMA', `${what} is not in canonical JSON form (numbers, escapes or repeated keys spelt otherwise than JSON.stringify writes them)`);
+  }
+  return validate(schema, value, what);
+}
+
+function parseBytes(bytes: Uint8Array, what: string): unknown {
   try {
-    value = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
   } catch {
     throw new PasserelleError('BAD_FRAME', `${what} is not valid JSON`);
   }
-  return validate(schema, value, what);
 }

@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
+import Database from 'better-sqlite3';
 import { CODES, type Code } from '../../protocol/codes.ts';
 import { isPasserelleError, type PasserelleError } from '../../protocol/errors.ts';
-import { maskCardNumbersIn } from './views.ts';
+import { safeUrl } from './views.ts';
 
 /**
  * One error envelope for every non-2xx answer of the HTTP app: `{ error: { code, num, message, fr } }`,
@@ -18,6 +19,8 @@ import { maskCardNumbersIn } from './views.ts';
  *       NOT_SAME_DAY (the partner may cancel its sale, only not any more: the day is over)
  *   422 well-formed but refused by the rules: DATA_INVALID, BULK_LOAD_INVALID, PERIOD_INVALID,
  *       GROUP_NOT_ALLOWED, and any other decline code
+ *   429 RATE_LIMITED, with Retry-After
+ *   503 LEDGER_FAILED (the storage failed; nothing changed; send again), GATEWAY_BUSY
  *   500 anything unexpected, without its message (logged with the request id, which the envelope gives)
  */
 
@@ -123,6 +126,11 @@ function failingPath(e: ValidationFailure): string {
   return typeof named === 'string' ? `${base}/${named}` : base;
 }
 
+/** A storage engine's own failure (SQLite), not a refusal by the rules or a constraint on the data. */
+function isStorageFailure(e: unknown): boolean {
+  return e instanceof Database.SqliteError && !e.code.startsWith('SQLITE_CONSTRAINT');
+}
+
 function clientErrorStatus(e: unknown): number | undefined {
   const status = e instanceof Error ? (e as { statusCode?: unknown }).statusCode : undefined;
   return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;
@@ -148,6 +156,11 @@ export function errorReply(e: unknown, requestId: string): ErrorReply {
     const path = failingPath(e);
     return { status: 400, body: errorEnvelope('BAD_SCHEMA', `${path}: ${e.validation[0]?.message ?? 'invalid'}`, { path }) };
   }
+  // The ledger's storage failed (locked, I/O, disk full): the request changed nothing and can be sent
+  // again. Its raw message names tables and files, so it stays in the log.
+  if (isStorageFailure(e)) {
+    return { status: 503, body: errorEnvelope('LEDGER_FAILED', 'the ledger could not complete the request and nothing was changed: try again shortly', { requestId }) };
+  }
   // fastify's own client errors: malformed JSON, unsupported media type, body too large.
   const status = clientErrorStatus(e);
   if (status !== undefined) return { status, body: errorEnvelope('BAD_SCHEMA', (e as Error).message) };
@@ -167,8 +180,8 @@ function onError(e: unknown, req: FastifyRequest, reply: FastifyReply): FastifyR
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler(onError);
   app.setNotFoundHandler((req, reply) => {
-    // The URL may hold a card number (`/api/v1/cards/<number>/typo`): never echo it whole.
-    const url = maskCardNumbersIn(req.url);
+    // The URL may hold a card number (`/api/v1/cards/<number>/typo`) or a misplaced token: never echo it whole.
+    const url = safeUrl(req.url);
     return reply.code(404).send(errorEnvelope('NOT_FOUND', `no route ${req.method} ${url}`));
   });
 }

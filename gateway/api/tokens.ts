@@ -22,6 +22,8 @@ export interface NewApiToken {
   readonly role: ApiRole;
   /** Required for, and only for, the partner role: the partner whose data the token sees. */
   readonly partnerId?: string;
+  /** Made by the demo seeding: withdrawn when the gateway starts without the demo. */
+  readonly demo?: boolean;
 }
 
 export function hashToken(token: string): string {
@@ -44,7 +46,7 @@ function checkNewToken(ledger: Ledger, t: NewApiToken): void {
 export function createApiToken(ledger: Ledger, t: NewApiToken, now: number): string {
   checkNewToken(ledger, t);
   const token = TOKEN_PREFIX + randomBytes(TOKEN_BYTES).toString('base64url');
-  ledger.addApiToken({ tokenHash: hashToken(token), name: t.name, role: t.role, partnerId: t.partnerId ?? null, createdAt: now });
+  ledger.addApiToken({ tokenHash: hashToken(token), name: t.name, role: t.role, partnerId: t.partnerId ?? null, createdAt: now, demo: t.demo === true });
   return token;
 }
 

@@ -20,6 +20,18 @@ export function maskCardNumbersIn(text: string): string {
   return text.replace(/(?<![0-9])[0-9]{16}(?![0-9])/g, (digits) => maskCardNumber(digits));
 }
 
+/**
+ * A URL as logs and error messages may show it: card numbers masked, API tokens (`psr_…`) and the values
+ * of secret-looking query parameters (`token`, `access_token`, `password`, `secret`) redacted. The API
+ * reads tokens from the Authorization header only, but a client that puts one in a URL must not also
+ * leak it to the log.
+ */
+export function safeUrl(url: string): string {
+  return maskCardNumbersIn(url)
+    .replace(/psr_[A-Za-z0-9_-]{4,}/g, 'psr_[redacted]')
+    .replace(/([?&][^=&#]*(?:token|password|secret)[^=&#]*=)[^&#]*/gi, '$1[redacted]');
+}
+
 export const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** `12,50 €`, `3 entrées`, or `accès libre` for an access benefit (museums), which has no balance. */

@@ -412,12 +412,15 @@ export interface Ledger {
   markPaid(statementIds: readonly string[], at: number, file: { readonly id: string; readonly xml: string }): void;
   sepaFile(id: string): { readonly id: string; readonly createdAt: number; readonly xml: string; readonly statementIds: readonly string[] } | undefined;
 
-  addApiToken(t: ApiTokenRecord & { readonly tokenHash: string }): void;
+  /** `demo`: made by the demo seeding, withdrawn by `revokeDemoTokens` when the demo is switched off. */
+  addApiToken(t: ApiTokenRecord & { readonly tokenHash: string; readonly demo?: boolean }): void;
   apiToken(tokenHash: string): ApiTokenRecord | undefined;
   /** Tokens in force, each with its id (the first 16 hex digits of its hash, not a secret). */
   apiTokens(): (ApiTokenRecord & { readonly id: string })[];
   /** Revoke a token by its id; false when no token in force has it. */
   revokeApiToken(id: string, at: number): boolean;
+  /** Revoke every token the demo seeding made; returns how many were still in force. */
+  revokeDemoTokens(at: number): number;
 
   /** Run several writes as one transaction (seeding, bulk loads): all of them or none. */
   atomically<T>(fn: () => T): T;

@@ -10,7 +10,19 @@
  * account kind, the 'guarantee' transfer kind, `sales.guaranteed`).
  */
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
+
+/** The oldest schema this gateway upgrades in place (older ones only ever held development data). */
+export const FIRST_MIGRATED_VERSION = 3;
+
+/**
+ * What turns version N into N + 1 on an existing ledger, before SCHEMA runs: columns added to existing
+ * tables (SCHEMA's CREATE … IF NOT EXISTS makes the new tables and indexes). Version 4 is the trust
+ * issue (docs/security.md): demo tokens are marked, so a gateway started without the demo withdraws them.
+ */
+export const MIGRATIONS: Readonly<Record<number, string>> = {
+  3: `ALTER TABLE api_tokens ADD COLUMN demo INTEGER NOT NULL DEFAULT 0 CHECK (demo IN (0, 1));`,
+};
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS campaigns (
@@ -220,6 +232,8 @@ CREATE TABLE IF NOT EXISTS api_tokens (
   partner_id TEXT REFERENCES partners(id),
   created_at INTEGER NOT NULL,
   revoked_at INTEGER,
+  -- Made by the demo seeding: withdrawn when the gateway starts without the demo (seedDemo false).
+  demo INTEGER NOT NULL DEFAULT 0 CHECK (demo IN (0, 1)),
   CHECK ((role = 'partner') = (partner_id IS NOT NULL))
 ) STRICT;
 -- Per terminal: the lowest sequence number not yet received, the highest received, and the chain hash of

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import Database from 'better-sqlite3';
 import { Value } from '@sinclair/typebox/value';
@@ -58,7 +59,7 @@ import type {
   TransferRecord,
   WalletView,
 } from './ledger.ts';
-import { SCHEMA, SCHEMA_VERSION } from './sqlite-schema.ts';
+import { FIRST_MIGRATED_VERSION, MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './sqlite-schema.ts';
 
 /**
  * The SQLite ledger: one file, WAL, `synchronous = FULL` (a commit is on disk before we reply: a lost write
@@ -229,6 +230,7 @@ export class SqliteLedger implements Ledger {
 
   constructor(opts: SqliteLedgerOptions) {
     this.#rules = opts.rules ?? DEFAULT_LEDGER_RULES;
+    privateFile(opts.file);
     this.#db = new Database(opts.file);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = FULL');
@@ -253,7 +255,7 @@ export class SqliteLedger implements Ledger {
     if (version > SCHEMA_VERSION) {
       throw new PasserelleError('DATA_INVALID', `ledger schema version ${version} is newer than this gateway (${SCHEMA_VERSION})`);
     }
-    if (version !== 0 && version < SCHEMA_VERSION) {
+    if (version !== 0 && version < FIRST_MIGRATED_VERSION) {
       // Versions 1 (before wallets moved to dossiers) and 2 (before offline acceptance and the hash chain)
       // only ever held development and demo data; there is nothing to carry over, and guessing would be
       // worse than saying so.
@@ -262,8 +264,13 @@ export class SqliteLedger implements Ledger {
         `ledger schema version ${version} is from a development build (this gateway uses ${SCHEMA_VERSION}) and cannot be upgraded: it only ever held demo data; delete the data directory or move the ledger file aside to start a new one`,
       );
     }
-    this.#db.exec(SCHEMA);
-    this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    // One transaction: a ledger is at one version or the next, never half-way.
+    this.#db.transaction(() => {
+      // Columns added to existing tables first; then the schema creates whatever tables and indexes are new.
+      if (version !== 0) for (let v = version; v < SCHEMA_VERSION; v++) this.#db.exec(MIGRATIONS[v] ?? '');
+      this.#db.exec(SCHEMA);
+      this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
   }
 
   #prepare() {
@@ -1630,14 +1637,18 @@ export class SqliteLedger implements Ledger {
   // ---------------------------------------------------------------------------------------------------
   // API tokens
 
-  addApiToken(t: ApiTokenRecord & { readonly tokenHash: string }): void {
+  addApiToken(t: ApiTokenRecord & { readonly tokenHash: string; readonly demo?: boolean }): void {
     this.#run(
       () =>
         this.#db
-          .prepare('INSERT INTO api_tokens (token_hash, name, role, partner_id, created_at) VALUES (?, ?, ?, ?, ?)')
-          .run(t.tokenHash, t.name, t.role, t.partnerId, t.createdAt),
+          .prepare('INSERT INTO api_tokens (token_hash, name, role, partner_id, created_at, demo) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(t.tokenHash, t.name, t.role, t.partnerId, t.createdAt, t.demo ? 1 : 0),
       `token ${t.name}`,
     );
+  }
+
+  revokeDemoTokens(at: number): number {
+    return this.#db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE demo = 1 AND revoked_at IS NULL').run(at).changes;
   }
 
   apiToken(tokenHash: string): ApiTokenRecord | undefined {
@@ -1835,5 +1846,19 @@ function checkPartner(p: PartnerRecord): void {
   }
   if (p.entryPriceCents !== undefined && (!Number.isSafeInteger(p.entryPriceCents) || p.entryPriceCents < 0)) {
     throw new PasserelleError('DATA_INVALID', `partner ${p.id}: entry price must be whole cents ≥ 0`);
+  }
+}
+
+/**
+ * The ledger holds every youth's balances and every partner's bank details: readable by the gateway's
+ * user only. The file is made 0600 before SQLite opens it, and SQLite gives its WAL and shared-memory
+ * files the database file's permissions; a file from an older gateway (0644) is tightened, with its
+ * journal files.
+ */
+function privateFile(file: string): void {
+  if (file === ':memory:' || file === '' || file.startsWith('file:')) return;
+  closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    if (existsSync(f) && (statSync(f).mode & 0o077) !== 0) chmodSync(f, 0o600);
   }
 }
