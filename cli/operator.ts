@@ -4,7 +4,7 @@ import { createProgress } from '../gateway/bulk/progress.ts';
 import type { BadRow } from '../gateway/bulk/types.ts';
 import { openConfiguredLedger, withConfiguredLedger, type LedgerFileOptions } from './ledger-file.ts';
 import { isPasserelleError, PasserelleError } from '../protocol/errors.ts';
-import { createApiToken, tokenId } from '../gateway/api/tokens.ts';
+import { createApiToken, revokeApiToken, tokenId } from '../gateway/api/tokens.ts';
 import type { ApiRole } from '../gateway/ledger/ledger.ts';
 
 export interface CardsLoadOptions extends LedgerFileOptions {
@@ -65,7 +65,7 @@ export interface TokenCreateOptions extends LedgerFileOptions {
 export function tokenCreateCommand(o: TokenCreateOptions): void {
   if (!isApiRole(o.role)) throw new Error(`--role must be operator, technician or partner, not ${o.role}`);
   const role = o.role;
-  const token = withConfiguredLedger(o, (ledger) => createApiToken(ledger, { name: o.name, role, ...(o.partner ? { partnerId: o.partner } : {}) }, Date.now()));
+  const token = withConfiguredLedger(o, (ledger) => createApiToken(ledger, { name: o.name, role, actor: 'cli', ...(o.partner ? { partnerId: o.partner } : {}) }, Date.now()));
   process.stdout.write(`${token}\n`);
   process.stderr.write(`${o.role} token "${o.name}" (id ${tokenId(token)}) created; it is shown only now: keep it secret.\n`);
 }
@@ -83,7 +83,7 @@ export function tokenListCommand(o: LedgerFileOptions): void {
 
 /** `passerelle token revoke ID`: refused from the next request on (a running gateway reads the same file). */
 export function tokenRevokeCommand(id: string, o: LedgerFileOptions): void {
-  if (!withConfiguredLedger(o, (ledger) => ledger.revokeApiToken(id, Date.now()))) {
+  if (!withConfiguredLedger(o, (ledger) => revokeApiToken(ledger, id, Date.now(), 'cli'))) {
     throw new PasserelleError('NOT_FOUND', `no token ${id} in force (see passerelle token list)`);
   }
   process.stderr.write(`token ${id} revoked\n`);

@@ -37,6 +37,8 @@ export interface EmbeddedBroker {
   readonly host: string;
   readonly port: number;
   connectedClients(): number;
+  /** Drop a terminal's connection now (its key was replaced, or it was switched off). */
+  disconnect(clientId: string): void;
   close(): Promise<void>;
 }
 
@@ -95,6 +97,12 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
       done(null, { ...sub, qos: Math.min(sub.qos, 1) as 0 | 1 });
     },
   });
+  // Connected terminals by id, so the gateway can drop one (aedes keeps its own map, untyped).
+  const connected = new Map<string, Client>();
+  aedes.on('client', (client) => void connected.set(client.id, client));
+  aedes.on('clientDisconnect', (client) => {
+    if (connected.get(client.id) === client) connected.delete(client.id);
+  });
   aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
   aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
 
@@ -140,6 +148,13 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     host: opts.host,
     port,
     connectedClients: () => aedes.connectedClients,
+    disconnect: (clientId) => {
+      const client = connected.get(clientId);
+      if (client) {
+        log.info({ clientId }, 'terminal disconnected by the gateway');
+        client.close();
+      }
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -22,6 +22,9 @@ export const GatewayConfigSchema = Type.Object(
         host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Address the embedded MQTT broker listens on' }),
         // Not 1883: a site often runs Mosquitto there already; the embedded broker must not fight it.
         port: Port(1884, 'Port of the embedded MQTT broker (0 picks a free one)'),
+        publicUrl: Type.Optional(
+          Type.String({ pattern: '^mqtts?://[^/\\s]+$', description: 'The broker URL terminals are given at enrolment (default: built from host and port)' }),
+        ),
         connectTokenMaxAgeS: Type.Integer({
           minimum: 10,
           maximum: 86_400,

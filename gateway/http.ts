@@ -5,7 +5,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from '../common/log.ts';
 import type { Signer } from '../protocol/crypto.ts';
 import { apiConfig, registerApi, registerDocs } from './api/api.ts';
-import type { ApiConfig } from './api/deps.ts';
+import type { ApiConfig, FleetDeps } from './api/deps.ts';
 import { installErrorHandling } from './api/errors.ts';
 import { safeUrl } from './api/views.ts';
 import type { Ledger } from './ledger/ledger.ts';
@@ -50,6 +50,8 @@ export interface HttpDeps {
   readonly api?: Partial<ApiConfig>;
   /** The card issuer key (signs credentials when a card is personalised). */
   readonly issuer: Signer;
+  /** Enrolment and the broker connections of terminals (gateway/api/deps.ts). */
+  readonly fleet: FleetDeps;
 }
 
 /**
@@ -114,6 +116,6 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   securityHeaders(app);
   registerDocs(app);
   app.register(async (scope) => healthRoute(scope, deps.health));
-  registerApi(app, { ledger: deps.ledger, now: deps.now, config, issuer: deps.issuer });
+  registerApi(app, { ledger: deps.ledger, now: deps.now, config, issuer: deps.issuer, fleet: deps.fleet });
   return app;
 }

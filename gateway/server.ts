@@ -118,7 +118,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       };
     };
     const debtor = { name: config.sepa.debtorName, iban: config.sepa.debtorIban, bic: config.sepa.debtorBic };
-    const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor }, issuer: keys.issuer });
+    const mqttUrl = config.mqtt.publicUrl ?? `mqtt://${b.host}:${b.port}`;
+    const fleet = { signer: keys.signer, keys, mqttUrl, disconnect: (id: string) => b.disconnect(id), onKeyReplaced: (id: string) => b.disconnect(id) };
+    const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor }, issuer: keys.issuer, fleet });
     try {
       await app.listen({ host: config.http.host, port: config.http.port });
     } catch (e) {

@@ -60,6 +60,7 @@ export const CODES = {
   CARD_NUMBER_INVALID: { num: 210, category: 'reject', retryable: false, fr: 'Numéro de carte invalide', en: 'The card number is not 16 digits with a valid Luhn check digit.' },
   SEQ_CONFLICT: { num: 212, category: 'reject', retryable: false, fr: 'Numéro de séquence déjà utilisé', en: "A different record already holds this terminal's sequence number: the terminal's outbox was reset or altered. Refused and recorded as a chain break." },
   GATEWAY_BUSY: { num: 211, category: 'reject', retryable: true, fr: 'Serveur occupé, nouvel essai', en: 'The gateway is at its queue limit; the terminal resends the same request later.' },
+  RATE_LIMITED: { num: 213, category: 'reject', retryable: true, fr: 'Trop de demandes : nouvel essai dans un instant', en: 'A terminal, a token or an address sent more requests than its limit allows; nothing was recorded. Send the same request again after the delay given (HTTP 429 with Retry-After; a terminal resends on its own schedule).' },
 
   // 3xx: terminal
   REPLY_BAD_SIGNATURE: { num: 301, category: 'terminal', retryable: true, fr: 'Réponse non authentique ignorée', en: "A reply did not verify with the gateway's key; it is ignored and the request stays pending." },
@@ -120,6 +121,11 @@ export const CODES = {
   BULK_LOAD_INVALID: { num: 511, category: 'admin', retryable: false, fr: 'Fichier de chargement refusé', en: 'The load file has bad rows (listed by line number); nothing was loaded.' },
   INTERNAL_ERROR: { num: 512, category: 'admin', retryable: true, fr: 'Erreur interne : réessayer, puis signaler le numéro de requête', en: 'An unexpected failure; the gateway logged it under the request id given, and nothing of it is shown.' },
   SALE_GUARANTEED: { num: 513, category: 'admin', retryable: false, fr: 'Vente hors ligne garantie par la Région : pas de correction', en: "An offline sale the Region's guarantee paid (in whole or in part) cannot be cancelled or reversed: the Region settles it with the partner directly." },
+  ENROLMENT_CODE_INVALID: { num: 514, category: 'admin', retryable: false, fr: "Code d'installation inconnu ou erroné : vérifier la saisie", en: 'No enrolment code has this id, or its secret part is wrong; each wrong try counts against the code.' },
+  ENROLMENT_CODE_USED: { num: 515, category: 'admin', retryable: false, fr: "Code d'installation déjà utilisé : en demander un nouveau à la Région", en: 'This enrolment code already enrolled a terminal; a code is single-use.' },
+  ENROLMENT_CODE_EXPIRED: { num: 516, category: 'admin', retryable: false, fr: "Code d'installation expiré : en demander un nouveau à la Région", en: 'This enrolment code is past its expiry.' },
+  ENROLMENT_CODE_EXHAUSTED: { num: 517, category: 'admin', retryable: false, fr: "Code d'installation bloqué après trop d'essais erronés : en demander un nouveau à la Région", en: 'Too many wrong tries were made with this enrolment code; it can no longer be used, even with the right secret.' },
+  ENROLMENT_CODE_REVOKED: { num: 518, category: 'admin', retryable: false, fr: "Code d'installation annulé par la Région", en: 'The Region revoked this enrolment code before it was used.' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

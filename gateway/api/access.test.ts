@@ -10,7 +10,9 @@ import { apiWorld, CARD, codeOf, type ApiWorld, type Method } from './test-world
  */
 
 const OP: readonly ApiRole[] = ['operator'];
-const ALLOWED: Readonly<Record<string, readonly ApiRole[]>> = {
+/** Routes whose credential is in the request itself (an enrolment code), not a token. */
+const PUBLIC = 'public';
+const ALLOWED: Readonly<Record<string, readonly ApiRole[] | typeof PUBLIC>> = {
   'GET /api/v1/campaigns': OP,
   'POST /api/v1/campaigns': OP,
   'POST /api/v1/expiry-runs': OP,
@@ -34,10 +36,15 @@ const ALLOWED: Readonly<Record<string, readonly ApiRole[]>> = {
   'GET /api/v1/partners/:partnerId': ['operator', 'technician'],
   'PATCH /api/v1/partners/:partnerId': OP,
   'POST /api/v1/partners/:partnerId/proofs': OP,
-  'POST /api/v1/terminals': ['operator', 'technician'],
+  'POST /api/v1/terminals': OP,
   'GET /api/v1/terminals/:terminalId': ['operator', 'technician', 'partner'],
-  'POST /api/v1/terminals/:terminalId/activate': ['operator', 'technician'],
+  'POST /api/v1/terminals/:terminalId/activate': OP,
   'POST /api/v1/terminals/:terminalId/deactivate': ['operator', 'technician'],
+  'POST /api/v1/enrolment-codes': OP,
+  'GET /api/v1/enrolment-codes': OP,
+  'DELETE /api/v1/enrolment-codes/:codeId': OP,
+  'POST /api/v1/enrolments': PUBLIC,
+  'GET /api/v1/audit': OP,
   'POST /api/v1/sales/:txnId/cancel': ['partner'],
   'POST /api/v1/sales/:txnId/reverse': OP,
   'POST /api/v1/group-sales': ['operator', 'partner'],
@@ -63,6 +70,7 @@ const PARAMS: Readonly<Record<string, string>> = {
   statementId: 'ST-NONE',
   tokenId: '0123456789abcdef',
   fileId: 'PSR-20221102T093000-1a2b3c4d',
+  codeId: 'AAAA',
 };
 
 const concrete = (url: string) => url.replace(/:(\w+)/g, (_m, name: string) => PARAMS[name] ?? name);
@@ -80,6 +88,7 @@ beforeAll(async () => {
 afterAll(() => w.close());
 
 const apiRoutes = () => routes.filter((r) => r.url.startsWith('/api/'));
+const tokenRoutes = () => apiRoutes().filter((r) => ALLOWED[`${r.method} ${r.url}`] !== PUBLIC);
 const send = (method: string, url: string, token: string | null) => w.call(method as Method, concrete(url), { token });
 
 function expectNotRefusedForRole(res: LightMyRequestResponse, what: string): void {
@@ -95,7 +104,7 @@ describe('access rules of every route', () => {
   });
 
   it('no token, a malformed token or an unknown token: 401 UNAUTHENTICATED with a Bearer challenge', async () => {
-    for (const { method, url } of apiRoutes()) {
+    for (const { method, url } of tokenRoutes()) {
       for (const token of [null, 'not-a-token', `psr_${'x'.repeat(43)}`]) {
         const res = await send(method, url, token);
         expect(res.statusCode, `${method} ${url} with ${String(token)}`).toBe(401);
@@ -107,7 +116,7 @@ describe('access rules of every route', () => {
 
   it('each role: 403 FORBIDDEN on the routes it may not call, never on those it may', async () => {
     const tokens: Record<ApiRole, string> = { operator: w.tokens.operator, technician: w.tokens.technician, partner: w.tokens.partner };
-    for (const { method, url } of apiRoutes()) {
+    for (const { method, url } of tokenRoutes()) {
       const allowed = ALLOWED[`${method} ${url}`] ?? [];
       for (const role of ['operator', 'technician', 'partner'] as const) {
         const res = await send(method, url, tokens[role]);
@@ -116,6 +125,18 @@ describe('access rules of every route', () => {
           expect(res.statusCode, `${role} ${method} ${url}`).toBe(403);
           expect(codeOf(res)).toBe('FORBIDDEN');
         }
+      }
+    }
+  });
+
+  it('a public API route takes no token, and a token does not change what it does', async () => {
+    const open = apiRoutes().filter((r) => ALLOWED[`${r.method} ${r.url}`] === PUBLIC);
+    expect(open.map((r) => r.url)).toEqual(['/api/v1/enrolments']);
+    for (const { method, url } of open) {
+      for (const token of [null, w.tokens.technician]) {
+        const res = await send(method, url, token);
+        expect(res.statusCode, `${method} ${url}`).not.toBe(401);
+        expect(res.statusCode, `${method} ${url}`).not.toBe(403);
       }
     }
   });

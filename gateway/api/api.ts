@@ -16,6 +16,8 @@ import { saleRoutes } from './routes/sales.ts';
 import { sepaRoutes } from './routes/sepa.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { statementRoutes } from './routes/statements.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { enrolmentRoutes } from './routes/enrolment.ts';
 
 /**
  * The admin, technician and partner HTTP API under `/api/v1`, and its OpenAPI description generated from
@@ -62,6 +64,8 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
       sepaRoutes(api, deps);
       tokenRoutes(api, deps);
       offlineRoutes(api, deps);
+      enrolmentRoutes(api, deps);
+      auditRoutes(api, deps);
     },
     { prefix: API_PREFIX },
   );

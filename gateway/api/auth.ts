@@ -16,6 +16,8 @@ import { lookupApiToken } from './tokens.ts';
 
 export interface Access {
   readonly roles: readonly ApiRole[];
+  /** Set (to why) on the few routes whose credential is in the request itself, not a token: enrolment. */
+  readonly public?: string;
 }
 
 export interface Principal {
@@ -35,6 +37,15 @@ declare module 'fastify' {
 }
 
 export const allow = (...roles: ApiRole[]): { access: Access } => ({ access: { roles } });
+
+/** A route under the API prefix that takes no token, and says why (its own credential, rate-limited harder). */
+export const publicRoute = (why: string): { access: Access } => ({ access: { roles: [], public: why } });
+
+/** The caller as the audit log names it: `<role>:<token name>`. */
+export function actorOf(req: FastifyRequest): string {
+  const p = principalOf(req);
+  return `${p.role}:${p.name}`;
+}
 
 const BEARER = /^Bearer +(\S+) *$/i;
 
@@ -78,14 +89,15 @@ export function requirePartner(p: Principal): string {
 export function installAuth(app: FastifyInstance, ledger: Ledger, prefix: string): void {
   app.decorateRequest('principal', null);
   app.addHook('onRoute', (route) => {
-    if (route.url.startsWith(prefix) && !route.config?.access?.roles.length) {
+    const access = route.config?.access;
+    if (route.url.startsWith(prefix) && !access?.roles.length && !access?.public) {
       throw new Error(`route ${String(route.method)} ${route.url} declares no access rule (config: allow(...roles))`);
     }
   });
   app.addHook('onRequest', async (req) => {
     const access = req.routeOptions.config.access;
     // Public routes, and unknown ones: the 404 handler has nothing to protect.
-    if (access === undefined || req.is404) return;
+    if (access === undefined || access.public !== undefined || req.is404) return;
     const principal = authenticate(ledger, req.headers.authorization);
     if (!access.roles.includes(principal.role)) {
       throw new PasserelleError('FORBIDDEN', `the ${principal.role} role may not ${req.method} ${req.routeOptions.url ?? ''}`);

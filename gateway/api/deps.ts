@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Signer } from '../../protocol/crypto.ts';
+import type { EnrolmentContext } from '../enrolment.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { BankAccount } from '../reimbursement/types.ts';
 
@@ -24,6 +25,13 @@ export const DEFAULT_API_CONFIG: ApiConfig = {
   bulkLoadMaxBytes: 200 * 1024 * 1024,
 };
 
+/**
+ * What the API needs of the rest of the gateway to manage the fleet: the enrolment answer's contents
+ * (gateway/enrolment.ts) and a way to drop a terminal's live broker connection when its key is replaced or
+ * it is switched off.
+ */
+export type FleetDeps = EnrolmentContext & { readonly disconnect: (terminalId: string) => void };
+
 export interface ApiDeps {
   readonly ledger: Ledger;
   /** The clock, injected so tests decide what "today" is (same-day cancels, statement periods, expiry). */
@@ -31,4 +39,5 @@ export interface ApiDeps {
   readonly config: ApiConfig;
   /** The Region's card issuer key (gateway/keys.ts): signs card credentials at personalisation. */
   readonly issuer: Signer;
+  readonly fleet: FleetDeps;
 }

@@ -25,6 +25,7 @@ const EXPECTED: Readonly<Partial<Record<Code, number>>> = {
   AMOUNT_INVALID: 422,
   LEDGER_FAILED: 503,
   GATEWAY_BUSY: 503,
+  RATE_LIMITED: 429,
 };
 
 const ALL_CODES = Object.keys(CODES) as Code[];

@@ -6,7 +6,7 @@ import { cardNumberFrom } from '../../protocol/card.ts';
 import { buildHttpApp } from '../http.ts';
 import { SqliteLedger } from '../ledger/sqlite.ts';
 import { checkPain001 } from './sepa-xsd.ts';
-import { healthy, NOW } from './test-world.ts';
+import { healthy, NOW, testFleet } from './test-world.ts';
 import { createApiToken } from './tokens.ts';
 import { nodeSigner } from '../../protocol/crypto.ts';
 
@@ -26,15 +26,15 @@ const WHOLE_CARD = /(?<![0-9])[0-9]{16}(?![0-9])/;
 const logLines: string[] = [];
 const ledger = new SqliteLedger({ file: ':memory:' });
 const clock = { now: NOW };
-const app = buildHttpApp({ issuer: testIssuer, health: () => healthy, log: createLogger({ level: 'info', destination: { write: (line: string) => void logLines.push(line) } }), ledger, now: () => clock.now });
+const app = buildHttpApp({ issuer: testIssuer, fleet: testFleet(), health: () => healthy, log: createLogger({ level: 'info', destination: { write: (line: string) => void logLines.push(line) } }), ledger, now: () => clock.now });
 afterAll(async () => {
   await app.close();
   ledger.close();
 });
 
 const bodies: string[] = [];
-async function call(token: string, method: 'GET' | 'POST', url: string, o: { body?: unknown; csv?: string } = {}): Promise<LightMyRequestResponse> {
-  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+async function call(token: string | null, method: 'GET' | 'POST', url: string, o: { body?: unknown; csv?: string } = {}): Promise<LightMyRequestResponse> {
+  const headers: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` };
   if (o.body !== undefined) headers['content-type'] = 'application/json';
   if (o.csv !== undefined) headers['content-type'] = 'text/csv';
   const payload = o.csv ?? (o.body === undefined ? undefined : JSON.stringify(o.body));
@@ -56,7 +56,12 @@ describe('a reimbursement cycle through the API', () => {
     const partner = { id: 'P-SPEC-CLF', name: 'Théâtre de la Comédie (Clermont-Ferrand)', type: 'venue', conventionFrom: '2022-06-01', conventionTo: '2027-05-31', iban: 'FR7630002030000005678900548', bic: 'CRLYFRPPXXX' };
     expect((await call(operator, 'POST', '/api/v1/partners', { body: partner })).statusCode).toBe(201);
     const publicKey = String(generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x);
-    expect((await call(technician, 'POST', '/api/v1/terminals', { body: { id: 'T-SPEC-CLF-01', partnerId: partner.id, publicKey } })).statusCode).toBe(201);
+    // The Region makes an enrolment code; the technician's terminal presents it with the key it made.
+    const code = await call(operator, 'POST', '/api/v1/enrolment-codes', { body: { partnerId: partner.id, terminalId: 'T-SPEC-CLF-01' } });
+    expect(code.statusCode).toBe(201);
+    const enrolled = await call(null, 'POST', '/api/v1/enrolments', { body: { code: (code.json() as { code: string }).code, publicKey } });
+    expect(enrolled.json()).toMatchObject({ terminalId: 'T-SPEC-CLF-01', benefits: ['SHOWS'] });
+    expect((await call(technician, 'GET', '/api/v1/terminals/T-SPEC-CLF-01')).json()).toMatchObject({ active: true, publicKey });
     const theatre = createApiToken(ledger, { name: 'Théâtre', role: 'partner', partnerId: partner.id }, NOW);
 
     // A file with two bad rows: refused by line number, nothing loaded.

@@ -66,18 +66,23 @@ describe('partners', () => {
 });
 
 describe('terminals', () => {
-  it('a technician registers a terminal with its Ed25519 key, deactivates and activates it', async () => {
+  it('the Region registers a terminal with its Ed25519 key; a technician may switch it off, not on, and never register one', async () => {
     const publicKey = terminalKey();
-    const res = await w.call('POST', '/api/v1/terminals', { token: w.tokens.technician, body: { id: 'T-CINE-02', partnerId: 'P-CINE', publicKey, active: false } });
+    const refused = await w.call('POST', '/api/v1/terminals', { token: w.tokens.technician, body: { id: 'T-CINE-02', partnerId: 'P-CINE', publicKey } });
+    expect([refused.statusCode, codeOf(refused)]).toEqual([403, 'FORBIDDEN']);
+    const res = await w.call('POST', '/api/v1/terminals', { body: { id: 'T-CINE-02', partnerId: 'P-CINE', publicKey, active: false } });
     expect(res.statusCode, res.body).toBe(201);
     expect(res.json()).toEqual({ id: 'T-CINE-02', partnerId: 'P-CINE', publicKey, active: false });
     expect(Buffer.from(w.ledger.terminal('T-CINE-02')!.publicKey).toString('base64url')).toBe(publicKey);
-    const on = await w.call('POST', '/api/v1/terminals/T-CINE-02/activate', { token: w.tokens.technician });
+    expect(codeOf(await w.call('POST', '/api/v1/terminals/T-CINE-02/activate', { token: w.tokens.technician }))).toBe('FORBIDDEN');
+    const on = await w.call('POST', '/api/v1/terminals/T-CINE-02/activate');
     expect(on.json()).toMatchObject({ active: true });
-    const off = await w.call('POST', '/api/v1/terminals/T-CINE-02/deactivate');
+    const off = await w.call('POST', '/api/v1/terminals/T-CINE-02/deactivate', { token: w.tokens.technician });
     expect(off.json()).toMatchObject({ active: false });
     const unknown = await w.call('POST', '/api/v1/terminals/T-NONE-01/activate');
     expect([unknown.statusCode, codeOf(unknown)]).toEqual([404, 'NOT_FOUND']);
+    const actions = w.ledger.auditLog({ subject: 'T-CINE-02', limit: 10 }).map((e) => `${e.action} by ${e.actor}`);
+    expect(actions).toEqual(['terminal.deactivated by technician:Installateur', 'terminal.activated by operator:Région', 'terminal.registered by operator:Région']);
   });
 
   it('refuses a key that is not 32 bytes of base64url, an unknown partner, a taken id', async () => {

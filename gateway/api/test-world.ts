@@ -8,12 +8,20 @@ import { defaultWindows } from '../campaigns.ts';
 import { buildHttpApp, type HealthReport } from '../http.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { SqliteLedger } from '../ledger/sqlite.ts';
-import type { ApiConfig } from './deps.ts';
+import type { ApiConfig, FleetDeps } from './deps.ts';
+import { gatewayKeysFrom } from '../keys.ts';
 import { createApiToken } from './tokens.ts';
 import { nodeSigner } from '../../protocol/crypto.ts';
 
 /** The card issuer key of API test worlds. */
 export const testIssuer = nodeSigner(new Uint8Array(32).fill(9));
+
+/** The fleet side of API test worlds: no broker; the terminals the API dropped are recorded. */
+export function testFleet(): FleetDeps & { readonly disconnected: string[] } {
+  const keys = gatewayKeysFrom(new Uint8Array(32).fill(3), new Uint8Array(32).fill(4), new Uint8Array(32).fill(9));
+  const disconnected: string[] = [];
+  return { signer: keys.signer, keys, mqttUrl: 'mqtt://127.0.0.1:1884', disconnect: (id) => void disconnected.push(id), disconnected };
+}
 
 /**
  * A fresh in-memory ledger, a small seed in the spirit of the ledger contract's, an app over it with a
@@ -112,7 +120,7 @@ export async function apiWorld(opts: WorldOptions = {}): Promise<ApiWorld> {
     venue: createApiToken(ledger, { name: 'Théâtre', role: 'partner', partnerId: 'P-VENU' }, NOW),
   };
   const clock = { now: NOW };
-  const app = buildHttpApp({ issuer: testIssuer, health: () => healthy, log: opts.log ?? silentLogger, ledger, now: () => clock.now, ...(opts.api ? { api: opts.api } : {}) });
+  const app = buildHttpApp({ issuer: testIssuer, fleet: testFleet(), health: () => healthy, log: opts.log ?? silentLogger, ledger, now: () => clock.now, ...(opts.api ? { api: opts.api } : {}) });
   try {
     opts.beforeReady?.(app);
     await app.ready();

@@ -24,6 +24,8 @@ export interface NewApiToken {
   readonly partnerId?: string;
   /** Made by the demo seeding: withdrawn when the gateway starts without the demo. */
   readonly demo?: boolean;
+  /** Who makes it, for the audit log (`<role>:<name>`, `cli`, `gateway`). */
+  readonly actor?: string;
 }
 
 export function hashToken(token: string): string {
@@ -46,7 +48,10 @@ function checkNewToken(ledger: Ledger, t: NewApiToken): void {
 export function createApiToken(ledger: Ledger, t: NewApiToken, now: number): string {
   checkNewToken(ledger, t);
   const token = TOKEN_PREFIX + randomBytes(TOKEN_BYTES).toString('base64url');
-  ledger.addApiToken({ tokenHash: hashToken(token), name: t.name, role: t.role, partnerId: t.partnerId ?? null, createdAt: now, demo: t.demo === true });
+  ledger.atomically(() => {
+    ledger.addApiToken({ tokenHash: hashToken(token), name: t.name, role: t.role, partnerId: t.partnerId ?? null, createdAt: now, demo: t.demo === true });
+    ledger.addAudit({ at: now, actor: t.actor ?? 'gateway', action: 'token.created', subject: tokenId(token), details: { name: t.name, role: t.role, partnerId: t.partnerId ?? null } });
+  });
   return token;
 }
 
@@ -58,4 +63,13 @@ export function createApiToken(ledger: Ledger, t: NewApiToken, now: number): str
 export function lookupApiToken(ledger: Ledger, presented: string): ApiTokenRecord | undefined {
   if (!TOKEN_SHAPE.test(presented)) return undefined;
   return ledger.apiToken(hashToken(presented));
+}
+
+/** Revoke a token by its id, with its audit line; false when no token in force has that id. */
+export function revokeApiToken(ledger: Ledger, id: string, now: number, actor: string): boolean {
+  return ledger.atomically(() => {
+    const done = ledger.revokeApiToken(id, now);
+    if (done) ledger.addAudit({ at: now, actor, action: 'token.revoked', subject: id, details: null });
+    return done;
+  });
 }

@@ -136,6 +136,49 @@ export function ledgerContract(name: string, open: OpenLedger): void {
       return () => l.close();
     });
 
+    describe('fleet and audit log', () => {
+      it('a replaced key takes over at once and switches the terminal back on; the audit log lists newest first, filtered', () => {
+        l.setTerminalActive(T.book, false);
+        const key = new Uint8Array(32).fill(8);
+        l.replaceTerminalKey(T.book, key);
+        expect(l.terminal(T.book)).toMatchObject({ active: true, publicKey: key });
+        expect(codeOf(() => l.replaceTerminalKey('T-NONE-01', key))).toBe('NOT_FOUND');
+        l.addAudit({ at: NOW, actor: 'operator:A', action: 'terminal.registered', subject: T.book, details: { partnerId: 'P-BOOK' } });
+        l.addAudit({ at: NOW + 1, actor: 'operator:A', action: 'terminal.deactivated', subject: T.cinema, details: null });
+        l.addAudit({ at: NOW + 2, actor: 'enrolment-code:AB12', action: 'terminal.key-replaced', subject: T.book, details: null });
+        expect(l.auditLog({ limit: 10 }).map((e) => e.action)).toEqual(['terminal.key-replaced', 'terminal.deactivated', 'terminal.registered']);
+        expect(l.auditLog({ subject: T.book, limit: 10 }).map((e) => e.action)).toEqual(['terminal.key-replaced', 'terminal.registered']);
+        expect(l.auditLog({ action: 'terminal.registered', limit: 10 })).toEqual([expect.objectContaining({ at: NOW, actor: 'operator:A', details: { partnerId: 'P-BOOK' } })]);
+        expect(l.auditLog({ limit: 1 })).toHaveLength(1);
+      });
+
+      it('an enrolment code is used once, counts wrong tries, and can be revoked while open', () => {
+        const code = { id: 'AB12', secretHash: 'h', partnerId: 'P-BOOK', terminalId: 'T-BOOK-09', createdAt: NOW, expiresAt: NOW + DAY, maxTries: 3, createdBy: 'operator:A' };
+        l.addEnrolmentCode(code);
+        l.addEnrolmentCode({ ...code, id: 'CD34' });
+        expect(codeOf(() => l.addEnrolmentCode(code))).toBe('DATA_INVALID');
+        expect(l.countEnrolmentFailure('AB12')).toBe(1);
+        expect(l.countEnrolmentFailure('AB12')).toBe(2);
+        expect(l.enrolmentCode('AB12')).toMatchObject({ failures: 2, usedAt: null, revokedAt: null });
+        expect(l.useEnrolmentCode('AB12', NOW + 1)).toBe(true);
+        expect(l.useEnrolmentCode('AB12', NOW + 2)).toBe(false);
+        expect(l.revokeEnrolmentCode('AB12', NOW + 3)).toBe(false);
+        expect(l.openEnrolmentCodes().map((c) => c.id)).toEqual(['CD34']);
+        expect(l.revokeEnrolmentCode('CD34', NOW + 3)).toBe(true);
+        expect(l.useEnrolmentCode('CD34', NOW + 4)).toBe(false);
+        expect(l.openEnrolmentCodes()).toEqual([]);
+      });
+
+      it('demo tokens are revoked together; other tokens stay', () => {
+        l.addApiToken({ tokenHash: 'a'.repeat(64), name: 'démo', role: 'operator', partnerId: null, createdAt: NOW, demo: true });
+        l.addApiToken({ tokenHash: 'b'.repeat(64), name: 'Région', role: 'operator', partnerId: null, createdAt: NOW });
+        expect(l.revokeDemoTokens(NOW + 1)).toBe(1);
+        expect(l.revokeDemoTokens(NOW + 2)).toBe(0);
+        expect(l.apiToken('a'.repeat(64))).toBeUndefined();
+        expect(l.apiToken('b'.repeat(64))).toMatchObject({ name: 'Région' });
+      });
+    });
+
     describe('debits', () => {
       it('approves a debit below the balance and moves exactly that much', () => {
         const { body, reply } = sell(l, { terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 1250, when: NOW + 42 });

@@ -325,6 +325,34 @@ export interface ApiTokenRecord {
   readonly createdAt: number;
 }
 
+/** One line of the audit log: who did what to which terminal, code, card or token (docs/security.md). */
+export interface AuditEntry {
+  readonly id: number;
+  readonly at: number;
+  /** `<role>:<token name>` for an API caller, `enrolment-code:<id>` for a terminal enrolling, `gateway` for itself. */
+  readonly actor: string;
+  /** e.g. `terminal.registered`, `terminal.key-replaced`, `enrolment-code.failed`, `card.key-recorded`. */
+  readonly action: string;
+  /** What it was done to: a terminal id, a masked card number, a token id. */
+  readonly subject: string;
+  readonly details: Readonly<Record<string, unknown>> | null;
+}
+
+/** An enrolment code as stored: its secret part only as a hash (gateway/enrolment.ts). */
+export interface EnrolmentCodeRecord {
+  readonly id: string;
+  readonly secretHash: string;
+  readonly partnerId: string;
+  readonly terminalId: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly maxTries: number;
+  readonly failures: number;
+  readonly createdBy: string;
+  readonly usedAt: number | null;
+  readonly revokedAt: number | null;
+}
+
 export interface Ledger {
   terminal(id: string): TerminalRecord | undefined;
   card(number: string): CardRecord | undefined;
@@ -375,6 +403,21 @@ export interface Ledger {
   recordProof(partnerId: string, schoolYear: string, at: number): number;
   addTerminal(t: Omit<TerminalRecord, 'active'> & { active?: boolean }): void;
   setTerminalActive(id: string, active: boolean): void;
+  /** A replaced device: the new key takes over at once and the terminal is active; the old key is refused from now on. */
+  replaceTerminalKey(id: string, publicKey: Uint8Array): void;
+
+  addAudit(e: Omit<AuditEntry, 'id'>): void;
+  /** Newest first; `limit` at most 1,000. */
+  auditLog(filter: { readonly subject?: string; readonly action?: string; readonly limit: number }): AuditEntry[];
+  addEnrolmentCode(c: Omit<EnrolmentCodeRecord, 'failures' | 'usedAt' | 'revokedAt'>): void;
+  enrolmentCode(id: string): EnrolmentCodeRecord | undefined;
+  /** Codes not yet used nor revoked, newest first. */
+  openEnrolmentCodes(): EnrolmentCodeRecord[];
+  /** One more wrong try; returns the count. */
+  countEnrolmentFailure(id: string): number;
+  /** Mark used; false when it already was (or was revoked): a code enrols once. */
+  useEnrolmentCode(id: string, at: number): boolean;
+  revokeEnrolmentCode(id: string, at: number): boolean;
   issueCard(c: IssueCard): void;
   setPin(cardNumber: string, pinHash: string | null): void;
   /** An operator lifts a code lock (R3) without changing the code. */

@@ -313,4 +313,31 @@ CREATE TABLE IF NOT EXISTS offline_losses (
   recorded_at INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS offline_losses_by_time ON offline_losses(recorded_at);
+-- Who registered, enrolled, re-keyed, switched on or off which terminal, which enrolment codes were made,
+-- used or tried wrongly, which chip keys and tokens were issued (docs/security.md). Appended, never changed.
+CREATE TABLE IF NOT EXISTS audit_log (
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  details TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS audit_by_subject ON audit_log(subject, id);
+-- Single-use, expiring codes an operator makes for one terminal id of one partner: the terminal presents
+-- one with the public key it made, and exists from then on (gateway/enrolment.ts). Only a hash of the
+-- secret part is kept.
+CREATE TABLE IF NOT EXISTS enrolment_codes (
+  id TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  partner_id TEXT NOT NULL REFERENCES partners(id),
+  terminal_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL CHECK (expires_at > created_at),
+  max_tries INTEGER NOT NULL CHECK (max_tries >= 1),
+  failures INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+  created_by TEXT NOT NULL,
+  used_at INTEGER,
+  revoked_at INTEGER
+) STRICT;
 `;

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -52,6 +52,23 @@ describe('sqlite ledger durability settings', () => {
     const e = thrown(() => new SqliteLedger({ file }));
     expect(e.code).toBe('DATA_INVALID');
     expect(e.message).toMatch(/version 2 .*delete the data directory/);
+  });
+
+  it('upgrades a version 3 ledger in place, keeping its data, in one transaction', () => {
+    const file = join(dir, 'v3.sqlite');
+    const db = new Database(file);
+    db.exec(readFileSync(new URL('../../tests/fixtures/ledger-schema-v3.sql', import.meta.url), 'utf8'));
+    db.prepare("INSERT INTO api_tokens (token_hash, name, role, created_at) VALUES ('ab', 'Région', 'operator', 1)").run();
+    db.pragma('user_version = 3');
+    db.close();
+    const l = new SqliteLedger({ file });
+    expect(l.apiToken('ab')).toMatchObject({ name: 'Région', role: 'operator' });
+    // What version 4 added works on the upgraded file.
+    expect(l.revokeDemoTokens(2)).toBe(0);
+    l.addAudit({ at: 3, actor: 'test', action: 'x', subject: 'y', details: null });
+    expect(l.auditLog({ limit: 5 })).toHaveLength(1);
+    l.close();
+    expect(new Database(file).pragma('user_version', { simple: true })).toBe(4);
   });
 
   it("keeps each terminal's sequence state across reopen, and none from a rolled-back batch", () => {

@@ -30,6 +30,8 @@ import { decide, PIN_MAX_TRIES, type Decision, type Snapshot, type WalletProblem
 import { DEFAULT_LEDGER_RULES, fallbackRecordHash, isVoidItem } from './ledger.ts';
 import type {
   ApiTokenRecord,
+  AuditEntry,
+  EnrolmentCodeRecord,
   LedgerRules,
   BulkLoadResult,
   CardRecord,
@@ -998,6 +1000,70 @@ export class SqliteLedger implements Ledger {
     if (r.changes !== 1) throw new PasserelleError('NOT_FOUND', `no terminal ${id}`);
   }
 
+  replaceTerminalKey(id: string, publicKey: Uint8Array): void {
+    if (publicKey.length !== 32) throw new PasserelleError('DATA_INVALID', `terminal ${id}: public key must be 32 bytes`);
+    this.#terminals.delete(id);
+    const r = this.#db.prepare('UPDATE terminals SET public_key = ?, active = 1 WHERE id = ?').run(Buffer.from(publicKey), id);
+    if (r.changes !== 1) throw new PasserelleError('NOT_FOUND', `no terminal ${id}`);
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Audit log and enrolment codes (gateway/enrolment.ts, docs/security.md)
+
+  addAudit(e: Omit<AuditEntry, 'id'>): void {
+    this.#db
+      .prepare('INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)')
+      .run(e.at, e.actor, e.action, e.subject, e.details === null ? null : JSON.stringify(e.details));
+  }
+
+  auditLog(filter: { readonly subject?: string; readonly action?: string; readonly limit: number }): AuditEntry[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (filter.subject !== undefined) (where.push('subject = ?'), args.push(filter.subject));
+    if (filter.action !== undefined) (where.push('action = ?'), args.push(filter.action));
+    const sql = `SELECT id, at, actor, action, subject, details FROM audit_log ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
+    return this.#db
+      .prepare<(string | number)[], { id: number; at: number; actor: string; action: string; subject: string; details: string | null }>(sql)
+      .all(...args, Math.min(Math.max(filter.limit, 1), 1000))
+      .map((r) => ({ ...r, details: r.details === null ? null : (JSON.parse(r.details) as Record<string, unknown>) }));
+  }
+
+  addEnrolmentCode(c: Omit<EnrolmentCodeRecord, 'failures' | 'usedAt' | 'revokedAt'>): void {
+    this.#run(
+      () =>
+        this.#db
+          .prepare(
+            'INSERT INTO enrolment_codes (id, secret_hash, partner_id, terminal_id, created_at, expires_at, max_tries, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          )
+          .run(c.id, c.secretHash, c.partnerId, c.terminalId, c.createdAt, c.expiresAt, c.maxTries, c.createdBy),
+      `enrolment code for ${c.terminalId}`,
+    );
+  }
+
+  enrolmentCode(id: string): EnrolmentCodeRecord | undefined {
+    const r = this.#db.prepare<[string], EnrolmentCodeRow>('SELECT * FROM enrolment_codes WHERE id = ?').get(id);
+    return r && enrolmentCodeOf(r);
+  }
+
+  openEnrolmentCodes(): EnrolmentCodeRecord[] {
+    return this.#db
+      .prepare<[], EnrolmentCodeRow>('SELECT * FROM enrolment_codes WHERE used_at IS NULL AND revoked_at IS NULL ORDER BY created_at DESC, id')
+      .all()
+      .map(enrolmentCodeOf);
+  }
+
+  countEnrolmentFailure(id: string): number {
+    return this.#db.prepare<[string], { failures: number }>('UPDATE enrolment_codes SET failures = failures + 1 WHERE id = ? RETURNING failures').get(id)?.failures ?? 0;
+  }
+
+  useEnrolmentCode(id: string, at: number): boolean {
+    return this.#db.prepare('UPDATE enrolment_codes SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL').run(at, id).changes === 1;
+  }
+
+  revokeEnrolmentCode(id: string, at: number): boolean {
+    return this.#db.prepare('UPDATE enrolment_codes SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL').run(at, id).changes === 1;
+  }
+
   issueCard(c: IssueCard): void {
     if (!isValidCardNumber(c.number)) throw new PasserelleError('DATA_INVALID', 'card number fails its Luhn check');
     const dossierId = c.dossierId ?? `D-${c.number}`;
@@ -1861,4 +1927,34 @@ function privateFile(file: string): void {
   for (const f of [file, `${file}-wal`, `${file}-shm`]) {
     if (existsSync(f) && (statSync(f).mode & 0o077) !== 0) chmodSync(f, 0o600);
   }
+}
+
+interface EnrolmentCodeRow {
+  readonly id: string;
+  readonly secret_hash: string;
+  readonly partner_id: string;
+  readonly terminal_id: string;
+  readonly created_at: number;
+  readonly expires_at: number;
+  readonly max_tries: number;
+  readonly failures: number;
+  readonly created_by: string;
+  readonly used_at: number | null;
+  readonly revoked_at: number | null;
+}
+
+function enrolmentCodeOf(r: EnrolmentCodeRow): EnrolmentCodeRecord {
+  return {
+    id: r.id,
+    secretHash: r.secret_hash,
+    partnerId: r.partner_id,
+    terminalId: r.terminal_id,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    maxTries: r.max_tries,
+    failures: r.failures,
+    createdBy: r.created_by,
+    usedAt: r.used_at,
+    revokedAt: r.revoked_at,
+  };
 }

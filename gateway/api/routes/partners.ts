@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { PasserelleError } from '../../../protocol/errors.ts';
 import type { Ledger, PartnerRecord, TerminalRecord } from '../../ledger/ledger.ts';
 import { isValidBic, normalizeIban } from '../../reimbursement/iban.ts';
-import { allow, checkPartnerScope, principalOf } from '../auth.ts';
+import { actorOf, allow, checkPartnerScope, principalOf } from '../auth.ts';
 import type { Api, ApiDeps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
 import { IsoDate, meta, Obj, PartnerId, PartnerType, TerminalId, Text } from '../schemas.ts';
@@ -73,7 +73,7 @@ function terminalOrThrow(ledger: Ledger, id: string): TerminalRecord {
 }
 
 /** 32 bytes that Node accepts as an Ed25519 public key; a terminal with a bad key could never connect. */
-function ed25519PublicKey(base64url: string): Uint8Array {
+export function ed25519PublicKey(base64url: string): Uint8Array {
   const bytes = Buffer.from(base64url, 'base64url');
   try {
     if (bytes.length !== 32) throw new Error('not 32 bytes');
@@ -149,13 +149,23 @@ export function partnerRoutes(api: Api, { ledger, now }: ApiDeps): void {
   );
 }
 
-export function terminalRoutes(api: Api, { ledger }: ApiDeps): void {
+/**
+ * A terminal exists only when the Region says so: the operator registers it here with its key, or makes an
+ * enrolment code the terminal presents with the key it made (routes/enrolment.ts). A technician may
+ * switch a terminal off (a stolen or broken one, at once) but never on, and never brings a key in: a
+ * technician token alone cannot make a terminal that moves money. Every change is in the audit log.
+ */
+export function terminalRoutes(api: Api, { ledger, now, fleet }: ApiDeps): void {
   api.post(
     '/terminals',
-    { config: allow('operator', 'technician'), schema: { ...meta('terminals', 'Register a terminal and its public key'), body: NewTerminal, response: { 201: TerminalView, ...ERRORS } } },
+    { config: allow('operator'), schema: { ...meta('terminals', 'Register a terminal and its public key (the Region only; or an enrolment code)'), body: NewTerminal, response: { 201: TerminalView, ...ERRORS } } },
     async (req, reply) => {
       const { id, partnerId, publicKey, active } = req.body;
-      ledger.addTerminal({ id, partnerId, publicKey: ed25519PublicKey(publicKey), ...(active === undefined ? {} : { active }) });
+      const key = ed25519PublicKey(publicKey);
+      ledger.atomically(() => {
+        ledger.addTerminal({ id, partnerId, publicKey: key, ...(active === undefined ? {} : { active }) });
+        ledger.addAudit({ at: now(), actor: actorOf(req), action: 'terminal.registered', subject: id, details: { partnerId, publicKey, active: active ?? true } });
+      });
       return reply.code(201).send(terminalView(terminalOrThrow(ledger, id)));
     },
   );
@@ -173,10 +183,22 @@ export function terminalRoutes(api: Api, { ledger }: ApiDeps): void {
   for (const [action, active] of [['activate', true], ['deactivate', false]] as const) {
     api.post(
       `/terminals/:terminalId/${action}`,
-      { config: allow('operator', 'technician'), schema: { ...meta('terminals', active ? 'Activate a terminal' : 'Deactivate a terminal: it may no longer debit'), params: TerminalParams, response: { 200: TerminalView, ...ERRORS } } },
+      {
+        config: active ? allow('operator') : allow('operator', 'technician'),
+        schema: {
+          ...meta('terminals', active ? 'Activate a terminal (the Region only)' : 'Deactivate a terminal: it is dropped from the broker and may no longer connect nor debit'),
+          params: TerminalParams,
+          response: { 200: TerminalView, ...ERRORS },
+        },
+      },
       async (req) => {
-        ledger.setTerminalActive(req.params.terminalId, active);
-        return terminalView(terminalOrThrow(ledger, req.params.terminalId));
+        const id = req.params.terminalId;
+        ledger.atomically(() => {
+          ledger.setTerminalActive(id, active);
+          ledger.addAudit({ at: now(), actor: actorOf(req), action: active ? 'terminal.activated' : 'terminal.deactivated', subject: id, details: null });
+        });
+        if (!active) fleet.disconnect(id);
+        return terminalView(terminalOrThrow(ledger, id));
       },
     );
   }

@@ -1,11 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import { PasserelleError } from '../../../protocol/errors.ts';
-import { allow } from '../auth.ts';
+import { actorOf, allow } from '../auth.ts';
 import type { Api, ApiDeps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
 import { meta, Obj, Text } from '../schemas.ts';
 import { iso } from '../views.ts';
-import { createApiToken, tokenId } from '../tokens.ts';
+import { createApiToken, revokeApiToken, tokenId } from '../tokens.ts';
 
 /**
  * API tokens (operator): the Region issues a token to each partner's staff and each technician, and
@@ -42,7 +42,7 @@ export function tokenRoutes(api: Api, { ledger, now }: ApiDeps): void {
       schema: { ...meta('tokens', 'Create a token; the response is the only time it is shown'), body: NewToken, response: { 201: Obj({ id: Type.String(), token: Type.String() }), ...ERRORS } },
     },
     async (req, reply) => {
-      const token = createApiToken(ledger, req.body, now());
+      const token = createApiToken(ledger, { ...req.body, actor: actorOf(req) }, now());
       return reply.code(201).send({ id: tokenId(token), token });
     },
   );
@@ -51,7 +51,7 @@ export function tokenRoutes(api: Api, { ledger, now }: ApiDeps): void {
     '/tokens/:tokenId',
     { config: allow('operator'), schema: { ...meta('tokens', 'Revoke a token: it is refused from the next request'), params: TokenParams, response: { 204: Type.Null(), ...ERRORS } } },
     async (req, reply) => {
-      if (!ledger.revokeApiToken(req.params.tokenId, now())) throw new PasserelleError('NOT_FOUND', `no token ${req.params.tokenId} in force`);
+      if (!revokeApiToken(ledger, req.params.tokenId, now(), actorOf(req))) throw new PasserelleError('NOT_FOUND', `no token ${req.params.tokenId} in force`);
       return reply.code(204).send(null);
     },
   );

@@ -1,0 +1,177 @@
+import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
+import { PARTNER_TYPES, type Benefit } from '../protocol/benefits.ts';
+import { b64url, type Signer } from '../protocol/crypto.ts';
+import { encodeJson } from '../protocol/debit.ts';
+import { PasserelleError } from '../protocol/errors.ts';
+import { encodeDirect } from '../protocol/frame.ts';
+import { PROTOCOL_VERSION } from '../protocol/messages.ts';
+import type { GatewayPublicKeys } from './keys.ts';
+import type { EnrolmentCodeRecord, Ledger } from './ledger/ledger.ts';
+
+/**
+ * Enrolment codes: how a terminal comes to exist. An operator makes a code bound to one partner and one
+ * terminal id, single-use, expiring, with a few tries; a technician types it on the new terminal, which
+ * sends it with the public key it generated on the device. The gateway then registers (or, for a replaced
+ * device, re-keys) that terminal and answers with what it needs to run, signed with the gateway key.
+ *
+ * A code is 16 characters of Crockford base32 in four groups, `K7M2-9QXF-3RTB-HW4D`: the first group
+ * names the code (20 bits, unique among stored codes), the other twelve are its secret (60 bits), of which
+ * only a SHA-256 is stored. Sixty bits with a handful of tries per code, behind the HTTP rate limit,
+ * cannot be guessed online; a stolen database yields only hashes of codes that expire within days.
+ */
+
+const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const ID_CHARS = 4;
+const SECRET_CHARS = 12;
+export const ENROLMENT_TTL_S_DEFAULT = 7 * 86_400;
+export const ENROLMENT_TTL_S_MAX = 30 * 86_400;
+export const ENROLMENT_TRIES_DEFAULT = 5;
+export const ENROLMENT_TRIES_MAX = 20;
+
+export interface NewEnrolmentCode {
+  readonly partnerId: string;
+  readonly terminalId: string;
+  readonly ttlS?: number;
+  readonly maxTries?: number;
+  /** Who made it, as the audit log names callers. */
+  readonly actor: string;
+}
+
+export interface MadeEnrolmentCode {
+  readonly id: string;
+  /** The whole code: shown once, never stored. */
+  readonly code: string;
+  readonly expiresAt: number;
+}
+
+/** What a terminal needs to run, given in the enrolment answer (issue "the terminal as a product"). */
+export interface EnrolmentContext {
+  readonly signer: Signer;
+  readonly keys: GatewayPublicKeys;
+  /** The broker URL terminals connect to (mqtt:// on loopback, mqtts:// elsewhere). */
+  readonly mqttUrl: string;
+  /** The broker's TLS certificate (PEM) a terminal pins, when the broker speaks TLS. */
+  readonly mqttCertPem?: string;
+  /** A terminal's old key was replaced, or it was switched off: drop its live connection now. */
+  readonly onKeyReplaced?: (terminalId: string) => void;
+}
+
+export interface Enrolment {
+  readonly terminalId: string;
+  readonly partnerId: string;
+  readonly partnerName: string;
+  readonly benefits: Benefit[];
+  readonly mqtt: { readonly url: string; readonly certPem: string | null };
+  readonly gateway: { readonly signPublicKey: string; readonly boxPublicKey: string; readonly issuerPublicKey: string };
+  readonly enrolledAt: number;
+  /** `replaced`: the terminal id existed (a replaced device) and its old key is refused from now on. */
+  readonly replaced: boolean;
+  /** The same fields as a signed frame (`S1.<signature>.<json>`), signed with the gateway's reply key. */
+  readonly signed: string;
+}
+
+function randomChars(n: number): string {
+  let out = '';
+  for (let i = 0; i < n; i++) out += ALPHABET[randomInt(ALPHABET.length)];
+  return out;
+}
+
+function secretHash(id: string, secret: string): string {
+  return createHash('sha256').update(`passerelle/enrolment/v1\0${id}\0${secret}`).digest('hex');
+}
+
+/**
+ * A typed code in its canonical form, or undefined when it cannot be one. Technicians copy codes by
+ * hand: case, spaces and dashes are ignored, and O, I, L read as 0, 1, 1 (Crockford's rule).
+ */
+export function parseEnrolmentCode(typed: string): { id: string; secret: string } | undefined {
+  const clean = typed.toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1');
+  if (clean.length !== ID_CHARS + SECRET_CHARS || [...clean].some((c) => !ALPHABET.includes(c))) return undefined;
+  return { id: clean.slice(0, ID_CHARS), secret: clean.slice(ID_CHARS) };
+}
+
+export function makeEnrolmentCode(ledger: Ledger, n: NewEnrolmentCode, now: number): MadeEnrolmentCode {
+  const partner = ledger.partner(n.partnerId);
+  if (!partner) throw new PasserelleError('NOT_FOUND', `no partner ${n.partnerId}`);
+  const existing = ledger.terminal(n.terminalId);
+  if (existing && existing.partnerId !== n.partnerId) {
+    throw new PasserelleError('DATA_INVALID', `terminal ${n.terminalId} belongs to partner ${existing.partnerId}, not ${n.partnerId}`);
+  }
+  const ttlS = n.ttlS ?? ENROLMENT_TTL_S_DEFAULT;
+  const maxTries = n.maxTries ?? ENROLMENT_TRIES_DEFAULT;
+  if (!Number.isInteger(ttlS) || ttlS < 1 || ttlS > ENROLMENT_TTL_S_MAX) throw new PasserelleError('DATA_INVALID', `ttlS must be 1 to ${ENROLMENT_TTL_S_MAX}`);
+  if (!Number.isInteger(maxTries) || maxTries < 1 || maxTries > ENROLMENT_TRIES_MAX) throw new PasserelleError('DATA_INVALID', `maxTries must be 1 to ${ENROLMENT_TRIES_MAX}`);
+  return ledger.atomically(() => {
+    // 2^20 ids: draw until one is free (a handful of codes are alive at any time).
+    let id = randomChars(ID_CHARS);
+    for (let i = 0; ledger.enrolmentCode(id) && i < 64; i++) id = randomChars(ID_CHARS);
+    if (ledger.enrolmentCode(id)) throw new PasserelleError('DATA_INVALID', 'no free enrolment code id: revoke unused codes');
+    const secret = randomChars(SECRET_CHARS);
+    const expiresAt = now + ttlS * 1000;
+    ledger.addEnrolmentCode({ id, secretHash: secretHash(id, secret), partnerId: n.partnerId, terminalId: n.terminalId, createdAt: now, expiresAt, maxTries, createdBy: n.actor });
+    ledger.addAudit({ at: now, actor: n.actor, action: 'enrolment-code.created', subject: n.terminalId, details: { code: id, partnerId: n.partnerId, expiresAt, maxTries } });
+    const code = id + secret;
+    return { id, code: `${code.slice(0, 4)}-${code.slice(4, 8)}-${code.slice(8, 12)}-${code.slice(12)}`, expiresAt };
+  });
+}
+
+/** Why a stored code cannot enrol now, or null when it can (the secret is checked apart). */
+function unusable(c: EnrolmentCodeRecord, now: number): PasserelleError | null {
+  if (c.revokedAt !== null) return new PasserelleError('ENROLMENT_CODE_REVOKED', `enrolment code ${c.id} was revoked`);
+  if (c.usedAt !== null) return new PasserelleError('ENROLMENT_CODE_USED', `enrolment code ${c.id} was already used`);
+  if (now >= c.expiresAt) return new PasserelleError('ENROLMENT_CODE_EXPIRED', `enrolment code ${c.id} expired`);
+  if (c.failures >= c.maxTries) return new PasserelleError('ENROLMENT_CODE_EXHAUSTED', `enrolment code ${c.id} had ${c.failures} wrong tries`);
+  return null;
+}
+
+/**
+ * Enrol a terminal with a code and the public key it made. A wrong secret counts against the code (and is
+ * logged) even though the call fails; everything else is one transaction: the terminal registered or
+ * re-keyed, the code used, the audit lines written. `from` is the caller's address, for the log.
+ */
+export function redeemEnrolmentCode(ledger: Ledger, typed: string, publicKey: Uint8Array, now: number, ctx: EnrolmentContext, from: string): Enrolment {
+  const parsed = parseEnrolmentCode(typed);
+  const stored = parsed && ledger.enrolmentCode(parsed.id);
+  if (!parsed || !stored) throw new PasserelleError('ENROLMENT_CODE_INVALID', 'no such enrolment code');
+  const refusal = unusable(stored, now);
+  if (refusal) throw refusal;
+  const given = Buffer.from(secretHash(parsed.id, parsed.secret), 'hex');
+  if (!timingSafeEqual(given, Buffer.from(stored.secretHash, 'hex'))) {
+    ledger.atomically(() => {
+      const failures = ledger.countEnrolmentFailure(stored.id);
+      ledger.addAudit({ at: now, actor: `enrolment-code:${stored.id}`, action: 'enrolment-code.failed', subject: stored.terminalId, details: { from, failures, maxTries: stored.maxTries } });
+    });
+    throw new PasserelleError('ENROLMENT_CODE_INVALID', `wrong secret for enrolment code ${stored.id}`);
+  }
+  const actor = `enrolment-code:${stored.id}`;
+  const replaced = ledger.atomically(() => {
+    if (!ledger.useEnrolmentCode(stored.id, now)) throw new PasserelleError('ENROLMENT_CODE_USED', `enrolment code ${stored.id} was already used`);
+    const key = b64url(publicKey);
+    ledger.addAudit({ at: now, actor, action: 'enrolment-code.used', subject: stored.terminalId, details: { from, publicKey: key } });
+    const existing = ledger.terminal(stored.terminalId);
+    if (existing) {
+      if (existing.partnerId !== stored.partnerId) throw new PasserelleError('DATA_INVALID', `terminal ${stored.terminalId} now belongs to another partner`);
+      ledger.replaceTerminalKey(stored.terminalId, publicKey);
+      ledger.addAudit({ at: now, actor, action: 'terminal.key-replaced', subject: stored.terminalId, details: { oldPublicKey: b64url(existing.publicKey), publicKey: key, wasActive: existing.active } });
+      return true;
+    }
+    ledger.addTerminal({ id: stored.terminalId, partnerId: stored.partnerId, publicKey });
+    ledger.addAudit({ at: now, actor, action: 'terminal.enrolled', subject: stored.terminalId, details: { partnerId: stored.partnerId, publicKey: key } });
+    return false;
+  });
+  if (replaced) ctx.onKeyReplaced?.(stored.terminalId);
+  const partner = ledger.partner(stored.partnerId);
+  if (!partner) throw new PasserelleError('NOT_FOUND', `no partner ${stored.partnerId}`);
+  const fields = {
+    terminalId: stored.terminalId,
+    partnerId: partner.id,
+    partnerName: partner.name,
+    benefits: [...PARTNER_TYPES[partner.type].benefits] as Benefit[],
+    mqtt: { url: ctx.mqttUrl, certPem: ctx.mqttCertPem ?? null },
+    gateway: { signPublicKey: b64url(ctx.keys.signPublicKey), boxPublicKey: b64url(ctx.keys.boxPublicKey), issuerPublicKey: b64url(ctx.keys.issuerPublicKey) },
+    enrolledAt: now,
+    replaced,
+  };
+  const message = encodeJson({ v: PROTOCOL_VERSION, type: 'terminal.enrolment', body: fields });
+  return { ...fields, signed: encodeDirect(message, ctx.signer.sign(message)).toString('utf8') };
+}
