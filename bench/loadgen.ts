@@ -126,7 +126,8 @@ async function setup(s: LoadgenSetup): Promise<void> {
       const client = await connectMqttAsync(s.url, {
         clientId: id,
         username: id,
-        password: makeConnectToken(id, signer, Date.now()),
+        // A fresh bench gateway: no token was used before; no record yet.
+        password: makeConnectToken(id, signer, { ms: Date.now(), head: 0 }),
         reconnectPeriod: 0,
         connectTimeout: 10_000,
       });

@@ -11,6 +11,7 @@ import { TerminalConfigSchema, type TerminalConfig } from '../terminal/config.ts
 import { openDevices } from '../terminal/devices/open.ts';
 import { formatChecklist, runDoctor } from '../terminal/doctor.ts';
 import { MqttLink } from '../terminal/link.ts';
+import { Outbox } from '../terminal/outbox.ts';
 import { decodeQrFrame } from '../terminal/qr-decode.ts';
 
 export interface DoctorOptions {
@@ -36,13 +37,16 @@ export async function terminalDoctorCommand(o: DoctorOptions): Promise<void> {
   const { seed, gateway } = provisioned(config, o.config);
   const log = createLogger({ level: 'warn', name: 'doctor' });
   const devices = await openDevices(config.devices, { clock: systemClock, log });
+  // The link speaks as the terminal: its connect tokens follow the outbox's (single use, head declared).
+  const outbox = o.link === false ? undefined : new Outbox({ file: config.outboxFile, maxPending: config.maxPending });
   const link =
-    o.link === false
+    outbox === undefined
       ? undefined
       : new MqttLink({
           url: config.gatewayUrl,
           terminalId: config.terminalId,
           signer: naclSigner(seed),
+          claims: (now) => outbox.connectClaims(now),
           clock: systemClock,
           backoff: { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs },
           connectTimeoutMs: config.connectTimeoutMs,
@@ -68,6 +72,7 @@ export async function terminalDoctorCommand(o: DoctorOptions): Promise<void> {
     if (results.some((r) => r.status === 'fail')) process.exitCode = 1;
   } finally {
     await devices.close();
+    outbox?.close();
   }
 }
 

@@ -1,9 +1,11 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Logger } from '../common/log.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import { HOTLIST_FULL_TOPIC, HOTLIST_TOPIC, POLICY_TOPIC } from '../protocol/offline.ts';
 import { parseTerminalTopic } from '../protocol/topics.ts';
+import { GuardedSocket, type PacketLimits } from './mqtt-guard.ts';
 
 const PUSHED_TOPICS = [POLICY_TOPIC, HOTLIST_TOPIC, HOTLIST_FULL_TOPIC];
 
@@ -42,11 +44,26 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
+/** The broker's limits, each enforced before the work it protects (gateway config `mqtt`). */
+export interface BrokerLimits extends PacketLimits {
+  /** A socket must send its CONNECT within this time. */
+  readonly connectTimeoutS: number;
+  /** Open sockets in all; beyond, new ones are closed at once. */
+  readonly maxConnections: number;
+  /** Sockets from one address that have not yet authenticated. */
+  readonly maxPendingConnectsPerAddress: number;
+  /** Failed connects per address: `points` in `durationS` seconds, then the address is refused for `blockS`. */
+  readonly failedConnects: { readonly points: number; readonly durationS: number; readonly blockS: number };
+}
+
 export interface BrokerOptions {
   readonly host: string;
   readonly port: number;
   /** Decide whether `clientId` may connect with these credentials (a terminal id and its connect token). */
   readonly authenticate: (clientId: string, username: string | undefined, password: Buffer | undefined) => boolean;
+  readonly limits: BrokerLimits;
+  /** A terminal's connection ended (for the gateway's view of its fleet). */
+  readonly onDisconnect?: (clientId: string) => void;
   readonly log: Logger;
 }
 
@@ -71,11 +88,20 @@ function authError(): AuthenticateError {
 
 export async function startEmbeddedBroker(opts: BrokerOptions): Promise<EmbeddedBroker> {
   const log = opts.log;
+  const limits = opts.limits;
+  const doors = new Doors(limits, log);
   const aedes = await Aedes.createBroker({
     maxClientsIdLength: 64,
+    connectTimeout: limits.connectTimeoutS * 1000,
     authenticate: (client: Client, username, password, done) => {
       const ok = opts.authenticate(client.id, username, password);
-      if (!ok) log.warn({ clientId: client.id }, 'terminal refused by the broker: bad credentials');
+      const conn = client.conn instanceof GuardedSocket ? client.conn : undefined;
+      if (ok) {
+        if (conn) doors.authenticated(conn);
+      } else {
+        log.warn({ clientId: client.id, address: conn?.remoteAddress }, 'terminal refused by the broker: bad credentials');
+        if (conn) doors.failed(conn.remoteAddress);
+      }
       done(ok ? null : authError(), ok);
     },
     authorizePublish: (client: Client | null, packet: PublishPacket, done) => {
@@ -101,15 +127,19 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
   const connected = new Map<string, Client>();
   aedes.on('client', (client) => void connected.set(client.id, client));
   aedes.on('clientDisconnect', (client) => {
-    if (connected.get(client.id) === client) connected.delete(client.id);
+    if (connected.get(client.id) !== client) return;
+    connected.delete(client.id);
+    opts.onDisconnect?.(client.id);
   });
   aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
   aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
 
   const server = createServer({ noDelay: true }, (socket: Socket) => {
     socket.setNoDelay(true);
-    aedes.handle(socket);
+    void doors.admit(socket).then((conn) => conn && aedes.handle(conn));
   });
+  // Node closes sockets beyond this at accept, before any byte is read.
+  server.maxConnections = limits.maxConnections;
   let port: number;
   try {
     port = await listen(server, opts.host, opts.port, 'MQTT broker (mqtt.port)');
@@ -183,4 +213,61 @@ export function listen(server: Server, host: string, port: number, what: string)
     server.once('listening', onListening);
     server.listen(port, host);
   });
+}
+
+/**
+ * The broker's doors, before aedes sees a byte: an address that failed to authenticate too often is
+ * refused for a while (a flood of bad connects costs a signature check each), an address may hold only so
+ * many sockets that have not authenticated yet, and every socket is wrapped in the packet size guard.
+ */
+class Doors {
+  readonly #limits: BrokerLimits;
+  readonly #log: Logger;
+  readonly #failures: RateLimiterMemory;
+  readonly #pending = new Map<string, number>();
+  readonly #unauthenticated = new WeakSet<GuardedSocket>();
+
+  constructor(limits: BrokerLimits, log: Logger) {
+    this.#limits = limits;
+    this.#log = log;
+    const f = limits.failedConnects;
+    this.#failures = new RateLimiterMemory({ keyPrefix: 'mqtt-connect-failures', points: f.points, duration: f.durationS, blockDuration: f.blockS });
+  }
+
+  /** The guarded connection to hand to aedes, or undefined when the socket was refused (and destroyed). */
+  async admit(socket: Socket): Promise<GuardedSocket | undefined> {
+    const address = socket.remoteAddress ?? 'unknown';
+    const failures = await this.#failures.get(address);
+    if (failures !== null && failures.consumedPoints > this.#limits.failedConnects.points && failures.msBeforeNext > 0) {
+      socket.destroy();
+      return undefined;
+    }
+    const pending = this.#pending.get(address) ?? 0;
+    if (pending >= this.#limits.maxPendingConnectsPerAddress || socket.destroyed) {
+      if (pending >= this.#limits.maxPendingConnectsPerAddress) this.#log.warn({ address, pending }, 'connection refused: too many unauthenticated sockets from this address');
+      socket.destroy();
+      return undefined;
+    }
+    this.#pending.set(address, pending + 1);
+    const conn = new GuardedSocket(socket, this.#limits, (v) => this.#log.warn({ address, violation: v }, 'connection cut: MQTT packet over its limit or malformed'));
+    this.#unauthenticated.add(conn);
+    conn.once('close', () => this.#settle(conn));
+    return conn;
+  }
+
+  authenticated(conn: GuardedSocket): void {
+    this.#settle(conn);
+  }
+
+  failed(address: string): void {
+    this.#failures.consume(address).catch(() => this.#log.warn({ address, blockS: this.#limits.failedConnects.blockS }, 'address refused for a while: too many failed connects'));
+  }
+
+  /** The socket is no longer waiting to authenticate (it did, or it closed). */
+  #settle(conn: GuardedSocket): void {
+    if (!this.#unauthenticated.delete(conn)) return;
+    const n = (this.#pending.get(conn.remoteAddress) ?? 1) - 1;
+    if (n <= 0) this.#pending.delete(conn.remoteAddress);
+    else this.#pending.set(conn.remoteAddress, n);
+  }
 }

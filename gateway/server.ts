@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { createLogger, ns, type Logger } from '../common/log.ts';
 import { VERSION } from '../common/version.ts';
-import { checkConnectToken } from '../protocol/connect-token.ts';
+import { readConnectToken } from '../protocol/connect-token.ts';
+import { TerminalContacts } from './contacts.ts';
 import { NodeVerifier } from '../protocol/crypto.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import { REQUEST_FILTER } from '../protocol/topics.ts';
@@ -62,6 +63,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   });
   const now = opts.now ?? Date.now;
   let broker: EmbeddedBroker | undefined;
+  let contacts: TerminalContacts | undefined;
   try {
     const demoTerminals = prepareDemo(config, ledger, ns(log, 'gateway.seed'));
     const pipeline = new DebitPipeline({
@@ -76,15 +78,21 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
     });
     const verifier = new NodeVerifier();
+    contacts = new TerminalContacts({ ledger, maxAgeMs: config.mqtt.connectTokenMaxAgeS * 1000, log: ns(log, 'gateway.contacts') });
+    contacts.start();
+    const c = contacts;
+    const { host, port, connectTokenMaxAgeS: _age, publicUrl: _url, ...limits } = config.mqtt;
     broker = await startEmbeddedBroker({
-      host: config.mqtt.host,
-      port: config.mqtt.port,
+      host,
+      port,
+      limits,
       log: ns(log, 'gateway.broker'),
       authenticate: (clientId, username, password) => {
         const t = ledger.terminal(clientId);
         // A deactivated terminal is off the broker, not only refused at the rules.
         if (!t || !t.active || username !== clientId || !password) return false;
-        return checkConnectToken(clientId, password.toString('utf8'), t.publicKey, verifier, Date.now(), config.mqtt.connectTokenMaxAgeS);
+        const claims = readConnectToken(clientId, password.toString('utf8'), t.publicKey, verifier);
+        return claims !== undefined && c.admit(clientId, claims, Date.now()) === 'ok';
       },
     });
     await broker.link.subscribe(REQUEST_FILTER, pipeline.handle);
@@ -155,12 +163,14 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         await app.close();
         await pipeline.stop(graceful);
         await b.close();
+        c.stop();
         ledger.close();
         log.flush();
       },
     };
   } catch (e) {
     await broker?.close();
+    contacts?.stop();
     ledger.close();
     throw e;
   }

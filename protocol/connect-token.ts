@@ -1,33 +1,51 @@
 import type { Signer, Verifier } from './crypto.ts';
 
 /**
- * How a terminal authenticates to the broker over MQTT 3.1.1 (no challenge/response there): username is
- * its terminal id, password a token `<ms>.<signature>` over a context string, the terminal id and the
- * time. The broker checks it with the terminal's registered public key and refuses tokens older than a
- * bound, which limits both replay and clock skew. Requests are signed on their own anyway; this keeps
- * strangers off the broker and other terminals' replies private.
+ * How a terminal authenticates to the broker over MQTT 3.1.1 (which has no challenge/response): username
+ * is its terminal id, password a connect token signed with its key,
+ *
+ *   `2.<ms>.<head>.<signature>`   over `passerelle/mqtt-connect/v2\0<terminal id>\0<ms>\0<head>`
+ *
+ * - `ms`: the terminal's clock, strictly greater than in any token it used before. The gateway accepts a
+ *   token only within `connectTokenMaxAgeS` of its own clock and only with a time later than the last
+ *   token it accepted from that terminal, so a token works once: replayed from another socket (or after
+ *   the first connection ended) it is refused, and the terminal that used it is not kicked off.
+ * - `head`: the sequence number of the last record in the terminal's outbox. The gateway records it with
+ *   the time of the connect: every record with a higher number was made after that moment, which bounds
+ *   how far back an offline sale can be dated (docs/security.md).
+ *
+ * Requests are signed on their own anyway; the token keeps strangers off the broker and other terminals'
+ * replies private. Over plain TCP a token can still be read on the wire and used first by whoever reads
+ * it: outside loopback the broker speaks TLS (docs/security.md).
  */
 
-function tokenMessage(terminalId: string, ms: number): Buffer {
-  return Buffer.from(`passerelle/mqtt-connect/v1\0${terminalId}\0${ms}`, 'utf8');
+export interface ConnectClaims {
+  /** The terminal's clock when it made the token; strictly increasing per terminal. */
+  readonly ms: number;
+  /** The sequence number of its last outbox record (0: none yet). */
+  readonly head: number;
 }
 
-export function makeConnectToken(terminalId: string, signer: Signer, nowMs: number): string {
-  const sig = signer.sign(tokenMessage(terminalId, nowMs));
-  return `${nowMs}.${Buffer.from(sig).toString('base64url')}`;
+function tokenMessage(terminalId: string, c: ConnectClaims): Buffer {
+  return Buffer.from(`passerelle/mqtt-connect/v2\0${terminalId}\0${c.ms}\0${c.head}`, 'utf8');
 }
 
-export function checkConnectToken(
-  terminalId: string,
-  token: string,
-  publicKey: Uint8Array,
-  verifier: Verifier,
-  nowMs: number,
-  maxAgeS: number,
-): boolean {
-  const m = /^([0-9]{1,15})\.([A-Za-z0-9_-]{86})$/.exec(token);
-  if (!m) return false;
-  const ms = Number(m[1]);
-  if (Math.abs(nowMs - ms) > maxAgeS * 1000) return false;
-  return verifier.verify(tokenMessage(terminalId, ms), Buffer.from(m[2] as string, 'base64url'), publicKey);
+export function makeConnectToken(terminalId: string, signer: Signer, claims: ConnectClaims): string {
+  if (!Number.isSafeInteger(claims.ms) || claims.ms < 0 || !Number.isSafeInteger(claims.head) || claims.head < 0) {
+    throw new RangeError('connect claims are non-negative integers');
+  }
+  const sig = signer.sign(tokenMessage(terminalId, claims));
+  return `2.${claims.ms}.${claims.head}.${Buffer.from(sig).toString('base64url')}`;
+}
+
+/**
+ * The claims of a token whose signature verifies with the terminal's key; undefined for anything else
+ * (another version, a malformed token, a wrong signature). Freshness and single use are the gateway's to
+ * judge (gateway/contacts.ts).
+ */
+export function readConnectToken(terminalId: string, token: string, publicKey: Uint8Array, verifier: Verifier): ConnectClaims | undefined {
+  const m = /^2\.(0|[1-9][0-9]{0,14})\.(0|[1-9][0-9]{0,14})\.([A-Za-z0-9_-]{86})$/.exec(token);
+  if (!m) return undefined;
+  const claims = { ms: Number(m[1]), head: Number(m[2]) };
+  return verifier.verify(tokenMessage(terminalId, claims), Buffer.from(m[3] as string, 'base64url'), publicKey) ? claims : undefined;
 }

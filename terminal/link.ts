@@ -1,7 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import { connectMqtt } from '../common/mqtt.ts';
 import type { Logger } from '../common/log.ts';
-import { makeConnectToken } from '../protocol/connect-token.ts';
+import { makeConnectToken, type ConnectClaims } from '../protocol/connect-token.ts';
 import type { Signer } from '../protocol/crypto.ts';
 import { HOTLIST_TOPIC, POLICY_TOPIC } from '../protocol/offline.ts';
 import { replyTopic, requestTopic } from '../protocol/topics.ts';
@@ -10,7 +10,7 @@ import type { Clock } from './bindings.ts';
 /**
  * The terminal's MQTT link. One client per connection attempt, reconnecting on its own schedule: capped
  * exponential backoff with jitter, so a thousand terminals that lost the same network do not all come back
- * in the same millisecond. Every attempt signs a fresh connect token.
+ * in the same millisecond. Every attempt signs a fresh connect token (used once; it names the outbox head).
  *
  * Clean sessions: a reply published while the terminal was away is not kept by the broker; the terminal
  * resends its pending requests when the link comes back and the gateway answers each with its original
@@ -44,6 +44,8 @@ export interface LinkOptions {
   readonly url: string;
   readonly terminalId: string;
   readonly signer: Signer;
+  /** What each connect token claims: a time later than the last token's, and the outbox head (Outbox.connectClaims). */
+  readonly claims: (nowMs: number) => ConnectClaims;
   readonly clock: Clock;
   readonly backoff: Backoff;
   readonly connectTimeoutMs: number;
@@ -114,7 +116,7 @@ export class MqttLink implements Link {
     const client = connectMqtt(o.url, {
       clientId: o.terminalId,
       username: o.terminalId,
-      password: makeConnectToken(o.terminalId, o.signer, o.clock.now()),
+      password: makeConnectToken(o.terminalId, o.signer, o.claims(o.clock.now())),
       clean: true,
       reconnectPeriod: 0,
       connectTimeout: o.connectTimeoutMs,

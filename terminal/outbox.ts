@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import type { Benefit, Unit } from '../protocol/benefits.ts';
+import type { ConnectClaims } from '../protocol/connect-token.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import { chainHash, GENESIS_HASH, type HotlistDoc, type HotlistReason, type OfflineLimits } from '../protocol/offline.ts';
 
@@ -395,6 +396,18 @@ export class Outbox {
   /** Remember the latest signed gateway time heard (and this terminal's clock at that moment). */
   setGatewayTime(t: GatewayTime): void {
     this.#s.metaSet.run('gateway_time', JSON.stringify(t));
+  }
+
+  /**
+   * What the terminal claims in its next connect token (protocol/connect-token.ts): a time strictly later
+   * than any token it made before, even if its clock went back (kept on disk), and its last record's
+   * number. Any record appended after this call gets a higher number.
+   */
+  connectClaims(now: number): ConnectClaims {
+    const last = Number(this.#s.metaGet.get('connect_token_ms')?.value ?? 0);
+    const ms = Math.max(now, last + 1);
+    this.#s.metaSet.run('connect_token_ms', ms);
+    return { ms, head: this.#s.head.get()?.seq ?? 0 };
   }
 
   close(): void {

@@ -38,6 +38,7 @@ export function createTerminal(config: TerminalConfig, parts: TerminalParts): Te
     url: config.gatewayUrl,
     terminalId: config.terminalId,
     signer: parts.signer,
+    claims: (now) => outbox.connectClaims(now),
     clock: parts.bindings.clock,
     backoff: { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs },
     connectTimeoutMs: config.connectTimeoutMs,

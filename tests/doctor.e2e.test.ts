@@ -16,6 +16,7 @@ import { MqttLink } from '../terminal/link.ts';
 import { decodeQrFrame } from '../terminal/qr-decode.ts';
 import { SimQrCamera } from '../terminal/sim-bindings.ts';
 import { issuerKeysOf } from '../gateway/keys.ts';
+import { freshClaims } from './helpers/raw-terminal.ts';
 import { World } from './helpers/world.ts';
 
 const TID = 'T-LIB-LYON-01';
@@ -45,6 +46,7 @@ async function parts(over: { padKey?: Uint8Array; signKey?: Uint8Array } = {}): 
     url: world.gateway.mqttUrl,
     terminalId: TID,
     signer: naclSigner(fromB64url(world.key(TID).seed, 32, 'seed')),
+    claims: () => freshClaims(TID),
     clock: systemClock,
     backoff: { baseMs: 20, maxMs: 200 },
     connectTimeoutMs: 2000,

@@ -10,7 +10,7 @@ import { nodeSigner } from '../protocol/crypto.ts';
 import { isPasserelleError } from '../protocol/errors.ts';
 import { replyTopic, requestTopic } from '../protocol/topics.ts';
 import { debitBody } from './helpers/debits.ts';
-import { RawTerminal } from './helpers/raw-terminal.ts';
+import { freshClaims, RawTerminal } from './helpers/raw-terminal.ts';
 import { holder, World } from './helpers/world.ts';
 
 /** The gateway against requests a real terminal would never send: conflicting, forged, malformed, misrouted. */
@@ -108,9 +108,9 @@ describe('the broker lets each terminal touch only its own topics', () => {
     mqtt.connectAsync(world.gateway.mqttUrl, { clientId, username: clientId, password, reconnectPeriod: 0, connectTimeout: 2000 });
 
   it('refuses a connect token signed by another key, an old token, and an unknown terminal', async () => {
-    await expect(connect(T, makeConnectToken(T, nodeSigner(randomBytes(32)), Date.now()))).rejects.toThrow();
-    await expect(connect(T, makeConnectToken(T, raw.signer, Date.now() - 3_600_000))).rejects.toThrow();
-    await expect(connect('T-NOBODY-01', makeConnectToken('T-NOBODY-01', raw.signer, Date.now()))).rejects.toThrow();
+    await expect(connect(T, makeConnectToken(T, nodeSigner(randomBytes(32)), freshClaims(T)))).rejects.toThrow();
+    await expect(connect(T, makeConnectToken(T, raw.signer, { ms: Date.now() - 3_600_000, head: 0 }))).rejects.toThrow();
+    await expect(connect('T-NOBODY-01', makeConnectToken('T-NOBODY-01', raw.signer, freshClaims('T-NOBODY-01')))).rejects.toThrow();
   });
 
   it("refuses a subscription to another terminal's replies and a publish on another terminal's requests", async () => {
@@ -126,7 +126,7 @@ describe('the broker lets each terminal touch only its own topics', () => {
     const rogue = await mqtt.connectAsync(world.gateway.mqttUrl, {
       clientId: `${T}`,
       username: T,
-      password: makeConnectToken(T, raw.signer, Date.now()),
+      password: makeConnectToken(T, raw.signer, freshClaims(T)),
       reconnectPeriod: 0,
     });
     const closed = new Promise<void>((r) => rogue.once('close', () => r()));

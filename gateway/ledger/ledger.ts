@@ -338,6 +338,16 @@ export interface AuditEntry {
   readonly details: Readonly<Record<string, unknown>> | null;
 }
 
+/** A terminal's admitted connect (gateway/contacts.ts): when, with which outbox head, and its token's time. */
+export interface TerminalContact {
+  readonly terminalId: string;
+  /** The sequence number of the terminal's last record when it connected (0: none). */
+  readonly headSeq: number;
+  /** The gateway's clock. */
+  readonly at: number;
+  readonly tokenMs: number;
+}
+
 /** An enrolment code as stored: its secret part only as a hash (gateway/enrolment.ts). */
 export interface EnrolmentCodeRecord {
   readonly id: string;
@@ -405,6 +415,16 @@ export interface Ledger {
   setTerminalActive(id: string, active: boolean): void;
   /** A replaced device: the new key takes over at once and the terminal is active; the old key is refused from now on. */
   replaceTerminalKey(id: string, publicKey: Uint8Array): void;
+
+  /** Record admitted connects in one transaction (contacts by head, the last token time, the connect time). */
+  recordContacts(contacts: readonly TerminalContact[]): void;
+  /** The time in the last connect token admitted for this terminal (0: none). */
+  lastConnectTokenMs(terminalId: string): number;
+  /**
+   * When record `seq` of a terminal can have been made, from its contacts alone: after the latest contact
+   * whose head is below `seq`, and no later than the earliest whose head reaches it (null: no such contact).
+   */
+  contactBounds(terminalId: string, seq: number): { readonly after: number | null; readonly before: number | null };
 
   addAudit(e: Omit<AuditEntry, 'id'>): void;
   /** Newest first; `limit` at most 1,000. */

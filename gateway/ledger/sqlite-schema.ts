@@ -324,6 +324,21 @@ CREATE TABLE IF NOT EXISTS audit_log (
   details TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS audit_by_subject ON audit_log(subject, id);
+-- What the gateway saw of each terminal's connections (gateway/contacts.ts): at each admitted connect,
+-- the outbox head the terminal declared and the gateway's time. A record numbered above a contact's head
+-- was made after that contact; one at or below it, before. The latest time per head is kept.
+CREATE TABLE IF NOT EXISTS terminal_contacts (
+  terminal_id TEXT NOT NULL,
+  head_seq INTEGER NOT NULL CHECK (head_seq >= 0),
+  at INTEGER NOT NULL,
+  PRIMARY KEY (terminal_id, head_seq)
+) STRICT, WITHOUT ROWID;
+-- The time in the last connect token admitted per terminal: a later token must be later still (single use).
+CREATE TABLE IF NOT EXISTS terminal_presence (
+  terminal_id TEXT PRIMARY KEY,
+  last_token_ms INTEGER NOT NULL,
+  connected_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
 -- Single-use, expiring codes an operator makes for one terminal id of one partner: the terminal presents
 -- one with the public key it made, and exists from then on (gateway/enrolment.ts). Only a hash of the
 -- secret part is kept.

@@ -32,6 +32,7 @@ import type {
   ApiTokenRecord,
   AuditEntry,
   EnrolmentCodeRecord,
+  TerminalContact,
   LedgerRules,
   BulkLoadResult,
   CardRecord,
@@ -363,6 +364,8 @@ export class SqliteLedger implements Ledger {
          VALUES (@txn_id, @card_number, @dossier_id, @partner_id, @terminal_id, @benefit, @unit, @amount, @amount_cents, @reason, @sale_at, @recorded_at)`,
       ),
       cardsOfDossier: db.prepare<[string], { number: string }>('SELECT number FROM cards WHERE dossier_id = ?'),
+      contactAfter: db.prepare<[string, number], { at: number }>('SELECT max(at) AS at FROM terminal_contacts WHERE terminal_id = ? AND head_seq < ? HAVING count(*) > 0'),
+      contactBefore: db.prepare<[string, number], { at: number }>('SELECT min(at) AS at FROM terminal_contacts WHERE terminal_id = ? AND head_seq >= ? HAVING count(*) > 0'),
       sale: db.prepare<[string], SaleRow>("SELECT * FROM sales WHERE txn_id = ? AND kind = 'sale'"),
       correctionOf: db.prepare<[string], { id: number }>("SELECT id FROM sales WHERE txn_id = ? AND kind <> 'sale'"),
       setPinFailures: db.prepare<[number, string]>('UPDATE dossiers SET pin_failures = ? WHERE id = ?'),
@@ -1005,6 +1008,36 @@ export class SqliteLedger implements Ledger {
     this.#terminals.delete(id);
     const r = this.#db.prepare('UPDATE terminals SET public_key = ?, active = 1 WHERE id = ?').run(Buffer.from(publicKey), id);
     if (r.changes !== 1) throw new PasserelleError('NOT_FOUND', `no terminal ${id}`);
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Terminal contacts (gateway/contacts.ts)
+
+  recordContacts(contacts: readonly TerminalContact[]): void {
+    if (contacts.length === 0) return;
+    const contact = this.#db.prepare<[string, number, number]>(
+      'INSERT INTO terminal_contacts (terminal_id, head_seq, at) VALUES (?, ?, ?) ON CONFLICT (terminal_id, head_seq) DO UPDATE SET at = max(at, excluded.at)',
+    );
+    const presence = this.#db.prepare<[string, number, number]>(
+      `INSERT INTO terminal_presence (terminal_id, last_token_ms, connected_at) VALUES (?, ?, ?)
+       ON CONFLICT (terminal_id) DO UPDATE SET last_token_ms = max(last_token_ms, excluded.last_token_ms), connected_at = max(connected_at, excluded.connected_at)`,
+    );
+    this.#db.transaction(() => {
+      for (const c of contacts) {
+        contact.run(c.terminalId, c.headSeq, c.at);
+        presence.run(c.terminalId, c.tokenMs, c.at);
+      }
+    })();
+  }
+
+  lastConnectTokenMs(terminalId: string): number {
+    return this.#db.prepare<[string], { last_token_ms: number }>('SELECT last_token_ms FROM terminal_presence WHERE terminal_id = ?').get(terminalId)?.last_token_ms ?? 0;
+  }
+
+  contactBounds(terminalId: string, seq: number): { after: number | null; before: number | null } {
+    const after = this.#s.contactAfter.get(terminalId, seq)?.at ?? null;
+    const before = this.#s.contactBefore.get(terminalId, seq)?.at ?? null;
+    return { after, before };
   }
 
   // ---------------------------------------------------------------------------------------------------

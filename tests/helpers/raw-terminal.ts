@@ -1,11 +1,23 @@
 import type { MqttClient } from 'mqtt';
 import { connectMqttAsync } from '../../common/mqtt.ts';
-import { makeConnectToken } from '../../protocol/connect-token.ts';
+import { makeConnectToken, type ConnectClaims } from '../../protocol/connect-token.ts';
 import { fromB64url, NodeVerifier, nodeSigner, type Signer } from '../../protocol/crypto.ts';
 import { debitRequest, encodeJson } from '../../protocol/debit.ts';
 import { decodeFrame, encodeDirect, verifyFrame } from '../../protocol/frame.ts';
 import { parseJson, Reply, type DebitRequestBody } from '../../protocol/messages.ts';
 import { replyTopic, requestTopic } from '../../protocol/topics.ts';
+
+const lastTokenMs = new Map<string, number>();
+
+/**
+ * Connect claims for a test client: a token time later than any this process used for that terminal
+ * (tokens are single-use), and an outbox head (0 by default: a raw terminal keeps no outbox).
+ */
+export function freshClaims(terminalId: string, head = 0): ConnectClaims {
+  const ms = Math.max(Date.now(), (lastTokenMs.get(terminalId) ?? 0) + 1);
+  lastTokenMs.set(terminalId, ms);
+  return { ms, head };
+}
 
 /**
  * A bare MQTT client holding a terminal's key: sends exactly the bytes a test wants (forged, conflicting,
@@ -37,7 +49,7 @@ export class RawTerminal {
     const client = await connectMqttAsync(url, {
       clientId: terminalId,
       username: terminalId,
-      password: token ?? makeConnectToken(terminalId, signer, Date.now()),
+      password: token ?? makeConnectToken(terminalId, signer, freshClaims(terminalId)),
       reconnectPeriod: 0,
       connectTimeout: 3000,
     });
