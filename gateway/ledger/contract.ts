@@ -169,6 +169,24 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         expect(l.openEnrolmentCodes()).toEqual([]);
       });
 
+      it("contacts bound when a terminal's records were made: after the last contact below a record, before the first at or above it", () => {
+        expect(l.contactBounds(T.book, 5)).toEqual({ after: null, before: null });
+        expect(l.lastConnectTokenMs(T.book)).toBe(0);
+        l.recordContacts([
+          { terminalId: T.book, headSeq: 0, at: NOW, tokenMs: NOW - 5 },
+          { terminalId: T.book, headSeq: 4, at: NOW + 100, tokenMs: NOW + 90 },
+          { terminalId: T.book, headSeq: 4, at: NOW + 50, tokenMs: NOW + 40 },
+          { terminalId: T.book, headSeq: 9, at: NOW + 200, tokenMs: NOW + 190 },
+          { terminalId: T.cinema, headSeq: 2, at: NOW + 300, tokenMs: NOW + 300 },
+        ]);
+        // Record 5 came after the contact that declared head 4 (its latest time), before the one that declared 9.
+        expect(l.contactBounds(T.book, 5)).toEqual({ after: NOW + 100, before: NOW + 200 });
+        expect(l.contactBounds(T.book, 1)).toEqual({ after: NOW, before: NOW + 100 });
+        expect(l.contactBounds(T.book, 10)).toEqual({ after: NOW + 200, before: null });
+        expect(l.lastConnectTokenMs(T.book)).toBe(NOW + 190);
+        expect(l.lastConnectTokenMs(T.cinema)).toBe(NOW + 300);
+      });
+
       it('demo tokens are revoked together; other tokens stay', () => {
         l.addApiToken({ tokenHash: 'a'.repeat(64), name: 'démo', role: 'operator', partnerId: null, createdAt: NOW, demo: true });
         l.addApiToken({ tokenHash: 'b'.repeat(64), name: 'Région', role: 'operator', partnerId: null, createdAt: NOW });
