@@ -12,6 +12,7 @@ import type { OfflineLimits } from '../protocol/offline.ts';
 import { SimTerminal } from '../simulators/sim-terminal.ts';
 import { round, scratchDir, timeCalls } from './scratch.ts';
 import { CardBureau } from '../terminal/sim-bindings.ts';
+import { simulatedBureauRegistry } from '../gateway/personalise.ts';
 
 /**
  * `"scenario":"offline-drain"`: one terminal that sold offline through a long outage catches up. An
@@ -166,7 +167,7 @@ async function drainOnce(sales: number, crypto: 'tweetnacl' | 'node', window: nu
       seed: terminalSeed,
       gatewayUrl: gateway.mqttUrl,
       gateway: gateway.keys,
-      cards: new CardBureau(gateway.keys.issuer),
+      cards: new CardBureau(gateway.keys.issuer, { register: simulatedBureauRegistry(gateway.ledger) }),
       outboxFile: join(dir.path, 'outbox.sqlite'),
       benefits: ['LEISURE_BOOKS'],
       crypto,

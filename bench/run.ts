@@ -12,6 +12,7 @@ import { loadCardsFile } from '../gateway/bulk/load-file.ts';
 import { defaultWindows } from '../gateway/campaigns.ts';
 import { SqliteLedger } from '../gateway/ledger/sqlite.ts';
 import { CAMPAIGN as CSV_CAMPAIGN, writeCardsCsv } from './make-cards-csv.ts';
+import { benchChip } from './chips.ts';
 import { cardNumberFrom } from '../protocol/card.ts';
 import { b64url, publicKeyFromSeed } from '../protocol/crypto.ts';
 import { outboxCommitBench } from './outbox-commit.ts';
@@ -213,6 +214,8 @@ function seed(gateway: Gateway, cardCount: number): LoadgenSetup {
       const number = cardNumberFrom(`9${String(i).padStart(14, '0')}`);
       l.issueCard({ number, holder: `Bench ${i}`, pinHash: null });
       l.load({ cardNumber: number, benefit: 'LEISURE_BOOKS', campaign: campaign.id, amount: 3500, at: Date.now() });
+      // Personalised: the chip's key recorded, so the gateway can check the card's signature of each sale.
+      l.setCardKey(number, benchChip(number).publicKey, '2099-12-31', Date.now());
       cards.push(number);
     }
   });

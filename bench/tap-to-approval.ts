@@ -7,6 +7,7 @@ import { SimTerminal } from '../simulators/sim-terminal.ts';
 import { naclVerifier } from '../protocol/crypto.ts';
 import { CardChecker } from '../terminal/card-reader.ts';
 import { CardBureau } from '../terminal/sim-bindings.ts';
+import { simulatedBureauRegistry } from '../gateway/personalise.ts';
 import { seedBookshop, waitFor } from './offline-drain.ts';
 import { quantile, round, scratchDir, timeCalls } from './scratch.ts';
 
@@ -45,7 +46,7 @@ export async function tapToApprovalBench(o: { quick?: boolean }): Promise<void> 
       seed: terminalSeed,
       gatewayUrl: gateway.mqttUrl,
       gateway: gateway.keys,
-      cards: new CardBureau(gateway.keys.issuer),
+      cards: new CardBureau(gateway.keys.issuer, { register: simulatedBureauRegistry(gateway.ledger) }),
       outboxFile: join(dir.path, 'outbox.sqlite'),
       benefits: ['LEISURE_BOOKS'],
       config: { backoffBaseMs: 20, backoffMaxMs: 200 },

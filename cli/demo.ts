@@ -13,6 +13,8 @@ import { SimTerminal } from '../simulators/sim-terminal.ts';
 import type { Outcome } from '../terminal/lifecycle.ts';
 import { formatAmount } from '../terminal/screens.ts';
 import { CardBureau } from '../terminal/sim-bindings.ts';
+import { chipSeedOf } from '../gateway/demo-data.ts';
+import { simulatedBureauRegistry } from '../gateway/personalise.ts';
 
 /**
  * `npm run demo`: a gateway on free ports with the demo data, simulated terminals, and a scripted set of
@@ -88,7 +90,7 @@ async function openTerminal(gateway: Gateway, dir: string, terminalId: string): 
     seed: key.seed,
     gatewayUrl: gateway.mqttUrl,
     gateway: gateway.keys,
-    cards: new CardBureau(gateway.keys.issuer),
+    cards: new CardBureau(gateway.keys.issuer, { chipSeed: chipSeedOf(gateway.demoChips), register: simulatedBureauRegistry(gateway.ledger) }),
     outboxFile: join(dir, `outbox-${terminalId}.sqlite`),
     config: { resendIntervalMs: 300, replyTimeoutMs: 5000 },
     log: silentLogger,

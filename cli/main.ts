@@ -58,6 +58,7 @@ sim
   .option('--code <pin>', 'code typed on the pad for a QR sale (default: the demo holder’s code)')
   .option('--data-dir <dir>', 'data directory of the running gateway (terminal keys, gateway public keys)', 'data')
   .option('--gateway <url>', 'MQTT URL of the gateway', 'mqtt://127.0.0.1:1884')
+  .option('--http <url>', 'HTTP URL of the gateway, to personalise the chip of a --card that is not a demo card (with the demo operator token)', 'http://127.0.0.1:8080')
   .action(simSale);
 
 const terminal = program.command('terminal').description('commands run on a terminal by its technician');

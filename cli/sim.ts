@@ -1,12 +1,14 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '../common/log.ts';
-import { DEMO_CARDS, readDemoTerminals, type DemoTerminalKey } from '../gateway/demo-data.ts';
+import { chipSeedOf, DEMO_CARDS, readDemoChips, readDemoTerminals, type DemoTerminalKey } from '../gateway/demo-data.ts';
 import { PUBLIC_FILE, readGatewayKeys, readPublicKeys } from '../gateway/keys.ts';
 import { CardBureau } from '../terminal/sim-bindings.ts';
-import { DEMO_TERMINALS_FILE } from '../gateway/server.ts';
+import { DEMO_CHIPS_FILE, DEMO_TERMINALS_FILE, DEMO_TOKENS_FILE } from '../gateway/server.ts';
 import { benefitUnit, isBenefit } from '../protocol/benefits.ts';
 import { isValidCardNumber } from '../protocol/card.ts';
+import { b64url, publicKeyFromSeed } from '../protocol/crypto.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import { parseEuros } from '../protocol/money.ts';
 import { CardHolder } from '../simulators/card-holder.ts';
@@ -23,6 +25,7 @@ export interface SimSaleOptions {
   readonly code?: string;
   readonly dataDir: string;
   readonly gateway: string;
+  readonly http: string;
 }
 
 /** `passerelle sim sale`: one sale on a simulated demo terminal, each screen printed as it is shown. */
@@ -38,8 +41,8 @@ export async function simSale(o: SimSaleOptions): Promise<void> {
     seed: key.seed,
     gatewayUrl: o.gateway,
     gateway: readPublicKeys(join(o.dataDir, PUBLIC_FILE)),
-    // The simulated youth's card is personalised here with the gateway's issuer key, as the card bureau does.
-    cards: new CardBureau(readGatewayKeys(o.dataDir).issuer),
+    // The demo card's chip (from demo-cards.json), or a new chip personalised through the API, as the card bureau does.
+    cards: new CardBureau(readGatewayKeys(o.dataDir).issuer, { chipSeed: await chipFor(o, holder.cardNumber) }),
     outboxFile: join(o.dataDir, 'sim', `outbox-${key.terminalId}.sqlite`),
     benefits: [benefit],
     log: createLogger({ level: 'warn', name: 'sim' }),
@@ -53,6 +56,31 @@ export async function simSale(o: SimSaleOptions): Promise<void> {
   } finally {
     await t.close();
   }
+}
+
+/**
+ * The simulated card's chip: a demo card's own (the gateway recorded it at seeding), or, for another card,
+ * a new chip personalised through the API with the demo operator token, so the gateway can check the
+ * card's signature of the sale.
+ */
+async function chipFor(o: SimSaleOptions, cardNumber: string): Promise<(n: string) => Uint8Array | undefined> {
+  const file = join(o.dataDir, DEMO_CHIPS_FILE);
+  const demo = existsSync(file) ? chipSeedOf(readDemoChips(file)) : () => undefined;
+  if (demo(cardNumber)) return demo;
+  const tokens = join(o.dataDir, DEMO_TOKENS_FILE);
+  if (!existsSync(tokens)) throw new PasserelleError('KEY_FILE_INVALID', `${tokens} does not exist: personalising a card needs the demo operator token`);
+  const operator = (JSON.parse(readFileSync(tokens, 'utf8')) as { operator: string }).operator;
+  const seed = randomBytes(32);
+  const res = await fetch(`${o.http}/api/v1/cards/${cardNumber}/credential`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ cardPublicKey: b64url(publicKeyFromSeed(seed)), expiry: '2099-12-31', replace: true }),
+  });
+  if (res.status !== 201) {
+    const err = (await res.json().catch(() => ({}))) as { error?: { fr?: string; message?: string } };
+    throw new PasserelleError('DATA_INVALID', `the card could not be personalised (${res.status}): ${err.error?.message ?? 'no answer'}`);
+  }
+  return (n) => (n === cardNumber ? seed : undefined);
 }
 
 function parseEntries(text: string): number {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Benefit, PartnerType } from '../protocol/benefits.ts';
 import { cardNumberFrom } from '../protocol/card.ts';
-import { publicKeyFromSeed } from '../protocol/crypto.ts';
+import { fromB64url, publicKeyFromSeed } from '../protocol/crypto.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import type { Ledger } from './ledger/ledger.ts';
 import { campaignAt, defaultWindows, type BenefitWindow, type CampaignDef } from './campaigns.ts';
@@ -145,6 +145,45 @@ function seedDemoRows(ledger: Ledger, at: number, makeSeed: () => Uint8Array): D
     if (c.opposed) ledger.oppose({ cardNumber: c.number, reason: 'lost', at });
   }
   return keys;
+}
+
+/** A demo card's chip: its private seed (base64url) stays with the simulators, its public key goes to the ledger. */
+export interface DemoChip {
+  readonly cardNumber: string;
+  readonly seed: string;
+}
+
+/**
+ * Personalise the demo cards' chips, as the card bureau would: a key pair per card, the public key
+ * recorded in the ledger (the gateway checks every NFC sale's card signature with it). The seeds are
+ * returned for the simulated cards (`demo-cards.json`); a real chip never gives its private key out.
+ */
+export function seedDemoChips(ledger: Ledger, at: number, makeSeed: () => Uint8Array = () => randomBytes(32)): DemoChip[] {
+  return ledger.atomically(() =>
+    DEMO_CARDS.map((c) => {
+      const seed = makeSeed();
+      ledger.setCardKey(c.number, publicKeyFromSeed(seed), '2099-12-31', at);
+      return { cardNumber: c.number, seed: Buffer.from(seed).toString('base64url') };
+    }),
+  );
+}
+
+/** A card bureau's lookup of the demo chips: the seed of a demo card's chip, undefined for any other card. */
+export function chipSeedOf(chips: readonly DemoChip[]): (cardNumber: string) => Uint8Array | undefined {
+  const byNumber = new Map(chips.map((c) => [c.cardNumber, c.seed]));
+  return (cardNumber) => {
+    const seed = byNumber.get(cardNumber);
+    return seed === undefined ? undefined : fromB64url(seed, 32, `chip seed of a demo card`);
+  };
+}
+
+/** The demo chips written at seeding (`demo-cards.json`); KEY_FILE_INVALID if unreadable. */
+export function readDemoChips(file: string): DemoChip[] {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as DemoChip[];
+  } catch (e) {
+    throw new PasserelleError('KEY_FILE_INVALID', `${file}: ${(e as Error).message}`);
+  }
 }
 
 export function demoCard(holder: string): DemoCard {

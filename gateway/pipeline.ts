@@ -1,5 +1,6 @@
 import type { Logger } from '../common/log.ts';
 import type { RejectCode } from '../protocol/codes.ts';
+import { saleProofMessage } from '../protocol/card-app.ts';
 import { NodeVerifier } from '../protocol/crypto.ts';
 import { encodeJson, parseTerminalRecord, requestFingerprint, voidFingerprint } from '../protocol/debit.ts';
 import { isPasserelleError } from '../protocol/errors.ts';
@@ -13,7 +14,7 @@ import type { GatewayKeys } from './keys.ts';
 import type { Ledger, LedgerItem } from './ledger/ledger.ts';
 import { verifyPin } from './pin-hash.ts';
 import { errorReply } from './replies.ts';
-import { PIN_MAX_TRIES, type PinCheck } from './rules.ts';
+import { PIN_MAX_TRIES, type CardProofCheck, type PinCheck } from './rules.ts';
 
 /**
  * The path of one debit through the gateway:
@@ -79,6 +80,8 @@ interface OutgoingReply {
 export class DebitPipeline {
   readonly #o: PipelineOptions;
   readonly #verifier = new NodeVerifier();
+  /** Chip keys apart from terminal keys: hundreds of thousands of cards must not evict the terminals' keys. */
+  readonly #cardVerifier = new NodeVerifier(50_000);
   readonly #now: () => number;
   #batch: Pending[] = [];
   #flushTimer: NodeJS.Immediate | NodeJS.Timeout | undefined;
@@ -154,15 +157,20 @@ export class DebitPipeline {
     if (frame.mode !== 'direct') return this.#reject(terminalId, claimed(), 'BAD_FRAME', 'requests are signed directly, not in batches');
     const terminal = this.#o.ledger.terminal(terminalId);
     if (!terminal) return this.#reject(terminalId, claimed(), 'TERMINAL_UNKNOWN', `no terminal ${terminalId}`);
-    const ok = await this.#verifier.verifyAsync(frame.message, frame.signature, terminal.publicKey);
-    if (this.#stopped) return;
-    if (!ok) return this.#reject(terminalId, claimed(), 'BAD_SIGNATURE', 'signature does not verify with the registered key');
+    // The terminal's signature and the card's (an NFC sale) are checked together on the thread pool; the
+    // record is parsed meanwhile, but a refusal of its content is only sent once the signature verified.
+    const signed = this.#verifier.verifyAsync(frame.message, frame.signature, terminal.publicKey);
     let record;
+    let unreadable: unknown;
     try {
       record = parseTerminalRecord(frame.message, terminalId);
     } catch (e) {
-      return this.#rejectError(terminalId, claimed(), e);
+      unreadable = e;
     }
+    const [ok, proof] = await Promise.all([signed, record?.type === 'debit.request' ? this.#checkCardProof(record.body) : ('not-needed' as const)]);
+    if (this.#stopped) return;
+    if (!ok) return this.#reject(terminalId, claimed(), 'BAD_SIGNATURE', 'signature does not verify with the registered key');
+    if (!record) return this.#rejectError(terminalId, claimed(), unreadable);
     const msgHash = chainHash(frame.message);
     if (record.type === 'debit.void') {
       const v = record.body;
@@ -179,7 +187,22 @@ export class DebitPipeline {
       }
       if (this.#stopped) return;
     }
-    this.#enqueue({ terminalId, txnId: body.txnId, seq: body.seq, item: { body, fingerprint: requestFingerprint(body), pin, msgHash } });
+    this.#enqueue({ terminalId, txnId: body.txnId, seq: body.seq, item: { body, fingerprint: requestFingerprint(body), pin, proof, msgHash } });
+  }
+
+  /**
+   * An NFC sale's card signature, checked with the chip key recorded at personalisation: no key, a
+   * signature in a non-canonical spelling or one that does not verify is `failed` (declined by the rules,
+   * never guaranteed offline). Whether its `ref` may be used is the ledger's to judge, inside the batch.
+   */
+  async #checkCardProof(body: DebitRequestBody): Promise<CardProofCheck> {
+    const c = body.credential;
+    if (c.kind !== 'nfc') return 'not-needed';
+    const key = this.#o.ledger.cardKey(c.cardNumber);
+    const sig = Buffer.from(c.proof.sig, 'base64url');
+    if (!key || sig.toString('base64url') !== c.proof.sig) return 'failed';
+    const message = saleProofMessage({ ref: c.proof.ref, terminalId: body.terminalId, benefit: body.benefit, amount: body.amount, unit: body.unit, at: c.proof.at });
+    return (await this.#cardVerifier.verifyAsync(message, sig, key.publicKey)) ? 'ok' : 'failed';
   }
 
   /** R2/R3: open the sealed code (bound to this transaction) and compare it with the card's slow hash. */

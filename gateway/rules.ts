@@ -20,6 +20,12 @@ export const PIN_MAX_TRIES = 3;
  */
 export type PinCheck = 'not-needed' | 'ok' | 'incorrect' | 'not-set' | 'locked';
 
+/**
+ * The card's signature of an NFC sale, checked before the batch with the key recorded at personalisation:
+ * `failed` when there is no key for the card or the signature does not verify (no card was there).
+ */
+export type CardProofCheck = 'not-needed' | 'ok' | 'failed';
+
 /** Why no wallet can pay, when none can. */
 export type WalletProblem = 'none' | 'suspended' | 'not-yet-valid' | 'expired';
 
@@ -35,6 +41,8 @@ export interface Snapshot {
   /** Why no wallet is usable, when `wallet` is absent. */
   readonly walletProblem?: WalletProblem;
   readonly pin: PinCheck;
+  /** NFC: the card proved it was there for this sale; QR sales carry the sealed code instead. */
+  readonly cardProof: CardProofCheck;
 }
 
 export type Decision =
@@ -50,6 +58,8 @@ const WALLET_DECLINES: Record<WalletProblem, DeclineCode> = {
 
 export function decide(req: Pick<DebitRequestBody, 'benefit' | 'amount'>, s: Snapshot): Decision {
   if (!s.terminalActive) return { status: 'declined', code: 'TERMINAL_INACTIVE' };
+  // No card signature, no NFC debit: before anything about the card is revealed.
+  if (s.cardProof === 'failed') return { status: 'declined', code: 'CARD_NOT_AUTHENTICATED' };
   if (!s.card) return { status: 'declined', code: 'CARD_UNKNOWN' };
   if (s.card.status === 'opposed') return { status: 'declined', code: 'CARD_BLOCKED' };
   // R10: only the benefit of the partner's type, and only while its convention is valid.

@@ -9,7 +9,7 @@ import { PasserelleError } from '../protocol/errors.ts';
 import { REQUEST_FILTER } from '../protocol/topics.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
 import type { GatewayConfig } from './config.ts';
-import { DEMO_PARTNERS, readDemoTerminals, seedDemo, type DemoTerminalKey } from './demo-data.ts';
+import { DEMO_PARTNERS, readDemoChips, readDemoTerminals, seedDemo, seedDemoChips, type DemoChip, type DemoTerminalKey } from './demo-data.ts';
 import { buildHttpApp, type HealthReport } from './http.ts';
 import { loadOrCreateGatewayKeys, writeAtomic, type GatewayKeys } from './keys.ts';
 import { createApiToken } from './api/tokens.ts';
@@ -28,6 +28,7 @@ import { OfflinePublisher } from './offline-publisher.ts';
 
 export const DEMO_TERMINALS_FILE = 'demo-terminals.json';
 export const DEMO_TOKENS_FILE = 'demo-tokens.json';
+export const DEMO_CHIPS_FILE = 'demo-cards.json';
 
 export interface Gateway {
   readonly config: GatewayConfig;
@@ -40,6 +41,8 @@ export interface Gateway {
   readonly pipeline: DebitPipeline;
   /** Keys of the seeded demo terminals (for simulators), when demo data is in use. */
   readonly demoTerminals: readonly DemoTerminalKey[];
+  /** The demo cards' chip seeds (for simulated cards), when demo data is in use. */
+  readonly demoChips: readonly DemoChip[];
   health(): HealthReport;
   /** Graceful by default; `{ graceful: false }` drops uncommitted requests as a crash would. */
   close(opts?: { graceful?: boolean }): Promise<void>;
@@ -65,7 +68,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   let broker: EmbeddedBroker | undefined;
   let contacts: TerminalContacts | undefined;
   try {
-    const demoTerminals = prepareDemo(config, ledger, ns(log, 'gateway.seed'));
+    const { terminals: demoTerminals, chips: demoChips } = prepareDemo(config, ledger, ns(log, 'gateway.seed'));
     const pipeline = new DebitPipeline({
       ledger,
       keys,
@@ -154,6 +157,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       keys,
       pipeline,
       demoTerminals,
+      demoChips,
       health,
       async close({ graceful = true } = {}) {
         if (closed) return;
@@ -209,24 +213,27 @@ function startExpirySweep(ledger: Ledger, everyS: number, now: () => number, log
  * published secrets: its API tokens are revoked and its terminals deactivated (their private keys sit in
  * a file), and the files that gave them out are deleted.
  */
-function prepareDemo(config: GatewayConfig, ledger: Ledger, log: Logger): DemoTerminalKey[] {
+function prepareDemo(config: GatewayConfig, ledger: Ledger, log: Logger): { terminals: DemoTerminalKey[]; chips: DemoChip[] } {
   const file = join(config.dataDir, DEMO_TERMINALS_FILE);
   const tokensFile = join(config.dataDir, DEMO_TOKENS_FILE);
+  const chipsFile = join(config.dataDir, DEMO_CHIPS_FILE);
   if (!config.seedDemo) {
-    withdrawDemo(ledger, [file, tokensFile], log);
-    return [];
+    withdrawDemo(ledger, [file, tokensFile, chipsFile], log);
+    return { terminals: [], chips: [] };
   }
   if (ledger.counts().partners === 0) {
     const keys = seedDemo(ledger, Date.now());
     writeAtomic(file, JSON.stringify(keys, null, 2) + '\n', 0o600);
+    const chips = seedDemoChips(ledger, Date.now());
+    writeAtomic(chipsFile, JSON.stringify(chips, null, 2) + '\n', 0o600);
     // Demo only: one API token per role, so the admin API can be tried at once (docs/api.md).
     const demo = (name: string, role: ApiRole, partnerId?: string) => createApiToken(ledger, { name, role, demo: true, ...(partnerId ? { partnerId } : {}) }, Date.now());
     const tokens = { operator: demo('démo : Région', 'operator'), technician: demo('démo : technicien', 'technician'), partner: demo('démo : Librairie des Canuts', 'partner', 'P-LIB-LYON') };
     writeAtomic(tokensFile, JSON.stringify(tokens, null, 2) + '\n', 0o600);
     log.info({ terminals: keys.length, file }, 'seeded the demo partners, terminals and cards');
-    return keys;
+    return { terminals: keys, chips };
   }
-  return existsSync(file) ? readDemoTerminals(file) : [];
+  return { terminals: existsSync(file) ? readDemoTerminals(file) : [], chips: existsSync(chipsFile) ? readDemoChips(chipsFile) : [] };
 }
 
 function withdrawDemo(ledger: Ledger, files: readonly string[], log: Logger): void {

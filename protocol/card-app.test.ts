@@ -47,7 +47,7 @@ describe('card application', () => {
   it('a genuine card proves itself and gives its number', async () => {
     const card = personaliseCard({ cardNumber: CARD, expiry: '2028-08-31', issuer });
     const got = await checker.check(session((a) => card.handle(a)));
-    expect(got).toEqual({ cardNumber: CARD, expiry: '2028-08-31', uid: '04a1b2c3', reader: 'test reader' });
+    expect(got).toEqual({ cardNumber: CARD, expiry: '2028-08-31', uid: '04a1b2c3', reader: 'test reader', cardPublicKey: card.credential.cardPublicKey });
     expect(card.received.map((a) => a.subarray(0, 2).toString('hex'))).toEqual(['00a4', '80ca', '0088']);
   });
 

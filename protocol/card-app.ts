@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { cardNumberFromBcd, cardNumberToBcd, isValidCardNumber } from './card.ts';
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, type Signer, type Verifier } from './crypto.ts';
 import { PasserelleError } from './errors.ts';
@@ -206,6 +207,46 @@ export function verifyCredential(c: Credential, issuerKeys: IssuerKeys, verifier
 /** What the card signs in INTERNAL AUTHENTICATE. */
 export function challengeMessage(challenge: Uint8Array): Buffer {
   return Buffer.concat([CHALLENGE_DOMAIN, challenge]);
+}
+
+/**
+ * A sale as the card signs it (the transaction's "cryptogram", as an EMV card's): which transaction, at
+ * which terminal, of which benefit, how much, when. `ref` is the terminal's transaction id for the sale;
+ * a sale judged offline after its online request went unanswered keeps the proof of that request, so
+ * `ref` is then the voided request's id (the gateway lets one offline sale of the same terminal take it
+ * over, and only one).
+ */
+export interface CardSale {
+  readonly ref: string;
+  readonly terminalId: string;
+  readonly benefit: string;
+  readonly amount: number;
+  readonly unit: string;
+  /** The terminal's clock at the tap. */
+  readonly at: number;
+}
+
+const SALE_DOMAIN = 'PR1-SALE';
+
+/**
+ * The 32-byte challenge that makes the card's INTERNAL AUTHENTICATE answer a signature of this sale: the
+ * SHA-256 of the sale's fields behind their own domain tag. The card signs it as any challenge (the APDU
+ * does not change), and whoever holds the card's public key can check, from the request alone, that this
+ * card answered for this sale: the terminal at the counter, and the gateway from its own records.
+ */
+export function saleChallenge(s: CardSale): Buffer {
+  const fields = [SALE_DOMAIN, s.ref, s.terminalId, s.benefit, String(s.amount), s.unit, String(s.at)];
+  return createHash('sha256').update(fields.join('\0'), 'utf8').digest();
+}
+
+/** Whether `signature` is the card's answer to this sale's challenge, with the card's public key. */
+export function verifySaleProof(s: CardSale, signature: Uint8Array, cardPublicKey: Uint8Array, verifier: Verifier): boolean {
+  return signature.length === SIGNATURE_BYTES && verifier.verify(challengeMessage(saleChallenge(s)), signature, cardPublicKey);
+}
+
+/** The message to verify for a sale proof (for callers that verify asynchronously). */
+export function saleProofMessage(s: CardSale): Buffer {
+  return challengeMessage(saleChallenge(s));
 }
 
 /** Verify the card's answer to the challenge with the key its credential carries. */

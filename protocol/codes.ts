@@ -46,6 +46,7 @@ export const CODES = {
   GROUP_NOT_ALLOWED: { num: 115, category: 'decline', retryable: false, fr: 'Avantage non utilisable pour un groupe', en: 'Group sales are for the shows and cinema benefits only, never first aid (R12).' },
   TXN_VOIDED: { num: 116, category: 'decline', retryable: false, fr: 'Vente annulée par le terminal', en: 'The terminal voided this request (no reply in time, or power cut before the result was shown); it is never applied.' },
   OFFLINE_POLICY_BREACH: { num: 117, category: 'decline', retryable: false, fr: 'Vente hors ligne hors des limites : non garantie', en: 'An offline sale broke the signed offline policy the terminal held (limit, stale hotlist, hotlisted card, unknown policy): it is settled by the rules alone, without the Region guarantee, and the breach is recorded.' },
+  CARD_NOT_AUTHENTICATED: { num: 118, category: 'decline', retryable: false, fr: 'Carte non authentifiée : vente refusée', en: "An NFC sale without the card's valid signature of it: no key recorded for the card, a signature that does not verify with it, or a proof already used by another sale. No card was present for this sale." },
 
   // 2xx: rejected requests (before any rule)
   BAD_FRAME: { num: 201, category: 'reject', retryable: false, fr: 'Message illisible', en: 'The MQTT payload is not a well-formed signed frame.' },
@@ -126,6 +127,7 @@ export const CODES = {
   ENROLMENT_CODE_EXPIRED: { num: 516, category: 'admin', retryable: false, fr: "Code d'installation expiré : en demander un nouveau à la Région", en: 'This enrolment code is past its expiry.' },
   ENROLMENT_CODE_EXHAUSTED: { num: 517, category: 'admin', retryable: false, fr: "Code d'installation bloqué après trop d'essais erronés : en demander un nouveau à la Région", en: 'Too many wrong tries were made with this enrolment code; it can no longer be used, even with the right secret.' },
   ENROLMENT_CODE_REVOKED: { num: 518, category: 'admin', retryable: false, fr: "Code d'installation annulé par la Région", en: 'The Region revoked this enrolment code before it was used.' },
+  CARD_ALREADY_PERSONALISED: { num: 519, category: 'admin', retryable: false, fr: "Carte déjà personnalisée avec une autre puce", en: 'The card already has a chip key recorded; a different chip replaces it only when asked explicitly (replace: true), which the audit log records.' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

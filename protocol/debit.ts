@@ -79,7 +79,8 @@ export function voidFingerprint(b: VoidRequestBody): string {
  * the same bytes; a different request reusing a transaction id differs here and is refused (TXN_CONFLICT).
  */
 export function requestFingerprint(b: DebitRequestBody): string {
-  const pinBlock = b.credential.kind === 'qr' ? b.credential.pinBlock : '';
-  const fields = [b.txnId, b.terminalId, b.seq, b.prev, b.createdAt, b.mode, b.hotlist, b.policy, b.credential.kind, b.credential.cardNumber, pinBlock, b.benefit, b.amount, b.unit];
+  const c = b.credential;
+  const secret = c.kind === 'qr' ? [c.pinBlock] : [c.proof.ref, c.proof.at, c.proof.sig];
+  const fields = [b.txnId, b.terminalId, b.seq, b.prev, b.createdAt, b.mode, b.hotlist, b.policy, c.kind, c.cardNumber, ...secret, b.benefit, b.amount, b.unit];
   return hash('sha256', fields.join('\x1f'), 'base64url');
 }

@@ -34,8 +34,28 @@ export const UnitSchema = Type.Union([Type.Literal('cent'), Type.Literal('entry'
 /** Milliseconds since the Unix epoch, as an integer. */
 export const EpochMs = Type.Integer({ minimum: 0, maximum: 8_640_000_000_000_000 });
 
+/** A base64url Ed25519 signature (64 bytes, 86 characters). */
+export const Signature = Type.String({ pattern: '^[A-Za-z0-9_-]{86}$' });
+
+/**
+ * The card's signature of the sale (protocol/card-app.ts `saleChallenge`): proof that this card was in the
+ * terminal's field for this sale. The gateway checks it with the card's public key recorded at
+ * personalisation; no proof, no NFC debit.
+ */
+export const CardProof = Type.Object(
+  {
+    /** The transaction the card signed: this sale's id, or the voided online request it replaces offline. */
+    ref: TxnId,
+    /** The terminal's clock at the tap. */
+    at: EpochMs,
+    sig: Signature,
+  },
+  { additionalProperties: false },
+);
+export type CardProof = Static<typeof CardProof>;
+
 export const NfcCredential = Type.Object(
-  { kind: Type.Literal('nfc'), cardNumber: CardNumber },
+  { kind: Type.Literal('nfc'), cardNumber: CardNumber, proof: CardProof },
   { additionalProperties: false },
 );
 export const QrCredential = Type.Object(

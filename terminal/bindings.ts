@@ -1,3 +1,5 @@
+import type { CardSale } from '../protocol/card-app.ts';
+import type { CardProof } from '../protocol/messages.ts';
 import type { Screen } from './screens.ts';
 
 /**
@@ -18,11 +20,22 @@ export interface NfcCard {
   /** For logs only: a UID proves nothing. */
   readonly uid: string;
   readonly reader: string;
+  /** The chip's public key, from its issuer-signed credential. */
+  readonly cardPublicKey: Uint8Array;
+  /** The card's signature of the sale, when one was asked. */
+  readonly proof?: CardProof;
 }
 
+/** The sale the card is asked to sign (protocol/card-app.ts `CardSale`, without the tap time the reader adds). */
+export type SaleToSign = Omit<CardSale, 'at'>;
+
 export interface NfcReader {
-  /** The next card presented. Rejects with CARD_READ_FAILED when a card cannot be read. */
-  waitForCard(signal: AbortSignal): Promise<NfcCard>;
+  /**
+   * The next card presented, authenticated. With `sale`, the card signs that sale (its `proof`), which the
+   * gateway checks again; without, it answers a random challenge (the technician's self-test). Rejects
+   * with CARD_READ_FAILED (or the card application's codes) when a card cannot be read.
+   */
+  waitForCard(signal: AbortSignal, sale?: SaleToSign): Promise<NfcCard>;
 }
 
 export interface QrSource {

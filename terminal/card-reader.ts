@@ -5,18 +5,20 @@ import {
   CHALLENGE_BYTES,
   isExpired,
   parseCredential,
+  saleChallenge,
   parseFci,
   splitResponse,
   SW,
   verifyChallenge,
   verifyCredential,
+  type CardSale,
   type Credential,
   type IssuerKeys,
   type Response,
 } from '../protocol/card-app.ts';
 import { NodeVerifier, type Verifier } from '../protocol/crypto.ts';
 import { isPasserelleError, PasserelleError } from '../protocol/errors.ts';
-import type { Clock, NfcCard, NfcReader } from './bindings.ts';
+import type { Clock, NfcCard, NfcReader, SaleToSign } from './bindings.ts';
 import type { CardSession, ContactlessReader } from './devices/contactless.ts';
 
 /**
@@ -55,8 +57,12 @@ export class CardChecker {
     this.#verifier = o.verifier ?? new NodeVerifier();
   }
 
-  /** Run the application on a card in the field; resolves with the authenticated card. */
-  async check(session: CardSession): Promise<NfcCard> {
+  /**
+   * Run the application on a card in the field; resolves with the authenticated card. With `sale`, the
+   * challenge is the sale's (protocol/card-app.ts `saleChallenge`): the card's answer is then also its
+   * signature of that sale, returned as `proof` for the gateway to check again.
+   */
+  async check(session: CardSession, sale?: SaleToSign): Promise<NfcCard> {
     const timeoutMs = this.#o.apduTimeoutMs ?? DEFAULT_APDU_TIMEOUT_MS;
     const select = await exchange(session, APDU.select(), timeoutMs);
     if (select.sw === SW.FILE_NOT_FOUND) throw new PasserelleError('CARD_NOT_PASS_REGION', "the card has no Pass'Région application");
@@ -69,11 +75,13 @@ export class CardChecker {
     if (isExpired(credential, regionDate(this.#o.clock.now()))) {
       throw new PasserelleError('CARD_EXPIRED', `the card expired on ${credential.expiry}`, { expiry: credential.expiry });
     }
-    const challenge = (this.#o.random ?? randomBytes)(CHALLENGE_BYTES);
+    const signed: CardSale | undefined = sale && { ...sale, at: this.#o.clock.now() };
+    const challenge = signed ? saleChallenge(signed) : (this.#o.random ?? randomBytes)(CHALLENGE_BYTES);
     const auth = await exchange(session, APDU.internalAuthenticate(challenge), timeoutMs);
     expectOk(auth, 'INTERNAL AUTHENTICATE');
     verifyChallenge(credential, challenge, auth.data, this.#verifier);
-    return { cardNumber: credential.cardNumber, expiry: credential.expiry, uid: session.uid, reader: session.reader };
+    const card = { cardNumber: credential.cardNumber, expiry: credential.expiry, uid: session.uid, reader: session.reader, cardPublicKey: credential.cardPublicKey };
+    return signed ? { ...card, proof: { ref: signed.ref, at: signed.at, sig: Buffer.from(auth.data).toString('base64url') } } : card;
   }
 
   #verifyIssuer(c: Credential): void {
@@ -115,10 +123,10 @@ export class CardAppNfcReader implements NfcReader {
     return this.#reader;
   }
 
-  async waitForCard(signal: AbortSignal): Promise<NfcCard> {
+  async waitForCard(signal: AbortSignal, sale?: SaleToSign): Promise<NfcCard> {
     const session = await this.#reader.waitForCard(signal);
     try {
-      return await this.#checker.check(session);
+      return await this.#checker.check(session, sale);
     } catch (e) {
       // A card pulled away mid-exchange can surface as a timeout or a transport error: name it for what it is.
       if (session.gone.aborted && !isPasserelleError(e, 'CARD_NOT_GENUINE')) {

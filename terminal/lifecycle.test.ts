@@ -6,6 +6,8 @@ import { screenText } from './screens.ts';
 
 const TXN = '11111111-2222-4333-8444-555555555555';
 const CARD = '8250123456789014';
+/** The card's signature of the sale: the lifecycle carries it, never judges it. */
+const proof = (ref: string) => ({ ref, at: 1_700_000_000_000, sig: 'A'.repeat(86) });
 
 function run(events: Event[], from: State = initialState): { state: State; effects: Effect[] } {
   let state = from;
@@ -42,7 +44,7 @@ describe('payment lifecycle', () => {
   it('NFC sale: present, commit before anything is sent, then the approval with both amounts (R9)', () => {
     const { state, effects } = run([
       { type: 'START', benefit: 'LEISURE_BOOKS', amount: 1250 },
-      { type: 'CARD', cardNumber: CARD, txnId: TXN },
+      { type: 'CARD', cardNumber: CARD, txnId: TXN, proof: proof(TXN) },
       { type: 'COMMITTED', txnId: TXN },
       { type: 'REPLY', reply: reply() },
     ]);
@@ -66,7 +68,7 @@ describe('payment lifecycle', () => {
   it('R9 partial debit shows what was taken and what remains to pay', () => {
     const { effects } = run([
       { type: 'START', benefit: 'LEISURE_BOOKS', amount: 2000 },
-      { type: 'CARD', cardNumber: CARD, txnId: TXN },
+      { type: 'CARD', cardNumber: CARD, txnId: TXN, proof: proof(TXN) },
       { type: 'COMMITTED', txnId: TXN },
       { type: 'REPLY', reply: reply({ requested: 2000, taken: 1500, remainingToPay: 500, balanceAfter: 0 }) },
     ]);
@@ -76,7 +78,7 @@ describe('payment lifecycle', () => {
   it('a decline says why in French and that everything remains to pay', () => {
     const { state, effects } = run([
       { type: 'START', benefit: 'SPORT', amount: 3000 },
-      { type: 'CARD', cardNumber: CARD, txnId: TXN },
+      { type: 'CARD', cardNumber: CARD, txnId: TXN, proof: proof(TXN) },
       { type: 'COMMITTED', txnId: TXN },
       { type: 'REPLY', reply: reply({ status: 'declined', code: 'CARD_BLOCKED', benefit: 'SPORT', requested: 3000, taken: 0, remainingToPay: 3000 }) },
     ]);
@@ -87,7 +89,7 @@ describe('payment lifecycle', () => {
   it('cinema amounts are entries, and the youth pays 1 € per entry at the counter', () => {
     const { effects } = run([
       { type: 'START', benefit: 'CINEMA', amount: 2 },
-      { type: 'CARD', cardNumber: CARD, txnId: TXN },
+      { type: 'CARD', cardNumber: CARD, txnId: TXN, proof: proof(TXN) },
       { type: 'COMMITTED', txnId: TXN },
       { type: 'REPLY', reply: reply({ benefit: 'CINEMA', unit: 'entry', requested: 2, taken: 2, remainingToPay: 0, balanceAfter: 3 }) },
     ]);
@@ -99,7 +101,7 @@ describe('payment lifecycle', () => {
   it('a museum visit is shown as a free entry', () => {
     const { effects } = run([
       { type: 'START', benefit: 'MUSEUM', amount: 1 },
-      { type: 'CARD', cardNumber: CARD, txnId: TXN },
+      { type: 'CARD', cardNumber: CARD, txnId: TXN, proof: proof(TXN) },
       { type: 'COMMITTED', txnId: TXN },
       { type: 'REPLY', reply: reply({ benefit: 'MUSEUM', unit: 'entry', requested: 1, taken: 1, remainingToPay: 0 }) },
     ]);
@@ -120,20 +122,20 @@ describe('payment lifecycle', () => {
     const before = run([{ type: 'START', benefit: 'SPORT', amount: 3000 }, { type: 'CANCEL' }]);
     expect(before.state).toMatchObject({ tag: 'finished', outcome: { kind: 'cancelled', code: 'SALE_CANCELLED' } });
     expect(before.effects.some((e) => e.kind === 'commit')).toBe(false);
-    const after = run([{ type: 'START', benefit: 'SPORT', amount: 3000 }, { type: 'CARD', cardNumber: CARD, txnId: TXN }, { type: 'CANCEL' }]);
+    const after = run([{ type: 'START', benefit: 'SPORT', amount: 3000 }, { type: 'CARD', cardNumber: CARD, txnId: TXN, proof: proof(TXN) }, { type: 'CANCEL' }]);
     expect(after.state.tag).toBe('committing');
   });
 
   it('a reply for another transaction is ignored; a timeout asks for the fallback (void, then offline judgement)', () => {
     const { state, effects } = run([
       { type: 'START', benefit: 'SPORT', amount: 3000 },
-      { type: 'CARD', cardNumber: CARD, txnId: TXN },
+      { type: 'CARD', cardNumber: CARD, txnId: TXN, proof: proof(TXN) },
       { type: 'COMMITTED', txnId: TXN },
       { type: 'REPLY', reply: reply({ txnId: '99999999-2222-4333-8444-555555555555' }) },
       { type: 'REPLY_TIMEOUT', txnId: TXN },
     ]);
     expect(state).toMatchObject({ tag: 'fallingBack', txnId: TXN });
-    expect(effects.at(-1)).toMatchObject({ kind: 'fallback', txnId: TXN, credential: { kind: 'nfc', cardNumber: CARD } });
+    expect(effects.at(-1)).toMatchObject({ kind: 'fallback', txnId: TXN, credential: { kind: 'nfc', cardNumber: CARD, proof: proof(TXN) } });
     // A late reply cannot flip the result once the fallback started.
     expect(step(state, { type: 'REPLY', reply: reply() }).state).toBe(state);
   });
@@ -141,7 +143,7 @@ describe('payment lifecycle', () => {
   it('three outcomes, each said plainly: accepted offline is provisional, refused says why', () => {
     const start: Event[] = [
       { type: 'START', benefit: 'SPORT', amount: 3000 },
-      { type: 'CARD', cardNumber: CARD, txnId: TXN },
+      { type: 'CARD', cardNumber: CARD, txnId: TXN, proof: proof(TXN) },
     ];
     const offline = run([...start, { type: 'OFFLINE_ACCEPTED', txnId: TXN }]);
     expect(offline.state).toMatchObject({ tag: 'finished', outcome: { kind: 'offline', txnId: TXN } });
@@ -181,7 +183,7 @@ describe('payment lifecycle', () => {
   it('over any sequence of events: at most one commit, one finish, and no commit after a finish', () => {
     const event = fc.oneof(
       fc.constant<Event>({ type: 'START', benefit: 'SPORT', amount: 100 }),
-      fc.constant<Event>({ type: 'CARD', cardNumber: CARD, txnId: TXN }),
+      fc.constant<Event>({ type: 'CARD', cardNumber: CARD, txnId: TXN, proof: proof(TXN) }),
       fc.constant<Event>({ type: 'QR', cardNumber: CARD, txnId: TXN }),
       fc.constant<Event>({ type: 'CREDENTIAL_FAILED', code: 'CARD_READ_FAILED' }),
       fc.constant<Event>({ type: 'PIN_SEALED', pinBlock: 'b' }),

@@ -1,6 +1,6 @@
 import { benefitUnit, type Benefit, type Unit } from '../protocol/benefits.ts';
 import type { Code, RejectCode } from '../protocol/codes.ts';
-import type { DebitReplyBody } from '../protocol/messages.ts';
+import type { CardProof, DebitReplyBody } from '../protocol/messages.ts';
 import { MAX_SALE_CENTS } from '../protocol/money.ts';
 import { MAX_SALE_ENTRIES } from '../protocol/messages.ts';
 import { screens, type Screen } from './screens.ts';
@@ -40,7 +40,8 @@ export interface Sale {
   readonly amount: number;
 }
 
-export type CredentialDraft = { readonly kind: 'nfc'; readonly cardNumber: string } | { readonly kind: 'qr'; readonly cardNumber: string; readonly pinBlock: string };
+/** The credential as the request carries it: the card with its signature of the sale, or a QR code with the sealed code. */
+export type CredentialDraft = { readonly kind: 'nfc'; readonly cardNumber: string; readonly proof: CardProof } | { readonly kind: 'qr'; readonly cardNumber: string; readonly pinBlock: string };
 
 export type Outcome =
   | { readonly kind: 'approved'; readonly txnId: string; readonly reply: DebitReplyBody }
@@ -63,7 +64,8 @@ export type State =
 
 export type Event =
   | { readonly type: 'START'; readonly benefit: Benefit; readonly amount: number }
-  | { readonly type: 'CARD'; readonly cardNumber: string; readonly txnId: string }
+  /** A card read and authenticated; it signed the sale `txnId` (its proof). */
+  | { readonly type: 'CARD'; readonly cardNumber: string; readonly txnId: string; readonly proof: CardProof }
   | { readonly type: 'QR'; readonly cardNumber: string; readonly txnId: string }
   | { readonly type: 'CREDENTIAL_FAILED'; readonly code: Code }
   | { readonly type: 'PIN_SEALED'; readonly pinBlock: string }
@@ -144,7 +146,7 @@ function start(benefit: Benefit, amount: number): Step {
 function onAwaitingCredential(state: Extract<State, { tag: 'awaitingCredential' }>, event: Event): Step {
   switch (event.type) {
     case 'CARD': {
-      const credential: CredentialDraft = { kind: 'nfc', cardNumber: event.cardNumber };
+      const credential: CredentialDraft = { kind: 'nfc', cardNumber: event.cardNumber, proof: event.proof };
       return {
         state: { tag: 'committing', sale: state.sale, txnId: event.txnId, credential },
         effects: [{ kind: 'stopReading' }, { kind: 'commit', txnId: event.txnId, sale: state.sale, credential }, { kind: 'show', screen: screens.sending() }],

@@ -5,7 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../common/log.ts';
 import { cardNumberFrom } from '../protocol/card.ts';
-import { naclSigner, nodeSigner, type Signer } from '../protocol/crypto.ts';
+import { naclSigner, nodeSigner, NodeVerifier, type Signer } from '../protocol/crypto.ts';
+import { verifySaleProof } from '../protocol/card-app.ts';
+import { assert } from '../protocol/errors.ts';
 import { encodeJson } from '../protocol/debit.ts';
 import { decodeFrame, encodeBatch, encodeDirect } from '../protocol/frame.ts';
 import { buildTree, leafHash, rootMessage } from '../protocol/merkle.ts';
@@ -343,10 +345,16 @@ describe('terminal runtime', () => {
     // Nothing was recorded for the failed reads: the one request is the genuine card's.
     expect(outbox.pending(10)).toHaveLength(1);
     const req = sentRequest();
-    expect(req.credential).toEqual({ kind: 'nfc', cardNumber: CARD });
+    expect(req.credential).toEqual({ kind: 'nfc', cardNumber: CARD, proof: { ref: req.txnId, at: expect.any(Number), sig: expect.any(String) } });
     link.reply(debitReply(req, { status: 'approved', taken: 1500, remainingToPay: 0, balanceAfter: 0 }, 1));
     await expect(sale).resolves.toMatchObject({ kind: 'approved' });
     expect(b.nfc.reads).toHaveLength(1);
+    // The card signed this very sale: what the gateway checks with the chip's key.
+    const c = req.credential;
+    assert(c.kind === 'nfc', 'an NFC sale');
+    const signed = { ref: c.proof.ref, terminalId: req.terminalId, benefit: req.benefit, amount: req.amount, unit: req.unit, at: c.proof.at };
+    expect(verifySaleProof(signed, Buffer.from(c.proof.sig, 'base64url'), b.nfc.reads[0]!.cardPublicKey, new NodeVerifier())).toBe(true);
+    expect(verifySaleProof({ ...signed, amount: 1 }, Buffer.from(c.proof.sig, 'base64url'), b.nfc.reads[0]!.cardPublicKey, new NodeVerifier())).toBe(false);
   });
 
   it('a reader unplugged mid-sale shows the fault; the sale goes on when it is back', async () => {

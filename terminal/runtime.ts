@@ -233,10 +233,15 @@ export class TerminalRuntime {
     const ac = new AbortController();
     this.#reading = ac;
     const { nfc, qr } = this.#d.bindings;
+    const sale = this.#state.tag === 'awaitingCredential' ? this.#state.sale : undefined;
     void this.#readLoop(ac.signal, 'CARD_READ_FAILED', async (signal): Promise<Event> => {
-      const c = await nfc.waitForCard(signal);
+      // The id is minted before the tap: the card signs the sale under it (its proof for the gateway).
+      const txnId = this.#newTxnId();
+      const toSign = sale && { ref: txnId, terminalId: this.#d.config.terminalId, benefit: sale.benefit, amount: sale.amount, unit: sale.unit };
+      const c = await nfc.waitForCard(signal, toSign);
       if (!isValidCardNumber(c.cardNumber)) throw new PasserelleError('CARD_READ_FAILED', 'the card returned an invalid number');
-      return { type: 'CARD', cardNumber: c.cardNumber, txnId: this.#newTxnId() };
+      if (!c.proof) throw new PasserelleError('CARD_READ_FAILED', 'the card did not sign the sale');
+      return { type: 'CARD', cardNumber: c.cardNumber, txnId, proof: c.proof };
     });
     void this.#readLoop(ac.signal, 'QR_UNREADABLE', async (signal): Promise<Event> => {
       const text = await qr.waitForCode(signal);

@@ -6,7 +6,7 @@ import { ForeignCard, personaliseCard, type SimPassCard } from '../simulators/ca
 import { CardAppNfcReader, CardChecker } from './card-reader.ts';
 import { SimContactlessReader, type SimCard } from './devices/sim-contactless.ts';
 import { sealPin } from '../protocol/pin.ts';
-import type { Clock, Display, NfcCard, NfcReader, PinPad, Printer, QrSource, TerminalBindings } from './bindings.ts';
+import type { Clock, Display, NfcCard, NfcReader, PinPad, Printer, QrSource, SaleToSign, TerminalBindings } from './bindings.ts';
 import { systemClock } from './bindings.ts';
 import { decodeQrFrame } from './qr-decode.ts';
 import type { Screen } from './screens.ts';
@@ -21,24 +21,39 @@ export interface CardSource {
   card(cardNumber: string): SimPassCard;
 }
 
+export interface CardBureauOptions {
+  /** The cards' last valid day (default 2099-12-31). */
+  readonly expiry?: string;
+  /**
+   * The chip seed of a card personalised elsewhere (the demo's cards, a test's fixed chips), so this
+   * bureau hands out the same chip the gateway already knows; undefined: a new chip.
+   */
+  readonly chipSeed?: (cardNumber: string) => Uint8Array | undefined;
+  /** Tell the gateway a new chip's public key, as personalisation does (it checks every sale's card signature with it). */
+  readonly register?: (cardNumber: string, publicKey: Uint8Array, expiry: string) => void;
+}
+
 /**
  * The Region's personalisation bureau, simulated: one genuine card per number, signed by the issuer key it
  * holds (tests and simulators only; a real terminal never holds an issuer key).
  */
 export class CardBureau implements CardSource {
   readonly #issuer: Signer;
-  readonly #expiry: string;
+  readonly #o: CardBureauOptions;
   readonly #cards = new Map<string, SimPassCard>();
 
-  constructor(issuer: Signer, expiry = '2099-12-31') {
+  constructor(issuer: Signer, o: CardBureauOptions = {}) {
     this.#issuer = issuer;
-    this.#expiry = expiry;
+    this.#o = o;
   }
 
   card(cardNumber: string): SimPassCard {
     let card = this.#cards.get(cardNumber);
     if (!card) {
-      card = personaliseCard({ cardNumber, expiry: this.#expiry, issuer: this.#issuer });
+      const expiry = this.#o.expiry ?? '2099-12-31';
+      const cardSeed = this.#o.chipSeed?.(cardNumber);
+      card = personaliseCard({ cardNumber, expiry, issuer: this.#issuer, ...(cardSeed ? { cardSeed } : {}) });
+      this.#o.register?.(cardNumber, card.credential.cardPublicKey, expiry);
       this.#cards.set(cardNumber, card);
     }
     return card;
@@ -78,9 +93,9 @@ export class SimNfcReader implements NfcReader {
     this.#taps.push({ card: this.#resolve(card), leaveEarly: true });
   }
 
-  async waitForCard(signal: AbortSignal): Promise<NfcCard> {
+  async waitForCard(signal: AbortSignal, sale?: SaleToSign): Promise<NfcCard> {
     const tap = await this.#taps.take(signal);
-    const read = this.#app.waitForCard(signal);
+    const read = this.#app.waitForCard(signal, sale);
     this.contactless.present(tap.card);
     if (tap.leaveEarly) this.contactless.inject({ kind: 'remove' });
     try {

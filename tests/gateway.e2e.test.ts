@@ -78,7 +78,7 @@ describe('requests refused before any rule, with nothing recorded', () => {
     const float = { ...body(), amount: 12.5 };
     await raw.publish(raw.signedFrame(float));
     expect(await raw.waitFor(float.txnId)).toMatchObject({ body: { code: 'BAD_SCHEMA' } });
-    const luhn = body({ credential: { kind: 'nfc', cardNumber: lea.cardNumber.slice(0, 15) + String((Number(lea.cardNumber[15]) + 1) % 10) } });
+    const luhn = body({ cardNumber: lea.cardNumber.slice(0, 15) + String((Number(lea.cardNumber[15]) + 1) % 10) });
     await raw.publish(raw.signedFrame(luhn));
     expect(await raw.waitFor(luhn.txnId)).toMatchObject({ body: { code: 'CARD_NUMBER_INVALID' } });
   });

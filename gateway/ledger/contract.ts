@@ -680,7 +680,7 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         expect(l.commitDebits([debitItem(a)], NOW)[0]).toMatchObject({ kind: 'reply', fresh: false });
         expect(l.commitDebits([voidItem(voidBody(T.book, a.txnId, { seq: 1 }))], NOW)[0]).toEqual({ kind: 'seq-conflict' });
         // Another terminal's sequence is its own.
-        expect(replyOf(l.commitDebits([debitItem({ ...b, terminalId: T.old, txnId: uuidv7() })], NOW)[0]).code).toBe('CONVENTION_INVALID');
+        expect(replyOf(l.commitDebits([debitItem(debitBody({ terminalId: T.old, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 900, seq: 1 }))], NOW)[0]).code).toBe('CONVENTION_INVALID');
         expect(l.terminalSync(T.book).chainBreaks).toBe(2);
         expect(l.audit()).toEqual([]);
       });

@@ -5,7 +5,7 @@ import { chainHash, type HotlistEntry, type OfflineLimits } from '../../protocol
 import type { CampaignDef } from '../campaigns.ts';
 import type { Statement } from '../reimbursement/types.ts';
 import type { CardLoadRow } from '../bulk/types.ts';
-import type { PinCheck } from '../rules.ts';
+import type { CardProofCheck, PinCheck } from '../rules.ts';
 
 /**
  * The wallet ledger, behind one interface with one contract test suite (`contract.ts`) that every backend
@@ -86,6 +86,8 @@ export interface DebitItem {
   /** `requestFingerprint(body)`: what a repeat must match to get the original reply. */
   readonly fingerprint: string;
   readonly pin: PinCheck;
+  /** The card's signature of the sale, checked with its recorded key (NFC only; 'not-needed' for QR). */
+  readonly proof: CardProofCheck;
   /**
    * `chainHash(message)` of the exact signed message bytes: the next record's `prev` must equal it. When
    * absent (tests that build bodies, not messages), the ledger uses `fallbackRecordHash(fingerprint)`.
@@ -439,6 +441,12 @@ export interface Ledger {
   useEnrolmentCode(id: string, at: number): boolean;
   revokeEnrolmentCode(id: string, at: number): boolean;
   issueCard(c: IssueCard): void;
+  /**
+   * Record the chip key of a card at personalisation (gateway/personalise.ts). A key belongs to one card;
+   * a card that already has another key is re-keyed (its old chip no longer proves sales).
+   */
+  setCardKey(cardNumber: string, publicKey: Uint8Array, expiry: string, at: number): void;
+  cardKey(cardNumber: string): { readonly publicKey: Uint8Array; readonly expiry: string } | undefined;
   setPin(cardNumber: string, pinHash: string | null): void;
   /** An operator lifts a code lock (R3) without changing the code. */
   unlockPin(cardNumber: string): void;

@@ -292,7 +292,7 @@ CREATE TABLE IF NOT EXISTS offline_sales (
   unit TEXT NOT NULL,
   amount INTEGER NOT NULL CHECK (amount > 0),
   guaranteed INTEGER NOT NULL CHECK (guaranteed >= 0 AND guaranteed <= amount),
-  breach TEXT CHECK (breach IN ('qr', 'policy-unknown', 'policy-disabled', 'amount', 'hotlisted')),
+  breach TEXT CHECK (breach IN ('qr', 'policy-unknown', 'policy-disabled', 'amount', 'hotlisted', 'card-proof')),
   sale_at INTEGER NOT NULL,
   recorded_at INTEGER NOT NULL,
   CHECK (breach IS NULL OR guaranteed = 0)
@@ -324,6 +324,21 @@ CREATE TABLE IF NOT EXISTS audit_log (
   details TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS audit_by_subject ON audit_log(subject, id);
+-- Each card's chip public key, recorded when the chip was personalised (gateway/personalise.ts): the
+-- gateway checks every NFC sale's card signature with it. One chip per card number; a key names one card.
+CREATE TABLE IF NOT EXISTS card_keys (
+  card_number TEXT PRIMARY KEY REFERENCES cards(number),
+  public_key BLOB NOT NULL UNIQUE CHECK (length(public_key) = 32),
+  expiry TEXT NOT NULL,
+  recorded_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+-- A card proof taken over by an offline sale from the online request it replaces (its \`ref\` names that
+-- request): once only. A sale's own proof (ref = its id) needs no row, its id being unique already.
+CREATE TABLE IF NOT EXISTS card_ref_uses (
+  ref TEXT PRIMARY KEY,
+  txn_id TEXT NOT NULL,
+  terminal_id TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
 -- What the gateway saw of each terminal's connections (gateway/contacts.ts): at each admitted connect,
 -- the outbox head the terminal declared and the gateway's time. A record numbered above a contact's head
 -- was made after that contact; one at or below it, before. The latest time per head is kept.

@@ -193,7 +193,7 @@ interface RequestRow {
 }
 
 /** Why an offline sale is not covered by the Region's guarantee although the rules alone fell short. */
-type OfflineBreach = 'qr' | 'policy-unknown' | 'policy-disabled' | 'amount' | 'hotlisted';
+type OfflineBreach = 'qr' | 'policy-unknown' | 'policy-disabled' | 'amount' | 'hotlisted' | 'card-proof';
 
 /**
  * The declines the offline guarantee covers: the card or its wallet, which a terminal offline cannot see
@@ -364,6 +364,9 @@ export class SqliteLedger implements Ledger {
          VALUES (@txn_id, @card_number, @dossier_id, @partner_id, @terminal_id, @benefit, @unit, @amount, @amount_cents, @reason, @sale_at, @recorded_at)`,
       ),
       cardsOfDossier: db.prepare<[string], { number: string }>('SELECT number FROM cards WHERE dossier_id = ?'),
+      refUse: db.prepare<[string], { txn_id: string }>('SELECT txn_id FROM card_ref_uses WHERE ref = ?'),
+      insertRefUse: db.prepare<[string, string, string]>('INSERT INTO card_ref_uses (ref, txn_id, terminal_id) VALUES (?, ?, ?)'),
+      cardKey: db.prepare<[string], { public_key: Buffer; expiry: string }>('SELECT public_key, expiry FROM card_keys WHERE card_number = ?'),
       contactAfter: db.prepare<[string, number], { at: number }>('SELECT max(at) AS at FROM terminal_contacts WHERE terminal_id = ? AND head_seq < ? HAVING count(*) > 0'),
       contactBefore: db.prepare<[string, number], { at: number }>('SELECT min(at) AS at FROM terminal_contacts WHERE terminal_id = ? AND head_seq >= ? HAVING count(*) > 0'),
       sale: db.prepare<[string], SaleRow>("SELECT * FROM sales WHERE txn_id = ? AND kind = 'sale'"),
@@ -547,6 +550,8 @@ export class SqliteLedger implements Ledger {
       ...(card ? { card: { status: card.status, pinFailures: card.pin_failures } } : {}),
       ...walletSnapshot(choice),
       pin: item.pin,
+      // An online sale carries the proof of its own tap: a proof naming another transaction is a replay.
+      cardProof: body.credential.kind === 'nfc' && body.credential.proof.ref !== body.txnId ? 'failed' : item.proof,
     });
     if (card) this.#countPinTry(card, item.pin, decision);
     if (decision.status === 'approved') {
@@ -603,6 +608,7 @@ export class SqliteLedger implements Ledger {
    */
   #settleOffline(item: DebitItem, tp: TerminalRow, decidedAt: number, hv: HotlistTx): CommitOutcome {
     const body = item.body;
+    const cardProof = item.proof === 'ok' && !this.#takeOverProof(body, decidedAt) ? 'failed' : item.proof;
     const saleAt = Math.min(body.createdAt, decidedAt);
     const card = this.#s.card.get(body.credential.cardNumber);
     const opposedThen = card?.status === 'opposed' && (card.opposed_at ?? Number.NEGATIVE_INFINITY) <= saleAt;
@@ -615,9 +621,10 @@ export class SqliteLedger implements Ledger {
       ...(card ? { card: { status: opposedThen ? 'opposed' : 'active', pinFailures: card.pin_failures } } : {}),
       ...walletSnapshot(choice),
       pin: item.pin,
+      cardProof,
     });
     if (card) this.#countPinTry(card, item.pin, decision);
-    const breach = this.#offlineBreach(body);
+    const breach = cardProof === 'failed' ? 'card-proof' : this.#offlineBreach(body);
     const partnerMay = tp.active && partnerMayDebit(tp.partnerType, body.benefit) && conventionValid;
     const taken = decision.status === 'approved' ? decision.taken : 0;
     // What the wallet alone falls short by, and why; null when it pays in full or the cause is not covered.
@@ -668,6 +675,25 @@ export class SqliteLedger implements Ledger {
     if (body.amount > (body.unit === 'entry' ? p.maxSaleEntries : p.maxSaleCents)) return 'amount';
     if (this.#hotlistedAt(body.credential.cardNumber, body.hotlist)) return 'hotlisted';
     return null;
+  }
+
+  /**
+   * An offline sale's card proof may name another transaction: the online request of the same tap that
+   * went unanswered, which the terminal voided when it judged the sale offline instead. The offline sale
+   * takes the proof over, once: the request it names must be (or become) an online sale of this terminal,
+   * and is voided here if its own void has not arrived yet (the void, when it comes, finds it done). Any
+   * other foreign proof (another terminal's, an offline sale's, one already taken over) is a replay.
+   */
+  #takeOverProof(body: DebitRequestBody, at: number): boolean {
+    if (body.credential.kind !== 'nfc') return true;
+    const ref = body.credential.proof.ref;
+    if (ref === body.txnId) return true;
+    if (this.#s.refUse.get(ref)) return false;
+    const target = this.#s.request.get(ref);
+    if (target && (target.terminal_id !== body.terminalId || target.mode !== 'online')) return false;
+    this.#voidTarget({ txnId: body.txnId, terminalId: body.terminalId, target: ref, reason: 'timeout' }, at);
+    this.#s.insertRefUse.run(ref, body.txnId, body.terminalId);
+    return true;
   }
 
   /** Whether the card was on the hotlist at `version` (the last stay on the list, which is what counts). */
@@ -772,7 +798,7 @@ export class SqliteLedger implements Ledger {
    * record, an offline sale (its result was shown: "accepted offline") or a void: those are answered
    * `prevented` and nothing changes.
    */
-  #voidTarget(v: VoidRequestBody, at: number): 'undone' | 'prevented' {
+  #voidTarget(v: Pick<VoidRequestBody, 'txnId' | 'terminalId' | 'target' | 'reason'>, at: number): 'undone' | 'prevented' {
     const target = this.#s.request.get(v.target);
     if (!target) {
       this.#voidsExist = true;
@@ -1001,6 +1027,25 @@ export class SqliteLedger implements Ledger {
     this.#terminals.delete(id);
     const r = this.#db.prepare('UPDATE terminals SET active = ? WHERE id = ?').run(active ? 1 : 0, id);
     if (r.changes !== 1) throw new PasserelleError('NOT_FOUND', `no terminal ${id}`);
+  }
+
+  setCardKey(cardNumber: string, publicKey: Uint8Array, expiry: string, at: number): void {
+    if (publicKey.length !== 32) throw new PasserelleError('DATA_INVALID', 'a chip key is 32 bytes');
+    this.#run(
+      () =>
+        this.#db
+          .prepare(
+            `INSERT INTO card_keys (card_number, public_key, expiry, recorded_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (card_number) DO UPDATE SET public_key = excluded.public_key, expiry = excluded.expiry, recorded_at = excluded.recorded_at`,
+          )
+          .run(cardNumber, Buffer.from(publicKey), expiry, at),
+      `chip key of card ${maskCardNumber(cardNumber)}`,
+    );
+  }
+
+  cardKey(cardNumber: string): { publicKey: Uint8Array; expiry: string } | undefined {
+    const r = this.#s.cardKey.get(cardNumber);
+    return r && { publicKey: new Uint8Array(r.public_key), expiry: r.expiry };
   }
 
   replaceTerminalKey(id: string, publicKey: Uint8Array): void {
@@ -1562,6 +1607,8 @@ export class SqliteLedger implements Ledger {
         ...(card ? { card: { status: card.status, pinFailures: card.pin_failures } } : {}),
         ...walletSnapshot(choice),
         pin: 'not-needed',
+        // The Region's approved list stands for the cards (see groupSale).
+        cardProof: 'not-needed',
       },
     );
     if (d.status === 'declined') return { cardNumber, txnId, status: 'declined', code: d.code, taken: 0, remainingToPay: g.amount };

@@ -8,6 +8,7 @@ import { PUBLIC_FILE, issuerKeysOf } from '../../gateway/keys.ts';
 import { CODES } from '../../protocol/codes.ts';
 import { fromB64url, naclSigner } from '../../protocol/crypto.ts';
 import { personaliseCard, type SimPassCard } from '../../simulators/card.ts';
+import { testChipSeed } from '../helpers/chips.ts';
 import { SimPadDevice } from '../../simulators/pinpad.ts';
 import { VpcdCard } from '../../simulators/vpcd-card.ts';
 import { systemClock } from '../../terminal/bindings.ts';
@@ -57,7 +58,8 @@ beforeAll(async () => {
   world = new World();
   await world.startGateway();
   const lea = holder('Léa Martin');
-  card = personaliseCard({ cardNumber: lea.cardNumber, expiry: '2099-12-31', issuer: world.gateway.keys.issuer });
+  // Léa's card carries her test chip, which the World recorded for her card.
+  card = personaliseCard({ cardNumber: lea.cardNumber, expiry: '2099-12-31', issuer: world.gateway.keys.issuer, cardSeed: testChipSeed(lea.cardNumber) });
   const keyFile = join(world.dir, 'terminal.key');
   writeFileSync(keyFile, world.key(TID).seed + '\n', { mode: 0o600 });
   configFile = join(world.dir, 'terminal.json');

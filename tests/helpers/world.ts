@@ -2,14 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../common/log.ts';
-import { demoCard, type DemoTerminalKey } from '../../gateway/demo-data.ts';
+import { DEMO_CARDS, demoCard, type DemoTerminalKey } from '../../gateway/demo-data.ts';
 import { loadGatewayConfig } from '../../gateway/config.ts';
 import { startGateway, type Gateway, type StartOptions } from '../../gateway/server.ts';
 import type { Benefit } from '../../protocol/benefits.ts';
 import { CardHolder } from '../../simulators/card-holder.ts';
 import { SimTerminal } from '../../simulators/sim-terminal.ts';
 import type { TerminalConfig } from '../../terminal/config.ts';
-import { CardBureau } from '../../terminal/sim-bindings.ts';
+import { registerTestChips, testBureau } from './chips.ts';
 
 /**
  * A gateway on free ports in its own temporary directory, seeded with the demo data, and simulated
@@ -34,6 +34,8 @@ export class World {
       ...overrides,
     });
     this.gateway = await startGateway(config, { log: silentLogger, ...opts });
+    // The demo cards carry the test chips, so requests built by hand (tests/helpers/debits.ts) prove the card.
+    registerTestChips(this.gateway.ledger, DEMO_CARDS.map((c) => c.number));
     // A restarted gateway comes back on the same port, where the terminals reconnect.
     this.#mqttPort = this.gateway.mqttPort;
     return this.gateway;
@@ -57,7 +59,7 @@ export class World {
       seed: this.key(terminalId).seed,
       gatewayUrl: this.gateway.mqttUrl,
       gateway: this.gateway.keys,
-      cards: new CardBureau(this.gateway.keys.issuer),
+      cards: testBureau(this.gateway.keys.issuer, this.gateway.ledger),
       outboxFile: join(this.dir, `outbox-${terminalId}.sqlite`),
       benefits,
       config: { backoffBaseMs: 20, backoffMaxMs: 200, resendIntervalMs: 300, ...config },

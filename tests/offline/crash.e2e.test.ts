@@ -13,7 +13,7 @@ import { SimTerminal } from '../../simulators/sim-terminal.ts';
 import { World } from '../helpers/world.ts';
 import { addCrashCards, CRASH_BENEFIT, CRASH_OFFLINE_LIMITS, CRASH_TERMINAL } from './fixtures.ts';
 import { checkExactlyOnce, finishedLine, exited, kill9, readOracle, startChild, type CrashTerminalConfig, type OracleLine } from './oracle.ts';
-import { CardBureau } from '../../terminal/sim-bindings.ts';
+import { testBureau } from '../helpers/chips.ts';
 
 /**
  * Power cuts, for real: the terminal process (then the gateway process) is killed with SIGKILL at random
@@ -108,7 +108,7 @@ describe('crash: the gateway killed (SIGKILL) at random moments', () => {
       seed: terminalSeed,
       gatewayUrl: `mqtt://127.0.0.1:${mqttPort}`,
       gateway: keys,
-      cards: new CardBureau(keys.issuer),
+      cards: testBureau(keys.issuer),
       outboxFile: join(dir, 'outbox.sqlite'),
       benefits: [CRASH_BENEFIT],
       crypto: 'node',

@@ -7,6 +7,7 @@ import type { DebitRequestBody, VoidRequestBody } from '../../protocol/messages.
 import { chainHash, GENESIS_HASH } from '../../protocol/offline.ts';
 import { uuidv7 } from '../../protocol/uuid7.ts';
 import { RawTerminal } from '../helpers/raw-terminal.ts';
+import { testProof } from '../helpers/chips.ts';
 import { holder, World } from '../helpers/world.ts';
 
 /**
@@ -45,7 +46,8 @@ function records(signer: Signer, txnIds: string[], policy: number): { txnId: str
         ? encodeJson(
             debitRequest({
               txnId, terminalId: T, seq, prev, createdAt, mode: s.sale.mode, hotlist: 0, policy,
-              credential: { kind: 'nfc', cardNumber: s.sale.card }, benefit: 'LEISURE_BOOKS', amount: s.sale.amount, unit: 'cent',
+              credential: { kind: 'nfc', cardNumber: s.sale.card, proof: testProof({ txnId, terminalId: T, benefit: 'LEISURE_BOOKS', amount: s.sale.amount, unit: 'cent' }, s.sale.card, createdAt) },
+              benefit: 'LEISURE_BOOKS', amount: s.sale.amount, unit: 'cent',
             } satisfies DebitRequestBody),
           )
         : encodeJson(voidRequest({ txnId, terminalId: T, seq, prev, createdAt, target: txnIds[s.voidOf]!, reason: 'timeout' } satisfies VoidRequestBody));

@@ -1,5 +1,6 @@
 import { cardNumberFrom } from '../../protocol/card.ts';
 import type { Ledger } from '../../gateway/ledger/ledger.ts';
+import { registerTestChips } from '../helpers/chips.ts';
 
 /** Offline limits loose enough for a long random run on one terminal. */
 export const CRASH_OFFLINE_LIMITS = {
@@ -24,5 +25,7 @@ export function addCrashCards(ledger: Ledger, n: number, at: number): string[] {
       cards.push(number);
     }
   });
+  // Personalised with the test chips, which the terminals' card bureau hands out too.
+  registerTestChips(ledger, cards, at);
   return cards;
 }

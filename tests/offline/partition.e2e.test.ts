@@ -7,7 +7,7 @@ import { World } from '../helpers/world.ts';
 import { addCrashCards, CRASH_BENEFIT, CRASH_OFFLINE_LIMITS, CRASH_TERMINAL } from './fixtures.ts';
 import { checkExactlyOnce, finishedLine, type OracleLine } from './oracle.ts';
 import { TcpProxy } from './tcp-proxy.ts';
-import { CardBureau } from '../../terminal/sim-bindings.ts';
+import { testBureau } from '../helpers/chips.ts';
 
 /**
  * The network cut at random points under load: the terminal reaches the broker through a TCP proxy that
@@ -33,7 +33,7 @@ describe('partition: the link cut at random points under load', () => {
       seed: world.key(CRASH_TERMINAL).seed,
       gatewayUrl: `mqtt://127.0.0.1:${proxy.port}`,
       gateway: gw.keys,
-      cards: new CardBureau(gw.keys.issuer),
+      cards: testBureau(gw.keys.issuer),
       outboxFile: join(world.dir, 'outbox.sqlite'),
       benefits: [CRASH_BENEFIT],
       crypto: 'node',

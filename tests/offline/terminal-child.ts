@@ -13,7 +13,7 @@ import { appendFileSync, readFileSync, existsSync } from 'node:fs';
 import { silentLogger } from '../../common/log.ts';
 import { mulberry32 } from '../../common/random.ts';
 import { fromB64url, nodeSigner } from '../../protocol/crypto.ts';
-import { CardBureau } from '../../terminal/sim-bindings.ts';
+import { testBureau } from '../helpers/chips.ts';
 import { SimTerminal } from '../../simulators/sim-terminal.ts';
 import { finishedLine, type CrashTerminalConfig, type OracleLine } from './oracle.ts';
 
@@ -30,7 +30,7 @@ const sim = SimTerminal.start({
     boxPublicKey: fromB64url(cfg.gatewayBoxPublicKey, 32, 'key'),
     issuerPublicKey: nodeSigner(fromB64url(cfg.issuerSeed, 32, 'key')).publicKey,
   },
-  cards: new CardBureau(nodeSigner(fromB64url(cfg.issuerSeed, 32, 'key'))),
+  cards: testBureau(nodeSigner(fromB64url(cfg.issuerSeed, 32, 'key'))),
   outboxFile: cfg.outboxFile,
   benefits: [cfg.benefit],
   crypto: 'node',

@@ -70,7 +70,7 @@ describe('health and storage failures', () => {
   });
 
   it('the ledger, its journal files and every secret file are readable by the gateway user only', () => {
-    for (const f of ['ledger.sqlite', 'ledger.sqlite-wal', 'ledger.sqlite-shm', 'gateway-keys.json', 'demo-terminals.json', 'demo-tokens.json']) {
+    for (const f of ['ledger.sqlite', 'ledger.sqlite-wal', 'ledger.sqlite-shm', 'gateway-keys.json', 'demo-terminals.json', 'demo-tokens.json', 'demo-cards.json']) {
       expect({ f, mode: (statSync(join(world.dir, f)).mode & 0o777).toString(8) }).toEqual({ f, mode: '600' });
     }
   });

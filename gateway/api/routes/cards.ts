@@ -2,13 +2,12 @@ import { Type } from '@sinclair/typebox';
 import { benefitUnit } from '../../../protocol/benefits.ts';
 import { maskCardNumber } from '../../../protocol/card.ts';
 import { PasserelleError } from '../../../protocol/errors.ts';
-import { isCalendarDate, issueCredential } from '../../../protocol/card-app.ts';
 import { APP_QR_TTL_S_MAX, mintAppQr } from '../../../protocol/qr-payload.ts';
-import { regionDate } from '../../../common/paris-time.ts';
 import { ISSUER_KEY_INDEX } from '../../keys.ts';
 import { uuidv7 } from '../../../protocol/uuid7.ts';
 import type { CardRecord, Ledger, OppositionReason } from '../../ledger/ledger.ts';
-import { allow } from '../auth.ts';
+import { actorOf, allow } from '../auth.ts';
+import { personaliseChip } from '../../personalise.ts';
 import type { Api, ApiDeps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
 import { Amount, Benefit, CampaignId, CardNumber, IsoDate, literals, MaskedCard, meta, NoContent, Obj, Text, Unit } from '../schemas.ts';
@@ -77,6 +76,7 @@ export function cardRoutes(api: Api, deps: ApiDeps): void {
 const CredentialRequest = Obj({
   cardPublicKey: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', description: "The chip's Ed25519 public key (32 bytes, base64url), generated on the chip" }),
   expiry: IsoDate,
+  replace: Type.Optional(Type.Boolean({ description: 'The card already has another chip, which this one replaces (audited)' })),
 });
 
 const CredentialView = Obj({
@@ -100,17 +100,14 @@ function cardCredentials(api: Api, { ledger, now, issuer }: ApiDeps): void {
       schema: { ...meta('cards', "Sign a chip's credential with the issuer key (card personalisation)"), params: CardParams, body: CredentialRequest, response: { 201: CredentialView, ...ERRORS } },
     },
     async (req, reply) => {
-      const card = cardOrThrow(ledger, req.params.cardNumber);
-      if (card.status !== 'active') throw new PasserelleError('CARD_NOT_ACTIVE', `card ${maskCardNumber(card.number)} is opposed; personalise its replacement`);
-      const { expiry } = req.body;
-      if (!isCalendarDate(expiry) || expiry < regionDate(now()) || expiry > '2099-12-31') {
-        throw new PasserelleError('DATA_INVALID', `expiry ${expiry} must be a real date from today to 2099-12-31`);
-      }
-      const credential = issueCredential(
-        { cardNumber: card.number, expiry, cardPublicKey: Buffer.from(req.body.cardPublicKey, 'base64url'), issuerKeyIndex: ISSUER_KEY_INDEX },
+      const { expiry, replace } = req.body;
+      const credential = personaliseChip(
+        ledger,
         issuer,
+        { cardNumber: req.params.cardNumber, cardPublicKey: Buffer.from(req.body.cardPublicKey, 'base64url'), expiry, actor: actorOf(req), ...(replace ? { replace } : {}) },
+        now(),
       );
-      return reply.code(201).send({ card: maskCardNumber(card.number), expiry, issuerKeyIndex: ISSUER_KEY_INDEX, credential: credential.encoded.toString('base64url') });
+      return reply.code(201).send({ card: maskCardNumber(credential.cardNumber), expiry, issuerKeyIndex: ISSUER_KEY_INDEX, credential: credential.encoded.toString('base64url') });
     },
   );
 
