@@ -884,10 +884,12 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         // Opposed after the sale: the card was good when it was used.
         l.oppose({ cardNumber: POOR, reason: 'lost', at: NOW + 60_000 });
         expect(offline({ terminal: T.venue, card: POOR, benefit: 'SHOWS', amount: 100, hotlist: held }).reply).toMatchObject({ status: 'approved', taken: 100 });
-        // A sale dated in the future (a wrong clock) is taken as made when it is settled.
+        // A sale dated after its arrival (beyond the clock skew the policy allows) did not happen then: it is
+        // judged as made when it arrived, and the terminal that dated it so gets no guarantee.
+        const breaches = l.offlineReport().breaches;
         const future = offline({ terminal: T.book, card: BARE, benefit: 'LEISURE_BOOKS', amount: 100, createdAt: NOW + 30 * DAY, when: NOW + DAY });
-        expect(future.reply.guaranteed).toBe(100);
-        expect(l.offlineReport().losses[0]).toMatchObject({ txnId: future.body.txnId, saleAt: NOW + DAY });
+        expect(future.reply).toMatchObject({ status: 'declined', code: 'OFFLINE_POLICY_BREACH' });
+        expect(l.offlineReport().breaches).toBe(breaches + 1);
         expect(l.audit()).toEqual([]);
       });
 
@@ -951,7 +953,7 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         expect(l.hotlist(0).entries).toEqual([{ card: OPPOSED, reason: 'opposed' }, { card: POOR, reason: 'opposed' }]);
         // Two soft blocks in one batch: one version.
         const policy = l.setOfflinePolicy(DEFAULT_OFFLINE_LIMITS, NOW).version;
-        const soft = (card: string) => debitItem(debitBody({ terminalId: T.book, cardNumber: card, benefit: 'LEISURE_BOOKS', amount: 100, mode: 'offline', policy, hotlist: 4 }));
+        const soft = (card: string) => debitItem(debitBody({ terminalId: T.book, cardNumber: card, benefit: 'LEISURE_BOOKS', amount: 100, mode: 'offline', policy, hotlist: 4, createdAt: NOW }));
         l.commitDebits([soft(BARE), soft(UNKNOWN)], NOW);
         expect(l.hotlist(4)).toEqual({ version: 5, entries: [{ card: BARE, reason: 'soft' }, { card: UNKNOWN, reason: 'soft' }] });
         // A stronger reason wins while it holds; the soft block comes back after it.
@@ -965,7 +967,7 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         expect(l.hotlist(7)).toEqual({ version: 8, entries: [{ card: BARE, reason: null }] });
         expect(l.offlineReport().softBlockedCards).toBe(1);
         // Lifted: the card sells offline under the guarantee again, with the current hotlist.
-        const again = debitBody({ terminalId: T.book, cardNumber: BARE, benefit: 'LEISURE_BOOKS', amount: 100, mode: 'offline', policy, hotlist: 8 });
+        const again = debitBody({ terminalId: T.book, cardNumber: BARE, benefit: 'LEISURE_BOOKS', amount: 100, mode: 'offline', policy, hotlist: 8, createdAt: NOW });
         expect(replyOf(l.commitDebits([debitItem(again)], NOW)[0])).toMatchObject({ status: 'approved', guaranteed: 100 });
         expect(l.audit()).toEqual([]);
       });

@@ -153,11 +153,18 @@ export interface OfflineReport {
   readonly guaranteedCents: number;
   readonly guaranteedEntries: number;
   /**
-   * Offline sales that broke the policy the terminal held (QR credential, unknown or disabled policy
-   * version, amount over the per-sale maximum, card on the terminal's hotlist): settled by the rules alone,
-   * never guaranteed. Counted whether or not the wallet paid in full.
+   * Offline sales that broke the policy the terminal held, as the gateway judges it (QR credential, unknown
+   * or disabled policy version, no valid card signature, an implausible sale time, a card on the hotlist the
+   * terminal must have held, an amount over the per-sale maximum, the per-card-day or pending limits):
+   * settled by the rules alone, never guaranteed. Counted whether or not the wallet paid in full.
    */
   readonly breaches: number;
+  /**
+   * Terminals that broke the offline policy, as the gateway judged from its own records, the most breaches
+   * first: how many, of which kinds (docs/offline.md), and when the latest was recorded. For the Region to
+   * look into (a stolen key, a tampered terminal, a wrong clock).
+   */
+  readonly flaggedTerminals: readonly { readonly terminalId: string; readonly breaches: number; readonly kinds: Readonly<Record<string, number>>; readonly lastAt: number }[];
   readonly softBlockedCards: number;
   /** The latest losses, newest first. */
   readonly losses: readonly OfflineLoss[];

@@ -16,12 +16,44 @@ export const SCHEMA_VERSION = 4;
 export const FIRST_MIGRATED_VERSION = 3;
 
 /**
+ * Why an offline sale lost the Region's guarantee (docs/offline.md): the terminal broke the policy it held,
+ * as the gateway judges from its own records.
+ */
+export const OFFLINE_BREACHES = ['qr', 'policy-unknown', 'policy-disabled', 'card-proof', 'time', 'hotlisted', 'amount', 'card-day', 'pending'] as const;
+
+/** The offline sales table, by name: the schema makes it, the upgrade from version 3 rebuilds it. */
+function offlineSalesTable(name: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${name} (
+  txn_id TEXT PRIMARY KEY,
+  terminal_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  card_number TEXT NOT NULL,
+  benefit TEXT NOT NULL,
+  unit TEXT NOT NULL,
+  amount INTEGER NOT NULL CHECK (amount > 0),
+  guaranteed INTEGER NOT NULL CHECK (guaranteed >= 0 AND guaranteed <= amount),
+  breach TEXT CHECK (breach IN (${OFFLINE_BREACHES.map((b) => `'${b}'`).join(', ')})),
+  sale_at INTEGER NOT NULL,
+  recorded_at INTEGER NOT NULL,
+  CHECK (breach IS NULL OR guaranteed = 0)
+) STRICT;`;
+}
+
+/**
  * What turns version N into N + 1 on an existing ledger, before SCHEMA runs: columns added to existing
- * tables (SCHEMA's CREATE … IF NOT EXISTS makes the new tables and indexes). Version 4 is the trust
- * issue (docs/security.md): demo tokens are marked, so a gateway started without the demo withdraws them.
+ * tables, tables whose constraints change rebuilt (SCHEMA's CREATE … IF NOT EXISTS makes the new tables
+ * and indexes). Version 4 is the trust issue (docs/security.md): demo tokens are marked, so a gateway
+ * started without the demo withdraws them; offline sales keep their sequence number and the new kinds of
+ * breach the gateway now judges from its own records.
  */
 export const MIGRATIONS: Readonly<Record<number, string>> = {
-  3: `ALTER TABLE api_tokens ADD COLUMN demo INTEGER NOT NULL DEFAULT 0 CHECK (demo IN (0, 1));`,
+  3: `ALTER TABLE api_tokens ADD COLUMN demo INTEGER NOT NULL DEFAULT 0 CHECK (demo IN (0, 1));
+${offlineSalesTable('offline_sales_v4')}
+INSERT INTO offline_sales_v4 (txn_id, terminal_id, seq, card_number, benefit, unit, amount, guaranteed, breach, sale_at, recorded_at)
+  SELECT o.txn_id, o.terminal_id, r.seq, o.card_number, o.benefit, o.unit, o.amount, o.guaranteed, o.breach, o.sale_at, o.recorded_at
+  FROM offline_sales o JOIN requests r ON r.txn_id = o.txn_id;
+DROP TABLE offline_sales;
+ALTER TABLE offline_sales_v4 RENAME TO offline_sales;`,
 };
 
 export const SCHEMA = `
@@ -284,19 +316,15 @@ CREATE TABLE IF NOT EXISTS hotlist (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS hotlist_by_version ON hotlist(version);
 -- Every offline sale settled, with the policy breach that cost it the guarantee (NULL: none).
-CREATE TABLE IF NOT EXISTS offline_sales (
-  txn_id TEXT PRIMARY KEY,
-  terminal_id TEXT NOT NULL,
-  card_number TEXT NOT NULL,
-  benefit TEXT NOT NULL,
-  unit TEXT NOT NULL,
-  amount INTEGER NOT NULL CHECK (amount > 0),
-  guaranteed INTEGER NOT NULL CHECK (guaranteed >= 0 AND guaranteed <= amount),
-  breach TEXT CHECK (breach IN ('qr', 'policy-unknown', 'policy-disabled', 'amount', 'hotlisted', 'card-proof')),
-  sale_at INTEGER NOT NULL,
-  recorded_at INTEGER NOT NULL,
-  CHECK (breach IS NULL OR guaranteed = 0)
+${offlineSalesTable('offline_sales')}
+CREATE INDEX IF NOT EXISTS offline_sales_by_card_day ON offline_sales(terminal_id, card_number, sale_at);
+CREATE INDEX IF NOT EXISTS offline_sales_by_seq ON offline_sales(terminal_id, seq);
+-- When each hotlist version was made (the gateway's clock): which list a terminal had at a given moment.
+CREATE TABLE IF NOT EXISTS hotlist_versions (
+  version INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL
 ) STRICT;
+CREATE INDEX IF NOT EXISTS hotlist_versions_by_time ON hotlist_versions(at);
 -- What the Region's offline guarantee paid: one row per guaranteed sale, equal to its 'guarantee' transfer.
 CREATE TABLE IF NOT EXISTS offline_losses (
   txn_id TEXT PRIMARY KEY,

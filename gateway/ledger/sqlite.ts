@@ -21,12 +21,12 @@ import { GENESIS_HASH, OfflineLimits, type HotlistEntry, type HotlistReason } fr
 import { isValidCardNumber, maskCardNumber } from '../../protocol/card.ts';
 import { encodeJson } from '../../protocol/debit.ts';
 import { assert, PasserelleError } from '../../protocol/errors.ts';
-import { endOfRegionDay, isIsoDate, regionDate, startOfRegionDay } from '../../common/paris-time.ts';
+import { addDays, endOfRegionDay, isIsoDate, regionDate, startOfRegionDay } from '../../common/paris-time.ts';
 import type { CardLoadRow } from '../bulk/types.ts';
 import { checkCampaign, schoolYearOf, walletValidity, type BenefitWindow, type CampaignDef } from '../campaigns.ts';
 import type { Statement, StatementLine } from '../reimbursement/types.ts';
 import { debitReply, voidReply } from '../replies.ts';
-import { decide, PIN_MAX_TRIES, type Decision, type Snapshot, type WalletProblem } from '../rules.ts';
+import { decide, PIN_MAX_TRIES, type CardProofCheck, type Decision, type Snapshot, type WalletProblem } from '../rules.ts';
 import { DEFAULT_LEDGER_RULES, fallbackRecordHash, isVoidItem } from './ledger.ts';
 import type {
   ApiTokenRecord,
@@ -62,7 +62,7 @@ import type {
   TransferRecord,
   WalletView,
 } from './ledger.ts';
-import { FIRST_MIGRATED_VERSION, MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './sqlite-schema.ts';
+import { FIRST_MIGRATED_VERSION, MIGRATIONS, OFFLINE_BREACHES, SCHEMA, SCHEMA_VERSION } from './sqlite-schema.ts';
 
 /**
  * The SQLite ledger: one file, WAL, `synchronous = FULL` (a commit is on disk before we reply: a lost write
@@ -193,7 +193,26 @@ interface RequestRow {
 }
 
 /** Why an offline sale is not covered by the Region's guarantee although the rules alone fell short. */
-type OfflineBreach = 'qr' | 'policy-unknown' | 'policy-disabled' | 'amount' | 'hotlisted' | 'card-proof';
+type OfflineBreach = (typeof OFFLINE_BREACHES)[number];
+
+/** What the gateway knows of an offline sale from its own records (`#offlineKnowledge`). */
+interface OfflineKnowledge {
+  /** The sale's time for the rules: its `createdAt`, brought within what the terminal's contacts allow. */
+  readonly saleAt: number;
+  /** Whether `createdAt` itself lies within those bounds (the policy's clock skew allowed). */
+  readonly plausible: boolean;
+  /** The hotlist version the terminal must have held. */
+  readonly hotlist: number;
+  /** The outbox head at the terminal's last connect before the sale: sales above it were pending together. */
+  readonly sinceSeq: number;
+}
+
+/**
+ * How long a hotlist change may take to reach a connected terminal: the publisher polls the ledger every
+ * second (gateway/offline-publisher.ts), and delivery takes a moment more. A change older than this at a
+ * terminal's connect was on the list that terminal received.
+ */
+const HOTLIST_PUBLISH_MS = 10_000;
 
 /**
  * The declines the offline guarantee covers: the card or its wallet, which a terminal offline cannot see
@@ -356,8 +375,20 @@ export class SqliteLedger implements Ledger {
       meta: db.prepare<[string], { value: number }>('SELECT value FROM ledger_meta WHERE key = ?'),
       putMeta: db.prepare<[string, number]>('INSERT INTO ledger_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
       insertOfflineSale: db.prepare(
-        `INSERT INTO offline_sales (txn_id, terminal_id, card_number, benefit, unit, amount, guaranteed, breach, sale_at, recorded_at)
-         VALUES (@txn_id, @terminal_id, @card_number, @benefit, @unit, @amount, @guaranteed, @breach, @sale_at, @recorded_at)`,
+        `INSERT INTO offline_sales (txn_id, terminal_id, seq, card_number, benefit, unit, amount, guaranteed, breach, sale_at, recorded_at)
+         VALUES (@txn_id, @terminal_id, @seq, @card_number, @benefit, @unit, @amount, @guaranteed, @breach, @sale_at, @recorded_at)`,
+      ),
+      // What the gateway knows of an offline sale's terminal (docs/offline.md, "the guarantee is earned").
+      lastContactBelow: db.prepare<[string, number], { head_seq: number; at: number }>(
+        'SELECT head_seq, at FROM terminal_contacts WHERE terminal_id = ? AND head_seq < ? ORDER BY at DESC LIMIT 1',
+      ),
+      hotlistVersionAt: db.prepare<[number], { version: number | null }>('SELECT max(version) AS version FROM hotlist_versions WHERE at <= ?'),
+      putHotlistVersion: db.prepare<[number, number]>('INSERT OR REPLACE INTO hotlist_versions (version, at) VALUES (?, ?)'),
+      cardDay: db.prepare<[string, string, number, number], { n: number; cents: number | null }>(
+        "SELECT count(*) AS n, sum(CASE WHEN unit = 'cent' THEN amount END) AS cents FROM offline_sales WHERE terminal_id = ? AND card_number = ? AND sale_at >= ? AND sale_at < ?",
+      ),
+      pendingSince: db.prepare<[string, number, number], { n: number; cents: number | null }>(
+        "SELECT count(*) AS n, sum(CASE WHEN unit = 'cent' THEN amount END) AS cents FROM offline_sales WHERE terminal_id = ? AND seq > ? AND seq < ?",
       ),
       insertLoss: db.prepare(
         `INSERT INTO offline_losses (txn_id, card_number, dossier_id, partner_id, terminal_id, benefit, unit, amount, amount_cents, reason, sale_at, recorded_at)
@@ -609,7 +640,9 @@ export class SqliteLedger implements Ledger {
   #settleOffline(item: DebitItem, tp: TerminalRow, decidedAt: number, hv: HotlistTx): CommitOutcome {
     const body = item.body;
     const cardProof = item.proof === 'ok' && !this.#takeOverProof(body, decidedAt) ? 'failed' : item.proof;
-    const saleAt = Math.min(body.createdAt, decidedAt);
+    // The sale's time and what the terminal then knew, from the gateway's own records (not the terminal's word).
+    const known = this.#offlineKnowledge(body, decidedAt);
+    const saleAt = known.saleAt;
     const card = this.#s.card.get(body.credential.cardNumber);
     const opposedThen = card?.status === 'opposed' && (card.opposed_at ?? Number.NEGATIVE_INFINITY) <= saleAt;
     const choice = card ? this.#chooseWallet(card, body.benefit, saleAt, this.#suspendedKeysAt(card.dossier_id, saleAt)) : undefined;
@@ -624,7 +657,7 @@ export class SqliteLedger implements Ledger {
       cardProof,
     });
     if (card) this.#countPinTry(card, item.pin, decision);
-    const breach = cardProof === 'failed' ? 'card-proof' : this.#offlineBreach(body);
+    const breach = this.#offlineBreach(body, cardProof, known);
     const partnerMay = tp.active && partnerMayDebit(tp.partnerType, body.benefit) && conventionValid;
     const taken = decision.status === 'approved' ? decision.taken : 0;
     // What the wallet alone falls short by, and why; null when it pays in full or the cause is not covered.
@@ -647,6 +680,7 @@ export class SqliteLedger implements Ledger {
     this.#s.insertOfflineSale.run({
       txn_id: body.txnId,
       terminal_id: body.terminalId,
+      seq: body.seq,
       card_number: body.credential.cardNumber,
       benefit: body.benefit,
       unit: body.unit,
@@ -660,20 +694,55 @@ export class SqliteLedger implements Ledger {
   }
 
   /**
-   * How an offline sale broke the signed policy its terminal held, if it did: a QR credential (never
-   * offline: the code needs the gateway), a policy version never issued or disabling offline sales, an
-   * amount over the per-sale maximum, or a card already on the hotlist version the terminal held.
+   * What the gateway itself knows of an offline sale's time and terminal, whatever the request claims:
    *
-   * The per-card-day and pending limits and the hotlist's age are the terminal's to enforce; they are
-   * not checked again here (the gateway does not know when the terminal last received each document).
+   * - the sale was made after the last connect whose declared outbox head is below its number, and no later
+   *   than the first connect whose head reaches it, nor than its arrival (gateway/contacts.ts); a
+   *   `createdAt` outside that span (beyond the clock skew the policy allows) is implausible, and the rules
+   *   then use the nearest plausible time;
+   * - the hotlist the terminal must have held: the one in force at its last connect before the sale (less
+   *   the time a change takes to be published), and no older than the policy's `hotlistMaxAgeMs` before the
+   *   sale; the version the request claims counts only when it is newer;
+   * - the terminal's offline sales between that connect and this one: what was pending when it sold.
    */
-  #offlineBreach(body: DebitRequestBody): OfflineBreach | null {
+  #offlineKnowledge(body: DebitRequestBody, decidedAt: number): OfflineKnowledge {
+    const p = this.offlinePolicy(body.policy);
+    const skew = p?.clockSkewMaxMs ?? 0;
+    const { after, before } = this.contactBounds(body.terminalId, body.seq);
+    const latest = Math.min(before ?? decidedAt, decidedAt);
+    const plausible = (after === null || body.createdAt >= after - skew) && body.createdAt <= latest + skew;
+    const saleAt = Math.max(Math.min(body.createdAt, latest), after ?? Number.NEGATIVE_INFINITY);
+    const contact = this.#s.lastContactBelow.get(body.terminalId, body.seq);
+    const knownAt = Math.max(contact ? contact.at - HOTLIST_PUBLISH_MS : Number.NEGATIVE_INFINITY, p ? saleAt - p.hotlistMaxAgeMs - skew : Number.NEGATIVE_INFINITY);
+    const versionThen = Number.isFinite(knownAt) ? (this.#s.hotlistVersionAt.get(knownAt)?.version ?? 0) : 0;
+    const hotlist = Math.max(versionThen, Math.min(body.hotlist, this.hotlistVersion()));
+    return { saleAt, plausible, hotlist, sinceSeq: contact?.head_seq ?? 0 };
+  }
+
+  /**
+   * How an offline sale broke the signed policy its terminal held, as the gateway judges it from its own
+   * records, or null. In order: a QR credential (never offline: the code needs the gateway), a policy
+   * version never issued or disabling offline sales, no valid card signature, an implausible sale time, a
+   * card on the hotlist the terminal must have held, an amount over the per-sale maximum, more offline
+   * sales of the card that day at that terminal than the policy allows, or more offline sales pending at
+   * the terminal than it allows. What the gateway cannot see (the hotlist's age on the terminal, its time
+   * offline by its own clock) stays the terminal's to enforce.
+   */
+  #offlineBreach(body: DebitRequestBody, cardProof: CardProofCheck, k: OfflineKnowledge): OfflineBreach | null {
     if (body.credential.kind === 'qr') return 'qr';
     const p = this.offlinePolicy(body.policy);
     if (!p) return 'policy-unknown';
     if (!p.enabled) return 'policy-disabled';
+    if (cardProof === 'failed') return 'card-proof';
+    if (!k.plausible) return 'time';
+    if (this.#hotlistedAt(body.credential.cardNumber, k.hotlist)) return 'hotlisted';
     if (body.amount > (body.unit === 'entry' ? p.maxSaleEntries : p.maxSaleCents)) return 'amount';
-    if (this.#hotlistedAt(body.credential.cardNumber, body.hotlist)) return 'hotlisted';
+    const cents = body.unit === 'cent' ? body.amount : 0;
+    const dayStart = startOfRegionDay(regionDate(k.saleAt));
+    const day = this.#s.cardDay.get(body.terminalId, body.credential.cardNumber, dayStart, startOfRegionDay(addDays(regionDate(k.saleAt), 1)))!;
+    if (day.n + 1 > p.perCardDayCount || (day.cents ?? 0) + cents > p.perCardDayCents) return 'card-day';
+    const pending = this.#s.pendingSince.get(body.terminalId, k.sinceSeq, body.seq)!;
+    if (pending.n + 1 > p.maxPendingCount || (pending.cents ?? 0) + cents > p.maxPendingCents) return 'pending';
     return null;
   }
 
@@ -1398,6 +1467,7 @@ export class SqliteLedger implements Ledger {
     if (hv.version === undefined) {
       hv.version = this.hotlistVersion() + 1;
       this.#s.putMeta.run('hotlist_version', hv.version);
+      this.#s.putHotlistVersion.run(hv.version, at);
     }
     const since = reason === null ? (row?.since ?? null) : was === null ? hv.version : (row?.since ?? hv.version);
     this.#s.putHotlist.run({ card_number: cardNumber, reason, version: hv.version, since, soft_at: softAt, changed_at: at });
@@ -1500,6 +1570,19 @@ export class SqliteLedger implements Ledger {
         saleAt: r.sale_at,
         recordedAt: r.recorded_at,
       }));
+    const flagged = new Map<string, { terminalId: string; breaches: number; kinds: Record<string, number>; lastAt: number }>();
+    const byKind = this.#db
+      .prepare<[], { terminal_id: string; breach: string; n: number; last_at: number }>(
+        'SELECT terminal_id, breach, count(*) AS n, max(recorded_at) AS last_at FROM offline_sales WHERE breach IS NOT NULL GROUP BY terminal_id, breach',
+      )
+      .all();
+    for (const r of byKind) {
+      const t = flagged.get(r.terminal_id) ?? { terminalId: r.terminal_id, breaches: 0, kinds: {}, lastAt: 0 };
+      t.breaches += r.n;
+      t.kinds[r.breach] = r.n;
+      t.lastAt = Math.max(t.lastAt, r.last_at);
+      flagged.set(r.terminal_id, t);
+    }
     return {
       policy,
       boundPerCardDayCents,
@@ -1507,6 +1590,7 @@ export class SqliteLedger implements Ledger {
       guaranteedCents: lost?.cents ?? 0,
       guaranteedEntries: lost?.entries ?? 0,
       breaches: sales?.breaches ?? 0,
+      flaggedTerminals: [...flagged.values()].sort((a, b) => b.breaches - a.breaches || b.lastAt - a.lastAt).slice(0, limit),
       softBlockedCards: soft,
       losses,
     };

@@ -79,6 +79,8 @@ describe('crash: the terminal killed (SIGKILL) at random moments', () => {
       expect(r.shownOffline).toBeGreaterThan(0);
       expect(gw.ledger.audit()).toEqual([]);
       expect(gw.ledger.terminalSync(CRASH_TERMINAL)).toMatchObject({ missing: [], chainBreaks: 0 });
+      // An honest terminal, however often killed, never looks like one that broke its policy.
+      expect(gw.ledger.offlineReport().flaggedTerminals).toEqual([]);
     } finally {
       await world.close();
     }
@@ -154,6 +156,7 @@ describe('crash: the gateway killed (SIGKILL) at random moments', () => {
       try {
         expect(ledger.audit()).toEqual([]);
         expect(ledger.terminalSync(CRASH_TERMINAL)).toMatchObject({ missing: [], chainBreaks: 0 });
+        expect(ledger.offlineReport().flaggedTerminals).toEqual([]);
       } finally {
         ledger.close();
       }

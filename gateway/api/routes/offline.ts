@@ -38,6 +38,15 @@ const ReportView = Obj({
   guaranteedCents: Type.Integer(),
   guaranteedEntries: Type.Integer(),
   breaches: Type.Integer({ description: 'Offline sales settled without the guarantee because the terminal broke the policy' }),
+  flaggedTerminals: Type.Array(
+    Obj({
+      terminalId: Type.String(),
+      breaches: Type.Integer(),
+      kinds: Type.Record(Type.String(), Type.Integer(), { description: 'Breaches by kind: card-proof, time, hotlisted, amount, card-day, pending, qr, policy-unknown, policy-disabled' }),
+      lastAt: Timestamp,
+    }),
+    { description: 'Terminals that broke the offline policy, the most breaches first: to look into' },
+  ),
   softBlockedCards: Type.Integer(),
   losses: Type.Array(LossView),
 });
@@ -64,6 +73,7 @@ export function offlineRoutes(api: Api, { ledger }: ApiDeps): void {
         guaranteedCents: r.guaranteedCents,
         guaranteedEntries: r.guaranteedEntries,
         breaches: r.breaches,
+        flaggedTerminals: r.flaggedTerminals.map((t) => ({ terminalId: t.terminalId, breaches: t.breaches, kinds: { ...t.kinds }, lastAt: iso(t.lastAt) })),
         softBlockedCards: r.softBlockedCards,
         losses: r.losses.map((l) => ({
           txnId: l.txnId,
