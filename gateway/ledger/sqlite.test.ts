@@ -59,16 +59,25 @@ describe('sqlite ledger durability settings', () => {
     const db = new Database(file);
     db.exec(readFileSync(new URL('../../tests/fixtures/ledger-schema-v3.sql', import.meta.url), 'utf8'));
     db.prepare("INSERT INTO api_tokens (token_hash, name, role, created_at) VALUES ('ab', 'Région', 'operator', 1)").run();
+    // An offline sale settled under version 3: its table is rebuilt with the record's sequence number.
+    db.exec(`INSERT INTO partners (id, name, type, convention_from, convention_to) VALUES ('P-1', 'x', 'bookshop', '2022-06-01', '2027-05-31');
+      INSERT INTO terminals (id, partner_id, public_key) VALUES ('T-1', 'P-1', zeroblob(32));
+      INSERT INTO requests (txn_id, terminal_id, seq, fingerprint, status, mode, reply, decided_at, msg_hash, prev) VALUES ('t-1', 'T-1', 7, 'f', 'declined', 'offline', x'7b7d', 5, 'h', 'p');
+      INSERT INTO offline_sales (txn_id, terminal_id, card_number, benefit, unit, amount, guaranteed, breach, sale_at, recorded_at) VALUES ('t-1', 'T-1', '${CARD}', 'LEISURE_BOOKS', 'cent', 100, 0, 'amount', 4, 5);`);
     db.pragma('user_version = 3');
     db.close();
     const l = new SqliteLedger({ file });
     expect(l.apiToken('ab')).toMatchObject({ name: 'Région', role: 'operator' });
+    expect(l.offlineReport()).toMatchObject({ offlineSales: 1, breaches: 1, flaggedTerminals: [{ terminalId: 'T-1', breaches: 1, kinds: { amount: 1 } }] });
     // What version 4 added works on the upgraded file.
     expect(l.revokeDemoTokens(2)).toBe(0);
     l.addAudit({ at: 3, actor: 'test', action: 'x', subject: 'y', details: null });
     expect(l.auditLog({ limit: 5 })).toHaveLength(1);
     l.close();
-    expect(new Database(file).pragma('user_version', { simple: true })).toBe(4);
+    const after = new Database(file);
+    expect(after.pragma('user_version', { simple: true })).toBe(4);
+    expect(after.prepare('SELECT seq FROM offline_sales').get()).toEqual({ seq: 7 });
+    after.close();
   });
 
   it("keeps each terminal's sequence state across reopen, and none from a rolled-back batch", () => {
