@@ -56,6 +56,18 @@ export const GatewayConfigSchema = Type.Object(
       {
         host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Address the HTTP API listens on' }),
         port: Port(8080, 'Port of the HTTP API (0 picks a free one)'),
+        rateLimit: Type.Object(
+          {
+            perMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 600, description: 'Requests per minute for one API token' }),
+            anonymousPerMinute: Type.Integer({
+              minimum: 1,
+              maximum: 1_000_000,
+              default: 60,
+              description: 'Requests per minute from one address without a valid token (enrolment, health, docs, refused tokens)',
+            }),
+          },
+          { additionalProperties: false, default: {}, description: 'HTTP rate limits: beyond them, 429 RATE_LIMITED with Retry-After' },
+        ),
       },
       'HTTP API (fastify)',
     ),
@@ -80,6 +92,28 @@ export const GatewayConfigSchema = Type.Object(
           default: 20_000,
           description: 'Requests being verified or waiting for commit; beyond it the gateway answers GATEWAY_BUSY',
         }),
+        maxInFlightPerTerminal: Type.Integer({
+          minimum: 1,
+          maximum: 100_000,
+          default: 2_000,
+          description: "One terminal's share of those: beyond it that terminal is answered GATEWAY_BUSY (others are not slowed)",
+        }),
+        terminalRecords: Type.Object(
+          {
+            points: Type.Integer({
+              minimum: 1,
+              maximum: 10_000_000,
+              default: 6000,
+              description: "New records (sales and voids) one terminal may have stored in the window: room for a full offline backlog (policy maxPendingCount, with voids)",
+            }),
+            durationS: Type.Integer({ minimum: 1, maximum: 86_400, default: 600, description: 'The window, in seconds' }),
+          },
+          {
+            additionalProperties: false,
+            default: {},
+            description: 'Beyond it, new records are answered RATE_LIMITED (retryable: the terminal resends later) and nothing is stored; repeats are still answered',
+          },
+        ),
       },
       'Limits',
     ),

@@ -1,4 +1,5 @@
-import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { CROCKFORD32, randomBase32 } from '../common/random.ts';
 import { PARTNER_TYPES, type Benefit } from '../protocol/benefits.ts';
 import { b64url, type Signer } from '../protocol/crypto.ts';
 import { encodeJson } from '../protocol/debit.ts';
@@ -20,7 +21,6 @@ import type { EnrolmentCodeRecord, Ledger } from './ledger/ledger.ts';
  * cannot be guessed online; a stolen database yields only hashes of codes that expire within days.
  */
 
-const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const ID_CHARS = 4;
 const SECRET_CHARS = 12;
 export const ENROLMENT_TTL_S_DEFAULT = 7 * 86_400;
@@ -70,12 +70,6 @@ export interface Enrolment {
   readonly signed: string;
 }
 
-function randomChars(n: number): string {
-  let out = '';
-  for (let i = 0; i < n; i++) out += ALPHABET[randomInt(ALPHABET.length)];
-  return out;
-}
-
 function secretHash(id: string, secret: string): string {
   return createHash('sha256').update(`passerelle/enrolment/v1\0${id}\0${secret}`).digest('hex');
 }
@@ -86,7 +80,7 @@ function secretHash(id: string, secret: string): string {
  */
 export function parseEnrolmentCode(typed: string): { id: string; secret: string } | undefined {
   const clean = typed.toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1');
-  if (clean.length !== ID_CHARS + SECRET_CHARS || [...clean].some((c) => !ALPHABET.includes(c))) return undefined;
+  if (clean.length !== ID_CHARS + SECRET_CHARS || [...clean].some((c) => !CROCKFORD32.includes(c))) return undefined;
   return { id: clean.slice(0, ID_CHARS), secret: clean.slice(ID_CHARS) };
 }
 
@@ -103,10 +97,10 @@ export function makeEnrolmentCode(ledger: Ledger, n: NewEnrolmentCode, now: numb
   if (!Number.isInteger(maxTries) || maxTries < 1 || maxTries > ENROLMENT_TRIES_MAX) throw new PasserelleError('DATA_INVALID', `maxTries must be 1 to ${ENROLMENT_TRIES_MAX}`);
   return ledger.atomically(() => {
     // 2^20 ids: draw until one is free (a handful of codes are alive at any time).
-    let id = randomChars(ID_CHARS);
-    for (let i = 0; ledger.enrolmentCode(id) && i < 64; i++) id = randomChars(ID_CHARS);
+    let id = randomBase32(ID_CHARS);
+    for (let i = 0; ledger.enrolmentCode(id) && i < 64; i++) id = randomBase32(ID_CHARS);
     if (ledger.enrolmentCode(id)) throw new PasserelleError('DATA_INVALID', 'no free enrolment code id: revoke unused codes');
-    const secret = randomChars(SECRET_CHARS);
+    const secret = randomBase32(SECRET_CHARS);
     const expiresAt = now + ttlS * 1000;
     ledger.addEnrolmentCode({ id, secretHash: secretHash(id, secret), partnerId: n.partnerId, terminalId: n.terminalId, createdAt: now, expiresAt, maxTries, createdBy: n.actor });
     ledger.addAudit({ at: now, actor: n.actor, action: 'enrolment-code.created', subject: n.terminalId, details: { code: id, partnerId: n.partnerId, expiresAt, maxTries } });

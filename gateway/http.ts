@@ -1,12 +1,14 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import { hashToken, lookupApiToken } from './api/tokens.ts';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from '../common/log.ts';
 import type { Signer } from '../protocol/crypto.ts';
 import { apiConfig, registerApi, registerDocs } from './api/api.ts';
 import type { ApiConfig, FleetDeps } from './api/deps.ts';
-import { installErrorHandling } from './api/errors.ts';
+import { ApiError, installErrorHandling } from './api/errors.ts';
 import { safeUrl } from './api/views.ts';
 import type { Ledger } from './ledger/ledger.ts';
 
@@ -52,6 +54,8 @@ export interface HttpDeps {
   readonly issuer: Signer;
   /** Enrolment and the broker connections of terminals (gateway/api/deps.ts). */
   readonly fleet: FleetDeps;
+  /** Requests per minute for a token, and for an address without a valid one (gateway config `http.rateLimit`). */
+  readonly rateLimit?: { readonly perMinute: number; readonly anonymousPerMinute: number };
 }
 
 /**
@@ -100,6 +104,28 @@ function healthRoute(app: FastifyInstance, health: () => HealthReport): void {
   );
 }
 
+const DEFAULT_RATE_LIMIT = { perMinute: 600, anonymousPerMinute: 60 };
+
+/**
+ * HTTP rate limits (@fastify/rate-limit), before authentication and before any body is read: per API token
+ * when the request carries a valid one, per address otherwise (enrolment, the public pages, and requests
+ * with an unknown token, which cannot dodge the address limit by inventing tokens). Beyond the limit:
+ * 429 RATE_LIMITED in the error envelope, with Retry-After. Token keys are hashes: the limiter's memory
+ * holds no token.
+ */
+function rateLimits(app: FastifyInstance, ledger: Ledger, limits: { readonly perMinute: number; readonly anonymousPerMinute: number }): void {
+  app.register(rateLimit, {
+    global: true,
+    timeWindow: 60_000,
+    keyGenerator: (req) => {
+      const token = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
+      return token !== undefined && lookupApiToken(ledger, token) ? `token:${hashToken(token)}` : `address:${req.ip}`;
+    },
+    max: (_req, key) => (key.startsWith('token:') ? limits.perMinute : limits.anonymousPerMinute),
+    errorResponseBuilder: (_req, ctx) => new ApiError(429, 'RATE_LIMITED', `more than ${ctx.max} requests a minute: try again in ${ctx.after}`),
+  });
+}
+
 export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   const config = apiConfig(deps.api);
   const app = Fastify({
@@ -114,6 +140,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   }) as unknown as FastifyInstance;
   installErrorHandling(app);
   securityHeaders(app);
+  rateLimits(app, deps.ledger, deps.rateLimit ?? DEFAULT_RATE_LIMIT);
   registerDocs(app);
   app.register(async (scope) => healthRoute(scope, deps.health));
   registerApi(app, { ledger: deps.ledger, now: deps.now, config, issuer: deps.issuer, fleet: deps.fleet });

@@ -1,5 +1,6 @@
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Logger } from '../common/log.ts';
-import type { RejectCode } from '../protocol/codes.ts';
+import { CODES, type RejectCode } from '../protocol/codes.ts';
 import { saleProofMessage } from '../protocol/card-app.ts';
 import { NodeVerifier } from '../protocol/crypto.ts';
 import { encodeJson, parseTerminalRecord, requestFingerprint, voidFingerprint } from '../protocol/debit.ts';
@@ -14,7 +15,7 @@ import type { GatewayKeys } from './keys.ts';
 import type { Ledger, LedgerItem } from './ledger/ledger.ts';
 import { verifyPin } from './pin-hash.ts';
 import { errorReply } from './replies.ts';
-import { PIN_MAX_TRIES, type CardProofCheck, type PinCheck } from './rules.ts';
+import type { CardProofCheck, PinCheck } from './rules.ts';
 
 /**
  * The path of one debit through the gateway:
@@ -37,6 +38,10 @@ export interface PipelineOptions {
   readonly log: Logger;
   readonly batch: { readonly maxItems: number; readonly maxWaitMs: number };
   readonly maxInFlight: number;
+  /** Requests of one terminal being verified at once (default: no limit but `maxInFlight`). */
+  readonly maxInFlightPerTerminal?: number;
+  /** New records one terminal may have stored per window (gateway config `limits.terminalRecords`); unlimited when absent. */
+  readonly terminalRecords?: { readonly points: number; readonly durationS: number };
   /** Wall clock in ms for `decidedAt`; injectable for tests. */
   readonly now?: () => number;
   readonly hooks?: PipelineHooks;
@@ -55,6 +60,8 @@ export interface PipelineStats {
   declined: number;
   repeats: number;
   rejected: number;
+  /** Requests refused because their terminal was over its quota of new records (RATE_LIMITED). */
+  rateLimited: number;
   conflicts: number;
   seqConflicts: number;
   voids: number;
@@ -97,6 +104,7 @@ export class DebitPipeline {
     declined: 0,
     repeats: 0,
     rejected: 0,
+    rateLimited: 0,
     conflicts: 0,
     seqConflicts: 0,
     voids: 0,
@@ -108,6 +116,10 @@ export class DebitPipeline {
   };
   /** The last ledger commit failed (and none succeeded since): what /healthz reports, cleared by a success. */
   #ledgerFailing = false;
+  /** Requests of each terminal being verified (its share of the gateway's verification work). */
+  readonly #inFlightOf = new Map<string, number>();
+  /** New records stored per terminal and window: a terminal key cannot fill the ledger. */
+  readonly #quota: RateLimiterMemory | undefined;
   /** Per terminal, the next sequence number expected; a record that does not match it triggers a gap check. */
   readonly #expected = new Map<string, number>();
   readonly #gapTimers = new Map<string, NodeJS.Timeout>();
@@ -115,6 +127,8 @@ export class DebitPipeline {
   constructor(o: PipelineOptions) {
     this.#o = o;
     this.#now = o.now ?? Date.now;
+    const q = o.terminalRecords;
+    this.#quota = q && new RateLimiterMemory({ keyPrefix: 'terminal-records', points: q.points, duration: q.durationS });
   }
 
   /** True while the ledger fails: the last commit failed and none has succeeded since. */
@@ -131,17 +145,46 @@ export class DebitPipeline {
       return;
     }
     this.stats.received++;
-    if (this.stats.inFlight >= this.#o.maxInFlight) {
-      // Overloaded: answer at once, with the id the request claims so the terminal knows to resend it later.
-      this.#reject(route.terminalId, busyCorr(payload), 'GATEWAY_BUSY', `more than ${this.#o.maxInFlight} requests in flight`, false);
+    const terminalId = route.terminalId;
+    const mine = this.#inFlightOf.get(terminalId) ?? 0;
+    if (this.stats.inFlight >= this.#o.maxInFlight || mine >= (this.#o.maxInFlightPerTerminal ?? Number.POSITIVE_INFINITY)) {
+      // Overloaded (in all, or by this terminal): answer at once, with the id the request claims so the
+      // terminal knows to resend it later.
+      this.#reject(terminalId, busyCorr(payload), 'GATEWAY_BUSY', `too many requests in flight`, false);
       return;
     }
     this.stats.inFlight++;
-    this.#receive(route.terminalId, payload).catch((err: unknown) => {
-      this.#o.log.error({ err, terminalId: route.terminalId }, 'unexpected failure while receiving a request');
-      this.#done(1);
-    });
+    this.#inFlightOf.set(terminalId, mine + 1);
+    this.#receive(terminalId, payload)
+      .catch((err: unknown) => {
+        this.#o.log.error({ err, terminalId }, 'unexpected failure while receiving a request');
+        this.#done(1);
+      })
+      .finally(() => this.#leave(terminalId));
   };
+
+  /** A request of this terminal is answered (or dropped): its share of the in-flight count goes down. */
+  #leave(terminalId: string): void {
+    const n = (this.#inFlightOf.get(terminalId) ?? 1) - 1;
+    if (n <= 0) this.#inFlightOf.delete(terminalId);
+    else this.#inFlightOf.set(terminalId, n);
+  }
+
+  /**
+   * May this terminal have one more record stored? A record the ledger already holds is a repeat and costs
+   * nothing (its original reply goes back); a new one takes a point of the terminal's quota, and none is
+   * left: RATE_LIMITED, nothing stored. Only after the terminal's signature verified, so nobody but the key
+   * holder can spend a terminal's quota.
+   */
+  async #mayStore(terminalId: string, txnId: string): Promise<boolean> {
+    if (!this.#quota || this.#o.ledger.request(txnId)) return true;
+    try {
+      await this.#quota.consume(terminalId);
+      return true;
+    } catch {
+      return false;
+    }
+  }
 
   async #receive(terminalId: string, payload: Buffer): Promise<void> {
     let frame;
@@ -171,6 +214,11 @@ export class DebitPipeline {
     if (this.#stopped) return;
     if (!ok) return this.#reject(terminalId, claimed(), 'BAD_SIGNATURE', 'signature does not verify with the registered key');
     if (!record) return this.#rejectError(terminalId, claimed(), unreadable);
+    if (!(await this.#mayStore(terminalId, record.body.txnId))) {
+      this.stats.rateLimited++;
+      return this.#reject(terminalId, record.body.txnId, 'RATE_LIMITED', 'this terminal sent more new records than its quota allows: send again later');
+    }
+    if (this.#stopped) return;
     const msgHash = chainHash(frame.message);
     if (record.type === 'debit.void') {
       const v = record.body;
@@ -181,7 +229,7 @@ export class DebitPipeline {
     let pin: PinCheck = 'not-needed';
     if (body.credential.kind === 'qr') {
       try {
-        pin = await this.#checkPin(body, body.credential.pinBlock);
+        pin = await this.#checkPin(body, body.credential.pinBlock, terminal.partnerId);
       } catch (e) {
         return this.#rejectError(terminalId, body.txnId, e);
       }
@@ -206,13 +254,14 @@ export class DebitPipeline {
   }
 
   /** R2/R3: open the sealed code (bound to this transaction) and compare it with the card's slow hash. */
-  async #checkPin(body: DebitRequestBody, pinBlock: string): Promise<PinCheck> {
+  async #checkPin(body: DebitRequestBody, pinBlock: string, partnerId: string): Promise<PinCheck> {
     const pin = openPin(pinBlock, body.txnId, this.#o.keys.boxSecretKey);
     const card = this.#o.ledger.card(body.credential.cardNumber);
     // No card: the rules decline CARD_UNKNOWN before they look at the code.
     if (!card || card.pinHash === null) return 'not-set';
-    // The ledger decides the lock inside the batch's transaction; this only spares the slow hash.
-    if (card.pinFailures >= PIN_MAX_TRIES) return 'locked';
+    // The ledger counts the tries inside the batch's transaction; this only spares the slow hash.
+    const gate = this.#o.ledger.pinGate(card.number, partnerId, this.#now());
+    if (gate !== 'open') return gate;
     return (await verifyPin(pin, card.pinHash)) ? 'ok' : 'incorrect';
   }
 
@@ -326,7 +375,8 @@ export class DebitPipeline {
 
   #reject(terminalId: string, corr: string, code: RejectCode, message: string, counted = true): void {
     this.stats.rejected++;
-    this.#o.log.info({ terminalId, corr, code }, 'request rejected');
+    // A flood of retryable refusals (busy, over quota) must not become a flood of log lines.
+    this.#o.log[CODES[code].retryable ? 'debug' : 'info']({ terminalId, corr, code }, 'request rejected');
     this.#queueReply(terminalId, encodeJson(errorReply(corr, code, message, this.#now())));
     if (!this.#replyFlushScheduled) {
       this.#replyFlushScheduled = true;

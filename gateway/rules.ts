@@ -11,14 +11,41 @@ import type { DebitRequestBody } from '../protocol/messages.ts';
  * wallet, so a wrong code learns nothing about the balance.
  */
 
-/** Wrong codes in a row that lock the secret code (R3; architecture: "three wrong codes lock"). */
-export const PIN_MAX_TRIES = 3;
+/**
+ * R3, as the gateway applies it (docs/rules.md). Three wrong codes must stop a guesser, but a rogue
+ * terminal must not be able to lock a youth out by sending wrong codes for her card. So wrong codes are
+ * counted per partner and per Paris day, since the last right code:
+ *  - three at one partner in a day: that partner can try no more that day (PIN_TRIES_EXCEEDED);
+ *  - six in a day, wherever: no QR sale anywhere until the next day;
+ *  - nine from at least three partners, or thirty in all: the code is locked until the Region unlocks
+ *    it or the youth sets a new one (PIN_LOCKED).
+ * One partner's terminals (a stolen key, a rogue shop) can never make the day limit nor the lock alone,
+ * short of thirty days of it; a guesser gets at most three tries a shop, six a day, thirty in all.
+ */
+export const PIN_TRIES = { perPartnerDay: 3, perDay: 6, lockAfter: 9, lockFromPartners: 3, lockAlways: 30 } as const;
+
+/** Wrong codes since the last right one: in all, from how many partners, today, and today at this partner. */
+export interface PinTries {
+  readonly total: number;
+  readonly partners: number;
+  readonly today: number;
+  readonly todayHere: number;
+}
+
+export type PinGate = 'open' | 'tries-exceeded' | 'locked';
+
+export function pinGate(t: PinTries): PinGate {
+  if (t.total >= PIN_TRIES.lockAlways || (t.total >= PIN_TRIES.lockAfter && t.partners >= PIN_TRIES.lockFromPartners)) return 'locked';
+  if (t.todayHere >= PIN_TRIES.perPartnerDay || t.today >= PIN_TRIES.perDay) return 'tries-exceeded';
+  return 'open';
+}
 
 /**
- * The outcome of checking the sealed secret code before the batch (QR sales only). `locked`: the code was
- * already locked, so no slow hash was spent on it (a locked code must not stay a free guessing oracle).
+ * The outcome of checking the sealed secret code before the batch (QR sales only). `locked` and
+ * `tries-exceeded`: the code could not be tried here and now, so no slow hash was spent on it (a blocked
+ * code must not stay a free guessing oracle).
  */
-export type PinCheck = 'not-needed' | 'ok' | 'incorrect' | 'not-set' | 'locked';
+export type PinCheck = 'not-needed' | 'ok' | 'incorrect' | 'not-set' | 'locked' | 'tries-exceeded';
 
 /**
  * The card's signature of an NFC sale, checked before the batch with the key recorded at personalisation:
@@ -35,7 +62,7 @@ export interface Snapshot {
   /** R10: the partner's convention covers the sale date. */
   readonly conventionValid: boolean;
   /** Absent when no card has this number. */
-  readonly card?: { readonly status: 'active' | 'opposed'; readonly pinFailures: number };
+  readonly card?: { readonly status: 'active' | 'opposed'; readonly pinGate: PinGate };
   /** The wallet that pays: usable (in its window, not suspended); absent when none is. */
   readonly wallet?: { readonly balance: number; readonly access: boolean };
   /** Why no wallet is usable, when `wallet` is absent. */
@@ -65,10 +92,11 @@ export function decide(req: Pick<DebitRequestBody, 'benefit' | 'amount'>, s: Sna
   // R10: only the benefit of the partner's type, and only while its convention is valid.
   if (!partnerMayDebit(s.partnerType, req.benefit)) return { status: 'declined', code: 'BENEFIT_NOT_ALLOWED' };
   if (!s.conventionValid) return { status: 'declined', code: 'CONVENTION_INVALID' };
-  // R2/R3: a QR sale needs the right secret code; three wrong ones in a row lock it.
+  // R2/R3: a QR sale needs the right secret code; wrong ones are limited per partner and day, then locked.
   if (s.pin !== 'not-needed') {
     if (s.pin === 'not-set') return { status: 'declined', code: 'PIN_NOT_SET' };
-    if (s.pin === 'locked' || s.card.pinFailures >= PIN_MAX_TRIES) return { status: 'declined', code: 'PIN_LOCKED' };
+    if (s.pin === 'locked' || s.card.pinGate === 'locked') return { status: 'declined', code: 'PIN_LOCKED' };
+    if (s.pin === 'tries-exceeded' || s.card.pinGate === 'tries-exceeded') return { status: 'declined', code: 'PIN_TRIES_EXCEEDED' };
     if (s.pin === 'incorrect') return { status: 'declined', code: 'PIN_INCORRECT' };
   }
   if (!s.wallet) return { status: 'declined', code: WALLET_DECLINES[s.walletProblem ?? 'none'] };

@@ -76,6 +76,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       log: ns(log, 'gateway.pipeline'),
       batch: config.batch,
       maxInFlight: config.limits.maxInFlight,
+      maxInFlightPerTerminal: config.limits.maxInFlightPerTerminal,
+      terminalRecords: config.limits.terminalRecords,
       gapGraceMs: config.offline.gapGraceMs,
       ...(opts.now ? { now: opts.now } : {}),
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
@@ -131,7 +133,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const debtor = { name: config.sepa.debtorName, iban: config.sepa.debtorIban, bic: config.sepa.debtorBic };
     const mqttUrl = config.mqtt.publicUrl ?? `mqtt://${b.host}:${b.port}`;
     const fleet = { signer: keys.signer, keys, mqttUrl, disconnect: (id: string) => b.disconnect(id), onKeyReplaced: (id: string) => b.disconnect(id) };
-    const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor }, issuer: keys.issuer, fleet });
+    const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor }, issuer: keys.issuer, fleet, rateLimit: config.http.rateLimit });
     try {
       await app.listen({ host: config.http.host, port: config.http.port });
     } catch (e) {

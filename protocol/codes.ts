@@ -42,11 +42,12 @@ export const CODES = {
   BENEFIT_SUSPENDED: { num: 111, category: 'decline', retryable: false, fr: 'Avantage suspendu par la Région', en: 'The Region suspended this benefit (or all benefits) of the youth for the campaign (R5).' },
   BENEFIT_EXPIRED: { num: 112, category: 'decline', retryable: false, fr: 'Avantage expiré', en: "The benefit's validity window has ended; unspent value went back to the Region (R6, R7)." },
   BENEFIT_NOT_YET_VALID: { num: 113, category: 'decline', retryable: false, fr: "Avantage pas encore utilisable", en: "The benefit's validity window has not started yet (R6)." },
-  PIN_LOCKED: { num: 114, category: 'decline', retryable: false, fr: 'Code secret bloqué après 3 essais : contacter la Région', en: 'Three wrong codes in a row locked the secret code; the Region unlocks it or the youth sets a new one (R3).' },
+  PIN_LOCKED: { num: 114, category: 'decline', retryable: false, fr: 'Code secret bloqué après trop d’essais : contacter la Région', en: 'Wrong codes from several partners (nine from at least three, or thirty in all, since the last right one) locked the secret code; the Region unlocks it or the youth sets a new one (R3).' },
   GROUP_NOT_ALLOWED: { num: 115, category: 'decline', retryable: false, fr: 'Avantage non utilisable pour un groupe', en: 'Group sales are for the shows and cinema benefits only, never first aid (R12).' },
   TXN_VOIDED: { num: 116, category: 'decline', retryable: false, fr: 'Vente annulée par le terminal', en: 'The terminal voided this request (no reply in time, or power cut before the result was shown); it is never applied.' },
   OFFLINE_POLICY_BREACH: { num: 117, category: 'decline', retryable: false, fr: 'Vente hors ligne hors des limites : non garantie', en: 'An offline sale broke the signed offline policy the terminal held (limit, stale hotlist, hotlisted card, unknown policy): it is settled by the rules alone, without the Region guarantee, and the breach is recorded.' },
   CARD_NOT_AUTHENTICATED: { num: 118, category: 'decline', retryable: false, fr: 'Carte non authentifiée : vente refusée', en: "An NFC sale without the card's valid signature of it: no key recorded for the card, a signature that does not verify with it, or a proof already used by another sale. No card was present for this sale." },
+  PIN_TRIES_EXCEEDED: { num: 119, category: 'decline', retryable: false, fr: "Trop d'essais du code aujourd'hui : réessayer demain ou présenter la carte", en: 'Three wrong codes at this partner today, or six in all today: no more tries of the code until the next day (R3). The card (NFC) still works without a code.' },
 
   // 2xx: rejected requests (before any rule)
   BAD_FRAME: { num: 201, category: 'reject', retryable: false, fr: 'Message illisible', en: 'The MQTT payload is not a well-formed signed frame.' },
@@ -128,6 +129,7 @@ export const CODES = {
   ENROLMENT_CODE_EXHAUSTED: { num: 517, category: 'admin', retryable: false, fr: "Code d'installation bloqué après trop d'essais erronés : en demander un nouveau à la Région", en: 'Too many wrong tries were made with this enrolment code; it can no longer be used, even with the right secret.' },
   ENROLMENT_CODE_REVOKED: { num: 518, category: 'admin', retryable: false, fr: "Code d'installation annulé par la Région", en: 'The Region revoked this enrolment code before it was used.' },
   CARD_ALREADY_PERSONALISED: { num: 519, category: 'admin', retryable: false, fr: "Carte déjà personnalisée avec une autre puce", en: 'The card already has a chip key recorded; a different chip replaces it only when asked explicitly (replace: true), which the audit log records.' },
+  GROUP_NOT_APPROVED: { num: 520, category: 'admin', retryable: false, fr: 'Vente de groupe refusée : liste non approuvée par la Région', en: "A group sale must name a list the Region approved for this partner, benefit and outing, still valid, every card on it and not yet paid under it, the amount within the list's maximum per youth." },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

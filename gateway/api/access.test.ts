@@ -48,6 +48,8 @@ const ALLOWED: Readonly<Record<string, readonly ApiRole[] | typeof PUBLIC>> = {
   'POST /api/v1/sales/:txnId/cancel': ['partner'],
   'POST /api/v1/sales/:txnId/reverse': OP,
   'POST /api/v1/group-sales': ['operator', 'partner'],
+  'POST /api/v1/group-lists': OP,
+  'GET /api/v1/group-lists/:listId': ['operator', 'partner'],
   'POST /api/v1/statements': OP,
   'POST /api/v1/statement-runs': OP,
   'GET /api/v1/statements': ['operator', 'partner'],
@@ -71,6 +73,7 @@ const PARAMS: Readonly<Record<string, string>> = {
   tokenId: '0123456789abcdef',
   fileId: 'PSR-20221102T093000-1a2b3c4d',
   codeId: 'AAAA',
+  listId: 'GL-0000000000AB',
 };
 
 const concrete = (url: string) => url.replace(/:(\w+)/g, (_m, name: string) => PARAMS[name] ?? name);
@@ -152,7 +155,7 @@ describe('access rules of every route', () => {
     expect(codeOf(await w.call('GET', '/api/v1/terminals/T-BOOK-01', venue))).toBe('FORBIDDEN');
     expect(codeOf(await w.call('GET', '/api/v1/statements?partnerId=P-BOOK', venue))).toBe('FORBIDDEN');
     expect(codeOf(await w.call('GET', '/api/v1/statements/csv?partnerId=P-BOOK', venue))).toBe('FORBIDDEN');
-    const group = { groupId: 'G-1', partnerId: 'P-BOOK', benefit: 'SHOWS', amountPerYouth: 100, cardNumbers: [CARD], reference: 'x' };
+    const group = { groupId: 'G-1', listId: 'GL-0000000000AB', partnerId: 'P-BOOK', benefit: 'SHOWS', amountPerYouth: 100, cardNumbers: [CARD], reference: 'x' };
     expect(codeOf(await w.call('POST', '/api/v1/group-sales', { ...venue, body: group }))).toBe('FORBIDDEN');
     const statement = w.ledger.closeStatement('P-BOOK', '2022-09-01', '2022-09-30', w.clock.now);
     expect(codeOf(await w.call('GET', `/api/v1/statements/${statement.id}`, venue))).toBe('FORBIDDEN');

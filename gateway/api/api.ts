@@ -12,7 +12,7 @@ import { campaignRoutes } from './routes/campaigns.ts';
 import { offlineRoutes } from './routes/offline.ts';
 import { cardRoutes } from './routes/cards.ts';
 import { partnerRoutes, terminalRoutes } from './routes/partners.ts';
-import { saleRoutes } from './routes/sales.ts';
+import { groupListRoutes, saleRoutes } from './routes/sales.ts';
 import { sepaRoutes } from './routes/sepa.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { statementRoutes } from './routes/statements.ts';
@@ -60,6 +60,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
       partnerRoutes(api, deps);
       terminalRoutes(api, deps);
       saleRoutes(api, deps);
+      groupListRoutes(api, deps);
       statementRoutes(api, deps);
       sepaRoutes(api, deps);
       tokenRoutes(api, deps);

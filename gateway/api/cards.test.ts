@@ -4,7 +4,7 @@ import { debitBody, debitItem } from '../../tests/helpers/debits.ts';
 import { parseCredential, verifyCredential } from '../../protocol/card-app.ts';
 import { parseQrCredential } from '../../protocol/qr-payload.ts';
 import { b64url, naclVerifier, nodeSigner } from '../../protocol/crypto.ts';
-import { apiWorld, BARE, CARD, codeOf, NOW, POOR, sell, testIssuer, UNKNOWN_CARD, type ApiWorld } from './test-world.ts';
+import { apiWorld, BARE, CARD, DAY, codeOf, NOW, POOR, sell, testIssuer, UNKNOWN_CARD, type ApiWorld } from './test-world.ts';
 
 const NB = '\u00a0';
 let w: ApiWorld;
@@ -98,11 +98,14 @@ describe('the Region acts on a card', () => {
   });
 
   it('R3 lifts a code lock without ever taking a code', async () => {
-    const wrong = () => debitItem(debitBody({ terminalId: 'T-BOOK-01', cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, createdAt: NOW }), 'incorrect');
-    w.ledger.commitDebits([wrong(), wrong(), wrong()], NOW);
-    expect((await getCard()).pin.locked).toBe(true);
+    const wrong = (terminalId: string, benefit: 'LEISURE_BOOKS' | 'SHOWS' = 'LEISURE_BOOKS') => debitItem(debitBody({ terminalId, cardNumber: CARD, benefit, amount: 100, createdAt: NOW }), 'incorrect');
+    // Three partners, two days: nine wrong codes lock it.
+    w.ledger.commitDebits([wrong('T-BOOK-01'), wrong('T-BOOK-01'), wrong('T-BOOK-01'), wrong('T-BOOK2-01'), wrong('T-BOOK2-01'), wrong('T-BOOK2-01')], NOW);
+    expect((await getCard()).pin).toMatchObject({ locked: false, blockedToday: true, wrongSinceRight: 6 });
+    w.ledger.commitDebits([wrong('T-VENU-01', 'SHOWS'), wrong('T-VENU-01', 'SHOWS'), wrong('T-VENU-01', 'SHOWS')], NOW + DAY);
+    expect((await getCard()).pin).toMatchObject({ locked: true, wrongSinceRight: 9 });
     expect((await w.call('POST', `/api/v1/cards/${CARD}/pin-unlock`)).statusCode).toBe(204);
-    expect((await getCard()).pin.locked).toBe(false);
+    expect((await getCard()).pin).toEqual({ set: false, locked: false, blockedToday: false, wrongSinceRight: 0 });
     const routes = w.app.printRoutes({ commonPrefix: false });
     expect(routes).not.toMatch(/\bpin\b(?!-unlock)/);
   });

@@ -93,12 +93,12 @@ describe('schema refusals: 400 BAD_SCHEMA naming the failing path', () => {
     ['a malformed card number in the URL', 'GET', '/api/v1/cards/12345', undefined, '/params/cardNumber'],
     ['a missing field', 'POST', '/api/v1/cards', { number: CARD }, '/body/holder'],
     ['an unknown field (no PIN over the admin API)', 'POST', '/api/v1/cards', { number: CARD, holder: 'x', pin: '1234' }, '/body/pin'],
-    ['a bad item in an array', 'POST', '/api/v1/group-sales', { groupId: 'G-1', partnerId: 'P-VENU', benefit: 'SHOWS', amountPerYouth: 1, cardNumbers: [CARD, '12'], reference: 'x' }, '/body/cardNumbers/1'],
+    ['a bad item in an array', 'POST', '/api/v1/group-sales', { groupId: 'G-1', listId: 'GL-0000000000AB', partnerId: 'P-VENU', benefit: 'SHOWS', amountPerYouth: 1, cardNumbers: [CARD, '12'], reference: 'x' }, '/body/cardNumbers/1'],
     ['an unknown benefit', 'POST', `/api/v1/cards/${CARD}/loads`, { benefit: 'CANDY', campaign: '2022-2023', amount: 1 }, '/body/benefit'],
     ['a query out of range', 'GET', `/api/v1/cards/${CARD}/history?limit=501`, undefined, '/querystring/limit'],
     ['a bad date', 'POST', '/api/v1/statements', { partnerId: 'P-BOOK', periodFrom: '1/10/2022', periodTo: '2022-10-31' }, '/body/periodFrom'],
     ['a negative amount', 'PATCH', '/api/v1/partners/P-CINE', { entryPriceCents: -1 }, '/body/entryPriceCents'],
-    ['an operator group sale without its partner', 'POST', '/api/v1/group-sales', { groupId: 'G-1', benefit: 'SHOWS', amountPerYouth: 1, cardNumbers: [CARD], reference: 'x' }, '/body/partnerId'],
+    ['an operator group sale without its partner', 'POST', '/api/v1/group-sales', { groupId: 'G-1', listId: 'GL-0000000000AB', benefit: 'SHOWS', amountPerYouth: 1, cardNumbers: [CARD], reference: 'x' }, '/body/partnerId'],
   ];
   for (const [what, method, url, body, path] of cases) {
     it(what, async () => {

@@ -74,8 +74,12 @@ describe('a reimbursement cycle through the API', () => {
     const good = await call(operator, 'POST', '/api/v1/bulk-loads', { csv: loadFile(rows) });
     expect(good.json()).toEqual({ cards: 3, loads: 6 });
 
-    // R12: the school's outing, paid by the theatre; the second youth's line is cancelled the same day.
-    const group = await call(theatre, 'POST', '/api/v1/group-sales', { body: { groupId: 'G-CLF-0001', benefit: 'SHOWS', amountPerYouth: 1200, cardNumbers: CARDS, reference: 'Lycée Blaise-Pascal, Le Misanthrope' } });
+    // R12: the school's list approved by the Region, the outing paid by the theatre; the second youth's
+    // line is cancelled the same day.
+    const list = await call(operator, 'POST', '/api/v1/group-lists', { body: { partnerId: partner.id, benefit: 'SHOWS', reference: 'Lycée Blaise-Pascal, Le Misanthrope', cardNumbers: CARDS, maxPerYouth: 1500, validUntil: '2022-10-31' } });
+    expect(list.statusCode).toBe(201);
+    const listId = (list.json() as { listId: string }).listId;
+    const group = await call(theatre, 'POST', '/api/v1/group-sales', { body: { groupId: 'G-CLF-0001', listId, benefit: 'SHOWS', amountPerYouth: 1200, cardNumbers: CARDS, reference: 'Lycée Blaise-Pascal, Le Misanthrope' } });
     expect(group.statusCode).toBe(201);
     const lines = (group.json() as { lines: { txnId: string; status: string }[] }).lines;
     expect(lines.map((l) => l.status)).toEqual(['approved', 'approved', 'approved']);

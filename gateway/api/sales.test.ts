@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { apiWorld, BARE, CARD, codeOf, DAY, NOW, POOR, sell, type ApiWorld } from './test-world.ts';
+import { apiWorld, BARE, CARD, codeOf, DAY, NOW, POOR, sell, UNKNOWN_CARD, type ApiWorld } from './test-world.ts';
 
 const NB = '\u00a0';
 let w: ApiWorld;
@@ -49,10 +49,26 @@ describe('corrections', () => {
 });
 
 describe('group sales (R12)', () => {
-  const group = { groupId: 'G-0001', benefit: 'SHOWS', amountPerYouth: 1200, cardNumbers: [CARD, POOR, BARE], reference: 'Lycée du Parc, sortie théâtre' };
+  let listId = '';
+  const group = () => ({ groupId: 'G-0001', listId, benefit: 'SHOWS', amountPerYouth: 1200, cardNumbers: [CARD, POOR, BARE], reference: 'Lycée du Parc, sortie théâtre' });
+  /** The Region approves the school's list for the theatre's outing (every test has a fresh world). */
+  beforeEach(async () => {
+    const res = await w.call('POST', '/api/v1/group-lists', { body: { partnerId: 'P-VENU', benefit: 'SHOWS', reference: 'Lycée du Parc, sortie théâtre', cardNumbers: [CARD, POOR, BARE], maxPerYouth: 3000, validUntil: '2022-12-31' } });
+    expect(res.statusCode, res.body).toBe(201);
+    listId = (res.json() as { listId: string }).listId;
+  });
+
+  it('the Region approves the school’s list for the partner’s outing; the partner reads it, masked, and no other partner can', async () => {
+    expect(listId).toMatch(/^GL-/);
+    const own = await w.call('GET', `/api/v1/group-lists/${listId}`, { token: w.tokens.venue });
+    expect(own.json()).toMatchObject({ partnerId: 'P-VENU', cards: [{ card: expect.stringMatching(/^1000\*{8}/), paid: false }, expect.anything(), expect.anything()] });
+    expect(own.body).not.toMatch(/(?<![0-9])[0-9]{16}(?![0-9])/);
+    expect(codeOf(await w.call('GET', `/api/v1/group-lists/${listId}`, { token: w.tokens.partner }))).toBe('FORBIDDEN');
+    expect(codeOf(await w.call('POST', '/api/v1/group-lists', { token: w.tokens.venue, body: { partnerId: 'P-VENU', benefit: 'SHOWS', reference: 'x', cardNumbers: [CARD], maxPerYouth: 1, validUntil: '2022-12-31' } }))).toBe('FORBIDDEN');
+  });
 
   it("a partner's group: one line per youth, masked, partial debit included; a repeat is answered from the record", async () => {
-    const res = await w.call('POST', '/api/v1/group-sales', { token: w.tokens.venue, body: group });
+    const res = await w.call('POST', '/api/v1/group-sales', { token: w.tokens.venue, body: group() });
     expect(res.statusCode, res.body).toBe(201);
     const body = res.json() as { fresh: boolean; lines: { card: string; txnId: string; status: string; code?: string; taken: number; remainingToPay: number }[] };
     expect(body.fresh).toBe(true);
@@ -62,26 +78,35 @@ describe('group sales (R12)', () => {
       [`1000********${BARE.slice(-4)}`, 'declined', 'NO_SUCH_BENEFIT', 0, 1200],
     ]);
     expect(res.body).not.toMatch(/(?<![0-9])[0-9]{16}(?![0-9])/);
-    const repeat = await w.call('POST', '/api/v1/group-sales', { token: w.tokens.venue, body: group });
+    const repeat = await w.call('POST', '/api/v1/group-sales', { token: w.tokens.venue, body: group() });
     expect(repeat.statusCode).toBe(200);
     expect(repeat.json()).toEqual({ ...body, fresh: false });
     expect(w.ledger.walletBalance(CARD, 'SHOWS')).toBe(1800);
-    const conflict = await w.call('POST', '/api/v1/group-sales', { token: w.tokens.venue, body: { ...group, amountPerYouth: 1 } });
+    const conflict = await w.call('POST', '/api/v1/group-sales', { token: w.tokens.venue, body: { ...group(), amountPerYouth: 1 } });
     expect([conflict.statusCode, codeOf(conflict)]).toEqual([409, 'GROUP_CONFLICT']);
   });
 
+  it('cards the list does not hold, or that it already paid, refuse the whole group (422 GROUP_NOT_APPROVED)', async () => {
+    expect((await w.call('POST', '/api/v1/group-sales', { token: w.tokens.venue, body: group() })).statusCode).toBe(201);
+    const again = await w.call('POST', '/api/v1/group-sales', { token: w.tokens.venue, body: { ...group(), groupId: 'G-0002', cardNumbers: [CARD] } });
+    expect([again.statusCode, codeOf(again)]).toEqual([422, 'GROUP_NOT_APPROVED']);
+    // BARE was declined (no shows benefit), so it is still open on the list; UNKNOWN_CARD never was on it.
+    const outside = await w.call('POST', '/api/v1/group-sales', { token: w.tokens.venue, body: { ...group(), groupId: 'G-0003', cardNumbers: [BARE, UNKNOWN_CARD] } });
+    expect([outside.statusCode, codeOf(outside)]).toEqual([422, 'GROUP_NOT_APPROVED']);
+  });
+
   it('the operator names the partner; never first aid (422 GROUP_NOT_ALLOWED)', async () => {
-    const res = await w.call('POST', '/api/v1/group-sales', { body: { ...group, partnerId: 'P-VENU' } });
-    expect(res.statusCode, res.body).toBe(201);
-    const aid = await w.call('POST', '/api/v1/group-sales', { body: { ...group, groupId: 'G-2', partnerId: 'P-AIDE', benefit: 'FIRST_AID' } });
+    const aid = await w.call('POST', '/api/v1/group-sales', { body: { ...group(), groupId: 'G-2', partnerId: 'P-AIDE', benefit: 'FIRST_AID' } });
     expect([aid.statusCode, codeOf(aid)]).toEqual([422, 'GROUP_NOT_ALLOWED']);
-    const twice = await w.call('POST', '/api/v1/group-sales', { body: { ...group, groupId: 'G-3', partnerId: 'P-VENU', cardNumbers: [CARD, CARD] } });
+    const twice = await w.call('POST', '/api/v1/group-sales', { body: { ...group(), groupId: 'G-3', partnerId: 'P-VENU', cardNumbers: [CARD, CARD] } });
     expect([twice.statusCode, codeOf(twice)]).toEqual([422, 'DATA_INVALID']);
+    const list = await w.call('POST', '/api/v1/group-lists', { body: { partnerId: 'P-VENU', benefit: 'SHOWS', reference: 'y', cardNumbers: [BARE], maxPerYouth: 100, validUntil: '2022-12-31' } });
+    const res = await w.call('POST', '/api/v1/group-sales', { body: { ...group(), groupId: 'G-4', listId: (list.json() as { listId: string }).listId, partnerId: 'P-VENU', amountPerYouth: 100, cardNumbers: [BARE] } });
+    expect(res.statusCode, res.body).toBe(201);
   });
 
   it('a partner may name itself, but no other partner', async () => {
-    expect((await w.call('POST', '/api/v1/group-sales', { token: w.tokens.venue, body: { ...group, partnerId: 'P-VENU' } })).statusCode).toBe(201);
-    const other = await w.call('POST', '/api/v1/group-sales', { token: w.tokens.venue, body: { ...group, groupId: 'G-9', partnerId: 'P-CINE' } });
+    const other = await w.call('POST', '/api/v1/group-sales', { token: w.tokens.venue, body: { ...group(), groupId: 'G-9', partnerId: 'P-CINE' } });
     expect([other.statusCode, codeOf(other)]).toEqual([403, 'FORBIDDEN']);
   });
 });

@@ -16,6 +16,8 @@ import { nodeSigner } from '../../protocol/crypto.ts';
 /** The card issuer key of API test worlds. */
 export const testIssuer = nodeSigner(new Uint8Array(32).fill(9));
 
+export const UNLIMITED = { perMinute: 1_000_000, anonymousPerMinute: 1_000_000 };
+
 /** The fleet side of API test worlds: no broker; the terminals the API dropped are recorded. */
 export function testFleet(): FleetDeps & { readonly disconnected: string[] } {
   const keys = gatewayKeysFrom(new Uint8Array(32).fill(3), new Uint8Array(32).fill(4), new Uint8Array(32).fill(9));
@@ -120,7 +122,8 @@ export async function apiWorld(opts: WorldOptions = {}): Promise<ApiWorld> {
     venue: createApiToken(ledger, { name: 'Théâtre', role: 'partner', partnerId: 'P-VENU' }, NOW),
   };
   const clock = { now: NOW };
-  const app = buildHttpApp({ issuer: testIssuer, fleet: testFleet(), health: () => healthy, log: opts.log ?? silentLogger, ledger, now: () => clock.now, ...(opts.api ? { api: opts.api } : {}) });
+  // Tests call many routes in a row: the rate limits have their own test (tests/security/rates.e2e.test.ts).
+  const app = buildHttpApp({ issuer: testIssuer, fleet: testFleet(), rateLimit: UNLIMITED, health: () => healthy, log: opts.log ?? silentLogger, ledger, now: () => clock.now, ...(opts.api ? { api: opts.api } : {}) });
   try {
     opts.beforeReady?.(app);
     await app.ready();

@@ -6,7 +6,7 @@ import { formatEntries, formatEuros } from '../../protocol/money.ts';
 import type { CampaignDef } from '../campaigns.ts';
 import type { CardRecord, HistoryEntry, PartnerRecord, TerminalRecord, TransferKind, WalletView } from '../ledger/ledger.ts';
 import type { Statement, StatementLine } from '../reimbursement/types.ts';
-import { PIN_MAX_TRIES } from '../rules.ts';
+import type { PinGate } from '../rules.ts';
 import { Amount, Benefit, CampaignId, IsoDate, literals, MaskedCard, Obj, PartnerType, Timestamp, Unit } from './schemas.ts';
 
 /**
@@ -85,7 +85,9 @@ export const CardView = Obj({
   status: Type.Union([Type.Literal('active'), Type.Literal('opposed')]),
   pin: Obj({
     set: Type.Boolean({ description: 'The youth has set a secret code (R3)' }),
-    locked: Type.Boolean({ description: 'Locked after three wrong codes in a row; lift with pin-unlock' }),
+    locked: Type.Boolean({ description: 'Locked after wrong codes from several partners (R3); lift with pin-unlock' }),
+    blockedToday: Type.Boolean({ description: 'Too many wrong codes today: no QR sale until tomorrow, or until pin-unlock' }),
+    wrongSinceRight: Type.Integer({ description: 'Wrong codes since the last right one' }),
   }),
   wallets: Type.Array(WalletOut),
 });
@@ -109,14 +111,14 @@ function walletOut(w: WalletView): Static<typeof WalletOut> {
   };
 }
 
-export function cardView(card: CardRecord, wallets: readonly WalletView[]): Static<typeof CardView> {
+export function cardView(card: CardRecord, wallets: readonly WalletView[], pin: PinGate): Static<typeof CardView> {
   return {
     number: maskCardNumber(card.number),
     // The ledger's default dossier id is `D-<card number>`: shown masked like the number itself.
     dossierId: maskCardNumbersIn(card.dossierId),
     holder: card.holder,
     status: card.status,
-    pin: { set: card.pinHash !== null, locked: card.pinFailures >= PIN_MAX_TRIES },
+    pin: { set: card.pinHash !== null, locked: pin === 'locked', blockedToday: pin === 'tries-exceeded', wrongSinceRight: card.pinFailures },
     wallets: wallets.map(walletOut),
   };
 }

@@ -92,6 +92,14 @@ function replyOf(o: CommitOutcome | undefined): DebitReply['body'] {
   return parseJson(DebitReply, o.reply, 'reply').body;
 }
 
+let lists = 0;
+/** R12: the Region approves these cards for one partner's outing; the list's id. */
+function approve(l: Ledger, partnerId: string, benefit: Benefit, cardNumbers: readonly string[], maxPerYouth = 100_000): string {
+  const id = `GL-TEST${String(++lists).padStart(7, '0')}`;
+  l.addGroupList({ id, partnerId, benefit, reference: 'sortie', cardNumbers, maxPerYouth, validUntil: NOW + 365 * DAY, createdAt: NOW, createdBy: 'operator:test' });
+  return id;
+}
+
 /** Decide one debit at `when` and return the reply body. */
 function sell(l: Ledger, o: { terminal: string; card: string; benefit: Benefit; amount: number; when?: number; pin?: PinCheck; createdAt?: number }) {
   const body = debitBody({ terminalId: o.terminal, cardNumber: o.card, benefit: o.benefit, amount: o.amount, createdAt: o.createdAt ?? o.when ?? NOW });
@@ -288,20 +296,48 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1500);
       });
 
-      it('R3 locks the code after three wrong tries in a row, even within one batch, until unlocked', () => {
-        const qr = (pin: PinCheck) => debitItem(debitBody({ terminalId: T.book, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100 }), pin);
-        // Two wrong, then a right one: the count starts again.
+      it('R3 three wrong codes at one partner stop that partner for the day, even within one batch; the others are not', () => {
+        const qr = (pin: PinCheck, terminalId: string = T.book) => debitItem(debitBody({ terminalId, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100 }), pin);
+        // Two wrong, then a right one: the counts start again.
         l.commitDebits([qr('incorrect'), qr('incorrect')], NOW);
         expect(replyOf(l.commitDebits([qr('ok')], NOW)[0]).status).toBe('approved');
         expect(l.card(CARD)?.pinFailures).toBe(0);
         const outcomes = l.commitDebits([qr('incorrect'), qr('incorrect'), qr('incorrect'), qr('ok')], NOW).map((o) => replyOf(o).code);
-        expect(outcomes).toEqual(['PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_LOCKED']);
-        expect(replyOf(l.commitDebits([qr('ok')], NOW + DAY)[0]).code).toBe('PIN_LOCKED');
+        expect(outcomes).toEqual(['PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_TRIES_EXCEEDED']);
+        expect(l.pinGate(CARD, 'P-BOOK', NOW)).toBe('tries-exceeded');
+        // Another partner (another bookshop) is not stopped: the right code pays there, and clears the counts.
+        l.addTerminal({ id: 'T-BOOK2-01', partnerId: 'P-BOOK2', publicKey: KEY });
+        expect(l.pinGate(CARD, 'P-BOOK2', NOW)).toBe('open');
+        expect(replyOf(l.commitDebits([qr('ok', 'T-BOOK2-01')], NOW)[0]).status).toBe('approved');
+        expect(l.pinGate(CARD, 'P-BOOK', NOW)).toBe('open');
+        expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1300);
+      });
+
+      it('R3 six wrong codes in a day stop every partner until the next day; nine from three partners lock the code until unlocked', () => {
+        l.addTerminal({ id: 'T-BOOK-03', partnerId: 'P-BOOK2', publicKey: KEY });
+        const qr = (pin: PinCheck, terminalId: string) => debitItem(debitBody({ terminalId, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100 }), pin);
+        const wrong = (terminalId: string, n: number, at: number) => l.commitDebits(Array.from({ length: n }, () => qr('incorrect', terminalId)), at).map((o) => replyOf(o).code);
+        // One partner alone, day after day, cannot make the day limit nor the lock.
+        for (let d = 0; d < 3; d++) expect(wrong(T.book, 3, NOW + d * DAY)).toEqual(['PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_INCORRECT']);
+        expect(l.pinGate(CARD, null, NOW + 3 * DAY)).toBe('open');
+        expect(replyOf(l.commitDebits([qr('ok', T.book)], NOW + 3 * DAY)[0]).status).toBe('approved');
+        // Two partners in one day: six, and the code is refused everywhere until the next day.
+        wrong(T.book, 3, NOW);
+        wrong('T-BOOK-03', 3, NOW);
+        expect(l.pinGate(CARD, null, NOW)).toBe('tries-exceeded');
+        expect(replyOf(l.commitDebits([qr('ok', 'T-BOOK-03')], NOW)[0]).code).toBe('PIN_TRIES_EXCEEDED');
+        expect(l.pinGate(CARD, null, NOW + DAY)).toBe('open');
+        // A third partner the next day: nine wrong from three partners lock the code.
+        l.addPartner({ id: 'P-BOOK3', name: 'Troisième librairie', type: 'bookshop', ...CONVENTION });
+        l.addTerminal({ id: 'T-BOOK3-01', partnerId: 'P-BOOK3', publicKey: KEY });
+        wrong('T-BOOK3-01', 3, NOW + DAY);
+        expect(l.pinGate(CARD, null, NOW + 2 * DAY)).toBe('locked');
+        expect(replyOf(l.commitDebits([qr('ok', 'T-BOOK-03')], NOW + 2 * DAY)[0]).code).toBe('PIN_LOCKED');
         // The card without a code (NFC) still works: the lock is on the code, not the card.
         expect(sell(l, { terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 100 }).reply.status).toBe('approved');
         l.unlockPin(CARD);
-        expect(replyOf(l.commitDebits([qr('ok')], NOW)[0]).status).toBe('approved');
-        expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1200);
+        expect(l.pinGate(CARD, null, NOW + 2 * DAY)).toBe('open');
+        expect(replyOf(l.commitDebits([qr('ok', 'T-BOOK-03')], NOW + 2 * DAY)[0]).status).toBe('approved');
       });
 
       it('answers a repeat with the original reply bytes and applies it once', () => {
@@ -524,7 +560,8 @@ export function ledgerContract(name: string, open: OpenLedger): void {
 
     describe('group sales', () => {
       it('R12 a school pays an outing with the shows benefit, each youth debited on its own (R9 included)', () => {
-        const g = { groupId: 'G-0001', partnerId: 'P-VENU', benefit: 'SHOWS' as const, amount: 1200, cardNumbers: [CARD, POOR, OPPOSED, BARE], reference: 'Lycée du Parc, sortie théâtre', at: NOW };
+        const cardNumbers = [CARD, POOR, OPPOSED, BARE];
+        const g = { groupId: 'G-0001', listId: approve(l, 'P-VENU', 'SHOWS', cardNumbers), partnerId: 'P-VENU', benefit: 'SHOWS' as const, amount: 1200, cardNumbers, reference: 'Lycée du Parc, sortie théâtre', at: NOW };
         const r = l.groupSale(g);
         expect(r.fresh).toBe(true);
         expect(r.lines.map((x) => [x.status, x.code ?? null, x.taken, x.remainingToPay])).toEqual([
@@ -543,11 +580,31 @@ export function ledgerContract(name: string, open: OpenLedger): void {
       });
 
       it('R12 never for first aid (PSC1), and only by a partner of the benefit\'s type', () => {
-        expect(codeOf(() => l.groupSale({ groupId: 'G-2', partnerId: 'P-AIDE', benefit: 'FIRST_AID', amount: 6000, cardNumbers: [CARD], reference: 'x', at: NOW }))).toBe('GROUP_NOT_ALLOWED');
-        const r = l.groupSale({ groupId: 'G-3', partnerId: 'P-BOOK', benefit: 'CINEMA', amount: 1, cardNumbers: [CARD], reference: 'x', at: NOW });
+        expect(codeOf(() => l.groupSale({ groupId: 'G-2', listId: 'GL-NONE', partnerId: 'P-AIDE', benefit: 'FIRST_AID', amount: 6000, cardNumbers: [CARD], reference: 'x', at: NOW }))).toBe('GROUP_NOT_ALLOWED');
+        expect(codeOf(() => approve(l, 'P-AIDE', 'FIRST_AID', [CARD]))).toBe('GROUP_NOT_ALLOWED');
+        const r = l.groupSale({ groupId: 'G-3', listId: approve(l, 'P-BOOK', 'CINEMA', [CARD]), partnerId: 'P-BOOK', benefit: 'CINEMA', amount: 1, cardNumbers: [CARD], reference: 'x', at: NOW });
         expect(r.lines[0]).toMatchObject({ status: 'declined', code: 'BENEFIT_NOT_ALLOWED' });
-        expect(l.groupSale({ groupId: 'G-4', partnerId: 'P-CINE', benefit: 'CINEMA', amount: 1, cardNumbers: [CARD, POOR], reference: 'x', at: NOW }).lines[0]).toMatchObject({ status: 'approved', taken: 1 });
-        expect(codeOf(() => l.groupSale({ groupId: 'G-5', partnerId: 'P-VENU', benefit: 'SHOWS', amount: 1, cardNumbers: [CARD, CARD], reference: 'x', at: NOW }))).toBe('DATA_INVALID');
+        expect(l.groupSale({ groupId: 'G-4', listId: approve(l, 'P-CINE', 'CINEMA', [CARD, POOR]), partnerId: 'P-CINE', benefit: 'CINEMA', amount: 1, cardNumbers: [CARD, POOR], reference: 'x', at: NOW }).lines[0]).toMatchObject({ status: 'approved', taken: 1 });
+        expect(codeOf(() => l.groupSale({ groupId: 'G-5', listId: approve(l, 'P-VENU', 'SHOWS', [CARD]), partnerId: 'P-VENU', benefit: 'SHOWS', amount: 1, cardNumbers: [CARD, CARD], reference: 'x', at: NOW }))).toBe('DATA_INVALID');
+      });
+
+      it('R12 only cards on a list the Region approved for this partner and benefit, each paid once under it, within its amount and dates', () => {
+        const list = approve(l, 'P-VENU', 'SHOWS', [CARD, POOR], 1000);
+        const g = (groupId: string, o: Partial<Parameters<Ledger['groupSale']>[0]> = {}) => ({ groupId, listId: list, partnerId: 'P-VENU', benefit: 'SHOWS' as const, amount: 500, cardNumbers: [CARD], reference: 'x', at: NOW, ...o });
+        const before = l.walletBalance(CARD, 'SHOWS');
+        for (const bad of [
+          g('G-A', { cardNumbers: [CARD, BARE] }),
+          g('G-B', { partnerId: 'P-CINE', benefit: 'CINEMA' }),
+          g('G-C', { amount: 1001 }),
+          g('G-D', { at: NOW + 400 * DAY }),
+          g('G-E', { listId: 'GL-UNKNOWN000' }),
+        ]) expect(codeOf(() => l.groupSale(bad))).toBe('GROUP_NOT_APPROVED');
+        expect(l.walletBalance(CARD, 'SHOWS')).toBe(before);
+        expect(l.groupSale(g('G-F')).lines[0]).toMatchObject({ status: 'approved', taken: 500 });
+        // Paid once under the list: a second group for the same card is refused; the other card is still open.
+        expect(codeOf(() => l.groupSale(g('G-G')))).toBe('GROUP_NOT_APPROVED');
+        expect(l.groupSale(g('G-H', { cardNumbers: [POOR] })).lines[0]).toMatchObject({ status: 'approved' });
+        expect(l.groupList(list)).toMatchObject({ cardNumbers: [CARD, POOR].sort(), paid: [CARD, POOR].sort() });
       });
     });
 
@@ -1089,7 +1146,7 @@ export function ledgerContract(name: string, open: OpenLedger): void {
                 led.expire(now);
                 break;
               case 'group':
-                tryIt(() => led.groupSale({ groupId: `G-${++group}`, partnerId: 'P-VENU', benefit: 'SHOWS', amount: o.amount, cardNumbers: [CARD, POOR], reference: 'sortie', at: now }));
+                tryIt(() => led.groupSale({ groupId: `G-${++group}`, listId: approve(led, 'P-VENU', 'SHOWS', [CARD, POOR]), partnerId: 'P-VENU', benefit: 'SHOWS', amount: o.amount, cardNumbers: [CARD, POOR], reference: 'sortie', at: now }));
                 break;
               case 'offline': {
                 const amount = benefitUnit(o.benefit) === 'entry' ? 1 + (o.amount % 3) : o.amount;

@@ -5,7 +5,7 @@ import { chainHash, type HotlistEntry, type OfflineLimits } from '../../protocol
 import type { CampaignDef } from '../campaigns.ts';
 import type { Statement } from '../reimbursement/types.ts';
 import type { CardLoadRow } from '../bulk/types.ts';
-import type { CardProofCheck, PinCheck } from '../rules.ts';
+import type { CardProofCheck, PinCheck, PinGate } from '../rules.ts';
 
 /**
  * The wallet ledger, behind one interface with one contract test suite (`contract.ts`) that every backend
@@ -58,7 +58,7 @@ export interface CardRecord {
   readonly status: CardStatus;
   /** The slow hash of the secret code (see pin-hash.ts), or null until the youth sets one. */
   readonly pinHash: string | null;
-  /** Wrong codes in a row; at PIN_MAX_TRIES the code is locked (R3). */
+  /** Wrong codes since the last right one (R3; see `pinGate` for what they block). */
   readonly pinFailures: number;
 }
 
@@ -271,9 +271,30 @@ export interface CorrectionResult {
   readonly to: 'wallet' | 'region';
 }
 
+/**
+ * R12: the youths of one outing, approved by the Region (for their school) for one partner and benefit.
+ * A group sale names its list: only cards on it, each paid once under it, within the amount per youth.
+ */
+export interface GroupList {
+  readonly id: string;
+  readonly partnerId: string;
+  readonly benefit: Benefit;
+  /** The outing, e.g. "Lycée du Parc, sortie théâtre 12/10". */
+  readonly reference: string;
+  readonly cardNumbers: readonly string[];
+  /** Most taken per youth, in the benefit's unit. */
+  readonly maxPerYouth: number;
+  /** The last moment a group sale may use it. */
+  readonly validUntil: number;
+  readonly createdAt: number;
+  readonly createdBy: string;
+}
+
 export interface GroupSale {
   /** Minted by the caller; a repeat with the same content gets the original results. */
   readonly groupId: string;
+  /** The Region's approved list the group's cards come from. */
+  readonly listId: string;
   readonly partnerId: string;
   readonly benefit: Benefit;
   /** Per youth, in the benefit's unit. */
@@ -457,6 +478,11 @@ export interface Ledger {
   setPin(cardNumber: string, pinHash: string | null): void;
   /** An operator lifts a code lock (R3) without changing the code. */
   unlockPin(cardNumber: string): void;
+  /**
+   * Where a youth's code stands for a QR sale at this partner (null: at none in particular) at `at`
+   * (rules.ts `PIN_TRIES`): open, tried too often today, or locked.
+   */
+  pinGate(cardNumber: string, partnerId: string | null, at: number): PinGate;
   load(l: LoadRecord): void;
   /** Load a start-of-year file's rows (new cards and their benefits). All of them or none. */
   bulkLoad(rows: Iterable<CardLoadRow>, at: number): BulkLoadResult;
@@ -471,8 +497,11 @@ export interface Ledger {
   cancelSale(txnId: string, partnerId: string, at: number): CorrectionResult;
   /** The Region reverses a sale, at any later time. A sale the offline guarantee paid: SALE_GUARANTEED. */
   reverseSale(txnId: string, reason: string, at: number): CorrectionResult;
-  /** R12: a school's outing paid with the shows or cinema benefit, each youth's debit on its own. */
+  /** R12: a school's outing paid with the shows or cinema benefit, each youth's debit on its own, from an approved list. */
   groupSale(g: GroupSale): GroupSaleResult;
+  addGroupList(l: GroupList): void;
+  /** The list, with the cards already paid under it. */
+  groupList(id: string): (GroupList & { readonly paid: readonly string[] }) | undefined;
   /**
    * R7: return the unspent value of every wallet whose window ended at or before `at`; at most
    * `maxWallets` in one transaction, so a caller can sweep a whole campaign in short steps.

@@ -53,7 +53,10 @@ INSERT INTO offline_sales_v4 (txn_id, terminal_id, seq, card_number, benefit, un
   SELECT o.txn_id, o.terminal_id, r.seq, o.card_number, o.benefit, o.unit, o.amount, o.guaranteed, o.breach, o.sale_at, o.recorded_at
   FROM offline_sales o JOIN requests r ON r.txn_id = o.txn_id;
 DROP TABLE offline_sales;
-ALTER TABLE offline_sales_v4 RENAME TO offline_sales;`,
+ALTER TABLE offline_sales_v4 RENAME TO offline_sales;
+CREATE TABLE pin_tries (dossier_id TEXT NOT NULL REFERENCES dossiers(id), partner_id TEXT NOT NULL, day TEXT NOT NULL, failures INTEGER NOT NULL CHECK (failures > 0), PRIMARY KEY (dossier_id, partner_id, day)) STRICT, WITHOUT ROWID;
+-- A code locked under version 3 (three wrong in a row) stays locked until the Region unlocks it.
+INSERT INTO pin_tries (dossier_id, partner_id, day, failures) SELECT id, '(before v4)', '0000-00-00', 30 FROM dossiers WHERE pin_failures >= 3;`,
 };
 
 export const SCHEMA = `
@@ -352,6 +355,33 @@ CREATE TABLE IF NOT EXISTS audit_log (
   details TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS audit_by_subject ON audit_log(subject, id);
+-- R12: the lists of youths the Region (for a school) approves for one partner's group outing; a group sale
+-- names one and pays each card on it once.
+CREATE TABLE IF NOT EXISTS group_lists (
+  id TEXT PRIMARY KEY,
+  partner_id TEXT NOT NULL REFERENCES partners(id),
+  benefit TEXT NOT NULL,
+  reference TEXT NOT NULL,
+  max_per_youth INTEGER NOT NULL CHECK (max_per_youth > 0),
+  valid_until INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  created_by TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS group_list_cards (
+  list_id TEXT NOT NULL REFERENCES group_lists(id),
+  card_number TEXT NOT NULL,
+  -- The group sale that paid this card under the list (NULL: not yet).
+  paid_by TEXT,
+  PRIMARY KEY (list_id, card_number)
+) STRICT, WITHOUT ROWID;
+-- R3: wrong secret codes since the last right one, per partner and Paris day (rules.ts PIN_TRIES).
+CREATE TABLE IF NOT EXISTS pin_tries (
+  dossier_id TEXT NOT NULL REFERENCES dossiers(id),
+  partner_id TEXT NOT NULL,
+  day TEXT NOT NULL,
+  failures INTEGER NOT NULL CHECK (failures > 0),
+  PRIMARY KEY (dossier_id, partner_id, day)
+) STRICT, WITHOUT ROWID;
 -- Each card's chip public key, recorded when the chip was personalised (gateway/personalise.ts): the
 -- gateway checks every NFC sale's card signature with it. One chip per card number; a key names one card.
 CREATE TABLE IF NOT EXISTS card_keys (

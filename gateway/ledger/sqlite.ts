@@ -26,12 +26,13 @@ import type { CardLoadRow } from '../bulk/types.ts';
 import { checkCampaign, schoolYearOf, walletValidity, type BenefitWindow, type CampaignDef } from '../campaigns.ts';
 import type { Statement, StatementLine } from '../reimbursement/types.ts';
 import { debitReply, voidReply } from '../replies.ts';
-import { decide, PIN_MAX_TRIES, type CardProofCheck, type Decision, type Snapshot, type WalletProblem } from '../rules.ts';
+import { decide, pinGate, type CardProofCheck, type Decision, type PinGate, type Snapshot, type WalletProblem } from '../rules.ts';
 import { DEFAULT_LEDGER_RULES, fallbackRecordHash, isVoidItem } from './ledger.ts';
 import type {
   ApiTokenRecord,
   AuditEntry,
   EnrolmentCodeRecord,
+  GroupList,
   TerminalContact,
   LedgerRules,
   BulkLoadResult,
@@ -403,6 +404,15 @@ export class SqliteLedger implements Ledger {
       sale: db.prepare<[string], SaleRow>("SELECT * FROM sales WHERE txn_id = ? AND kind = 'sale'"),
       correctionOf: db.prepare<[string], { id: number }>("SELECT id FROM sales WHERE txn_id = ? AND kind <> 'sale'"),
       setPinFailures: db.prepare<[number, string]>('UPDATE dossiers SET pin_failures = ? WHERE id = ?'),
+      addPinTry: db.prepare<[string, string, string]>(
+        'INSERT INTO pin_tries (dossier_id, partner_id, day, failures) VALUES (?, ?, ?, 1) ON CONFLICT (dossier_id, partner_id, day) DO UPDATE SET failures = failures + 1',
+      ),
+      clearPinTries: db.prepare<[string]>('DELETE FROM pin_tries WHERE dossier_id = ?'),
+      pinTries: db.prepare<[string, string, string, string], { total: number | null; partners: number; today: number | null; here: number | null }>(
+        `SELECT sum(failures) AS total, count(DISTINCT partner_id) AS partners, sum(CASE WHEN day = ? THEN failures END) AS today,
+                sum(CASE WHEN day = ? AND partner_id = ? THEN failures END) AS here
+         FROM pin_tries WHERE dossier_id = ?`,
+      ),
       insertConflict: db.prepare('INSERT INTO conflicts (txn_id, terminal_id, fingerprint, at) VALUES (?, ?, ?, ?)'),
       insertDossier: db.prepare('INSERT INTO dossiers (id, holder, pin_hash) VALUES (?, ?, ?)'),
       dossier: db.prepare<[string], { id: string; holder: string }>('SELECT id, holder FROM dossiers WHERE id = ?'),
@@ -578,13 +588,13 @@ export class SqliteLedger implements Ledger {
       terminalActive: tp.active,
       partnerType: tp.partnerType,
       conventionValid: decidedAt >= tp.partner.conventionStart && decidedAt < tp.partner.conventionEnd,
-      ...(card ? { card: { status: card.status, pinFailures: card.pin_failures } } : {}),
+      ...(card ? { card: { status: card.status, pinGate: this.#pinGateOf(card, tp.partner.id, decidedAt, item.pin) } } : {}),
       ...walletSnapshot(choice),
       pin: item.pin,
       // An online sale carries the proof of its own tap: a proof naming another transaction is a replay.
       cardProof: body.credential.kind === 'nfc' && body.credential.proof.ref !== body.txnId ? 'failed' : item.proof,
     });
-    if (card) this.#countPinTry(card, item.pin, decision);
+    if (card) this.#countPinTry(card, tp.partner.id, decidedAt, item.pin, decision);
     if (decision.status === 'approved') {
       assert(card && choice && 'wallet' in choice, 'an approved debit has a card and a wallet');
       this.#recordSale({
@@ -651,12 +661,12 @@ export class SqliteLedger implements Ledger {
       terminalActive: tp.active,
       partnerType: tp.partnerType,
       conventionValid,
-      ...(card ? { card: { status: opposedThen ? 'opposed' : 'active', pinFailures: card.pin_failures } } : {}),
+      ...(card ? { card: { status: opposedThen ? 'opposed' : 'active', pinGate: this.#pinGateOf(card, tp.partner.id, decidedAt, item.pin) } } : {}),
       ...walletSnapshot(choice),
       pin: item.pin,
       cardProof,
     });
-    if (card) this.#countPinTry(card, item.pin, decision);
+    if (card) this.#countPinTry(card, tp.partner.id, decidedAt, item.pin, decision);
     const breach = this.#offlineBreach(body, cardProof, known);
     const partnerMay = tp.active && partnerMayDebit(tp.partnerType, body.benefit) && conventionValid;
     const taken = decision.status === 'approved' ? decision.taken : 0;
@@ -888,15 +898,31 @@ export class SqliteLedger implements Ledger {
   }
 
   /**
-   * R3: a wrong code counts towards the lock, a right one clears the count. Only tries the rules actually
-   * judged count: a try on a locked code, an unknown card or a wrong partner changes nothing.
+   * R3 (rules.ts `PIN_TRIES`): a wrong code counts for its partner and its Paris day, a right one clears
+   * every count. Only tries the rules actually judged count: a try on a blocked code, an unknown card or a
+   * wrong partner changes nothing.
    */
-  #countPinTry(card: CardRow, pin: DebitItem['pin'], d: Decision): void {
+  #countPinTry(card: CardRow, partnerId: string, at: number, pin: DebitItem['pin'], d: Decision): void {
     if (pin === 'incorrect' && d.status === 'declined' && d.code === 'PIN_INCORRECT') {
-      this.#s.setPinFailures.run(Math.min(card.pin_failures + 1, PIN_MAX_TRIES), card.dossier_id);
-    } else if (pin === 'ok' && card.pin_failures > 0 && !(d.status === 'declined' && d.code === 'PIN_LOCKED')) {
+      this.#s.addPinTry.run(card.dossier_id, partnerId, regionDate(at));
+      this.#s.setPinFailures.run(card.pin_failures + 1, card.dossier_id);
+    } else if (pin === 'ok' && card.pin_failures > 0 && !(d.status === 'declined' && (d.code === 'PIN_LOCKED' || d.code === 'PIN_TRIES_EXCEEDED'))) {
+      this.#s.clearPinTries.run(card.dossier_id);
       this.#s.setPinFailures.run(0, card.dossier_id);
     }
+  }
+
+  /** Where the youth's code stands for this partner now, counted inside the batch (QR sales only). */
+  #pinGateOf(card: CardRow, partnerId: string | null, at: number, pin: DebitItem['pin']): PinGate {
+    if (pin === 'not-needed' || card.pin_failures === 0) return 'open';
+    const day = regionDate(at);
+    const t = this.#s.pinTries.get(day, day, partnerId ?? '', card.dossier_id)!;
+    return pinGate({ total: t.total ?? 0, partners: t.partners, today: t.today ?? 0, todayHere: t.here ?? 0 });
+  }
+
+  pinGate(cardNumber: string, partnerId: string | null, at: number): PinGate {
+    const card = this.#s.card.get(cardNumber);
+    return card ? this.#pinGateOf(card, partnerId, at, 'incorrect') : 'open';
   }
 
   /**
@@ -1228,11 +1254,18 @@ export class SqliteLedger implements Ledger {
 
   setPin(cardNumber: string, pinHash: string | null): void {
     const card = this.#cardOrThrow(cardNumber);
-    this.#db.prepare('UPDATE dossiers SET pin_hash = ?, pin_failures = 0 WHERE id = ?').run(pinHash, card.dossier_id);
+    this.#db.transaction(() => {
+      this.#db.prepare('UPDATE dossiers SET pin_hash = ?, pin_failures = 0 WHERE id = ?').run(pinHash, card.dossier_id);
+      this.#s.clearPinTries.run(card.dossier_id);
+    })();
   }
 
   unlockPin(cardNumber: string): void {
-    this.#s.setPinFailures.run(0, this.#cardOrThrow(cardNumber).dossier_id);
+    const card = this.#cardOrThrow(cardNumber);
+    this.#db.transaction(() => {
+      this.#s.setPinFailures.run(0, card.dossier_id);
+      this.#s.clearPinTries.run(card.dossier_id);
+    })();
   }
 
   load(l: LoadRecord): void {
@@ -1664,18 +1697,78 @@ export class SqliteLedger implements Ledger {
     if (g.cardNumbers.length === 0 || g.cardNumbers.length > MAX_GROUP_SIZE) throw new PasserelleError('DATA_INVALID', `a group has 1..${MAX_GROUP_SIZE} youths`);
     if (new Set(g.cardNumbers).size !== g.cardNumbers.length) throw new PasserelleError('DATA_INVALID', 'a card appears twice in the group');
     if (!Number.isSafeInteger(g.amount) || g.amount < 1) throw new PasserelleError('DATA_INVALID', 'the amount per youth must be a positive integer');
-    const fingerprint = createHash('sha256').update(JSON.stringify([g.partnerId, g.benefit, g.amount, g.cardNumbers, g.reference])).digest('hex');
+    const fingerprint = createHash('sha256').update(JSON.stringify([g.partnerId, g.listId, g.benefit, g.amount, g.cardNumbers, g.reference])).digest('hex');
     return this.#db.transaction((): GroupSaleResult => {
       const prior = this.#db.prepare<[string], { fingerprint: string; result: string }>('SELECT fingerprint, result FROM group_sales WHERE id = ?').get(g.groupId);
       if (prior) {
         if (prior.fingerprint !== fingerprint) throw new PasserelleError('GROUP_CONFLICT', `group ${g.groupId} was recorded with other content`);
         return { groupId: g.groupId, fresh: false, lines: JSON.parse(prior.result) as GroupSaleLine[] };
       }
+      this.#checkGroupList(g);
       const partner = this.#partnerCache(g.partnerId);
       const lines = g.cardNumbers.map((n, i) => this.#groupLine(g, partner, n, `${g.groupId}:${i + 1}`));
+      const paid = this.#db.prepare<[string, string, string]>('UPDATE group_list_cards SET paid_by = ? WHERE list_id = ? AND card_number = ?');
+      for (const line of lines) if (line.status === 'approved') paid.run(g.groupId, g.listId, line.cardNumber);
       this.#db.prepare('INSERT INTO group_sales (id, partner_id, fingerprint, result, at) VALUES (?, ?, ?, ?, ?)').run(g.groupId, g.partnerId, fingerprint, JSON.stringify(lines), g.at);
       return { groupId: g.groupId, fresh: true, lines };
     })();
+  }
+
+  /**
+   * A group sale pays only youths the Region approved for this partner's outing (R12): the list exists, is
+   * this partner's and benefit's, is still valid, covers the amount per youth, and holds every card of the
+   * group not yet paid under it. Anything else refuses the whole group, nothing debited.
+   */
+  #checkGroupList(g: GroupSale): void {
+    const list = this.#db.prepare<[string], { partner_id: string; benefit: string; max_per_youth: number; valid_until: number }>('SELECT * FROM group_lists WHERE id = ?').get(g.listId);
+    const refuse = (why: string) => new PasserelleError('GROUP_NOT_APPROVED', `group ${g.groupId}: ${why}`);
+    if (!list || list.partner_id !== g.partnerId) throw refuse(`no approved list ${g.listId} for partner ${g.partnerId}`);
+    if (list.benefit !== g.benefit) throw refuse(`list ${g.listId} is for ${list.benefit}, not ${g.benefit}`);
+    if (g.at > list.valid_until) throw refuse(`list ${g.listId} is no longer valid`);
+    if (g.amount > list.max_per_youth) throw refuse(`list ${g.listId} allows at most ${list.max_per_youth} per youth`);
+    const open = new Set(
+      this.#db.prepare<[string], { card_number: string }>('SELECT card_number FROM group_list_cards WHERE list_id = ? AND paid_by IS NULL').all(g.listId).map((r) => r.card_number),
+    );
+    const outside = g.cardNumbers.filter((n) => !open.has(n)).length;
+    if (outside > 0) throw refuse(`${outside} card(s) not on list ${g.listId}, or already paid under it`);
+  }
+
+  addGroupList(l: GroupList): void {
+    if (!GROUP_BENEFITS.includes(l.benefit)) throw new PasserelleError('GROUP_NOT_ALLOWED', `group lists are for ${GROUP_BENEFITS.join(' or ')}, not ${l.benefit}`);
+    if (l.cardNumbers.length === 0 || l.cardNumbers.length > MAX_GROUP_SIZE) throw new PasserelleError('DATA_INVALID', `a list has 1..${MAX_GROUP_SIZE} youths`);
+    if (new Set(l.cardNumbers).size !== l.cardNumbers.length) throw new PasserelleError('DATA_INVALID', 'a card appears twice in the list');
+    if (!Number.isSafeInteger(l.maxPerYouth) || l.maxPerYouth < 1) throw new PasserelleError('DATA_INVALID', 'the maximum per youth must be a positive integer');
+    this.#run(
+      () =>
+        this.#db.transaction(() => {
+          this.#db
+            .prepare('INSERT INTO group_lists (id, partner_id, benefit, reference, max_per_youth, valid_until, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+            .run(l.id, l.partnerId, l.benefit, l.reference, l.maxPerYouth, l.validUntil, l.createdAt, l.createdBy);
+          const card = this.#db.prepare<[string, string]>('INSERT INTO group_list_cards (list_id, card_number) VALUES (?, ?)');
+          for (const n of l.cardNumbers) card.run(l.id, n);
+        })(),
+      `group list ${l.id}`,
+    );
+  }
+
+  groupList(id: string): (GroupList & { paid: string[] }) | undefined {
+    const r = this.#db
+      .prepare<[string], { id: string; partner_id: string; benefit: Benefit; reference: string; max_per_youth: number; valid_until: number; created_at: number; created_by: string }>('SELECT * FROM group_lists WHERE id = ?')
+      .get(id);
+    if (!r) return undefined;
+    const cards = this.#db.prepare<[string], { card_number: string; paid_by: string | null }>('SELECT card_number, paid_by FROM group_list_cards WHERE list_id = ? ORDER BY card_number').all(id);
+    return {
+      id: r.id,
+      partnerId: r.partner_id,
+      benefit: r.benefit,
+      reference: r.reference,
+      cardNumbers: cards.map((c) => c.card_number),
+      maxPerYouth: r.max_per_youth,
+      validUntil: r.valid_until,
+      createdAt: r.created_at,
+      createdBy: r.created_by,
+      paid: cards.filter((c) => c.paid_by !== null).map((c) => c.card_number),
+    };
   }
 
   /** One youth of a group: the same rules as at a till (R9 partial debit included), no code asked. */
@@ -1688,7 +1781,7 @@ export class SqliteLedger implements Ledger {
         terminalActive: true,
         partnerType: partner.type,
         conventionValid: g.at >= partner.conventionStart && g.at < partner.conventionEnd,
-        ...(card ? { card: { status: card.status, pinFailures: card.pin_failures } } : {}),
+        ...(card ? { card: { status: card.status, pinGate: 'open' as const } } : {}),
         ...walletSnapshot(choice),
         pin: 'not-needed',
         // The Region's approved list stands for the cards (see groupSale).

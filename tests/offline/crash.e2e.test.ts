@@ -11,7 +11,7 @@ import { startGateway } from '../../gateway/server.ts';
 import { b64url } from '../../protocol/crypto.ts';
 import { SimTerminal } from '../../simulators/sim-terminal.ts';
 import { World } from '../helpers/world.ts';
-import { addCrashCards, CRASH_BENEFIT, CRASH_OFFLINE_LIMITS, CRASH_TERMINAL } from './fixtures.ts';
+import { addCrashCards, CRASH_BENEFIT, CRASH_LIMITS, CRASH_OFFLINE_LIMITS, CRASH_TERMINAL } from './fixtures.ts';
 import { checkExactlyOnce, finishedLine, exited, kill9, readOracle, startChild, type CrashTerminalConfig, type OracleLine } from './oracle.ts';
 import { testBureau } from '../helpers/chips.ts';
 
@@ -44,7 +44,7 @@ describe('crash: the terminal killed (SIGKILL) at random moments', () => {
     const rnd = mulberry32(seed);
     const world = new World();
     try {
-      const gw = await world.startGateway({}, { offline: CRASH_OFFLINE_LIMITS, rules: { expirySweepS: 0 } });
+      const gw = await world.startGateway({}, { offline: CRASH_OFFLINE_LIMITS, limits: CRASH_LIMITS, rules: { expirySweepS: 0 } });
       const cards = addCrashCards(gw.ledger, 40, Date.now());
       const logFile = join(world.dir, 'oracle.jsonl');
       const base: CrashTerminalConfig = {
@@ -94,7 +94,7 @@ describe('crash: the gateway killed (SIGKILL) at random moments', () => {
     const dir = mkdtempSync(join(tmpdir(), 'passerelle-gwcrash-'));
     dirs.push(dir);
     // Seed the data directory once in this process (demo data, cards), keep its port, then hand it over.
-    const seedConfig = loadGatewayConfig(undefined, { dataDir: dir, mqtt: { port: 0 }, http: { port: 0 }, log: { level: 'silent' }, offline: CRASH_OFFLINE_LIMITS });
+    const seedConfig = loadGatewayConfig(undefined, { dataDir: dir, mqtt: { port: 0 }, http: { port: 0 }, log: { level: 'silent' }, offline: CRASH_OFFLINE_LIMITS, limits: CRASH_LIMITS });
     const first = await startGateway(seedConfig, { log: silentLogger });
     const cards = addCrashCards(first.ledger, 40, Date.now());
     const mqttPort = first.mqttPort;

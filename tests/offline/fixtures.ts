@@ -9,6 +9,12 @@ export const CRASH_OFFLINE_LIMITS = {
   gapGraceMs: 300,
 };
 
+/**
+ * One terminal makes thousands of records in a couple of minutes here, far beyond a real till's pace:
+ * its quota of new records is raised to match (gateway config `limits.terminalRecords`).
+ */
+export const CRASH_LIMITS = { terminalRecords: { points: 1_000_000, durationS: 60 } };
+
 /** The driving school's terminal debits the driving-licence aid: up to 1,000 € per wallet. */
 export const CRASH_TERMINAL = 'T-AUTO-STE-01';
 export const CRASH_BENEFIT = 'DRIVING_LICENCE' as const;

@@ -6,6 +6,7 @@
 import { silentLogger } from '../../common/log.ts';
 import { loadGatewayConfig } from '../../gateway/config.ts';
 import { startGateway } from '../../gateway/server.ts';
+import { CRASH_LIMITS } from './fixtures.ts';
 
 const cfg = JSON.parse(process.env.PASSERELLE_CHILD ?? '{}') as { dataDir: string; mqttPort: number; offline: Record<string, unknown> };
 const config = loadGatewayConfig(undefined, {
@@ -14,6 +15,7 @@ const config = loadGatewayConfig(undefined, {
   http: { port: 0 },
   log: { level: 'silent' },
   offline: cfg.offline,
+  limits: CRASH_LIMITS,
   rules: { expirySweepS: 0 },
 });
 const gateway = await startGateway(config, { log: silentLogger });

@@ -4,7 +4,7 @@ import { silentLogger } from '../../common/log.ts';
 import { mulberry32 } from '../../common/random.ts';
 import { SimTerminal } from '../../simulators/sim-terminal.ts';
 import { World } from '../helpers/world.ts';
-import { addCrashCards, CRASH_BENEFIT, CRASH_OFFLINE_LIMITS, CRASH_TERMINAL } from './fixtures.ts';
+import { addCrashCards, CRASH_BENEFIT, CRASH_LIMITS, CRASH_OFFLINE_LIMITS, CRASH_TERMINAL } from './fixtures.ts';
 import { checkExactlyOnce, finishedLine, type OracleLine } from './oracle.ts';
 import { TcpProxy } from './tcp-proxy.ts';
 import { testBureau } from '../helpers/chips.ts';
@@ -25,7 +25,7 @@ describe('partition: the link cut at random points under load', () => {
     console.log(`partition test: seed ${seed} (replay with PASSERELLE_CRASH_SEED=${seed})`);
     const rnd = mulberry32(seed);
     const world = new World();
-    const gw = await world.startGateway({}, { offline: CRASH_OFFLINE_LIMITS, rules: { expirySweepS: 0 } });
+    const gw = await world.startGateway({}, { offline: CRASH_OFFLINE_LIMITS, limits: CRASH_LIMITS, rules: { expirySweepS: 0 } });
     const proxy = await TcpProxy.start(gw.mqttPort);
     const cards = addCrashCards(gw.ledger, 30, Date.now());
     const sim = SimTerminal.start({

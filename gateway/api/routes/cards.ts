@@ -138,7 +138,7 @@ function cardReads(api: Api, { ledger, now }: ApiDeps): void {
     { config: allow('operator'), schema: { ...meta('cards', 'One card: holder, status, code lock and wallets'), params: CardParams, response: { 200: CardView, ...ERRORS } } },
     async (req) => {
       const card = cardOrThrow(ledger, req.params.cardNumber);
-      return cardView(card, ledger.wallets(card.number, now()));
+      return cardView(card, ledger.wallets(card.number, now()), ledger.pinGate(card.number, null, now()));
     },
   );
 
@@ -166,7 +166,7 @@ function cardLifecycle(api: Api, { ledger, now }: ApiDeps): void {
       // Not the ledger's default `D-<card number>`: a dossier id is shown and passed around; a card number must not be.
       const dossierId = req.body.dossierId ?? `D-${uuidv7(now())}`;
       ledger.issueCard({ number, dossierId, holder, pinHash: null, at: now() });
-      return reply.code(201).send(cardView(cardOrThrow(ledger, number), ledger.wallets(number, now())));
+      return reply.code(201).send(cardView(cardOrThrow(ledger, number), ledger.wallets(number, now()), ledger.pinGate(number, null, now())));
     },
   );
 
