@@ -2,9 +2,9 @@ import type { Logger } from '../common/log.ts';
 import { encodeJson } from '../protocol/debit.ts';
 import { encodeDirect } from '../protocol/frame.ts';
 import { PROTOCOL_VERSION } from '../protocol/messages.ts';
-import { HOTLIST_FULL_TOPIC, HOTLIST_TOPIC, POLICY_TOPIC, type HotlistDoc, type OfflineLimits, type PolicyDoc } from '../protocol/offline.ts';
+import { HOTLIST_FULL_TOPIC, HOTLIST_TOPIC, hotlistTag, POLICY_TOPIC, type HotlistDoc, type HotlistEntry, type OfflineLimits, type PolicyDoc } from '../protocol/offline.ts';
 import type { GatewayKeys } from './keys.ts';
-import type { Ledger } from './ledger/ledger.ts';
+import type { CardHotlistEntry, Ledger } from './ledger/ledger.ts';
 
 /**
  * Pushes the signed offline policy and hotlist to every terminal, retained, so a terminal receives the
@@ -77,15 +77,30 @@ export class OfflinePublisher {
     this.#o.log.info({ version: full.version, cards: full.entries.length }, 'hotlist published in full (new base)');
   }
 
-  #publishDelta(version: number, entries: HotlistDoc['body']['entries']): void {
+  #publishDelta(version: number, entries: readonly CardHotlistEntry[]): void {
     this.#publish(HOTLIST_TOPIC, this.#hotlistDoc(false, version, entries));
     if (version !== this.#published) this.#o.log.info({ version, base: this.#base, changes: entries.length }, 'hotlist published');
     this.#published = version;
   }
 
-  #hotlistDoc(full: boolean, version: number, entries: HotlistDoc['body']['entries']): HotlistDoc {
+  #hotlistDoc(full: boolean, version: number, cards: readonly CardHotlistEntry[]): HotlistDoc {
     this.#lastSignedAt = this.#o.now();
-    return { v: PROTOCOL_VERSION, type: 'offline.hotlist', body: { full, base: full ? 0 : this.#base, version, issuedAt: this.#lastSignedAt, entries } };
+    return { v: PROTOCOL_VERSION, type: 'offline.hotlist', body: { full, base: full ? 0 : this.#base, version, issuedAt: this.#lastSignedAt, entries: this.#tagged(cards) } };
+  }
+
+  /**
+   * The list as terminals receive it: each card by its chip key's tag, never its number. A card without a
+   * recorded chip key is left out: no terminal can accept it (the gateway refuses its sales for want of a
+   * card signature), so there is nothing to warn about.
+   */
+  #tagged(cards: readonly CardHotlistEntry[]): HotlistEntry[] {
+    const keys = this.#o.ledger.cardKeys(cards.map((c) => c.card));
+    const out: HotlistEntry[] = [];
+    for (const c of cards) {
+      const key = keys.get(c.card);
+      if (key) out.push({ tag: hotlistTag(key), reason: c.reason });
+    }
+    return out;
   }
 
   #publish(topic: string, doc: PolicyDoc | HotlistDoc): void {

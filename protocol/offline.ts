@@ -1,6 +1,6 @@
-import { hash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import { CardNumber, DocVersion, EpochMs, PROTOCOL_VERSION } from './messages.ts';
+import { DocVersion, EpochMs, PROTOCOL_VERSION } from './messages.ts';
 import { TOPIC_ROOT } from './topics.ts';
 
 /**
@@ -64,15 +64,28 @@ export type PolicyDoc = Static<typeof PolicyDoc>;
 export const HotlistReason = Type.Union([Type.Literal('opposed'), Type.Literal('suspended'), Type.Literal('soft')]);
 export type HotlistReason = Static<typeof HotlistReason>;
 
+/**
+ * A card on the hotlist, named by its chip's public key, not its number: `hotlistTag(key)`, 16 bytes of
+ * SHA-256 in base64url. Every terminal receives the list; it tells a terminal reading a card whether that
+ * card is blocked, and tells nobody which card numbers are (a key is 256 random bits: the list cannot be
+ * turned back into numbers, nor searched for a number without the card's credential).
+ */
+export const HotlistTag = Type.String({ pattern: '^[A-Za-z0-9_-]{22}$', description: "A card's hotlist tag (hotlistTag of its chip key)" });
+
 export const HotlistEntry = Type.Object(
   {
-    card: CardNumber,
+    tag: HotlistTag,
     /** null: the card left the hotlist at this version. */
     reason: Type.Union([HotlistReason, Type.Null()]),
   },
   { additionalProperties: false },
 );
 export type HotlistEntry = Static<typeof HotlistEntry>;
+
+/** The hotlist tag of a card, from its chip's public key (in the card's credential). */
+export function hotlistTag(cardPublicKey: Uint8Array): string {
+  return createHash('sha256').update('PR1-HOTLIST\0').update(cardPublicKey).digest().subarray(0, 16).toString('base64url');
+}
 
 /**
  * The hotlist as of `version`. `full`: `entries` is the whole list (every reason non-null) and replaces

@@ -97,8 +97,16 @@ CREATE TABLE IF NOT EXISTS records (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS records_pending ON records(seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS records_offline_card ON records(card, created_at) WHERE mode = 'offline';
-CREATE TABLE IF NOT EXISTS hotlist (card TEXT PRIMARY KEY, reason TEXT NOT NULL) STRICT;
+-- Cards refused offline, by the tag of their chip key (protocol/offline.ts hotlistTag), never by number.
+CREATE TABLE IF NOT EXISTS hotlist_tags (tag TEXT PRIMARY KEY, reason TEXT NOT NULL) STRICT;
 `;
+
+/**
+ * Outboxes written before the hotlist named cards by tag held it by card number (table \`hotlist\`): that
+ * list is dropped and its version forgotten, so the terminal fetches the whole list again at its next
+ * connection. Until then it holds no hotlist, and sells nothing offline (OFFLINE_HOTLIST_STALE).
+ */
+const HOTLIST_FORMAT = 2;
 
 export interface RecordDraft {
   readonly txnId: string;
@@ -169,6 +177,7 @@ export class Outbox {
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = FULL');
     this.#db.exec(SCHEMA);
+    this.#upgradeHotlist();
     this.#maxPending = opts.maxPending;
     const db = this.#db;
     this.#s = {
@@ -198,12 +207,24 @@ export class Outbox {
       ),
       metaGet: db.prepare<[string], { value: unknown }>('SELECT value FROM meta WHERE key = ?'),
       metaSet: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
-      hotlistGet: db.prepare<[string], { reason: HotlistReason }>('SELECT reason FROM hotlist WHERE card = ?'),
-      hotlistPut: db.prepare('INSERT INTO hotlist (card, reason) VALUES (?, ?) ON CONFLICT (card) DO UPDATE SET reason = excluded.reason'),
-      hotlistDel: db.prepare('DELETE FROM hotlist WHERE card = ?'),
-      hotlistClear: db.prepare('DELETE FROM hotlist'),
+      hotlistGet: db.prepare<[string], { reason: HotlistReason }>('SELECT reason FROM hotlist_tags WHERE tag = ?'),
+      hotlistPut: db.prepare('INSERT INTO hotlist_tags (tag, reason) VALUES (?, ?) ON CONFLICT (tag) DO UPDATE SET reason = excluded.reason'),
+      hotlistDel: db.prepare('DELETE FROM hotlist_tags WHERE tag = ?'),
+      hotlistClear: db.prepare('DELETE FROM hotlist_tags'),
     };
     this.#reloadCounts();
+  }
+
+  #upgradeHotlist(): void {
+    const get = this.#db.prepare<[string], { value: unknown }>('SELECT value FROM meta WHERE key = ?');
+    if (Number(get.get('hotlist_format')?.value ?? 0) === HOTLIST_FORMAT) return;
+    this.#db.transaction(() => {
+      this.#db.exec('DROP TABLE IF EXISTS hotlist; DELETE FROM hotlist_tags;');
+      const set = this.#db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+      set.run('hotlist_version', 0);
+      set.run('hotlist_issued_at', 0);
+      set.run('hotlist_format', HOTLIST_FORMAT);
+    })();
   }
 
   #reloadCounts(): void {
@@ -358,8 +379,9 @@ export class Outbox {
     };
   }
 
-  hotlisted(card: string): HotlistReason | null {
-    return this.#s.hotlistGet.get(card)?.reason ?? null;
+  /** Why the card with this hotlist tag (`hotlistTag` of its chip key) is refused offline, or null. */
+  hotlisted(tag: string): HotlistReason | null {
+    return this.#s.hotlistGet.get(tag)?.reason ?? null;
   }
 
   /**
@@ -379,8 +401,8 @@ export class Outbox {
       if (!doc.full && doc.base > held.version) return 'needs-full';
       if (doc.full) this.#s.hotlistClear.run();
       for (const e of doc.entries) {
-        if (e.reason === null) this.#s.hotlistDel.run(e.card);
-        else this.#s.hotlistPut.run(e.card, e.reason);
+        if (e.reason === null) this.#s.hotlistDel.run(e.tag);
+        else this.#s.hotlistPut.run(e.tag, e.reason);
       }
       this.#s.metaSet.run('hotlist_version', doc.version);
       this.#s.metaSet.run('hotlist_issued_at', doc.issuedAt);

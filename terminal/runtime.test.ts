@@ -16,7 +16,7 @@ import { debitReply, errorReply } from '../gateway/replies.ts';
 import type { Link, LinkHandlers } from './link.ts';
 import { Outbox } from './outbox.ts';
 import { TerminalRuntime, type RuntimeDeps } from './runtime.ts';
-import { DEFAULT_OFFLINE_LIMITS, HOTLIST_FULL_TOPIC, HOTLIST_TOPIC, POLICY_TOPIC, type OfflineLimits } from '../protocol/offline.ts';
+import { DEFAULT_OFFLINE_LIMITS, HOTLIST_FULL_TOPIC, HOTLIST_TOPIC, hotlistTag, POLICY_TOPIC, type OfflineLimits } from '../protocol/offline.ts';
 import { CardBureau, simBindings, type SimBindings } from './sim-bindings.ts';
 import { ForeignCard, personaliseCard } from '../simulators/card.ts';
 import { CODES } from '../protocol/codes.ts';
@@ -68,6 +68,7 @@ let dir: string;
 let link: FakeLink;
 let outbox: Outbox;
 let b: SimBindings;
+let bureau: CardBureau;
 let rt: TerminalRuntime;
 let deps: RuntimeDeps;
 
@@ -75,7 +76,8 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'passerelle-rt-'));
   link = new FakeLink();
   outbox = new Outbox({ file: join(dir, 'outbox.sqlite'), maxPending: 3 });
-  b = simBindings({ gateway: { boxPublicKey: new Uint8Array(32), issuerPublicKey: issuer.publicKey }, cards: new CardBureau(issuer) });
+  bureau = new CardBureau(issuer);
+  b = simBindings({ gateway: { boxPublicKey: new Uint8Array(32), issuerPublicKey: issuer.publicKey }, cards: bureau });
   deps = {
     config: {
       terminalId: TID,
@@ -116,8 +118,12 @@ function policyDoc(version: number, limits: Partial<OfflineLimits> = {}) {
   return { v: 1, type: 'offline.policy', body: { version, issuedAt: Date.now(), limits: { ...DEFAULT_OFFLINE_LIMITS, ...limits } } };
 }
 
+/** The hotlist names a card by its chip key's tag: the chip this test's bureau gave it. */
+const tagOf = (card: string) => hotlistTag(bureau.card(card).credential.cardPublicKey);
+
 function hotlistDoc(body: { full: boolean; base: number; version: number; entries: { card: string; reason: string | null }[] }) {
-  return { v: 1, type: 'offline.hotlist', body: { ...body, issuedAt: Date.now() } };
+  const entries = body.entries.map((e) => ({ tag: tagOf(e.card), reason: e.reason }));
+  return { v: 1, type: 'offline.hotlist', body: { ...body, entries, issuedAt: Date.now() } };
 }
 
 /** What a terminal holds after its first contact: a policy, a hotlist (OTHER opposed) and the gateway's time. */
@@ -324,7 +330,7 @@ describe('terminal runtime', () => {
     link.push(HOTLIST_TOPIC, hotlistDoc({ full: true, base: 0, version: 4, entries: [{ card: OTHER, reason: 'opposed' }] }));
     link.push(HOTLIST_TOPIC, hotlistDoc({ full: false, base: 0, version: 3, entries: [{ card: OTHER, reason: null }] }));
     expect(outbox.hotlistState().version).toBe(4);
-    expect(outbox.hotlisted(OTHER)).toBe('opposed');
+    expect(outbox.hotlisted(tagOf(OTHER))).toBe('opposed');
     // A delta that starts after what is held: the terminal fetches the full list.
     link.push(HOTLIST_TOPIC, hotlistDoc({ full: false, base: 9, version: 12, entries: [] }));
     expect(link.followed.has(HOTLIST_FULL_TOPIC)).toBe(true);

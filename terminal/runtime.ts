@@ -10,7 +10,7 @@ import { uuidv7 } from '../protocol/uuid7.ts';
 import { isPasserelleError, PasserelleError } from '../protocol/errors.ts';
 import { decodeFrame, decodeFrameWithin, encodeDirect, verifyFrame, VerifiedRoots } from '../protocol/frame.ts';
 import { parseJson, Reply, type DebitReplyBody, type DebitRequestBody, type VoidRequestBody } from '../protocol/messages.ts';
-import { HOTLIST_FULL_TOPIC, HOTLIST_TOPIC, HotlistDoc, MAX_PUSH_BYTES, POLICY_TOPIC, PolicyDoc } from '../protocol/offline.ts';
+import { HOTLIST_FULL_TOPIC, HOTLIST_TOPIC, HotlistDoc, hotlistTag, MAX_PUSH_BYTES, POLICY_TOPIC, PolicyDoc, type HotlistReason } from '../protocol/offline.ts';
 import { formatAmount, receipt, screens, statusLine, type Screen } from './screens.ts';
 import type { TerminalBindings } from './bindings.ts';
 import type { TerminalConfig } from './config.ts';
@@ -85,6 +85,8 @@ export class TerminalRuntime {
   #latestGatewayAt = 0;
   /** An online request went unanswered: sell offline until the gateway answers again. */
   #degraded = false;
+  /** The last card read: the sale it signed, and its hotlist tag. */
+  #tapped: { readonly ref: string; readonly tag: string } | undefined;
   /** Monotonic time of the last signed gateway time heard in this run. */
   #contactMono: number | undefined;
   #stopped = false;
@@ -241,6 +243,8 @@ export class TerminalRuntime {
       const c = await nfc.waitForCard(signal, toSign);
       if (!isValidCardNumber(c.cardNumber)) throw new PasserelleError('CARD_READ_FAILED', 'the card returned an invalid number');
       if (!c.proof) throw new PasserelleError('CARD_READ_FAILED', 'the card did not sign the sale');
+      // The hotlist names cards by their chip key's tag: kept for the offline judgement of this sale.
+      this.#tapped = { ref: txnId, tag: hotlistTag(c.cardPublicKey) };
       return { type: 'CARD', cardNumber: c.cardNumber, txnId, proof: c.proof };
     });
     void this.#readLoop(ac.signal, 'QR_UNREADABLE', async (signal): Promise<Event> => {
@@ -312,7 +316,7 @@ export class TerminalRuntime {
    * committed in one transaction, so the sale can never count twice.
    */
   #judgeOffline(txnId: string, sale: Sale, credential: CredentialDraft, voidTarget?: string): void {
-    const decision = offlineDecision({ credential: credential.kind, unit: sale.unit, amount: sale.amount }, this.#offlineView(credential.cardNumber));
+    const decision = offlineDecision({ credential: credential.kind, unit: sale.unit, amount: sale.amount }, this.#offlineView(credential));
     try {
       this.#d.outbox.atomically(() => {
         if (voidTarget) this.#appendVoid(voidTarget, 'timeout');
@@ -334,7 +338,8 @@ export class TerminalRuntime {
     }
   }
 
-  #offlineView(cardNumber: string): OfflineView {
+  #offlineView(credential: CredentialDraft): OfflineView {
+    const cardNumber = credential.cardNumber;
     const o = this.#d.outbox;
     const clock = this.#d.bindings.clock;
     const now = clock.now();
@@ -343,7 +348,7 @@ export class TerminalRuntime {
     return {
       policy: o.policy(),
       hotlist: o.hotlistState(),
-      cardHotlisted: o.hotlisted(cardNumber),
+      cardHotlisted: this.#hotlisted(credential),
       cardToday: o.offlineSinceForCard(cardNumber, startOfRegionDay(regionDate(now))),
       pending: { count: st.offlinePending, cents: st.offlinePendingCents },
       clock: {
@@ -352,6 +357,17 @@ export class TerminalRuntime {
         ...(this.#contactMono !== undefined ? { monotonicSinceContactMs: clock.monotonicMs() - this.#contactMono } : {}),
       },
     };
+  }
+
+  /**
+   * The hotlist names cards by their chip key's tag, which only the card just read gives. A QR code is
+   * refused offline before the hotlist matters; a card whose tag was not kept (never, by construction) is
+   * treated as listed rather than let through.
+   */
+  #hotlisted(credential: CredentialDraft): HotlistReason | null {
+    if (credential.kind === 'qr') return null;
+    const t = this.#tapped;
+    return t !== undefined && t.ref === credential.proof.ref ? this.#d.outbox.hotlisted(t.tag) : 'soft';
   }
 
   #appendSale(txnId: string, sale: Sale, credential: CredentialDraft, mode: 'online' | 'offline'): OutboxEntry {

@@ -1,7 +1,7 @@
 import type { Benefit, PartnerType, Unit } from '../../protocol/benefits.ts';
 import type { DeclineCode } from '../../protocol/codes.ts';
 import type { DebitRequestBody, VoidRequestBody } from '../../protocol/messages.ts';
-import { chainHash, type HotlistEntry, type OfflineLimits } from '../../protocol/offline.ts';
+import { chainHash, type HotlistReason, type OfflineLimits } from '../../protocol/offline.ts';
 import type { CampaignDef } from '../campaigns.ts';
 import type { Statement } from '../reimbursement/types.ts';
 import type { CardLoadRow } from '../bulk/types.ts';
@@ -138,6 +138,13 @@ export interface TerminalSync {
   readonly missing: readonly number[];
   /** Records whose `prev` does not match the hash of the record before, and sequence-number conflicts. */
   readonly chainBreaks: number;
+}
+
+/** A card's place on the hotlist as the ledger keeps it: by number (published by chip-key tag). */
+export interface CardHotlistEntry {
+  readonly card: string;
+  /** null: the card left the hotlist. */
+  readonly reason: HotlistReason | null;
 }
 
 /** The Region's offline exposure and what it lost (docs/offline.md, "same card at two terminals"). */
@@ -427,7 +434,7 @@ export interface Ledger {
    * Cards whose hotlist state changed after `base`, removals (reason null) included; `base` 0: the whole
    * list, removals left out. A card unknown to the ledger may be listed (soft-blocked after an offline loss).
    */
-  hotlist(base: number): { readonly version: number; readonly entries: HotlistEntry[] };
+  hotlist(base: number): { readonly version: number; readonly entries: CardHotlistEntry[] };
   /** The Region lifts an offline soft block; false when the card had none. A stronger reason still holds. */
   liftSoftBlock(cardNumber: string, at: number): boolean;
   /** Gap detection for one terminal's records; `limit` (default 100) bounds `missing`. */
@@ -475,6 +482,8 @@ export interface Ledger {
    */
   setCardKey(cardNumber: string, publicKey: Uint8Array, expiry: string, at: number): void;
   cardKey(cardNumber: string): { readonly publicKey: Uint8Array; readonly expiry: string } | undefined;
+  /** The chip keys of these cards, by number; cards without one are left out. */
+  cardKeys(cardNumbers: readonly string[]): Map<string, Uint8Array>;
   setPin(cardNumber: string, pinHash: string | null): void;
   /** An operator lifts a code lock (R3) without changing the code. */
   unlockPin(cardNumber: string): void;

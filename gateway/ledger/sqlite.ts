@@ -17,7 +17,7 @@ import {
 } from '../../protocol/benefits.ts';
 import type { DeclineCode } from '../../protocol/codes.ts';
 import type { DebitRequestBody, VoidRequestBody } from '../../protocol/messages.ts';
-import { GENESIS_HASH, OfflineLimits, type HotlistEntry, type HotlistReason } from '../../protocol/offline.ts';
+import { GENESIS_HASH, OfflineLimits, type HotlistReason } from '../../protocol/offline.ts';
 import { isValidCardNumber, maskCardNumber } from '../../protocol/card.ts';
 import { encodeJson } from '../../protocol/debit.ts';
 import { assert, PasserelleError } from '../../protocol/errors.ts';
@@ -31,6 +31,7 @@ import { DEFAULT_LEDGER_RULES, fallbackRecordHash, isVoidItem } from './ledger.t
 import type {
   ApiTokenRecord,
   AuditEntry,
+  CardHotlistEntry,
   EnrolmentCodeRecord,
   GroupList,
   TerminalContact,
@@ -1128,14 +1129,32 @@ export class SqliteLedger implements Ledger {
     if (publicKey.length !== 32) throw new PasserelleError('DATA_INVALID', 'a chip key is 32 bytes');
     this.#run(
       () =>
-        this.#db
-          .prepare(
-            `INSERT INTO card_keys (card_number, public_key, expiry, recorded_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (card_number) DO UPDATE SET public_key = excluded.public_key, expiry = excluded.expiry, recorded_at = excluded.recorded_at`,
-          )
-          .run(cardNumber, Buffer.from(publicKey), expiry, at),
+        this.#db.transaction(() => {
+          this.#db
+            .prepare(
+              `INSERT INTO card_keys (card_number, public_key, expiry, recorded_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT (card_number) DO UPDATE SET public_key = excluded.public_key, expiry = excluded.expiry, recorded_at = excluded.recorded_at`,
+            )
+            .run(cardNumber, Buffer.from(publicKey), expiry, at);
+          // A card on the hotlist is published by its chip key's tag: a new key makes a new version.
+          if (this.#s.hotlistRow.get(cardNumber)?.reason) {
+            const version = this.hotlistVersion() + 1;
+            this.#s.putMeta.run('hotlist_version', version);
+            this.#s.putHotlistVersion.run(version, at);
+            this.#db.prepare('UPDATE hotlist SET version = ?, changed_at = ? WHERE card_number = ?').run(version, at, cardNumber);
+          }
+        })(),
       `chip key of card ${maskCardNumber(cardNumber)}`,
     );
+  }
+
+  cardKeys(cardNumbers: readonly string[]): Map<string, Uint8Array> {
+    const out = new Map<string, Uint8Array>();
+    for (const n of cardNumbers) {
+      const r = this.#s.cardKey.get(n);
+      if (r) out.set(n, new Uint8Array(r.public_key));
+    }
+    return out;
   }
 
   cardKey(cardNumber: string): { publicKey: Uint8Array; expiry: string } | undefined {
@@ -1510,7 +1529,7 @@ export class SqliteLedger implements Ledger {
     return this.#s.meta.get('hotlist_version')?.value ?? 0;
   }
 
-  hotlist(base: number): { version: number; entries: HotlistEntry[] } {
+  hotlist(base: number): { version: number; entries: CardHotlistEntry[] } {
     const version = this.hotlistVersion();
     const rows =
       base > 0

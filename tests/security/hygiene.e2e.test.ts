@@ -4,11 +4,15 @@ import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../common/log.ts';
+import { connectMqttAsync } from '../../common/mqtt.ts';
+import { makeConnectToken } from '../../protocol/connect-token.ts';
+import { fromB64url, nodeSigner } from '../../protocol/crypto.ts';
+import { HOTLIST_FULL_TOPIC, HOTLIST_TOPIC, hotlistTag } from '../../protocol/offline.ts';
 import { debitRequest, encodeJson } from '../../protocol/debit.ts';
 import { PasserelleError } from '../../protocol/errors.ts';
 import { encodeDirect } from '../../protocol/frame.ts';
 import { debitBody } from '../helpers/debits.ts';
-import { RawTerminal } from '../helpers/raw-terminal.ts';
+import { freshClaims, RawTerminal } from '../helpers/raw-terminal.ts';
 import { until } from '../helpers/errors.ts';
 import { holder, World } from '../helpers/world.ts';
 
@@ -98,6 +102,24 @@ describe('HTTP hygiene', () => {
     const log = lines.join('');
     expect(log).toContain('/api/v1/partners');
     expect(log).not.toContain(token.slice(4));
+  });
+});
+
+describe('what every terminal receives', () => {
+  it('the hotlist names blocked cards by their chip key’s tag, never by number', async () => {
+    const T3 = 'T-CIN-VBN-01';
+    const signer = nodeSigner(fromB64url(world.key(T3).seed, 32, 'seed'));
+    const client = await connectMqttAsync(world.gateway.mqttUrl, { clientId: T3, username: T3, password: makeConnectToken(T3, signer, freshClaims(T3)) });
+    const docs: string[] = [];
+    client.on('message', (_topic, payload) => docs.push(payload.toString('utf8')));
+    await client.subscribeAsync([HOTLIST_FULL_TOPIC, HOTLIST_TOPIC], { qos: 1 });
+    // Tom's opposed card is on it, by the tag of the chip key the gateway holds for it (the test chip the
+    // World recorded after the start: a new key, so a new version, published within a second).
+    const tag = hotlistTag(world.gateway.ledger.cardKey(holder('Tom Robert').cardNumber)!.publicKey);
+    await until(() => docs.some((d) => d.includes(tag)), 'the hotlist naming Tom’s card');
+    await client.endAsync(true);
+    expect(docs.some((d) => d.includes('"full":true'))).toBe(true);
+    for (const d of docs) expect(d).not.toMatch(/[0-9]{16}/);
   });
 });
 

@@ -1,0 +1,45 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Outbox } from './outbox.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'passerelle-outbox-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('outbox', () => {
+  it('an outbox from before the tagged hotlist forgets its list of card numbers, so the whole list is fetched again', () => {
+    const file = join(dir, 'old.sqlite');
+    const db = new Database(file);
+    db.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT;
+      CREATE TABLE hotlist (card TEXT PRIMARY KEY, reason TEXT NOT NULL) STRICT;
+      INSERT INTO hotlist VALUES ('8250123456789049', 'opposed');
+      INSERT INTO meta VALUES ('hotlist_version', 7), ('hotlist_issued_at', 1700000000000);`);
+    db.close();
+    const o = new Outbox({ file, maxPending: 10 });
+    expect(o.hotlistState()).toEqual({ version: 0, issuedAt: 0 });
+    expect(o.hotlisted('8250123456789049')).toBeNull();
+    o.applyHotlist({ full: true, base: 0, version: 8, issuedAt: 1_700_000_001_000, entries: [{ tag: 'A'.repeat(22), reason: 'opposed' }] });
+    o.close();
+    // Reopened: the tagged list stays.
+    const again = new Outbox({ file, maxPending: 10 });
+    expect(again.hotlistState().version).toBe(8);
+    expect(again.hotlisted('A'.repeat(22))).toBe('opposed');
+    again.close();
+    const raw = new Database(file);
+    expect(raw.prepare("SELECT name FROM sqlite_master WHERE name = 'hotlist'").get()).toBeUndefined();
+    raw.close();
+  });
+
+  it('connect claims: a time later than any before, even with the clock set back, and the outbox head', () => {
+    const o = new Outbox({ file: join(dir, 'claims.sqlite'), maxPending: 10 });
+    expect(o.connectClaims(1000)).toEqual({ ms: 1000, head: 0 });
+    expect(o.connectClaims(1000)).toEqual({ ms: 1001, head: 0 });
+    expect(o.connectClaims(500)).toEqual({ ms: 1002, head: 0 });
+    o.close();
+    const reopened = new Outbox({ file: join(dir, 'claims.sqlite'), maxPending: 10 });
+    expect(reopened.connectClaims(900).ms).toBe(1003);
+    reopened.close();
+  });
+});
