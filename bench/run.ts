@@ -129,7 +129,16 @@ async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
   const phases = o.quick ? QUICK : FULL;
   const progress = (m: string) => process.stderr.write(`bench: ${m}\n`);
   const dir = mkdtempSync(join(tmpdir(), 'passerelle-bench-'));
-  const config = loadGatewayConfig(undefined, { dataDir: dir, seedDemo: false, mqtt: { port: 0 }, http: { port: 0 }, log: { level: 'silent' } });
+  // A hundred terminals at thousands of debits a second: far beyond a till's pace, so their quota of new
+  // records is raised to match (gateway config limits.terminalRecords).
+  const config = loadGatewayConfig(undefined, {
+    dataDir: dir,
+    seedDemo: false,
+    mqtt: { port: 0 },
+    http: { port: 0 },
+    log: { level: 'silent' },
+    limits: { terminalRecords: { points: 10_000_000, durationS: 60 } },
+  });
   const gateway = await startGateway(config, { log: silentLogger });
   const profileDir = process.env.PASSERELLE_BENCH_PROFILE;
   const execArgv = ['--import', 'tsx', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];

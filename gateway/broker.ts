@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Logger } from '../common/log.ts';
@@ -62,6 +63,8 @@ export interface BrokerOptions {
   /** Decide whether `clientId` may connect with these credentials (a terminal id and its connect token). */
   readonly authenticate: (clientId: string, username: string | undefined, password: Buffer | undefined) => boolean;
   readonly limits: BrokerLimits;
+  /** MQTT over TLS with this certificate and key (gateway/tls.ts); plain TCP when absent. */
+  readonly tls?: { readonly certPem: string; readonly keyPem: string };
   /** A terminal's connection ended (for the gateway's view of its fleet). */
   readonly onDisconnect?: (clientId: string) => void;
   readonly log: Logger;
@@ -134,11 +137,17 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
   aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
   aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
 
-  const server = createServer({ noDelay: true }, (socket: Socket) => {
+  const handle = (socket: Socket) => void doors.admit(socket).then((conn) => conn && aedes.handle(conn));
+  const server = opts.tls
+    ? createTlsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem, minVersion: 'TLSv1.2', handshakeTimeout: limits.connectTimeoutS * 1000 }, handle)
+    : createServer({ noDelay: true }, handle);
+  // Before any byte is read (and, over TLS, before the handshake is paid for): an address refused for its
+  // failed connects is dropped at once; Node closes sockets beyond maxConnections itself.
+  server.on('connection', (socket: Socket) => {
     socket.setNoDelay(true);
-    void doors.admit(socket).then((conn) => conn && aedes.handle(conn));
+    if (doors.blocked(socket.remoteAddress ?? 'unknown')) socket.destroy();
   });
-  // Node closes sockets beyond this at accept, before any byte is read.
+  server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
   server.maxConnections = limits.maxConnections;
   let port: number;
   try {
@@ -226,6 +235,8 @@ class Doors {
   readonly #failures: RateLimiterMemory;
   readonly #pending = new Map<string, number>();
   readonly #unauthenticated = new WeakSet<GuardedSocket>();
+  /** Addresses refused for their failed connects, until their block ends (read synchronously at accept). */
+  readonly #blocked = new Map<string, number>();
 
   constructor(limits: BrokerLimits, log: Logger) {
     this.#limits = limits;
@@ -237,8 +248,7 @@ class Doors {
   /** The guarded connection to hand to aedes, or undefined when the socket was refused (and destroyed). */
   async admit(socket: Socket): Promise<GuardedSocket | undefined> {
     const address = socket.remoteAddress ?? 'unknown';
-    const failures = await this.#failures.get(address);
-    if (failures !== null && failures.consumedPoints > this.#limits.failedConnects.points && failures.msBeforeNext > 0) {
+    if (this.blocked(address)) {
       socket.destroy();
       return undefined;
     }
@@ -260,7 +270,18 @@ class Doors {
   }
 
   failed(address: string): void {
-    this.#failures.consume(address).catch(() => this.#log.warn({ address, blockS: this.#limits.failedConnects.blockS }, 'address refused for a while: too many failed connects'));
+    this.#failures.consume(address).catch((res: { msBeforeNext?: number }) => {
+      this.#blocked.set(address, Date.now() + (res.msBeforeNext ?? this.#limits.failedConnects.blockS * 1000));
+      this.#log.warn({ address, blockS: this.#limits.failedConnects.blockS }, 'address refused for a while: too many failed connects');
+    });
+  }
+
+  blocked(address: string): boolean {
+    const until = this.#blocked.get(address);
+    if (until === undefined) return false;
+    if (Date.now() < until) return true;
+    this.#blocked.delete(address);
+    return false;
   }
 
   /** The socket is no longer waiting to authenticate (it did, or it closed). */

@@ -31,6 +31,17 @@ export const GatewayConfigSchema = Type.Object(
           default: 900,
           description: "How far a terminal's connect token time may be from the gateway's clock, in seconds (each token is also used once)",
         }),
+        tls: Type.Object(
+          {
+            mode: Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')], {
+              default: 'auto',
+              description: 'auto: MQTT over TLS unless the broker listens on loopback; on: always; off: never (a network only trusted parties can reach)',
+            }),
+            certFile: Type.Optional(Type.String({ minLength: 1, description: "The broker's certificate (PEM); default: the gateway's own, made at first start in the data directory" })),
+            keyFile: Type.Optional(Type.String({ minLength: 1, description: 'Its private key (PEM)' })),
+          },
+          { additionalProperties: false, default: {}, description: 'MQTT over TLS; terminals pin the certificate (given at enrolment)' },
+        ),
         maxConnectBytes: Type.Integer({ minimum: 128, maximum: 65_536, default: 1024, description: 'Largest CONNECT packet; a socket declaring more is cut before anything is buffered' }),
         maxPacketBytes: Type.Integer({
           minimum: 17 * 1024,

@@ -25,6 +25,8 @@ export interface GatewayPublicKeys {
   readonly signPublicKey: Uint8Array;
   readonly boxPublicKey: Uint8Array;
   readonly issuerPublicKey: Uint8Array;
+  /** The broker's TLS certificate (PEM) a terminal pins, when the broker speaks TLS. */
+  readonly mqttCertPem?: string;
 }
 
 export interface GatewayKeys extends GatewayPublicKeys {
@@ -64,8 +66,17 @@ export function loadOrCreateGatewayKeys(dataDir: string): GatewayKeys {
   const existing = existsSync(file) ? readKeys(file) : undefined;
   const keys = existing?.keys ?? generateGatewayKeys();
   if (!existing?.complete) writeAtomic(file, keysJson(keys), 0o600);
-  writeAtomic(join(dataDir, PUBLIC_FILE), JSON.stringify(publicKeysJson(keys), null, 2) + '\n', 0o644);
+  writePublicKeys(dataDir, keys);
   return keys;
+}
+
+/**
+ * `gateway-public.json`: what a terminal is given at provisioning (the gateway's public keys, and the
+ * broker's TLS certificate to pin when it speaks TLS). Public: 0644.
+ */
+export function writePublicKeys(dataDir: string, keys: GatewayPublicKeys, mqttCertPem?: string): void {
+  const doc = { ...publicKeysJson(keys), ...(mqttCertPem ? { mqttCertPem } : {}) };
+  writeAtomic(join(dataDir, PUBLIC_FILE), JSON.stringify(doc, null, 2) + '\n', 0o644);
 }
 
 function keysJson(keys: GatewayKeys): string {
@@ -102,7 +113,7 @@ export function publicKeysJson(keys: GatewayPublicKeys): { signPublicKey: string
 }
 
 export function readPublicKeys(file: string): GatewayPublicKeys {
-  let raw: { signPublicKey?: unknown; boxPublicKey?: unknown; issuerPublicKey?: unknown };
+  let raw: { signPublicKey?: unknown; boxPublicKey?: unknown; issuerPublicKey?: unknown; mqttCertPem?: unknown };
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
@@ -112,6 +123,7 @@ export function readPublicKeys(file: string): GatewayPublicKeys {
     signPublicKey: fromB64url(String(raw.signPublicKey), 32, `${file} signPublicKey`),
     boxPublicKey: fromB64url(String(raw.boxPublicKey), 32, `${file} boxPublicKey`),
     issuerPublicKey: fromB64url(String(raw.issuerPublicKey), 32, `${file} issuerPublicKey`),
+    ...(typeof raw.mqttCertPem === 'string' ? { mqttCertPem: raw.mqttCertPem } : {}),
   };
 }
 

@@ -11,7 +11,8 @@ import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
 import type { GatewayConfig } from './config.ts';
 import { DEMO_PARTNERS, readDemoChips, readDemoTerminals, seedDemo, seedDemoChips, type DemoChip, type DemoTerminalKey } from './demo-data.ts';
 import { buildHttpApp, type HealthReport } from './http.ts';
-import { loadOrCreateGatewayKeys, writeAtomic, type GatewayKeys } from './keys.ts';
+import { loadOrCreateGatewayKeys, writeAtomic, writePublicKeys, type GatewayKeys } from './keys.ts';
+import { loadOrCreateBrokerTls, tlsWanted } from './tls.ts';
 import { createApiToken } from './api/tokens.ts';
 import type { ApiRole, Ledger } from './ledger/ledger.ts';
 import { SqliteLedger } from './ledger/sqlite.ts';
@@ -33,6 +34,8 @@ export const DEMO_CHIPS_FILE = 'demo-cards.json';
 export interface Gateway {
   readonly config: GatewayConfig;
   readonly mqttUrl: string;
+  /** The broker's TLS certificate terminals pin, when it speaks TLS (gateway/tls.ts). */
+  readonly mqttCertPem?: string;
   readonly httpUrl: string;
   readonly mqttPort: number;
   readonly httpPort: number;
@@ -86,11 +89,13 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     contacts = new TerminalContacts({ ledger, maxAgeMs: config.mqtt.connectTokenMaxAgeS * 1000, log: ns(log, 'gateway.contacts') });
     contacts.start();
     const c = contacts;
-    const { host, port, connectTokenMaxAgeS: _age, publicUrl: _url, ...limits } = config.mqtt;
+    const { host, port, connectTokenMaxAgeS: _age, publicUrl: _url, tls: tlsConfig, ...limits } = config.mqtt;
+    const tls = tlsWanted(tlsConfig.mode, host) ? await loadOrCreateBrokerTls(config.dataDir, host, tlsConfig) : undefined;
     broker = await startEmbeddedBroker({
       host,
       port,
       limits,
+      ...(tls ? { tls } : {}),
       log: ns(log, 'gateway.broker'),
       authenticate: (clientId, username, password) => {
         const t = ledger.terminal(clientId);
@@ -131,8 +136,16 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       };
     };
     const debtor = { name: config.sepa.debtorName, iban: config.sepa.debtorIban, bic: config.sepa.debtorBic };
-    const mqttUrl = config.mqtt.publicUrl ?? `mqtt://${b.host}:${b.port}`;
-    const fleet = { signer: keys.signer, keys, mqttUrl, disconnect: (id: string) => b.disconnect(id), onKeyReplaced: (id: string) => b.disconnect(id) };
+    const mqttUrl = config.mqtt.publicUrl ?? `${tls ? 'mqtts' : 'mqtt'}://${b.host}:${b.port}`;
+    if (tls) writePublicKeys(config.dataDir, keys, tls.certPem);
+    const fleet = {
+      signer: keys.signer,
+      keys,
+      mqttUrl,
+      ...(tls ? { mqttCertPem: tls.certPem } : {}),
+      disconnect: (id: string) => b.disconnect(id),
+      onKeyReplaced: (id: string) => b.disconnect(id),
+    };
     const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor }, issuer: keys.issuer, fleet, rateLimit: config.http.rateLimit });
     try {
       await app.listen({ host: config.http.host, port: config.http.port });
@@ -147,11 +160,12 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const stopSweep = startExpirySweep(ledger, config.rules.expirySweepS, now, ns(log, 'gateway.expiry'));
     const addr = app.server.address();
     const httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
-    log.info({ mqtt: `mqtt://${b.host}:${b.port}`, http: `http://${config.http.host}:${httpPort}` }, 'gateway ready: terminals connect over MQTT, browsers over HTTP');
+    log.info({ mqtt: `${tls ? 'mqtts' : 'mqtt'}://${b.host}:${b.port}`, http: `http://${config.http.host}:${httpPort}`, tlsFingerprint256: tls?.fingerprint256 }, 'gateway ready: terminals connect over MQTT, browsers over HTTP');
     let closed = false;
     return {
       config,
-      mqttUrl: `mqtt://${b.host}:${b.port}`,
+      mqttUrl: `${tls ? 'mqtts' : 'mqtt'}://${b.host}:${b.port}`,
+      ...(tls ? { mqttCertPem: tls.certPem } : {}),
       httpUrl: `http://${config.http.host}:${httpPort}`,
       mqttPort: b.port,
       httpPort,

@@ -65,6 +65,7 @@ export class SimTerminal {
       signer: node ? nodeSigner(seed) : naclSigner(seed),
       gatewaySignPublicKey: o.gateway.signPublicKey,
       issuerPublicKey: o.gateway.issuerPublicKey,
+      ...(o.gateway.mqttCertPem ? { mqttCertPem: o.gateway.mqttCertPem } : {}),
       log: o.log.child({ terminalId: o.terminalId }),
       wrapLink: (l) => (faulty = new FaultyLink(l)),
       ...(verifier ? { verifier } : {}),

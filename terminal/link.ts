@@ -1,5 +1,5 @@
 import type { MqttClient } from 'mqtt';
-import { connectMqtt } from '../common/mqtt.ts';
+import { connectMqtt, type MqttTls } from '../common/mqtt.ts';
 import type { Logger } from '../common/log.ts';
 import { makeConnectToken, type ConnectClaims } from '../protocol/connect-token.ts';
 import type { Signer } from '../protocol/crypto.ts';
@@ -46,6 +46,8 @@ export interface LinkOptions {
   readonly signer: Signer;
   /** What each connect token claims: a time later than the last token's, and the outbox head (Outbox.connectClaims). */
   readonly claims: (nowMs: number) => ConnectClaims;
+  /** For an mqtts:// URL: the broker certificate to pin (given at enrolment). */
+  readonly tls?: MqttTls;
   readonly clock: Clock;
   readonly backoff: Backoff;
   readonly connectTimeoutMs: number;
@@ -121,7 +123,7 @@ export class MqttLink implements Link {
       reconnectPeriod: 0,
       connectTimeout: o.connectTimeoutMs,
       keepalive: o.keepaliveS,
-    });
+    }, o.tls);
     this.#client = client;
     client.on('connect', () => {
       const topics = Object.fromEntries([replyTopic(o.terminalId), ...this.#followed].map((t) => [t, { qos: 1 as const }]));

@@ -22,6 +22,8 @@ export interface TerminalParts {
   readonly verifier?: Verifier;
   readonly roots?: VerifiedRoots;
   readonly random?: () => number;
+  /** The broker certificate to pin, when the gateway URL is mqtts:// (gateway-public.json `mqttCertPem`). */
+  readonly mqttCertPem?: string;
   /** Wrap the link (simulators inject faults: lost replies, a cut network). */
   readonly wrapLink?: (link: Link) => Link;
 }
@@ -39,6 +41,7 @@ export function createTerminal(config: TerminalConfig, parts: TerminalParts): Te
     terminalId: config.terminalId,
     signer: parts.signer,
     claims: (now) => outbox.connectClaims(now),
+    ...(parts.mqttCertPem ? { tls: { certPem: parts.mqttCertPem } } : {}),
     clock: parts.bindings.clock,
     backoff: { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs },
     connectTimeoutMs: config.connectTimeoutMs,

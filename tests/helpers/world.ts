@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../common/log.ts';
 import { DEMO_CARDS, demoCard, type DemoTerminalKey } from '../../gateway/demo-data.ts';
+import { mergeConfig } from '../../common/config.ts';
 import { loadGatewayConfig } from '../../gateway/config.ts';
 import { startGateway, type Gateway, type StartOptions } from '../../gateway/server.ts';
 import type { Benefit } from '../../protocol/benefits.ts';
@@ -26,13 +27,8 @@ export class World {
   }
 
   async startGateway(opts: StartOptions = {}, overrides: Record<string, unknown> = {}): Promise<Gateway> {
-    const config = loadGatewayConfig(undefined, {
-      dataDir: this.dir,
-      mqtt: { port: this.#mqttPort },
-      http: { port: 0 },
-      log: { level: 'silent' },
-      ...overrides,
-    });
+    // Deep: an override of one broker setting keeps the free port (two test files never meet on 1884).
+    const config = loadGatewayConfig(undefined, mergeConfig({ dataDir: this.dir, mqtt: { port: this.#mqttPort }, http: { port: 0 }, log: { level: 'silent' } }, overrides));
     this.gateway = await startGateway(config, { log: silentLogger, ...opts });
     // The demo cards carry the test chips, so requests built by hand (tests/helpers/debits.ts) prove the card.
     registerTestChips(this.gateway.ledger, DEMO_CARDS.map((c) => c.number));
@@ -58,7 +54,7 @@ export class World {
       terminalId,
       seed: this.key(terminalId).seed,
       gatewayUrl: this.gateway.mqttUrl,
-      gateway: this.gateway.keys,
+      gateway: { ...this.gateway.keys, ...(this.gateway.mqttCertPem ? { mqttCertPem: this.gateway.mqttCertPem } : {}) },
       cards: testBureau(this.gateway.keys.issuer, this.gateway.ledger),
       outboxFile: join(this.dir, `outbox-${terminalId}.sqlite`),
       benefits,
