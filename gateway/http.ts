@@ -138,9 +138,10 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     // An unknown field is refused (400), not silently dropped: a client sending a `pin` must learn it is not taken.
     ajv: { customOptions: { removeAdditional: false } },
   }) as unknown as FastifyInstance;
-  installErrorHandling(app);
   securityHeaders(app);
   rateLimits(app, deps.ledger, deps.rateLimit ?? DEFAULT_RATE_LIMIT);
+  // Once the limiter is loaded, unknown URLs go through it too.
+  app.after(() => installErrorHandling(app, app.rateLimit()));
   registerDocs(app);
   app.register(async (scope) => healthRoute(scope, deps.health));
   registerApi(app, { ledger: deps.ledger, now: deps.now, config, issuer: deps.issuer, fleet: deps.fleet });

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import Database from 'better-sqlite3';
 import { CODES, type Code } from '../../protocol/codes.ts';
@@ -184,10 +184,13 @@ function onError(e: unknown, req: FastifyRequest, reply: FastifyReply): FastifyR
   return reply.code(status).send(body);
 }
 
-/** The envelope for errors and for unknown routes, on the whole app (API, health, docs). */
-export function installErrorHandling(app: FastifyInstance): void {
+/**
+ * The envelope for errors and for unknown routes, on the whole app (API, health, docs). `notFoundGuard`
+ * runs before the 404 answer (the rate limit: unknown URLs are counted too, or guessing them would be free).
+ */
+export function installErrorHandling(app: FastifyInstance, notFoundGuard?: preHandlerHookHandler): void {
   app.setErrorHandler(onError);
-  app.setNotFoundHandler((req, reply) => {
+  app.setNotFoundHandler(notFoundGuard ? { preHandler: notFoundGuard } : {}, (req, reply) => {
     // The URL may hold a card number (`/api/v1/cards/<number>/typo`) or a misplaced token: never echo it whole.
     const url = safeUrl(req.url);
     return reply.code(404).send(errorEnvelope('NOT_FOUND', `no route ${req.method} ${url}`));

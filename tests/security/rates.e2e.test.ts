@@ -80,6 +80,8 @@ describe('HTTP answers 429 with Retry-After', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 40; i++) statuses.push((await fetch(`${world.gateway.httpUrl}/api/v1/enrolments`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status);
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(5);
+    // Unknown URLs are counted too: guessing them is not free.
+    expect((await fetch(`${world.gateway.httpUrl}/api/v1/no-such-route`)).status).toBe(429);
   });
 });
 
