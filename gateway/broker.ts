@@ -65,8 +65,6 @@ export interface BrokerOptions {
   readonly limits: BrokerLimits;
   /** MQTT over TLS with this certificate and key (gateway/tls.ts); plain TCP when absent. */
   readonly tls?: { readonly certPem: string; readonly keyPem: string };
-  /** A terminal's connection ended (for the gateway's view of its fleet). */
-  readonly onDisconnect?: (clientId: string) => void;
   readonly log: Logger;
 }
 
@@ -130,9 +128,7 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
   const connected = new Map<string, Client>();
   aedes.on('client', (client) => void connected.set(client.id, client));
   aedes.on('clientDisconnect', (client) => {
-    if (connected.get(client.id) !== client) return;
-    connected.delete(client.id);
-    opts.onDisconnect?.(client.id);
+    if (connected.get(client.id) === client) connected.delete(client.id);
   });
   aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
   aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import mqttPacket from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
+import { fixedHeader } from '../tests/helpers/mqtt-bytes.ts';
 import { PacketSizeScanner, type PacketLimits } from './mqtt-guard.ts';
 
 const LIMITS: PacketLimits = { maxConnectBytes: 512, maxPacketBytes: 17 * 1024 };
@@ -10,17 +11,7 @@ const connect = (password = 'x'.repeat(120)) =>
 const publish = (bytes: number) => mqttPacket.generate({ cmd: 'publish', topic: 'passerelle/v1/terminal/T-LIB-LYON-01/request', payload: Buffer.alloc(bytes, 0x41), qos: 1, messageId: 7, retain: false, dup: false });
 
 /** A fixed header declaring `length` bytes, and nothing after it. */
-function header(type: number, length: number): Buffer {
-  const out = [type << 4];
-  let n = length;
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
+const header = (type: number, length: number) => fixedHeader(type, length);
 
 describe('MQTT packet size scanner', () => {
   it('lets a real CONNECT, then requests and pings through, whole or byte by byte', () => {

@@ -22,12 +22,9 @@ const lea = holder('Léa Martin');
 
 beforeAll(async () => {
   await world.startGateway();
-  raw = await RawTerminal.connect(world.gateway.mqttUrl, T, world.key(T).seed, world.gateway.keys.signPublicKey);
+  raw = await world.raw(T);
 });
-afterAll(async () => {
-  await raw.close();
-  await world.close();
-});
+afterAll(() => world.close());
 
 const body = (o: Partial<Parameters<typeof debitBody>[0]> = {}) =>
   debitBody({ terminalId: T, cardNumber: lea.cardNumber, benefit: 'LEISURE_BOOKS', amount: 100, ...o });

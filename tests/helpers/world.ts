@@ -11,6 +11,7 @@ import { CardHolder } from '../../simulators/card-holder.ts';
 import { SimTerminal } from '../../simulators/sim-terminal.ts';
 import type { TerminalConfig } from '../../terminal/config.ts';
 import { registerTestChips, testBureau } from './chips.ts';
+import { RawTerminal } from './raw-terminal.ts';
 
 /**
  * A gateway on free ports in its own temporary directory, seeded with the demo data, and simulated
@@ -20,6 +21,7 @@ export class World {
   readonly dir: string;
   gateway!: Gateway;
   readonly terminals: SimTerminal[] = [];
+  readonly #raws: RawTerminal[] = [];
   #mqttPort = 0;
 
   constructor() {
@@ -66,7 +68,15 @@ export class World {
     return t;
   }
 
+  /** A bare MQTT client holding a demo terminal's key (tests/helpers/raw-terminal.ts), closed with the world. */
+  async raw(terminalId: string): Promise<RawTerminal> {
+    const r = await RawTerminal.connect(this.gateway.mqttUrl, terminalId, this.key(terminalId).seed, this.gateway.keys.signPublicKey);
+    this.#raws.push(r);
+    return r;
+  }
+
   async close(): Promise<void> {
+    for (const r of this.#raws) await r.close();
     for (const t of this.terminals) await t.close();
     await this.gateway?.close();
     rmSync(this.dir, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import { connectMqttAsync } from '../../common/mqtt.ts';
 import { makeConnectToken } from '../../protocol/connect-token.ts';
 import { fromB64url, nodeSigner } from '../../protocol/crypto.ts';
 import { requestTopic } from '../../protocol/topics.ts';
+import { fixedHeader } from '../helpers/mqtt-bytes.ts';
 import { freshClaims, RawTerminal } from '../helpers/raw-terminal.ts';
 import { World } from '../helpers/world.ts';
 
@@ -47,11 +48,7 @@ async function pushUntilClosed(s: Socket, head: Buffer, total: number): Promise<
 }
 
 /** A CONNECT fixed header declaring `length` bytes. */
-const hugeConnect = (length: number) => {
-  const out = [0x10];
-  for (let n = length; n > 0; n = Math.floor(n / 128)) out.push((n % 128) | (n >= 128 ? 0x80 : 0));
-  return Buffer.from(out);
-};
+const hugeConnect = (length: number) => fixedHeader(1, length);
 
 /** Rejects on a refused CONNECT and on a socket closed before any answer (a throttled address). */
 const connectWith = (password: string, clientId = T) =>

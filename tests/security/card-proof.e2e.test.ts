@@ -9,7 +9,7 @@ import type { DebitRequestBody } from '../../protocol/messages.ts';
 import { uuidv7 } from '../../protocol/uuid7.ts';
 import { testProof } from '../helpers/chips.ts';
 import { debitBody } from '../helpers/debits.ts';
-import { RawTerminal } from '../helpers/raw-terminal.ts';
+import type { RawTerminal } from '../helpers/raw-terminal.ts';
 import { holder, World } from '../helpers/world.ts';
 
 /**
@@ -27,12 +27,9 @@ let seq = 1_000;
 
 beforeAll(async () => {
   await world.startGateway();
-  raw = await RawTerminal.connect(world.gateway.mqttUrl, T, world.key(T).seed, world.gateway.keys.signPublicKey);
+  raw = await world.raw(T);
 });
-afterAll(async () => {
-  await raw.close();
-  await world.close();
-});
+afterAll(() => world.close());
 
 const balance = () => world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS');
 

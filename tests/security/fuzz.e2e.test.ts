@@ -16,6 +16,7 @@ import { debitRequest, encodeJson } from '../../protocol/debit.ts';
 import { encodeDirect } from '../../protocol/frame.ts';
 import { requestTopic } from '../../protocol/topics.ts';
 import { debitBody } from '../helpers/debits.ts';
+import { fixedHeader } from '../helpers/mqtt-bytes.ts';
 import { freshClaims, RawTerminal } from '../helpers/raw-terminal.ts';
 import { holder } from '../helpers/world.ts';
 import { exited, startChild } from '../offline/oracle.ts';
@@ -95,17 +96,8 @@ function onSocket(packets: readonly Buffer[]): Promise<void> {
   });
 }
 
-function header(type: number, length: number): Buffer {
-  const out = [(type << 4) | int(16)];
-  let n = length;
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
+/** A fixed header with random flags. */
+const header = (type: number, length: number) => fixedHeader(type, length, int(16));
 
 const TERMINALS = ['T-LIB-LYON-01', 'T-LIB-LYON-02', 'T-CIN-VBN-01', 'T-NOBODY-99', 'x', '#', '+', '$SYS', ''];
 

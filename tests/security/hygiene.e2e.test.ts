@@ -36,12 +36,9 @@ beforeAll(async () => {
     },
   });
   await world.startGateway({ log: createLogger({ level: 'info', destination: sink }) }, { log: { level: 'info' } });
-  raw = await RawTerminal.connect(world.gateway.mqttUrl, T, world.key(T).seed, world.gateway.keys.signPublicKey);
+  raw = await world.raw(T);
 });
-afterAll(async () => {
-  await raw.close();
-  await world.close();
-});
+afterAll(() => world.close());
 
 const body = (o: Partial<Parameters<typeof debitBody>[0]> = {}) =>
   debitBody({ terminalId: T, cardNumber: lea.cardNumber, benefit: 'LEISURE_BOOKS', amount: 100, ...o });
