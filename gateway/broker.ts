@@ -49,6 +49,8 @@ export interface EmbeddedBroker {
 export interface BrokerLimits extends PacketLimits {
   /** A socket must send its CONNECT within this time. */
   readonly connectTimeoutS: number;
+  /** A socket whose peer stops reading is cut after this time. */
+  readonly drainTimeoutS: number;
   /** Open sockets in all; beyond, new ones are closed at once. */
   readonly maxConnections: number;
   /** Sockets from one address that have not yet authenticated. */
@@ -94,6 +96,9 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
   const aedes = await Aedes.createBroker({
     maxClientsIdLength: 64,
     connectTimeout: limits.connectTimeoutS * 1000,
+    // A terminal that stops reading holds one of the broker's delivery slots (100 in all) until its socket
+    // drains; past this it is cut, so a frozen or hostile reader cannot stall delivery to the others.
+    drainTimeout: limits.drainTimeoutS * 1000,
     authenticate: (client: Client, username, password, done) => {
       const ok = opts.authenticate(client.id, username, password);
       const conn = client.conn instanceof GuardedSocket ? client.conn : undefined;
@@ -161,7 +166,9 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
           filter,
           (packet: AedesPublishPacket, cb: () => void) => {
             handler(packet.topic, packet.payload as Buffer);
-            cb();
+            // Released on the next tick: mqemitter drains its queue (full when slow terminals hold its
+            // slots) by recursing through synchronous callbacks, which overflows the stack under a burst.
+            process.nextTick(cb);
           },
           resolve,
         );

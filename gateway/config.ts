@@ -50,6 +50,7 @@ export const GatewayConfigSchema = Type.Object(
           description: 'Largest packet after the CONNECT (a signed request is at most 16 KiB, plus its topic); larger ones cut the connection',
         }),
         connectTimeoutS: Type.Integer({ minimum: 1, maximum: 300, default: 10, description: 'A socket must send its CONNECT within this many seconds' }),
+        drainTimeoutS: Type.Integer({ minimum: 1, maximum: 300, default: 10, description: 'A terminal that stops reading its replies is cut after this many seconds (it would stall delivery to the others)' }),
         maxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 50_000, description: 'Open sockets in all' }),
         maxPendingConnectsPerAddress: Type.Integer({ minimum: 1, maximum: 100_000, default: 200, description: 'Sockets from one address not yet authenticated (terminals behind one NAT share an address)' }),
         failedConnects: Type.Object(

@@ -118,7 +118,10 @@ export class GuardedSocket extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.socket.write(chunk, callback);
+    // Accepted as soon as the socket accepts it, like a bare socket: waiting for each chunk's flush would
+    // report back-pressure on every burst and hold the broker's delivery slots.
+    if (this.socket.write(chunk)) callback();
+    else this.socket.once('drain', () => callback());
   }
 
   override _final(callback: (error?: Error | null) => void): void {
