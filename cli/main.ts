@@ -2,14 +2,20 @@ import { Command, InvalidArgumentError } from 'commander';
 import { VERSION } from '../common/version.ts';
 import { codesMarkdown, CODES, type Code } from '../protocol/codes.ts';
 import { isPasserelleError } from '../protocol/errors.ts';
-import { runBench } from '../bench/run.ts';
-import { runDemo } from './demo.ts';
-import { cardsLoadCommand, tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from './operator.ts';
-import { startGatewayCommand } from './gateway.ts';
-import { simSale } from './sim.ts';
-import { terminalDoctorCommand } from './terminal.ts';
 
 /** The `passerelle` command line. Every operating error ends with its stable code and a non-zero exit. */
+
+/**
+ * An action whose module is loaded only when its command runs: each command pulls in only its own part of
+ * the code (a token listing does not compile the gateway, the bench and the device stacks), so a command
+ * starts in a fraction of the time.
+ */
+function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K): (...args: unknown[]) => Promise<void> {
+  return async (...args) => {
+    await ((await load())[name] as (...a: unknown[]) => unknown)(...args);
+  };
+}
+const operator = () => import('./operator.ts');
 
 // Output piped into a command that stops reading (`| head`) is not an error worth a stack trace.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -37,13 +43,13 @@ gateway
   .option('--mqtt-port <port>', 'embedded MQTT broker port (default: 1884)', port)
   .option('--http-port <port>', 'HTTP API port (default: 8080)', port)
   .option('--no-seed-demo', 'do not seed the demo data into an empty ledger')
-  .action(startGatewayCommand);
+  .action(lazy(() => import('./gateway.ts'), 'startGatewayCommand'));
 
 program
   .command('demo')
   .description('start a gateway on free ports and run scripted sales on simulated terminals, printed as their displays show them')
   .option('--keep', 'keep the temporary data directory')
-  .action(runDemo);
+  .action(lazy(() => import('./demo.ts'), 'runDemo'));
 
 const sim = program.command('sim').description('simulated terminals and card holders against a running gateway');
 sim
@@ -59,7 +65,7 @@ sim
   .option('--data-dir <dir>', 'data directory of the running gateway (terminal keys, gateway public keys)', 'data')
   .option('--gateway <url>', 'MQTT URL of the gateway', 'mqtt://127.0.0.1:1884')
   .option('--http <url>', 'HTTP URL of the gateway, to personalise the chip of a --card that is not a demo card (with the demo operator token)', 'http://127.0.0.1:8080')
-  .action(simSale);
+  .action(lazy(() => import('./sim.ts'), 'simSale'));
 
 const terminal = program.command('terminal').description('commands run on a terminal by its technician');
 terminal
@@ -68,7 +74,7 @@ terminal
   .requiredOption('-c, --config <file>', "the terminal's JSON config (terminal/config.ts: devices, keyFile, gatewayKeysFile, gatewayUrl)")
   .option('--wait <seconds>', 'how long each step waits for the technician (card, QR code) or the gateway', '20')
   .option('--no-link', 'skip the gateway link and clock checks (no network at hand)')
-  .action(terminalDoctorCommand);
+  .action(lazy(() => import('./terminal.ts'), 'terminalDoctorCommand'));
 
 const cards = program.command('cards').description("the Region's card operations on the ledger file");
 cards
@@ -78,7 +84,7 @@ cards
   .option('--data-dir <dir>', 'directory of the ledger (default: data)')
   .option('--at <datetime>', 'date the load (ISO 8601; default now): the driving-licence aid runs 24 months from it')
   .option('--create-campaigns', 'create a campaign the file names and the ledger lacks, with the default windows')
-  .action(cardsLoadCommand);
+  .action(lazy(operator, 'cardsLoadCommand'));
 
 const token = program.command('token').description('HTTP API tokens (on the ledger file; a running gateway sees changes at once)');
 const ledgerOptions = (c: Command) =>
@@ -90,9 +96,9 @@ ledgerOptions(
     .requiredOption('--name <name>', 'who holds it, e.g. "Région - service Pass\'Région"')
     .requiredOption('--role <role>', 'operator | technician | partner')
     .option('--partner <id>', 'the partner a partner token sees, e.g. P-LIB-LYON'),
-).action(tokenCreateCommand);
-ledgerOptions(token.command('list').description('tokens in force, by id')).action(tokenListCommand);
-ledgerOptions(token.command('revoke <id>').description('revoke a token by its id (from token list)')).action(tokenRevokeCommand);
+).action(lazy(operator, 'tokenCreateCommand'));
+ledgerOptions(token.command('list').description('tokens in force, by id')).action(lazy(operator, 'tokenListCommand'));
+ledgerOptions(token.command('revoke <id>').description('revoke a token by its id (from token list)')).action(lazy(operator, 'tokenRevokeCommand'));
 
 program
   .command('codes')
@@ -108,7 +114,7 @@ program
   .description('online debits through the real path, the start-of-year bulk load, the durable outbox commit, the drain of 10,000 offline sales and tap-to-approval; a human summary and one JSON line per scenario')
   .option('--quick', 'short phases (a smoke run, not a measurement)')
   .option('--scenario <names>', 'only these scenarios, comma-separated: online-debit, bulk-load, outbox-commit, offline-drain, tap-to-approval')
-  .action(runBench);
+  .action(lazy(() => import('../bench/run.ts'), 'runBench'));
 
 try {
   await program.parseAsync(process.argv);
