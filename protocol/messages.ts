@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { BENEFIT_CODES, type Benefit } from './benefits.ts';
@@ -279,16 +280,23 @@ export function parseJson<T extends TSchema>(schema: T, bytes: Uint8Array, what:
  * value to a reader of the bytes and another to the parser. One spelling closes both.
  */
 export function parseCanonicalJson<T extends TSchema>(schema: T, bytes: Uint8Array, what: string): Static<T> {
-  const value = parseBytes(bytes, what);
-  if (!Buffer.from(JSON.stringify(value), 'utf8').equals(bytes)) {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // Valid UTF-8 first: a decoder replaces bad bytes, so text comparison alone could pass two spellings.
+  const text = isUtf8(buf) ? buf.toString('utf8') : undefined;
+  const value = text === undefined ? undefined : parseText(text, what);
+  if (text === undefined || JSON.stringify(value) !== text) {
     throw new PasserelleError('BAD_SCHEMA', `${what} is not in canonical JSON form (numbers, escapes or repeated keys spelt otherwise than JSON.stringify writes them)`);
   }
   return validate(schema, value, what);
 }
 
 function parseBytes(bytes: Uint8Array, what: string): unknown {
+  return parseText(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), what);
+}
+
+function parseText(text: string, what: string): unknown {
   try {
-    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+    return JSON.parse(text);
   } catch {
     throw new PasserelleError('BAD_FRAME', `${what} is not valid JSON`);
   }
