@@ -89,6 +89,9 @@ function authError(): AuthenticateError {
   return e;
 }
 
+/** Nested synchronous releases of mqemitter's delivery slots before one is put off to the next tick. */
+const MAX_RELEASE_DEPTH = 32;
+
 export async function startEmbeddedBroker(opts: BrokerOptions): Promise<EmbeddedBroker> {
   const log = opts.log;
   const limits = opts.limits;
@@ -159,6 +162,7 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     throw e;
   }
 
+  let releaseDepth = 0;
   const link: BrokerLink = {
     subscribe: (filter, handler) =>
       new Promise((resolve) => {
@@ -166,9 +170,19 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
           filter,
           (packet: AedesPublishPacket, cb: () => void) => {
             handler(packet.topic, packet.payload as Buffer);
-            // Released on the next tick: mqemitter drains its queue (full when slow terminals hold its
-            // slots) by recursing through synchronous callbacks, which overflows the stack under a burst.
-            process.nextTick(cb);
+            // mqemitter drains its queue (which fills while slow terminals hold its delivery slots) by
+            // recursing through synchronous callbacks: past a few levels, release on the next tick instead,
+            // or a burst overflows the stack. Shallow releases stay synchronous (no slot held for nothing).
+            if (releaseDepth >= MAX_RELEASE_DEPTH) {
+              process.nextTick(cb);
+              return;
+            }
+            releaseDepth++;
+            try {
+              cb();
+            } finally {
+              releaseDepth--;
+            }
           },
           resolve,
         );

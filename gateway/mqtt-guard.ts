@@ -120,7 +120,21 @@ export class GuardedSocket extends Duplex {
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     // Accepted as soon as the socket accepts it, like a bare socket: waiting for each chunk's flush would
     // report back-pressure on every burst and hold the broker's delivery slots.
-    if (this.socket.write(chunk)) callback();
+    this.#settle(this.socket.write(chunk), callback);
+  }
+
+  // mqtt-packet writes a packet in several pieces between cork() and uncork(): they reach the socket as one
+  // write (one system call), as they would on a bare socket.
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    this.socket.cork();
+    let accepted = true;
+    for (const c of chunks) accepted = this.socket.write(c.chunk) && accepted;
+    this.socket.uncork();
+    this.#settle(accepted, callback);
+  }
+
+  #settle(accepted: boolean, callback: (error?: Error | null) => void): void {
+    if (accepted) callback();
     else this.socket.once('drain', () => callback());
   }
 

@@ -171,18 +171,19 @@ export class DebitPipeline {
   }
 
   /**
-   * May this terminal have one more record stored? A record the ledger already holds is a repeat and costs
-   * nothing (its original reply goes back); a new one takes a point of the terminal's quota, and none is
-   * left: RATE_LIMITED, nothing stored. Only after the terminal's signature verified, so nobody but the key
-   * holder can spend a terminal's quota.
+   * May this terminal have one more record stored? Each record takes a point of the terminal's quota; with
+   * none left, only a record the ledger already holds passes (a repeat: its original reply goes back, and
+   * a terminal resending what it is owed is never refused), and a new one is RATE_LIMITED, nothing stored.
+   * The ledger is asked only then, sparing a lookup per request. Only after the terminal's signature
+   * verified, so nobody but the key holder can spend a terminal's quota.
    */
   async #mayStore(terminalId: string, txnId: string): Promise<boolean> {
-    if (!this.#quota || this.#o.ledger.request(txnId)) return true;
+    if (!this.#quota) return true;
     try {
       await this.#quota.consume(terminalId);
       return true;
     } catch {
-      return false;
+      return this.#o.ledger.request(txnId) !== undefined;
     }
   }
 

@@ -43,3 +43,17 @@ describe('Ed25519: tweetnacl and node:crypto agree byte for byte', () => {
     expect(naclVerifier.verify(message, sig, s.publicKey.subarray(1))).toBe(false);
   });
 });
+
+describe('NodeVerifier key cache', () => {
+  it('an array whose bytes change in place is checked with its new key, never the one cached for it', () => {
+    const verifier = new NodeVerifier();
+    const a = nodeSigner(randomBytes(32));
+    const b = nodeSigner(randomBytes(32));
+    const message = Buffer.from('{"v":1}');
+    const key = new Uint8Array(a.publicKey);
+    expect(verifier.verify(message, a.sign(message), key)).toBe(true);
+    key.set(b.publicKey);
+    expect(verifier.verify(message, a.sign(message), key)).toBe(false);
+    expect(verifier.verify(message, b.sign(message), key)).toBe(true);
+  });
+});

@@ -92,6 +92,7 @@ export function nodeSigner(seed: Uint8Array): Signer & { readonly keyObject: Key
  */
 export class NodeVerifier implements Verifier {
   readonly #cache = new Map<string, KeyObject>();
+  readonly #byArray = new WeakMap<Uint8Array, { readonly bytes: Buffer; readonly key: KeyObject }>();
   readonly #maxKeys: number;
 
   constructor(maxKeys = 100_000) {
@@ -99,6 +100,16 @@ export class NodeVerifier implements Verifier {
   }
 
   keyObject(publicKey: Uint8Array): KeyObject {
+    // Ledgers hand out the same array for a key each time: found without encoding it, and still checked
+    // byte for byte (32 bytes), so an array whose content changed can never bring back the old key.
+    const known = this.#byArray.get(publicKey);
+    if (known && known.bytes.equals(publicKey)) return known.key;
+    const key = this.#byId(publicKey);
+    this.#byArray.set(publicKey, { bytes: Buffer.from(publicKey), key });
+    return key;
+  }
+
+  #byId(publicKey: Uint8Array): KeyObject {
     const id = b64url(publicKey);
     let key = this.#cache.get(id);
     if (!key) {

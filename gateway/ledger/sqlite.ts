@@ -231,6 +231,9 @@ const GUARANTEED_DECLINES: ReadonlySet<DeclineCode> = new Set<DeclineCode>([
   'BENEFIT_NOT_YET_VALID',
 ]);
 
+/** Chip keys kept in memory: the cards seen in a busy period, not the Region's whole population. */
+const CARD_KEY_CACHE = 100_000;
+
 const LIMIT_KEYS = Object.keys(OfflineLimits.properties) as (keyof OfflineLimits)[];
 
 export class SqliteLedger implements Ledger {
@@ -242,6 +245,8 @@ export class SqliteLedger implements Ledger {
   // every write to them. Only rows committed before a debit batch are cached, so a rolled-back batch can
   // leave nothing behind here.
   readonly #terminals = new Map<string, TerminalRow>();
+  /** Chip keys read for sale proofs (one lookup per NFC sale otherwise); bounded, cleared when full. */
+  readonly #cardKeys = new Map<string, { readonly publicKey: Uint8Array; readonly expiry: string }>();
   readonly #accountIds = new Map<string, number>();
   /** Offline policy versions never change once committed. */
   readonly #policies = new Map<number, OfflineLimits>();
@@ -1127,6 +1132,7 @@ export class SqliteLedger implements Ledger {
 
   setCardKey(cardNumber: string, publicKey: Uint8Array, expiry: string, at: number): void {
     if (publicKey.length !== 32) throw new PasserelleError('DATA_INVALID', 'a chip key is 32 bytes');
+    this.#cardKeys.delete(cardNumber);
     this.#run(
       () =>
         this.#db.transaction(() => {
@@ -1157,9 +1163,17 @@ export class SqliteLedger implements Ledger {
     return out;
   }
 
-  cardKey(cardNumber: string): { publicKey: Uint8Array; expiry: string } | undefined {
-    const r = this.#s.cardKey.get(cardNumber);
-    return r && { publicKey: new Uint8Array(r.public_key), expiry: r.expiry };
+  cardKey(cardNumber: string): { readonly publicKey: Uint8Array; readonly expiry: string } | undefined {
+    let k = this.#cardKeys.get(cardNumber);
+    if (!k) {
+      const r = this.#s.cardKey.get(cardNumber);
+      if (!r) return undefined;
+      if (this.#cardKeys.size >= CARD_KEY_CACHE) this.#cardKeys.clear();
+      // The same array each time, so the verifier's cache of key objects finds it by identity.
+      k = { publicKey: new Uint8Array(r.public_key), expiry: r.expiry };
+      this.#cardKeys.set(cardNumber, k);
+    }
+    return k;
   }
 
   replaceTerminalKey(id: string, publicKey: Uint8Array): void {
@@ -2032,7 +2046,14 @@ export class SqliteLedger implements Ledger {
   }
 
   atomically<T>(fn: () => T): T {
-    return this.#db.transaction(fn)();
+    try {
+      return this.#db.transaction(fn)();
+    } catch (e) {
+      // Rolled back: a row cached inside it may never have been committed.
+      this.#terminals.clear();
+      this.#cardKeys.clear();
+      throw e;
+    }
   }
 
   walletBalance(cardNumber: string, benefit: Benefit, at?: number): number | undefined {
