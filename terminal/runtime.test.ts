@@ -254,6 +254,31 @@ describe('terminal runtime', () => {
     expect(rt.state).toMatchObject({ tag: 'finished', outcome: { kind: 'offline', txnId: offlineTxn } });
   });
 
+  it('the status bar tells a silent gateway from a working link: "Serveur sans réponse" under ACCEPTÉ HORS LIGNE until a reply comes', async () => {
+    givePolicy();
+    const sale = rt.sale('SPORT', 900);
+    b.nfc.tap({ cardNumber: CARD });
+    await until(() => link.sent.length === 1);
+    const online = sentRequest();
+    await expect(sale).resolves.toMatchObject({ kind: 'offline' });
+    // The link is up, but the gateway did not answer: the online request, its void and the offline sale wait.
+    expect(link.up).toBe(true);
+    expect(b.display.last?.lines[0]).toBe('ACCEPTÉ HORS LIGNE');
+    expect(b.display.last?.footer).toBe("Serveur sans réponse · 3 en attente d'envoi (la plus ancienne depuis moins d'une minute)");
+    // The link dropping and coming back is not an answer from the gateway.
+    link.up = false;
+    link.handlers!.down();
+    expect(b.display.last?.footer).toMatch(/^HORS LIGNE · 3 en attente/);
+    link.up = true;
+    link.handlers!.up();
+    expect(b.display.last?.footer).toMatch(/^Serveur sans réponse · 3 en attente/);
+    // A reply from the gateway: the bar says so at once, on the screen still shown.
+    link.reply(debitReply(online, { status: 'approved', taken: 900, remainingToPay: 0 }, Date.now()));
+    await until(() => b.display.last?.footer?.startsWith('En ligne') === true);
+    expect(b.display.last?.lines[0]).toBe('ACCEPTÉ HORS LIGNE');
+    expect(b.display.last?.footer).toBe("En ligne · 2 en attente d'envoi (la plus ancienne depuis moins d'une minute)");
+  });
+
   it('a restart voids an online sale whose result was never shown, and shows the last sale', async () => {
     const sale = rt.sale('SPORT', 1200);
     b.nfc.tap({ cardNumber: CARD });

@@ -11,7 +11,7 @@ import { isPasserelleError, PasserelleError } from '../protocol/errors.ts';
 import { decodeFrame, decodeFrameWithin, encodeDirect, verifyFrame, VerifiedRoots } from '../protocol/frame.ts';
 import { parseJson, Reply, type DebitReplyBody, type DebitRequestBody, type VoidRequestBody } from '../protocol/messages.ts';
 import { HOTLIST_FULL_TOPIC, HOTLIST_TOPIC, HotlistDoc, hotlistTag, MAX_PUSH_BYTES, POLICY_TOPIC, PolicyDoc, type HotlistReason } from '../protocol/offline.ts';
-import { formatAmount, receipt, screens, statusLine, type Screen } from './screens.ts';
+import { formatAmount, receipt, screens, statusLine, type LinkStatus, type Screen } from './screens.ts';
 import type { TerminalBindings } from './bindings.ts';
 import type { TerminalConfig } from './config.ts';
 import { initialState, step, type CredentialDraft, type Effect, type Event, type Outcome, type Sale, type State } from './lifecycle.ts';
@@ -85,6 +85,8 @@ export class TerminalRuntime {
   #latestGatewayAt = 0;
   /** An online request went unanswered: sell offline until the gateway answers again. */
   #degraded = false;
+  /** The screen last drawn, with its status bar: drawn again when the link's state changes. */
+  #screen: Screen | undefined;
   /** The last card read: the sale it signed, and its hotlist tag. */
   #tapped: { readonly ref: string; readonly tag: string } | undefined;
   /** Monotonic time of the last signed gateway time heard in this run. */
@@ -113,9 +115,9 @@ export class TerminalRuntime {
         this.#inFlight.clear();
         this.#sentThrough = 0;
         this.#pump();
-        this.#show(this.#state.tag === 'idle' ? screens.idle() : undefined);
+        this.#statusChanged();
       },
-      down: () => this.#show(this.#state.tag === 'idle' ? screens.idle() : undefined),
+      down: () => this.#statusChanged(),
     });
     this.#scheduleResend();
     this.#show(recovered ?? screens.idle());
@@ -176,11 +178,30 @@ export class TerminalRuntime {
     }
   }
 
+  /** The link as the status bar tells it: down, up with the gateway answering, or up with the gateway silent. */
+  linkStatus(): LinkStatus {
+    if (!this.#d.link.isUp()) return 'offline';
+    return this.#degraded ? 'silent' : 'online';
+  }
+
+  #footer(): string {
+    return statusLine({ link: this.linkStatus(), ...this.#d.outbox.stats() }, this.#d.bindings.clock.now());
+  }
+
   /** Draw a screen with the status bar (link, records waiting and the oldest one's age). */
   #show(screen: Screen | undefined): void {
     if (!screen) return;
-    const st = this.#d.outbox.stats();
-    this.#d.bindings.display.show({ ...screen, footer: statusLine({ linkUp: this.#d.link.isUp(), ...st }, this.#d.bindings.clock.now()) });
+    this.#screen = { ...screen, footer: this.#footer() };
+    this.#d.bindings.display.show(this.#screen);
+  }
+
+  /**
+   * The link or the gateway's answering changed: the idle screen is drawn again; any other screen keeps
+   * its message and gets the new status bar, so the bar never contradicts what is shown above it.
+   */
+  #statusChanged(): void {
+    if (this.#state.tag === 'idle') this.#show(screens.idle());
+    else if (this.#screen && this.#screen.footer !== this.#footer()) this.#show(this.#screen);
   }
 
   #run(effect: Effect): void {
@@ -535,6 +556,7 @@ export class TerminalRuntime {
       return;
     }
     this.#contactMono = this.#d.bindings.clock.monotonicMs();
+    const wasSilent = this.#degraded;
     this.#degraded = false;
     this.#checkClock(gatewayAt, now);
     for (const r of batch) {
@@ -547,6 +569,7 @@ export class TerminalRuntime {
       this.onSettled?.({ txnId: id, status: r.settle.status, code: r.settle.code });
       if (r.debit) this.#dispatch({ type: 'REPLY', reply: r.debit });
     }
+    if (wasSilent) this.#statusChanged();
     this.#pump();
   }
 

@@ -102,9 +102,18 @@ export function formatAge(ms: number): string {
   return `${Math.floor(min / 60)} h ${String(min % 60).padStart(2, '0')}`;
 }
 
+/**
+ * What the terminal knows of its gateway, as the status bar tells it. `silent`: the link is up but the
+ * gateway left a request unanswered, so sales go offline until a reply arrives again; saying "En ligne"
+ * then would contradict the "ACCEPTÉ HORS LIGNE" above it.
+ */
+export type LinkStatus = 'online' | 'silent' | 'offline';
+
+const LINK_TEXT: Record<LinkStatus, string> = { online: 'En ligne', silent: 'Serveur sans réponse', offline: 'HORS LIGNE' };
+
 /** The status bar: link state, and how many records wait to be sent and since when. */
-export function statusLine(st: { readonly linkUp: boolean; readonly pending: number; readonly oldestPendingAt: number | null }, now: number): string {
-  const link = st.linkUp ? 'En ligne' : 'HORS LIGNE';
+export function statusLine(st: { readonly link: LinkStatus; readonly pending: number; readonly oldestPendingAt: number | null }, now: number): string {
+  const link = LINK_TEXT[st.link];
   if (st.pending === 0) return `${link} · aucune vente en attente`;
   const age = st.oldestPendingAt === null ? '' : ` (la plus ancienne depuis ${formatAge(now - st.oldestPendingAt)})`;
   return `${link} · ${st.pending} en attente d'envoi${age}`;
