@@ -125,7 +125,7 @@ export function cardView(card: CardRecord, wallets: readonly WalletView[], pin: 
 
 export const HistoryOut = Obj({
   at: Timestamp,
-  kind: literals<TransferKind>(['load', 'debit', 'cancellation', 'reversal', 'expiry', 'fee']),
+  kind: literals<TransferKind>(['load', 'debit', 'cancellation', 'reversal', 'expiry', 'restore', 'fee']),
   benefit: Benefit,
   campaign: CampaignId,
   unit: Unit,

@@ -950,6 +950,46 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         expect(l.audit()).toEqual([]);
       });
 
+      it('R7 an offline sale made on the last day of its window and received after the expiry sweep is paid by the wallet as it stood: no loss, no soft block', () => {
+        // 50 € of school books; 10 € spent in May; 20 € sold offline on 31 May (the window's last day).
+        sell(l, { terminal: T.book, card: CARD, benefit: 'SCHOOL_BOOKS', amount: 1000, when: at('2023-05-10T10:00:00+02:00') });
+        const held = l.hotlistVersion();
+        const lastDay = at('2023-05-31T17:30:00+02:00');
+        // The sweep of 1 June returns the 40 € left to the Region before the terminal's queue arrives.
+        const swept = l.expire(at('2023-06-01T01:00:00+02:00'));
+        expect(swept.returned.cent).toBe(4000 + 20000);
+        expect(l.walletBalance(CARD, 'SCHOOL_BOOKS', lastDay)).toBe(0);
+        const arrival = at('2023-06-02T09:00:00+02:00');
+        const late = offline({ terminal: T.book, card: CARD, benefit: 'SCHOOL_BOOKS', amount: 2000, createdAt: lastDay, when: arrival, hotlist: held });
+        expect(late.reply).toMatchObject({ status: 'approved', mode: 'offline', taken: 2000, remainingToPay: 0, balanceAfter: 0 });
+        expect(late.reply.guaranteed).toBeUndefined();
+        // The value comes back from the Region's funding account to the wallet, which pays the partner.
+        expect(l.transfersForTxn(late.body.txnId)).toEqual([
+          expect.objectContaining({ kind: 'restore', debitAccount: 'funding:SCHOOL_BOOKS:2022-2023', creditAccount: `wallet:D-${CARD}:SCHOOL_BOOKS:2022-2023`, amount: 2000 }),
+          expect.objectContaining({ kind: 'debit', debitAccount: `wallet:D-${CARD}:SCHOOL_BOOKS:2022-2023`, creditAccount: 'payable:P-BOOK:cent', amount: 2000 }),
+        ]);
+        expect(l.offlineReport()).toMatchObject({ offlineSales: 1, breaches: 0, guaranteedCents: 0, softBlockedCards: 0, losses: [] });
+        expect(l.hotlistVersion()).toBe(held);
+        // A second late sale takes what is left of the 40 €; past that, the rest is a real shortfall.
+        const second = offline({ terminal: T.book, card: CARD, benefit: 'SCHOOL_BOOKS', amount: 2500, createdAt: lastDay + 60_000, when: arrival, hotlist: held });
+        expect(second.reply).toMatchObject({ status: 'approved', taken: 2000, guaranteed: 500, remainingToPay: 0 });
+        expect(l.offlineReport()).toMatchObject({ guaranteedCents: 500, softBlockedCards: 1 });
+        expect(l.offlineReport().losses[0]).toMatchObject({ txnId: second.body.txnId, reason: 'PARTIAL', amount: 500 });
+        // The wallet is empty again, and nothing more than the sweep took came back.
+        expect(l.walletBalance(CARD, 'SCHOOL_BOOKS', lastDay)).toBe(0);
+        expect(l.audit()).toEqual([]);
+      });
+
+      it('R7 a late offline sale that broke the policy gets nothing back from the sweep', () => {
+        const lastDay = at('2023-05-31T17:30:00+02:00');
+        l.expire(at('2023-06-01T01:00:00+02:00'));
+        // Over the per-sale maximum: the rules alone, and the wallet as it is (expired, empty).
+        const over = offline({ terminal: T.book, card: CARD, benefit: 'SCHOOL_BOOKS', amount: 3500, createdAt: lastDay, when: at('2023-06-02T09:00:00+02:00') });
+        expect(over.reply).toMatchObject({ status: 'declined', code: 'OFFLINE_POLICY_BREACH' });
+        expect(l.transfersForTxn(over.body.txnId)).toEqual([]);
+        expect(l.audit()).toEqual([]);
+      });
+
       it('offline: the same card at two terminals: the first is paid in full, the second guaranteed for the rest, then the card is blocked offline', () => {
         l.addTerminal({ id: 'T-BOOK-03', partnerId: 'P-BOOK2', publicKey: KEY });
         const held = l.hotlistVersion();
@@ -1077,10 +1117,12 @@ export function ledgerContract(name: string, open: OpenLedger): void {
       expect(l.audit()).toEqual([]);
     });
 
-    it('keeps every invariant over random sequences of loads, debits, offline sales, voids, corrections, oppositions, suspensions and expiries', () => {
+    it('keeps every invariant over random sequences of loads, debits, offline sales (late ones across expiry too), voids, corrections, oppositions, suspensions and expiries', () => {
       const cards = [CARD, POOR, BARE, OPPOSED, UNKNOWN] as const;
       const benefits = ['LEISURE_BOOKS', 'SHOWS', 'CINEMA', 'MUSEUM', 'SPORT'] as const;
       const terminalFor = { LEISURE_BOOKS: T.book, SHOWS: T.venue, CINEMA: T.cinema, MUSEUM: T.museum, SPORT: T.book } as const;
+      /** The end of the culture and sport windows of campaign 2022/2023 (R6). */
+      const WINDOWS_END = at('2023-07-01T00:00:00+02:00');
       const op = fc.oneof(
         fc.record({ op: fc.constant('debit' as const), card: fc.constantFrom(...cards), benefit: fc.constantFrom(...benefits), amount: fc.integer({ min: 1, max: 900 }), repeat: fc.boolean() }),
         fc.record({ op: fc.constant('load' as const), card: fc.constantFrom(...cards), benefit: fc.constantFrom(...benefits), amount: fc.integer({ min: 1, max: 3000 }) }),
@@ -1094,6 +1136,9 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         fc.record({ op: fc.constant('offline' as const), card: fc.constantFrom(...cards), benefit: fc.constantFrom(...benefits), amount: fc.integer({ min: 1, max: 3500 }), staleHotlist: fc.boolean(), hoursBack: fc.integer({ min: 0, max: 72 }) }),
         fc.record({ op: fc.constant('void' as const), pick: fc.nat(), otherTerminal: fc.boolean(), ahead: fc.boolean() }),
         fc.record({ op: fc.constant('lift' as const), card: fc.constantFrom(...cards) }),
+        // An offline sale made in the last hours of the culture and sport windows, received days after the
+        // sweep that followed their end (time jumps there if it is not there yet).
+        fc.record({ op: fc.constant('late' as const), card: fc.constantFrom(CARD, CARD, POOR, ...cards), benefit: fc.constantFrom(...benefits), amount: fc.integer({ min: 1, max: 3000 }), hoursBefore: fc.integer({ min: 1, max: 30 }), daysAfter: fc.integer({ min: 1, max: 10 }) }),
       );
       fc.assert(
         fc.property(fc.array(op, { minLength: 1, maxLength: 40 }), (ops) => {
@@ -1148,17 +1193,22 @@ export function ledgerContract(name: string, open: OpenLedger): void {
               case 'group':
                 tryIt(() => led.groupSale({ groupId: `G-${++group}`, listId: approve(led, 'P-VENU', 'SHOWS', [CARD, POOR]), partnerId: 'P-VENU', benefit: 'SHOWS', amount: o.amount, cardNumbers: [CARD, POOR], reference: 'sortie', at: now }));
                 break;
+              case 'late':
               case 'offline': {
+                if (o.op === 'late' && now < WINDOWS_END) {
+                  led.expire(WINDOWS_END + 3_600_000);
+                  now = WINDOWS_END + o.daysAfter * DAY;
+                }
                 const amount = benefitUnit(o.benefit) === 'entry' ? 1 + (o.amount % 3) : o.amount;
                 const body = debitBody({
                   terminalId: terminalFor[o.benefit],
                   cardNumber: o.card,
                   benefit: o.benefit,
                   amount,
-                  createdAt: now - o.hoursBack * 3_600_000,
+                  createdAt: o.op === 'late' ? WINDOWS_END - o.hoursBefore * 3_600_000 : now - o.hoursBack * 3_600_000,
                   mode: 'offline',
                   policy,
-                  hotlist: o.staleHotlist ? 0 : led.hotlistVersion(),
+                  hotlist: o.op === 'late' || o.staleHotlist ? 0 : led.hotlistVersion(),
                 });
                 sent.push(body);
                 const out = led.commitDebits([debitItem(body)], now)[0];
@@ -1186,8 +1236,12 @@ export function ledgerContract(name: string, open: OpenLedger): void {
             const kinds = led.transfersForTxn(b.txnId).map((t) => t.kind);
             expect(kinds.filter((k) => k === 'debit').length).toBeLessThanOrEqual(1);
             expect(kinds.filter((k) => k === 'guarantee').length).toBeLessThanOrEqual(1);
-            // Only an offline sale is ever guaranteed.
+            // Only an offline sale is ever guaranteed, or brings back what the sweep took.
             if (b.mode === 'online') expect(kinds).not.toContain('guarantee');
+            if (b.mode === 'online') expect(kinds).not.toContain('restore');
+            // A sale brings back expired value only to pay itself, and then is not guaranteed for that part.
+            const restored = led.transfersForTxn(b.txnId).find((t) => t.kind === 'restore');
+            if (restored) expect(led.transfersForTxn(b.txnId).find((t) => t.kind === 'debit')?.amount).toBeGreaterThanOrEqual(restored.amount);
           }
           for (const id of voided) {
             const kinds = led.transfersForTxn(id).map((t) => t.kind);

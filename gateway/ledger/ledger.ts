@@ -193,8 +193,12 @@ export interface OfflineLoss {
   readonly recordedAt: number;
 }
 
-/** 'guarantee': the Region pays a partner for an offline sale the wallet could not pay (docs/offline.md). */
-export type TransferKind = 'load' | 'debit' | 'guarantee' | 'cancellation' | 'reversal' | 'expiry' | 'fee';
+/**
+ * 'guarantee': the Region pays a partner for an offline sale the wallet could not pay; 'restore': value the
+ * expiry sweep returned, brought back to its wallet for an offline sale made before the wallet ended and
+ * received after the sweep (docs/offline.md).
+ */
+export type TransferKind = 'load' | 'debit' | 'guarantee' | 'cancellation' | 'reversal' | 'expiry' | 'restore' | 'fee';
 
 export interface TransferRecord {
   readonly id: number;

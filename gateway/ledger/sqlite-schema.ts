@@ -10,7 +10,7 @@
  * account kind, the 'guarantee' transfer kind, `sales.guaranteed`).
  */
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** The oldest schema this gateway upgrades in place (older ones only ever held development data). */
 export const FIRST_MIGRATED_VERSION = 3;
@@ -40,6 +40,25 @@ function offlineSalesTable(name: string): string {
 }
 
 /**
+ * The journal of transfers, by name: the schema makes it, the upgrade from version 4 rebuilds it (SQLite
+ * cannot change a CHECK in place). 'restore': value the expiry sweep returned to the Region brought back
+ * to its wallet for an offline sale made inside the wallet's window that arrived after the sweep.
+ */
+function transfersTable(name: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${name} (
+  id INTEGER PRIMARY KEY,
+  txn_id TEXT,
+  kind TEXT NOT NULL CHECK (kind IN ('load', 'debit', 'guarantee', 'cancellation', 'reversal', 'expiry', 'restore', 'fee')),
+  debit_account INTEGER NOT NULL REFERENCES accounts(id),
+  credit_account INTEGER NOT NULL REFERENCES accounts(id),
+  amount INTEGER NOT NULL CHECK (amount > 0),
+  unit TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  CHECK (debit_account <> credit_account)
+) STRICT;`;
+}
+
+/**
  * What turns version N into N + 1 on an existing ledger, before SCHEMA runs: columns added to existing
  * tables, tables whose constraints change rebuilt (SCHEMA's CREATE … IF NOT EXISTS makes the new tables
  * and indexes). Version 4 is the trust issue (docs/security.md): demo tokens are marked, so a gateway
@@ -57,6 +76,12 @@ ALTER TABLE offline_sales_v4 RENAME TO offline_sales;
 CREATE TABLE pin_tries (dossier_id TEXT NOT NULL REFERENCES dossiers(id), partner_id TEXT NOT NULL, day TEXT NOT NULL, failures INTEGER NOT NULL CHECK (failures > 0), PRIMARY KEY (dossier_id, partner_id, day)) STRICT, WITHOUT ROWID;
 -- A code locked under version 3 (three wrong in a row) stays locked until the Region unlocks it.
 INSERT INTO pin_tries (dossier_id, partner_id, day, failures) SELECT id, '(before v4)', '0000-00-00', 30 FROM dossiers WHERE pin_failures >= 3;`,
+  // Version 5: the 'restore' transfer kind (late offline sales after expiry). Its indexes come with SCHEMA.
+  4: `${transfersTable('transfers_v5')}
+INSERT INTO transfers_v5 (id, txn_id, kind, debit_account, credit_account, amount, unit, at)
+  SELECT id, txn_id, kind, debit_account, credit_account, amount, unit, at FROM transfers;
+DROP TABLE transfers;
+ALTER TABLE transfers_v5 RENAME TO transfers;`,
 };
 
 export const SCHEMA = `
@@ -133,19 +158,13 @@ CREATE INDEX IF NOT EXISTS wallet_end ON accounts(valid_until) WHERE kind = 'wal
 -- How every account is named in reports and audit messages.
 CREATE VIEW IF NOT EXISTS account_names AS
   SELECT id, coalesce(code, 'wallet:' || dossier_id || ':' || benefit || ':' || campaign) AS name FROM accounts;
-CREATE TABLE IF NOT EXISTS transfers (
-  id INTEGER PRIMARY KEY,
-  txn_id TEXT,
-  kind TEXT NOT NULL CHECK (kind IN ('load', 'debit', 'guarantee', 'cancellation', 'reversal', 'expiry', 'fee')),
-  debit_account INTEGER NOT NULL REFERENCES accounts(id),
-  credit_account INTEGER NOT NULL REFERENCES accounts(id),
-  amount INTEGER NOT NULL CHECK (amount > 0),
-  unit TEXT NOT NULL,
-  at INTEGER NOT NULL,
-  CHECK (debit_account <> credit_account)
-) STRICT;
+${transfersTable('transfers')}
 -- A request id moves money at most once per kind of movement, whatever happens above this table.
 CREATE UNIQUE INDEX IF NOT EXISTS transfer_txn ON transfers(txn_id, kind) WHERE txn_id IS NOT NULL;
+-- What the expiry sweep took from a wallet, and what late offline sales brought back of it (docs/offline.md,
+-- "Late sales after expiry"): one entry per swept wallet, one per late sale; debits never touch them.
+CREATE INDEX IF NOT EXISTS expiry_by_wallet ON transfers(debit_account) WHERE kind = 'expiry';
+CREATE INDEX IF NOT EXISTS restore_by_wallet ON transfers(credit_account) WHERE kind = 'restore';
 -- Every record a terminal published and the gateway decided (a sale or a void), with its reply, and its
 -- place in the terminal's hash chain: msg_hash is the chain hash of its exact message bytes, prev the hash
 -- it names as the previous record's (docs/offline.md).

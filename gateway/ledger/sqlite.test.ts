@@ -11,6 +11,7 @@ import { defaultWindows } from '../campaigns.ts';
 import { ledgerContract } from './contract.ts';
 import { fallbackRecordHash } from './ledger.ts';
 import { SqliteLedger } from './sqlite.ts';
+import { SCHEMA_VERSION } from './sqlite-schema.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'passerelle-ledger-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -54,7 +55,7 @@ describe('sqlite ledger durability settings', () => {
     expect(e.message).toMatch(/version 2 .*delete the data directory/);
   });
 
-  it('upgrades a version 3 ledger in place, keeping its data, in one transaction', () => {
+  it('upgrades a version 3 ledger in place through every later version, keeping its data, in one transaction', () => {
     const file = join(dir, 'v3.sqlite');
     const db = new Database(file);
     db.exec(readFileSync(new URL('../../tests/fixtures/ledger-schema-v3.sql', import.meta.url), 'utf8'));
@@ -63,7 +64,9 @@ describe('sqlite ledger durability settings', () => {
     db.exec(`INSERT INTO partners (id, name, type, convention_from, convention_to) VALUES ('P-1', 'x', 'bookshop', '2022-06-01', '2027-05-31');
       INSERT INTO terminals (id, partner_id, public_key) VALUES ('T-1', 'P-1', zeroblob(32));
       INSERT INTO requests (txn_id, terminal_id, seq, fingerprint, status, mode, reply, decided_at, msg_hash, prev) VALUES ('t-1', 'T-1', 7, 'f', 'declined', 'offline', x'7b7d', 5, 'h', 'p');
-      INSERT INTO offline_sales (txn_id, terminal_id, card_number, benefit, unit, amount, guaranteed, breach, sale_at, recorded_at) VALUES ('t-1', 'T-1', '${CARD}', 'LEISURE_BOOKS', 'cent', 100, 0, 'amount', 4, 5);`);
+      INSERT INTO offline_sales (txn_id, terminal_id, card_number, benefit, unit, amount, guaranteed, breach, sale_at, recorded_at) VALUES ('t-1', 'T-1', '${CARD}', 'LEISURE_BOOKS', 'cent', 100, 0, 'amount', 4, 5);
+      INSERT INTO accounts (id, code, kind, unit, debits, credits) VALUES (1, 'funding:x', 'funding', 'cent', 250, 0), (2, 'fees:cent', 'fees', 'cent', 0, 250);
+      INSERT INTO transfers (id, txn_id, kind, debit_account, credit_account, amount, unit, at) VALUES (9, NULL, 'fee', 1, 2, 250, 'cent', 6);`);
     db.pragma('user_version = 3');
     db.close();
     const l = new SqliteLedger({ file });
@@ -75,8 +78,15 @@ describe('sqlite ledger durability settings', () => {
     expect(l.auditLog({ limit: 5 })).toHaveLength(1);
     l.close();
     const after = new Database(file);
-    expect(after.pragma('user_version', { simple: true })).toBe(4);
+    expect(after.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(after.prepare('SELECT seq FROM offline_sales').get()).toEqual({ seq: 7 });
+    // Version 5 rebuilt the journal for the 'restore' kind: every transfer kept with its id.
+    expect(after.prepare('SELECT id, kind, amount FROM transfers').all()).toEqual([{ id: 9, kind: 'fee', amount: 250 }]);
+    expect(after.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'transfers' ORDER BY name").all().map((r) => (r as { name: string }).name)).toEqual([
+      'expiry_by_wallet',
+      'restore_by_wallet',
+      'transfer_txn',
+    ]);
     after.close();
   });
 

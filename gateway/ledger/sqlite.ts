@@ -104,6 +104,11 @@ interface WalletRow {
   readonly access: number;
   readonly valid_from: number;
   readonly valid_until: number;
+  /**
+   * Set only when a late offline sale may draw on it: of `balance`, the value the expiry sweep returned to
+   * the Region that is brought back (a 'restore' transfer) before the sale takes it.
+   */
+  readonly expired?: number;
 }
 
 interface CardRow {
@@ -323,6 +328,11 @@ export class SqliteLedger implements Ledger {
         `SELECT ${walletCols} FROM accounts WHERE kind = 'wallet' AND dossier_id = ? ORDER BY benefit, valid_until`,
       ),
       walletById: db.prepare<[number], WalletRow>(`SELECT ${walletCols} FROM accounts WHERE id = ?`),
+      // What the sweep took from a wallet less what late offline sales brought back (partial indexes).
+      expiredOf: db.prepare<[number, number], { n: number }>(
+        `SELECT (SELECT coalesce(sum(amount), 0) FROM transfers WHERE kind = 'expiry' AND debit_account = ?)
+              - (SELECT coalesce(sum(amount), 0) FROM transfers WHERE kind = 'restore' AND credit_account = ?) AS n`,
+      ),
       walletByKey: db.prepare<[string, string, string], WalletRow>(
         `SELECT ${walletCols} FROM accounts WHERE kind = 'wallet' AND dossier_id = ? AND benefit = ? AND campaign = ?`,
       ),
@@ -659,9 +669,11 @@ export class SqliteLedger implements Ledger {
     // The sale's time and what the terminal then knew, from the gateway's own records (not the terminal's word).
     const known = this.#offlineKnowledge(body, decidedAt);
     const saleAt = known.saleAt;
+    const breach = this.#offlineBreach(body, cardProof, known);
     const card = this.#s.card.get(body.credential.cardNumber);
     const opposedThen = card?.status === 'opposed' && (card.opposed_at ?? Number.NEGATIVE_INFINITY) <= saleAt;
-    const choice = card ? this.#chooseWallet(card, body.benefit, saleAt, this.#suspendedKeysAt(card.dossier_id, saleAt)) : undefined;
+    // Within the policy, the wallet pays as it stood at the sale time, even if the sweep has emptied it since.
+    const choice = card ? this.#chooseWallet(card, body.benefit, saleAt, this.#suspendedKeysAt(card.dossier_id, saleAt), breach === null) : undefined;
     const conventionValid = saleAt >= tp.partner.conventionStart && saleAt < tp.partner.conventionEnd;
     const decision = decide(body, {
       terminalActive: tp.active,
@@ -673,7 +685,6 @@ export class SqliteLedger implements Ledger {
       cardProof,
     });
     if (card) this.#countPinTry(card, tp.partner.id, decidedAt, item.pin, decision);
-    const breach = this.#offlineBreach(body, cardProof, known);
     const partnerMay = tp.active && partnerMayDebit(tp.partnerType, body.benefit) && conventionValid;
     const taken = decision.status === 'approved' ? decision.taken : 0;
     // What the wallet alone falls short by, and why; null when it pays in full or the cause is not covered.
@@ -681,17 +692,22 @@ export class SqliteLedger implements Ledger {
       decision.status === 'approved' ? (taken < body.amount ? 'PARTIAL' : null) : GUARANTEED_DECLINES.has(decision.code) ? decision.code : null;
     const wallet = choice && 'wallet' in choice ? choice.wallet : undefined;
     let final: Decision = decision;
+    if (wallet?.expired) {
+      // The wallet pays as it stood; what it keeps after the sale stays expired (with the Region).
+      if (taken > 0) this.#restoreExpired(body.txnId, wallet, taken, decidedAt);
+      if (final.balanceAfter !== undefined) final = { ...final, balanceAfter: 0 };
+    }
     let guaranteed = 0;
     if (shortfall !== null && partnerMay && breach === null) {
       guaranteed = body.amount - taken;
-      final = { status: 'approved', taken, remainingToPay: 0, ...(decision.balanceAfter === undefined ? {} : { balanceAfter: decision.balanceAfter }) };
+      final = { status: 'approved', taken, remainingToPay: 0, ...(final.balanceAfter === undefined ? {} : { balanceAfter: final.balanceAfter }) };
       this.#recordGuaranteedSale({ body, tp, card, wallet, taken, guaranteed, reason: shortfall, saleAt, at: decidedAt });
       this.#hotlistRefresh(body.credential.cardNumber, hv, decidedAt, 'set');
     } else if (decision.status === 'approved') {
       assert(card && wallet, 'an approved debit has a card and a wallet');
       this.#recordSale({ txnId: body.txnId, partner: tp.partner, terminalId: body.terminalId, groupId: null, card, wallet, taken, saleAt, at: decidedAt });
     } else if (shortfall !== null && partnerMay) {
-      final = { status: 'declined', code: 'OFFLINE_POLICY_BREACH', ...(decision.balanceAfter === undefined ? {} : { balanceAfter: decision.balanceAfter }) };
+      final = { status: 'declined', code: 'OFFLINE_POLICY_BREACH', ...(final.balanceAfter === undefined ? {} : { balanceAfter: final.balanceAfter }) };
     }
     this.#s.insertOfflineSale.run({
       txn_id: body.txnId,
@@ -936,9 +952,10 @@ export class SqliteLedger implements Ledger {
    * window and not suspended, the one whose window ends first and that still holds something; if none
    * holds anything, the first usable one (the sale is then declined as exhausted). Without a usable one,
    * the reason: suspended, not yet valid, or expired. `suspendedKeys`: the suspensions to apply (those in
-   * force at an offline sale's time); by default those in force now.
+   * force at an offline sale's time); by default those in force now. `asItStood`: an offline sale within
+   * the policy, whose wallet counts what the expiry sweep took from it since the sale (`#withExpired`).
    */
-  #chooseWallet(card: CardRow, benefit: Benefit, at: number, suspendedKeys?: ReadonlySet<string>): WalletChoice {
+  #chooseWallet(card: CardRow, benefit: Benefit, at: number, suspendedKeys?: ReadonlySet<string>, asItStood = false): WalletChoice {
     const all = this.#s.wallets.all(card.dossier_id, benefit);
     if (all.length === 0) return { problem: 'none' };
     const suspended = suspendedKeys ?? (card.suspensions > 0 ? this.#suspendedKeys(card.dossier_id) : undefined);
@@ -954,10 +971,30 @@ export class SqliteLedger implements Ledger {
         problem = 'suspended';
         continue;
       }
-      if (w.access === 1 || w.balance > 0) return { wallet: w };
-      usable ??= w;
+      const v = asItStood && w.access === 0 && w.balance === 0 ? this.#withExpired(w) : w;
+      if (v.access === 1 || v.balance > 0) return { wallet: v };
+      usable ??= v;
     }
     return usable ? { wallet: usable } : { problem };
+  }
+
+  /**
+   * A wallet as it stood before the expiry sweep emptied it: the value the sweep returned to the Region,
+   * less what late sales already brought back, counts as its balance (docs/offline.md, "Late sales after
+   * expiry"). Only an empty wallet is asked, so the lookup costs nothing on an ordinary sale.
+   */
+  #withExpired(w: WalletRow): WalletRow {
+    const expired = this.#s.expiredOf.get(w.id, w.id)!.n;
+    return expired > 0 ? { ...w, balance: w.balance + expired, expired } : w;
+  }
+
+  /**
+   * Bring back from the Region's funding account what a late sale takes of its wallet's expired value, so
+   * the sale then debits the wallet like any other and the sweep's entry stays as it was written.
+   */
+  #restoreExpired(txnId: string, w: WalletRow, taken: number, at: number): void {
+    const amount = Math.min(w.expired ?? 0, taken - (w.balance - (w.expired ?? 0)));
+    if (amount > 0) this.#transfer(txnId, 'restore', this.#fundingAccount(w.benefit, w.campaign), w.id, amount, w.unit, at);
   }
 
   #suspendedKeys(dossierId: string): Set<string> {
@@ -2173,6 +2210,15 @@ export class SqliteLedger implements Ledger {
     const correctionMismatch = `SELECT s.txn_id FROM sales s LEFT JOIN transfers t ON t.txn_id = s.txn_id AND t.kind = s.kind
       WHERE s.kind <> 'sale' AND (t.id IS NULL OR t.amount <> -s.quantity)`;
     for (const r of q<{ txn_id: string }>(correctionMismatch)) problems.push(`correction of ${r.txn_id} has no matching transfer`);
+    // Value brought back after expiry: never more than the sweep took from the wallet, and each time for a
+    // sale that took at least as much from it.
+    const overRestored = `SELECT n.name AS code FROM accounts a JOIN account_names n ON n.id = a.id WHERE a.kind = 'wallet'
+      AND (SELECT coalesce(sum(amount), 0) FROM transfers WHERE kind = 'restore' AND credit_account = a.id)
+        > (SELECT coalesce(sum(amount), 0) FROM transfers WHERE kind = 'expiry' AND debit_account = a.id)`;
+    for (const r of q<{ code: string }>(overRestored)) problems.push(`wallet ${r.code} got back more than its expiry took`);
+    const restoreUnspent = `SELECT r.txn_id FROM transfers r LEFT JOIN transfers d ON d.txn_id = r.txn_id AND d.kind = 'debit'
+      WHERE r.kind = 'restore' AND (d.id IS NULL OR d.debit_account <> r.credit_account OR d.amount < r.amount)`;
+    for (const r of q<{ txn_id: string }>(restoreUnspent)) problems.push(`value restored for ${r.txn_id} was not taken by its sale`);
     const statementTotals = `SELECT st.id FROM statements st WHERE st.total_cents <> (SELECT coalesce(sum(amount_cents), 0) FROM sales WHERE statement_id = st.id)`;
     for (const r of q<{ id: string }>(statementTotals)) problems.push(`statement ${r.id} total differs from its lines`);
     return problems;
