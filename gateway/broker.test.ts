@@ -48,7 +48,7 @@ async function frozenReader(port: number, terminalId: string): Promise<void> {
 
 describe('embedded broker under a frozen reader', () => {
   it('cuts a terminal that stops reading, then delivers a burst queued meanwhile without overflowing the stack', async () => {
-    broker = await startEmbeddedBroker({ host: '127.0.0.1', port: 0, authenticate: () => true, limits: LIMITS, log: silentLogger });
+    broker = await startEmbeddedBroker({ host: '127.0.0.1', port: 0, authenticate: () => 'ok', limits: LIMITS, log: silentLogger });
     let received = 0;
     await broker.link.subscribe('probe/#', () => received++);
     await frozenReader(broker.port, 'T-FROZEN-01');

@@ -63,7 +63,7 @@ export interface BrokerOptions {
   readonly host: string;
   readonly port: number;
   /** Decide whether `clientId` may connect with these credentials (a terminal id and its connect token). */
-  readonly authenticate: (clientId: string, username: string | undefined, password: Buffer | undefined) => boolean;
+  readonly authenticate: (clientId: string, username: string | undefined, password: Buffer | undefined) => ConnectVerdict;
   readonly limits: BrokerLimits;
   /** MQTT over TLS with this certificate and key (gateway/tls.ts); plain TCP when absent. */
   readonly tls?: { readonly certPem: string; readonly keyPem: string };
@@ -83,9 +83,18 @@ export function maySubscribe(clientId: string, filter: string): boolean {
   return t !== null && t.kind === 'reply' && t.terminalId === clientId;
 }
 
-function authError(): AuthenticateError {
-  const e = new Error('bad terminal credentials') as AuthenticateError;
-  e.returnCode = 4; // BAD_USERNAME_OR_PASSWORD
+/**
+ * A connect is admitted, or refused for one of two reasons the terminal's technician must tell apart:
+ * `not-authorized`, no active terminal has this id (CONNACK 5: ask the Region); `bad-credentials`, the
+ * terminal exists but its connect token does not pass (CONNACK 4: most often its clock, see
+ * protocol/connect-token.ts). Terminal ids are printed on the devices and are no secret, so saying which
+ * costs nothing; failed connects of either kind count against the address.
+ */
+export type ConnectVerdict = 'ok' | 'bad-credentials' | 'not-authorized';
+
+function authError(verdict: Exclude<ConnectVerdict, 'ok'>): AuthenticateError {
+  const e = new Error(verdict === 'not-authorized' ? 'terminal not registered or deactivated' : 'bad terminal credentials') as AuthenticateError;
+  e.returnCode = verdict === 'not-authorized' ? 5 : 4; // NOT_AUTHORIZED : BAD_USERNAME_OR_PASSWORD
   return e;
 }
 
@@ -103,15 +112,16 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     // drains; past this it is cut, so a frozen or hostile reader cannot stall delivery to the others.
     drainTimeout: limits.drainTimeoutS * 1000,
     authenticate: (client: Client, username, password, done) => {
-      const ok = opts.authenticate(client.id, username, password);
+      const verdict = opts.authenticate(client.id, username, password);
       const conn = client.conn instanceof GuardedSocket ? client.conn : undefined;
-      if (ok) {
+      if (verdict === 'ok') {
         if (conn) doors.authenticated(conn);
-      } else {
-        log.warn({ clientId: client.id, address: conn?.remoteAddress }, 'terminal refused by the broker: bad credentials');
-        if (conn) doors.failed(conn.remoteAddress);
+        done(null, true);
+        return;
       }
-      done(ok ? null : authError(), ok);
+      log.warn({ clientId: client.id, address: conn?.remoteAddress, verdict }, 'terminal refused by the broker');
+      if (conn) doors.failed(conn.remoteAddress);
+      done(authError(verdict), false);
     },
     authorizePublish: (client: Client | null, packet: PublishPacket, done) => {
       // MQTT 3.1.1 has no negative PUBACK: a terminal publishing where it may not is disconnected.

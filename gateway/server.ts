@@ -100,9 +100,10 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       authenticate: (clientId, username, password) => {
         const t = ledger.terminal(clientId);
         // A deactivated terminal is off the broker, not only refused at the rules.
-        if (!t || !t.active || username !== clientId || !password) return false;
+        if (!t || !t.active) return 'not-authorized';
+        if (username !== clientId || !password) return 'bad-credentials';
         const claims = readConnectToken(clientId, password.toString('utf8'), t.publicKey, verifier);
-        return claims !== undefined && c.admit(clientId, claims, Date.now()) === 'ok';
+        return claims !== undefined && c.admit(clientId, claims, Date.now()) === 'ok' ? 'ok' : 'bad-credentials';
       },
     });
     await broker.link.subscribe(REQUEST_FILTER, pipeline.handle);

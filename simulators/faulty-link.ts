@@ -1,4 +1,4 @@
-import type { Link, LinkHandlers } from '../terminal/link.ts';
+import type { Link, LinkHandlers, LinkRefusal } from '../terminal/link.ts';
 
 /**
  * A link that loses what a test tells it to: the next N replies (as if the network dropped them after the
@@ -56,6 +56,10 @@ export class FaultyLink implements Link {
 
   isUp(): boolean {
     return !this.#cut && this.#inner.isUp();
+  }
+
+  refusal(): LinkRefusal | undefined {
+    return this.#inner.refusal();
   }
 
   send(frame: Buffer): boolean {

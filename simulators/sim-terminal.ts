@@ -6,6 +6,7 @@ import type { VerifiedRoots } from '../protocol/frame.ts';
 import type { GatewayPublicKeys } from '../gateway/keys.ts';
 import { parseConfig } from '../common/config.ts';
 import { TerminalConfigSchema, type TerminalConfig } from '../terminal/config.ts';
+import type { Clock } from '../terminal/bindings.ts';
 import type { Outcome } from '../terminal/lifecycle.ts';
 import type { Screen } from '../terminal/screens.ts';
 import { simBindings, type CardSource, type SimBindings } from '../terminal/sim-bindings.ts';
@@ -34,6 +35,8 @@ export interface SimTerminalOptions {
   readonly onShow?: (screen: Screen) => void;
   /** Where taps by card number get their (genuine, issuer-signed) cards. */
   readonly cards?: CardSource;
+  /** The terminal's clock (the system's by default): a test sets it wrong. */
+  readonly clock?: Clock;
 }
 
 export class SimTerminal {
@@ -58,7 +61,7 @@ export class SimTerminal {
     );
     const node = o.crypto === 'node';
     const verifier: Verifier | undefined = node ? new NodeVerifier() : undefined;
-    const bindings = simBindings({ gateway: o.gateway, ...(o.cards ? { cards: o.cards } : {}), ...(o.onShow ? { onShow: o.onShow } : {}), ...(verifier ? { verifier } : {}) });
+    const bindings = simBindings({ gateway: o.gateway, ...(o.cards ? { cards: o.cards } : {}), ...(o.onShow ? { onShow: o.onShow } : {}), ...(verifier ? { verifier } : {}), ...(o.clock ? { clock: o.clock } : {}) });
     let faulty: FaultyLink | undefined;
     const terminal = createTerminal(config, {
       bindings,
@@ -78,10 +81,15 @@ export class SimTerminal {
     return this.terminal.runtime;
   }
 
-  /** Wait (bounded) until the MQTT link is up. */
+  /**
+   * Wait (bounded) until the MQTT link is up. A broker that refuses the terminal is not silence: the
+   * refusal's code (LINK_REFUSED, LINK_NOT_AUTHORIZED) is thrown as soon as it is known.
+   */
   async waitUntilUp(timeoutMs = 5000): Promise<void> {
     const until = Date.now() + timeoutMs;
     while (!this.runtime.linkUp()) {
+      const refusal = this.runtime.linkRefusal();
+      if (refusal) throw new PasserelleError(refusal.code, `${this.terminalId}: the broker refused the connection (MQTT ${refusal.returnCode}, ${refusal.reason})`);
       if (Date.now() > until) throw new PasserelleError('NO_REPLY', `${this.terminalId}: link not up after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 10));
     }

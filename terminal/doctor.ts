@@ -10,7 +10,7 @@ import type { Clock, QrSource } from './bindings.ts';
 import type { CardChecker } from './card-reader.ts';
 import type { ContactlessReader } from './devices/contactless.ts';
 import type { PadStatus } from './devices/pinpad/client.ts';
-import type { Link } from './link.ts';
+import type { Link, LinkRefusal } from './link.ts';
 
 /**
  * `passerelle terminal doctor`: the technician's self-test. Each check drives a real device (or the real
@@ -183,12 +183,32 @@ async function checkLink(p: DoctorParts): Promise<CheckResult[]> {
   const clockLabel = 'Horloge';
   if (!p.link) return [skipped('gateway-link', linkLabel, 'non demandé'), skipped('clock', clockLabel, 'sans liaison')];
   const got = await listen(p);
+  if (!got.up && got.refusal) return refused(got.refusal);
   const link = !got.up
     ? fail('gateway-link', linkLabel, `pas de connexion en ${Math.round(waitMs(p) / 1000)} s`, "Vérifiez le réseau (câble, Wi-Fi ou 4G), l'adresse gatewayUrl de la configuration et que ce terminal est bien enregistré à la passerelle.")
     : got.badSignature
       ? fail('gateway-link', linkLabel, 'connecté, mais un document ne porte pas la signature de la passerelle', "Les clés publiques de la passerelle (gateway-public.json) ne sont pas les bonnes : reprenez-les auprès de la Région.")
       : ok('gateway-link', linkLabel, `connecté ; règles hors ligne ${got.policyVersion === undefined ? 'absentes' : `v${got.policyVersion}`}, liste des cartes bloquées ${got.hotlistAt === undefined ? 'absente' : 'reçue'}`);
   return [link, clockCheck(p, got.hotlistAt, got.receivedAt)];
+}
+
+/**
+ * The broker answered and refused the terminal: the network is fine, the refusal's code says what to fix.
+ * A refused connect token is most often the clock, so the clock check shows the terminal's time.
+ */
+function refused(r: LinkRefusal): CheckResult[] {
+  const detail = `${CODES[r.code].fr} (${r.code}, ${CODES[r.code].num} ; réponse MQTT ${r.returnCode} « ${r.reason} »)`;
+  const time = `heure du terminal ${new Date(r.at).toISOString()}`;
+  if (r.code === 'LINK_NOT_AUTHORIZED') {
+    return [
+      fail('gateway-link', 'Liaison avec la passerelle', detail, "Ce terminal n'est pas enregistré à la passerelle, ou la Région l'a désactivé : vérifiez son identifiant (terminalId) et demandez à la Région de l'enregistrer, de le réactiver ou un code d'installation."),
+      skipped('clock', 'Horloge', `${time} ; sans liaison, pas d'heure signée à comparer`),
+    ];
+  }
+  return [
+    fail('gateway-link', 'Liaison avec la passerelle', detail, "Réglez l'heure du terminal (NTP) : un jeton de connexion daté de plus de quelques minutes d'écart avec la passerelle est refusé. Si l'heure est juste, la clé du terminal n'est plus celle que la passerelle connaît : réinstallez-le avec un nouveau code d'installation."),
+    warn('clock', 'Horloge', `${time} : connexion refusée, l'heure est la première cause à vérifier`, "Comparez avec l'heure légale (NTP) et relancez le test."),
+  ];
 }
 
 function clockCheck(p: DoctorParts, signedAt: number | undefined, localAt: number | undefined): CheckResult {
@@ -203,6 +223,7 @@ function clockCheck(p: DoctorParts, signedAt: number | undefined, localAt: numbe
 
 interface Heard {
   up: boolean;
+  refusal?: LinkRefusal;
   badSignature: boolean;
   policyVersion?: number;
   hotlistAt?: number;
@@ -237,6 +258,11 @@ async function listen(p: DoctorParts): Promise<Heard> {
       complete();
     },
     down: () => {},
+    // The broker answered with a refusal: waiting longer would only repeat it.
+    refused: (r) => {
+      heard.refusal = r;
+      done();
+    },
     push: (topic, payload) => {
       const message = verified(payload);
       if (!message) return done();

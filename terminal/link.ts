@@ -2,6 +2,7 @@ import type { MqttClient } from 'mqtt';
 import { connectMqtt, type MqttTls } from '../common/mqtt.ts';
 import type { Logger } from '../common/log.ts';
 import { makeConnectToken, type ConnectClaims } from '../protocol/connect-token.ts';
+import type { Code } from '../protocol/codes.ts';
 import type { Signer } from '../protocol/crypto.ts';
 import { HOTLIST_TOPIC, POLICY_TOPIC } from '../protocol/offline.ts';
 import { replyTopic, requestTopic } from '../protocol/topics.ts';
@@ -31,6 +32,26 @@ export function backoffDelayMs(attempt: number, b: Backoff, random: () => number
   return Math.round(cap / 2 + random() * (cap / 2));
 }
 
+/**
+ * Why the broker refused the last connect (its MQTT 3.1.1 CONNACK return code), kept until a connect is
+ * accepted: a refusal is not silence, and the technician's fix depends on which it is.
+ */
+export interface LinkRefusal {
+  /** LINK_NOT_AUTHORIZED for CONNACK 5 (no active terminal with this id); LINK_REFUSED for any other refusal (4: the connect token). */
+  readonly code: Extract<Code, 'LINK_REFUSED' | 'LINK_NOT_AUTHORIZED'>;
+  readonly returnCode: number;
+  /** The client's wording of the return code, e.g. "Connection refused: Bad username or password". */
+  readonly reason: string;
+  /** The terminal's clock when it was refused (ms), which a token refused for its time is judged against. */
+  readonly at: number;
+}
+
+/** The refusal a CONNACK error names, or undefined for any other error (a socket, TLS, a timeout). */
+export function refusalOf(err: Error & { code?: unknown }, at: number): LinkRefusal | undefined {
+  if (typeof err.code !== 'number' || !err.message.startsWith('Connection refused')) return undefined;
+  return { code: err.code === 5 ? 'LINK_NOT_AUTHORIZED' : 'LINK_REFUSED', returnCode: err.code, reason: err.message, at };
+}
+
 export interface LinkHandlers {
   /** A message on this terminal's reply topic. */
   reply(payload: Buffer): void;
@@ -38,6 +59,8 @@ export interface LinkHandlers {
   push(topic: string, payload: Buffer, retained: boolean): void;
   up(): void;
   down(): void;
+  /** The broker refused the connect, for a reason other than the last refusal's (or after a success). */
+  refused(r: LinkRefusal): void;
 }
 
 export interface LinkOptions {
@@ -59,6 +82,8 @@ export interface LinkOptions {
 export interface Link {
   start(handlers: LinkHandlers): void;
   isUp(): boolean;
+  /** Why the broker refused the last connect, until one is accepted. */
+  refusal(): LinkRefusal | undefined;
   /** Publish a request at QoS 1; false when the link is down (the outbox keeps it for later). */
   send(frame: Buffer): boolean;
   /** Subscribe to (or leave) an extra pushed topic, now and on every reconnection (the full hotlist, when needed). */
@@ -75,6 +100,7 @@ export class MqttLink implements Link {
   #client: MqttClient | undefined;
   #handlers: LinkHandlers | undefined;
   #up = false;
+  #refusal: LinkRefusal | undefined;
   #attempt = 0;
   #cancelRetry: (() => void) | undefined;
   #stopped = false;
@@ -92,6 +118,10 @@ export class MqttLink implements Link {
 
   isUp(): boolean {
     return this.#up;
+  }
+
+  refusal(): LinkRefusal | undefined {
+    return this.#refusal;
   }
 
   send(frame: Buffer): boolean {
@@ -134,6 +164,7 @@ export class MqttLink implements Link {
           return;
         }
         this.#attempt = 0;
+        this.#refusal = undefined;
         this.#up = true;
         o.log.info({ url: o.url }, 'link up');
         this.#handlers?.up();
@@ -144,8 +175,18 @@ export class MqttLink implements Link {
       if (topic === reply) this.#handlers?.reply(payload);
       else this.#handlers?.push(topic, payload, packet.retain);
     });
-    client.on('error', (err) => o.log.debug({ err: err.message }, 'link error'));
+    client.on('error', (err) => this.#onError(err));
     client.on('close', () => this.#onClose(client));
+  }
+
+  #onError(err: Error): void {
+    const refusal = refusalOf(err, this.#o.clock.now());
+    if (!refusal) return void this.#o.log.debug({ err: err.message }, 'link error');
+    const changed = refusal.returnCode !== this.#refusal?.returnCode;
+    this.#refusal = refusal;
+    if (!changed) return;
+    this.#o.log.error({ code: refusal.code, returnCode: refusal.returnCode, reason: refusal.reason }, 'the broker refused this terminal; the link keeps trying');
+    this.#handlers?.refused(refusal);
   }
 
   #onClose(client: MqttClient): void {

@@ -13,7 +13,7 @@ import { decodeFrame, encodeBatch, encodeDirect } from '../protocol/frame.ts';
 import { buildTree, leafHash, rootMessage } from '../protocol/merkle.ts';
 import { DebitRequest, parseJson } from '../protocol/messages.ts';
 import { debitReply, errorReply } from '../gateway/replies.ts';
-import type { Link, LinkHandlers } from './link.ts';
+import type { Link, LinkHandlers, LinkRefusal } from './link.ts';
 import { Outbox } from './outbox.ts';
 import { TerminalRuntime, type RuntimeDeps } from './runtime.ts';
 import { DEFAULT_OFFLINE_LIMITS, HOTLIST_FULL_TOPIC, HOTLIST_TOPIC, hotlistTag, POLICY_TOPIC, type OfflineLimits } from '../protocol/offline.ts';
@@ -38,6 +38,10 @@ class FakeLink implements Link {
   }
   isUp(): boolean {
     return this.up;
+  }
+  refused: LinkRefusal | undefined;
+  refusal(): LinkRefusal | undefined {
+    return this.refused;
   }
   send(frame: Buffer): boolean {
     if (!this.up) return false;

@@ -15,7 +15,7 @@ import { formatAmount, receipt, screens, statusLine, type LinkStatus, type Scree
 import type { TerminalBindings } from './bindings.ts';
 import type { TerminalConfig } from './config.ts';
 import { initialState, step, type CredentialDraft, type Effect, type Event, type Outcome, type Sale, type State } from './lifecycle.ts';
-import type { Link } from './link.ts';
+import type { Link, LinkRefusal } from './link.ts';
 import { offlineDecision, type OfflineView } from './offline-policy.ts';
 import type { Outbox, OutboxEntry, SettleReply } from './outbox.ts';
 
@@ -118,6 +118,7 @@ export class TerminalRuntime {
         this.#statusChanged();
       },
       down: () => this.#statusChanged(),
+      refused: () => this.#statusChanged(),
     });
     this.#scheduleResend();
     this.#show(recovered ?? screens.idle());
@@ -178,10 +179,18 @@ export class TerminalRuntime {
     }
   }
 
-  /** The link as the status bar tells it: down, up with the gateway answering, or up with the gateway silent. */
+  /** The link as the status bar tells it: down (refused by the broker, or not reached), up with the gateway answering, or up with it silent. */
   linkStatus(): LinkStatus {
-    if (!this.#d.link.isUp()) return 'offline';
-    return this.#degraded ? 'silent' : 'online';
+    if (!this.#d.link.isUp()) {
+      const refusal = this.#d.link.refusal();
+      return refusal ? { state: 'refused', code: refusal.code } : { state: 'offline' };
+    }
+    return { state: this.#degraded ? 'silent' : 'online' };
+  }
+
+  /** Why the broker refused the terminal's last connect, until one is accepted. */
+  linkRefusal(): LinkRefusal | undefined {
+    return this.#d.link.refusal();
   }
 
   #footer(): string {

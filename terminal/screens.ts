@@ -105,15 +105,27 @@ export function formatAge(ms: number): string {
 /**
  * What the terminal knows of its gateway, as the status bar tells it. `silent`: the link is up but the
  * gateway left a request unanswered, so sales go offline until a reply arrives again; saying "En ligne"
- * then would contradict the "ACCEPTÉ HORS LIGNE" above it.
+ * then would contradict the "ACCEPTÉ HORS LIGNE" above it. `refused`: the broker refuses the terminal's
+ * connection, which its code (LINK_REFUSED, LINK_NOT_AUTHORIZED) tells the technician how to fix.
  */
-export type LinkStatus = 'online' | 'silent' | 'offline';
+export type LinkStatus = { readonly state: 'online' | 'silent' | 'offline' } | { readonly state: 'refused'; readonly code: Code };
 
-const LINK_TEXT: Record<LinkStatus, string> = { online: 'En ligne', silent: 'Serveur sans réponse', offline: 'HORS LIGNE' };
+function linkText(l: LinkStatus): string {
+  switch (l.state) {
+    case 'online':
+      return 'En ligne';
+    case 'silent':
+      return 'Serveur sans réponse';
+    case 'offline':
+      return 'HORS LIGNE';
+    case 'refused':
+      return `HORS LIGNE : connexion refusée (code ${CODES[l.code].num})`;
+  }
+}
 
 /** The status bar: link state, and how many records wait to be sent and since when. */
 export function statusLine(st: { readonly link: LinkStatus; readonly pending: number; readonly oldestPendingAt: number | null }, now: number): string {
-  const link = LINK_TEXT[st.link];
+  const link = linkText(st.link);
   if (st.pending === 0) return `${link} · aucune vente en attente`;
   const age = st.oldestPendingAt === null ? '' : ` (la plus ancienne depuis ${formatAge(now - st.oldestPendingAt)})`;
   return `${link} · ${st.pending} en attente d'envoi${age}`;

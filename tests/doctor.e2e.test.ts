@@ -34,7 +34,7 @@ afterAll(async () => {
 });
 
 /** Every part of a healthy terminal, simulated where a device is needed; the link and gateway are real. */
-async function parts(over: { padKey?: Uint8Array; signKey?: Uint8Array } = {}): Promise<DoctorParts & { reader: SimContactlessReader; pad: SerialPinPad; device: SimPadDevice; camera: SimQrCamera }> {
+async function parts(over: { padKey?: Uint8Array; signKey?: Uint8Array; clockShiftMs?: number } = {}): Promise<DoctorParts & { reader: SimContactlessReader; pad: SerialPinPad; device: SimPadDevice; camera: SimQrCamera }> {
   const keys = world.gateway.keys;
   const cable = await openMockCable(`doctor-${randomBytes(4).toString('hex')}`);
   cables.push(cable);
@@ -46,7 +46,7 @@ async function parts(over: { padKey?: Uint8Array; signKey?: Uint8Array } = {}): 
     url: world.gateway.mqttUrl,
     terminalId: TID,
     signer: naclSigner(fromB64url(world.key(TID).seed, 32, 'seed')),
-    claims: () => freshClaims(TID),
+    claims: () => ({ ...freshClaims(TID), ...(over.clockShiftMs ? { ms: Date.now() + over.clockShiftMs } : {}) }),
     clock: systemClock,
     backoff: { baseMs: 20, maxMs: 200 },
     connectTimeoutMs: 2000,
@@ -113,6 +113,15 @@ describe('passerelle terminal doctor', () => {
     const none = await runDoctor({ ...p, link: undefined, qr: undefined, waitMs: 300 });
     expect(none[0]).toMatchObject({ id: 'nfc-reader', status: 'fail', fix: expect.stringContaining('pcscd') });
     expect(none[1]?.status).toBe('skipped');
+  });
+
+  it('a terminal the broker refuses (its clock three days behind): the link check names LINK_REFUSED, the clock is to check', async () => {
+    const p = await parts({ clockShiftMs: -3 * 86_400_000 });
+    const results = await runDoctor({ ...p, qr: undefined, waitMs: 800 });
+    const byId = Object.fromEntries(results.map((r) => [r.id, r]));
+    expect(byId['gateway-link']).toMatchObject({ status: 'fail', detail: expect.stringContaining('LINK_REFUSED, 336'), fix: expect.stringContaining("Réglez l'heure du terminal") });
+    expect(byId['gateway-link']?.detail).toContain('Bad username or password');
+    expect(byId['clock']).toMatchObject({ status: 'warn', detail: expect.stringContaining('connexion refusée') });
   });
 
   it('a silent pad and an absent card fail within the wait, without hanging', async () => {
