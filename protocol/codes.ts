@@ -109,7 +109,7 @@ export const CODES = {
   KEY_FILE_INVALID: { num: 403, category: 'process', retryable: false, fr: 'Fichier de clés invalide', en: 'A key file is unreadable or not of the expected form.' },
   LEDGER_FAILED: { num: 404, category: 'process', retryable: true, fr: 'Registre indisponible', en: 'A ledger transaction failed; the batch is rolled back and nothing is replied, so terminals resend.' },
   BROKER_AUTH_FAILED: { num: 405, category: 'process', retryable: false, fr: 'Connexion au serveur refusée', en: 'The MQTT broker refused the connection credentials of this terminal.' },
-  DATA_INVALID: { num: 406, category: 'process', retryable: false, fr: 'Données invalides', en: 'Seed or provisioning data is inconsistent (unknown partner, duplicate id, bad key).' },
+  DATA_INVALID: { num: 406, category: 'process', retryable: false, fr: 'Données refusées : une valeur est incorrecte ou incohérente (le détail est donné avec ce code)', en: 'Seed or provisioning data is inconsistent (unknown partner or campaign, a value out of range, bad key); the message says which.' },
 
   // 5xx: admin and partner API, operator commands
   UNAUTHENTICATED: { num: 501, category: 'admin', retryable: false, fr: 'Authentification requise', en: 'The request carries no valid API token.' },
@@ -132,6 +132,9 @@ export const CODES = {
   ENROLMENT_CODE_REVOKED: { num: 518, category: 'admin', retryable: false, fr: "Code d'installation annulé par la Région", en: 'The Region revoked this enrolment code before it was used.' },
   CARD_ALREADY_PERSONALISED: { num: 519, category: 'admin', retryable: false, fr: "Carte déjà personnalisée avec une autre puce", en: 'The card already has a chip key recorded; a different chip replaces it only when asked explicitly (replace: true), which the audit log records.' },
   GROUP_NOT_APPROVED: { num: 520, category: 'admin', retryable: false, fr: 'Vente de groupe refusée : liste non approuvée par la Région', en: "A group sale must name a list the Region approved for this partner, benefit and outing, still valid, every card on it and not yet paid under it, the amount within the list's maximum per youth." },
+  ALREADY_EXISTS: { num: 521, category: 'admin', retryable: false, fr: 'Existe déjà : vérifier l’identifiant saisi, ou modifier la fiche existante', en: 'A campaign, partner, terminal, card, dossier, code or list with this id is already recorded; nothing was changed.' },
+  NOTHING_TO_STATE: { num: 522, category: 'admin', retryable: false, fr: 'Aucune vente ni correction à relever pour ce partenaire sur la période', en: 'The partner has no sale or correction to put on a statement for this period (none recorded, or its convention did not cover it); no empty statement is made.' },
+  CARD_ACTIVE_EXISTS: { num: 523, category: 'admin', retryable: false, fr: "Ce dossier a déjà une carte active : faire opposition sur l'ancienne carte en donnant celle-ci comme remplaçante", en: 'A dossier has at most one active card (R1, R4): a new card for it is issued through the opposition of the current one.' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

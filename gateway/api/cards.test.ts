@@ -63,7 +63,7 @@ describe('the Region acts on a card', () => {
     const again = await w.call('POST', `/api/v1/cards/${number}/loads`, { body: { benefit: 'SPORT', campaign: '2022-2023', amount: 100 } });
     expect([again.statusCode, codeOf(again)]).toEqual([422, 'DATA_INVALID']);
     const twice = await w.call('POST', '/api/v1/cards', { body: { number, holder: 'Nina Caron' } });
-    expect([twice.statusCode, codeOf(twice)]).toEqual([422, 'DATA_INVALID']);
+    expect([twice.statusCode, codeOf(twice)]).toEqual([409, 'ALREADY_EXISTS']);
     const luhn = await w.call('POST', '/api/v1/cards', { body: { number: '1000000000000770', holder: 'x' } });
     expect([luhn.statusCode, codeOf(luhn)]).toEqual([422, 'DATA_INVALID']);
   });

@@ -120,6 +120,14 @@ describe('schema refusals: 400 BAD_SCHEMA naming the failing path', () => {
     expect(codeOf(xml)).toBe('BAD_SCHEMA');
   });
 
+  it('an id already recorded is 409 ALREADY_EXISTS in plain words, never the storage engine\'s message', async () => {
+    const existing = w.ledger.campaigns()[0]!.id;
+    const res = await w.call('POST', '/api/v1/campaigns', { body: { id: existing } });
+    expect(res.statusCode, res.body).toBe(409);
+    expect(res.json()).toMatchObject({ error: { code: 'ALREADY_EXISTS', num: 521, message: `campaign ${existing} already exists`, fr: expect.stringContaining('Existe déjà') } });
+    expect(res.body).not.toMatch(/constraint|UNIQUE|campaigns\.id/i);
+  });
+
   it('an unknown route, even one holding a card number, is a 404 that does not echo the number', async () => {
     const res = await w.call('GET', `/api/v1/cards/${CARD}/nope`);
     expect(res.statusCode).toBe(404);

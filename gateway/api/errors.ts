@@ -15,9 +15,9 @@ import { safeUrl } from './views.ts';
  *   400 BAD_SCHEMA: the request does not match its schema (fastify's validation; the path is named)
  *   401 UNAUTHENTICATED, 403 FORBIDDEN and NOT_YOUR_SALE (another partner's sale is another partner's data)
  *   404 NOT_FOUND, SALE_UNKNOWN
- *   409 conflicts with the current state: ALREADY_CORRECTED, GROUP_CONFLICT, CARD_NOT_ACTIVE, and
+ *   409 conflicts with the current state: ALREADY_EXISTS, CARD_ACTIVE_EXISTS, ALREADY_CORRECTED, GROUP_CONFLICT, CARD_NOT_ACTIVE, and
  *       NOT_SAME_DAY (the partner may cancel its sale, only not any more: the day is over)
- *   422 well-formed but refused by the rules: DATA_INVALID, BULK_LOAD_INVALID, PERIOD_INVALID,
+ *   422 well-formed but refused by the rules: DATA_INVALID, BULK_LOAD_INVALID, PERIOD_INVALID, NOTHING_TO_STATE,
  *       GROUP_NOT_ALLOWED, and any other decline code
  *   429 RATE_LIMITED, with Retry-After
  *   503 LEDGER_FAILED (the storage failed; nothing changed; send again), GATEWAY_BUSY
@@ -84,6 +84,9 @@ const STATUS: Readonly<Partial<Record<Code, number>>> = {
   CARD_NUMBER_INVALID: 422,
   AMOUNT_INVALID: 422,
   CARD_ALREADY_PERSONALISED: 409,
+  ALREADY_EXISTS: 409,
+  CARD_ACTIVE_EXISTS: 409,
+  NOTHING_TO_STATE: 422,
   GROUP_NOT_APPROVED: 422,
   ENROLMENT_CODE_INVALID: 401,
   ENROLMENT_CODE_USED: 409,

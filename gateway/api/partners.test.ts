@@ -22,7 +22,7 @@ describe('partners', () => {
     expect(res.statusCode, res.body).toBe(201);
     expect(res.json()).toEqual({ ...newPartner, iban: 'FR7630003020000002345670218', bic: 'SOGEFRPPXXX' });
     const again = await w.call('POST', '/api/v1/partners', { body: newPartner });
-    expect([again.statusCode, codeOf(again)]).toEqual([422, 'DATA_INVALID']);
+    expect([again.statusCode, codeOf(again)]).toEqual([409, 'ALREADY_EXISTS']);
   });
 
   it('refuses a mistyped IBAN or BIC and inverted convention dates with 422 DATA_INVALID', async () => {
@@ -91,7 +91,7 @@ describe('terminals', () => {
     const orphan = await w.call('POST', '/api/v1/terminals', { body: { id: 'T-CINE-03', partnerId: 'P-NONE', publicKey: terminalKey() } });
     expect([orphan.statusCode, codeOf(orphan)]).toEqual([422, 'DATA_INVALID']);
     const taken = await w.call('POST', '/api/v1/terminals', { body: { id: 'T-BOOK-01', partnerId: 'P-BOOK', publicKey: terminalKey() } });
-    expect([taken.statusCode, codeOf(taken)]).toEqual([422, 'DATA_INVALID']);
+    expect([taken.statusCode, codeOf(taken)]).toEqual([409, 'ALREADY_EXISTS']);
   });
 
   it('a partner reads its own terminals', async () => {

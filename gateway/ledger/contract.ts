@@ -8,7 +8,7 @@ import { DebitReply, parseJson, VoidReply, type DebitRequestBody, type VoidReque
 import { DEFAULT_OFFLINE_LIMITS, GENESIS_HASH } from '../../protocol/offline.ts';
 import { uuidv7 } from '../../protocol/uuid7.ts';
 import { debitBody, debitItem } from '../../tests/helpers/debits.ts';
-import { codeOf } from '../../tests/helpers/errors.ts';
+import { codeOf, thrown } from '../../tests/helpers/errors.ts';
 import { defaultWindows } from '../campaigns.ts';
 import { sweepExpired } from '../expiry.ts';
 import type { PinCheck } from '../rules.ts';
@@ -164,7 +164,7 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         const code = { id: 'AB12', secretHash: 'h', partnerId: 'P-BOOK', terminalId: 'T-BOOK-09', createdAt: NOW, expiresAt: NOW + DAY, maxTries: 3, createdBy: 'operator:A' };
         l.addEnrolmentCode(code);
         l.addEnrolmentCode({ ...code, id: 'CD34' });
-        expect(codeOf(() => l.addEnrolmentCode(code))).toBe('DATA_INVALID');
+        expect(codeOf(() => l.addEnrolmentCode(code))).toBe('ALREADY_EXISTS');
         expect(l.countEnrolmentFailure('AB12')).toBe(1);
         expect(l.countEnrolmentFailure('AB12')).toBe(2);
         expect(l.enrolmentCode('AB12')).toMatchObject({ failures: 2, usedAt: null, revokedAt: null });
@@ -474,7 +474,8 @@ export function ledgerContract(name: string, open: OpenLedger): void {
       it('refuses malformed campaigns', () => {
         expect(codeOf(() => l.addCampaign({ id: '2024-2026', windows: defaultWindows('2023-2024') }))).toBe('DATA_INVALID');
         expect(codeOf(() => l.addCampaign({ id: '2024-2025', windows: defaultWindows('2024-2025').slice(1) }))).toBe('DATA_INVALID');
-        expect(codeOf(() => l.addCampaign({ id: '2022-2023', windows: defaultWindows('2022-2023') }))).toBe('DATA_INVALID');
+        // An existing campaign is said so, never with the storage's own words (issue 12, item 4).
+        expect(thrown(() => l.addCampaign({ id: '2022-2023', windows: defaultWindows('2022-2023') }))).toMatchObject({ code: 'ALREADY_EXISTS', message: 'campaign 2022-2023 already exists' });
       });
     });
 
@@ -497,7 +498,7 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         expect(card?.dossierId).not.toBe(NEW_CARD);
         expect(l.wallets(NEW_CARD, NOW).map((w) => [w.benefit, w.balance])).toEqual(l.wallets(CARD, NOW).map((w) => [w.benefit, w.balance]));
         // A second active card for the same dossier is impossible: the old one must be opposed first.
-        expect(codeOf(() => l.issueCard({ number: cardNumberFrom('100000000000029'), dossierId: `D-${CARD}`, holder: 'A', pinHash: null }))).toBe('DATA_INVALID');
+        expect(codeOf(() => l.issueCard({ number: cardNumberFrom('100000000000029'), dossierId: `D-${CARD}`, holder: 'A', pinHash: null }))).toBe('CARD_ACTIVE_EXISTS');
       });
 
       it('R4 the fee order is configurable, and no fee is taken when no benefit can pay it whole', () => {
@@ -1090,8 +1091,10 @@ export function ledgerContract(name: string, open: OpenLedger): void {
       });
     });
 
-    it('refuses bad provisioning data with DATA_INVALID', () => {
-      expect(codeOf(() => l.addPartner({ id: 'P-BOOK', name: 'again', type: 'bookshop', ...CONVENTION }))).toBe('DATA_INVALID');
+    it('refuses bad provisioning data with DATA_INVALID, and an id already recorded with ALREADY_EXISTS, in words a person reads', () => {
+      expect(thrown(() => l.addPartner({ id: 'P-BOOK', name: 'again', type: 'bookshop', ...CONVENTION }))).toMatchObject({ code: 'ALREADY_EXISTS', message: 'partner P-BOOK already exists' });
+      expect(thrown(() => l.addTerminal({ id: T.book, partnerId: 'P-BOOK', publicKey: KEY }))).toMatchObject({ code: 'ALREADY_EXISTS', message: `terminal ${T.book} already exists` });
+      expect(thrown(() => l.addTerminal({ id: 'T-X-01', partnerId: 'P-NONE', publicKey: KEY })).message).toBe('terminal T-X-01 names a partner, dossier or card that does not exist');
       expect(codeOf(() => l.addPartner({ id: 'P-X', name: 'x', type: 'bookshop', conventionFrom: '2027-01-01', conventionTo: '2022-01-01' }))).toBe('DATA_INVALID');
       expect(codeOf(() => l.addTerminal({ id: 'T-X-01', partnerId: 'P-NONE', publicKey: KEY }))).toBe('DATA_INVALID');
       expect(codeOf(() => l.issueCard({ number: '1234567890123456', holder: 'x', pinHash: null }))).toBe('DATA_INVALID');

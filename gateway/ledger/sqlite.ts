@@ -1314,6 +1314,10 @@ export class SqliteLedger implements Ledger {
       () =>
         this.#db.transaction(() => {
           const known = this.#s.dossier.get(dossierId);
+          if (known && this.#db.prepare("SELECT 1 FROM cards WHERE dossier_id = ? AND status = 'active'").get(dossierId)) {
+            // One active card per dossier (R1, R4): the new card replaces the old one through an opposition.
+            throw new PasserelleError('CARD_ACTIVE_EXISTS', `dossier ${dossierId} already has an active card: oppose it, with this card as its replacement`);
+          }
           if (!known) this.#s.insertDossier.run(dossierId, c.holder, c.pinHash);
           this.#s.insertCard.run(c.number, dossierId, c.at ?? Date.now());
           if (known) this.#hotlistRefresh(c.number, {}, c.at ?? Date.now());
@@ -1404,7 +1408,8 @@ export class SqliteLedger implements Ledger {
             try {
               this.#bulkRow(row, at, ctx);
             } catch (e) {
-              throw new PasserelleError('BULK_LOAD_INVALID', `line ${row.line}: ${(e as Error).message}`, { line: row.line });
+              const refusal = constraintRefusal(e, 'its card or dossier') ?? e;
+              throw new PasserelleError('BULK_LOAD_INVALID', `line ${row.line}: ${(refusal as Error).message}`, { line: row.line });
             }
             cards++;
             loads += row.loads.length;
@@ -2070,15 +2075,12 @@ export class SqliteLedger implements Ledger {
   // ---------------------------------------------------------------------------------------------------
   // Reads, audit
 
-  /** Run a write; a constraint violation (duplicate id, unknown partner) becomes DATA_INVALID. */
+  /** Run a write; a constraint violation (duplicate id, unknown partner) becomes a refusal with its code. */
   #run(fn: () => unknown, what: string): void {
     try {
       fn();
     } catch (e) {
-      if (e instanceof Database.SqliteError && e.code.startsWith('SQLITE_CONSTRAINT')) {
-        throw new PasserelleError('DATA_INVALID', `${what}: ${e.message}`);
-      }
-      throw e;
+      throw constraintRefusal(e, what) ?? e;
     }
   }
 
@@ -2246,6 +2248,18 @@ function walletSnapshot(choice: WalletChoice | undefined): Pick<Snapshot, 'walle
   if (!choice) return {};
   if ('problem' in choice) return { walletProblem: choice.problem };
   return { wallet: { balance: choice.wallet.balance, access: choice.wallet.access === 1 } };
+}
+
+/**
+ * A constraint the schema enforces, said as a person would say it: SQLite's own message names tables and
+ * columns ("UNIQUE constraint failed: campaigns.id"), which mean nothing to an operator and stay in the log.
+ * Anything else (an I/O or lock failure) is not a refusal: undefined, and it travels as it is.
+ */
+function constraintRefusal(e: unknown, what: string): PasserelleError | undefined {
+  if (!(e instanceof Database.SqliteError) || !e.code.startsWith('SQLITE_CONSTRAINT')) return undefined;
+  if (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return new PasserelleError('ALREADY_EXISTS', `${what} already exists`);
+  if (e.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new PasserelleError('DATA_INVALID', `${what} names a partner, dossier or card that does not exist`);
+  return new PasserelleError('DATA_INVALID', `${what} has a value out of range or inconsistent with the ledger`);
 }
 
 function checkPartner(p: PartnerRecord): void {
