@@ -1,7 +1,8 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cardNumberFrom } from '../../protocol/card.ts';
 import type { ApiRole } from '../ledger/ledger.ts';
-import { apiWorld, CARD, codeOf, type ApiWorld, type Method } from './test-world.ts';
+import { apiWorld, CARD, codeOf, NOW, sell, type ApiWorld, type Method } from './test-world.ts';
 
 /**
  * Who may call what, for every route of the app. The route list comes from the app itself (an onRoute
@@ -157,7 +158,14 @@ describe('access rules of every route', () => {
     expect(codeOf(await w.call('GET', '/api/v1/statements/csv?partnerId=P-BOOK', venue))).toBe('FORBIDDEN');
     const group = { groupId: 'G-1', listId: 'GL-0000000000AB', partnerId: 'P-BOOK', benefit: 'SHOWS', amountPerYouth: 100, cardNumbers: [CARD], reference: 'x' };
     expect(codeOf(await w.call('POST', '/api/v1/group-sales', { ...venue, body: group }))).toBe('FORBIDDEN');
-    const statement = w.ledger.closeStatement('P-BOOK', '2022-09-01', '2022-09-30', w.clock.now);
+    // A card of its own and the terminal switched on again: the routes above may have opposed the shared
+    // card and deactivated the terminal.
+    w.ledger.setTerminalActive('T-BOOK-01', true);
+    const card = cardNumberFrom('100000000000771');
+    w.ledger.issueCard({ number: card, holder: 'Zoé', pinHash: null, at: NOW - 2 * 86_400_000 });
+    w.ledger.load({ cardNumber: card, benefit: 'LEISURE_BOOKS', campaign: '2022-2023', amount: 1500, at: NOW - 2 * 86_400_000 });
+    sell(w.ledger, 'T-BOOK-01', card, 'LEISURE_BOOKS', 100, NOW - 86_400_000);
+    const statement = w.ledger.closeStatement('P-BOOK', '2022-09-01', '2022-10-02', w.clock.now);
     expect(codeOf(await w.call('GET', `/api/v1/statements/${statement.id}`, venue))).toBe('FORBIDDEN');
     expect(codeOf(await w.call('GET', `/api/v1/statements/${statement.id}/csv`, venue))).toBe('FORBIDDEN');
     expect((await w.call('GET', `/api/v1/statements/${statement.id}`, { token: w.tokens.partner })).statusCode).toBe(200);

@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { apiWorld, codeOf, KEY_B64, type ApiWorld } from './test-world.ts';
+import { defaultWindows } from '../campaigns.ts';
+import { apiWorld, CARD, codeOf, KEY_B64, NOW, sell, type ApiWorld } from './test-world.ts';
 
 let w: ApiWorld;
 beforeEach(async () => {
@@ -54,14 +55,24 @@ describe('partners', () => {
     expect(tech).toEqual({ id: 'P-BOOK', name: 'Librairie des Canuts', type: 'bookshop', conventionFrom: '2022-06-01', conventionTo: '2027-05-31' });
   });
 
-  it("records an equipment shop's yearly proof, releasing its held statements", async () => {
+  it("R11 records an equipment shop's yearly proof for the campaign its statement names, releasing it; a wrong year says what is still awaited", async () => {
+    w.ledger.addCampaign({ id: '2021-2022', windows: defaultWindows('2021-2022') });
+    sell(w.ledger, 'T-EQUI-01', CARD, 'PRO_EQUIPMENT', 5000, NOW);
     w.clock.now = Date.parse('2022-11-02T09:00:00+01:00');
     const held = w.ledger.closeStatement('P-EQUI', '2022-10-01', '2022-10-31', w.clock.now);
     expect(held.status).toBe('held');
+    const view = await w.call('GET', `/api/v1/statements/${held.id}`);
+    expect(view.json()).toMatchObject({ status: 'held', proofMissing: ['2022-2023'] });
+    const wrong = await w.call('POST', '/api/v1/partners/P-EQUI/proofs', { body: { schoolYear: '2021-2022' } });
+    expect(wrong.statusCode, wrong.body).toBe(201);
+    expect(wrong.json()).toEqual({ partnerId: 'P-EQUI', schoolYear: '2021-2022', released: 0, stillHeld: [{ statementId: held.id, proofMissing: ['2022-2023'] }] });
     const res = await w.call('POST', '/api/v1/partners/P-EQUI/proofs', { body: { schoolYear: '2022-2023' } });
-    expect(res.statusCode, res.body).toBe(201);
-    expect(res.json()).toEqual({ partnerId: 'P-EQUI', schoolYear: '2022-2023', released: 1 });
-    expect(w.ledger.statement(held.id)?.status).toBe('ready');
+    expect(res.json()).toEqual({ partnerId: 'P-EQUI', schoolYear: '2022-2023', released: 1, stillHeld: [] });
+    expect(w.ledger.statement(held.id)).toMatchObject({ status: 'ready', proofMissing: [] });
+    const unknown = await w.call('POST', '/api/v1/partners/P-EQUI/proofs', { body: { schoolYear: '2031-2032' } });
+    expect([unknown.statusCode, codeOf(unknown)]).toEqual([404, 'NOT_FOUND']);
+    const bookshop = await w.call('POST', '/api/v1/partners/P-BOOK/proofs', { body: { schoolYear: '2022-2023' } });
+    expect([bookshop.statusCode, codeOf(bookshop)]).toEqual([422, 'DATA_INVALID']);
   });
 });
 

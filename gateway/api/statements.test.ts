@@ -67,14 +67,22 @@ describe('statements', () => {
 });
 
 describe('statement runs', () => {
-  it('closes the period for every partner, skipping one already stated; a period not over refuses the run', async () => {
+  it('R11 closes the period for every partner with something to state, skipping one already stated and those with nothing (no empty statement, held or not); a period not over refuses the run', async () => {
     await close('P-BOOK');
+    // Its convention starts after the period: nothing to state, and said so.
+    w.ledger.addPartner({ id: 'P-NEW', name: 'Nouvelle librairie', type: 'bookshop', conventionFrom: '2022-11-15', conventionTo: '2027-05-31' });
     const res = await w.call('POST', '/api/v1/statement-runs', { body: october });
     expect(res.statusCode, res.body).toBe(201);
-    const body = res.json() as { statements: { partnerId: string; totalCents: number }[]; skipped: { partnerId: string }[] };
-    expect(body.skipped.map((x) => x.partnerId)).toEqual(['P-BOOK']);
-    expect(body.statements.find((x) => x.partnerId === 'P-CINE')?.totalCents).toBeGreaterThan(0);
-    expect(body.statements.length + 1).toBe(w.ledger.partners().length);
+    const body = res.json() as { statements: { partnerId: string; totalCents: number }[]; skipped: { partnerId: string; code: string; reason: string }[] };
+    expect(body.statements.map((x) => x.partnerId)).toEqual(['P-CINE']);
+    expect(body.statements[0]?.totalCents).toBeGreaterThan(0);
+    const skipped = Object.fromEntries(body.skipped.map((x) => [x.partnerId, x.code]));
+    expect(skipped).toEqual({ 'P-AIDE': 'NOTHING_TO_STATE', 'P-BOOK': 'PERIOD_INVALID', 'P-BOOK2': 'NOTHING_TO_STATE', 'P-EQUI': 'NOTHING_TO_STATE', 'P-NEW': 'NOTHING_TO_STATE', 'P-VENU': 'NOTHING_TO_STATE' });
+    expect(body.skipped.find((x) => x.partnerId === 'P-NEW')?.reason).toBe('no statement for P-NEW: its convention starts on 2022-11-15, after the period');
+    // The equipment shop got no empty statement left "held".
+    expect(w.ledger.statements({ partnerId: 'P-EQUI' })).toEqual([]);
+    const alone = await w.call('POST', '/api/v1/statements', { body: { partnerId: 'P-VENU', ...october } });
+    expect([alone.statusCode, codeOf(alone)]).toEqual([422, 'NOTHING_TO_STATE']);
     const early = await w.call('POST', '/api/v1/statement-runs', { body: { periodFrom: '2022-11-01', periodTo: '2022-11-30' } });
     expect([early.statusCode, codeOf(early)]).toEqual([422, 'PERIOD_INVALID']);
     expect(w.ledger.statements({}).filter((x) => x.periodFrom === '2022-11-01')).toEqual([]);

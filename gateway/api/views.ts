@@ -200,6 +200,7 @@ const statementFields = {
   periodTo: IsoDate,
   createdAt: Timestamp,
   status: StatementStatus,
+  proofMissing: Type.Array(Type.String(), { description: 'held: the campaigns (e.g. 2022-2023) whose yearly proof the equipment shop has not sent; empty otherwise' }),
   totalCents: Type.Integer(),
   totalText: Type.String(),
 };
@@ -234,6 +235,7 @@ function statementHead(s: Statement) {
     periodTo: s.periodTo,
     createdAt: iso(s.createdAt),
     status: s.status,
+    proofMissing: [...s.proofMissing],
     totalCents: s.totalCents,
     totalText: formatEuros(s.totalCents),
   };

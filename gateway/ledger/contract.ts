@@ -644,17 +644,42 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         expect(l.audit()).toEqual([]);
       });
 
-      it('R11 an equipment shop is held until its yearly proof is recorded', () => {
-        sell(l, { terminal: T.equip, card: CARD, benefit: 'PRO_EQUIPMENT', amount: 8000 });
-        const st = l.closeStatement('P-EQUI', '2022-10-01', '2022-10-31', at('2022-11-02T09:00:00+01:00'));
-        expect(st.status).toBe('held');
-        expect(codeOf(() => l.markPaid([st.id], NOW, { id: 'PSR-3', xml: '<Document/>' }))).toBe('DATA_INVALID');
-        expect(l.recordProof('P-EQUI', '2021-2022', NOW)).toBe(0);
-        expect(l.recordProof('P-EQUI', '2022-2023', NOW)).toBe(1);
-        expect(l.statement(st.id)).toMatchObject({ status: 'ready', totalCents: 8000 });
-        // Later statements of the same year are not held.
+      it('R11 an equipment shop is held until its yearly proof is recorded for the campaign its sales took from', () => {
+        // June 2022: the 2022/2023 equipment wallet is open from 7 June (R6), though the school year is 2021/2022.
+        sell(l, { terminal: T.equip, card: CARD, benefit: 'PRO_EQUIPMENT', amount: 8000, when: at('2022-06-20T10:00:00+02:00') });
+        const june = l.closeStatement('P-EQUI', '2022-06-01', '2022-06-30', at('2022-07-02T09:00:00+02:00'));
+        expect(june).toMatchObject({ status: 'held', proofMissing: ['2022-2023'], totalCents: 8000 });
+        expect(codeOf(() => l.markPaid([june.id], NOW, { id: 'PSR-3', xml: '<Document/>' }))).toBe('DATA_INVALID');
+        l.addCampaign({ id: '2021-2022', windows: defaultWindows('2021-2022') });
+        // The school year of the dates is not the one asked for: nothing released, and the answer says why.
+        expect(l.recordProof('P-EQUI', '2021-2022', NOW)).toEqual({ released: 0, stillHeld: [{ statementId: june.id, proofMissing: ['2022-2023'] }] });
+        expect(l.recordProof('P-EQUI', '2022-2023', NOW)).toEqual({ released: 1, stillHeld: [] });
+        expect(l.statement(june.id)).toMatchObject({ status: 'ready', totalCents: 8000, proofMissing: [] });
+        // Later statements of the same campaign are not held.
         sell(l, { terminal: T.equip, card: CARD, benefit: 'PRO_EQUIPMENT', amount: 1000, when: at('2022-11-10T10:00:00+01:00') });
         expect(l.closeStatement('P-EQUI', '2022-11-01', '2022-11-30', at('2022-12-01T09:00:00+01:00')).status).toBe('ready');
+        // A statement over the turn of the campaigns waits for both years' proofs.
+        l.load({ cardNumber: CARD, benefit: 'PRO_EQUIPMENT', campaign: '2023-2024', amount: 5000, at: at('2023-06-08T09:00:00+02:00') });
+        sell(l, { terminal: T.equip, card: CARD, benefit: 'PRO_EQUIPMENT', amount: 500, when: at('2023-05-30T10:00:00+02:00') });
+        sell(l, { terminal: T.equip, card: CARD, benefit: 'PRO_EQUIPMENT', amount: 700, when: at('2023-06-12T10:00:00+02:00') });
+        const turn = l.closeStatement('P-EQUI', '2023-05-01', '2023-06-30', at('2023-07-03T09:00:00+02:00'));
+        expect(turn).toMatchObject({ status: 'held', proofMissing: ['2023-2024'], totalCents: 1200 });
+        expect(l.recordProof('P-EQUI', '2023-2024', NOW)).toEqual({ released: 1, stillHeld: [] });
+        // Only equipment shops send a proof; only for a campaign that exists.
+        expect(codeOf(() => l.recordProof('P-BOOK', '2022-2023', NOW))).toBe('DATA_INVALID');
+        expect(codeOf(() => l.recordProof('P-EQUI', '2031-2032', NOW))).toBe('NOT_FOUND');
+      });
+
+      it('R11 no empty statement: a partner with nothing to state gets NOTHING_TO_STATE, saying why', () => {
+        expect(thrown(() => l.closeStatement('P-CINE', '2022-10-01', '2022-10-31', at('2022-11-02T09:00:00+01:00')))).toMatchObject({
+          code: 'NOTHING_TO_STATE',
+          message: 'no statement for P-CINE: nothing recorded up to 2022-10-31 is left to state',
+        });
+        l.addPartner({ id: 'P-LATE', name: 'Librairie nouvelle', type: 'bookshop', conventionFrom: '2022-11-15', conventionTo: '2027-05-31' });
+        expect(thrown(() => l.closeStatement('P-LATE', '2022-10-01', '2022-10-31', at('2022-11-02T09:00:00+01:00'))).message).toBe(
+          'no statement for P-LATE: its convention starts on 2022-11-15, after the period',
+        );
+        expect(l.statements({})).toEqual([]);
       });
     });
 

@@ -249,6 +249,13 @@ export interface HistoryEntry {
   readonly partnerId: string | null;
 }
 
+export interface ProofResult {
+  /** Held statements now ready to pay. */
+  readonly released: number;
+  /** The partner's statements still held, each with the campaigns whose proof it still waits for. */
+  readonly stillHeld: readonly { readonly statementId: string; readonly proofMissing: readonly string[] }[];
+}
+
 export interface Opposition {
   readonly cardNumber: string;
   readonly reason: OppositionReason;
@@ -450,8 +457,12 @@ export interface Ledger {
   campaigns(): CampaignDef[];
   addPartner(p: PartnerRecord): void;
   updatePartner(id: string, patch: Partial<Omit<PartnerRecord, 'id' | 'type'>>): void;
-  /** The yearly proof (sticker and logo) of an equipment shop; releases its held statements for that year. */
-  recordProof(partnerId: string, schoolYear: string, at: number): number;
+  /**
+   * The yearly proof (sticker and logo) of an equipment shop, for one campaign (the school year whose
+   * wallets its sales took from: 7 June to 31 May for equipment); releases the held statements that waited
+   * only for it, and says which stay held and for which campaigns.
+   */
+  recordProof(partnerId: string, campaign: string, at: number): ProofResult;
   addTerminal(t: Omit<TerminalRecord, 'active'> & { active?: boolean }): void;
   setTerminalActive(id: string, active: boolean): void;
   /** A replaced device: the new key takes over at once and the terminal is active; the old key is refused from now on. */

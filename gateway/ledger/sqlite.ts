@@ -23,7 +23,7 @@ import { encodeJson } from '../../protocol/debit.ts';
 import { assert, PasserelleError } from '../../protocol/errors.ts';
 import { addDays, endOfRegionDay, isIsoDate, regionDate, startOfRegionDay } from '../../common/paris-time.ts';
 import type { CardLoadRow } from '../bulk/types.ts';
-import { checkCampaign, schoolYearOf, walletValidity, type BenefitWindow, type CampaignDef } from '../campaigns.ts';
+import { campaignAt, checkCampaign, walletValidity, type BenefitWindow, type CampaignDef } from '../campaigns.ts';
 import type { Statement, StatementLine } from '../reimbursement/types.ts';
 import { debitReply, voidReply } from '../replies.ts';
 import { decide, pinGate, type CardProofCheck, type Decision, type PinGate, type Snapshot, type WalletProblem } from '../rules.ts';
@@ -55,6 +55,7 @@ import type {
   Opposition,
   OppositionResult,
   PartnerRecord,
+  ProofResult,
   StoredRequest,
   Suspension,
   TerminalRecord,
@@ -1141,13 +1142,38 @@ export class SqliteLedger implements Ledger {
     this.#terminals.clear();
   }
 
-  recordProof(partnerId: string, schoolYear: string, at: number): number {
-    if (!this.partner(partnerId)) throw new PasserelleError('NOT_FOUND', `no partner ${partnerId}`);
-    if (!/^\d{4}-\d{4}$/.test(schoolYear)) throw new PasserelleError('DATA_INVALID', `school year must look like 2022-2023, got ${schoolYear}`);
-    return this.#db.transaction(() => {
-      this.#db.prepare('INSERT OR IGNORE INTO partner_proofs (partner_id, school_year, recorded_at) VALUES (?, ?, ?)').run(partnerId, schoolYear, at);
-      return this.#db.prepare("UPDATE statements SET status = 'ready' WHERE partner_id = ? AND school_year = ? AND status = 'held'").run(partnerId, schoolYear).changes;
+  recordProof(partnerId: string, campaign: string, at: number): ProofResult {
+    const partner = this.partner(partnerId);
+    if (!partner) throw new PasserelleError('NOT_FOUND', `no partner ${partnerId}`);
+    if (partner.type !== 'equipment_shop') throw new PasserelleError('DATA_INVALID', `partner ${partnerId} is a ${partner.type}: only equipment shops send a yearly proof`);
+    if (!this.#s.campaign.get(campaign)) {
+      throw new PasserelleError('NOT_FOUND', `no campaign ${campaign}: a proof is recorded for the campaign whose wallets the sales took from (e.g. 2022-2023 for sales from 7 June 2022 to 31 May 2023)`);
+    }
+    return this.#db.transaction((): ProofResult => {
+      this.#db.prepare('INSERT OR IGNORE INTO partner_proofs (partner_id, school_year, recorded_at) VALUES (?, ?, ?)').run(partnerId, campaign, at);
+      let released = 0;
+      const stillHeld: { statementId: string; proofMissing: string[] }[] = [];
+      for (const { id } of this.#db.prepare<[string], { id: string }>("SELECT id FROM statements WHERE partner_id = ? AND status = 'held' ORDER BY period_from").all(partnerId)) {
+        const missing = this.#proofMissing(partnerId, id);
+        if (missing.length > 0) stillHeld.push({ statementId: id, proofMissing: missing });
+        else released += this.#db.prepare("UPDATE statements SET status = 'ready' WHERE id = ?").run(id).changes;
+      }
+      return { released, stillHeld };
     })();
+  }
+
+  /**
+   * The campaigns of a statement's lines for which the partner has no yearly proof: a line's campaign is
+   * the wallet's it took from, or, for a sale the Region's guarantee paid whole (no wallet), the campaign
+   * of its date.
+   */
+  #proofMissing(partnerId: string, statementId: string): string[] {
+    const lines = this.#db.prepare<[string], { campaign: string | null; sale_at: number }>('SELECT campaign, sale_at FROM sales WHERE statement_id = ?').all(statementId);
+    const campaigns = new Set(lines.map((l) => l.campaign ?? campaignAt(l.sale_at)));
+    const proven = new Set(
+      this.#db.prepare<[string], { school_year: string }>('SELECT school_year FROM partner_proofs WHERE partner_id = ?').all(partnerId).map((r) => r.school_year),
+    );
+    return [...campaigns].filter((c) => !proven.has(c)).sort();
   }
 
   addTerminal(t: Omit<TerminalRecord, 'active'> & { active?: boolean }): void {
@@ -1942,17 +1968,24 @@ export class SqliteLedger implements Ledger {
         .prepare<[string, string, string], { id: string }>('SELECT id FROM statements WHERE partner_id = ? AND period_from <= ? AND period_to >= ?')
         .get(partnerId, periodTo, periodFrom);
       if (overlap) throw new PasserelleError('PERIOD_INVALID', `period overlaps statement ${overlap.id}`);
+      // No empty statement: a partner with nothing recorded (a convention that starts after the period, a
+      // shop that sold nothing) gets none, so no one pays, holds or files a zero.
+      const lines = this.#db.prepare<[string, number], { n: number }>('SELECT count(*) AS n FROM sales WHERE partner_id = ? AND statement_id IS NULL AND recorded_at < ?').get(partnerId, end)!.n;
+      if (lines === 0) {
+        const why = partner.conventionFrom > periodTo ? `its convention starts on ${partner.conventionFrom}, after the period` : `nothing recorded up to ${periodTo} is left to state`;
+        throw new PasserelleError('NOTHING_TO_STATE', `no statement for ${partnerId}: ${why}`);
+      }
       const n = (this.#db.prepare<[], { n: number }>('SELECT count(*) AS n FROM statements').get()?.n ?? 0) + 1;
       const id = `ST-${periodTo.replace(/-/g, '')}-${String(n).padStart(6, '0')}`;
-      const schoolYear = schoolYearOf(periodTo);
-      const held =
-        partner.type === 'equipment_shop' &&
-        !this.#db.prepare('SELECT 1 FROM partner_proofs WHERE partner_id = ? AND school_year = ?').get(partnerId, schoolYear);
       this.#db
-        .prepare('INSERT INTO statements (id, partner_id, period_from, period_to, created_at, status, school_year, total_cents) VALUES (?, ?, ?, ?, ?, ?, ?, 0)')
-        .run(id, partnerId, periodFrom, periodTo, at, held ? 'held' : 'ready', schoolYear);
+        .prepare("INSERT INTO statements (id, partner_id, period_from, period_to, created_at, status, school_year, total_cents) VALUES (?, ?, ?, ?, ?, 'ready', '', 0)")
+        .run(id, partnerId, periodFrom, periodTo, at);
       this.#db.prepare('UPDATE sales SET statement_id = ? WHERE partner_id = ? AND statement_id IS NULL AND recorded_at < ?').run(id, partnerId, end);
-      this.#db.prepare('UPDATE statements SET total_cents = (SELECT coalesce(sum(amount_cents), 0) FROM sales WHERE statement_id = ?) WHERE id = ?').run(id, id);
+      // An equipment shop is paid once it sent its yearly proof for each campaign its lines took from.
+      const held = partner.type === 'equipment_shop' && this.#proofMissing(partnerId, id).length > 0;
+      this.#db
+        .prepare("UPDATE statements SET status = ?, total_cents = (SELECT coalesce(sum(amount_cents), 0) FROM sales WHERE statement_id = ?) WHERE id = ?")
+        .run(held ? 'held' : 'ready', id, id);
       const s = this.statement(id);
       assert(s, 'statement just written');
       return s;
@@ -1993,6 +2026,7 @@ export class SqliteLedger implements Ledger {
       periodTo: r.period_to,
       createdAt: r.created_at,
       status: r.status,
+      proofMissing: r.status === 'held' ? this.#proofMissing(r.partner_id, r.id) : [],
       totalCents: r.total_cents,
       lines,
     };

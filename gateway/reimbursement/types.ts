@@ -46,6 +46,11 @@ export interface Statement {
   readonly createdAt: number;
   /** `held`: an equipment shop without its yearly proof (sticker/logo) on record; not paid until released. */
   readonly status: StatementStatus;
+  /**
+   * The campaigns (school years, e.g. `2022-2023`) of the statement's lines whose yearly proof the partner
+   * has not sent: what a held statement waits for. Empty for any statement not held.
+   */
+  readonly proofMissing: readonly string[];
   /** Sum of `lines[].amountCents`. */
   readonly totalCents: number;
   /** Ordered by sale time, then id. */

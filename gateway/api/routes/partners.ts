@@ -136,15 +136,30 @@ export function partnerRoutes(api: Api, { ledger, now }: ApiDeps): void {
     {
       config: allow('operator'),
       schema: {
-        ...meta('partners', "Record an equipment shop's yearly proof (sticker and logo); releases its held statements"),
+        ...meta('partners', "Record an equipment shop's yearly proof (sticker and logo) for a campaign; releases the held statements that waited only for it"),
         params: PartnerParams,
-        body: Obj({ schoolYear: Type.String({ pattern: '^[0-9]{4}-[0-9]{4}$', description: 'e.g. 2022-2023' }) }),
-        response: { 201: Obj({ partnerId: Type.String(), schoolYear: Type.String(), released: Type.Integer({ description: 'Held statements now ready to pay' }) }), ...ERRORS },
+        body: Obj({
+          schoolYear: Type.String({
+            pattern: '^[0-9]{4}-[0-9]{4}$',
+            description: 'The campaign whose wallets the sales took from, e.g. 2022-2023 for equipment sales from 7 June 2022 to 31 May 2023 (a held statement names it in proofMissing)',
+          }),
+        }),
+        response: {
+          201: Obj({
+            partnerId: Type.String(),
+            schoolYear: Type.String(),
+            released: Type.Integer({ description: 'Held statements now ready to pay' }),
+            stillHeld: Type.Array(Obj({ statementId: Type.String(), proofMissing: Type.Array(Type.String()) }), {
+              description: "The partner's statements still held, with the campaigns whose proof each still waits for",
+            }),
+          }),
+          ...ERRORS,
+        },
       },
     },
     async (req, reply) => {
-      const released = ledger.recordProof(req.params.partnerId, req.body.schoolYear, now());
-      return reply.code(201).send({ partnerId: req.params.partnerId, schoolYear: req.body.schoolYear, released });
+      const r = ledger.recordProof(req.params.partnerId, req.body.schoolYear, now());
+      return reply.code(201).send({ partnerId: req.params.partnerId, schoolYear: req.body.schoolYear, released: r.released, stillHeld: r.stillHeld.map((h) => ({ statementId: h.statementId, proofMissing: [...h.proofMissing] })) });
     },
   );
 }

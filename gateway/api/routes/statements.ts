@@ -63,23 +63,33 @@ export function statementRoutes(api: Api, { ledger, now }: ApiDeps): void {
     {
       config: allow('operator'),
       schema: {
-        ...meta('statements', "Close a period for every partner (the monthly run): partners already stated for an overlapping period are skipped"),
+        ...meta(
+          'statements',
+          'Close a period for every partner (the monthly run): partners with nothing to state (no sale or correction, a convention starting later) and partners already stated for an overlapping period are skipped, with the reason',
+        ),
         body: Obj({ periodFrom: IsoDate, periodTo: IsoDate }),
-        response: { 201: Obj({ statements: Type.Array(StatementSummary), skipped: Type.Array(Obj({ partnerId: Type.String(), reason: Type.String() })) }), ...ERRORS },
+        response: {
+          201: Obj({
+            statements: Type.Array(StatementSummary),
+            skipped: Type.Array(Obj({ partnerId: Type.String(), code: literals(['NOTHING_TO_STATE', 'PERIOD_INVALID'] as const), reason: Type.String() })),
+          }),
+          ...ERRORS,
+        },
       },
     },
     async (req, reply) => {
       const { periodFrom, periodTo } = req.body;
       const at = now();
       const statements: Statement[] = [];
-      const skipped: { partnerId: string; reason: string }[] = [];
+      const skipped: { partnerId: string; code: 'NOTHING_TO_STATE' | 'PERIOD_INVALID'; reason: string }[] = [];
       for (const p of ledger.partners()) {
         try {
           statements.push(ledger.closeStatement(p.id, periodFrom, periodTo, at));
         } catch (e) {
           // A period not over yet or malformed is the same for every partner: refuse the whole run.
-          if (!(e instanceof PasserelleError) || e.code !== 'PERIOD_INVALID' || !e.message.includes('overlaps')) throw e;
-          skipped.push({ partnerId: p.id, reason: e.message });
+          if (!(e instanceof PasserelleError)) throw e;
+          if (e.code === 'NOTHING_TO_STATE' || (e.code === 'PERIOD_INVALID' && e.message.includes('overlaps'))) skipped.push({ partnerId: p.id, code: e.code, reason: e.message });
+          else throw e;
         }
       }
       return reply.code(201).send({ statements: statements.map(statementSummary), skipped });
