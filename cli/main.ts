@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { VERSION } from '../common/version.ts';
 import { codesMarkdown, CODES, type Code } from '../protocol/codes.ts';
 import { isPasserelleError } from '../protocol/errors.ts';
+import { SIM_DEFAULTS } from './sim-defaults.ts';
 
 /** The `passerelle` command line. Every operating error ends with its stable code and a non-zero exit. */
 
@@ -54,17 +55,24 @@ program
 const sim = program.command('sim').description('simulated terminals and card holders against a running gateway');
 sim
   .command('sale')
-  .description('one sale on a simulated demo terminal (exit 0 when approved)')
-  .requiredOption('-t, --terminal <id>', 'demo terminal id, e.g. T-LIB-LYON-01')
+  .description('one sale on a simulated terminal, any terminal whose key is given (a demo terminal by default); the card is personalised through the API with an operator token (exit 0 when the sale ends as asked)')
+  .option('-t, --terminal <id>', 'terminal id, e.g. T-LIB-LYON-01 (a demo terminal, or the one a key file is for)')
+  .option('--key-file <file>', "the terminal's private key: its base64url seed (with -t), {\"terminalId\", \"seed\"}, or a list of them")
+  .option('-c, --config <file>', "a terminal's config (terminal/config.ts): its id, gatewayUrl, keyFile, gatewayKeysFile and outbox")
+  .option('--gateway-keys <file>', "the gateway's public keys (default: <data-dir>/gateway-public.json)")
   .option('--holder <name>', 'demo card holder, e.g. "Léa Martin"')
   .option('--card <number>', 'card number (instead of --holder)')
   .requiredOption('-b, --benefit <code>', 'benefit code, e.g. LEISURE_BOOKS, SPORT, CINEMA')
   .requiredOption('-a, --amount <amount>', 'price in euros (12,50) or, for cinema and museums, a number of entries')
   .option('--qr', 'show the QR code instead of tapping the card (then the code is typed on the pad)')
   .option('--code <pin>', 'code typed on the pad for a QR sale (default: the demo holder’s code)')
-  .option('--data-dir <dir>', 'data directory of the running gateway (terminal keys, gateway public keys)', 'data')
-  .option('--gateway <url>', 'MQTT URL of the gateway', 'mqtt://127.0.0.1:1884')
-  .option('--http <url>', 'HTTP URL of the gateway, to personalise the chip of a --card that is not a demo card (with the demo operator token)', 'http://127.0.0.1:8080')
+  .option('--offline', 'cut the link before the sale (accepted offline), restore it, and print the settlement (exit 0 when approved)')
+  .option('--repeat <content>', 'then send the request again under its id: same (the original reply is expected), other (other content: TXN_CONFLICT is expected), or same,other')
+  .option('--token <token>', 'operator token to personalise the card through the API (default: the demo operator token of the data directory)')
+  .option('--replace-chip', 'the card already has another chip: give it this simulator’s (audited)')
+  .option('--data-dir <dir>', 'data directory of the gateway (demo terminal keys and cards, gateway public keys, demo tokens); the simulator keeps its outboxes and chips under <dir>/sim', SIM_DEFAULTS.dataDir)
+  .option('--gateway <url>', `MQTT URL of the gateway (default: the terminal config's gatewayUrl, or ${SIM_DEFAULTS.mqttUrl})`)
+  .option('--http <url>', `HTTP URL of the gateway, to personalise the card (default: ${SIM_DEFAULTS.httpUrl})`)
   .action(lazy(() => import('./sim.ts'), 'simSale'));
 
 const terminal = program.command('terminal').description('commands run on a terminal by its technician');

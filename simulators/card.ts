@@ -4,12 +4,14 @@ import {
   challengeMessage,
   encodeFci,
   issueCredential,
+  parseCredential,
   PASS_REGION_AID,
   SW,
   withSw,
   type Credential,
 } from '../protocol/card-app.ts';
 import { nodeSigner, type Signer } from '../protocol/crypto.ts';
+import { PasserelleError } from '../protocol/errors.ts';
 
 /**
  * A Pass'Région card emulated in Node: it implements the card application (protocol/card-app.ts) at the
@@ -44,6 +46,20 @@ export function personaliseCard(o: PersonaliseOptions): SimPassCard {
     o.issuer,
   );
   return new SimPassCard(credential, chip, o.uid);
+}
+
+/**
+ * A card personalised the way a real one is: the chip made its key pair (`chipSeed`), the gateway signed
+ * the credential for its public half (`POST /api/v1/cards/{card}/credential`), and the credential is
+ * written on the chip. No issuer key is needed here; a credential naming another chip's key is refused.
+ */
+export function cardFromCredential(encoded: Uint8Array, chipSeed: Uint8Array, uid?: string): SimPassCard {
+  const credential = parseCredential(encoded);
+  const chip = nodeSigner(chipSeed);
+  if (!Buffer.from(credential.cardPublicKey).equals(Buffer.from(chip.publicKey))) {
+    throw new PasserelleError('DATA_INVALID', "the credential names another chip key than this chip's: it cannot be written on it");
+  }
+  return new SimPassCard(credential, chip, uid);
 }
 
 export class SimPassCard implements ApduCard {

@@ -10,6 +10,7 @@ export class FaultyLink implements Link {
   #cut = false;
   #handlers: LinkHandlers | undefined;
   readonly dropped: Buffer[] = [];
+  readonly #watchers = new Set<(payload: Buffer) => void>();
 
   constructor(inner: Link) {
     this.#inner = inner;
@@ -50,8 +51,15 @@ export class FaultyLink implements Link {
           return;
         }
         handlers.reply(payload);
+        for (const w of this.#watchers) w(payload);
       },
     });
+  }
+
+  /** Also hand every reply that comes through (after any drop) to `fn`, until the returned function is called. */
+  watchReplies(fn: (payload: Buffer) => void): () => void {
+    this.#watchers.add(fn);
+    return () => this.#watchers.delete(fn);
   }
 
   isUp(): boolean {

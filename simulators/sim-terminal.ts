@@ -1,18 +1,21 @@
 import type { Logger } from '../common/log.ts';
 import type { Benefit } from '../protocol/benefits.ts';
-import { fromB64url, naclSigner, nodeSigner, NodeVerifier, type Verifier } from '../protocol/crypto.ts';
-import { PasserelleError } from '../protocol/errors.ts';
+import type { Code } from '../protocol/codes.ts';
+import { fromB64url, naclSigner, naclVerifier, nodeSigner, NodeVerifier, type Signer, type Verifier } from '../protocol/crypto.ts';
+import { assert, PasserelleError } from '../protocol/errors.ts';
 import type { VerifiedRoots } from '../protocol/frame.ts';
 import type { GatewayPublicKeys } from '../gateway/keys.ts';
 import { parseConfig } from '../common/config.ts';
 import { TerminalConfigSchema, type TerminalConfig } from '../terminal/config.ts';
 import type { Clock } from '../terminal/bindings.ts';
 import type { Outcome } from '../terminal/lifecycle.ts';
+import type { OutboxEntry } from '../terminal/outbox.ts';
 import type { Screen } from '../terminal/screens.ts';
 import { simBindings, type CardSource, type SimBindings } from '../terminal/sim-bindings.ts';
 import { createTerminal, type Terminal } from '../terminal/terminal.ts';
 import type { CardHolder } from './card-holder.ts';
 import { FaultyLink } from './faulty-link.ts';
+import { nextAnswer, otherContent, type RepeatAnswer, type RepeatContent } from './repeat.ts';
 
 /**
  * A whole simulated terminal: the real runtime, outbox and MQTT link, with simulated devices. Usable from
@@ -39,17 +42,26 @@ export interface SimTerminalOptions {
   readonly clock?: Clock;
 }
 
+/** What signs as the terminal and checks the gateway's answers: kept for requests sent outside the runtime. */
+interface Keys {
+  readonly signer: Signer;
+  readonly verifier: Verifier;
+  readonly gatewaySignPublicKey: Uint8Array;
+}
+
 export class SimTerminal {
   readonly terminalId: string;
   readonly bindings: SimBindings;
   readonly terminal: Terminal;
   readonly link: FaultyLink;
+  readonly #keys: Keys;
 
-  private constructor(terminalId: string, bindings: SimBindings, terminal: Terminal, link: FaultyLink) {
+  private constructor(terminalId: string, bindings: SimBindings, terminal: Terminal, link: FaultyLink, keys: Keys) {
     this.terminalId = terminalId;
     this.bindings = bindings;
     this.terminal = terminal;
     this.link = link;
+    this.#keys = keys;
   }
 
   static start(o: SimTerminalOptions): SimTerminal {
@@ -63,9 +75,10 @@ export class SimTerminal {
     const verifier: Verifier | undefined = node ? new NodeVerifier() : undefined;
     const bindings = simBindings({ gateway: o.gateway, ...(o.cards ? { cards: o.cards } : {}), ...(o.onShow ? { onShow: o.onShow } : {}), ...(verifier ? { verifier } : {}), ...(o.clock ? { clock: o.clock } : {}) });
     let faulty: FaultyLink | undefined;
+    const signer = node ? nodeSigner(seed) : naclSigner(seed);
     const terminal = createTerminal(config, {
       bindings,
-      signer: node ? nodeSigner(seed) : naclSigner(seed),
+      signer,
       gatewaySignPublicKey: o.gateway.signPublicKey,
       issuerPublicKey: o.gateway.issuerPublicKey,
       ...(o.gateway.mqttCertPem ? { mqttCertPem: o.gateway.mqttCertPem } : {}),
@@ -74,7 +87,8 @@ export class SimTerminal {
       ...(verifier ? { verifier } : {}),
       ...(o.roots ? { roots: o.roots } : {}),
     });
-    return new SimTerminal(o.terminalId, bindings, terminal, faulty!);
+    const keys = { signer, verifier: verifier ?? naclVerifier, gatewaySignPublicKey: o.gateway.signPublicKey };
+    return new SimTerminal(o.terminalId, bindings, terminal, faulty!, keys);
   }
 
   get runtime() {
@@ -93,6 +107,52 @@ export class SimTerminal {
       if (Date.now() > until) throw new PasserelleError('NO_REPLY', `${this.terminalId}: link not up after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 10));
     }
+  }
+
+  /**
+   * Wait (bounded) until the terminal may sell offline as far as the gateway's documents go: the signed
+   * policy, a hotlist, and a signed gateway time (a reply, or a live hotlist refresh). A terminal that never
+   * had one is refused offline (docs/offline.md); the first of these it lacks is thrown after the wait.
+   */
+  async waitUntilOfflineReady(timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    for (let m = this.offlineReadiness(); m !== undefined; m = this.offlineReadiness()) {
+      if (Date.now() > until) throw new PasserelleError(m, `${this.terminalId}: not ready to sell offline after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** What the terminal still lacks to sell offline (the code it would refuse with), or undefined. */
+  offlineReadiness(): Code | undefined {
+    const o = this.terminal.outbox;
+    if (!o.policy()) return 'OFFLINE_NO_POLICY';
+    if (o.hotlistState().issuedAt === 0) return 'OFFLINE_HOTLIST_STALE';
+    return o.gatewayTime() === undefined ? 'CLOCK_UNTRUSTED' : undefined;
+  }
+
+  /** Wait (bounded) until the gateway answered the record `txnId`; the record as the outbox then holds it. */
+  async waitUntilSettled(txnId: string, timeoutMs: number): Promise<OutboxEntry> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const e = this.terminal.outbox.entry(txnId);
+      assert(e !== undefined, `no record ${txnId} in the outbox of ${this.terminalId}`);
+      if (e.state !== 'pending') return e;
+      if (Date.now() > until) throw new PasserelleError('NO_REPLY', `${this.terminalId}: record ${txnId} still unanswered after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /**
+   * Send the answered sale `txnId` again, straight to the link (simulators/repeat.ts): the same bytes, or
+   * other content under the same id. Resolves with the gateway's answer to it.
+   */
+  async repeat(txnId: string, content: RepeatContent, timeoutMs = 5000): Promise<RepeatAnswer & { readonly amount: number }> {
+    const e = this.terminal.outbox.entry(txnId);
+    assert(e !== undefined && e.kind === 'sale' && e.amount !== null && e.state === 'replied', `record ${txnId} is not an answered sale of ${this.terminalId}`);
+    const sent = content === 'same' ? { frame: e.frame, amount: e.amount } : otherContent(e.frame, this.#keys.signer);
+    const answer = nextAnswer({ link: this.link, txnId, recorded: e.reply, gatewaySignPublicKey: this.#keys.gatewaySignPublicKey, verifier: this.#keys.verifier, timeoutMs });
+    if (!this.link.send(sent.frame)) throw new PasserelleError('NO_REPLY', `${this.terminalId}: the link is down, the repeat was not sent`);
+    return { ...(await answer), amount: sent.amount };
   }
 
   /** The cashier keys in the sale; the youth taps the card. */

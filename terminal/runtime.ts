@@ -630,7 +630,10 @@ export class TerminalRuntime {
       return;
     }
     if (!corr || !this.#d.outbox.reject(corr, code, this.#d.bindings.clock.now())) {
-      this.#d.log.error({ code, corr }, 'the gateway rejected a request this terminal cannot match');
+      // A record already answered keeps its first answer: a later rejection under its id (TXN_CONFLICT) is
+      // about another request that used the id, not this one.
+      if (corr && this.#d.outbox.entry(corr)) this.#d.log.warn({ code, txnId: corr }, 'the gateway rejected a request under the id of a record already answered; its first answer stands');
+      else this.#d.log.error({ code, corr }, 'the gateway rejected a request this terminal cannot match');
       return;
     }
     this.#inFlight.delete(corr);

@@ -60,6 +60,25 @@ export class CardBureau implements CardSource {
   }
 }
 
+/**
+ * Cards personalised before the sale (through the gateway's personalisation route, as a real card bureau
+ * does: simulators/api-card-bureau.ts), handed out by number. Tapping a number it does not hold is a
+ * mistake in the script.
+ */
+export class IssuedCards implements CardSource {
+  readonly #cards: ReadonlyMap<string, SimPassCard>;
+
+  constructor(cards: Iterable<SimPassCard>) {
+    this.#cards = new Map([...cards].map((c) => [c.cardNumber, c]));
+  }
+
+  card(cardNumber: string): SimPassCard {
+    const card = this.#cards.get(cardNumber);
+    assert(card !== undefined, `no personalised card ${cardNumber} among the issued cards`);
+    return card;
+  }
+}
+
 interface Tap {
   readonly card: SimCard;
   /** The card is pulled away during the exchange (the reader sees it leave). */

@@ -1,9 +1,14 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readyBanner } from '../cli/gateway.ts';
+import { campaignAt } from '../gateway/campaigns.ts';
+import { loadGatewayConfig } from '../gateway/config.ts';
+import { b64url, publicKeyFromSeed } from '../protocol/crypto.ts';
 
 /** The `passerelle` command as a user runs it: a real process, its output and its exit status. */
 
@@ -88,4 +93,119 @@ describe('passerelle command line', () => {
   it('codes --markdown is docs/codes.md', () => {
     expect(run(['codes', '--markdown']).stdout).toBe(readFileSync(new URL('../docs/codes.md', import.meta.url), 'utf8'));
   });
+});
+
+describe('the gateway banner', () => {
+  const gateway = { mqttUrl: 'mqtt://127.0.0.1:1884', httpUrl: 'http://127.0.0.1:8080' };
+  it('with the defaults, the try line is the plain command', () => {
+    const lines = readyBanner(gateway, loadGatewayConfig(undefined, {}));
+    expect(lines.at(-1)).toBe('  try:              npx passerelle sim sale -t T-LIB-LYON-01 --holder "Léa Martin" -b LEISURE_BOOKS -a 12,50');
+  });
+  it('names the data directory (quoted for the shell when it must be) and the ports it was started with', () => {
+    const lines = readyBanner({ mqttUrl: 'mqtt://127.0.0.1:1999', httpUrl: 'http://127.0.0.1:8099' }, loadGatewayConfig(undefined, { dataDir: "/srv/l'essai data" }));
+    expect(lines.at(-1)).toMatch(/ -a 12,50 --data-dir '\/srv\/l'\\''essai data' --gateway mqtt:\/\/127\.0\.0\.1:1999 --http http:\/\/127\.0\.0\.1:8099$/);
+  });
+});
+
+/**
+ * `passerelle sim sale` as a developer uses it, against a gateway started with `passerelle gateway start`
+ * on free ports and its own data directory. Every command runs from an empty directory, so nothing of a
+ * `./data` here is used by mistake.
+ */
+describe('sim sale against a gateway started from the command line', () => {
+  let dir: string;
+  let gatewayProcess: ChildProcess;
+  let tryLine: string;
+  let where: string[];
+  let httpUrl: string;
+  const dataDir = () => join(dir, 'data');
+  const sim = (args: string[]) => spawnSync(process.execPath, [bin, 'sim', 'sale', ...args], { encoding: 'utf8', timeout: 60_000, cwd: dir });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'passerelle-cli-sim-'));
+    gatewayProcess = spawn(process.execPath, [bin, 'gateway', 'start', '--data-dir', join(dir, 'data'), '--mqtt-port', '0', '--http-port', '0'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    let banner = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no banner within 30 s: ${banner}`)), 30_000);
+      gatewayProcess.stderr!.on('data', (chunk: Buffer) => {
+        banner += chunk.toString('utf8');
+        if (/ try: .*\n/.test(banner)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      gatewayProcess.on('exit', (code) => reject(new Error(`gateway exited with ${code}: ${banner}`)));
+    });
+    tryLine = /try: +(.*)\n/.exec(banner)![1]!;
+    httpUrl = /browsers \(HTTP\): +(http:\/\/\S+)\/healthz/.exec(banner)![1]!;
+    const mqttUrl = /terminals \(MQTT\): +(mqtt:\/\/\S+)/.exec(banner)![1]!;
+    where = ['--data-dir', dataDir(), '--gateway', mqttUrl, '--http', httpUrl];
+  }, 40_000);
+
+  afterAll(async () => {
+    if (gatewayProcess.exitCode === null) {
+      const exited = new Promise((r) => gatewayProcess.once('exit', r));
+      gatewayProcess.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("the banner's try line names this gateway's data directory and ports, and works as printed", () => {
+    expect(tryLine).toContain(`--data-dir ${dataDir()}`);
+    expect(tryLine).toContain(`--http ${httpUrl}`);
+    expect(tryLine).not.toMatch(/:1884|:8080/);
+    const r = spawnSync('sh', ['-c', tryLine.replace(/^npx passerelle /, `'${process.execPath}' '${bin}' `)], { encoding: 'utf8', timeout: 60_000, cwd: dir });
+    expect(r.stdout).toContain('PAIEMENT ACCEPTÉ');
+    expect(r.stdout).toMatch(/outcome: approved \(transaction [0-9a-f-]{36}\)/);
+    expect(r.status).toBe(0);
+  }, 60_000);
+
+  it('--offline: the link cut before the sale, accepted offline, then forwarded and settled; --repeat same,other: the original reply, then TXN_CONFLICT', () => {
+    const r = sim(['-t', 'T-LIB-LYON-01', '--holder', 'Hugo Bernard', '-b', 'LEISURE_BOOKS', '-a', '18', '--offline', '--repeat', 'same,other', ...where]);
+    expect(r.stdout).toContain('réseau coupé avant la vente');
+    expect(r.stdout).toContain('ACCEPTÉ HORS LIGNE');
+    expect(r.stdout).toMatch(/outcome: offline \(transaction [0-9a-f-]{36}\)/);
+    expect(r.stdout).toContain("réseau rétabli ; vente transmise et réglée : approved, 18,00\u00a0€ pris sur l'avantage");
+    expect(r.stdout).toContain("renvoi (même id, même contenu, montant 18,00\u00a0€) : approved, la réponse d'origine");
+    expect(r.stdout).toContain('renvoi (même id, autre contenu, montant 18,01\u00a0€) : refusé, TXN_CONFLICT (204) : Transaction en conflit');
+    expect(r.stdout).not.toContain('NON CONFORME');
+    expect(r.status).toBe(0);
+  }, 60_000);
+
+  it('any terminal whose key file is given (registered through the API), a card personalised through the API: no gateway private file needed', async () => {
+    const operator = (JSON.parse(readFileSync(join(dataDir(), 'demo-tokens.json'), 'utf8')) as { operator: string }).operator;
+    const api = async (path: string, body: unknown) => {
+      const res = await fetch(`${httpUrl}/api/v1${path}`, { method: 'POST', headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect(res.status, await res.clone().text()).toBe(201);
+    };
+    const seed = randomBytes(32);
+    await api('/terminals', { id: 'T-DEV-CLI-01', partnerId: 'P-LIB-LYON', publicKey: b64url(publicKeyFromSeed(seed)) });
+    await api('/cards', { number: '8250000000000018', holder: 'Zoé Essai' });
+    await api('/cards/8250000000000018/loads', { benefit: 'LEISURE_BOOKS', campaign: campaignAt(Date.now()), amount: 1500 });
+    // The developer's own directory: the terminal's key and the gateway's public keys, nothing else.
+    const mine = join(dir, 'dev');
+    mkdirSync(mine);
+    writeFileSync(join(mine, 'terminal-key.json'), JSON.stringify({ terminalId: 'T-DEV-CLI-01', seed: b64url(seed) }));
+    copyFileSync(join(dataDir(), 'gateway-public.json'), join(mine, 'gateway-public.json'));
+    const args = ['--key-file', join(mine, 'terminal-key.json'), '--card', '8250000000000018', '-b', 'LEISURE_BOOKS', '-a', '4,00', '--token', operator, '--data-dir', mine, ...where.slice(2)];
+    const first = sim(args);
+    expect(first.stdout).toContain('terminal T-DEV-CLI-01');
+    expect(first.stdout).toContain('PAIEMENT ACCEPTÉ');
+    expect(first.status).toBe(0);
+    // The card keeps its chip from one run to the next, as a real card does.
+    const again = sim(args);
+    expect(again.stdout).toContain('Solde restant : 7,00\u00a0€');
+    expect(again.status).toBe(0);
+  }, 60_000);
+
+  it('a terminal the gateway does not know: the refusal is named (LINK_NOT_AUTHORIZED), not NO_REPLY', () => {
+    writeFileSync(join(dir, 'stranger.key'), b64url(randomBytes(32)));
+    const r = sim(['--key-file', join(dir, 'stranger.key'), '-t', 'T-STRANGER-01', '--holder', 'Léa Martin', '-b', 'LEISURE_BOOKS', '-a', '3', ...where]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('HORS LIGNE : connexion refusée (code 337)');
+    expect(r.stdout).toContain('LINK_NOT_AUTHORIZED (337) : Connexion refusée : terminal inconnu ou désactivé, contacter la Région');
+    expect(r.stderr).toContain('passerelle: LINK_NOT_AUTHORIZED (337)');
+    expect(r.stderr).not.toContain('NO_REPLY');
+  }, 60_000);
 });
