@@ -197,6 +197,20 @@ describe('sim sale against a gateway started from the command line', () => {
     const again = sim(args);
     expect(again.stdout).toContain('Solde restant : 7,00\u00a0€');
     expect(again.status).toBe(0);
+    // The terminal's own config names its key (a bare seed, as provisioned), the gateway's keys and its outbox.
+    writeFileSync(join(mine, 'terminal.key'), b64url(seed));
+    const config = {
+      terminalId: 'T-DEV-CLI-01',
+      gatewayUrl: where[3],
+      outboxFile: join(mine, 'sim', 'outbox-T-DEV-CLI-01.sqlite'),
+      benefits: ['LEISURE_BOOKS'],
+      keyFile: join(mine, 'terminal.key'),
+      gatewayKeysFile: join(mine, 'gateway-public.json'),
+    };
+    writeFileSync(join(mine, 'terminal.json'), JSON.stringify(config));
+    const configured = sim(['-c', join(mine, 'terminal.json'), '--card', '8250000000000018', '-b', 'LEISURE_BOOKS', '-a', '1', '--token', operator, '--http', httpUrl, '--data-dir', mine]);
+    expect(configured.stdout).toContain('Solde restant : 6,00\u00a0€');
+    expect(configured.status).toBe(0);
   }, 60_000);
 
   it('a terminal the gateway does not know: the refusal is named (LINK_NOT_AUTHORIZED), not NO_REPLY', () => {
