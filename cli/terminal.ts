@@ -47,6 +47,7 @@ export async function terminalDoctorCommand(o: DoctorOptions): Promise<void> {
           terminalId: config.terminalId,
           signer: naclSigner(seed),
           claims: (now) => outbox.connectClaims(now),
+          admitted: (c) => outbox.connectAdmitted(c.ms),
           ...(gateway.mqttCertPem ? { tls: { certPem: gateway.mqttCertPem } } : {}),
           clock: systemClock,
           backoff: { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs },

@@ -67,8 +67,10 @@ export interface LinkOptions {
   readonly url: string;
   readonly terminalId: string;
   readonly signer: Signer;
-  /** What each connect token claims: a time later than the last token's, and the outbox head (Outbox.connectClaims). */
+  /** What each connect token claims: a time later than the last admitted token's, and the outbox head (Outbox.connectClaims). */
   readonly claims: (nowMs: number) => ConnectClaims;
+  /** The broker admitted the token with these claims (Outbox.connectAdmitted): later tokens must claim a later time. */
+  readonly admitted?: (claims: ConnectClaims) => void;
   /** For an mqtts:// URL: the broker certificate to pin (given at enrolment). */
   readonly tls?: MqttTls;
   readonly clock: Clock;
@@ -145,10 +147,11 @@ export class MqttLink implements Link {
   #connect(): void {
     if (this.#stopped) return;
     const o = this.#o;
+    const claims = o.claims(o.clock.now());
     const client = connectMqtt(o.url, {
       clientId: o.terminalId,
       username: o.terminalId,
-      password: makeConnectToken(o.terminalId, o.signer, o.claims(o.clock.now())),
+      password: makeConnectToken(o.terminalId, o.signer, claims),
       clean: true,
       reconnectPeriod: 0,
       connectTimeout: o.connectTimeoutMs,
@@ -156,6 +159,7 @@ export class MqttLink implements Link {
     }, o.tls);
     this.#client = client;
     client.on('connect', () => {
+      o.admitted?.(claims);
       const topics = Object.fromEntries([replyTopic(o.terminalId), ...this.#followed].map((t) => [t, { qos: 1 as const }]));
       client.subscribe(topics, (err, granted) => {
         if (err || this.#client !== client || granted?.some((g) => g.qos === 128)) {

@@ -32,14 +32,26 @@ describe('outbox', () => {
     raw.close();
   });
 
-  it('connect claims: a time later than any before, even with the clock set back, and the outbox head', () => {
+  it('connect claims: a time later than the last admitted token, even with the clock set back, and the outbox head', () => {
     const o = new Outbox({ file: join(dir, 'claims.sqlite'), maxPending: 10 });
     expect(o.connectClaims(1000)).toEqual({ ms: 1000, head: 0 });
+    o.connectAdmitted(1000);
     expect(o.connectClaims(1000)).toEqual({ ms: 1001, head: 0 });
+    o.connectAdmitted(1001);
     expect(o.connectClaims(500)).toEqual({ ms: 1002, head: 0 });
     o.close();
     const reopened = new Outbox({ file: join(dir, 'claims.sqlite'), maxPending: 10 });
-    expect(reopened.connectClaims(900).ms).toBe(1003);
+    expect(reopened.connectClaims(900).ms).toBe(1002);
     reopened.close();
+  });
+
+  it('connect claims: a token refused for its time (a clock days ahead) does not hold back the next ones once the clock is set', () => {
+    const o = new Outbox({ file: join(dir, 'ahead.sqlite'), maxPending: 10 });
+    o.connectAdmitted(1000);
+    expect(o.connectClaims(1000 + 3 * 86_400_000).ms).toBe(1000 + 3 * 86_400_000); // refused: never admitted
+    expect(o.connectClaims(2000).ms).toBe(2000);
+    o.connectAdmitted(500); // an older admission never lowers the bound
+    expect(o.connectClaims(1500).ms).toBe(1500);
+    o.close();
   });
 });

@@ -422,14 +422,25 @@ export class Outbox {
 
   /**
    * What the terminal claims in its next connect token (protocol/connect-token.ts): a time strictly later
-   * than any token it made before, even if its clock went back (kept on disk), and its last record's
-   * number. Any record appended after this call gets a higher number.
+   * than the last token the broker admitted, even if its clock went back (kept on disk), and its last
+   * record's number. Any record appended after this call gets a higher number.
+   *
+   * Only admitted tokens count: the gateway judges freshness against those alone. A token refused for its
+   * time (a clock days ahead) must not hold the next ones back once the clock is set right, or the
+   * terminal would stay refused for those days.
    */
   connectClaims(now: number): ConnectClaims {
-    const last = Number(this.#s.metaGet.get('connect_token_ms')?.value ?? 0);
-    const ms = Math.max(now, last + 1);
-    this.#s.metaSet.run('connect_token_ms', ms);
-    return { ms, head: this.#s.head.get()?.seq ?? 0 };
+    return { ms: Math.max(now, this.#lastAdmittedTokenMs() + 1), head: this.#s.head.get()?.seq ?? 0 };
+  }
+
+  /** The broker admitted a connect token with this time (its CONNACK accepted the connection). */
+  connectAdmitted(ms: number): void {
+    if (ms > this.#lastAdmittedTokenMs()) this.#s.metaSet.run('connect_admitted_ms', ms);
+  }
+
+  /** Outboxes from before kept the last token made, admitted or not: the best bound they have. */
+  #lastAdmittedTokenMs(): number {
+    return Number(this.#s.metaGet.get('connect_admitted_ms')?.value ?? this.#s.metaGet.get('connect_token_ms')?.value ?? 0);
   }
 
   close(): void {

@@ -41,6 +41,7 @@ export function createTerminal(config: TerminalConfig, parts: TerminalParts): Te
     terminalId: config.terminalId,
     signer: parts.signer,
     claims: (now) => outbox.connectClaims(now),
+    admitted: (c) => outbox.connectAdmitted(c.ms),
     ...(parts.mqttCertPem ? { tls: { certPem: parts.mqttCertPem } } : {}),
     clock: parts.bindings.clock,
     backoff: { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs },

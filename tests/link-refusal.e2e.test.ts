@@ -19,7 +19,8 @@ const started: SimTerminal[] = [];
 
 beforeAll(async () => {
   world = new World();
-  await world.startGateway();
+  // Every refused try counts against the address (all of these terminals are 127.0.0.1): room for them all.
+  await world.startGateway({}, { mqtt: { failedConnects: { points: 10_000 } } });
 });
 afterAll(async () => {
   for (const t of started) await t.close();
@@ -60,6 +61,16 @@ describe('a refused connection is named, not taken for silence', () => {
     world.gateway.ledger.addTerminal({ id: 'T-SWITCHED-OFF', partnerId: 'P-LIB-LYON', publicKey: publicKeyFromSeed(seed), active: false });
     const off = simTerminal('T-SWITCHED-OFF', seed);
     await expect(off.waitUntilUp(3000)).rejects.toMatchObject({ code: 'LINK_NOT_AUTHORIZED' });
+  });
+
+  it('a clock days ahead, once set right, connects again at once: a refused token does not hold the next ones back', async () => {
+    let shiftMs = 3 * DAY_MS;
+    const t = simTerminal('T-JUDO-GRE-01', world.key('T-JUDO-GRE-01').seed, { ...systemClock, now: () => Date.now() + shiftMs });
+    await expect(t.waitUntilUp(3000)).rejects.toMatchObject({ code: 'LINK_REFUSED' });
+    shiftMs = 0;
+    const until = Date.now() + 3000;
+    while (!t.runtime.linkUp() && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    expect(t.runtime.linkStatus()).toEqual({ state: 'online' });
   });
 
   it('the refusal is forgotten once a connect is accepted', async () => {
