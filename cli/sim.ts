@@ -9,7 +9,7 @@ import { PUBLIC_FILE, readPublicKeys, writeAtomic } from '../gateway/keys.ts';
 import { DEMO_CHIPS_FILE, DEMO_TERMINALS_FILE, DEMO_TOKENS_FILE } from '../gateway/server.ts';
 import { benefitUnit, isBenefit, type Benefit } from '../protocol/benefits.ts';
 import { isValidCardNumber, maskCardNumber } from '../protocol/card.ts';
-import { CODES } from '../protocol/codes.ts';
+import { CODES, isCode } from '../protocol/codes.ts';
 import { b64url, fromB64url } from '../protocol/crypto.ts';
 import { isPasserelleError, PasserelleError } from '../protocol/errors.ts';
 import { parseEuros } from '../protocol/money.ts';
@@ -173,7 +173,7 @@ function settlementText(e: OutboxEntry): string {
   const unit = e.unit ?? 'cent';
   const guaranteed = e.guaranteed ? `, dont ${formatAmount(e.guaranteed, unit)} garantis par la Région` : '';
   if (e.status === 'approved') return `approved, ${formatAmount(e.taken ?? 0, unit)} pris sur l'avantage${guaranteed}`;
-  const why = e.code !== null && e.code in CODES ? ` (${e.code} : ${CODES[e.code as keyof typeof CODES].fr})` : '';
+  const why = e.code !== null && isCode(e.code) ? ` (${e.code} : ${CODES[e.code].fr})` : '';
   return `${e.status ?? e.state}${why}${guaranteed}`;
 }
 
