@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../common/log.ts';
 import { buildHttpApp, type HealthReport } from './http.ts';
 import { SqliteLedger } from './ledger/sqlite.ts';
-import { testFleet } from './api/test-world.ts';
+import { testCardRefs, testFleet } from './api/test-world.ts';
 import { nodeSigner } from '../protocol/crypto.ts';
 
 const testIssuer = nodeSigner(new Uint8Array(32).fill(9));
@@ -25,7 +25,7 @@ afterEach(() => {
 function app(status: 'ok' | 'degraded' = 'ok') {
   const ledger = new SqliteLedger({ file: ':memory:' });
   ledgers.push(ledger);
-  return buildHttpApp({ issuer: testIssuer, fleet: testFleet(), health: () => report(status), log: silentLogger, ledger, now: () => Date.now() });
+  return buildHttpApp({ issuer: testIssuer, cardRefs: testCardRefs, fleet: testFleet(), health: () => report(status), log: silentLogger, ledger, now: () => Date.now() });
 }
 
 describe('HTTP app (inject, no socket)', () => {
@@ -52,7 +52,7 @@ describe('HTTP app (inject, no socket)', () => {
   it('refuses a Region debtor account that could never pay, at build time', () => {
     const ledger = new SqliteLedger({ file: ':memory:' });
     ledgers.push(ledger);
-    const build = (iban: string) => () => buildHttpApp({ issuer: testIssuer, fleet: testFleet(), health: () => report('ok'), log: silentLogger, ledger, now: Date.now, api: { debtor: { name: 'Région', iban, bic: 'BDFEFRPPCCT' } } });
+    const build = (iban: string) => () => buildHttpApp({ issuer: testIssuer, cardRefs: testCardRefs, fleet: testFleet(), health: () => report('ok'), log: silentLogger, ledger, now: Date.now, api: { debtor: { name: 'Région', iban, bic: 'BDFEFRPPCCT' } } });
     expect(build('FR7630001007941234567890186')).toThrow(/debtor IBAN is invalid/);
     expect(build('fr76 3000 1007 9412 3456 7890 185')).not.toThrow();
   });

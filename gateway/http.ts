@@ -5,6 +5,7 @@ import { hashToken, lookupApiToken } from './api/tokens.ts';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from '../common/log.ts';
+import type { CardRefs } from './card-refs.ts';
 import type { Signer } from '../protocol/crypto.ts';
 import { apiConfig, registerApi, registerDocs } from './api/api.ts';
 import type { ApiConfig, FleetDeps } from './api/deps.ts';
@@ -52,6 +53,8 @@ export interface HttpDeps {
   readonly api?: Partial<ApiConfig>;
   /** The card issuer key (signs credentials when a card is personalised). */
   readonly issuer: Signer;
+  /** Opaque card references for the operator's card search (gateway/card-refs.ts). */
+  readonly cardRefs: CardRefs;
   /** Enrolment and the broker connections of terminals (gateway/api/deps.ts). */
   readonly fleet: FleetDeps;
   /** Requests per minute for a token, and for an address without a valid one (gateway config `http.rateLimit`). */
@@ -144,6 +147,6 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   app.after(() => installErrorHandling(app, app.rateLimit()));
   registerDocs(app);
   app.register(async (scope) => healthRoute(scope, deps.health));
-  registerApi(app, { ledger: deps.ledger, now: deps.now, config, issuer: deps.issuer, fleet: deps.fleet });
+  registerApi(app, { ledger: deps.ledger, now: deps.now, config, issuer: deps.issuer, cardRefs: deps.cardRefs, fleet: deps.fleet });
   return app;
 }

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { cardRefs } from './card-refs.ts';
 import { isAbsolute, join } from 'node:path';
 import { createLogger, ns, type Logger } from '../common/log.ts';
 import { VERSION } from '../common/version.ts';
@@ -147,7 +148,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       disconnect: (id: string) => b.disconnect(id),
       onKeyReplaced: (id: string) => b.disconnect(id),
     };
-    const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor }, issuer: keys.issuer, fleet, rateLimit: config.http.rateLimit });
+    const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor }, issuer: keys.issuer, cardRefs: cardRefs(keys.signSeed), fleet, rateLimit: config.http.rateLimit });
     try {
       await app.listen({ host: config.http.host, port: config.http.port });
     } catch (e) {

@@ -19,6 +19,7 @@ const ALLOWED: Readonly<Record<string, readonly ApiRole[] | typeof PUBLIC>> = {
   'POST /api/v1/expiry-runs': OP,
   'POST /api/v1/bulk-loads': OP,
   'POST /api/v1/cards': OP,
+  'GET /api/v1/cards': OP,
   'GET /api/v1/cards/:cardNumber': OP,
   'GET /api/v1/cards/:cardNumber/history': OP,
   'POST /api/v1/cards/:cardNumber/opposition': OP,

@@ -31,6 +31,29 @@ describe('reading a card', () => {
     expect(JSON.stringify(c)).not.toContain(CARD);
   });
 
+  it('finds a card without its number (by name, dossier or first and last four digits) and acts on it through its reference', async () => {
+    const search = async (q: string) => {
+      const res = await w.call('GET', `/api/v1/cards?${q}`);
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.body).not.toContain(CARD);
+      return (res.json() as { cards: { ref: string; number: string; holder: string; dossierId: string; status: string }[] }).cards;
+    };
+    const [found] = await search(`holder=${encodeURIComponent('lea MARTIN')}`);
+    expect(found).toMatchObject({ number: '1000********0016', holder: 'Léa Martin', dossierId: 'DOS-0016', status: 'active', ref: expect.stringMatching(/^C[A-Za-z0-9_-]{22}$/) });
+    expect((await search('dossierId=DOS-0016')).map((c) => c.ref)).toEqual([found!.ref]);
+    expect((await search('first4=1000&last4=0016')).map((c) => c.ref)).toEqual([found!.ref]);
+    expect(await search('holder=nobody')).toEqual([]);
+    // The reference opens the card and acts on it like the number.
+    expect((await getCard(found!.ref)).holder).toBe('Léa Martin');
+    const suspend = await w.call('POST', `/api/v1/cards/${found!.ref}/suspensions`, { body: { benefit: 'SHOWS', campaign: '2022-2023', reason: 'incivilité' } });
+    expect(suspend.statusCode, suspend.body).toBe(204);
+    expect(wallet(await getCard(), 'SHOWS')?.suspended).toBe(true);
+    // No criterion, or a forged reference: refused, nothing revealed.
+    expect(codeOf(await w.call('GET', '/api/v1/cards'))).toBe('DATA_INVALID');
+    const forged = await w.call('GET', `/api/v1/cards/C${'A'.repeat(22)}`);
+    expect([forged.statusCode, codeOf(forged)]).toEqual([404, 'NOT_FOUND']);
+  });
+
   it('an unknown card is 404 NOT_FOUND, without its number', async () => {
     const res = await w.call('GET', `/api/v1/cards/${UNKNOWN_CARD}`);
     expect(res.statusCode).toBe(404);

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Signer } from '../../protocol/crypto.ts';
+import type { CardRefs } from '../card-refs.ts';
 import type { EnrolmentContext } from '../enrolment.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { BankAccount } from '../reimbursement/types.ts';
@@ -39,5 +40,7 @@ export interface ApiDeps {
   readonly config: ApiConfig;
   /** The Region's card issuer key (gateway/keys.ts): signs card credentials at personalisation. */
   readonly issuer: Signer;
+  /** Opaque card references (gateway/card-refs.ts): the card search gives them, card routes take them. */
+  readonly cardRefs: CardRefs;
   readonly fleet: FleetDeps;
 }

@@ -6,7 +6,7 @@ import { cardNumberFrom } from '../../protocol/card.ts';
 import { buildHttpApp } from '../http.ts';
 import { SqliteLedger } from '../ledger/sqlite.ts';
 import { checkPain001 } from './sepa-xsd.ts';
-import { healthy, NOW, testFleet } from './test-world.ts';
+import { healthy, NOW, testCardRefs, testFleet } from './test-world.ts';
 import { createApiToken } from './tokens.ts';
 import { nodeSigner } from '../../protocol/crypto.ts';
 
@@ -26,7 +26,7 @@ const WHOLE_CARD = /(?<![0-9])[0-9]{16}(?![0-9])/;
 const logLines: string[] = [];
 const ledger = new SqliteLedger({ file: ':memory:' });
 const clock = { now: NOW };
-const app = buildHttpApp({ issuer: testIssuer, fleet: testFleet(), health: () => healthy, log: createLogger({ level: 'info', destination: { write: (line: string) => void logLines.push(line) } }), ledger, now: () => clock.now });
+const app = buildHttpApp({ issuer: testIssuer, cardRefs: testCardRefs, fleet: testFleet(), health: () => healthy, log: createLogger({ level: 'info', destination: { write: (line: string) => void logLines.push(line) } }), ledger, now: () => clock.now });
 afterAll(async () => {
   await app.close();
   ledger.close();

@@ -1,6 +1,7 @@
 import { Type, type TProperties } from '@sinclair/typebox';
 import { BENEFIT_CODES, PARTNER_TYPE_CODES, type Benefit as BenefitCode, type PartnerType as PartnerTypeCode } from '../../protocol/benefits.ts';
 import { CARD_NUMBER_PATTERN } from '../../protocol/card.ts';
+import { CARD_REF_PATTERN } from '../card-refs.ts';
 import { TERMINAL_ID_PATTERN } from '../../protocol/topics.ts';
 import { CAMPAIGN_PATTERN } from '../campaigns.ts';
 import type { ApiRole } from '../ledger/ledger.ts';
@@ -20,6 +21,11 @@ export const Obj = <T extends TProperties>(props: T, description?: string) =>
   Type.Object(props, { additionalProperties: false, ...(description === undefined ? {} : { description }) });
 
 export const CardNumber = Type.String({ pattern: CARD_NUMBER_PATTERN, description: '16-digit card number (Luhn-checked by the ledger)' });
+/** A card route's `{cardNumber}`: the number, or the reference the card search gave (gateway/card-refs.ts). */
+export const CardNumberOrRef = Type.String({
+  pattern: `^(?:${CARD_NUMBER_PATTERN.slice(1, -1)}|${CARD_REF_PATTERN.slice(1, -1)})$`,
+  description: "16-digit card number, or the card's reference from the card search (C and 22 characters)",
+});
 /** What a response shows of a card number: `1000********0017`. */
 export const MaskedCard = Type.String({ description: 'Masked card number: the first four and last four digits' });
 export const CampaignId = Type.String({ pattern: CAMPAIGN_PATTERN, description: 'Campaign (school year), e.g. 2022-2023' });

@@ -1,3 +1,4 @@
+import { cardRefs } from '../card-refs.ts';
 import type { FastifyInstance, LightMyRequestResponse as InjectResponse } from 'fastify';
 import { silentLogger, type Logger } from '../../common/log.ts';
 import type { Benefit } from '../../protocol/benefits.ts';
@@ -15,6 +16,7 @@ import { nodeSigner } from '../../protocol/crypto.ts';
 
 /** The card issuer key of API test worlds. */
 export const testIssuer = nodeSigner(new Uint8Array(32).fill(9));
+export const testCardRefs = cardRefs(new Uint8Array(32).fill(11));
 
 export const UNLIMITED = { perMinute: 1_000_000, anonymousPerMinute: 1_000_000 };
 
@@ -123,7 +125,7 @@ export async function apiWorld(opts: WorldOptions = {}): Promise<ApiWorld> {
   };
   const clock = { now: NOW };
   // Tests call many routes in a row: the rate limits have their own test (tests/security/rates.e2e.test.ts).
-  const app = buildHttpApp({ issuer: testIssuer, fleet: testFleet(), rateLimit: UNLIMITED, health: () => healthy, log: opts.log ?? silentLogger, ledger, now: () => clock.now, ...(opts.api ? { api: opts.api } : {}) });
+  const app = buildHttpApp({ issuer: testIssuer, cardRefs: testCardRefs, fleet: testFleet(), rateLimit: UNLIMITED, health: () => healthy, log: opts.log ?? silentLogger, ledger, now: () => clock.now, ...(opts.api ? { api: opts.api } : {}) });
   try {
     opts.beforeReady?.(app);
     await app.ready();

@@ -123,6 +123,19 @@ export function cardView(card: CardRecord, wallets: readonly WalletView[], pin: 
   };
 }
 
+/** A card found by the search: masked, with the reference that opens it (never its number). */
+export const CardFound = Obj({
+  ref: Type.String({ description: 'Use in place of the card number in the card routes' }),
+  number: MaskedCard,
+  dossierId: Type.String(),
+  holder: Type.String(),
+  status: Type.Union([Type.Literal('active'), Type.Literal('opposed')]),
+});
+
+export function cardFound(card: CardRecord, ref: string): Static<typeof CardFound> {
+  return { ref, number: maskCardNumber(card.number), dossierId: maskCardNumbersIn(card.dossierId), holder: card.holder, status: card.status };
+}
+
 export const HistoryOut = Obj({
   at: Timestamp,
   kind: literals<TransferKind>(['load', 'debit', 'cancellation', 'reversal', 'expiry', 'restore', 'fee']),

@@ -501,6 +501,31 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         expect(codeOf(() => l.issueCard({ number: cardNumberFrom('100000000000029'), dossierId: `D-${CARD}`, holder: 'A', pinHash: null }))).toBe('CARD_ACTIVE_EXISTS');
       });
 
+      it('finds a card without its number: by the holder\'s name in any case and accents, a word\'s start, the dossier, or the first and last four digits', () => {
+        l.issueCard({ number: cardNumberFrom('100000000000045'), dossierId: 'DOS-2022-0042', holder: 'Léo Martin-Dubois', pinHash: null, at: NOW });
+        l.issueCard({ number: cardNumberFrom('100000000000052'), dossierId: 'DOS-2022-0043', holder: 'Léa Martin', pinHash: null, at: NOW });
+        const numbers = (q: Parameters<Ledger['searchCards']>[0], limit = 10) => l.searchCards(q, limit).map((c) => c.number);
+        expect(numbers({ holder: 'leo martin' })).toEqual([cardNumberFrom('100000000000045')]);
+        expect(numbers({ holder: 'MART' })).toEqual([cardNumberFrom('100000000000052'), cardNumberFrom('100000000000045')]);
+        expect(numbers({ holder: 'dubois, léo' })).toEqual([cardNumberFrom('100000000000045')]);
+        expect(numbers({ holder: 'Martin', dossierId: 'DOS-2022-0043' })).toEqual([cardNumberFrom('100000000000052')]);
+        expect(numbers({ holder: 'Martin' }, 1)).toHaveLength(1);
+        const léa = cardNumberFrom('100000000000052');
+        expect(numbers({ first4: léa.slice(0, 4), last4: léa.slice(-4) })).toEqual([léa]);
+        expect(numbers({ last4: léa.slice(-4) })).toEqual([léa]);
+        // An opposed card is found too, after the active one of its dossier.
+        l.oppose({ cardNumber: léa, reason: 'lost', at: NOW, replacement: { number: cardNumberFrom('100000000000060') } });
+        expect(l.searchCards({ dossierId: 'DOS-2022-0043' }, 10).map((c) => [c.number, c.status])).toEqual([
+          [cardNumberFrom('100000000000060'), 'active'],
+          [léa, 'opposed'],
+        ]);
+        // Query syntax is taken as words, never as a query: nothing found, nothing broken.
+        expect(numbers({ holder: '"NEAR(a b)" OR *' })).toEqual([]);
+        expect(codeOf(() => l.searchCards({ holder: ' - ' }, 10))).toBe('DATA_INVALID');
+        expect(codeOf(() => l.searchCards({}, 10))).toBe('DATA_INVALID');
+        expect(codeOf(() => l.searchCards({ last4: '12' }, 10))).toBe('DATA_INVALID');
+      });
+
       it('R4 the fee order is configurable, and no fee is taken when no benefit can pay it whole', () => {
         const custom = open({ replacementFeeCents: 500, replacementFeeOrder: ['SHOWS', 'LEISURE_BOOKS'] });
         seed(custom);
@@ -707,6 +732,8 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         const next = { ...row(2, '200000000000001', 3000), campaign: '2023-2024' };
         l.bulkLoad([next], at('2023-09-01T08:00:00+02:00'));
         expect(l.wallets(next.cardNumber, at('2023-09-02T08:00:00+02:00')).filter((w) => w.usable).map((w) => w.campaign)).toEqual(['2023-2024', '2023-2024']);
+        // The loaded youths are found by name, each once (the rolled-back load and the reload index nothing twice).
+        expect(l.searchCards({ holder: 'jeune' }, 10).map((c) => c.number)).toEqual([cardNumberFrom('200000000000001'), cardNumberFrom('200000000000002')]);
         expect(l.audit()).toEqual([]);
       });
     });

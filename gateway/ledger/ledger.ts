@@ -62,6 +62,18 @@ export interface CardRecord {
   readonly pinFailures: number;
 }
 
+/**
+ * What an operator knows of a card without its number (issue 12): the youth's name (words, in any case,
+ * with or without accents; a word may be the start of one), the dossier id, or the printed card's first
+ * and last four digits (the masked number). Every criterion given must match.
+ */
+export interface CardSearch {
+  readonly holder?: string;
+  readonly dossierId?: string;
+  readonly first4?: string;
+  readonly last4?: string;
+}
+
 export interface IssueCard {
   readonly number: string;
   /** The youth's dossier; created with the first card. Defaults to `D-<card number>`. */
@@ -414,6 +426,8 @@ export interface EnrolmentCodeRecord {
 export interface Ledger {
   terminal(id: string): TerminalRecord | undefined;
   card(number: string): CardRecord | undefined;
+  /** Cards matching every criterion given (at least one), active ones first, then by holder; at most `limit`. */
+  searchCards(q: CardSearch, limit: number): CardRecord[];
   partner(id: string): PartnerRecord | undefined;
   partners(): PartnerRecord[];
   terminalsOf(partnerId: string): TerminalRecord[];

@@ -66,7 +66,9 @@ describe('sqlite ledger durability settings', () => {
       INSERT INTO requests (txn_id, terminal_id, seq, fingerprint, status, mode, reply, decided_at, msg_hash, prev) VALUES ('t-1', 'T-1', 7, 'f', 'declined', 'offline', x'7b7d', 5, 'h', 'p');
       INSERT INTO offline_sales (txn_id, terminal_id, card_number, benefit, unit, amount, guaranteed, breach, sale_at, recorded_at) VALUES ('t-1', 'T-1', '${CARD}', 'LEISURE_BOOKS', 'cent', 100, 0, 'amount', 4, 5);
       INSERT INTO accounts (id, code, kind, unit, debits, credits) VALUES (1, 'funding:x', 'funding', 'cent', 250, 0), (2, 'fees:cent', 'fees', 'cent', 0, 250);
-      INSERT INTO transfers (id, txn_id, kind, debit_account, credit_account, amount, unit, at) VALUES (9, NULL, 'fee', 1, 2, 250, 'cent', 6);`);
+      INSERT INTO transfers (id, txn_id, kind, debit_account, credit_account, amount, unit, at) VALUES (9, NULL, 'fee', 1, 2, 250, 'cent', 6);
+      INSERT INTO dossiers (id, holder) VALUES ('DOS-1', 'Zoé Faure');
+      INSERT INTO cards (number, dossier_id, issued_at) VALUES ('${CARD}', 'DOS-1', 1);`);
     db.pragma('user_version = 3');
     db.close();
     const l = new SqliteLedger({ file });
@@ -75,6 +77,8 @@ describe('sqlite ledger durability settings', () => {
     // What version 4 added works on the upgraded file.
     expect(l.revokeDemoTokens(2)).toBe(0);
     l.addAudit({ at: 3, actor: 'test', action: 'x', subject: 'y', details: null });
+    // Version 5 indexed the names already there for the card search.
+    expect(l.searchCards({ holder: 'zoe faure' }, 5).map((c) => c.number)).toEqual([CARD]);
     expect(l.auditLog({ limit: 5 })).toHaveLength(1);
     l.close();
     const after = new Database(file);

@@ -55,6 +55,7 @@ import type {
   Opposition,
   OppositionResult,
   PartnerRecord,
+  CardSearch,
   ProofResult,
   StoredRequest,
   Suspension,
@@ -432,6 +433,7 @@ export class SqliteLedger implements Ledger {
       ),
       insertConflict: db.prepare('INSERT INTO conflicts (txn_id, terminal_id, fingerprint, at) VALUES (?, ?, ?, ?)'),
       insertDossier: db.prepare('INSERT INTO dossiers (id, holder, pin_hash) VALUES (?, ?, ?)'),
+      indexHolder: db.prepare<[string, string]>('INSERT INTO holder_search (holder, dossier_id) VALUES (?, ?)'),
       dossier: db.prepare<[string], { id: string; holder: string }>('SELECT id, holder FROM dossiers WHERE id = ?'),
       cardDossier: db.prepare<[string], { dossier_id: string }>('SELECT dossier_id FROM cards WHERE number = ?'),
       insertCard: db.prepare("INSERT INTO cards (number, dossier_id, status, issued_at) VALUES (?, ?, 'active', ?)"),
@@ -498,6 +500,36 @@ export class SqliteLedger implements Ledger {
   card(number: string): CardRecord | undefined {
     const r = this.#s.card.get(number);
     return r && { number: r.number, dossierId: r.dossier_id, holder: r.holder, status: r.status, pinHash: r.pin_hash, pinFailures: r.pin_failures };
+  }
+
+  searchCards(q: CardSearch, limit: number): CardRecord[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    const words = q.holder === undefined ? [] : holderWords(q.holder);
+    if (q.holder !== undefined) {
+      if (words.length === 0) throw new PasserelleError('DATA_INVALID', 'a name to search needs at least one letter or digit');
+      where.push('c.dossier_id IN (SELECT dossier_id FROM holder_search WHERE holder_search MATCH ?)');
+      // Each word quoted (no query syntax gets through) and taken as a prefix; all must match.
+      args.push(words.map((w) => `"${w.replace(/"/g, '""')}"*`).join(' AND '));
+    }
+    if (q.dossierId !== undefined) {
+      where.push('c.dossier_id = ?');
+      args.push(q.dossierId);
+    }
+    if (q.first4 !== undefined || q.last4 !== undefined) {
+      if (!/^[0-9]{4}$/.test(q.first4 ?? '0000') || !/^[0-9]{4}$/.test(q.last4 ?? '0000')) throw new PasserelleError('DATA_INVALID', 'the first and last four digits of a card are four digits each');
+      where.push('c.number GLOB ?');
+      args.push(`${q.first4 ?? '????'}????????${q.last4 ?? '????'}`);
+    }
+    if (where.length === 0) throw new PasserelleError('DATA_INVALID', 'search by name, dossier or the first and last four digits of the card');
+    const rows = this.#db
+      .prepare<(string | number)[], CardRow>(
+        `SELECT c.number, c.dossier_id, d.holder, c.status, d.pin_hash, d.pin_failures, d.suspensions, c.opposed_at
+         FROM cards c JOIN dossiers d ON d.id = c.dossier_id WHERE ${where.join(' AND ')}
+         ORDER BY c.status = 'opposed', d.holder, c.issued_at DESC LIMIT ?`,
+      )
+      .all(...args, limit);
+    return rows.map((r) => ({ number: r.number, dossierId: r.dossier_id, holder: r.holder, status: r.status, pinHash: r.pin_hash, pinFailures: r.pin_failures }));
   }
 
   #cardOrThrow(number: string): CardRow {
@@ -1344,7 +1376,10 @@ export class SqliteLedger implements Ledger {
             // One active card per dossier (R1, R4): the new card replaces the old one through an opposition.
             throw new PasserelleError('CARD_ACTIVE_EXISTS', `dossier ${dossierId} already has an active card: oppose it, with this card as its replacement`);
           }
-          if (!known) this.#s.insertDossier.run(dossierId, c.holder, c.pinHash);
+          if (!known) {
+            this.#s.insertDossier.run(dossierId, c.holder, c.pinHash);
+            this.#s.indexHolder.run(c.holder, dossierId);
+          }
           this.#s.insertCard.run(c.number, dossierId, c.at ?? Date.now());
           if (known) this.#hotlistRefresh(c.number, {}, c.at ?? Date.now());
         })(),
@@ -1430,6 +1465,7 @@ export class SqliteLedger implements Ledger {
       () =>
         this.#db.transaction(() => {
           const ctx: BulkContext = { funding: new Map(), validity: new Map(), hv: {} };
+          const lastDossier = this.#db.prepare<[], { n: number | null }>('SELECT max(rowid) AS n FROM dossiers').get()?.n ?? 0;
           for (const row of rows) {
             try {
               this.#bulkRow(row, at, ctx);
@@ -1442,6 +1478,8 @@ export class SqliteLedger implements Ledger {
           }
           // The Region's side of every load, one update per funding account rather than one per wallet.
           for (const f of ctx.funding.values()) if (f.total > 0) this.#s.addDebits.run(f.total, f.id);
+          // The new youths' names for the card search, in one statement (dossiers are only ever appended).
+          this.#db.prepare('INSERT INTO holder_search (holder, dossier_id) SELECT holder, id FROM dossiers WHERE rowid > ?').run(lastDossier);
         })(),
       'bulk load',
     );
@@ -2282,6 +2320,11 @@ function walletSnapshot(choice: WalletChoice | undefined): Pick<Snapshot, 'walle
   if (!choice) return {};
   if ('problem' in choice) return { walletProblem: choice.problem };
   return { wallet: { balance: choice.wallet.balance, access: choice.wallet.access === 1 } };
+}
+
+/** The words of a name to search, as the full-text index splits them (letters and digits of any script). */
+function holderWords(text: string): string[] {
+  return text.split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 0).slice(0, 8);
 }
 
 /**

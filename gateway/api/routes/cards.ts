@@ -10,8 +10,9 @@ import { actorOf, allow } from '../auth.ts';
 import { personaliseChip } from '../../personalise.ts';
 import type { Api, ApiDeps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
-import { Amount, Benefit, CampaignId, CardNumber, IsoDate, literals, MaskedCard, meta, NoContent, Obj, Text, Unit } from '../schemas.ts';
-import { amountText, CardView, cardView, HistoryOut, historyOut } from '../views.ts';
+import { Amount, Benefit, CampaignId, CardNumber, CardNumberOrRef, IsoDate, literals, MaskedCard, meta, NoContent, Obj, Text, Unit } from '../schemas.ts';
+import { amountText, CardFound, cardFound, CardView, cardView, HistoryOut, historyOut } from '../views.ts';
+import type { CardRefs } from '../../card-refs.ts';
 
 /**
  * Cards (operator only): one card's state, its history, and the Region's actions on it (R3–R5). There is
@@ -19,7 +20,7 @@ import { amountText, CardView, cardView, HistoryOut, historyOut } from '../views
  * can only lift a lock.
  */
 
-const CardParams = Obj({ cardNumber: CardNumber });
+const CardParams = Obj({ cardNumber: CardNumberOrRef });
 const HISTORY_MAX = 500;
 
 const IssueCard = Obj({
@@ -60,6 +61,25 @@ const LoadOne = Obj({
 
 const LoadView = Obj({ card: MaskedCard, benefit: Benefit, campaign: CampaignId, unit: Unit, ...Amount });
 
+/**
+ * The card number a route's `{cardNumber}` names: the number itself, or the opaque reference the card
+ * search gave (so an operator acts on a card found by name without ever handling its number).
+ */
+export function cardNumberOf(refs: CardRefs, param: string): string {
+  if (!param.startsWith('C')) return param;
+  const number = refs.cardNumber(param);
+  if (number === undefined) throw new PasserelleError('NOT_FOUND', 'no card has this reference');
+  return number;
+}
+
+const SearchQuery = Obj({
+  holder: Type.Optional(Type.String({ minLength: 1, maxLength: 120, description: "Words of the youth's name, in any case, with or without accents; a word may be the start of one" })),
+  dossierId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9-]{1,40}$' })),
+  first4: Type.Optional(Type.String({ pattern: '^[0-9]{4}$', description: 'The first four digits printed on the card' })),
+  last4: Type.Optional(Type.String({ pattern: '^[0-9]{4}$', description: 'The last four digits printed on the card' })),
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+});
+
 function cardOrThrow(ledger: Ledger, number: string): CardRecord {
   const card = ledger.card(number);
   if (!card) throw new PasserelleError('NOT_FOUND', `no card ${maskCardNumber(number)}`);
@@ -92,7 +112,7 @@ const CredentialView = Obj({
  * private key never leaves the chip, so the gateway never holds what would let it (or a thief of its
  * database) clone a card.
  */
-function cardCredentials(api: Api, { ledger, now, issuer }: ApiDeps): void {
+function cardCredentials(api: Api, { ledger, now, issuer, cardRefs }: ApiDeps): void {
   api.post(
     '/cards/:cardNumber/credential',
     {
@@ -104,7 +124,7 @@ function cardCredentials(api: Api, { ledger, now, issuer }: ApiDeps): void {
       const credential = personaliseChip(
         ledger,
         issuer,
-        { cardNumber: req.params.cardNumber, cardPublicKey: Buffer.from(req.body.cardPublicKey, 'base64url'), expiry, actor: actorOf(req), ...(replace ? { replace } : {}) },
+        { cardNumber: cardNumberOf(cardRefs, req.params.cardNumber), cardPublicKey: Buffer.from(req.body.cardPublicKey, 'base64url'), expiry, actor: actorOf(req), ...(replace ? { replace } : {}) },
         now(),
       );
       return reply.code(201).send({ card: maskCardNumber(credential.cardNumber), expiry, issuerKeyIndex: ISSUER_KEY_INDEX, credential: credential.encoded.toString('base64url') });
@@ -123,7 +143,7 @@ function cardCredentials(api: Api, { ledger, now, issuer }: ApiDeps): void {
       },
     },
     async (req, reply) => {
-      const card = cardOrThrow(ledger, req.params.cardNumber);
+      const card = cardOrThrow(ledger, cardNumberOf(cardRefs, req.params.cardNumber));
       if (card.status !== 'active') throw new PasserelleError('CARD_NOT_ACTIVE', `card ${maskCardNumber(card.number)} is opposed`);
       const issuedAtMs = now();
       const payload = mintAppQr({ cardNumber: card.number, issuer, issuedAtMs, ttlS: req.body.ttlS });
@@ -132,12 +152,28 @@ function cardCredentials(api: Api, { ledger, now, issuer }: ApiDeps): void {
   );
 }
 
-function cardReads(api: Api, { ledger, now }: ApiDeps): void {
+function cardReads(api: Api, { ledger, now, cardRefs }: ApiDeps): void {
+  api.get(
+    '/cards',
+    {
+      config: allow('operator'),
+      schema: {
+        ...meta('cards', "Find cards without their number: by the holder's name, the dossier, or the first and last four digits (at least one); each with a reference the card routes take in place of the number"),
+        querystring: SearchQuery,
+        response: { 200: Obj({ cards: Type.Array(CardFound) }), ...ERRORS },
+      },
+    },
+    async (req) => {
+      const { limit, ...q } = req.query;
+      return { cards: ledger.searchCards(q, limit).map((c) => cardFound(c, cardRefs.ref(c.number))) };
+    },
+  );
+
   api.get(
     '/cards/:cardNumber',
     { config: allow('operator'), schema: { ...meta('cards', 'One card: holder, status, code lock and wallets'), params: CardParams, response: { 200: CardView, ...ERRORS } } },
     async (req) => {
-      const card = cardOrThrow(ledger, req.params.cardNumber);
+      const card = cardOrThrow(ledger, cardNumberOf(cardRefs, req.params.cardNumber));
       return cardView(card, ledger.wallets(card.number, now()), ledger.pinGate(card.number, null, now()));
     },
   );
@@ -153,11 +189,11 @@ function cardReads(api: Api, { ledger, now }: ApiDeps): void {
         response: { 200: Obj({ entries: Type.Array(HistoryOut) }), ...ERRORS },
       },
     },
-    async (req) => ({ entries: ledger.history(req.params.cardNumber, req.query.limit).map(historyOut) }),
+    async (req) => ({ entries: ledger.history(cardNumberOf(cardRefs, req.params.cardNumber), req.query.limit).map(historyOut) }),
   );
 }
 
-function cardLifecycle(api: Api, { ledger, now }: ApiDeps): void {
+function cardLifecycle(api: Api, { ledger, now, cardRefs }: ApiDeps): void {
   api.post(
     '/cards',
     { config: allow('operator'), schema: { ...meta('cards', 'Issue a card'), body: IssueCard, response: { 201: CardView, ...ERRORS } } },
@@ -176,7 +212,7 @@ function cardLifecycle(api: Api, { ledger, now }: ApiDeps): void {
     async (req) => {
       const { reason, replacementNumber } = req.body;
       const r = ledger.oppose({
-        cardNumber: req.params.cardNumber,
+        cardNumber: cardNumberOf(cardRefs, req.params.cardNumber),
         reason,
         at: now(),
         ...(replacementNumber === undefined ? {} : { replacement: { number: replacementNumber } }),
@@ -189,7 +225,7 @@ function cardLifecycle(api: Api, { ledger, now }: ApiDeps): void {
     '/cards/:cardNumber/suspensions',
     { config: allow('operator'), schema: { ...meta('cards', "Suspend all or part of a youth's benefits for a campaign (R5)"), params: CardParams, body: Suspend, response: { 204: NoContent, ...ERRORS } } },
     async (req, reply) => {
-      ledger.suspend({ cardNumber: req.params.cardNumber, ...req.body, at: now() });
+      ledger.suspend({ cardNumber: cardNumberOf(cardRefs, req.params.cardNumber), ...req.body, at: now() });
       return reply.code(204).send(null);
     },
   );
@@ -198,7 +234,7 @@ function cardLifecycle(api: Api, { ledger, now }: ApiDeps): void {
     '/cards/:cardNumber/suspensions',
     { config: allow('operator'), schema: { ...meta('cards', 'Lift a suspension'), params: CardParams, querystring: LiftQuery, response: { 204: NoContent, ...ERRORS } } },
     async (req, reply) => {
-      ledger.liftSuspension(req.params.cardNumber, req.query.benefit ?? null, req.query.campaign, now());
+      ledger.liftSuspension(cardNumberOf(cardRefs, req.params.cardNumber), req.query.benefit ?? null, req.query.campaign, now());
       return reply.code(204).send(null);
     },
   );
@@ -207,19 +243,19 @@ function cardLifecycle(api: Api, { ledger, now }: ApiDeps): void {
     '/cards/:cardNumber/pin-unlock',
     { config: allow('operator'), schema: { ...meta('cards', 'Lift the lock after three wrong codes (R3), without changing the code'), params: CardParams, response: { 204: NoContent, ...ERRORS } } },
     async (req, reply) => {
-      ledger.unlockPin(req.params.cardNumber);
+      ledger.unlockPin(cardNumberOf(cardRefs, req.params.cardNumber));
       return reply.code(204).send(null);
     },
   );
 }
 
-function cardLoads(api: Api, { ledger, now }: ApiDeps): void {
+function cardLoads(api: Api, { ledger, now, cardRefs }: ApiDeps): void {
   api.post(
     '/cards/:cardNumber/loads',
     { config: allow('operator'), schema: { ...meta('cards', 'Load one benefit of a campaign onto the youth (no reload during the year)'), params: CardParams, body: LoadOne, response: { 201: LoadView, ...ERRORS } } },
     async (req, reply) => {
       const { benefit, campaign, amount } = req.body;
-      const card = cardOrThrow(ledger, req.params.cardNumber);
+      const card = cardOrThrow(ledger, cardNumberOf(cardRefs, req.params.cardNumber));
       ledger.load({ cardNumber: card.number, benefit, campaign, amount, at: now() });
       const unit = benefitUnit(benefit);
       return reply.code(201).send({ card: maskCardNumber(card.number), benefit, campaign, unit, amount, amountText: amountText(amount, unit, amount === 0) });

@@ -6,7 +6,8 @@ import { allow, checkPartnerScope, principalOf } from '../auth.ts';
 import type { Api, ApiDeps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
 import { OfflineLimits } from '../../../protocol/offline.ts';
-import { Benefit, CardNumber, MaskedCard, meta, Obj, Timestamp, Unit } from '../schemas.ts';
+import { Benefit, CardNumberOrRef, MaskedCard, meta, Obj, Timestamp, Unit } from '../schemas.ts';
+import { cardNumberOf } from './cards.ts';
 import { iso } from '../views.ts';
 
 /**
@@ -18,6 +19,7 @@ import { iso } from '../views.ts';
 const LossView = Obj({
   txnId: Type.String(),
   card: MaskedCard,
+  cardRef: Type.String({ description: 'The card in the card routes and the soft-block route, without its number' }),
   partnerId: Type.String(),
   terminalId: Type.String(),
   benefit: Benefit,
@@ -59,7 +61,7 @@ const SyncView = Obj({
   chainBreaks: Type.Integer({ description: 'Records whose hash link or sequence number does not fit: the outbox was altered or reset' }),
 });
 
-export function offlineRoutes(api: Api, { ledger }: ApiDeps): void {
+export function offlineRoutes(api: Api, { ledger, now, cardRefs }: ApiDeps): void {
   api.get(
     '/offline/report',
     { config: allow('operator'), schema: { ...meta('offline', "The offline policy, the Region's exposure and its offline losses"), response: { 200: ReportView, ...ERRORS } } },
@@ -78,6 +80,7 @@ export function offlineRoutes(api: Api, { ledger }: ApiDeps): void {
         losses: r.losses.map((l) => ({
           txnId: l.txnId,
           card: maskCardNumber(l.cardNumber),
+          cardRef: cardRefs.ref(l.cardNumber),
           partnerId: l.partnerId,
           terminalId: l.terminalId,
           benefit: l.benefit,
@@ -99,12 +102,12 @@ export function offlineRoutes(api: Api, { ledger }: ApiDeps): void {
       config: allow('operator'),
       schema: {
         ...meta('offline', 'Lift the offline soft block put on a card after an offline loss (online sales were never blocked)'),
-        params: Obj({ cardNumber: CardNumber }),
+        params: Obj({ cardNumber: CardNumberOrRef }),
         response: { 204: Type.Null(), ...ERRORS },
       },
     },
     async (req, reply) => {
-      if (!ledger.liftSoftBlock(req.params.cardNumber, Date.now())) throw new PasserelleError('NOT_FOUND', 'this card has no offline soft block');
+      if (!ledger.liftSoftBlock(cardNumberOf(cardRefs, req.params.cardNumber), now())) throw new PasserelleError('NOT_FOUND', 'this card has no offline soft block');
       return reply.code(204).send(null);
     },
   );
