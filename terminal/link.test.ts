@@ -1,5 +1,12 @@
-import { describe, expect, it } from 'vitest';
-import { backoffDelayMs, refusalOf } from './link.ts';
+import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import mqttPacket from 'mqtt-packet';
+import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../common/log.ts';
+import { nodeSigner } from '../protocol/crypto.ts';
+import { HOTLIST_FULL_TOPIC, HOTLIST_TOPIC } from '../protocol/offline.ts';
+import { systemClock } from './bindings.ts';
+import { backoffDelayMs, MqttLink, refusalOf } from './link.ts';
 
 describe('reconnection backoff', () => {
   const b = { baseMs: 250, maxMs: 15_000 };
@@ -26,5 +33,60 @@ describe('a refused connect', () => {
   it('is not any error: a socket or TLS failure is no refusal', () => {
     expect(refusalOf(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1884'), { code: 'ECONNREFUSED' }), 7)).toBeUndefined();
     expect(refusalOf(new Error("the broker's certificate is not the pinned one"), 7)).toBeUndefined();
+  });
+});
+
+describe('following a topic', () => {
+  const sockets: Socket[] = [];
+  let server: Server | undefined;
+  let link: MqttLink | undefined;
+  afterEach(async () => {
+    await link?.stop();
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => (server ? server.close(r) : r(undefined)));
+  });
+
+  /**
+   * A broker that answers the first SUBSCRIBE with its SUBACK and a retained document in one write, as
+   * aedes does under load: mqtt.js hands the document over before the subscription's callback runs.
+   */
+  async function brokerSendingRetainedWithSuback(subscribed: string[][]): Promise<number> {
+    server = createServer((socket) => {
+      sockets.push(socket);
+      const parser = mqttPacket.parser({ protocolVersion: 4 });
+      parser.on('packet', (p) => {
+        if (p.cmd === 'connect') socket.write(mqttPacket.generate({ cmd: 'connack', returnCode: 0, sessionPresent: false }));
+        if (p.cmd !== 'subscribe') return;
+        subscribed.push(p.subscriptions.map((s) => s.topic));
+        const suback = mqttPacket.generate({ cmd: 'suback', messageId: p.messageId, granted: p.subscriptions.map(() => 1) });
+        const retained = mqttPacket.generate({ cmd: 'publish', topic: HOTLIST_TOPIC, payload: Buffer.from('{}'), qos: 0, retain: true, dup: false });
+        socket.write(subscribed.length === 1 ? Buffer.concat([suback, retained]) : suback);
+      });
+      socket.on('data', (d) => parser.parse(d));
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    return (server!.address() as AddressInfo).port;
+  }
+
+  it('a topic followed while the subscription is still being acknowledged is subscribed at once, not at the next connection', async () => {
+    const subscribed: string[][] = [];
+    const port = await brokerSendingRetainedWithSuback(subscribed);
+    const l = new MqttLink({
+      url: `mqtt://127.0.0.1:${port}`,
+      terminalId: 'T-LINK-01',
+      signer: nodeSigner(randomBytes(32)),
+      claims: (ms) => ({ ms, head: 0 }),
+      clock: systemClock,
+      backoff: { baseMs: 50, maxMs: 100 },
+      connectTimeoutMs: 1000,
+      keepaliveS: 30,
+      log: silentLogger,
+    });
+    link = l;
+    // As the runtime does with a hotlist delta it cannot apply: it asks for the whole list.
+    l.start({ reply: () => {}, up: () => {}, down: () => {}, refused: () => {}, push: (topic) => topic === HOTLIST_TOPIC && l.follow(HOTLIST_FULL_TOPIC, true) });
+    const until = Date.now() + 2000;
+    while (!subscribed.flat().includes(HOTLIST_FULL_TOPIC) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    expect(subscribed.flat()).toContain(HOTLIST_FULL_TOPIC);
   });
 });

@@ -139,7 +139,10 @@ export class MqttLink implements Link {
     if (on) this.#followed.add(topic);
     else this.#followed.delete(topic);
     const c = this.#client;
-    if (!this.#up || !c) return;
+    // Once the broker accepted the connection, not only once the link is up: retained documents can be
+    // handed over before the first subscription's acknowledgement is (mqtt.js runs its callback later), and
+    // a topic they ask for must not wait for the next connection.
+    if (!c?.connected) return;
     if (on) c.subscribe(topic, { qos: 1 }, (err) => err && this.#o.log.warn({ err: err.message, topic }, 'could not subscribe'));
     else c.unsubscribe(topic);
   }
