@@ -9,7 +9,7 @@ import { PUBLIC_FILE, readPublicKeys, writeAtomic } from '../gateway/keys.ts';
 import { DEMO_CHIPS_FILE, DEMO_TERMINALS_FILE, DEMO_TOKENS_FILE } from '../gateway/server.ts';
 import { benefitUnit, isBenefit, type Benefit } from '../protocol/benefits.ts';
 import { isValidCardNumber, maskCardNumber } from '../protocol/card.ts';
-import { CODES, isCode } from '../protocol/codes.ts';
+import { CODES, isCode, type Code } from '../protocol/codes.ts';
 import { b64url, fromB64url } from '../protocol/crypto.ts';
 import { isPasserelleError, PasserelleError } from '../protocol/errors.ts';
 import { parseEuros } from '../protocol/money.ts';
@@ -156,12 +156,20 @@ async function cutLink(t: SimTerminal): Promise<void> {
   // The signed documents come with the subscription; a terminal that never heard the gateway's time gets it
   // with the next hotlist refresh (every minute by default), which is worth a word while it waits.
   await t.waitUntilOfflineReady(OFFLINE_NOTE_MS).catch(async () => {
-    console.log("en attente de l'heure signée de la passerelle (ce terminal n'en a pas encore reçu : elle vient avec la prochaine liste des cartes bloquées, chaque minute)…");
+    const missing = t.offlineReadiness();
+    if (missing !== undefined) console.log(`en attente ${AWAITED[missing] ?? `de ce qui manque (${missing})`}…`);
     await t.waitUntilOfflineReady(OFFLINE_READY_MS);
   });
   t.link.cut = true;
   console.log('réseau coupé avant la vente');
 }
+
+/** What an offline sale still waits for, by the code it would be refused with. */
+const AWAITED: Partial<Record<Code, string>> = {
+  OFFLINE_NO_POLICY: 'des règles hors ligne signées par la passerelle',
+  OFFLINE_HOTLIST_STALE: 'de la liste des cartes bloquées',
+  CLOCK_UNTRUSTED: "de l'heure signée de la passerelle (ce terminal n'en a pas encore reçu : elle vient avec la prochaine liste des cartes bloquées, chaque minute)",
+};
 
 async function settle(t: SimTerminal, txnId: string): Promise<boolean> {
   const e = await t.waitUntilSettled(txnId, SETTLE_MS);

@@ -119,7 +119,7 @@ describe('sim sale against a gateway started from the command line', () => {
   let where: string[];
   let httpUrl: string;
   const dataDir = () => join(dir, 'data');
-  const sim = (args: string[]) => spawnSync(process.execPath, [bin, 'sim', 'sale', ...args], { encoding: 'utf8', timeout: 60_000, cwd: dir });
+  const sim = (args: string[]) => spawnSync(process.execPath, [bin, 'sim', 'sale', ...args], { encoding: 'utf8', timeout: 110_000, cwd: dir });
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'passerelle-cli-sim-'));
@@ -163,7 +163,7 @@ describe('sim sale against a gateway started from the command line', () => {
 
   it('--offline: the link cut before the sale, accepted offline, then forwarded and settled; --repeat same,other: the original reply, then TXN_CONFLICT', () => {
     const r = sim(['-t', 'T-LIB-LYON-01', '--holder', 'Hugo Bernard', '-b', 'LEISURE_BOOKS', '-a', '18', '--offline', '--repeat', 'same,other', ...where]);
-    expect(r.stdout).toContain('réseau coupé avant la vente');
+    expect(r.stdout, `${r.stdout}\n${r.stderr}`).toContain('réseau coupé avant la vente');
     expect(r.stdout).toContain('ACCEPTÉ HORS LIGNE');
     expect(r.stdout).toMatch(/outcome: offline \(transaction [0-9a-f-]{36}\)/);
     expect(r.stdout).toContain("réseau rétabli ; vente transmise et réglée : approved, 18,00\u00a0€ pris sur l'avantage");
@@ -171,7 +171,7 @@ describe('sim sale against a gateway started from the command line', () => {
     expect(r.stdout).toContain('renvoi (même id, autre contenu, montant 18,01\u00a0€) : refusé, TXN_CONFLICT (204) : Transaction en conflit');
     expect(r.stdout).not.toContain('NON CONFORME');
     expect(r.status).toBe(0);
-  }, 60_000);
+  }, 120_000);
 
   it('any terminal whose key file is given (registered through the API), a card personalised through the API: no gateway private file needed', async () => {
     const operator = (JSON.parse(readFileSync(join(dataDir(), 'demo-tokens.json'), 'utf8')) as { operator: string }).operator;
