@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { cardRefs } from './card-refs.ts';
 import { isAbsolute, join } from 'node:path';
 import { createLogger, ns, type Logger } from '../common/log.ts';
 import { VERSION } from '../common/version.ts';
 import { readConnectToken } from '../protocol/connect-token.ts';
+import { cardRefs } from './card-refs.ts';
 import { TerminalContacts } from './contacts.ts';
 import { NodeVerifier } from '../protocol/crypto.ts';
 import { PasserelleError } from '../protocol/errors.ts';

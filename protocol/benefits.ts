@@ -17,6 +17,22 @@ export const BENEFITS = {
   BAFA: { unit: 'cent', fr: 'BAFA / BAFD', maxLoad: 20000 },
 } as const satisfies Record<string, { unit: Unit; fr: string; maxLoad: number }>;
 
+/**
+ * How the Region and the source documents group the benefits (003: "manuels scolaires et aide à
+ * l'équipement professionnel" against "culture, sport et santé"; "Droits et devoirs"): R5 suspends all or
+ * part of a youth's benefits, and a part is usually one of these.
+ */
+export const BENEFIT_GROUPS = {
+  school: { fr: 'Scolaire', benefits: ['SCHOOL_BOOKS', 'PRO_EQUIPMENT'] },
+  culture: { fr: 'Culture', benefits: ['SHOWS', 'CINEMA', 'LEISURE_BOOKS', 'MUSEUM'] },
+  sport: { fr: 'Sport', benefits: ['SPORT'] },
+  health: { fr: 'Santé', benefits: ['FIRST_AID'] },
+  citizenship: { fr: 'Droits et devoirs', benefits: ['DRIVING_LICENCE', 'BAFA'] },
+} as const satisfies Record<string, { fr: string; benefits: readonly Benefit[] }>;
+
+export type BenefitGroup = keyof typeof BENEFIT_GROUPS;
+export const BENEFIT_GROUP_CODES = Object.keys(BENEFIT_GROUPS) as BenefitGroup[];
+
 /** The youth pays 1 € at the counter for each cinema entry taken from the benefit (source 003). */
 export const CINEMA_COUNTER_CENTS = 100;
 

@@ -120,6 +120,21 @@ describe('the Region acts on a card', () => {
     expect((await w.call('DELETE', `/api/v1/cards/${POOR}/suspensions?campaign=2022-2023`)).statusCode).toBe(204);
   });
 
+  it('R5 suspends a group of benefits (culture) in one call, and lifts the group in one; benefit and group together are refused', async () => {
+    const suspend = await w.call('POST', `/api/v1/cards/${CARD}/suspensions`, { body: { group: 'culture', campaign: '2022-2023', reason: 'incivilité' } });
+    expect(suspend.statusCode, suspend.body).toBe(204);
+    const card = await getCard();
+    expect(card.wallets.filter((x) => x.suspended).map((x) => x.benefit).sort()).toEqual(['CINEMA', 'LEISURE_BOOKS', 'MUSEUM', 'SHOWS']);
+    expect(wallet(card, 'PRO_EQUIPMENT')).toMatchObject({ suspended: false });
+    const both = await w.call('POST', `/api/v1/cards/${CARD}/suspensions`, { body: { benefit: 'SPORT', group: 'school', campaign: '2022-2023', reason: 'x' } });
+    expect([both.statusCode, codeOf(both)]).toEqual([400, 'BAD_SCHEMA']);
+    const neither = await w.call('POST', `/api/v1/cards/${CARD}/suspensions`, { body: { campaign: '2022-2023', reason: 'x' } });
+    expect([neither.statusCode, codeOf(neither)]).toEqual([400, 'BAD_SCHEMA']);
+    const lift = await w.call('DELETE', `/api/v1/cards/${CARD}/suspensions?campaign=2022-2023&group=culture`);
+    expect(lift.statusCode, lift.body).toBe(204);
+    expect((await getCard()).wallets.some((x) => x.suspended)).toBe(false);
+  });
+
   it('R3 lifts a code lock without ever taking a code', async () => {
     const wrong = (terminalId: string, benefit: 'LEISURE_BOOKS' | 'SHOWS' = 'LEISURE_BOOKS') => debitItem(debitBody({ terminalId, cardNumber: CARD, benefit, amount: 100, createdAt: NOW }), 'incorrect');
     // Three partners, two days: nine wrong codes lock it.

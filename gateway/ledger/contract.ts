@@ -556,6 +556,24 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         expect(sell(l, { terminal: T.cinema, card: CARD, benefit: 'CINEMA', amount: 1 }).reply).toMatchObject({ code: 'BENEFIT_SUSPENDED' });
         expect(codeOf(() => l.liftSuspension(CARD, null, '2022-2023', NOW))).toBe('NOT_FOUND');
       });
+
+      it('R5 the Region suspends a part in one act (several benefits, such as the culture group) and lifts it in one', () => {
+        const v0 = l.hotlistVersion();
+        l.suspend({ cardNumber: CARD, benefit: ['SHOWS', 'CINEMA', 'LEISURE_BOOKS', 'MUSEUM'], campaign: '2022-2023', reason: 'incivilité', at: NOW });
+        for (const [terminal, benefit, amount] of [[T.venue, 'SHOWS', 100], [T.cinema, 'CINEMA', 1], [T.book, 'LEISURE_BOOKS', 100], [T.museum, 'MUSEUM', 1]] as const) {
+          expect(sell(l, { terminal, card: CARD, benefit, amount }).reply, benefit).toMatchObject({ code: 'BENEFIT_SUSPENDED' });
+        }
+        expect(sell(l, { terminal: T.book, card: CARD, benefit: 'SCHOOL_BOOKS', amount: 100 }).reply.status).toBe('approved');
+        expect(l.wallets(CARD, NOW).filter((w) => w.suspended).map((w) => w.benefit).sort()).toEqual(['CINEMA', 'LEISURE_BOOKS', 'MUSEUM', 'SHOWS']);
+        // One act, one new hotlist version (the card is refused offline while any suspension holds).
+        expect(l.hotlistVersion()).toBe(v0 + 1);
+        l.liftSuspension(CARD, ['SHOWS', 'CINEMA', 'LEISURE_BOOKS', 'MUSEUM'], '2022-2023', NOW + 1);
+        expect(l.wallets(CARD, NOW).some((w) => w.suspended)).toBe(false);
+        expect(sell(l, { terminal: T.venue, card: CARD, benefit: 'SHOWS', amount: 100 }).reply.status).toBe('approved');
+        expect(l.hotlist(v0 + 1).entries).toEqual([{ card: CARD, reason: null }]);
+        expect(codeOf(() => l.suspend({ cardNumber: CARD, benefit: [], campaign: '2022-2023', reason: 'x', at: NOW }))).toBe('DATA_INVALID');
+        expect(l.audit()).toEqual([]);
+      });
     });
 
     describe('corrections', () => {

@@ -285,8 +285,8 @@ export interface OppositionResult {
 
 export interface Suspension {
   readonly cardNumber: string;
-  /** null: every benefit of the campaign (R5: "all or part"). */
-  readonly benefit: Benefit | null;
+  /** null: every benefit of the campaign (R5: "all or part"); a list: each of those (a group, say), at once. */
+  readonly benefit: Benefit | readonly Benefit[] | null;
   readonly campaign: string;
   readonly reason: string;
   readonly at: number;
@@ -529,7 +529,8 @@ export interface Ledger {
   oppose(o: Opposition): OppositionResult;
   /** R5: suspend all or part of a youth's benefits for the rest of a campaign. */
   suspend(s: Suspension): void;
-  liftSuspension(cardNumber: string, benefit: Benefit | null, campaign: string, at: number): void;
+  /** Lift the suspension of one benefit, of each of a list (those in force; at least one), or the whole-campaign one (null). */
+  liftSuspension(cardNumber: string, benefit: Benefit | readonly Benefit[] | null, campaign: string, at: number): void;
 
   /** A partner cancels its own sale, the same local day. A sale the offline guarantee paid: SALE_GUARANTEED. */
   cancelSale(txnId: string, partnerId: string, at: number): CorrectionResult;

@@ -1581,24 +1581,23 @@ export class SqliteLedger implements Ledger {
 
   suspend(s: Suspension): void {
     const card = this.#cardOrThrow(s.cardNumber);
-    if (s.benefit !== null && !isBenefit(s.benefit)) throw new PasserelleError('DATA_INVALID', `unknown benefit ${String(s.benefit)}`);
+    const benefits = suspended(s.benefit);
     if (!this.#s.campaign.get(s.campaign)) throw new PasserelleError('NOT_FOUND', `no campaign ${s.campaign}`);
     if (!s.reason.trim()) throw new PasserelleError('DATA_INVALID', 'a suspension needs a reason');
     this.#db.transaction(() => {
-      this.#db
-        .prepare('INSERT INTO suspensions (dossier_id, benefit, campaign, reason, at) VALUES (?, ?, ?, ?, ?)')
-        .run(card.dossier_id, s.benefit, s.campaign, s.reason, s.at);
-      this.#db.prepare('UPDATE dossiers SET suspensions = suspensions + 1 WHERE id = ?').run(card.dossier_id);
+      const insert = this.#db.prepare('INSERT INTO suspensions (dossier_id, benefit, campaign, reason, at) VALUES (?, ?, ?, ?, ?)');
+      for (const b of benefits) insert.run(card.dossier_id, b, s.campaign, s.reason, s.at);
+      this.#db.prepare('UPDATE dossiers SET suspensions = suspensions + ? WHERE id = ?').run(benefits.length, card.dossier_id);
       this.#hotlistDossier(card.dossier_id, s.at);
     })();
   }
 
-  liftSuspension(cardNumber: string, benefit: Benefit | null, campaign: string, at: number): void {
+  liftSuspension(cardNumber: string, benefit: Benefit | readonly Benefit[] | null, campaign: string, at: number): void {
     const card = this.#cardOrThrow(cardNumber);
+    const benefits = suspended(benefit);
     this.#db.transaction(() => {
-      const n = this.#db
-        .prepare('UPDATE suspensions SET lifted_at = ? WHERE dossier_id = ? AND benefit IS ? AND campaign = ? AND lifted_at IS NULL')
-        .run(at, card.dossier_id, benefit, campaign).changes;
+      const lift = this.#db.prepare('UPDATE suspensions SET lifted_at = ? WHERE dossier_id = ? AND benefit IS ? AND campaign = ? AND lifted_at IS NULL');
+      const n = benefits.reduce((sum, b) => sum + lift.run(at, card.dossier_id, b, campaign).changes, 0);
       if (n === 0) throw new PasserelleError('NOT_FOUND', 'no such suspension in force');
       this.#db.prepare('UPDATE dossiers SET suspensions = suspensions - ? WHERE id = ?').run(n, card.dossier_id);
       this.#hotlistDossier(card.dossier_id, at);
@@ -2320,6 +2319,14 @@ function walletSnapshot(choice: WalletChoice | undefined): Pick<Snapshot, 'walle
   if (!choice) return {};
   if ('problem' in choice) return { walletProblem: choice.problem };
   return { wallet: { balance: choice.wallet.balance, access: choice.wallet.access === 1 } };
+}
+
+/** The rows a suspension writes or lifts: one per benefit named, or one null row for the whole campaign. */
+function suspended(benefit: Benefit | readonly Benefit[] | null): (Benefit | null)[] {
+  const list = benefit === null ? [null] : typeof benefit === 'string' ? [benefit] : [...new Set(benefit)];
+  if (list.length === 0) throw new PasserelleError('DATA_INVALID', 'name the benefits to suspend, or none for all of them');
+  for (const b of list) if (b !== null && !isBenefit(b)) throw new PasserelleError('DATA_INVALID', `unknown benefit ${String(b)}`);
+  return list;
 }
 
 /** The words of a name to search, as the full-text index splits them (letters and digits of any script). */

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { benefitUnit } from '../../../protocol/benefits.ts';
+import { BENEFIT_GROUP_CODES, BENEFIT_GROUPS, benefitUnit, type Benefit as BenefitCode, type BenefitGroup } from '../../../protocol/benefits.ts';
 import { maskCardNumber } from '../../../protocol/card.ts';
 import { PasserelleError } from '../../../protocol/errors.ts';
 import { APP_QR_TTL_S_MAX, mintAppQr } from '../../../protocol/qr-payload.ts';
@@ -9,7 +9,7 @@ import type { CardRecord, Ledger, OppositionReason } from '../../ledger/ledger.t
 import { actorOf, allow } from '../auth.ts';
 import { personaliseChip } from '../../personalise.ts';
 import type { Api, ApiDeps } from '../deps.ts';
-import { ERRORS } from '../errors.ts';
+import { ApiError, ERRORS } from '../errors.ts';
 import { Amount, Benefit, CampaignId, CardNumber, CardNumberOrRef, IsoDate, literals, MaskedCard, meta, NoContent, Obj, Text, Unit } from '../schemas.ts';
 import { amountText, CardFound, cardFound, CardView, cardView, HistoryOut, historyOut } from '../views.ts';
 import type { CardRefs } from '../../card-refs.ts';
@@ -41,17 +41,29 @@ const OppositionView = Obj({
   replacement: Type.Union([MaskedCard, Type.Null()]),
 });
 
+const Group = literals<BenefitGroup>(BENEFIT_GROUP_CODES, `A group of benefits: ${BENEFIT_GROUP_CODES.map((g) => `${g} (${BENEFIT_GROUPS[g].benefits.join(', ')})`).join('; ')}`);
+
 const Suspend = Obj({
-  benefit: Type.Union([Benefit, Type.Null()], { description: 'null: every benefit of the campaign (R5: all or part)' }),
+  benefit: Type.Optional(Type.Union([Benefit, Type.Null()], { description: 'One benefit, or null for every benefit of the campaign (R5: all or part); or give `group`' })),
+  group: Type.Optional(Group),
   campaign: CampaignId,
   reason: Text(500, 'Why (incivility…), kept with the suspension'),
 });
 
 const LiftQuery = Obj({
   campaign: CampaignId,
-  // Omitted: the suspension of the whole campaign.
+  // Neither: the suspension of the whole campaign.
   benefit: Type.Optional(Benefit),
+  group: Type.Optional(Group),
 });
+
+/** R5 "tout ou partie": one benefit, a group of them, or (null) all; a request names one of these. */
+function suspensionScope(q: { benefit?: BenefitCode | null; group?: BenefitGroup }, absent: 'refuse' | 'all'): BenefitCode | readonly BenefitCode[] | null {
+  if (q.group !== undefined && q.benefit !== undefined) throw new ApiError(400, 'BAD_SCHEMA', 'give either benefit or group, not both', { path: '/group' });
+  if (q.group !== undefined) return BENEFIT_GROUPS[q.group].benefits;
+  if (q.benefit === undefined && absent === 'refuse') throw new ApiError(400, 'BAD_SCHEMA', 'give benefit (null for all of them) or group', { path: '/body/benefit' });
+  return q.benefit ?? null;
+}
 
 const LoadOne = Obj({
   benefit: Benefit,
@@ -225,7 +237,8 @@ function cardLifecycle(api: Api, { ledger, now, cardRefs }: ApiDeps): void {
     '/cards/:cardNumber/suspensions',
     { config: allow('operator'), schema: { ...meta('cards', "Suspend all or part of a youth's benefits for a campaign (R5)"), params: CardParams, body: Suspend, response: { 204: NoContent, ...ERRORS } } },
     async (req, reply) => {
-      ledger.suspend({ cardNumber: cardNumberOf(cardRefs, req.params.cardNumber), ...req.body, at: now() });
+      const { campaign, reason } = req.body;
+      ledger.suspend({ cardNumber: cardNumberOf(cardRefs, req.params.cardNumber), benefit: suspensionScope(req.body, 'refuse'), campaign, reason, at: now() });
       return reply.code(204).send(null);
     },
   );
@@ -234,7 +247,7 @@ function cardLifecycle(api: Api, { ledger, now, cardRefs }: ApiDeps): void {
     '/cards/:cardNumber/suspensions',
     { config: allow('operator'), schema: { ...meta('cards', 'Lift a suspension'), params: CardParams, querystring: LiftQuery, response: { 204: NoContent, ...ERRORS } } },
     async (req, reply) => {
-      ledger.liftSuspension(cardNumberOf(cardRefs, req.params.cardNumber), req.query.benefit ?? null, req.query.campaign, now());
+      ledger.liftSuspension(cardNumberOf(cardRefs, req.params.cardNumber), suspensionScope(req.query, 'all'), req.query.campaign, now());
       return reply.code(204).send(null);
     },
   );
