@@ -84,12 +84,15 @@ describe('a sale end to end', () => {
     expect(shown).toMatch(new RegExp(`${CODES.QR_NOT_GENUINE.fr}|${CODES.QR_PAYLOAD_INVALID.fr}`));
   });
 
-  it('R3 three wrong codes stop the code at this shop for the day, through the real path; the Region lifts it', async () => {
+  it('R3 three wrong codes stop the code at this shop for the day, and the third one says so on the display, through the real path; the Region lifts it', async () => {
     const t = await world.terminal('T-LIB-LYON-02', {}, ['SCHOOL_BOOKS']);
     const hugo = holder('Hugo Bernard');
     // A right code first: the counts start again (an earlier test typed a wrong one).
     expect(await t.sellWithQr(hugo, 'SCHOOL_BOOKS', 100)).toMatchObject({ kind: 'approved' });
-    for (let i = 0; i < 3; i++) expect(await t.sellWithQr(hugo, 'SCHOOL_BOOKS', 100, '0000')).toMatchObject({ reply: { code: 'PIN_INCORRECT' } });
+    for (let i = 0; i < 2; i++) expect(await t.sellWithQr(hugo, 'SCHOOL_BOOKS', 100, '0000')).toMatchObject({ reply: { code: 'PIN_INCORRECT' } });
+    // The third wrong code tells the youth at once that the code is stopped until tomorrow.
+    expect(await t.sellWithQr(hugo, 'SCHOOL_BOOKS', 100, '0000')).toMatchObject({ kind: 'declined', reply: { code: 'PIN_INCORRECT_BLOCKED' } });
+    expect(screenText(t.bindings.display.last!)).toContain("Code secret incorrect, et trop d'essais : code bloqué jusqu'à demain");
     const stopped = await t.sellWithQr(hugo, 'SCHOOL_BOOKS', 100);
     expect(stopped).toMatchObject({ kind: 'declined', reply: { code: 'PIN_TRIES_EXCEEDED' } });
     expect(screenText(t.bindings.display.last!)).toContain("Trop d'essais du code aujourd'hui");

@@ -296,14 +296,14 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1500);
       });
 
-      it('R3 three wrong codes at one partner stop that partner for the day, even within one batch; the others are not', () => {
+      it('R3 three wrong codes at one partner stop that partner for the day, even within one batch, and the third says so; the others are not', () => {
         const qr = (pin: PinCheck, terminalId: string = T.book) => debitItem(debitBody({ terminalId, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100 }), pin);
         // Two wrong, then a right one: the counts start again.
         l.commitDebits([qr('incorrect'), qr('incorrect')], NOW);
         expect(replyOf(l.commitDebits([qr('ok')], NOW)[0]).status).toBe('approved');
         expect(l.card(CARD)?.pinFailures).toBe(0);
         const outcomes = l.commitDebits([qr('incorrect'), qr('incorrect'), qr('incorrect'), qr('ok')], NOW).map((o) => replyOf(o).code);
-        expect(outcomes).toEqual(['PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_TRIES_EXCEEDED']);
+        expect(outcomes).toEqual(['PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_INCORRECT_BLOCKED', 'PIN_TRIES_EXCEEDED']);
         expect(l.pinGate(CARD, 'P-BOOK', NOW)).toBe('tries-exceeded');
         // Another partner (another bookshop) is not stopped: the right code pays there, and clears the counts.
         l.addTerminal({ id: 'T-BOOK2-01', partnerId: 'P-BOOK2', publicKey: KEY });
@@ -313,24 +313,24 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1300);
       });
 
-      it('R3 six wrong codes in a day stop every partner until the next day; nine from three partners lock the code until unlocked', () => {
+      it('R3 six wrong codes in a day stop every partner until the next day; nine from three partners lock the code until unlocked; the try that stops or locks says so', () => {
         l.addTerminal({ id: 'T-BOOK-03', partnerId: 'P-BOOK2', publicKey: KEY });
         const qr = (pin: PinCheck, terminalId: string) => debitItem(debitBody({ terminalId, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100 }), pin);
         const wrong = (terminalId: string, n: number, at: number) => l.commitDebits(Array.from({ length: n }, () => qr('incorrect', terminalId)), at).map((o) => replyOf(o).code);
         // One partner alone, day after day, cannot make the day limit nor the lock.
-        for (let d = 0; d < 3; d++) expect(wrong(T.book, 3, NOW + d * DAY)).toEqual(['PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_INCORRECT']);
+        for (let d = 0; d < 3; d++) expect(wrong(T.book, 3, NOW + d * DAY)).toEqual(['PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_INCORRECT_BLOCKED']);
         expect(l.pinGate(CARD, null, NOW + 3 * DAY)).toBe('open');
         expect(replyOf(l.commitDebits([qr('ok', T.book)], NOW + 3 * DAY)[0]).status).toBe('approved');
         // Two partners in one day: six, and the code is refused everywhere until the next day.
-        wrong(T.book, 3, NOW);
-        wrong('T-BOOK-03', 3, NOW);
+        expect(wrong(T.book, 3, NOW)).toEqual(['PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_INCORRECT_BLOCKED']);
+        expect(wrong('T-BOOK-03', 3, NOW)).toEqual(['PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_INCORRECT_BLOCKED']);
         expect(l.pinGate(CARD, null, NOW)).toBe('tries-exceeded');
         expect(replyOf(l.commitDebits([qr('ok', 'T-BOOK-03')], NOW)[0]).code).toBe('PIN_TRIES_EXCEEDED');
         expect(l.pinGate(CARD, null, NOW + DAY)).toBe('open');
         // A third partner the next day: nine wrong from three partners lock the code.
         l.addPartner({ id: 'P-BOOK3', name: 'Troisième librairie', type: 'bookshop', ...CONVENTION });
         l.addTerminal({ id: 'T-BOOK3-01', partnerId: 'P-BOOK3', publicKey: KEY });
-        wrong('T-BOOK3-01', 3, NOW + DAY);
+        expect(wrong('T-BOOK3-01', 3, NOW + DAY)).toEqual(['PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_INCORRECT_LOCKED']);
         expect(l.pinGate(CARD, null, NOW + 2 * DAY)).toBe('locked');
         expect(replyOf(l.commitDebits([qr('ok', 'T-BOOK-03')], NOW + 2 * DAY)[0]).code).toBe('PIN_LOCKED');
         // The card without a code (NFC) still works: the lock is on the code, not the card.

@@ -633,7 +633,7 @@ export class SqliteLedger implements Ledger {
     if (this.#voidsExist && this.#s.voidOf.get(body.txnId, body.terminalId)) return this.#storeDebit(item, { status: 'declined', code: 'TXN_VOIDED' }, decidedAt);
     const card = this.#s.card.get(body.credential.cardNumber);
     const choice = card ? this.#chooseWallet(card, body.benefit, decidedAt) : undefined;
-    const decision = decide(body, {
+    const decided = decide(body, {
       terminalActive: tp.active,
       partnerType: tp.partnerType,
       conventionValid: decidedAt >= tp.partner.conventionStart && decidedAt < tp.partner.conventionEnd,
@@ -643,7 +643,7 @@ export class SqliteLedger implements Ledger {
       // An online sale carries the proof of its own tap: a proof naming another transaction is a replay.
       cardProof: body.credential.kind === 'nfc' && body.credential.proof.ref !== body.txnId ? 'failed' : item.proof,
     });
-    if (card) this.#countPinTry(card, tp.partner.id, decidedAt, item.pin, decision);
+    const decision = card ? this.#countPinTry(card, tp.partner.id, decidedAt, item.pin, decided) : decided;
     if (decision.status === 'approved') {
       assert(card && choice && 'wallet' in choice, 'an approved debit has a card and a wallet');
       this.#recordSale({
@@ -708,7 +708,7 @@ export class SqliteLedger implements Ledger {
     // Within the policy, the wallet pays as it stood at the sale time, even if the sweep has emptied it since.
     const choice = card ? this.#chooseWallet(card, body.benefit, saleAt, this.#suspendedKeysAt(card.dossier_id, saleAt), breach === null) : undefined;
     const conventionValid = saleAt >= tp.partner.conventionStart && saleAt < tp.partner.conventionEnd;
-    const decision = decide(body, {
+    const decided = decide(body, {
       terminalActive: tp.active,
       partnerType: tp.partnerType,
       conventionValid,
@@ -717,7 +717,7 @@ export class SqliteLedger implements Ledger {
       pin: item.pin,
       cardProof,
     });
-    if (card) this.#countPinTry(card, tp.partner.id, decidedAt, item.pin, decision);
+    const decision = card ? this.#countPinTry(card, tp.partner.id, decidedAt, item.pin, decided) : decided;
     const partnerMay = tp.active && partnerMayDebit(tp.partnerType, body.benefit) && conventionValid;
     const taken = decision.status === 'approved' ? decision.taken : 0;
     // What the wallet alone falls short by, and why; null when it pays in full or the cause is not covered.
@@ -957,14 +957,22 @@ export class SqliteLedger implements Ledger {
    * every count. Only tries the rules actually judged count: a try on a blocked code, an unknown card or a
    * wrong partner changes nothing.
    */
-  #countPinTry(card: CardRow, partnerId: string, at: number, pin: DebitItem['pin'], d: Decision): void {
+  /**
+   * Count a wrong code, or clear the counts on a right one; the decision to store. A wrong code that used
+   * the last try says so at once (R3): the youth learns of the block on that try, not on the next one.
+   */
+  #countPinTry(card: CardRow, partnerId: string, at: number, pin: DebitItem['pin'], d: Decision): Decision {
     if (pin === 'incorrect' && d.status === 'declined' && d.code === 'PIN_INCORRECT') {
       this.#s.addPinTry.run(card.dossier_id, partnerId, regionDate(at));
       this.#s.setPinFailures.run(card.pin_failures + 1, card.dossier_id);
+      const after = this.#pinGateOf({ ...card, pin_failures: card.pin_failures + 1 }, partnerId, at, pin);
+      if (after === 'locked') return { ...d, code: 'PIN_INCORRECT_LOCKED' };
+      if (after === 'tries-exceeded') return { ...d, code: 'PIN_INCORRECT_BLOCKED' };
     } else if (pin === 'ok' && card.pin_failures > 0 && !(d.status === 'declined' && (d.code === 'PIN_LOCKED' || d.code === 'PIN_TRIES_EXCEEDED'))) {
       this.#s.clearPinTries.run(card.dossier_id);
       this.#s.setPinFailures.run(0, card.dossier_id);
     }
+    return d;
   }
 
   /** Where the youth's code stands for this partner now, counted inside the batch (QR sales only). */

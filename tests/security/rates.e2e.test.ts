@@ -96,7 +96,7 @@ describe('no terminal can lock a youth out of her code', () => {
     };
     const codes = (await sendAll(rogue, Array.from({ length: 6 }, (_, i) => qr(rogueId, '0000', 'LEISURE_BOOKS', 10_000 + i)))).map((r) => (r.type === 'debit.reply' ? r.body.code : r.type));
     // Sent together: decided in whatever order their checks finish, three wrong and three refused untried.
-    expect(codes.sort()).toEqual(['PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_TRIES_EXCEEDED', 'PIN_TRIES_EXCEEDED', 'PIN_TRIES_EXCEEDED']);
+    expect(codes.sort()).toEqual(['PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_INCORRECT_BLOCKED', 'PIN_TRIES_EXCEEDED', 'PIN_TRIES_EXCEEDED', 'PIN_TRIES_EXCEEDED']);
     await rogue.close();
     // At the theatre, Léa's right code still works.
     const venueId = 'T-SPEC-CLF-01';
