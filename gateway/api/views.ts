@@ -137,7 +137,8 @@ export function cardFound(card: CardRecord, ref: string): Static<typeof CardFoun
 }
 
 export const HistoryOut = Obj({
-  at: Timestamp,
+  at: Type.String({ format: 'date-time', description: "When it happened: a sale's own time (an offline sale's, however late it arrived), else when it was recorded" }),
+  recordedAt: Timestamp,
   kind: literals<TransferKind>(['load', 'debit', 'cancellation', 'reversal', 'expiry', 'restore', 'fee']),
   benefit: Benefit,
   campaign: CampaignId,
@@ -150,6 +151,7 @@ export const HistoryOut = Obj({
 export function historyOut(h: HistoryEntry): Static<typeof HistoryOut> {
   return {
     at: iso(h.at),
+    recordedAt: iso(h.recordedAt),
     kind: h.kind,
     benefit: h.benefit,
     campaign: h.campaign,

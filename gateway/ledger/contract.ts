@@ -1051,6 +1051,19 @@ export function ledgerContract(name: string, open: OpenLedger): void {
         expect(l.audit()).toEqual([]);
       });
 
+      it("offline: the card's history dates a late offline sale when it was made, and says when it arrived", () => {
+        const made = at('2022-10-01T16:00:00+02:00');
+        const arrived = at('2022-10-04T09:00:00+02:00');
+        sell(l, { terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 200, when: at('2022-10-02T10:00:00+02:00') });
+        const late = offline({ terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 300, createdAt: made, when: arrived });
+        expect(late.reply.status).toBe('approved');
+        const h = l.history(CARD, 2);
+        // Newest first by when things happened: the online sale of the 2nd, then the offline one of the 1st.
+        expect(h.map((e) => [e.kind, e.amount])).toEqual([['debit', -200], ['debit', -300]]);
+        expect(h[1]).toMatchObject({ at: made, recordedAt: arrived, txnId: late.body.txnId, partnerId: 'P-BOOK' });
+        expect(h[0]!.at).toBe(h[0]!.recordedAt);
+      });
+
       it('R7 a late offline sale that broke the policy gets nothing back from the sweep', () => {
         const lastDay = at('2023-05-31T17:30:00+02:00');
         l.expire(at('2023-06-01T01:00:00+02:00'));

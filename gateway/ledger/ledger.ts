@@ -250,7 +250,10 @@ export interface WalletView {
 }
 
 export interface HistoryEntry {
+  /** When it happened: a sale's own time (an offline sale's, however late it arrived), else when recorded. */
   readonly at: number;
+  /** When the gateway recorded it. */
+  readonly recordedAt: number;
   readonly kind: TransferKind;
   readonly benefit: Benefit;
   readonly campaign: string;

@@ -2206,22 +2206,37 @@ export class SqliteLedger implements Ledger {
 
   history(cardNumber: string, limit: number): HistoryEntry[] {
     const card = this.#cardOrThrow(cardNumber);
+    // A sale is dated when it was made (a late offline sale arrives days after), every other movement
+    // when it was recorded; both instants are given.
     const rows = this.#db
-      .prepare<[{ 1: string; 2: string; 3: number }], { at: number; kind: TransferKind; benefit: Benefit; campaign: string; unit: Unit; amount: number; txn_id: string | null; partner_id: string | null }>(
-        `SELECT t.at, t.kind, w.benefit, w.campaign, t.unit,
+      .prepare<
+        [{ 1: string; 2: string; 3: number }],
+        { at: number; recorded_at: number; kind: TransferKind; benefit: Benefit; campaign: string; unit: Unit; amount: number; txn_id: string | null; partner_id: string | null }
+      >(
+        `SELECT CASE WHEN t.kind = 'debit' THEN coalesce(s.sale_at, t.at) ELSE t.at END AS at, t.at AS recorded_at, t.kind, w.benefit, w.campaign, t.unit,
                 CASE WHEN t.credit_account = w.id THEN t.amount ELSE -t.amount END AS amount,
                 t.txn_id, s.partner_id
          FROM accounts w JOIN transfers t ON t.debit_account = w.id OR t.credit_account = w.id
          LEFT JOIN sales s ON s.txn_id = t.txn_id AND s.kind = 'sale'
          WHERE w.kind = 'wallet' AND w.dossier_id = ?1
          UNION ALL
-         SELECT s.recorded_at, 'debit', s.benefit, s.campaign, s.unit, 0, s.txn_id, s.partner_id
+         SELECT s.sale_at, s.recorded_at, 'debit', s.benefit, s.campaign, s.unit, 0, s.txn_id, s.partner_id
          FROM sales s JOIN accounts w ON w.kind = 'wallet' AND w.dossier_id = s.dossier_id AND w.benefit = s.benefit AND w.campaign = s.campaign
          WHERE s.dossier_id = ?2 AND s.kind = 'sale' AND w.access = 1
-         ORDER BY 1 DESC LIMIT ?3`,
+         ORDER BY 1 DESC, 2 DESC LIMIT ?3`,
       )
       .all({ 1: card.dossier_id, 2: card.dossier_id, 3: limit });
-    return rows.map((r) => ({ at: r.at, kind: r.kind, benefit: r.benefit, campaign: r.campaign, unit: r.unit, amount: r.amount, txnId: r.txn_id, partnerId: r.partner_id }));
+    return rows.map((r) => ({
+      at: r.at,
+      recordedAt: r.recorded_at,
+      kind: r.kind,
+      benefit: r.benefit,
+      campaign: r.campaign,
+      unit: r.unit,
+      amount: r.amount,
+      txnId: r.txn_id,
+      partnerId: r.partner_id,
+    }));
   }
 
   request(txnId: string): StoredRequest | undefined {
