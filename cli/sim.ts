@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import pino from 'pino';
 import { parseConfig, readJsonFile } from '../common/config.ts';
+import { readKeyFileText, seedOf, terminalKeyList } from '../common/key-file.ts';
 import { createLogger } from '../common/log.ts';
 import { chipSeedOf, DEMO_CARDS, readDemoChips } from '../gateway/demo-data.ts';
 import { PUBLIC_FILE, readPublicKeys, writeAtomic } from '../gateway/keys.ts';
@@ -226,35 +227,16 @@ function terminalIdentity(o: SimSaleOptions): Identity {
 
 /** A terminal key file: only the base64url seed (a terminal's keyFile), `{ terminalId, seed }`, or a list of those. */
 function readTerminalKey(file: string, terminalId: string | undefined): { terminalId: string; seed: Uint8Array; source: string } {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8').trim();
-  } catch (e) {
-    throw new PasserelleError('KEY_FILE_INVALID', `${file}: ${(e as Error).message}`);
-  }
-  if (/^[A-Za-z0-9_-]{43}$/.test(text)) {
+  const text = readKeyFileText(file);
+  const seed = seedOf(text, file);
+  if (seed) {
     if (!terminalId) throw new PasserelleError('CONFIG_INVALID', `${file} holds only a seed: give the terminal id with -t`);
-    return { terminalId, seed: fromB64url(text, 32, `${file} seed`), source: file };
+    return { terminalId, seed, source: file };
   }
-  const keys = keyList(file, text);
+  const keys = terminalKeyList(text, file);
   const key = terminalId === undefined && keys.length === 1 ? keys[0] : keys.find((k) => k.terminalId === terminalId);
   if (!key) throw new PasserelleError('CONFIG_INVALID', `${file} has no key for ${terminalId ?? 'one terminal: give -t'}; it has ${keys.map((k) => k.terminalId).join(', ')}`);
   return { terminalId: key.terminalId, seed: fromB64url(key.seed, 32, `${file} seed of ${key.terminalId}`), source: file };
-}
-
-function keyList(file: string, text: string): { terminalId: string; seed: string }[] {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new PasserelleError('KEY_FILE_INVALID', `${file}: neither a base64url seed nor JSON (${(e as Error).message})`);
-  }
-  const list = Array.isArray(json) ? (json as unknown[]) : [json];
-  return list.map((k, i) => {
-    const { terminalId, seed } = (k ?? {}) as { terminalId?: unknown; seed?: unknown };
-    if (typeof terminalId !== 'string' || typeof seed !== 'string') throw new PasserelleError('KEY_FILE_INVALID', `${file}: entry ${i + 1} needs "terminalId" and "seed" (base64url)`);
-    return { terminalId, seed };
-  });
 }
 
 /**
@@ -268,16 +250,18 @@ async function simulatedCard(o: SimSaleOptions, cardNumber: string): Promise<Sim
   const chipsFile = join(o.dataDir, 'sim', 'chips.json');
   const kept = keptChips(chipsFile);
   const seed = demoSeed ?? (kept[cardNumber] ? fromB64url(kept[cardNumber], 32, `${chipsFile} chip of a card`) : randomBytes(32));
+  // The chip's seed is kept before the gateway records its key: a failure in between must not leave the
+  // gateway holding a chip this simulator has lost (the card would then need --replace-chip).
+  if (!demoSeed && !kept[cardNumber]) {
+    mkdirSync(dirname(chipsFile), { recursive: true });
+    writeAtomic(chipsFile, JSON.stringify({ ...kept, [cardNumber]: b64url(seed) }, null, 2) + '\n', 0o600);
+  }
   let card: SimPassCard;
   try {
     card = await personaliseThroughApi({ httpUrl: o.http ?? SIM_DEFAULTS.httpUrl, token: operatorToken(o), cardNumber, chipSeed: seed, ...(o.replaceChip ? { replace: true } : {}) });
   } catch (e) {
     if (isPasserelleError(e) && e.code === 'CARD_ALREADY_PERSONALISED') throw new PasserelleError(e.code, `${e.message} (--replace-chip gives it this simulator's chip)`);
     throw e;
-  }
-  if (!demoSeed && !kept[cardNumber]) {
-    mkdirSync(dirname(chipsFile), { recursive: true });
-    writeAtomic(chipsFile, JSON.stringify({ ...kept, [cardNumber]: b64url(seed) }, null, 2) + '\n', 0o600);
   }
   return card;
 }

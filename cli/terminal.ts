@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { parseConfig, readJsonFile } from '../common/config.ts';
+import { readSeedFile } from '../common/key-file.ts';
 import { createLogger } from '../common/log.ts';
 import { issuerKeysOf, readPublicKeys } from '../gateway/keys.ts';
-import { fromB64url, naclSigner } from '../protocol/crypto.ts';
+import { naclSigner } from '../protocol/crypto.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import { renderQrFrame } from '../simulators/qr-render.ts';
 import { systemClock } from '../terminal/bindings.ts';
@@ -46,8 +46,7 @@ export async function terminalDoctorCommand(o: DoctorOptions): Promise<void> {
           url: config.gatewayUrl,
           terminalId: config.terminalId,
           signer: naclSigner(seed),
-          claims: (now) => outbox.connectClaims(now),
-          admitted: (c) => outbox.connectAdmitted(c.ms),
+          tokens: outbox,
           ...(gateway.mqttCertPem ? { tls: { certPem: gateway.mqttCertPem } } : {}),
           clock: systemClock,
           backoff: { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs },
@@ -83,11 +82,5 @@ function provisioned(config: TerminalConfig, source: string): { seed: Uint8Array
   if (!config.keyFile || !config.gatewayKeysFile) {
     throw new PasserelleError('CONFIG_INVALID', `${source}: keyFile and gatewayKeysFile are needed (written at provisioning)`);
   }
-  let seedText: string;
-  try {
-    seedText = readFileSync(config.keyFile, 'utf8').trim();
-  } catch (e) {
-    throw new PasserelleError('KEY_FILE_INVALID', `${config.keyFile}: ${(e as Error).message}`);
-  }
-  return { seed: fromB64url(seedText, 32, `${config.keyFile} seed`), gateway: readPublicKeys(config.gatewayKeysFile) };
+  return { seed: readSeedFile(config.keyFile), gateway: readPublicKeys(config.gatewayKeysFile) };
 }

@@ -4,6 +4,7 @@ import type { Benefit, PartnerType } from '../protocol/benefits.ts';
 import { cardNumberFrom } from '../protocol/card.ts';
 import { fromB64url, publicKeyFromSeed } from '../protocol/crypto.ts';
 import { PasserelleError } from '../protocol/errors.ts';
+import { readKeyFileText, terminalKeyList } from '../common/key-file.ts';
 import type { Ledger } from './ledger/ledger.ts';
 import { campaignAt, defaultWindows, type BenefitWindow, type CampaignDef } from './campaigns.ts';
 import { addDays, regionDate } from '../common/paris-time.ts';
@@ -194,9 +195,9 @@ export function demoCard(holder: string): DemoCard {
 
 /** The demo terminals' keys written at seeding (`demo-terminals.json`); KEY_FILE_INVALID if unreadable. */
 export function readDemoTerminals(file: string): DemoTerminalKey[] {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as DemoTerminalKey[];
-  } catch (e) {
-    throw new PasserelleError('KEY_FILE_INVALID', `${file}: ${(e as Error).message}`);
+  const keys = terminalKeyList(readKeyFileText(file), file);
+  for (const k of keys) {
+    if (typeof (k as Partial<DemoTerminalKey>).partnerId !== 'string') throw new PasserelleError('KEY_FILE_INVALID', `${file}: ${k.terminalId} names no partnerId`);
   }
+  return keys as DemoTerminalKey[];
 }

@@ -6,10 +6,11 @@ import type { Signer, Verifier } from './crypto.ts';
  *
  *   `2.<ms>.<head>.<signature>`   over `passerelle/mqtt-connect/v2\0<terminal id>\0<ms>\0<head>`
  *
- * - `ms`: the terminal's clock, strictly greater than in any token it used before. The gateway accepts a
- *   token only within `connectTokenMaxAgeS` of its own clock and only with a time later than the last
- *   token it accepted from that terminal, so a token works once: replayed from another socket (or after
- *   the first connection ended) it is refused, and the terminal that used it is not kicked off.
+ * - `ms`: the terminal's clock, strictly greater than in any token the gateway may have admitted (every
+ *   token sent, except those the broker explicitly refused). The gateway accepts a token only within
+ *   `connectTokenMaxAgeS` of its own clock and only with a time later than the last token it accepted from
+ *   that terminal, so a token works once: replayed from another socket (or after the first connection
+ *   ended) it is refused, and the terminal that used it is not kicked off.
  * - `head`: the sequence number of the last record in the terminal's outbox. The gateway records it with
  *   the time of the connect: every record with a higher number was made after that moment, which bounds
  *   how far back an offline sale can be dated (docs/security.md).
@@ -20,10 +21,24 @@ import type { Signer, Verifier } from './crypto.ts';
  */
 
 export interface ConnectClaims {
-  /** The terminal's clock when it made the token; strictly increasing per terminal. */
+  /** The terminal's clock when it made the token; later than any token of the terminal that may have been admitted. */
   readonly ms: number;
   /** The sequence number of its last outbox record (0: none yet). */
   readonly head: number;
+}
+
+/**
+ * Where a terminal keeps the fate of its connect tokens (its outbox, durably): the claims of the next
+ * token, and what the broker answered to each. One object, so no part of a terminal can make tokens and
+ * forget to report their fate.
+ */
+export interface ConnectTokenStore {
+  /** The claims of the next token; the token counts as sent (perhaps admitted) from now on. */
+  connectClaims(nowMs: number): ConnectClaims;
+  /** The broker admitted the token with this time (its CONNACK accepted the connection). */
+  connectAdmitted(ms: number): void;
+  /** The broker refused the token with this time (CONNACK 4 or 5): it was never admitted. */
+  connectRefused(ms: number): void;
 }
 
 function tokenMessage(terminalId: string, c: ConnectClaims): Buffer {

@@ -40,12 +40,16 @@ export interface AnswerWatch {
   readonly timeoutMs: number;
 }
 
-/** The gateway's next answer naming `txnId` (signature checked), or NO_REPLY after the timeout. */
-export function nextAnswer(w: AnswerWatch): Promise<RepeatAnswer> {
-  return new Promise((resolve, reject) => {
+/**
+ * The gateway's next answer naming `txnId` (signature checked), or NO_REPLY after the timeout. Watching
+ * starts before the request is sent (the answer may come back at once); `cancel` stops the watch, its timer
+ * included, when the request could not be sent after all (the answer then never settles).
+ */
+export function nextAnswer(w: AnswerWatch): { readonly answer: Promise<RepeatAnswer>; cancel(): void } {
+  let stop = (): void => {};
+  const answer = new Promise<RepeatAnswer>((resolve, reject) => {
     const finish = (a: RepeatAnswer) => {
-      clearTimeout(timer);
-      unwatch();
+      stop();
       resolve(a);
     };
     const unwatch = w.link.watchReplies((payload) => {
@@ -62,7 +66,12 @@ export function nextAnswer(w: AnswerWatch): Promise<RepeatAnswer> {
       unwatch();
       reject(new PasserelleError('NO_REPLY', `no answer from the gateway to the repeat of ${w.txnId} within ${w.timeoutMs} ms`));
     }, w.timeoutMs);
+    stop = () => {
+      clearTimeout(timer);
+      unwatch();
+    };
   });
+  return { answer, cancel: () => stop() };
 }
 
 function verifiedReply(payload: Buffer, w: AnswerWatch): { message: Buffer; parsed: Reply } | undefined {

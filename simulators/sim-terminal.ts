@@ -150,9 +150,12 @@ export class SimTerminal {
     const e = this.terminal.outbox.entry(txnId);
     assert(e !== undefined && e.kind === 'sale' && e.amount !== null && e.state === 'replied', `record ${txnId} is not an answered sale of ${this.terminalId}`);
     const sent = content === 'same' ? { frame: e.frame, amount: e.amount } : otherContent(e.frame, this.#keys.signer);
-    const answer = nextAnswer({ link: this.link, txnId, recorded: e.reply, gatewaySignPublicKey: this.#keys.gatewaySignPublicKey, verifier: this.#keys.verifier, timeoutMs });
-    if (!this.link.send(sent.frame)) throw new PasserelleError('NO_REPLY', `${this.terminalId}: the link is down, the repeat was not sent`);
-    return { ...(await answer), amount: sent.amount };
+    const watch = nextAnswer({ link: this.link, txnId, recorded: e.reply, gatewaySignPublicKey: this.#keys.gatewaySignPublicKey, verifier: this.#keys.verifier, timeoutMs });
+    if (!this.link.send(sent.frame)) {
+      watch.cancel();
+      throw new PasserelleError('NO_REPLY', `${this.terminalId}: the link is down, the repeat was not sent`);
+    }
+    return { ...(await watch.answer), amount: sent.amount };
   }
 
   /** The cashier keys in the sale; the youth taps the card. */

@@ -75,7 +75,7 @@ describe('following a topic', () => {
       url: `mqtt://127.0.0.1:${port}`,
       terminalId: 'T-LINK-01',
       signer: nodeSigner(randomBytes(32)),
-      claims: (ms) => ({ ms, head: 0 }),
+      tokens: { connectClaims: (ms: number) => ({ ms, head: 0 }), connectAdmitted: () => {}, connectRefused: () => {} },
       clock: systemClock,
       backoff: { baseMs: 50, maxMs: 100 },
       connectTimeoutMs: 1000,

@@ -1,7 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import { connectMqtt, type MqttTls } from '../common/mqtt.ts';
 import type { Logger } from '../common/log.ts';
-import { makeConnectToken, type ConnectClaims } from '../protocol/connect-token.ts';
+import { makeConnectToken, type ConnectClaims, type ConnectTokenStore } from '../protocol/connect-token.ts';
 import type { Code } from '../protocol/codes.ts';
 import type { Signer } from '../protocol/crypto.ts';
 import { HOTLIST_TOPIC, POLICY_TOPIC } from '../protocol/offline.ts';
@@ -67,10 +67,8 @@ export interface LinkOptions {
   readonly url: string;
   readonly terminalId: string;
   readonly signer: Signer;
-  /** What each connect token claims: a time later than the last admitted token's, and the outbox head (Outbox.connectClaims). */
-  readonly claims: (nowMs: number) => ConnectClaims;
-  /** The broker admitted the token with these claims (Outbox.connectAdmitted): later tokens must claim a later time. */
-  readonly admitted?: (claims: ConnectClaims) => void;
+  /** Each connect token's claims and what became of it (the outbox: protocol/connect-token.ts). */
+  readonly tokens: ConnectTokenStore;
   /** For an mqtts:// URL: the broker certificate to pin (given at enrolment). */
   readonly tls?: MqttTls;
   readonly clock: Clock;
@@ -150,7 +148,7 @@ export class MqttLink implements Link {
   #connect(): void {
     if (this.#stopped) return;
     const o = this.#o;
-    const claims = o.claims(o.clock.now());
+    const claims = o.tokens.connectClaims(o.clock.now());
     const client = connectMqtt(o.url, {
       clientId: o.terminalId,
       username: o.terminalId,
@@ -162,7 +160,7 @@ export class MqttLink implements Link {
     }, o.tls);
     this.#client = client;
     client.on('connect', () => {
-      o.admitted?.(claims);
+      o.tokens.connectAdmitted(claims.ms);
       const topics = Object.fromEntries([replyTopic(o.terminalId), ...this.#followed].map((t) => [t, { qos: 1 as const }]));
       client.subscribe(topics, (err, granted) => {
         if (err || this.#client !== client || granted?.some((g) => g.qos === 128)) {
@@ -182,13 +180,15 @@ export class MqttLink implements Link {
       if (topic === reply) this.#handlers?.reply(payload);
       else this.#handlers?.push(topic, payload, packet.retain);
     });
-    client.on('error', (err) => this.#onError(err));
+    client.on('error', (err) => this.#onError(err, claims));
     client.on('close', () => this.#onClose(client));
   }
 
-  #onError(err: Error): void {
+  #onError(err: Error, claims: ConnectClaims): void {
     const refusal = refusalOf(err, this.#o.clock.now());
     if (!refusal) return void this.#o.log.debug({ err: err.message }, 'link error');
+    // Refused in so many words: that token was never admitted, and does not bound the next ones.
+    this.#o.tokens.connectRefused(claims.ms);
     const changed = refusal.returnCode !== this.#refusal?.returnCode;
     this.#refusal = refusal;
     if (!changed) return;

@@ -40,18 +40,51 @@ describe('outbox', () => {
     o.connectAdmitted(1001);
     expect(o.connectClaims(500)).toEqual({ ms: 1002, head: 0 });
     o.close();
+    // Reopened: the token of 1002 got no answer before the close, so it may have been admitted.
     const reopened = new Outbox({ file: join(dir, 'claims.sqlite'), maxPending: 10 });
-    expect(reopened.connectClaims(900).ms).toBe(1002);
+    expect(reopened.connectClaims(900).ms).toBe(1003);
     reopened.close();
   });
 
   it('connect claims: a token refused for its time (a clock days ahead) does not hold back the next ones once the clock is set', () => {
     const o = new Outbox({ file: join(dir, 'ahead.sqlite'), maxPending: 10 });
     o.connectAdmitted(1000);
-    expect(o.connectClaims(1000 + 3 * 86_400_000).ms).toBe(1000 + 3 * 86_400_000); // refused: never admitted
+    const ahead = 1000 + 3 * 86_400_000;
+    expect(o.connectClaims(ahead).ms).toBe(ahead);
+    o.connectRefused(ahead); // CONNACK 4: never admitted
     expect(o.connectClaims(2000).ms).toBe(2000);
     o.connectAdmitted(500); // an older admission never lowers the bound
+    o.connectRefused(2000);
     expect(o.connectClaims(1500).ms).toBe(1500);
     o.close();
+  });
+
+  it('connect claims: a token sent and never answered may have been admitted, so the next one claims a later time', () => {
+    const o = new Outbox({ file: join(dir, 'unanswered.sqlite'), maxPending: 10 });
+    o.connectAdmitted(1000);
+    expect(o.connectClaims(5000).ms).toBe(5000); // the CONNACK is lost: admitted or not, nobody knows
+    // The clock went back meanwhile: the next token still claims later than the unanswered one.
+    expect(o.connectClaims(4000).ms).toBe(5001);
+    o.close();
+  });
+
+  it('connect claims: an outbox from before holding a token time days ahead (a clock set wrong) does not keep the terminal out', () => {
+    const file = join(dir, 'legacy-ahead.sqlite');
+    new Outbox({ file, maxPending: 10 }).close();
+    const now = Date.parse('2026-12-07T10:00:00Z');
+    const raw = new Database(file);
+    raw.prepare("INSERT INTO meta (key, value) VALUES ('connect_token_ms', ?)").run(now + 3 * 86_400_000);
+    raw.close();
+    const o = new Outbox({ file, maxPending: 10 });
+    expect(o.connectClaims(now).ms).toBe(now);
+    // A legacy time within the hour still bounds the next token.
+    o.close();
+    const raw2 = new Database(file);
+    raw2.prepare("DELETE FROM meta WHERE key = 'connect_sent_ms'").run();
+    raw2.prepare("UPDATE meta SET value = ? WHERE key = 'connect_token_ms'").run(now + 60_000);
+    raw2.close();
+    const again = new Outbox({ file, maxPending: 10 });
+    expect(again.connectClaims(now).ms).toBe(now + 60_001);
+    again.close();
   });
 });

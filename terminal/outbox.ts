@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type { Benefit, Unit } from '../protocol/benefits.ts';
-import type { ConnectClaims } from '../protocol/connect-token.ts';
+import type { ConnectClaims, ConnectTokenStore } from '../protocol/connect-token.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import { chainHash, GENESIS_HASH, type HotlistDoc, type HotlistReason, type OfflineLimits } from '../protocol/offline.ts';
 
@@ -18,6 +18,9 @@ import { chainHash, GENESIS_HASH, type HotlistDoc, type HotlistReason, type Offl
  * (applied atomically, one transaction per document) and the last signed time heard from the gateway.
  */
 
+
+/** How far ahead of the terminal's clock a recorded token time can be and still have been admitted (see `#tokenFloor`). */
+const TOKEN_AHEAD_MAX_MS = 3_600_000;
 export type OutboxState = 'pending' | 'replied' | 'rejected';
 export type RecordKind = 'sale' | 'void';
 export type Mode = 'online' | 'offline';
@@ -161,7 +164,7 @@ interface Counts {
   offlinePendingCents: number;
 }
 
-export class Outbox {
+export class Outbox implements ConnectTokenStore {
   readonly #db: Database.Database;
   readonly #maxPending: number;
   readonly #s;
@@ -430,17 +433,35 @@ export class Outbox {
    * terminal would stay refused for those days.
    */
   connectClaims(now: number): ConnectClaims {
-    return { ms: Math.max(now, this.#lastAdmittedTokenMs() + 1), head: this.#s.head.get()?.seq ?? 0 };
+    const ms = Math.max(now, this.#tokenFloor(now) + 1);
+    // Sent from here on: if no answer comes (a timeout, a reset, a power cut), it may have been admitted.
+    this.#s.metaSet.run('connect_sent_ms', ms);
+    return { ms, head: this.#s.head.get()?.seq ?? 0 };
   }
 
-  /** The broker admitted a connect token with this time (its CONNACK accepted the connection). */
   connectAdmitted(ms: number): void {
-    if (ms > this.#lastAdmittedTokenMs()) this.#s.metaSet.run('connect_admitted_ms', ms);
+    if (ms > this.#meta('connect_admitted_ms')) this.#s.metaSet.run('connect_admitted_ms', ms);
   }
 
-  /** Outboxes from before kept the last token made, admitted or not: the best bound they have. */
-  #lastAdmittedTokenMs(): number {
-    return Number(this.#s.metaGet.get('connect_admitted_ms')?.value ?? this.#s.metaGet.get('connect_token_ms')?.value ?? 0);
+  connectRefused(ms: number): void {
+    if (this.#meta('connect_sent_ms') === ms) this.#s.metaSet.run('connect_sent_ms', 0);
+  }
+
+  /**
+   * The latest token time the gateway may have admitted: the last admitted, or the last sent that got no
+   * refusal (outboxes from before kept only the last made). A time more than an hour ahead of this clock is
+   * left out: the gateway admits a token only within its age window of its own clock, so with this clock
+   * right such a token was refused, and keeping it would hold the terminal out for as long as the clock
+   * had been ahead (days, after a clock set wrong and then corrected).
+   */
+  #tokenFloor(now: number): number {
+    const sent = this.#s.metaGet.get('connect_sent_ms') === undefined ? this.#meta('connect_token_ms') : this.#meta('connect_sent_ms');
+    const plausible = (t: number) => (t <= now + TOKEN_AHEAD_MAX_MS ? t : 0);
+    return Math.max(plausible(this.#meta('connect_admitted_ms')), plausible(sent));
+  }
+
+  #meta(key: string): number {
+    return Number(this.#s.metaGet.get(key)?.value ?? 0);
   }
 
   close(): void {

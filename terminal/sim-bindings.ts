@@ -1,5 +1,6 @@
 import { AsyncQueue } from '../common/async-queue.ts';
 import { assert, PasserelleError } from '../protocol/errors.ts';
+import { maskCardNumber } from '../protocol/card.ts';
 import type { Signer, Verifier } from '../protocol/crypto.ts';
 import { issuerKeysOf, type GatewayPublicKeys } from '../gateway/keys.ts';
 import { ForeignCard, personaliseCard, type SimPassCard } from '../simulators/card.ts';
@@ -74,7 +75,7 @@ export class IssuedCards implements CardSource {
 
   card(cardNumber: string): SimPassCard {
     const card = this.#cards.get(cardNumber);
-    assert(card !== undefined, `no personalised card ${cardNumber} among the issued cards`);
+    assert(card !== undefined, `no personalised card ${maskCardNumber(cardNumber)} among the issued cards`);
     return card;
   }
 }

@@ -88,7 +88,8 @@ describe('passerelle command line', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+    // Six commands, each a process of its own: seconds each on a loaded machine.
+  }, 90_000);
 
   it('codes --markdown is docs/codes.md', () => {
     expect(run(['codes', '--markdown']).stdout).toBe(readFileSync(new URL('../docs/codes.md', import.meta.url), 'utf8'));

@@ -46,7 +46,11 @@ async function parts(over: { padKey?: Uint8Array; signKey?: Uint8Array; clockShi
     url: world.gateway.mqttUrl,
     terminalId: TID,
     signer: naclSigner(fromB64url(world.key(TID).seed, 32, 'seed')),
-    claims: () => ({ ...freshClaims(TID), ...(over.clockShiftMs ? { ms: Date.now() + over.clockShiftMs } : {}) }),
+    tokens: {
+      connectClaims: () => ({ ...freshClaims(TID), ...(over.clockShiftMs ? { ms: Date.now() + over.clockShiftMs } : {}) }),
+      connectAdmitted: () => {},
+      connectRefused: () => {},
+    },
     clock: systemClock,
     backoff: { baseMs: 20, maxMs: 200 },
     connectTimeoutMs: 2000,
