@@ -67,4 +67,21 @@ describe('embedded broker under a frozen reader', () => {
     expect(received).toBe(burst);
     expect(broker.connectedClients()).toBe(0);
   });
+
+  it('drains a burst queued for topics nobody follows (replies to terminals gone) without overflowing the stack', async () => {
+    broker = await startEmbeddedBroker({ host: '127.0.0.1', port: 0, authenticate: () => 'ok', limits: LIMITS, log: silentLogger });
+    let received = 0;
+    await broker.link.subscribe('probe/#', () => received++);
+    await frozenReader(broker.port, 'T-FROZEN-02');
+    const big = Buffer.alloc(128 * 1024, 0x41);
+    for (let i = 0; i < 300; i++) broker.link.publish(replyTopic('T-FROZEN-02'), big);
+    // Replies to terminals that disconnected: no subscriber, so each is released at once, synchronously,
+    // and a queue of them used to recurse through mqemitter until the stack overflowed (a gateway crash
+    // seen at the end of the online-debit bench, when the load generator's terminals left).
+    const burst = 20_000;
+    for (let i = 0; i < burst; i++) broker.link.publish(replyTopic(`T-GONE-${i % 100}`), Buffer.from([i & 0xff]));
+    broker.link.publish('probe/last', Buffer.from([1]));
+    for (let i = 0; i < 400 && received < 1; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(received).toBe(1);
+  });
 });

@@ -6,6 +6,7 @@ import type { Logger } from '../common/log.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import { HOTLIST_FULL_TOPIC, HOTLIST_TOPIC, POLICY_TOPIC } from '../protocol/offline.ts';
 import { parseTerminalTopic } from '../protocol/topics.ts';
+import { boundedEmitter } from './mq.ts';
 import { GuardedSocket, type PacketLimits } from './mqtt-guard.ts';
 
 const PUSHED_TOPICS = [POLICY_TOPIC, HOTLIST_TOPIC, HOTLIST_FULL_TOPIC];
@@ -98,14 +99,13 @@ function authError(verdict: Exclude<ConnectVerdict, 'ok'>): AuthenticateError {
   return e;
 }
 
-/** Nested synchronous releases of mqemitter's delivery slots before one is put off to the next tick. */
-const MAX_RELEASE_DEPTH = 32;
-
 export async function startEmbeddedBroker(opts: BrokerOptions): Promise<EmbeddedBroker> {
   const log = opts.log;
   const limits = opts.limits;
   const doors = new Doors(limits, log);
   const aedes = await Aedes.createBroker({
+    // aedes's own bus (100 deliveries at once), with its recursion bounded (gateway/mq.ts).
+    mq: boundedEmitter(100),
     maxClientsIdLength: 64,
     connectTimeout: limits.connectTimeoutS * 1000,
     // A terminal that stops reading holds one of the broker's delivery slots (100 in all) until its socket
@@ -172,7 +172,6 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     throw e;
   }
 
-  let releaseDepth = 0;
   const link: BrokerLink = {
     subscribe: (filter, handler) =>
       new Promise((resolve) => {
@@ -180,19 +179,8 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
           filter,
           (packet: AedesPublishPacket, cb: () => void) => {
             handler(packet.topic, packet.payload as Buffer);
-            // mqemitter drains its queue (which fills while slow terminals hold its delivery slots) by
-            // recursing through synchronous callbacks: past a few levels, release on the next tick instead,
-            // or a burst overflows the stack. Shallow releases stay synchronous (no slot held for nothing).
-            if (releaseDepth >= MAX_RELEASE_DEPTH) {
-              process.nextTick(cb);
-              return;
-            }
-            releaseDepth++;
-            try {
-              cb();
-            } finally {
-              releaseDepth--;
-            }
+            // Released at once: the bus bounds its own recursion when a queue drains (gateway/mq.ts).
+            cb();
           },
           resolve,
         );
