@@ -46,42 +46,47 @@ async function frozenReader(port: number, terminalId: string): Promise<void> {
   });
 }
 
+/**
+ * A broker whose 100 delivery slots are held by a terminal that stopped reading (replies it never reads
+ * fill its socket, then each further one holds a slot until the socket drains or is cut), with the
+ * gateway's subscription counting what reaches it on `probe/#`.
+ */
+async function brokerWithSlotsHeld(terminalId: string): Promise<{ b: EmbeddedBroker; received: () => number }> {
+  const b = await startEmbeddedBroker({ host: '127.0.0.1', port: 0, authenticate: () => 'ok', limits: LIMITS, log: silentLogger });
+  broker = b;
+  let received = 0;
+  await b.link.subscribe('probe/#', () => received++);
+  await frozenReader(b.port, terminalId);
+  const big = Buffer.alloc(128 * 1024, 0x41);
+  for (let i = 0; i < 300; i++) b.link.publish(replyTopic(terminalId), big);
+  return { b, received: () => received };
+}
+
+const until = async (done: () => boolean) => {
+  for (let i = 0; i < 400 && !done(); i++) await new Promise((r) => setTimeout(r, 25));
+};
+
 describe('embedded broker under a frozen reader', () => {
   it('cuts a terminal that stops reading, then delivers a burst queued meanwhile without overflowing the stack', async () => {
-    broker = await startEmbeddedBroker({ host: '127.0.0.1', port: 0, authenticate: () => 'ok', limits: LIMITS, log: silentLogger });
-    let received = 0;
-    await broker.link.subscribe('probe/#', () => received++);
-    await frozenReader(broker.port, 'T-FROZEN-01');
-
-    // Replies it never reads: its socket fills, then each further one holds one of the broker's 100
-    // delivery slots until the socket drains or is cut.
-    const big = Buffer.alloc(128 * 1024, 0x41);
-    for (let i = 0; i < 300; i++) broker.link.publish(replyTopic('T-FROZEN-01'), big);
+    const { b, received } = await brokerWithSlotsHeld('T-FROZEN-01');
     // Meanwhile a burst for the gateway itself queues behind those slots. Released one by one through
     // synchronous callbacks, 20,000 of them used to recurse until "Maximum call stack size exceeded".
     const burst = 20_000;
-    for (let i = 0; i < burst; i++) broker.link.publish('probe/x', Buffer.from([i & 0xff]));
-
+    for (let i = 0; i < burst; i++) b.link.publish('probe/x', Buffer.from([i & 0xff]));
     // Cut after drainTimeoutS (1 s here; aedes alone would wait 60 s), then the queue drains.
-    for (let i = 0; i < 400 && (received < burst || broker.connectedClients() > 0); i++) await new Promise((r) => setTimeout(r, 25));
-    expect(received).toBe(burst);
-    expect(broker.connectedClients()).toBe(0);
+    await until(() => received() >= burst && b.connectedClients() === 0);
+    expect(received()).toBe(burst);
+    expect(b.connectedClients()).toBe(0);
   });
 
   it('drains a burst queued for topics nobody follows (replies to terminals gone) without overflowing the stack', async () => {
-    broker = await startEmbeddedBroker({ host: '127.0.0.1', port: 0, authenticate: () => 'ok', limits: LIMITS, log: silentLogger });
-    let received = 0;
-    await broker.link.subscribe('probe/#', () => received++);
-    await frozenReader(broker.port, 'T-FROZEN-02');
-    const big = Buffer.alloc(128 * 1024, 0x41);
-    for (let i = 0; i < 300; i++) broker.link.publish(replyTopic('T-FROZEN-02'), big);
+    const { b, received } = await brokerWithSlotsHeld('T-FROZEN-02');
     // Replies to terminals that disconnected: no subscriber, so each is released at once, synchronously,
     // and a queue of them used to recurse through mqemitter until the stack overflowed (a gateway crash
     // seen at the end of the online-debit bench, when the load generator's terminals left).
-    const burst = 20_000;
-    for (let i = 0; i < burst; i++) broker.link.publish(replyTopic(`T-GONE-${i % 100}`), Buffer.from([i & 0xff]));
-    broker.link.publish('probe/last', Buffer.from([1]));
-    for (let i = 0; i < 400 && received < 1; i++) await new Promise((r) => setTimeout(r, 25));
-    expect(received).toBe(1);
+    for (let i = 0; i < 20_000; i++) b.link.publish(replyTopic(`T-GONE-${i % 100}`), Buffer.from([i & 0xff]));
+    b.link.publish('probe/last', Buffer.from([1]));
+    await until(() => received() >= 1);
+    expect(received()).toBe(1);
   });
 });
