@@ -60,15 +60,19 @@ interface NfcPcscModule {
 }
 
 /**
- * Loaded on first use, so that importing this file never needs the native module. A binding that cannot
- * load (not built, built for another Node) leaves the terminal without a reader: an operating error.
+ * Loaded on first use, so that importing this file never needs the native module: nfc-pcsc is an optional
+ * dependency (its native part builds only where libpcsclite-dev is installed), and the gateway, the
+ * simulators and QR-only terminals run without it. A terminal whose config asks for a PC/SC reader and
+ * cannot load it (not installed, not built, built for another Node) is told what to install.
  */
-function loadNfcPcsc(): NfcPcscModule {
+export function loadNfcPcsc(load: (id: string) => unknown = createRequire(import.meta.url)): NfcPcscModule {
   let mod: unknown;
   try {
-    mod = createRequire(import.meta.url)('nfc-pcsc');
+    mod = load('nfc-pcsc');
   } catch (e) {
-    throw new PasserelleError('NFC_READER_UNAVAILABLE', `nfc-pcsc (the native PC/SC binding) cannot be loaded: ${e instanceof Error ? e.message : String(e)}`, undefined, { cause: e });
+    const missing = (e as { code?: unknown }).code === 'MODULE_NOT_FOUND';
+    const why = missing ? 'is not installed (an optional dependency: its native part needs libpcsclite-dev to build)' : `cannot be loaded (${e instanceof Error ? e.message : String(e)})`;
+    throw new PasserelleError('NFC_DRIVER_MISSING', `nfc-pcsc, the PC/SC contactless driver, ${why}: install pcscd and libpcsclite-dev, then npm install nfc-pcsc`, undefined, { cause: e });
   }
   assert(typeof mod === 'object' && mod !== null && typeof (mod as { NFC?: unknown }).NFC === 'function', 'nfc-pcsc exports NFC');
   return mod as NfcPcscModule;
