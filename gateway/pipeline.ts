@@ -1,6 +1,6 @@
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Logger } from '../common/log.ts';
-import { CODES, type RejectCode } from '../protocol/codes.ts';
+import { CODES, isRejectCode, type RejectCode } from '../protocol/codes.ts';
 import { saleProofMessage } from '../protocol/card-app.ts';
 import { NodeVerifier } from '../protocol/crypto.ts';
 import { encodeJson, parseTerminalRecord, requestFingerprint, voidFingerprint } from '../protocol/debit.ts';
@@ -366,8 +366,8 @@ export class DebitPipeline {
   }
 
   #rejectError(terminalId: string, corr: string, e: unknown): void {
-    if (isPasserelleError(e) && e.num >= 200 && e.num < 300) {
-      this.#reject(terminalId, corr, e.code as RejectCode, e.message);
+    if (isPasserelleError(e) && isRejectCode(e.code)) {
+      this.#reject(terminalId, corr, e.code, e.message);
     } else {
       this.#o.log.error({ err: e, terminalId }, 'unexpected error while checking a request');
       this.#reject(terminalId, corr, 'BAD_SCHEMA', 'request could not be checked');

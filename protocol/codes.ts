@@ -25,6 +25,19 @@ export interface CodeInfo {
   readonly en: string;
   /** True when sending the same request again later may succeed. */
   readonly retryable: boolean;
+  /**
+   * The HTTP status of an API answer with this code, where it differs from its category's (a decline 422,
+   * a rejected request 400, anything else 500).
+   */
+  readonly http?: number;
+}
+
+const CATEGORY_HTTP: Readonly<Record<CodeCategory, number>> = { decline: 422, reject: 400, terminal: 500, process: 500, admin: 500 };
+
+/** The HTTP status of an API answer carrying this code. */
+export function httpStatusOf(code: Code): number {
+  const c: CodeInfo = CODES[code];
+  return c.http ?? CATEGORY_HTTP[c.category];
 }
 
 export const CODES = {
@@ -43,7 +56,7 @@ export const CODES = {
   BENEFIT_EXPIRED: { num: 112, category: 'decline', retryable: false, fr: 'Avantage expiré', en: "The benefit's validity window has ended; unspent value went back to the Region (R6, R7)." },
   BENEFIT_NOT_YET_VALID: { num: 113, category: 'decline', retryable: false, fr: "Avantage pas encore utilisable", en: "The benefit's validity window has not started yet (R6)." },
   PIN_LOCKED: { num: 114, category: 'decline', retryable: false, fr: 'Code secret bloqué après trop d’essais : contacter la Région', en: 'Wrong codes from several partners (nine from at least three, or thirty in all, since the last right one) locked the secret code; the Region unlocks it or the youth sets a new one (R3).' },
-  GROUP_NOT_ALLOWED: { num: 115, category: 'decline', retryable: false, fr: 'Avantage non utilisable pour un groupe', en: 'Group sales are for the shows and cinema benefits only, never first aid (R12).' },
+  GROUP_NOT_ALLOWED: { num: 115, category: 'decline', http: 422, retryable: false, fr: 'Avantage non utilisable pour un groupe', en: 'Group sales are for the shows and cinema benefits only, never first aid (R12).' },
   TXN_VOIDED: { num: 116, category: 'decline', retryable: false, fr: 'Vente annulée par le terminal', en: 'The terminal voided this request (no reply in time, or power cut before the result was shown); it is never applied.' },
   OFFLINE_POLICY_BREACH: { num: 117, category: 'decline', retryable: false, fr: 'Vente hors ligne hors des limites : non garantie', en: 'An offline sale broke the signed offline policy the terminal held (limit, stale hotlist, hotlisted card, unknown policy): it is settled by the rules alone, without the Region guarantee, and the breach is recorded.' },
   CARD_NOT_AUTHENTICATED: { num: 118, category: 'decline', retryable: false, fr: 'Carte non authentifiée : vente refusée', en: "An NFC sale without the card's valid signature of it: no key recorded for the card, a signature that does not verify with it, or a proof already used by another sale. No card was present for this sale." },
@@ -54,17 +67,17 @@ export const CODES = {
   // 2xx: rejected requests (before any rule)
   BAD_FRAME: { num: 201, category: 'reject', retryable: false, fr: 'Message illisible', en: 'The MQTT payload is not a well-formed signed frame.' },
   BAD_SIGNATURE: { num: 202, category: 'reject', retryable: false, fr: 'Signature invalide', en: "The signature does not verify with the key registered for this terminal." },
-  BAD_SCHEMA: { num: 203, category: 'reject', retryable: false, fr: 'Message invalide', en: 'The message does not match its schema (a field is missing, mistyped or out of range).' },
+  BAD_SCHEMA: { num: 203, category: 'reject', http: 400, retryable: false, fr: 'Message invalide', en: 'The message does not match its schema (a field is missing, mistyped or out of range).' },
   TXN_CONFLICT: { num: 204, category: 'reject', retryable: false, fr: 'Transaction en conflit', en: 'A request with this transaction id was already received with different content; the new one is refused and logged.' },
   TERMINAL_UNKNOWN: { num: 205, category: 'reject', retryable: false, fr: 'Terminal inconnu', en: 'No terminal with this id is registered with the gateway.' },
   TOPIC_MISMATCH: { num: 206, category: 'reject', retryable: false, fr: 'Terminal non conforme', en: 'The terminal id in the message differs from the one in the topic it was published on.' },
   UNIT_MISMATCH: { num: 207, category: 'reject', retryable: false, fr: 'Unité incorrecte', en: "The request's unit is not the benefit's unit (cents for money, entries for cinema)." },
   PIN_BLOCK_INVALID: { num: 208, category: 'reject', retryable: false, fr: 'Code secret illisible', en: 'The sealed PIN block cannot be opened with the gateway key, or was sealed for another transaction.' },
   UNSUPPORTED_VERSION: { num: 209, category: 'reject', retryable: false, fr: 'Version non prise en charge', en: 'The envelope carries a protocol version this gateway does not speak.' },
-  CARD_NUMBER_INVALID: { num: 210, category: 'reject', retryable: false, fr: 'Numéro de carte invalide', en: 'The card number is not 16 digits with a valid Luhn check digit.' },
+  CARD_NUMBER_INVALID: { num: 210, category: 'reject', http: 422, retryable: false, fr: 'Numéro de carte invalide', en: 'The card number is not 16 digits with a valid Luhn check digit.' },
   SEQ_CONFLICT: { num: 212, category: 'reject', retryable: false, fr: 'Numéro de séquence déjà utilisé', en: "A different record already holds this terminal's sequence number: the terminal's outbox was reset or altered. Refused and recorded as a chain break." },
-  GATEWAY_BUSY: { num: 211, category: 'reject', retryable: true, fr: 'Serveur occupé, nouvel essai', en: 'The gateway is at its queue limit; the terminal resends the same request later.' },
-  RATE_LIMITED: { num: 213, category: 'reject', retryable: true, fr: 'Trop de demandes : nouvel essai dans un instant', en: 'A terminal, a token or an address sent more requests than its limit allows; nothing was recorded. Send the same request again after the delay given (HTTP 429 with Retry-After; a terminal resends on its own schedule).' },
+  GATEWAY_BUSY: { num: 211, category: 'reject', http: 503, retryable: true, fr: 'Serveur occupé, nouvel essai', en: 'The gateway is at its queue limit; the terminal resends the same request later.' },
+  RATE_LIMITED: { num: 213, category: 'reject', http: 429, retryable: true, fr: 'Trop de demandes : nouvel essai dans un instant', en: 'A terminal, a token or an address sent more requests than its limit allows; nothing was recorded. Send the same request again after the delay given (HTTP 429 with Retry-After; a terminal resends on its own schedule).' },
 
   // 3xx: terminal
   REPLY_BAD_SIGNATURE: { num: 301, category: 'terminal', retryable: true, fr: 'Réponse non authentique ignorée', en: "A reply did not verify with the gateway's key; it is ignored and the request stays pending." },
@@ -75,7 +88,7 @@ export const CODES = {
   QR_PAYLOAD_INVALID: { num: 306, category: 'terminal', retryable: false, fr: "QR code non reconnu : ce n'est pas un Pass'Région", en: "The QR code decodes, but its content is not a Pass'Région credential." },
   PIN_ENTRY_CANCELLED: { num: 307, category: 'terminal', retryable: false, fr: 'Saisie du code annulée', en: 'The youth or the cashier cancelled the code entry.' },
   PIN_ENTRY_TIMEOUT: { num: 308, category: 'terminal', retryable: true, fr: 'Délai de saisie du code dépassé', en: 'No code was entered on the PIN pad within the timeout.' },
-  AMOUNT_INVALID: { num: 309, category: 'terminal', retryable: false, fr: 'Montant invalide', en: 'The amount is not a whole number of cents (or entries) within the allowed range.' },
+  AMOUNT_INVALID: { num: 309, category: 'terminal', http: 422, retryable: false, fr: 'Montant invalide', en: 'The amount is not a whole number of cents (or entries) within the allowed range.' },
   SALE_IN_PROGRESS: { num: 310, category: 'terminal', retryable: true, fr: 'Une vente est déjà en cours', en: 'A sale was started while another one is still in progress.' },
   OUTBOX_FULL: { num: 311, category: 'terminal', retryable: true, fr: "Trop de ventes en attente d'envoi", en: 'The outbox holds its maximum number of unsent requests; no new sale starts until some are acknowledged.' },
   SALE_CANCELLED: { num: 313, category: 'terminal', retryable: false, fr: 'Vente annulée', en: 'The cashier cancelled the sale before it was recorded; nothing was sent.' },
@@ -110,34 +123,34 @@ export const CODES = {
   CONFIG_INVALID: { num: 401, category: 'process', retryable: false, fr: 'Configuration invalide', en: 'The configuration does not match its schema; the message names the path.' },
   PORT_IN_USE: { num: 402, category: 'process', retryable: false, fr: 'Port déjà utilisé', en: 'A listening port from the configuration is already taken by another process.' },
   KEY_FILE_INVALID: { num: 403, category: 'process', retryable: false, fr: 'Fichier de clés invalide', en: 'A key file is unreadable or not of the expected form.' },
-  LEDGER_FAILED: { num: 404, category: 'process', retryable: true, fr: 'Registre indisponible', en: 'A ledger transaction failed; the batch is rolled back and nothing is replied, so terminals resend.' },
+  LEDGER_FAILED: { num: 404, category: 'process', http: 503, retryable: true, fr: 'Registre indisponible', en: 'A ledger transaction failed; the batch is rolled back and nothing is replied, so terminals resend.' },
   BROKER_AUTH_FAILED: { num: 405, category: 'process', retryable: false, fr: 'Connexion au serveur refusée', en: 'The MQTT broker refused the connection credentials of this terminal.' },
-  DATA_INVALID: { num: 406, category: 'process', retryable: false, fr: 'Données refusées : une valeur est incorrecte ou incohérente (le détail est donné avec ce code)', en: 'Seed or provisioning data is inconsistent (unknown partner or campaign, a value out of range, bad key); the message says which.' },
+  DATA_INVALID: { num: 406, category: 'process', http: 422, retryable: false, fr: 'Données refusées : une valeur est incorrecte ou incohérente (le détail est donné avec ce code)', en: 'Seed or provisioning data is inconsistent (unknown partner or campaign, a value out of range, bad key); the message says which.' },
 
   // 5xx: admin and partner API, operator commands
-  UNAUTHENTICATED: { num: 501, category: 'admin', retryable: false, fr: 'Authentification requise', en: 'The request carries no valid API token.' },
-  FORBIDDEN: { num: 502, category: 'admin', retryable: false, fr: 'Action non autorisée pour ce rôle', en: "The token's role (operator, technician, partner) may not do this, or a partner asked for another partner's data." },
-  NOT_FOUND: { num: 503, category: 'admin', retryable: false, fr: 'Introuvable', en: 'No card, partner, terminal, campaign, sale or statement has this id.' },
-  SALE_UNKNOWN: { num: 504, category: 'admin', retryable: false, fr: 'Vente introuvable', en: 'No approved sale has this transaction id.' },
-  ALREADY_CORRECTED: { num: 505, category: 'admin', retryable: false, fr: 'Vente déjà annulée ou contre-passée', en: 'A sale is cancelled or reversed at most once.' },
-  NOT_SAME_DAY: { num: 506, category: 'admin', retryable: false, fr: "Annulation possible le jour de la vente seulement : s'adresser à la Région", en: 'A partner cancels its own sale only on the local day of the sale; later, the Region reverses it.' },
-  NOT_YOUR_SALE: { num: 507, category: 'admin', retryable: false, fr: "Cette vente n'a pas été faite par votre établissement", en: 'A partner may cancel only its own sales.' },
-  CARD_NOT_ACTIVE: { num: 508, category: 'admin', retryable: false, fr: 'Carte déjà en opposition', en: 'The card is already opposed; oppose the active card of the dossier.' },
-  GROUP_CONFLICT: { num: 509, category: 'admin', retryable: false, fr: 'Vente de groupe déjà enregistrée avec un autre contenu', en: 'A group sale with this id was already recorded with different content.' },
-  PERIOD_INVALID: { num: 510, category: 'admin', retryable: false, fr: 'Période de relevé invalide', en: 'A statement period must be two dates in order, already ended, not overlapping an earlier statement of the partner.' },
-  BULK_LOAD_INVALID: { num: 511, category: 'admin', retryable: false, fr: 'Fichier de chargement refusé', en: 'The load file has bad rows (listed by line number); nothing was loaded.' },
+  UNAUTHENTICATED: { num: 501, category: 'admin', http: 401, retryable: false, fr: 'Authentification requise', en: 'The request carries no valid API token.' },
+  FORBIDDEN: { num: 502, category: 'admin', http: 403, retryable: false, fr: 'Action non autorisée pour ce rôle', en: "The token's role (operator, technician, partner) may not do this, or a partner asked for another partner's data." },
+  NOT_FOUND: { num: 503, category: 'admin', http: 404, retryable: false, fr: 'Introuvable', en: 'No card, partner, terminal, campaign, sale or statement has this id.' },
+  SALE_UNKNOWN: { num: 504, category: 'admin', http: 404, retryable: false, fr: 'Vente introuvable', en: 'No approved sale has this transaction id.' },
+  ALREADY_CORRECTED: { num: 505, category: 'admin', http: 409, retryable: false, fr: 'Vente déjà annulée ou contre-passée', en: 'A sale is cancelled or reversed at most once.' },
+  NOT_SAME_DAY: { num: 506, category: 'admin', http: 409, retryable: false, fr: "Annulation possible le jour de la vente seulement : s'adresser à la Région", en: 'A partner cancels its own sale only on the local day of the sale; later, the Region reverses it.' },
+  NOT_YOUR_SALE: { num: 507, category: 'admin', http: 403, retryable: false, fr: "Cette vente n'a pas été faite par votre établissement", en: 'A partner may cancel only its own sales.' },
+  CARD_NOT_ACTIVE: { num: 508, category: 'admin', http: 409, retryable: false, fr: 'Carte déjà en opposition', en: 'The card is already opposed; oppose the active card of the dossier.' },
+  GROUP_CONFLICT: { num: 509, category: 'admin', http: 409, retryable: false, fr: 'Vente de groupe déjà enregistrée avec un autre contenu', en: 'A group sale with this id was already recorded with different content.' },
+  PERIOD_INVALID: { num: 510, category: 'admin', http: 422, retryable: false, fr: 'Période de relevé invalide', en: 'A statement period must be two dates in order, already ended, not overlapping an earlier statement of the partner.' },
+  BULK_LOAD_INVALID: { num: 511, category: 'admin', http: 422, retryable: false, fr: 'Fichier de chargement refusé', en: 'The load file has bad rows (listed by line number); nothing was loaded.' },
   INTERNAL_ERROR: { num: 512, category: 'admin', retryable: true, fr: 'Erreur interne : réessayer, puis signaler le numéro de requête', en: 'An unexpected failure; the gateway logged it under the request id given, and nothing of it is shown.' },
   SALE_GUARANTEED: { num: 513, category: 'admin', retryable: false, fr: 'Vente hors ligne garantie par la Région : pas de correction', en: "An offline sale the Region's guarantee paid (in whole or in part) cannot be cancelled or reversed: the Region settles it with the partner directly." },
-  ENROLMENT_CODE_INVALID: { num: 514, category: 'admin', retryable: false, fr: "Code d'installation inconnu ou erroné : vérifier la saisie", en: 'No enrolment code has this id, or its secret part is wrong; each wrong try counts against the code.' },
-  ENROLMENT_CODE_USED: { num: 515, category: 'admin', retryable: false, fr: "Code d'installation déjà utilisé : en demander un nouveau à la Région", en: 'This enrolment code already enrolled a terminal; a code is single-use.' },
-  ENROLMENT_CODE_EXPIRED: { num: 516, category: 'admin', retryable: false, fr: "Code d'installation expiré : en demander un nouveau à la Région", en: 'This enrolment code is past its expiry.' },
-  ENROLMENT_CODE_EXHAUSTED: { num: 517, category: 'admin', retryable: false, fr: "Code d'installation bloqué après trop d'essais erronés : en demander un nouveau à la Région", en: 'Too many wrong tries were made with this enrolment code; it can no longer be used, even with the right secret.' },
-  ENROLMENT_CODE_REVOKED: { num: 518, category: 'admin', retryable: false, fr: "Code d'installation annulé par la Région", en: 'The Region revoked this enrolment code before it was used.' },
-  CARD_ALREADY_PERSONALISED: { num: 519, category: 'admin', retryable: false, fr: "Carte déjà personnalisée avec une autre puce", en: 'The card already has a chip key recorded; a different chip replaces it only when asked explicitly (replace: true), which the audit log records.' },
-  GROUP_NOT_APPROVED: { num: 520, category: 'admin', retryable: false, fr: 'Vente de groupe refusée : liste non approuvée par la Région', en: "A group sale must name a list the Region approved for this partner, benefit and outing, still valid, every card on it and not yet paid under it, the amount within the list's maximum per youth." },
-  ALREADY_EXISTS: { num: 521, category: 'admin', retryable: false, fr: 'Existe déjà : vérifier l’identifiant saisi, ou modifier la fiche existante', en: 'A campaign, partner, terminal, card, dossier, code or list with this id is already recorded; nothing was changed.' },
-  NOTHING_TO_STATE: { num: 522, category: 'admin', retryable: false, fr: 'Aucune vente ni correction à relever pour ce partenaire sur la période', en: 'The partner has no sale or correction to put on a statement for this period (none recorded, or its convention did not cover it); no empty statement is made.' },
-  CARD_ACTIVE_EXISTS: { num: 523, category: 'admin', retryable: false, fr: "Ce dossier a déjà une carte active : faire opposition sur l'ancienne carte en donnant celle-ci comme remplaçante", en: 'A dossier has at most one active card (R1, R4): a new card for it is issued through the opposition of the current one.' },
+  ENROLMENT_CODE_INVALID: { num: 514, category: 'admin', http: 401, retryable: false, fr: "Code d'installation inconnu ou erroné : vérifier la saisie", en: 'No enrolment code has this id, or its secret part is wrong; each wrong try counts against the code.' },
+  ENROLMENT_CODE_USED: { num: 515, category: 'admin', http: 409, retryable: false, fr: "Code d'installation déjà utilisé : en demander un nouveau à la Région", en: 'This enrolment code already enrolled a terminal; a code is single-use.' },
+  ENROLMENT_CODE_EXPIRED: { num: 516, category: 'admin', http: 410, retryable: false, fr: "Code d'installation expiré : en demander un nouveau à la Région", en: 'This enrolment code is past its expiry.' },
+  ENROLMENT_CODE_EXHAUSTED: { num: 517, category: 'admin', http: 403, retryable: false, fr: "Code d'installation bloqué après trop d'essais erronés : en demander un nouveau à la Région", en: 'Too many wrong tries were made with this enrolment code; it can no longer be used, even with the right secret.' },
+  ENROLMENT_CODE_REVOKED: { num: 518, category: 'admin', http: 410, retryable: false, fr: "Code d'installation annulé par la Région", en: 'The Region revoked this enrolment code before it was used.' },
+  CARD_ALREADY_PERSONALISED: { num: 519, category: 'admin', http: 409, retryable: false, fr: "Carte déjà personnalisée avec une autre puce", en: 'The card already has a chip key recorded; a different chip replaces it only when asked explicitly (replace: true), which the audit log records.' },
+  GROUP_NOT_APPROVED: { num: 520, category: 'admin', http: 422, retryable: false, fr: 'Vente de groupe refusée : liste non approuvée par la Région', en: "A group sale must name a list the Region approved for this partner, benefit and outing, still valid, every card on it and not yet paid under it, the amount within the list's maximum per youth." },
+  ALREADY_EXISTS: { num: 521, category: 'admin', http: 409, retryable: false, fr: 'Existe déjà : vérifier l’identifiant saisi, ou modifier la fiche existante', en: 'A campaign, partner, terminal, card, dossier, code or list with this id is already recorded; nothing was changed.' },
+  NOTHING_TO_STATE: { num: 522, category: 'admin', http: 422, retryable: false, fr: 'Aucune vente ni correction à relever pour ce partenaire sur la période', en: 'The partner has no sale or correction to put on a statement for this period (none recorded, or its convention did not cover it); no empty statement is made.' },
+  CARD_ACTIVE_EXISTS: { num: 523, category: 'admin', http: 409, retryable: false, fr: "Ce dossier a déjà une carte active : faire opposition sur l'ancienne carte en donnant celle-ci comme remplaçante", en: 'A dossier has at most one active card (R1, R4): a new card for it is issued through the opposition of the current one.' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;
@@ -156,6 +169,11 @@ export function isCode(value: string): value is Code {
   return Object.hasOwn(CODES, value);
 }
 
+/** A code of the rejected-request category (2xx), by the table, not by its number. */
+export function isRejectCode(code: Code): code is RejectCode {
+  return CODES[code].category === 'reject';
+}
+
 /** The markdown table in `docs/codes.md`. */
 export function codesMarkdown(): string {
   const lines = [
@@ -171,12 +189,12 @@ export function codesMarkdown(): string {
     '| 4xx | a process starting or running: config, ports, keys, storage |',
     '| 5xx | the admin and partner API, and operator commands |',
     '',
-    '| # | code | category | retryable | shown (fr) | meaning |',
-    '|---|---|---|---|---|---|',
+    '| # | code | category | HTTP | retryable | shown (fr) | meaning |',
+    '|---|---|---|---|---|---|---|',
   ];
   for (const code of Object.keys(CODES) as Code[]) {
     const c: CodeInfo = CODES[code];
-    lines.push(`| ${c.num} | \`${code}\` | ${c.category} | ${c.retryable ? 'yes' : 'no'} | ${c.fr} | ${c.en} |`);
+    lines.push(`| ${c.num} | \`${code}\` | ${c.category} | ${httpStatusOf(code)} | ${c.retryable ? 'yes' : 'no'} | ${c.fr} | ${c.en} |`);
   }
   return lines.join('\n') + '\n';
 }

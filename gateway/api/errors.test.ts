@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CODES, type Code } from '../../protocol/codes.ts';
 import { PasserelleError } from '../../protocol/errors.ts';
-import { errorReply, httpStatusOf } from './errors.ts';
+import { httpStatusOf } from '../../protocol/codes.ts';
+import { errorReply } from './errors.ts';
 import { apiWorld, CARD, codeOf, type ApiWorld } from './test-world.ts';
 
 /** The status of every code of the table, and the envelope for every kind of failure. */
@@ -17,6 +18,9 @@ const EXPECTED: Readonly<Partial<Record<Code, number>>> = {
   GROUP_CONFLICT: 409,
   CARD_NOT_ACTIVE: 409,
   NOT_SAME_DAY: 409,
+  ALREADY_EXISTS: 409,
+  CARD_ACTIVE_EXISTS: 409,
+  NOTHING_TO_STATE: 422,
   DATA_INVALID: 422,
   BULK_LOAD_INVALID: 422,
   PERIOD_INVALID: 422,

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import Database from 'better-sqlite3';
-import { CODES, type Code } from '../../protocol/codes.ts';
+import { CODES, httpStatusOf, type Code } from '../../protocol/codes.ts';
 import { isPasserelleError, type PasserelleError } from '../../protocol/errors.ts';
 import { safeUrl } from './views.ts';
 
@@ -11,7 +11,8 @@ import { safeUrl } from './views.ts';
  * script can branch on `code`. A few refusals say more: the failing `path` of a schema refusal, the bad
  * `lines` of a load file, the `partnerId` whose bank details are missing.
  *
- * HTTP statuses (documented in docs/api.md):
+ * HTTP statuses: each code carries its own in the code table (protocol/codes.ts `httpStatusOf`, listed in
+ * docs/codes.md and docs/api.md):
  *   400 BAD_SCHEMA: the request does not match its schema (fastify's validation; the path is named)
  *   401 UNAUTHENTICATED, 403 FORBIDDEN and NOT_YOUR_SALE (another partner's sale is another partner's data)
  *   404 NOT_FOUND, SALE_UNKNOWN
@@ -64,49 +65,6 @@ export class ApiError extends Error {
     super(message);
     this.name = 'ApiError';
   }
-}
-
-const STATUS: Readonly<Partial<Record<Code, number>>> = {
-  BAD_SCHEMA: 400,
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  NOT_YOUR_SALE: 403,
-  NOT_FOUND: 404,
-  SALE_UNKNOWN: 404,
-  ALREADY_CORRECTED: 409,
-  GROUP_CONFLICT: 409,
-  CARD_NOT_ACTIVE: 409,
-  NOT_SAME_DAY: 409,
-  DATA_INVALID: 422,
-  BULK_LOAD_INVALID: 422,
-  PERIOD_INVALID: 422,
-  GROUP_NOT_ALLOWED: 422,
-  CARD_NUMBER_INVALID: 422,
-  AMOUNT_INVALID: 422,
-  CARD_ALREADY_PERSONALISED: 409,
-  ALREADY_EXISTS: 409,
-  CARD_ACTIVE_EXISTS: 409,
-  NOTHING_TO_STATE: 422,
-  GROUP_NOT_APPROVED: 422,
-  ENROLMENT_CODE_INVALID: 401,
-  ENROLMENT_CODE_USED: 409,
-  ENROLMENT_CODE_EXPIRED: 410,
-  ENROLMENT_CODE_EXHAUSTED: 403,
-  ENROLMENT_CODE_REVOKED: 410,
-  // Retryable: the client may send the same request again later.
-  RATE_LIMITED: 429,
-  LEDGER_FAILED: 503,
-  GATEWAY_BUSY: 503,
-};
-
-/** The HTTP status of a PasserelleError code; codes not named above go by their category. */
-export function httpStatusOf(code: Code): number {
-  const named = STATUS[code];
-  if (named !== undefined) return named;
-  const category = CODES[code].category;
-  if (category === 'decline') return 422;
-  if (category === 'reject') return 400;
-  return 500;
 }
 
 export function errorEnvelope(code: Code, message: string, extra: ErrorExtra = {}): ErrorEnvelope {
