@@ -1,3 +1,4 @@
+import { noStats } from './pipeline.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../common/log.ts';
 import { buildHttpApp, type HealthReport } from './http.ts';
@@ -13,7 +14,7 @@ const report = (status: 'ok' | 'degraded'): HealthReport & { secret: string } =>
   uptimeS: 3,
   mqtt: { host: '127.0.0.1', port: 1884, clients: 2 },
   ledger: { ok: status === 'ok' },
-  pipeline: { received: 1, approved: 1, declined: 0, repeats: 0, rejected: 0, conflicts: 0, batches: 1, ledgerFailures: 0, inFlight: 0 },
+  pipeline: { ...noStats(), received: 1, approved: 1, batches: 1 },
   secret: 'must not leak',
 });
 

@@ -3,7 +3,7 @@ import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import { hashToken, lookupApiToken } from './api/tokens.ts';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TInteger } from '@sinclair/typebox';
 import type { Logger } from '../common/log.ts';
 import type { CardRefs } from './card-refs.ts';
 import type { Signer } from '../protocol/crypto.ts';
@@ -12,6 +12,7 @@ import type { ApiConfig, FleetDeps } from './api/deps.ts';
 import { ApiError, installErrorHandling } from './api/errors.ts';
 import { safeUrl } from './api/views.ts';
 import type { Ledger } from './ledger/ledger.ts';
+import type { PipelineStats } from './pipeline.ts';
 
 /**
  * The gateway's HTTP app, built by a factory apart from `listen`, so tests `inject()` requests without a
@@ -20,6 +21,15 @@ import type { Ledger } from './ledger/ledger.ts';
  * admin, technician and partner API is under `/api/v1` (gateway/api, docs/api.md).
  */
 
+/** Every counter of the debit pipeline (`PipelineStats`): the type below fails to compile if one is left out. */
+const PipelineCounters = Type.Object(
+  Object.fromEntries(
+    (
+      ['received', 'approved', 'declined', 'repeats', 'rejected', 'rateLimited', 'conflicts', 'seqConflicts', 'voids', 'offline', 'gapRequests', 'batches', 'ledgerFailures', 'inFlight'] satisfies (keyof PipelineStats)[]
+    ).map((k) => [k, Type.Integer()]),
+  ) as Record<keyof PipelineStats, TInteger>,
+);
+
 export const HealthReport = Type.Object(
   {
     status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
@@ -27,17 +37,7 @@ export const HealthReport = Type.Object(
     uptimeS: Type.Integer({ minimum: 0 }),
     mqtt: Type.Object({ host: Type.String(), port: Type.Integer(), clients: Type.Integer({ minimum: 0 }) }),
     ledger: Type.Object({ ok: Type.Boolean() }),
-    pipeline: Type.Object({
-      received: Type.Integer(),
-      approved: Type.Integer(),
-      declined: Type.Integer(),
-      repeats: Type.Integer(),
-      rejected: Type.Integer(),
-      conflicts: Type.Integer(),
-      batches: Type.Integer(),
-      ledgerFailures: Type.Integer(),
-      inFlight: Type.Integer(),
-    }),
+    pipeline: PipelineCounters,
   },
   { additionalProperties: false },
 );

@@ -72,6 +72,11 @@ export interface PipelineStats {
   inFlight: number;
 }
 
+/** Every counter at zero: a new pipeline's. */
+export function noStats(): PipelineStats {
+  return { received: 0, approved: 0, declined: 0, repeats: 0, rejected: 0, rateLimited: 0, conflicts: 0, seqConflicts: 0, voids: 0, offline: 0, gapRequests: 0, batches: 0, ledgerFailures: 0, inFlight: 0 };
+}
+
 interface Pending {
   readonly terminalId: string;
   readonly item: LedgerItem;
@@ -98,22 +103,7 @@ export class DebitPipeline {
   /** Stopping: new messages are ignored (terminals resend them), those already received are finished. */
   #draining = false;
   #idleWaiters: (() => void)[] = [];
-  readonly stats: PipelineStats = {
-    received: 0,
-    approved: 0,
-    declined: 0,
-    repeats: 0,
-    rejected: 0,
-    rateLimited: 0,
-    conflicts: 0,
-    seqConflicts: 0,
-    voids: 0,
-    offline: 0,
-    gapRequests: 0,
-    batches: 0,
-    ledgerFailures: 0,
-    inFlight: 0,
-  };
+  readonly stats: PipelineStats = noStats();
   /** The last ledger commit failed (and none succeeded since): what /healthz reports, cleared by a success. */
   #ledgerFailing = false;
   /** Requests of each terminal being verified (its share of the gateway's verification work). */

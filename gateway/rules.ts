@@ -22,6 +22,12 @@ import type { DebitRequestBody } from '../protocol/messages.ts';
  * One partner's terminals (a stolen key, a rogue shop) can never make the day limit nor the lock alone,
  * short of thirty days of it; a guesser gets at most three tries a shop, six a day, thirty in all.
  */
+/**
+ * R12: the most youths one group sale (and one approved list) holds: a whole school year's outing. One limit
+ * for the API's schema and the ledger, so a request the schema lets through is never refused for its size.
+ */
+export const MAX_GROUP_SIZE = 200;
+
 export const PIN_TRIES = { perPartnerDay: 3, perDay: 6, lockAfter: 9, lockFromPartners: 3, lockAlways: 30 } as const;
 
 /** Wrong codes since the last right one: in all, from how many partners, today, and today at this partner. */

@@ -146,6 +146,8 @@ describe('HTTP', () => {
     expect(h.status).toBe('ok');
     expect(h.mqtt.port).toBe(world.gateway.mqttPort);
     expect(h.pipeline.approved).toBeGreaterThan(0);
+    // Every counter the pipeline keeps, none dropped by the answer's schema.
+    expect(Object.keys(h.pipeline).sort()).toEqual(Object.keys(world.gateway.pipeline.stats).sort());
   });
 });
 

@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { cardNumberFrom } from '../../protocol/card.ts';
+import { MAX_GROUP_SIZE } from '../rules.ts';
 import { apiWorld, BARE, CARD, codeOf, DAY, NOW, POOR, sell, UNKNOWN_CARD, type ApiWorld } from './test-world.ts';
 
 const NB = '\u00a0';
@@ -65,6 +67,15 @@ describe('group sales (R12)', () => {
     expect(own.body).not.toMatch(/(?<![0-9])[0-9]{16}(?![0-9])/);
     expect(codeOf(await w.call('GET', `/api/v1/group-lists/${listId}`, { token: w.tokens.partner }))).toBe('FORBIDDEN');
     expect(codeOf(await w.call('POST', '/api/v1/group-lists', { token: w.tokens.venue, body: { partnerId: 'P-VENU', benefit: 'SHOWS', reference: 'x', cardNumbers: [CARD], maxPerYouth: 1, validUntil: '2022-12-31' } }))).toBe('FORBIDDEN');
+  });
+
+  it('R12 one limit on a group, the same for the schema and the ledger: the largest list passes the schema, one more is refused by it', async () => {
+    const numbers = (n: number) => Array.from({ length: n }, (_, i) => cardNumberFrom(`5000000000${String(i).padStart(5, '0')}`));
+    const list = (n: number) => w.call('POST', '/api/v1/group-lists', { body: { partnerId: 'P-VENU', benefit: 'SHOWS', reference: 'Tout le lycée', cardNumbers: numbers(n), maxPerYouth: 1000, validUntil: '2022-12-31' } });
+    expect((await list(MAX_GROUP_SIZE)).statusCode).toBe(201);
+    const over = await list(MAX_GROUP_SIZE + 1);
+    expect([over.statusCode, codeOf(over)]).toEqual([400, 'BAD_SCHEMA']);
+    expect(over.json()).toMatchObject({ error: { path: '/body/cardNumbers' } });
   });
 
   it("a partner's group: one line per youth, masked, partial debit included; a repeat is answered from the record", async () => {

@@ -1,3 +1,4 @@
+import { noStats } from '../pipeline.ts';
 import { cardRefs } from '../card-refs.ts';
 import type { FastifyInstance, LightMyRequestResponse as InjectResponse } from 'fastify';
 import { silentLogger, type Logger } from '../../common/log.ts';
@@ -77,7 +78,7 @@ export const healthy: HealthReport = {
   uptimeS: 1,
   mqtt: { host: '127.0.0.1', port: 1884, clients: 0 },
   ledger: { ok: true },
-  pipeline: { received: 0, approved: 0, declined: 0, repeats: 0, rejected: 0, conflicts: 0, batches: 0, ledgerFailures: 0, inFlight: 0 },
+  pipeline: noStats(),
 };
 
 export interface CallOptions {

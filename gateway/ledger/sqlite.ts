@@ -26,7 +26,7 @@ import type { CardLoadRow } from '../bulk/types.ts';
 import { campaignAt, checkCampaign, walletValidity, type BenefitWindow, type CampaignDef } from '../campaigns.ts';
 import type { Statement, StatementLine } from '../reimbursement/types.ts';
 import { debitReply, voidReply } from '../replies.ts';
-import { decide, pinGate, type CardProofCheck, type Decision, type PinGate, type Snapshot, type WalletProblem } from '../rules.ts';
+import { decide, MAX_GROUP_SIZE, pinGate, type CardProofCheck, type Decision, type PinGate, type Snapshot, type WalletProblem } from '../rules.ts';
 import { DEFAULT_LEDGER_RULES, fallbackRecordHash, isVoidItem } from './ledger.ts';
 import type {
   ApiTokenRecord,
@@ -81,7 +81,6 @@ export interface SqliteLedgerOptions {
 
 /** Benefits a school may pay an outing with (R12): shows and cinema, never first aid. */
 export const GROUP_BENEFITS: readonly Benefit[] = ['SHOWS', 'CINEMA'];
-export const MAX_GROUP_SIZE = 200;
 
 interface TerminalRow extends TerminalRecord {
   readonly partnerType: PartnerType;

@@ -4,6 +4,7 @@ import { DECLINE_CODES } from '../../../protocol/codes.ts';
 import { randomBase32 } from '../../../common/random.ts';
 import { endOfRegionDay } from '../../../common/paris-time.ts';
 import { PasserelleError } from '../../../protocol/errors.ts';
+import { MAX_GROUP_SIZE } from '../../rules.ts';
 import type { CorrectionResult, GroupList } from '../../ledger/ledger.ts';
 import { actorOf, allow, checkPartnerScope, ownPartner, principalOf, requirePartner, type Principal } from '../auth.ts';
 import type { Api, ApiDeps } from '../deps.ts';
@@ -18,8 +19,6 @@ import { amountText, iso } from '../views.ts';
  */
 
 const TxnParams = Obj({ txnId: TxnId });
-/** More than a class: a whole school year's outing. The ledger has its own limit too. */
-const MAX_GROUP = 500;
 
 const CorrectionView = Obj({
   txnId: Type.String(),
@@ -36,7 +35,7 @@ const GroupSaleIn = Obj({
   partnerId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: "Required for the operator; a partner's token already names its partner" })),
   benefit: Benefit,
   amountPerYouth: Type.Integer({ minimum: 1, description: "Per youth, in the benefit's unit (cents for shows, entries for cinema)" }),
-  cardNumbers: Type.Array(CardNumber, { minItems: 1, maxItems: MAX_GROUP }),
+  cardNumbers: Type.Array(CardNumber, { minItems: 1, maxItems: MAX_GROUP_SIZE }),
   reference: Text(140, 'The outing, e.g. "Lycée du Parc, sortie théâtre 12/10"'),
 });
 
@@ -74,7 +73,7 @@ const NewGroupList = Obj({
   partnerId: PartnerId,
   benefit: Benefit,
   reference: Text(140, 'The outing and its school, e.g. "Lycée du Parc, sortie théâtre 12/10"'),
-  cardNumbers: Type.Array(CardNumber, { minItems: 1, maxItems: MAX_GROUP, description: 'The youths the school lists for the outing' }),
+  cardNumbers: Type.Array(CardNumber, { minItems: 1, maxItems: MAX_GROUP_SIZE, description: 'The youths the school lists for the outing' }),
   maxPerYouth: Type.Integer({ minimum: 1, description: "Most taken per youth, in the benefit's unit" }),
   validUntil: IsoDate,
 });
