@@ -11,7 +11,7 @@ import { naclVerifier, NodeVerifier, publicKeyFromSeed } from '../protocol/crypt
 import type { OfflineLimits } from '../protocol/offline.ts';
 import { SimTerminal } from '../simulators/sim-terminal.ts';
 import { round, scratchDir, timeCalls } from './scratch.ts';
-import { CardBureau } from '../terminal/sim-bindings.ts';
+import { CardBureau } from '../simulators/sim-bindings.ts';
 import { simulatedBureauRegistry } from '../gateway/personalise.ts';
 
 /**

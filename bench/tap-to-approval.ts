@@ -6,7 +6,7 @@ import { startGateway } from '../gateway/server.ts';
 import { SimTerminal } from '../simulators/sim-terminal.ts';
 import { naclVerifier } from '../protocol/crypto.ts';
 import { CardChecker } from '../terminal/card-reader.ts';
-import { CardBureau } from '../terminal/sim-bindings.ts';
+import { CardBureau } from '../simulators/sim-bindings.ts';
 import { simulatedBureauRegistry } from '../gateway/personalise.ts';
 import { seedBookshop, waitFor } from './offline-drain.ts';
 import { quantile, round, scratchDir, timeCalls } from './scratch.ts';

@@ -10,9 +10,9 @@ import { CODES, type DeclineCode } from '../protocol/codes.ts';
 import { CardHolder } from '../simulators/card-holder.ts';
 import { boxScreen } from '../simulators/console-display.ts';
 import { SimTerminal } from '../simulators/sim-terminal.ts';
-import type { Outcome } from '../terminal/lifecycle.ts';
+import type { Outcome } from '../terminal/sale.ts';
 import { formatAmount } from '../terminal/screens.ts';
-import { CardBureau } from '../terminal/sim-bindings.ts';
+import { CardBureau } from '../simulators/sim-bindings.ts';
 import { chipSeedOf } from '../gateway/demo-data.ts';
 import { simulatedBureauRegistry } from '../gateway/personalise.ts';
 

@@ -3,10 +3,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import pino from 'pino';
 import { parseConfig, readJsonFile } from '../common/config.ts';
-import { readKeyFileText, seedOf, terminalKeyList } from '../common/key-file.ts';
+import { readKeyFileText, readPublicKeys, seedOf, terminalKeyList } from '../common/key-file.ts';
 import { createLogger } from '../common/log.ts';
 import { chipSeedOf, DEMO_CARDS, readDemoChips } from '../gateway/demo-data.ts';
-import { PUBLIC_FILE, readPublicKeys, writeAtomic } from '../gateway/keys.ts';
+import { PUBLIC_FILE, writeAtomic } from '../gateway/keys.ts';
 import { DEMO_CHIPS_FILE, DEMO_TERMINALS_FILE, DEMO_TOKENS_FILE } from '../gateway/server.ts';
 import { benefitUnit, isBenefit, type Benefit } from '../protocol/benefits.ts';
 import { isValidCardNumber, maskCardNumber } from '../protocol/card.ts';
@@ -21,10 +21,10 @@ import { boxScreen } from '../simulators/console-display.ts';
 import type { RepeatContent } from '../simulators/repeat.ts';
 import { SimTerminal } from '../simulators/sim-terminal.ts';
 import { TerminalConfigSchema } from '../terminal/config.ts';
-import type { Outcome } from '../terminal/lifecycle.ts';
+import type { Outcome } from '../terminal/sale.ts';
 import type { OutboxEntry } from '../terminal/outbox.ts';
 import { formatAmount } from '../terminal/screens.ts';
-import { IssuedCards } from '../terminal/sim-bindings.ts';
+import { IssuedCards } from '../simulators/sim-bindings.ts';
 import { SIM_DEFAULTS } from './sim-defaults.ts';
 
 export interface SimSaleOptions {

@@ -1,7 +1,7 @@
 import { parseConfig, readJsonFile } from '../common/config.ts';
-import { readSeedFile } from '../common/key-file.ts';
+import { readPublicKeys, readSeedFile } from '../common/key-file.ts';
+import { issuerKeysOf } from '../protocol/gateway-keys.ts';
 import { createLogger } from '../common/log.ts';
-import { issuerKeysOf, readPublicKeys } from '../gateway/keys.ts';
 import { naclSigner } from '../protocol/crypto.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import { renderQrFrame } from '../simulators/qr-render.ts';

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { PasserelleError } from '../protocol/errors.ts';
 import { fromB64url } from '../protocol/crypto.ts';
+import { parsePublicKeys, type GatewayPublicKeys } from '../protocol/gateway-keys.ts';
 
 /**
  * Terminal key files, read the same way everywhere (the terminal's own command, the simulator, the demo
@@ -51,4 +52,15 @@ export function terminalKeyList(text: string, file: string): TerminalKeyEntry[] 
     }
     return { ...(k as object), terminalId, seed } as TerminalKeyEntry;
   });
+}
+
+/** The gateway's public keys a terminal was provisioned with (`gateway-public.json`). */
+export function readPublicKeys(file: string): GatewayPublicKeys {
+  let json: unknown;
+  try {
+    json = JSON.parse(readKeyFileText(file));
+  } catch (e) {
+    throw new PasserelleError('KEY_FILE_INVALID', `${file}: ${(e as Error).message}`);
+  }
+  return parsePublicKeys(json, file);
 }

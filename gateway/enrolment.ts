@@ -6,7 +6,7 @@ import { encodeJson } from '../protocol/debit.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import { encodeDirect } from '../protocol/frame.ts';
 import { PROTOCOL_VERSION } from '../protocol/messages.ts';
-import type { GatewayPublicKeys } from './keys.ts';
+import type { GatewayPublicKeys } from '../protocol/gateway-keys.ts';
 import type { EnrolmentCodeRecord, Ledger } from './ledger/ledger.ts';
 
 /**

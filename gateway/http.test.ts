@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../common/log.ts';
 import { buildHttpApp, type HealthReport } from './http.ts';
 import { SqliteLedger } from './ledger/sqlite.ts';
-import { testCardRefs, testFleet } from './api/test-world.ts';
+import { testCardRefs, testFleet } from '../tests/helpers/api-world.ts';
 import { nodeSigner } from '../protocol/crypto.ts';
 
 const testIssuer = nodeSigner(new Uint8Array(32).fill(9));

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import nacl from 'tweetnacl';
 import { b64url, fromB64url, nodeSigner, type Signer } from '../protocol/crypto.ts';
 import { PasserelleError } from '../protocol/errors.ts';
+import { publicKeysJson, type GatewayPublicKeys } from '../protocol/gateway-keys.ts';
 
 /**
  * The gateway's keys: Ed25519 to sign replies, offline policies and hotlists; X25519 to open the PIN
@@ -17,17 +18,6 @@ import { PasserelleError } from '../protocol/errors.ts';
 
 export const KEYS_FILE = 'gateway-keys.json';
 export const PUBLIC_FILE = 'gateway-public.json';
-
-/** The index terminals know the current issuer key by (credentials carry it). */
-export const ISSUER_KEY_INDEX = 1;
-
-export interface GatewayPublicKeys {
-  readonly signPublicKey: Uint8Array;
-  readonly boxPublicKey: Uint8Array;
-  readonly issuerPublicKey: Uint8Array;
-  /** The broker's TLS certificate (PEM) a terminal pins, when the broker speaks TLS. */
-  readonly mqttCertPem?: string;
-}
 
 export interface GatewayKeys extends GatewayPublicKeys {
   readonly signer: Signer;
@@ -54,11 +44,6 @@ export function gatewayKeysFrom(signSeed: Uint8Array, boxSecretKey: Uint8Array, 
 
 export function generateGatewayKeys(): GatewayKeys {
   return gatewayKeysFrom(randomBytes(32), randomBytes(32), randomBytes(32));
-}
-
-/** The issuer keys a terminal trusts, by index, from the provisioned public keys. */
-export function issuerKeysOf(keys: Pick<GatewayPublicKeys, 'issuerPublicKey'>): Map<number, Uint8Array> {
-  return new Map([[ISSUER_KEY_INDEX, keys.issuerPublicKey]]);
 }
 
 export function loadOrCreateGatewayKeys(dataDir: string): GatewayKeys {
@@ -106,25 +91,6 @@ function readKeys(file: string): { keys: GatewayKeys; complete: boolean } {
   const issuerSeed = complete ? fromB64url(String(raw.issuerSeed), 32, `${file} issuerSeed`) : randomBytes(32);
   const keys = gatewayKeysFrom(fromB64url(String(raw.signSeed), 32, `${file} signSeed`), fromB64url(String(raw.boxSecretKey), 32, `${file} boxSecretKey`), issuerSeed);
   return { keys, complete };
-}
-
-export function publicKeysJson(keys: GatewayPublicKeys): { signPublicKey: string; boxPublicKey: string; issuerPublicKey: string } {
-  return { signPublicKey: b64url(keys.signPublicKey), boxPublicKey: b64url(keys.boxPublicKey), issuerPublicKey: b64url(keys.issuerPublicKey) };
-}
-
-export function readPublicKeys(file: string): GatewayPublicKeys {
-  let raw: { signPublicKey?: unknown; boxPublicKey?: unknown; issuerPublicKey?: unknown; mqttCertPem?: unknown };
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new PasserelleError('KEY_FILE_INVALID', `${file}: ${(e as Error).message}`);
-  }
-  return {
-    signPublicKey: fromB64url(String(raw.signPublicKey), 32, `${file} signPublicKey`),
-    boxPublicKey: fromB64url(String(raw.boxPublicKey), 32, `${file} boxPublicKey`),
-    issuerPublicKey: fromB64url(String(raw.issuerPublicKey), 32, `${file} issuerPublicKey`),
-    ...(typeof raw.mqttCertPem === 'string' ? { mqttCertPem: raw.mqttCertPem } : {}),
-  };
 }
 
 export function writeAtomic(file: string, text: string, mode: number): void {

@@ -3,7 +3,7 @@ import { maskCardNumber } from '../protocol/card.ts';
 import { isCalendarDate, issueCredential, type Credential } from '../protocol/card-app.ts';
 import { b64url, type Signer } from '../protocol/crypto.ts';
 import { PasserelleError } from '../protocol/errors.ts';
-import { ISSUER_KEY_INDEX } from './keys.ts';
+import { ISSUER_KEY_INDEX } from '../protocol/gateway-keys.ts';
 import type { Ledger } from './ledger/ledger.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { encodeCardQr } from '../protocol/card.ts';
-import type { SimBindings } from '../terminal/sim-bindings.ts';
+import type { SimBindings } from './sim-bindings.ts';
 import { renderQrFrame, type QrFrameOptions } from './qr-render.ts';
 
 /**

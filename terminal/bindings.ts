@@ -4,7 +4,7 @@ import type { Screen } from './screens.ts';
 
 /**
  * The hardware seam: every device sits behind one of these small interfaces, with a simulated
- * implementation here (`sim-bindings.ts`) and real drivers (nfc-pcsc, serialport, camera frames) in a
+ * implementation (`simulators/sim-bindings.ts`) and real drivers (nfc-pcsc, serialport, camera frames) in a
  * later issue. The composition root picks one set. Reads are pull-based and abortable: the runtime asks
  * for the next card or code and aborts the read when the sale moves on.
  */

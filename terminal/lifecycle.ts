@@ -1,9 +1,10 @@
-import { benefitUnit, type Benefit, type Unit } from '../protocol/benefits.ts';
+import { benefitUnit, type Benefit } from '../protocol/benefits.ts';
 import type { Code, RejectCode } from '../protocol/codes.ts';
 import type { CardProof, DebitReplyBody } from '../protocol/messages.ts';
 import { MAX_SALE_CENTS } from '../protocol/money.ts';
 import { MAX_SALE_ENTRIES } from '../protocol/messages.ts';
 import { screens, type Screen } from './screens.ts';
+import type { CredentialDraft, Outcome, Sale } from './sale.ts';
 
 /**
  * The payment lifecycle of one sale, as a pure state machine: `step(state, event)` returns the next state
@@ -32,26 +33,6 @@ import { screens, type Screen } from './screens.ts';
  * Once a sale is committed to the outbox it cannot be cancelled from here: it exists, and it will reach
  * the gateway with its id. Before the commit nothing has been recorded, so cancelling is free.
  */
-
-export interface Sale {
-  readonly benefit: Benefit;
-  readonly unit: Unit;
-  /** In the benefit's unit: cents, or entries for cinema and museums. */
-  readonly amount: number;
-}
-
-/** The credential as the request carries it: the card with its signature of the sale, or a QR code with the sealed code. */
-export type CredentialDraft = { readonly kind: 'nfc'; readonly cardNumber: string; readonly proof: CardProof } | { readonly kind: 'qr'; readonly cardNumber: string; readonly pinBlock: string };
-
-export type Outcome =
-  | { readonly kind: 'approved'; readonly txnId: string; readonly reply: DebitReplyBody }
-  | { readonly kind: 'declined'; readonly txnId: string; readonly reply: DebitReplyBody }
-  /** Accepted offline under the signed policy: provisional until the gateway settles it. */
-  | { readonly kind: 'offline'; readonly txnId: string; readonly sale: Sale }
-  /** Refused by the terminal itself: offline limits, or no reply and no offline acceptance possible. */
-  | { readonly kind: 'refused'; readonly code: Code; readonly sale: Sale }
-  | { readonly kind: 'rejected'; readonly txnId: string; readonly code: RejectCode }
-  | { readonly kind: 'cancelled'; readonly code: Code };
 
 export type State =
   | { readonly tag: 'idle' }

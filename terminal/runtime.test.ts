@@ -17,7 +17,7 @@ import type { Link, LinkHandlers, LinkRefusal } from './link.ts';
 import { Outbox } from './outbox.ts';
 import { TerminalRuntime, type RuntimeDeps } from './runtime.ts';
 import { DEFAULT_OFFLINE_LIMITS, HOTLIST_FULL_TOPIC, HOTLIST_TOPIC, hotlistTag, POLICY_TOPIC, type OfflineLimits } from '../protocol/offline.ts';
-import { CardBureau, simBindings, type SimBindings } from './sim-bindings.ts';
+import { CardBureau, simBindings, type SimBindings } from '../simulators/sim-bindings.ts';
 import { ForeignCard, personaliseCard } from '../simulators/card.ts';
 import { CODES } from '../protocol/codes.ts';
 

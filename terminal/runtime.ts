@@ -14,7 +14,8 @@ import { HOTLIST_FULL_TOPIC, HOTLIST_TOPIC, HotlistDoc, hotlistTag, MAX_PUSH_BYT
 import { formatAmount, receipt, screens, statusLine, type LinkStatus, type Screen } from './screens.ts';
 import type { TerminalBindings } from './bindings.ts';
 import type { TerminalConfig } from './config.ts';
-import { initialState, step, type CredentialDraft, type Effect, type Event, type Outcome, type Sale, type State } from './lifecycle.ts';
+import { initialState, step, type Effect, type Event, type State } from './lifecycle.ts';
+import type { CredentialDraft, Outcome, Sale } from './sale.ts';
 import type { Link, LinkRefusal } from './link.ts';
 import { offlineDecision, type OfflineView } from './offline-policy.ts';
 import type { Outbox, OutboxEntry, SettleReply } from './outbox.ts';

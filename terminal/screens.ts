@@ -1,7 +1,7 @@
 import { BENEFITS, CINEMA_COUNTER_CENTS } from '../protocol/benefits.ts';
 import { CODES, isCode, type Code } from '../protocol/codes.ts';
 import { formatEntries, formatEuros } from '../protocol/money.ts';
-import type { Outcome, Sale } from './lifecycle.ts';
+import type { Outcome, Sale } from './sale.ts';
 import type { OutboxEntry } from './outbox.ts';
 
 /**

@@ -14,8 +14,8 @@ import { SimContactlessReader } from '../terminal/devices/sim-contactless.ts';
 import { formatChecklist, runDoctor, type DoctorParts } from '../terminal/doctor.ts';
 import { MqttLink } from '../terminal/link.ts';
 import { decodeQrFrame } from '../terminal/qr-decode.ts';
-import { SimQrCamera } from '../terminal/sim-bindings.ts';
-import { issuerKeysOf } from '../gateway/keys.ts';
+import { SimQrCamera } from '../simulators/sim-bindings.ts';
+import { issuerKeysOf } from '../protocol/gateway-keys.ts';
 import { freshClaims } from './helpers/raw-terminal.ts';
 import { World } from './helpers/world.ts';
 

@@ -2,7 +2,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cardNumberFrom } from '../../protocol/card.ts';
 import type { ApiRole } from '../ledger/ledger.ts';
-import { apiWorld, CARD, codeOf, NOW, sell, type ApiWorld, type Method } from './test-world.ts';
+import { apiWorld, CARD, codeOf, NOW, sell, type ApiWorld, type Method } from '../../tests/helpers/api-world.ts';
 
 /**
  * Who may call what, for every route of the app. The route list comes from the app itself (an onRoute

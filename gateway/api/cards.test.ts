@@ -4,7 +4,7 @@ import { debitBody, debitItem } from '../../tests/helpers/debits.ts';
 import { parseCredential, verifyCredential } from '../../protocol/card-app.ts';
 import { parseQrCredential } from '../../protocol/qr-payload.ts';
 import { b64url, naclVerifier, nodeSigner } from '../../protocol/crypto.ts';
-import { apiWorld, BARE, CARD, DAY, codeOf, NOW, POOR, sell, testIssuer, UNKNOWN_CARD, type ApiWorld } from './test-world.ts';
+import { apiWorld, BARE, CARD, DAY, codeOf, NOW, POOR, sell, testIssuer, UNKNOWN_CARD, type ApiWorld } from '../../tests/helpers/api-world.ts';
 
 const NB = '\u00a0';
 let w: ApiWorld;

@@ -3,7 +3,7 @@ import { CODES, type Code } from '../../protocol/codes.ts';
 import { PasserelleError } from '../../protocol/errors.ts';
 import { httpStatusOf } from '../../protocol/codes.ts';
 import { errorReply } from './errors.ts';
-import { apiWorld, CARD, codeOf, type ApiWorld } from './test-world.ts';
+import { apiWorld, CARD, codeOf, type ApiWorld } from '../../tests/helpers/api-world.ts';
 
 /** The status of every code of the table, and the envelope for every kind of failure. */
 

@@ -5,8 +5,8 @@ import { createLogger } from '../../common/log.ts';
 import { cardNumberFrom } from '../../protocol/card.ts';
 import { buildHttpApp } from '../http.ts';
 import { SqliteLedger } from '../ledger/sqlite.ts';
-import { checkPain001 } from './sepa-xsd.ts';
-import { healthy, NOW, testCardRefs, testFleet } from './test-world.ts';
+import { checkPain001 } from '../../tests/helpers/sepa-xsd.ts';
+import { healthy, NOW, testCardRefs, testFleet } from '../../tests/helpers/api-world.ts';
 import { createApiToken } from './tokens.ts';
 import { nodeSigner } from '../../protocol/crypto.ts';
 

@@ -1,7 +1,7 @@
 import Ajv2020 from 'ajv/dist/2020.js';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiWorld, type ApiWorld } from './test-world.ts';
+import { apiWorld, type ApiWorld } from '../../tests/helpers/api-world.ts';
 
 /**
  * The OpenAPI description is generated from the routes' own schemas: it lists every route of the app, is

@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultWindows } from '../campaigns.ts';
-import { apiWorld, CARD, codeOf, KEY_B64, NOW, sell, type ApiWorld } from './test-world.ts';
+import { apiWorld, CARD, codeOf, KEY_B64, NOW, sell, type ApiWorld } from '../../tests/helpers/api-world.ts';
 
 let w: ApiWorld;
 beforeEach(async () => {

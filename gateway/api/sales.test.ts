@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cardNumberFrom } from '../../protocol/card.ts';
 import { MAX_GROUP_SIZE } from '../rules.ts';
-import { apiWorld, BARE, CARD, codeOf, DAY, NOW, POOR, sell, UNKNOWN_CARD, type ApiWorld } from './test-world.ts';
+import { apiWorld, BARE, CARD, codeOf, DAY, NOW, POOR, sell, UNKNOWN_CARD, type ApiWorld } from '../../tests/helpers/api-world.ts';
 
 const NB = '\u00a0';
 let w: ApiWorld;

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkPain001 } from './sepa-xsd.ts';
-import { apiWorld, CARD, codeOf, NOW, sell, type ApiWorld } from './test-world.ts';
+import { checkPain001 } from '../../tests/helpers/sepa-xsd.ts';
+import { apiWorld, CARD, codeOf, NOW, sell, type ApiWorld } from '../../tests/helpers/api-world.ts';
 
 const NOV_2 = Date.parse('2022-11-02T09:00:00+01:00');
 const october = { periodFrom: '2022-10-01', periodTo: '2022-10-31' };

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { codeOf } from '../../tests/helpers/errors.ts';
 import { SqliteLedger } from '../ledger/sqlite.ts';
 import { createApiToken, hashToken, lookupApiToken } from './tokens.ts';
-import { apiWorld, codeOf as codeOfResponse, type ApiWorld } from './test-world.ts';
+import { apiWorld, codeOf as codeOfResponse, type ApiWorld } from '../../tests/helpers/api-world.ts';
 
 const ledgers: SqliteLedger[] = [];
 afterEach(() => {

@@ -8,7 +8,7 @@ import { requestFingerprint } from '../../protocol/debit.ts';
 import { thrown } from '../../tests/helpers/errors.ts';
 import { debitBody, debitItem } from '../../tests/helpers/debits.ts';
 import { defaultWindows } from '../campaigns.ts';
-import { ledgerContract } from './contract.ts';
+import { ledgerContract } from './ledger.contract.ts';
 import { fallbackRecordHash } from './ledger.ts';
 import { SqliteLedger } from './sqlite.ts';
 import { SCHEMA_VERSION } from './sqlite-schema.ts';

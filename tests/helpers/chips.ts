@@ -3,7 +3,7 @@ import type { Ledger } from '../../gateway/ledger/ledger.ts';
 import { saleChallenge, challengeMessage } from '../../protocol/card-app.ts';
 import { nodeSigner, type Signer } from '../../protocol/crypto.ts';
 import type { CardProof, DebitRequestBody } from '../../protocol/messages.ts';
-import { CardBureau } from '../../terminal/sim-bindings.ts';
+import { CardBureau } from '../../simulators/sim-bindings.ts';
 
 /**
  * Test chips: one fixed chip per card number (its seed derives from the number), so a test process, a

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Benefit } from '../../protocol/benefits.ts';
-import type { Outcome } from '../../terminal/lifecycle.ts';
+import type { Outcome } from '../../terminal/sale.ts';
 
 /**
  * The exactly-once oracle of the crash and partition tests: what the cashier saw, against what the

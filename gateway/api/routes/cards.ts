@@ -3,7 +3,7 @@ import { BENEFIT_GROUP_CODES, BENEFIT_GROUPS, benefitUnit, type Benefit as Benef
 import { maskCardNumber } from '../../../protocol/card.ts';
 import { PasserelleError } from '../../../protocol/errors.ts';
 import { APP_QR_TTL_S_MAX, mintAppQr } from '../../../protocol/qr-payload.ts';
-import { ISSUER_KEY_INDEX } from '../../keys.ts';
+import { ISSUER_KEY_INDEX } from '../../../protocol/gateway-keys.ts';
 import { uuidv7 } from '../../../protocol/uuid7.ts';
 import type { CardRecord, Ledger, OppositionReason } from '../../ledger/ledger.ts';
 import { actorOf, allow } from '../auth.ts';

@@ -2,15 +2,15 @@ import { AsyncQueue } from '../common/async-queue.ts';
 import { assert, PasserelleError } from '../protocol/errors.ts';
 import { maskCardNumber } from '../protocol/card.ts';
 import type { Signer, Verifier } from '../protocol/crypto.ts';
-import { issuerKeysOf, type GatewayPublicKeys } from '../gateway/keys.ts';
-import { ForeignCard, personaliseCard, type SimPassCard } from '../simulators/card.ts';
-import { CardAppNfcReader, CardChecker } from './card-reader.ts';
-import { SimContactlessReader, type SimCard } from './devices/sim-contactless.ts';
+import { issuerKeysOf, type GatewayPublicKeys } from '../protocol/gateway-keys.ts';
+import { ForeignCard, personaliseCard, type SimPassCard } from './card.ts';
+import { CardAppNfcReader, CardChecker } from '../terminal/card-reader.ts';
+import { SimContactlessReader, type SimCard } from '../terminal/devices/sim-contactless.ts';
 import { sealPin } from '../protocol/pin.ts';
-import type { Clock, Display, NfcCard, NfcReader, PinPad, Printer, QrSource, SaleToSign, TerminalBindings } from './bindings.ts';
-import { systemClock } from './bindings.ts';
-import { decodeQrFrame } from './qr-decode.ts';
-import type { Screen } from './screens.ts';
+import type { Clock, Display, NfcCard, NfcReader, PinPad, Printer, QrSource, SaleToSign, TerminalBindings } from '../terminal/bindings.ts';
+import { systemClock } from '../terminal/bindings.ts';
+import { decodeQrFrame } from '../terminal/qr-decode.ts';
+import type { Screen } from '../terminal/screens.ts';
 
 /**
  * Simulated devices: scriptable (a test or a simulated card holder pushes behaviours in) and recording

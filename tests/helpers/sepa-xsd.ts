@@ -9,7 +9,7 @@ export function checkPain001(xml: string): void {
   try {
     const file = join(dir, 'file.xml');
     writeFileSync(file, xml);
-    const xsd = new URL('../../tests/fixtures/pain.001.001.03.xsd', import.meta.url).pathname;
+    const xsd = new URL('../fixtures/pain.001.001.03.xsd', import.meta.url).pathname;
     execFileSync('xmllint', ['--noout', '--schema', xsd, file], { stdio: 'pipe' });
   } finally {
     rmSync(dir, { recursive: true, force: true });

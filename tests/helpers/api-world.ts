@@ -1,18 +1,18 @@
-import { noStats } from '../pipeline.ts';
-import { cardRefs } from '../card-refs.ts';
+import { noStats } from '../../gateway/pipeline.ts';
+import { cardRefs } from '../../gateway/card-refs.ts';
 import type { FastifyInstance, LightMyRequestResponse as InjectResponse } from 'fastify';
 import { silentLogger, type Logger } from '../../common/log.ts';
 import type { Benefit } from '../../protocol/benefits.ts';
 import { cardNumberFrom } from '../../protocol/card.ts';
 import { DebitReply, parseJson } from '../../protocol/messages.ts';
-import { debitBody, debitItem } from '../../tests/helpers/debits.ts';
-import { defaultWindows } from '../campaigns.ts';
-import { buildHttpApp, type HealthReport } from '../http.ts';
-import type { Ledger } from '../ledger/ledger.ts';
-import { SqliteLedger } from '../ledger/sqlite.ts';
-import type { ApiConfig, FleetDeps } from './deps.ts';
-import { gatewayKeysFrom } from '../keys.ts';
-import { createApiToken } from './tokens.ts';
+import { debitBody, debitItem } from './debits.ts';
+import { defaultWindows } from '../../gateway/campaigns.ts';
+import { buildHttpApp, type HealthReport } from '../../gateway/http.ts';
+import type { Ledger } from '../../gateway/ledger/ledger.ts';
+import { SqliteLedger } from '../../gateway/ledger/sqlite.ts';
+import type { ApiConfig, FleetDeps } from '../../gateway/api/deps.ts';
+import { gatewayKeysFrom } from '../../gateway/keys.ts';
+import { createApiToken } from '../../gateway/api/tokens.ts';
 import { nodeSigner } from '../../protocol/crypto.ts';
 
 /** The card issuer key of API test worlds. */
