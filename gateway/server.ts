@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { createLogger, ns, type Logger } from '../common/log.ts';
@@ -8,7 +9,8 @@ import { TerminalContacts } from './contacts.ts';
 import { NodeVerifier } from '../protocol/crypto.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import { REQUEST_FILTER } from '../protocol/topics.ts';
-import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
+import { startEmbeddedBroker } from './broker.ts';
+import { Parts } from './parts.ts';
 import type { GatewayConfig } from './config.ts';
 import { DEMO_PARTNERS, readDemoChips, readDemoTerminals, seedDemo, seedDemoChips, type DemoChip, type DemoTerminalKey } from './demo-data.ts';
 import { buildHttpApp, type HealthReport } from './http.ts';
@@ -60,140 +62,174 @@ export interface StartOptions {
 
 export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<Gateway> {
   const log = opts.log ?? createLogger({ level: config.log.level, name: 'gateway' });
-  const started = Date.now();
+  const now = opts.now ?? Date.now;
+  const started = now();
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const keys = loadOrCreateGatewayKeys(config.dataDir);
-  const ledgerFile = isAbsolute(config.ledger.file) ? config.ledger.file : join(config.dataDir, config.ledger.file);
-  const ledger = new SqliteLedger({
-    file: ledgerFile,
-    rules: { replacementFeeCents: config.rules.replacementFeeCents, replacementFeeOrder: config.rules.replacementFeeOrder },
-  });
-  const now = opts.now ?? Date.now;
-  let broker: EmbeddedBroker | undefined;
-  let contacts: TerminalContacts | undefined;
+  const parts = new Parts(ns(log, 'gateway'));
   try {
-    const { terminals: demoTerminals, chips: demoChips } = prepareDemo(config, ledger, ns(log, 'gateway.seed'));
-    const pipeline = new DebitPipeline({
-      ledger,
-      keys,
-      publish: (topic, payload) => broker?.link.publish(topic, payload),
-      log: ns(log, 'gateway.pipeline'),
-      batch: config.batch,
-      maxInFlight: config.limits.maxInFlight,
-      maxInFlightPerTerminal: config.limits.maxInFlightPerTerminal,
-      terminalRecords: config.limits.terminalRecords,
-      gapGraceMs: config.offline.gapGraceMs,
-      ...(opts.now ? { now: opts.now } : {}),
-      ...(opts.hooks ? { hooks: opts.hooks } : {}),
-    });
-    const verifier = new NodeVerifier();
-    contacts = new TerminalContacts({ ledger, maxAgeMs: config.mqtt.connectTokenMaxAgeS * 1000, log: ns(log, 'gateway.contacts') });
-    contacts.start();
-    const c = contacts;
-    const { host, port, connectTokenMaxAgeS: _age, publicUrl: _url, tls: tlsConfig, ...limits } = config.mqtt;
-    const tls = tlsWanted(tlsConfig.mode, host) ? await loadOrCreateBrokerTls(config.dataDir, host, tlsConfig) : undefined;
-    broker = await startEmbeddedBroker({
-      host,
-      port,
-      limits,
-      ...(tls ? { tls } : {}),
-      log: ns(log, 'gateway.broker'),
-      authenticate: (clientId, username, password) => {
-        const t = ledger.terminal(clientId);
-        // A deactivated terminal is off the broker, not only refused at the rules.
-        if (!t || !t.active) return 'not-authorized';
-        if (username !== clientId || !password) return 'bad-credentials';
-        const claims = readConnectToken(clientId, password.toString('utf8'), t.publicKey, verifier);
-        return claims !== undefined && c.admit(clientId, claims, Date.now()) === 'ok' ? 'ok' : 'bad-credentials';
-      },
-    });
-    await broker.link.subscribe(REQUEST_FILTER, pipeline.handle);
-    const b = broker;
-    const publisher = new OfflinePublisher({
-      ledger,
-      keys,
-      publishRetained: (topic, payload) => b.link.publishRetained(topic, payload),
-      limits: config.offline.limits,
-      refreshS: config.offline.hotlistRefreshS,
-      fullEvery: config.offline.hotlistFullEvery,
-      now,
-      log: ns(log, 'gateway.offline'),
-    });
-    publisher.start();
-    const health = (): HealthReport => {
-      let ledgerOk = true;
-      try {
-        ledger.terminal('');
-      } catch {
-        ledgerOk = false;
-      }
-      return {
-        // Degraded while the ledger fails now; a fault that has passed (a commit succeeded since) is only counted.
-        status: ledgerOk && !pipeline.ledgerFailing ? 'ok' : 'degraded',
-        version: VERSION,
-        uptimeS: Math.floor((Date.now() - started) / 1000),
-        mqtt: { host: b.host, port: b.port, clients: b.connectedClients() },
-        ledger: { ok: ledgerOk && !pipeline.ledgerFailing },
-        pipeline: { ...pipeline.stats },
-      };
-    };
-    const debtor = { name: config.sepa.debtorName, iban: config.sepa.debtorIban, bic: config.sepa.debtorBic };
-    const mqttUrl = config.mqtt.publicUrl ?? `${tls ? 'mqtts' : 'mqtt'}://${b.host}:${b.port}`;
-    if (tls) writePublicKeys(config.dataDir, keys, tls.certPem);
-    const fleet = {
-      signer: keys.signer,
-      keys,
-      mqttUrl,
-      ...(tls ? { mqttCertPem: tls.certPem } : {}),
-      disconnect: (id: string) => b.disconnect(id),
-      onKeyReplaced: (id: string) => b.disconnect(id),
-    };
-    const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor }, issuer: keys.issuer, cardRefs: cardRefs(keys.signSeed), fleet, rateLimit: config.http.rateLimit });
-    try {
-      await app.listen({ host: config.http.host, port: config.http.port });
-    } catch (e) {
-      await app.close();
-      const err = e as NodeJS.ErrnoException;
-      if (err.code === 'EADDRINUSE') {
-        throw new PasserelleError('PORT_IN_USE', `HTTP API (http.port): port ${config.http.port} on ${config.http.host} is already in use by another process; choose another port in the configuration`);
-      }
-      throw e;
-    }
-    const stopSweep = startExpirySweep(ledger, config.rules.expirySweepS, now, ns(log, 'gateway.expiry'));
-    const addr = app.server.address();
-    const httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
-    log.info({ mqtt: `${tls ? 'mqtts' : 'mqtt'}://${b.host}:${b.port}`, http: `http://${config.http.host}:${httpPort}`, tlsFingerprint256: tls?.fingerprint256 }, 'gateway ready: terminals connect over MQTT, browsers over HTTP');
-    let closed = false;
-    return {
-      config,
-      mqttUrl: `${tls ? 'mqtts' : 'mqtt'}://${b.host}:${b.port}`,
-      ...(tls ? { mqttCertPem: tls.certPem } : {}),
-      httpUrl: `http://${config.http.host}:${httpPort}`,
-      mqttPort: b.port,
-      httpPort,
-      ledger,
-      keys,
-      pipeline,
-      demoTerminals,
-      demoChips,
-      health,
-      async close({ graceful = true } = {}) {
-        if (closed) return;
-        closed = true;
-        stopSweep();
-        publisher.stop();
-        await app.close();
-        await pipeline.stop(graceful);
-        await b.close();
-        c.stop();
-        ledger.close();
-        log.flush();
-      },
-    };
+    return await startParts(config, { ...opts, log, now, started, keys, parts });
   } catch (e) {
-    await broker?.close();
-    contacts?.stop();
-    ledger.close();
+    await parts.stopAll({ graceful: false });
+    throw e;
+  }
+}
+
+/**
+ * The parts in the order they start (each may use those before it); `close` stops them in reverse: the
+ * sweep and the HTTP API first, then the pipeline (gracefully: what it holds is committed and answered
+ * through the broker), the broker, the contacts' writer, and the ledger last.
+ */
+async function startParts(
+  config: GatewayConfig,
+  o: StartOptions & { readonly log: Logger; readonly now: () => number; readonly started: number; readonly keys: GatewayKeys; readonly parts: Parts },
+): Promise<Gateway> {
+  const { log, now, keys, parts } = o;
+  const ledgerFile = isAbsolute(config.ledger.file) ? config.ledger.file : join(config.dataDir, config.ledger.file);
+  const ledger = await parts.start(
+    'ledger',
+    () => new SqliteLedger({ file: ledgerFile, rules: { replacementFeeCents: config.rules.replacementFeeCents, replacementFeeOrder: config.rules.replacementFeeOrder } }),
+    (l) => l.close(),
+  );
+  const { terminals: demoTerminals, chips: demoChips } = prepareDemo(config, ledger, now(), ns(log, 'gateway.seed'));
+  const contacts = await parts.start(
+    'contacts',
+    () => {
+      const c = new TerminalContacts({ ledger, maxAgeMs: config.mqtt.connectTokenMaxAgeS * 1000, log: ns(log, 'gateway.contacts') });
+      c.start();
+      return c;
+    },
+    (c) => c.stop(),
+  );
+  const verifier = new NodeVerifier();
+  const { host, port, connectTokenMaxAgeS: _age, publicUrl: _url, tls: tlsConfig, ...limits } = config.mqtt;
+  const tls = tlsWanted(tlsConfig.mode, host) ? await loadOrCreateBrokerTls(config.dataDir, host, tlsConfig) : undefined;
+  const broker = await parts.start(
+    'broker',
+    () =>
+      startEmbeddedBroker({
+        host,
+        port,
+        limits,
+        ...(tls ? { tls } : {}),
+        log: ns(log, 'gateway.broker'),
+        authenticate: (clientId, username, password) => {
+          const t = ledger.terminal(clientId);
+          // A deactivated terminal is off the broker, not only refused at the rules.
+          if (!t || !t.active) return 'not-authorized';
+          if (username !== clientId || !password) return 'bad-credentials';
+          const claims = readConnectToken(clientId, password.toString('utf8'), t.publicKey, verifier);
+          return claims !== undefined && contacts.admit(clientId, claims, now()) === 'ok' ? 'ok' : 'bad-credentials';
+        },
+      }),
+    (b) => b.close(),
+  );
+  const pipeline = await parts.start(
+    'pipeline',
+    async () => {
+      const p = new DebitPipeline({
+        ledger,
+        keys,
+        publish: (topic, payload) => broker.link.publish(topic, payload),
+        log: ns(log, 'gateway.pipeline'),
+        batch: config.batch,
+        maxInFlight: config.limits.maxInFlight,
+        maxInFlightPerTerminal: config.limits.maxInFlightPerTerminal,
+        terminalRecords: config.limits.terminalRecords,
+        gapGraceMs: config.offline.gapGraceMs,
+        now,
+        ...(o.hooks ? { hooks: o.hooks } : {}),
+      });
+      await broker.link.subscribe(REQUEST_FILTER, p.handle);
+      return p;
+    },
+    (p, s) => p.stop(s.graceful),
+  );
+  await parts.start(
+    'offline publisher',
+    () => {
+      const p = new OfflinePublisher({
+        ledger,
+        keys,
+        publishRetained: (topic, payload) => broker.link.publishRetained(topic, payload),
+        limits: config.offline.limits,
+        refreshS: config.offline.hotlistRefreshS,
+        fullEvery: config.offline.hotlistFullEvery,
+        now,
+        log: ns(log, 'gateway.offline'),
+      });
+      p.start();
+      return p;
+    },
+    (p) => p.stop(),
+  );
+  const health = (): HealthReport => {
+    let ledgerOk = true;
+    try {
+      ledger.terminal('');
+    } catch {
+      ledgerOk = false;
+    }
+    return {
+      // Degraded while the ledger fails now; a fault that has passed (a commit succeeded since) is only counted.
+      status: ledgerOk && !pipeline.ledgerFailing ? 'ok' : 'degraded',
+      version: VERSION,
+      uptimeS: Math.floor((now() - o.started) / 1000),
+      mqtt: { host: broker.host, port: broker.port, clients: broker.connectedClients() },
+      ledger: { ok: ledgerOk && !pipeline.ledgerFailing },
+      pipeline: { ...pipeline.stats },
+    };
+  };
+  const mqttUrl = `${tls ? 'mqtts' : 'mqtt'}://${broker.host}:${broker.port}`;
+  if (tls) writePublicKeys(config.dataDir, keys, tls.certPem);
+  const fleet = {
+    signer: keys.signer,
+    keys,
+    mqttUrl: config.mqtt.publicUrl ?? mqttUrl,
+    ...(tls ? { mqttCertPem: tls.certPem } : {}),
+    disconnect: (id: string) => broker.disconnect(id),
+    onKeyReplaced: (id: string) => broker.disconnect(id),
+  };
+  const debtor = { name: config.sepa.debtorName, iban: config.sepa.debtorIban, bic: config.sepa.debtorBic };
+  const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor }, issuer: keys.issuer, cardRefs: cardRefs(keys.signSeed), fleet, rateLimit: config.http.rateLimit });
+  await parts.start('HTTP API', () => listenHttp(app, config), (a) => a.close());
+  await parts.start('expiry sweep', () => startExpirySweep(ledger, config.rules.expirySweepS, now, ns(log, 'gateway.expiry')), (stop) => stop());
+  const addr = app.server.address();
+  const httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
+  log.info({ mqtt: mqttUrl, http: `http://${config.http.host}:${httpPort}`, tlsFingerprint256: tls?.fingerprint256 }, 'gateway ready: terminals connect over MQTT, browsers over HTTP');
+  let closed = false;
+  return {
+    config,
+    mqttUrl,
+    ...(tls ? { mqttCertPem: tls.certPem } : {}),
+    httpUrl: `http://${config.http.host}:${httpPort}`,
+    mqttPort: broker.port,
+    httpPort,
+    ledger,
+    keys,
+    pipeline,
+    demoTerminals,
+    demoChips,
+    health,
+    async close({ graceful = true } = {}) {
+      if (closed) return;
+      closed = true;
+      await parts.stopAll({ graceful });
+      log.flush();
+    },
+  };
+}
+
+/** The HTTP API on its port; a taken port is PORT_IN_USE naming the setting, the app closed. */
+async function listenHttp(app: FastifyInstance, config: GatewayConfig): Promise<FastifyInstance> {
+  try {
+    await app.listen({ host: config.http.host, port: config.http.port });
+    return app;
+  } catch (e) {
+    await app.close();
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new PasserelleError('PORT_IN_USE', `HTTP API (http.port): port ${config.http.port} on ${config.http.host} is already in use by another process; choose another port in the configuration`);
+    }
     throw e;
   }
 }
@@ -231,21 +267,21 @@ function startExpirySweep(ledger: Ledger, everyS: number, now: () => number, log
  * published secrets: its API tokens are revoked and its terminals deactivated (their private keys sit in
  * a file), and the files that gave them out are deleted.
  */
-function prepareDemo(config: GatewayConfig, ledger: Ledger, log: Logger): { terminals: DemoTerminalKey[]; chips: DemoChip[] } {
+function prepareDemo(config: GatewayConfig, ledger: Ledger, at: number, log: Logger): { terminals: DemoTerminalKey[]; chips: DemoChip[] } {
   const file = join(config.dataDir, DEMO_TERMINALS_FILE);
   const tokensFile = join(config.dataDir, DEMO_TOKENS_FILE);
   const chipsFile = join(config.dataDir, DEMO_CHIPS_FILE);
   if (!config.seedDemo) {
-    withdrawDemo(ledger, [file, tokensFile, chipsFile], log);
+    withdrawDemo(ledger, [file, tokensFile, chipsFile], at, log);
     return { terminals: [], chips: [] };
   }
   if (ledger.counts().partners === 0) {
-    const keys = seedDemo(ledger, Date.now());
+    const keys = seedDemo(ledger, at);
     writeAtomic(file, JSON.stringify(keys, null, 2) + '\n', 0o600);
-    const chips = seedDemoChips(ledger, Date.now());
+    const chips = seedDemoChips(ledger, at);
     writeAtomic(chipsFile, JSON.stringify(chips, null, 2) + '\n', 0o600);
     // Demo only: one API token per role, so the admin API can be tried at once (docs/api.md).
-    const demo = (name: string, role: ApiRole, partnerId?: string) => createApiToken(ledger, { name, role, demo: true, ...(partnerId ? { partnerId } : {}) }, Date.now());
+    const demo = (name: string, role: ApiRole, partnerId?: string) => createApiToken(ledger, { name, role, demo: true, ...(partnerId ? { partnerId } : {}) }, at);
     const tokens = { operator: demo('démo : Région', 'operator'), technician: demo('démo : technicien', 'technician'), partner: demo('démo : Librairie des Canuts', 'partner', 'P-LIB-LYON') };
     writeAtomic(tokensFile, JSON.stringify(tokens, null, 2) + '\n', 0o600);
     log.info({ terminals: keys.length, file }, 'seeded the demo partners, terminals and cards');
@@ -254,8 +290,7 @@ function prepareDemo(config: GatewayConfig, ledger: Ledger, log: Logger): { term
   return { terminals: existsSync(file) ? readDemoTerminals(file) : [], chips: existsSync(chipsFile) ? readDemoChips(chipsFile) : [] };
 }
 
-function withdrawDemo(ledger: Ledger, files: readonly string[], log: Logger): void {
-  const at = Date.now();
+function withdrawDemo(ledger: Ledger, files: readonly string[], at: number, log: Logger): void {
   const tokens = ledger.revokeDemoTokens(at);
   let terminals = 0;
   for (const id of DEMO_PARTNERS.flatMap((p) => p.terminals)) {
