@@ -5,10 +5,14 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import jpeg from 'jpeg-js';
-import { PasserelleError, isPasserelleError } from '../../protocol/errors.ts';
-import { settledCode, until } from '../../tests/helpers/errors.ts';
-import { mjpegStream, renderBlankFrame, renderQrFrame } from '../../simulators/qr-render.ts';
-import { CameraQrSource, DirectoryFrameSource, MjpegSplitter, MjpegStreamFrameSource, type FrameSource } from './camera.ts';
+import { PasserelleError, isPasserelleError } from '../../../protocol/errors.ts';
+import { settledCode, until } from '../../../tests/helpers/errors.ts';
+import { mjpegStream, renderBlankFrame, renderQrFrame } from '../../../simulators/qr-render.ts';
+import type { FrameSource } from './frame-source.ts';
+import { MjpegSplitter } from './mjpeg-splitter.ts';
+import { MjpegStreamFrameSource } from './mjpeg-stream.ts';
+import { CameraQrSource } from './qr-source.ts';
+import { DirectoryFrameSource } from './spool.ts';
 
 const CARD_QR = 'PR1:C:4970123456789012';
 const codeOf = (p: Promise<unknown>) => settledCode(p);
