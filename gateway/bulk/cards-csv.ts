@@ -79,8 +79,6 @@ const LF = 0x0a;
 const CR = 0x0d;
 const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
-// Compiled once: every row goes through these.
-
 /** Streams the file, validates every row, hands valid rows to `onBatch` in batches. */
 export async function parseCardsCsv(
   input: NodeJS.ReadableStream | string,
