@@ -1,0 +1,63 @@
+/** One line of the audit log: who did what to which terminal, code, card or token (docs/security.md). */
+export interface AuditEntry {
+  readonly id: number;
+  readonly at: number;
+  /** `<role>:<token name>` for an API caller, `enrolment-code:<id>` for a terminal enrolling, `gateway` for itself. */
+  readonly actor: string;
+  /** e.g. `terminal.registered`, `terminal.key-replaced`, `enrolment-code.failed`, `card.key-recorded`. */
+  readonly action: string;
+  /** What it was done to: a terminal id, a masked card number, a token id. */
+  readonly subject: string;
+  readonly details: Readonly<Record<string, unknown>> | null;
+}
+
+/** A terminal's admitted connect (gateway/contacts.ts): when, with which outbox head, and its token's time. */
+export interface TerminalContact {
+  readonly terminalId: string;
+  /** The sequence number of the terminal's last record when it connected (0: none). */
+  readonly headSeq: number;
+  /** The gateway's clock. */
+  readonly at: number;
+  readonly tokenMs: number;
+}
+
+/** An enrolment code as stored: its secret part only as a hash (gateway/enrolment.ts). */
+export interface EnrolmentCodeRecord {
+  readonly id: string;
+  readonly secretHash: string;
+  readonly partnerId: string;
+  readonly terminalId: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly maxTries: number;
+  readonly failures: number;
+  readonly createdBy: string;
+  readonly usedAt: number | null;
+  readonly revokedAt: number | null;
+}
+
+/** The terminals in the field: their connects, the codes that enrol them, and the audit log of what was done. */
+export interface FleetLedger {
+  /** Record admitted connects in one transaction (contacts by head, the last token time, the connect time). */
+  recordContacts(contacts: readonly TerminalContact[]): void;
+  /** The time in the last connect token admitted for this terminal (0: none). */
+  lastConnectTokenMs(terminalId: string): number;
+  /**
+   * When record `seq` of a terminal can have been made, from its contacts alone: after the latest contact
+   * whose head is below `seq`, and no later than the earliest whose head reaches it (null: no such contact).
+   */
+  contactBounds(terminalId: string, seq: number): { readonly after: number | null; readonly before: number | null };
+
+  addAudit(e: Omit<AuditEntry, 'id'>): void;
+  /** Newest first; `limit` at most 1,000. */
+  auditLog(filter: { readonly subject?: string; readonly action?: string; readonly limit: number }): AuditEntry[];
+  addEnrolmentCode(c: Omit<EnrolmentCodeRecord, 'failures' | 'usedAt' | 'revokedAt'>): void;
+  enrolmentCode(id: string): EnrolmentCodeRecord | undefined;
+  /** Codes not yet used nor revoked, newest first. */
+  openEnrolmentCodes(): EnrolmentCodeRecord[];
+  /** One more wrong try; returns the count. */
+  countEnrolmentFailure(id: string): number;
+  /** Mark used; false when it already was (or was revoked): a code enrols once. */
+  useEnrolmentCode(id: string, at: number): boolean;
+  revokeEnrolmentCode(id: string, at: number): boolean;
+}
