@@ -277,7 +277,7 @@ async function drainOnce(sales: number, crypto: 'tweetnacl' | 'node', window: nu
     }
     for (const id of txnIds) {
       const e = outbox.entry(id);
-      if (e?.state !== 'replied' || e.status !== 'approved') errors.push(`${id}: terminal holds ${e?.state} ${e?.status}`);
+      if (e?.kind !== 'sale' || e.state !== 'replied' || e.status !== 'approved') errors.push(`${id}: terminal holds ${e?.state} ${e?.kind === 'sale' ? e.status : e?.kind}`);
     }
     const sync = gateway.ledger.terminalSync(TERMINAL_ID);
     if (sync.maxSeq !== sales + 1 || sync.nextSeq !== sales + 2 || sync.missing.length > 0 || sync.chainBreaks > 0) {

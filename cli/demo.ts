@@ -118,7 +118,8 @@ async function play(n: number, s: Scenario, t: SimTerminal, gateway: Gateway): P
     t.link.cut = false;
     const until = Date.now() + 10_000;
     while (t.terminal.outbox.entry(outcome.txnId)?.state === 'pending' && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    const settled = t.terminal.outbox.entry(outcome.txnId);
+    const record = t.terminal.outbox.entry(outcome.txnId);
+    const settled = record?.kind === 'sale' ? record : undefined;
     console.log(`   réseau rétabli ; vente transmise et réglée : ${settled?.status ?? 'non réglée'}, ${formatAmount(settled?.taken ?? 0, unit)} pris sur l’avantage`);
     if (settled?.status !== 'approved' || settled.taken !== s.expect.taken) problems.push(`règlement ${settled?.status ?? 'absent'} ${settled?.taken ?? ''}`);
   }

@@ -22,7 +22,7 @@ import type { RepeatContent } from '../simulators/repeat.ts';
 import { SimTerminal } from '../simulators/sim-terminal.ts';
 import { TerminalConfigSchema } from '../terminal/config.ts';
 import type { Outcome } from '../terminal/sale.ts';
-import type { OutboxEntry } from '../terminal/outbox.ts';
+import type { SaleEntry } from '../terminal/outbox-store.ts';
 import { formatAmount } from '../terminal/screens.ts';
 import { IssuedCards } from '../simulators/sim-bindings.ts';
 import { SIM_DEFAULTS } from './sim-defaults.ts';
@@ -178,8 +178,8 @@ async function settle(t: SimTerminal, txnId: string): Promise<boolean> {
   return e.status === 'approved';
 }
 
-function settlementText(e: OutboxEntry): string {
-  const unit = e.unit ?? 'cent';
+function settlementText(e: SaleEntry): string {
+  const unit = e.unit;
   const guaranteed = e.guaranteed ? `, dont ${formatAmount(e.guaranteed, unit)} garantis par la Région` : '';
   if (e.status === 'approved') return `approved, ${formatAmount(e.taken ?? 0, unit)} pris sur l'avantage${guaranteed}`;
   const why = e.code !== null && isCode(e.code) ? ` (${e.code} : ${CODES[e.code].fr})` : '';
@@ -195,7 +195,8 @@ async function repeat(t: SimTerminal, outcome: Outcome, content: RepeatContent):
     return false;
   }
   const a = await t.repeat(txnId, content);
-  const unit = t.terminal.outbox.entry(txnId)?.unit ?? 'cent';
+  const e = t.terminal.outbox.entry(txnId);
+  const unit = e?.kind === 'sale' ? e.unit : 'cent';
   const answer = a.kind === 'reply' ? `${a.status}, ${a.original ? "la réponse d'origine" : 'une réponse différente de celle reçue la première fois'}` : `refusé, ${a.code} (${CODES[a.code].num}) : ${CODES[a.code].fr}`;
   const ok = content === 'same' ? a.kind === 'reply' && a.original : a.kind === 'rejected' && a.code === 'TXN_CONFLICT';
   const expected = content === 'same' ? "la réponse d'origine" : 'TXN_CONFLICT';

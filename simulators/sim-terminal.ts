@@ -9,7 +9,7 @@ import { parseConfig } from '../common/config.ts';
 import { TerminalConfigSchema, type TerminalConfig } from '../terminal/config.ts';
 import type { Clock } from '../terminal/bindings.ts';
 import type { Outcome } from '../terminal/sale.ts';
-import type { OutboxEntry } from '../terminal/outbox.ts';
+import type { SaleEntry } from '../terminal/outbox-store.ts';
 import type { Screen } from '../terminal/screens.ts';
 import { simBindings, type CardSource, type SimBindings } from './sim-bindings.ts';
 import { createTerminal, type Terminal } from '../terminal/terminal.ts';
@@ -130,12 +130,12 @@ export class SimTerminal {
     return o.gatewayTime() === undefined ? 'CLOCK_UNTRUSTED' : undefined;
   }
 
-  /** Wait (bounded) until the gateway answered the record `txnId`; the record as the outbox then holds it. */
-  async waitUntilSettled(txnId: string, timeoutMs: number): Promise<OutboxEntry> {
+  /** Wait (bounded) until the gateway answered the sale `txnId`; the sale as the outbox then holds it. */
+  async waitUntilSettled(txnId: string, timeoutMs: number): Promise<SaleEntry> {
     const until = Date.now() + timeoutMs;
     for (;;) {
       const e = this.terminal.outbox.entry(txnId);
-      assert(e !== undefined, `no record ${txnId} in the outbox of ${this.terminalId}`);
+      assert(e !== undefined && e.kind === 'sale', `no sale ${txnId} in the outbox of ${this.terminalId}`);
       if (e.state !== 'pending') return e;
       if (Date.now() > until) throw new PasserelleError('NO_REPLY', `${this.terminalId}: record ${txnId} still unanswered after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 20));

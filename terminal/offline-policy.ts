@@ -1,7 +1,7 @@
 import type { Unit } from '../protocol/benefits.ts';
 import type { Code } from '../protocol/codes.ts';
 import type { HotlistReason } from '../protocol/offline.ts';
-import type { PolicyState } from './outbox.ts';
+import type { PolicyState } from './outbox-store.ts';
 
 /**
  * May the terminal accept this sale without the gateway? A pure function of what the terminal holds:

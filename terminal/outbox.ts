@@ -2,10 +2,24 @@ import Database from 'better-sqlite3';
 import type { Benefit, Unit } from '../protocol/benefits.ts';
 import type { ConnectClaims, ConnectTokenStore } from '../protocol/connect-token.ts';
 import { PasserelleError } from '../protocol/errors.ts';
-import { chainHash, GENESIS_HASH, type HotlistDoc, type HotlistReason, type OfflineLimits } from '../protocol/offline.ts';
+import { chainHash, GENESIS_HASH, type HotlistDoc, type HotlistReason } from '../protocol/offline.ts';
+import type {
+  GatewayTime,
+  HotlistResult,
+  HotlistState,
+  Mode,
+  OutboxEntry,
+  OutboxState,
+  OutboxStats,
+  OutboxStore,
+  PolicyState,
+  RecordDraft,
+  SaleEntry,
+  SettleReply,
+} from './outbox-store.ts';
 
 /**
- * The terminal's outbox: every record (a sale, or a void of an earlier online sale) is committed here
+ * The terminal's outbox on SQLite (the OutboxStore of outbox-store.ts): every record (a sale, or a void of an earlier online sale) is committed here
  * (SQLite, WAL, synchronous=FULL) before anything is sent or shown, so a sale the cashier saw exists on
  * disk whatever happens next. Each record keeps the exact signed bytes it was sent with: a resend is byte
  * for byte the same request, with the same id, and the gateway answers it with the original reply.
@@ -18,42 +32,14 @@ import { chainHash, GENESIS_HASH, type HotlistDoc, type HotlistReason, type Offl
  * (applied atomically, one transaction per document) and the last signed time heard from the gateway.
  */
 
-
 /** How far ahead of the terminal's clock a recorded token time can be and still have been admitted (see `#tokenFloor`). */
 const TOKEN_AHEAD_MAX_MS = 3_600_000;
-export type OutboxState = 'pending' | 'replied' | 'rejected';
-export type RecordKind = 'sale' | 'void';
-export type Mode = 'online' | 'offline';
 
-export interface OutboxEntry {
-  readonly seq: number;
-  readonly txnId: string;
-  readonly kind: RecordKind;
-  /** Sales only. */
-  readonly mode: Mode | null;
-  /** Voids only: the online sale voided. */
-  readonly target: string | null;
-  readonly card: string | null;
-  readonly benefit: Benefit | null;
-  readonly unit: Unit | null;
-  readonly amount: number | null;
-  readonly createdAt: number;
-  readonly frame: Buffer;
-  readonly state: OutboxState;
-  readonly status: 'approved' | 'declined' | 'void' | null;
-  readonly code: string | null;
-  readonly taken: number | null;
-  readonly guaranteed: number | null;
-  /** The verified reply message (JSON bytes), once replied. */
-  readonly reply: Buffer | null;
-  /** Sales only: the void that cancelled this online sale, if any. */
-  readonly voidedBy: string | null;
-}
-
+/** A row of `records`: one table for both kinds, the columns of the other kind null (checked by the schema). */
 interface Row {
   seq: number;
   txn_id: string;
-  kind: RecordKind;
+  kind: OutboxEntry['kind'];
   mode: Mode | null;
   target: string | null;
   card: string | null;
@@ -111,51 +97,6 @@ CREATE TABLE IF NOT EXISTS hotlist_tags (tag TEXT PRIMARY KEY, reason TEXT NOT N
  */
 const HOTLIST_FORMAT = 2;
 
-export interface RecordDraft {
-  readonly txnId: string;
-  readonly kind: RecordKind;
-  readonly mode?: Mode;
-  readonly target?: string;
-  readonly card?: string;
-  readonly benefit?: Benefit;
-  readonly unit?: Unit;
-  readonly amount?: number;
-  readonly createdAt: number;
-  /** The signed JSON message (what the chain hashes) and the frame sent (signature + message). */
-  readonly message: Buffer;
-  readonly frame: Buffer;
-}
-
-export interface SettleReply {
-  readonly txnId: string;
-  readonly status: 'approved' | 'declined' | 'void';
-  readonly code: string | null;
-  readonly taken: number | null;
-  readonly guaranteed: number | null;
-  readonly reply: Buffer;
-}
-
-export interface PolicyState {
-  readonly version: number;
-  readonly issuedAt: number;
-  readonly limits: OfflineLimits;
-}
-
-/** The last signed time heard from the gateway, and the terminal's own wall clock at that moment. */
-export interface GatewayTime {
-  readonly gatewayAt: number;
-  readonly localAt: number;
-}
-
-export interface OutboxStats {
-  /** Records (sales and voids) not yet acknowledged by the gateway. */
-  readonly pending: number;
-  readonly oldestPendingAt: number | null;
-  /** Offline sales not yet settled, and their total in cents (money benefits). */
-  readonly offlinePending: number;
-  readonly offlinePendingCents: number;
-}
-
 type LeftQueue = Pick<Row, 'mode' | 'unit' | 'amount'>;
 
 interface Counts {
@@ -164,7 +105,7 @@ interface Counts {
   offlinePendingCents: number;
 }
 
-export class Outbox implements ConnectTokenStore {
+export class Outbox implements OutboxStore, ConnectTokenStore {
   readonly #db: Database.Database;
   readonly #maxPending: number;
   readonly #s;
@@ -254,11 +195,7 @@ export class Outbox implements ConnectTokenStore {
     }
   }
 
-  /**
-   * Allocate the next sequence number and the chain's head, let `build` sign the record with them, and
-   * commit it: one durable transaction. Refuses with OUTBOX_FULL when `maxPending` records are still
-   * unacknowledged. Call inside `atomically` to commit several records together.
-   */
+  /** One durable transaction; OUTBOX_FULL when `maxPending` records are still unacknowledged (see RecordStore). */
   append(build: (seq: number, prev: string) => RecordDraft, opts: { ignoreLimit?: boolean } = {}): OutboxEntry {
     return this.#tx(() => {
       const n = this.#counts.pending;
@@ -266,36 +203,21 @@ export class Outbox implements ConnectTokenStore {
       const head = this.#s.head.get();
       const seq = (head?.seq ?? 0) + 1;
       const d = build(seq, head?.msg_hash ?? GENESIS_HASH);
-      this.#s.insert.run({
-        seq,
-        txn_id: d.txnId,
-        kind: d.kind,
-        mode: d.mode ?? null,
-        target: d.target ?? null,
-        card: d.card ?? null,
-        benefit: d.benefit ?? null,
-        unit: d.unit ?? null,
-        amount: d.amount ?? null,
-        created_at: d.createdAt,
-        frame: d.frame,
-        msg_hash: chainHash(d.message),
-      });
+      this.#s.insert.run({ ...draftColumns(d), seq, txn_id: d.txnId, created_at: d.createdAt, frame: d.frame, msg_hash: chainHash(d.message) });
       if (d.kind === 'void') this.#s.markVoided.run(d.txnId, d.target);
       this.#counts.pending++;
-      if (d.mode === 'offline') {
+      if (d.kind === 'sale' && d.mode === 'offline') {
         this.#counts.offlinePending++;
-        if (d.unit === 'cent') this.#counts.offlinePendingCents += d.amount ?? 0;
+        if (d.unit === 'cent') this.#counts.offlinePendingCents += d.amount;
       }
       return toEntry(this.#s.bySeq.get(seq)!);
     });
   }
 
-  /** Run several writes as one transaction: all of them are on disk, or none. */
   atomically<T>(fn: () => T): T {
     return this.#tx(fn);
   }
 
-  /** Unacknowledged records after `afterSeq`, in sequence order. */
   pending(limit: number, afterSeq = 0): OutboxEntry[] {
     return this.#s.pending.all(afterSeq, limit).map(toEntry);
   }
@@ -310,27 +232,22 @@ export class Outbox implements ConnectTokenStore {
     return r && toEntry(r);
   }
 
-  /** The latest sale record, whatever its state (shown again after a restart). */
-  lastSale(): OutboxEntry | undefined {
+  lastSale(): SaleEntry | undefined {
     const r = this.#s.last.get();
-    return r && toEntry(r);
+    return r && toSale(r);
   }
 
-  /** Online sales still waiting for their reply and not voided: after a restart, their result was never shown. */
-  unvoidedOnline(): OutboxEntry[] {
-    return this.#s.unvoided.all().map(toEntry);
+  unvoidedOnline(): SaleEntry[] {
+    return this.#s.unvoided.all().map(toSale);
   }
 
-  /**
-   * Record the gateway's verified replies, all in one transaction. Returns the ids that were pending
-   * (a duplicate reply changes nothing and is not returned).
-   */
   settle(replies: readonly SettleReply[], at: number): string[] {
     if (replies.length === 0) return [];
     return this.#tx(() => {
       const fresh: string[] = [];
       for (const r of replies) {
-        const left = this.#s.settle.get(r.status, r.code, r.taken, r.guaranteed, r.reply, at, r.txnId);
+        const c = replyColumns(r);
+        const left = this.#s.settle.get(c.status, c.code, c.taken, c.guaranteed, r.reply, at, r.txnId);
         if (!left) continue;
         this.#leftQueue(left);
         fresh.push(r.txnId);
@@ -339,7 +256,7 @@ export class Outbox implements ConnectTokenStore {
     });
   }
 
-  /** Record a rejection (2xx): the record will not be resent. */
+  /** A rejection (2xx code): see RecordStore. */
   reject(txnId: string, code: string, at: number): boolean {
     return this.#tx(() => {
       const left = this.#s.reject.get(code, at, txnId);
@@ -354,7 +271,6 @@ export class Outbox implements ConnectTokenStore {
     return { pending: c.pending, oldestPendingAt: oldest, offlinePending: c.offlinePending, offlinePendingCents: c.offlinePendingCents };
   }
 
-  /** This card's offline sales on this terminal since `from` (the start of the local day). */
   offlineSinceForCard(card: string, from: number): { count: number; cents: number } {
     const r = this.#s.cardToday.get(card, from)!;
     return { count: r.n, cents: r.cents ?? 0 };
@@ -367,7 +283,6 @@ export class Outbox implements ConnectTokenStore {
     return typeof v === 'string' ? (JSON.parse(v) as PolicyState) : undefined;
   }
 
-  /** Keep a verified policy document; an older or equal version than the one held is ignored. */
   setPolicy(p: PolicyState): boolean {
     const held = this.policy();
     if (held && held.version >= p.version) return false;
@@ -375,24 +290,19 @@ export class Outbox implements ConnectTokenStore {
     return true;
   }
 
-  hotlistState(): { version: number; issuedAt: number } {
+  hotlistState(): HotlistState {
     return {
       version: Number(this.#s.metaGet.get('hotlist_version')?.value ?? 0),
       issuedAt: Number(this.#s.metaGet.get('hotlist_issued_at')?.value ?? 0),
     };
   }
 
-  /** Why the card with this hotlist tag (`hotlistTag` of its chip key) is refused offline, or null. */
   hotlisted(tag: string): HotlistReason | null {
     return this.#s.hotlistGet.get(tag)?.reason ?? null;
   }
 
-  /**
-   * Apply a verified hotlist document atomically. A full list replaces everything; a delta applies when
-   * its base is at or below the version held. Returns what happened: 'applied', 'refreshed' (same version,
-   * newer issue time), 'stale' (older, ignored) or 'needs-full' (the delta starts after what is held).
-   */
-  applyHotlist(doc: HotlistDoc['body']): 'applied' | 'refreshed' | 'stale' | 'needs-full' {
+  /** One transaction per document (see TrustStore). */
+  applyHotlist(doc: HotlistDoc['body']): HotlistResult {
     return this.#db.transaction(() => {
       const held = this.hotlistState();
       if (doc.version < held.version) return 'stale';
@@ -469,25 +379,47 @@ export class Outbox implements ConnectTokenStore {
   }
 }
 
+/** The columns only one kind fills: the other kind's stay null. */
+function draftColumns(d: RecordDraft): Pick<Row, 'kind' | 'mode' | 'target' | 'card' | 'benefit' | 'unit' | 'amount'> {
+  if (d.kind === 'void') return { kind: 'void', mode: null, target: d.target, card: null, benefit: null, unit: null, amount: null };
+  return { kind: 'sale', mode: d.mode, target: null, card: d.card, benefit: d.benefit, unit: d.unit, amount: d.amount };
+}
+
+/** A void's reply is kept as a sale's would be: status `void`, its result as the code. */
+function replyColumns(r: SettleReply): Pick<Row, 'status' | 'code' | 'taken' | 'guaranteed'> {
+  if (r.kind === 'void') return { status: 'void', code: r.result, taken: null, guaranteed: null };
+  return { status: r.status, code: r.code, taken: r.taken, guaranteed: r.guaranteed };
+}
+
 function toEntry(r: Row): OutboxEntry {
+  if (r.kind === 'sale') return toSale(r);
+  const { seq, txn_id: txnId, created_at: createdAt, frame, state, code, reply } = r;
+  return { kind: 'void', seq, txnId, target: r.target!, createdAt, frame, state, code, reply };
+}
+
+/**
+ * The schema's checks guarantee a sale's mode, card and amount; its benefit and unit are always written
+ * with them. A sale is answered by a debit reply (approved or declined): a void's own id is never a sale's.
+ */
+function toSale(r: Row): SaleEntry {
+  const { seq, txn_id: txnId, created_at: createdAt, frame, state, code, reply, taken, guaranteed } = r;
   return {
-    seq: r.seq,
-    txnId: r.txn_id,
-    kind: r.kind,
-    mode: r.mode,
-    target: r.target,
-    card: r.card,
-    benefit: r.benefit,
-    unit: r.unit,
-    amount: r.amount,
-    createdAt: r.created_at,
-    frame: r.frame,
-    state: r.state,
-    status: r.status,
-    code: r.code,
-    taken: r.taken,
-    guaranteed: r.guaranteed,
-    reply: r.reply,
+    kind: 'sale',
+    seq,
+    txnId,
+    mode: r.mode!,
+    card: r.card!,
+    benefit: r.benefit!,
+    unit: r.unit!,
+    amount: r.amount!,
+    createdAt,
+    frame,
+    state,
+    status: r.status === 'void' ? null : r.status,
+    code,
+    taken,
+    guaranteed,
+    reply,
     voidedBy: r.voided_by,
   };
 }

@@ -18,7 +18,7 @@ import { initialState, step, type Effect, type Event, type State } from './lifec
 import type { CredentialDraft, Outcome, Sale } from './sale.ts';
 import type { Link, LinkRefusal } from './link.ts';
 import { offlineDecision, type OfflineView } from './offline-policy.ts';
-import type { Outbox, OutboxEntry, SettleReply } from './outbox.ts';
+import type { OutboxEntry, OutboxStore, SettleReply } from './outbox-store.ts';
 
 /**
  * The terminal runtime: drives the pure lifecycle (lifecycle.ts) by carrying out its effects on the
@@ -34,7 +34,7 @@ import type { Outbox, OutboxEntry, SettleReply } from './outbox.ts';
 export interface RuntimeDeps {
   readonly config: TerminalConfig;
   readonly bindings: TerminalBindings;
-  readonly outbox: Outbox;
+  readonly outbox: OutboxStore;
   readonly link: Link;
   readonly signer: Signer;
   /** The gateway's reply-signing public key, received at provisioning. */
@@ -506,13 +506,13 @@ export class TerminalRuntime {
       case 'debit.reply': {
         const b = reply.body;
         if (b.terminalId !== terminalId) return void this.#d.log.warn({ code: 'REPLY_UNEXPECTED', txnId: b.txnId }, 'reply for another terminal ignored');
-        this.#queueReply({ settle: { txnId: b.txnId, status: b.status, code: b.code ?? null, taken: b.taken, guaranteed: b.guaranteed ?? 0, reply: message }, debit: b }, b.decidedAt);
+        this.#queueReply({ settle: { kind: 'sale', txnId: b.txnId, status: b.status, code: b.code ?? null, taken: b.taken, guaranteed: b.guaranteed ?? 0, reply: message }, debit: b }, b.decidedAt);
         return;
       }
       case 'void.reply': {
         const b = reply.body;
         if (b.terminalId !== terminalId) return void this.#d.log.warn({ code: 'REPLY_UNEXPECTED', txnId: b.txnId }, 'reply for another terminal ignored');
-        this.#queueReply({ settle: { txnId: b.txnId, status: 'void', code: b.result, taken: null, guaranteed: null, reply: message } }, b.decidedAt);
+        this.#queueReply({ settle: { kind: 'void', txnId: b.txnId, result: b.result, reply: message } }, b.decidedAt);
         return;
       }
       case 'sync.missing':
@@ -576,7 +576,8 @@ export class TerminalRuntime {
         if (!this.#d.outbox.entry(id)) this.#d.log.warn({ code: 'REPLY_UNEXPECTED', txnId: id }, CODES.REPLY_UNEXPECTED.en);
         continue;
       }
-      this.onSettled?.({ txnId: id, status: r.settle.status, code: r.settle.code });
+      const s = r.settle;
+      this.onSettled?.(s.kind === 'sale' ? { txnId: id, status: s.status, code: s.code } : { txnId: id, status: 'void', code: s.result });
       if (r.debit) this.#dispatch({ type: 'REPLY', reply: r.debit });
     }
     if (wasSilent) this.#statusChanged();

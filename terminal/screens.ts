@@ -2,7 +2,7 @@ import { BENEFITS, CINEMA_COUNTER_CENTS } from '../protocol/benefits.ts';
 import { CODES, isCode, type Code } from '../protocol/codes.ts';
 import { formatEntries, formatEuros } from '../protocol/money.ts';
 import type { Outcome, Sale } from './sale.ts';
-import type { OutboxEntry } from './outbox.ts';
+import type { SaleEntry } from './outbox-store.ts';
 
 /**
  * What the terminal's display shows, in French. Pure: a screen is data; the display binding draws it.
@@ -80,8 +80,7 @@ function outcome(o: Outcome): Screen {
  * Shown when the terminal starts: the last sale's state, so a result committed just before a power cut
  * is not lost to the cashier, and a sale cut before its result says it was voided.
  */
-function lastSale(e: OutboxEntry): Screen | undefined {
-  if (e.kind !== 'sale' || !e.benefit || !e.unit || e.amount === null) return undefined;
+function lastSale(e: SaleEntry): Screen | undefined {
   const what = [BENEFITS[e.benefit].fr, `Montant : ${formatAmount(e.amount, e.unit)}`];
   if (e.voidedBy) return { tone: 'warn', lines: ['DERNIÈRE VENTE INTERROMPUE', "Vente annulée : rien n'est débité", ...what] };
   if (e.state === 'rejected') return { tone: 'error', lines: ['DERNIÈRE VENTE : REFUSÉE PAR LE SERVEUR', ...what] };
