@@ -4,9 +4,39 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Outbox } from './outbox.ts';
+import { outboxContract, type OutboxHarness } from './outbox.contract.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'passerelle-outbox-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let files = 0;
+
+/** Each harness its own file; `reopen` closes the outbox and opens the same file again. */
+function sqliteHarness(): OutboxHarness {
+  const file = join(dir, `contract-${++files}.sqlite`);
+  const opened: Outbox[] = [];
+  let maxPending = 0;
+  const open = () => {
+    const o = new Outbox({ file, maxPending });
+    opened.push(o);
+    return o;
+  };
+  return {
+    open: (max) => {
+      maxPending = max;
+      return open();
+    },
+    reopen: () => {
+      opened.at(-1)?.close();
+      return open();
+    },
+    close: () => {
+      for (const o of opened) o.close();
+    },
+  };
+}
+
+outboxContract('SQLite', sqliteHarness);
 
 describe('outbox', () => {
   it('an outbox from before the tagged hotlist forgets its list of card numbers, so the whole list is fetched again', () => {
