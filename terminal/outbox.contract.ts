@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Benefit, Unit } from '../protocol/benefits.ts';
-import { isPasserelleError } from '../protocol/errors.ts';
 import { chainHash, DEFAULT_OFFLINE_LIMITS, GENESIS_HASH } from '../protocol/offline.ts';
+import { codeOf } from '../tests/helpers/errors.ts';
 import type { Mode, OutboxEntry, OutboxStore, RecordDraft, SaleDraft, SettleReply, VoidDraft } from './outbox-store.ts';
 
 /**
@@ -41,15 +41,6 @@ export function voidDraft(txnId: string, target: string): (seq: number, prev: st
 
 const approved = (txnId: string, taken = 500, guaranteed = 0): SettleReply => ({ kind: 'sale', txnId, status: 'approved', code: null, taken, guaranteed, reply: Buffer.from(`reply:${txnId}`) });
 const undone = (txnId: string): SettleReply => ({ kind: 'void', txnId, result: 'undone', reply: Buffer.from(`reply:${txnId}`) });
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'none';
-  } catch (e) {
-    return isPasserelleError(e) ? e.code : `other: ${String(e)}`;
-  }
-}
 
 const ids = (entries: readonly OutboxEntry[]) => entries.map((e) => e.txnId);
 
