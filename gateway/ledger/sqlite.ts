@@ -1,23 +1,10 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import Database from 'better-sqlite3';
 import { Value } from '@sinclair/typebox/value';
-import {
-  BENEFIT_CODES,
-  benefitUnit,
-  isAccessBenefit,
-  isBenefit,
-  isPartnerType,
-  maxLoad,
-  partnerMayDebit,
-  type Benefit,
-  type PartnerType,
-  type Unit,
-} from '../../protocol/benefits.ts';
+import { BENEFIT_CODES, benefitUnit, isAccessBenefit, isBenefit, isPartnerType, maxLoad, partnerMayDebit, type Benefit, type Unit } from '../../protocol/benefits.ts';
 import type { DeclineCode } from '../../protocol/codes.ts';
 import type { DebitRequestBody, VoidRequestBody } from '../../protocol/messages.ts';
-import { GENESIS_HASH, OfflineLimits, type HotlistReason } from '../../protocol/offline.ts';
+import { OfflineLimits, type HotlistReason } from '../../protocol/offline.ts';
 import { isValidCardNumber, maskCardNumber } from '../../protocol/card.ts';
 import { encodeJson } from '../../protocol/debit.ts';
 import { assert, PasserelleError } from '../../protocol/errors.ts';
@@ -26,194 +13,32 @@ import type { CardLoadRow } from '../bulk/types.ts';
 import { campaignAt, checkCampaign, walletValidity, type BenefitWindow, type CampaignDef } from '../campaigns.ts';
 import type { Statement, StatementLine } from '../reimbursement/types.ts';
 import { debitReply, voidReply } from '../replies.ts';
-import { decide, MAX_GROUP_SIZE, pinGate, type CardProofCheck, type Decision, type PinGate, type Snapshot, type WalletProblem } from '../rules.ts';
-import { DEFAULT_LEDGER_RULES, fallbackRecordHash, isVoidItem } from './ledger.ts';
-import type {
-  ApiTokenRecord,
-  AuditEntry,
-  CardHotlistEntry,
-  EnrolmentCodeRecord,
-  GroupList,
-  TerminalContact,
-  LedgerRules,
-  BulkLoadResult,
-  CardRecord,
-  CommitOutcome,
-  CorrectionResult,
-  DebitItem,
-  ExpiryResult,
-  GroupSale,
-  GroupSaleLine,
-  GroupSaleResult,
-  HistoryEntry,
-  IssueCard,
-  Ledger,
-  LedgerItem,
-  LoadRecord,
-  OfflineLoss,
-  OfflineReport,
-  Opposition,
-  OppositionResult,
-  PartnerRecord,
-  CardSearch,
-  ProofResult,
-  StoredRequest,
-  Suspension,
-  TerminalRecord,
-  TerminalSync,
-  VoidItem,
-  TransferKind,
-  TransferRecord,
-  WalletView,
-} from './ledger.ts';
-import { FIRST_MIGRATED_VERSION, MIGRATIONS, OFFLINE_BREACHES, SCHEMA, SCHEMA_VERSION } from './sqlite-schema.ts';
+import { decide, MAX_GROUP_SIZE, type CardProofCheck, type Decision, type PinGate } from '../rules.ts';
+import { fallbackRecordHash, isVoidItem, type CardRecord, type CardSearch, type IssueCard, type Opposition, type OppositionResult, type Suspension, type CorrectionResult, type ExpiryResult, type DebitItem, type VoidItem, type LedgerItem, type CommitOutcome, type TerminalSync, type TransferKind, type TransferRecord, type StoredRequest, type AuditEntry, type TerminalContact, type EnrolmentCodeRecord, type GroupList, type GroupSale, type GroupSaleLine, type GroupSaleResult, type CardHotlistEntry, type OfflineReport, type OfflineLoss, type PartnerRecord, type TerminalRecord, type ProofResult, type ApiTokenRecord, type LoadRecord, type BulkLoadResult, type WalletView, type HistoryEntry, type Ledger } from './ledger.ts';
+import { OFFLINE_BREACHES } from './sqlite-schema.ts';
+import { SqliteStore, constraintRefusal, type SqliteLedgerOptions } from './sqlite/store.ts';
+import type { TerminalRow, PartnerCache, WalletRow, CardRow, SaleRow, ExpiryCursor, HotlistTx } from './sqlite/rows.ts';
+import { transfer, account, fundingAccount, payableAccount, regionAccount, recordSale, correct } from './sqlite/journal.ts';
+import { chooseWallet, restoreExpired, suspendedKeysOf, suspendedKeysAt, walletSnapshot } from './sqlite/wallet-choice.ts';
+import { hotlistVersion, hotlistRefresh, hotlistDossier } from './sqlite/hotlist.ts';
+import { countPinTry, pinGateOf } from './sqlite/pins.ts';
+
+export type { SqliteLedgerOptions } from './sqlite/store.ts';
 
 /**
  * The SQLite ledger: one file, WAL, `synchronous = FULL` (a commit is on disk before we reply: a lost write
- * here is lost money), every batch of debits in one transaction (group commit).
+ * here is lost money), every batch of debits in one transaction (group commit). It is made of one part per
+ * role of `Ledger` (gateway/ledger/sqlite/), all working through one store (the database, the prepared
+ * statements, the caches), and answers each call by handing it to the part whose role it is.
  */
-
-export interface SqliteLedgerOptions {
-  /** A file path, or ':memory:' for tests. */
-  readonly file: string;
-  readonly rules?: LedgerRules;
-}
 
 /** Benefits a school may pay an outing with (R12): shows and cinema, never first aid. */
 export const GROUP_BENEFITS: readonly Benefit[] = ['SHOWS', 'CINEMA'];
 
-interface TerminalRow extends TerminalRecord {
-  readonly partnerType: PartnerType;
-  readonly partner: PartnerCache;
-}
+/** Chip keys kept in memory: the cards seen in a busy period, not the Region's whole population. */
+const CARD_KEY_CACHE = 100_000;
 
-interface PartnerCache {
-  readonly id: string;
-  readonly type: PartnerType;
-  readonly conventionStart: number;
-  readonly conventionEnd: number;
-  readonly entryPriceCents: number;
-}
-
-interface WalletRow {
-  readonly id: number;
-  readonly benefit: Benefit;
-  readonly campaign: string;
-  readonly unit: Unit;
-  readonly balance: number;
-  readonly loaded: number;
-  readonly access: number;
-  readonly valid_from: number;
-  readonly valid_until: number;
-  /**
-   * Set only when a late offline sale may draw on it: of `balance`, the value the expiry sweep returned to
-   * the Region that is brought back (a 'restore' transfer) before the sale takes it.
-   */
-  readonly expired?: number;
-}
-
-interface CardRow {
-  readonly number: string;
-  readonly dossier_id: string;
-  readonly holder: string;
-  readonly status: 'active' | 'opposed';
-  readonly pin_hash: string | null;
-  readonly pin_failures: number;
-  readonly suspensions: number;
-  readonly opposed_at: number | null;
-}
-
-interface SaleRow {
-  readonly id: number;
-  readonly txn_id: string;
-  readonly kind: 'sale' | 'cancellation' | 'reversal';
-  readonly partner_id: string;
-  readonly terminal_id: string | null;
-  readonly card_number: string;
-  /** Null only on a line the offline guarantee pays whole (no dossier, or no wallet for the benefit). */
-  readonly dossier_id: string | null;
-  readonly benefit: Benefit;
-  readonly campaign: string | null;
-  readonly unit: Unit;
-  readonly quantity: number;
-  readonly guaranteed: number;
-  readonly amount_cents: number;
-  readonly sale_at: number;
-  readonly recorded_at: number;
-}
-
-interface DueWallet {
-  readonly id: number;
-  readonly benefit: Benefit;
-  readonly campaign: string;
-  readonly unit: Unit;
-  readonly balance: number;
-  readonly valid_until: number;
-}
-
-/** Where the current expiry sweep stopped (see `#expireStep`). */
-interface ExpiryCursor {
-  readonly at: number;
-  readonly from: number;
-  readonly validUntil: number;
-  readonly id: number;
-}
-
-/** What a bulk load looks up once per file; dropped with its transaction. */
-interface BulkContext {
-  readonly funding: Map<string, { readonly id: number; total: number }>;
-  readonly validity: Map<string, { readonly validFrom: number; readonly validUntil: number }>;
-  readonly hv: HotlistTx;
-}
-
-/** The wallet a sale uses, or why none can be used. */
-type WalletChoice = { readonly wallet: WalletRow } | { readonly problem: WalletProblem };
-
-/** The hotlist version of the running transaction: bumped once, at its first change (see `#hotlistRefresh`). */
-interface HotlistTx {
-  version?: number;
-}
-
-/** Where a terminal's record sequence stands (a `terminal_sync` row). */
-interface SyncState {
-  readonly next_seq: number;
-  readonly max_seq: number;
-  readonly head_hash: string;
-}
-
-interface HotlistRow {
-  readonly card_number: string;
-  readonly reason: HotlistReason | null;
-  readonly version: number;
-  readonly since: number | null;
-  readonly soft_at: number | null;
-}
-
-interface RequestRow {
-  readonly txn_id: string;
-  readonly terminal_id: string;
-  readonly seq: number;
-  readonly fingerprint: string;
-  readonly status: 'approved' | 'declined' | 'void';
-  readonly mode: 'online' | 'offline' | null;
-  readonly code: string | null;
-  readonly reply: Buffer;
-}
-
-/** Why an offline sale is not covered by the Region's guarantee although the rules alone fell short. */
-type OfflineBreach = (typeof OFFLINE_BREACHES)[number];
-
-/** What the gateway knows of an offline sale from its own records (`#offlineKnowledge`). */
-interface OfflineKnowledge {
-  /** The sale's time for the rules: its `createdAt`, brought within what the terminal's contacts allow. */
-  readonly saleAt: number;
-  /** Whether `createdAt` itself lies within those bounds (the policy's clock skew allowed). */
-  readonly plausible: boolean;
-  /** The hotlist version the terminal must have held. */
-  readonly hotlist: number;
-  /** The outbox head at the terminal's last connect before the sale: sales above it were pending together. */
-  readonly sinceSeq: number;
-}
+const LIMIT_KEYS = Object.keys(OfflineLimits.properties) as (keyof OfflineLimits)[];
 
 /**
  * How long a hotlist change may take to reach a connected terminal: the publisher polls the ledger every
@@ -237,267 +62,73 @@ const GUARANTEED_DECLINES: ReadonlySet<DeclineCode> = new Set<DeclineCode>([
   'BENEFIT_NOT_YET_VALID',
 ]);
 
-/** Chip keys kept in memory: the cards seen in a busy period, not the Region's whole population. */
-const CARD_KEY_CACHE = 100_000;
+/** Why an offline sale is not covered by the Region's guarantee although the rules alone fell short. */
+type OfflineBreach = (typeof OFFLINE_BREACHES)[number];
 
-const LIMIT_KEYS = Object.keys(OfflineLimits.properties) as (keyof OfflineLimits)[];
+/** What the gateway knows of an offline sale from its own records (`#offlineKnowledge`). */
+interface OfflineKnowledge {
+  /** The sale's time for the rules: its `createdAt`, brought within what the terminal's contacts allow. */
+  readonly saleAt: number;
+  /** Whether `createdAt` itself lies within those bounds (the policy's clock skew allowed). */
+  readonly plausible: boolean;
+  /** The hotlist version the terminal must have held. */
+  readonly hotlist: number;
+  /** The outbox head at the terminal's last connect before the sale: sales above it were pending together. */
+  readonly sinceSeq: number;
+}
+
+/** What a bulk load looks up once per file; dropped with its transaction. */
+interface BulkContext {
+  readonly funding: Map<string, { readonly id: number; total: number }>;
+  readonly validity: Map<string, { readonly validFrom: number; readonly validUntil: number }>;
+  readonly hv: HotlistTx;
+}
+
+interface DueWallet {
+  readonly id: number;
+  readonly benefit: Benefit;
+  readonly campaign: string;
+  readonly unit: Unit;
+  readonly balance: number;
+  readonly valid_until: number;
+}
 
 export class SqliteLedger implements Ledger {
-  readonly #db: Database.Database;
-  readonly #s;
-  readonly #rules: LedgerRules;
+  readonly #st: SqliteStore;
   readonly #commit: (items: readonly LedgerItem[], decidedAt: number) => CommitOutcome[];
-  // Caches of committed rows this object alone writes (one gateway process per SQLite file), dropped on
-  // every write to them. Only rows committed before a debit batch are cached, so a rolled-back batch can
-  // leave nothing behind here.
-  readonly #terminals = new Map<string, TerminalRow>();
-  /** Chip keys read for sale proofs (one lookup per NFC sale otherwise); bounded, cleared when full. */
-  readonly #cardKeys = new Map<string, { readonly publicKey: Uint8Array; readonly expiry: string }>();
-  readonly #accountIds = new Map<string, number>();
-  /** Offline policy versions never change once committed. */
-  readonly #policies = new Map<number, OfflineLimits>();
-  /** Committed `terminal_sync` rows, and those the running debit batch changed (merged once it commits). */
-  readonly #syncs = new Map<string, SyncState>();
-  #batchSyncs = new Map<string, SyncState>();
-  /** False while the voids table is empty, so a debit skips the tombstone lookup (set before any insert). */
-  #voidsExist: boolean;
-  #expiryCursor: ExpiryCursor | undefined;
 
   constructor(opts: SqliteLedgerOptions) {
-    this.#rules = opts.rules ?? DEFAULT_LEDGER_RULES;
-    privateFile(opts.file);
-    this.#db = new Database(opts.file);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('synchronous = FULL');
-    this.#db.pragma('foreign_keys = ON');
-    this.#db.pragma('busy_timeout = 5000');
-    // 64 MiB of page cache: the hot part of the wallets stays in memory between batches.
-    this.#db.pragma('cache_size = -65536');
-    this.#migrate();
-    this.#s = this.#prepare();
-    this.#voidsExist = this.#db.prepare('SELECT 1 FROM voids LIMIT 1').get() !== undefined;
-    this.#commit = this.#db.transaction((items: readonly LedgerItem[], decidedAt: number) => {
+    const st = new SqliteStore(opts);
+    this.#st = st;
+    this.#commit = st.db.transaction((items: readonly LedgerItem[], decidedAt: number) => {
       const hv: HotlistTx = {};
       const outcomes = items.map((item) => this.#applyItem(item, decidedAt, hv));
       // Each terminal's sequence state once per batch, however many of its records the batch holds.
-      for (const [t, sync] of this.#batchSyncs) this.#s.putSync.run(t, sync.next_seq, sync.max_seq, sync.head_hash);
+      for (const [t, sync] of st.batchSyncs) st.s.putSync.run(t, sync.next_seq, sync.max_seq, sync.head_hash);
       return outcomes;
     });
   }
 
-  #migrate(): void {
-    const version = this.#db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) {
-      throw new PasserelleError('DATA_INVALID', `ledger schema version ${version} is newer than this gateway (${SCHEMA_VERSION})`);
-    }
-    if (version !== 0 && version < FIRST_MIGRATED_VERSION) {
-      // Versions 1 (before wallets moved to dossiers) and 2 (before offline acceptance and the hash chain)
-      // only ever held development and demo data; there is nothing to carry over, and guessing would be
-      // worse than saying so.
-      throw new PasserelleError(
-        'DATA_INVALID',
-        `ledger schema version ${version} is from a development build (this gateway uses ${SCHEMA_VERSION}) and cannot be upgraded: it only ever held demo data; delete the data directory or move the ledger file aside to start a new one`,
-      );
-    }
-    // One transaction: a ledger is at one version or the next, never half-way.
-    this.#db.transaction(() => {
-      // Columns added to existing tables first; then the schema creates whatever tables and indexes are new.
-      if (version !== 0) for (let v = version; v < SCHEMA_VERSION; v++) this.#db.exec(MIGRATIONS[v] ?? '');
-      this.#db.exec(SCHEMA);
-      this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    })();
-  }
-
-  #prepare() {
-    const db = this.#db;
-    const walletCols = `id, benefit, campaign, unit, credits - debits AS balance, loaded, access, valid_from, valid_until`;
-    return {
-      terminal: db.prepare<[string], { id: string; partner_id: string; public_key: Buffer; active: number }>(
-        'SELECT id, partner_id, public_key, active FROM terminals WHERE id = ?',
-      ),
-      partner: db.prepare<[string], { id: string; name: string; type: string; convention_from: string; convention_to: string; entry_price_cents: number; iban: string | null; bic: string | null }>(
-        'SELECT * FROM partners WHERE id = ?',
-      ),
-      card: db.prepare<[string], CardRow>(
-        `SELECT c.number, c.dossier_id, d.holder, c.status, d.pin_hash, d.pin_failures, d.suspensions, c.opposed_at
-         FROM cards c JOIN dossiers d ON d.id = c.dossier_id WHERE c.number = ?`,
-      ),
-      wallets: db.prepare<[string, string], WalletRow>(
-        `SELECT ${walletCols} FROM accounts WHERE kind = 'wallet' AND dossier_id = ? AND benefit = ? ORDER BY valid_until, id`,
-      ),
-      allWallets: db.prepare<[string], WalletRow>(
-        `SELECT ${walletCols} FROM accounts WHERE kind = 'wallet' AND dossier_id = ? ORDER BY benefit, valid_until`,
-      ),
-      walletById: db.prepare<[number], WalletRow>(`SELECT ${walletCols} FROM accounts WHERE id = ?`),
-      // What the sweep took from a wallet less what late offline sales brought back (partial indexes).
-      expiredOf: db.prepare<[number, number], { n: number }>(
-        `SELECT (SELECT coalesce(sum(amount), 0) FROM transfers WHERE kind = 'expiry' AND debit_account = ?)
-              - (SELECT coalesce(sum(amount), 0) FROM transfers WHERE kind = 'restore' AND credit_account = ?) AS n`,
-      ),
-      walletByKey: db.prepare<[string, string, string], WalletRow>(
-        `SELECT ${walletCols} FROM accounts WHERE kind = 'wallet' AND dossier_id = ? AND benefit = ? AND campaign = ?`,
-      ),
-      suspensions: db.prepare<[string], { benefit: string | null; campaign: string }>(
-        'SELECT benefit, campaign FROM suspensions WHERE dossier_id = ? AND lifted_at IS NULL',
-      ),
-      suspensionsAt: db.prepare<[string, number, number], { benefit: string | null; campaign: string }>(
-        'SELECT benefit, campaign FROM suspensions WHERE dossier_id = ? AND at <= ? AND (lifted_at IS NULL OR lifted_at > ?)',
-      ),
-      campaign: db.prepare<[string], { id: string; windows: string }>('SELECT id, windows FROM campaigns WHERE id = ?'),
-      accountByCode: db.prepare<[string], { id: number }>('SELECT id FROM accounts WHERE code = ?'),
-      insertAccount: db.prepare(
-        `INSERT INTO accounts (code, kind, unit, dossier_id, benefit, campaign, partner_id, access, valid_from, valid_until)
-         VALUES (@code, @kind, @unit, @dossier_id, @benefit, @campaign, @partner_id, @access, @valid_from, @valid_until)`,
-      ),
-      insertLoadedWallet: db.prepare(
-        `INSERT INTO accounts (kind, unit, dossier_id, benefit, campaign, access, valid_from, valid_until, loaded, credits)
-         VALUES ('wallet', @unit, @dossier_id, @benefit, @campaign, @access, @valid_from, @valid_until, @amount, @amount)`,
-      ),
-      addLoaded: db.prepare<[number, number]>('UPDATE accounts SET loaded = loaded + ? WHERE id = ?'),
-      addDebits: db.prepare<[number, number]>('UPDATE accounts SET debits = debits + ? WHERE id = ?'),
-      addCredits: db.prepare<[number, number]>('UPDATE accounts SET credits = credits + ? WHERE id = ?'),
-      insertTransfer: db.prepare(
-        `INSERT INTO transfers (txn_id, kind, debit_account, credit_account, amount, unit, at)
-         VALUES (@txn_id, @kind, @debit_account, @credit_account, @amount, @unit, @at)`,
-      ),
-      request: db.prepare<[string], RequestRow>('SELECT txn_id, terminal_id, seq, fingerprint, status, mode, code, reply FROM requests WHERE txn_id = ?'),
-      insertRequest: db.prepare(
-        `INSERT INTO requests (txn_id, terminal_id, seq, fingerprint, status, mode, code, reply, decided_at, msg_hash, prev)
-         VALUES (@txn_id, @terminal_id, @seq, @fingerprint, @status, @mode, @code, @reply, @decided_at, @msg_hash, @prev)`,
-      ),
-      insertSale: db.prepare(
-        `INSERT INTO sales (txn_id, kind, partner_id, terminal_id, group_id, card_number, dossier_id, benefit, campaign, unit, quantity, guaranteed, amount_cents, sale_at, recorded_at, reason)
-         VALUES (@txn_id, @kind, @partner_id, @terminal_id, @group_id, @card_number, @dossier_id, @benefit, @campaign, @unit, @quantity, @guaranteed, @amount_cents, @sale_at, @recorded_at, @reason)`,
-      ),
-      // The hash chain and gap detection
-      record: db.prepare<[string, number], { txn_id: string; msg_hash: string; prev: string }>('SELECT txn_id, msg_hash, prev FROM requests WHERE terminal_id = ? AND seq = ?'),
-      recordSeqsFrom: db.prepare<[string, number], { seq: number }>('SELECT seq FROM requests WHERE terminal_id = ? AND seq >= ? ORDER BY seq'),
-      sync: db.prepare<[string], { next_seq: number; max_seq: number; head_hash: string }>('SELECT next_seq, max_seq, head_hash FROM terminal_sync WHERE terminal_id = ?'),
-      putSync: db.prepare<[string, number, number, string]>(
-        `INSERT INTO terminal_sync (terminal_id, next_seq, max_seq, head_hash) VALUES (?, ?, ?, ?)
-         ON CONFLICT (terminal_id) DO UPDATE SET next_seq = excluded.next_seq, max_seq = excluded.max_seq, head_hash = excluded.head_hash`,
-      ),
-      insertBreak: db.prepare<[string, number, string, string, number]>('INSERT INTO chain_breaks (terminal_id, seq, txn_id, kind, at) VALUES (?, ?, ?, ?, ?)'),
-      // Voids
-      voidOf: db.prepare<[string, string], { void_txn_id: string }>('SELECT void_txn_id FROM voids WHERE target = ? AND terminal_id = ?'),
-      insertVoid: db.prepare<[string, string, string, number]>('INSERT OR IGNORE INTO voids (target, terminal_id, void_txn_id, at) VALUES (?, ?, ?, ?)'),
-      // Offline acceptance
-      policy: db.prepare<[number], { limits: string }>('SELECT limits FROM offline_policies WHERE version = ?'),
-      latestPolicy: db.prepare<[], { version: number; limits: string; issued_at: number }>('SELECT version, limits, issued_at FROM offline_policies ORDER BY version DESC LIMIT 1'),
-      hotlistRow: db.prepare<[string], HotlistRow>('SELECT card_number, reason, version, since, soft_at FROM hotlist WHERE card_number = ?'),
-      putHotlist: db.prepare(
-        `INSERT INTO hotlist (card_number, reason, version, since, soft_at, changed_at) VALUES (@card_number, @reason, @version, @since, @soft_at, @changed_at)
-         ON CONFLICT (card_number) DO UPDATE SET reason = excluded.reason, version = excluded.version, since = excluded.since, soft_at = excluded.soft_at, changed_at = excluded.changed_at`,
-      ),
-      setSoftAt: db.prepare<[number | null, string]>('UPDATE hotlist SET soft_at = ? WHERE card_number = ?'),
-      meta: db.prepare<[string], { value: number }>('SELECT value FROM ledger_meta WHERE key = ?'),
-      putMeta: db.prepare<[string, number]>('INSERT INTO ledger_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
-      insertOfflineSale: db.prepare(
-        `INSERT INTO offline_sales (txn_id, terminal_id, seq, card_number, benefit, unit, amount, guaranteed, breach, sale_at, recorded_at)
-         VALUES (@txn_id, @terminal_id, @seq, @card_number, @benefit, @unit, @amount, @guaranteed, @breach, @sale_at, @recorded_at)`,
-      ),
-      // What the gateway knows of an offline sale's terminal (docs/offline.md, "the guarantee is earned").
-      lastContactBelow: db.prepare<[string, number], { head_seq: number; at: number }>(
-        'SELECT head_seq, at FROM terminal_contacts WHERE terminal_id = ? AND head_seq < ? ORDER BY at DESC LIMIT 1',
-      ),
-      hotlistVersionAt: db.prepare<[number], { version: number | null }>('SELECT max(version) AS version FROM hotlist_versions WHERE at <= ?'),
-      putHotlistVersion: db.prepare<[number, number]>('INSERT OR REPLACE INTO hotlist_versions (version, at) VALUES (?, ?)'),
-      cardDay: db.prepare<[string, string, number, number], { n: number; cents: number | null }>(
-        "SELECT count(*) AS n, sum(CASE WHEN unit = 'cent' THEN amount END) AS cents FROM offline_sales WHERE terminal_id = ? AND card_number = ? AND sale_at >= ? AND sale_at < ?",
-      ),
-      pendingSince: db.prepare<[string, number, number], { n: number; cents: number | null }>(
-        "SELECT count(*) AS n, sum(CASE WHEN unit = 'cent' THEN amount END) AS cents FROM offline_sales WHERE terminal_id = ? AND seq > ? AND seq < ?",
-      ),
-      insertLoss: db.prepare(
-        `INSERT INTO offline_losses (txn_id, card_number, dossier_id, partner_id, terminal_id, benefit, unit, amount, amount_cents, reason, sale_at, recorded_at)
-         VALUES (@txn_id, @card_number, @dossier_id, @partner_id, @terminal_id, @benefit, @unit, @amount, @amount_cents, @reason, @sale_at, @recorded_at)`,
-      ),
-      cardsOfDossier: db.prepare<[string], { number: string }>('SELECT number FROM cards WHERE dossier_id = ?'),
-      refUse: db.prepare<[string], { txn_id: string }>('SELECT txn_id FROM card_ref_uses WHERE ref = ?'),
-      insertRefUse: db.prepare<[string, string, string]>('INSERT INTO card_ref_uses (ref, txn_id, terminal_id) VALUES (?, ?, ?)'),
-      cardKey: db.prepare<[string], { public_key: Buffer; expiry: string }>('SELECT public_key, expiry FROM card_keys WHERE card_number = ?'),
-      contactAfter: db.prepare<[string, number], { at: number }>('SELECT max(at) AS at FROM terminal_contacts WHERE terminal_id = ? AND head_seq < ? HAVING count(*) > 0'),
-      contactBefore: db.prepare<[string, number], { at: number }>('SELECT min(at) AS at FROM terminal_contacts WHERE terminal_id = ? AND head_seq >= ? HAVING count(*) > 0'),
-      sale: db.prepare<[string], SaleRow>("SELECT * FROM sales WHERE txn_id = ? AND kind = 'sale'"),
-      correctionOf: db.prepare<[string], { id: number }>("SELECT id FROM sales WHERE txn_id = ? AND kind <> 'sale'"),
-      setPinFailures: db.prepare<[number, string]>('UPDATE dossiers SET pin_failures = ? WHERE id = ?'),
-      addPinTry: db.prepare<[string, string, string]>(
-        'INSERT INTO pin_tries (dossier_id, partner_id, day, failures) VALUES (?, ?, ?, 1) ON CONFLICT (dossier_id, partner_id, day) DO UPDATE SET failures = failures + 1',
-      ),
-      clearPinTries: db.prepare<[string]>('DELETE FROM pin_tries WHERE dossier_id = ?'),
-      pinTries: db.prepare<[string, string, string, string], { total: number | null; partners: number; today: number | null; here: number | null }>(
-        `SELECT sum(failures) AS total, count(DISTINCT partner_id) AS partners, sum(CASE WHEN day = ? THEN failures END) AS today,
-                sum(CASE WHEN day = ? AND partner_id = ? THEN failures END) AS here
-         FROM pin_tries WHERE dossier_id = ?`,
-      ),
-      insertConflict: db.prepare('INSERT INTO conflicts (txn_id, terminal_id, fingerprint, at) VALUES (?, ?, ?, ?)'),
-      insertDossier: db.prepare('INSERT INTO dossiers (id, holder, pin_hash) VALUES (?, ?, ?)'),
-      indexHolder: db.prepare<[string, string]>('INSERT INTO holder_search (holder, dossier_id) VALUES (?, ?)'),
-      dossier: db.prepare<[string], { id: string; holder: string }>('SELECT id, holder FROM dossiers WHERE id = ?'),
-      cardDossier: db.prepare<[string], { dossier_id: string }>('SELECT dossier_id FROM cards WHERE number = ?'),
-      insertCard: db.prepare("INSERT INTO cards (number, dossier_id, status, issued_at) VALUES (?, ?, 'active', ?)"),
-    };
-  }
-
-  // ---------------------------------------------------------------------------------------------------
-  // Lookups
-
   terminal(id: string): TerminalRecord | undefined {
-    return this.#terminal(id);
-  }
-
-  #terminal(id: string): TerminalRow | undefined {
-    let t = this.#terminals.get(id);
-    if (!t) {
-      const r = this.#s.terminal.get(id);
-      if (!r) return undefined;
-      const p = this.#partnerCache(r.partner_id);
-      t = { id: r.id, partnerId: r.partner_id, publicKey: new Uint8Array(r.public_key), active: r.active === 1, partnerType: p.type, partner: p };
-      this.#terminals.set(id, t);
-    }
-    return t;
-  }
-
-  #partnerCache(id: string): PartnerCache {
-    const p = this.#s.partner.get(id);
-    assert(p, `partner ${id} is referenced but missing`);
-    assert(isPartnerType(p.type), `partner ${id} has an unknown type ${p.type}`);
-    return {
-      id: p.id,
-      type: p.type,
-      conventionStart: startOfRegionDay(p.convention_from),
-      conventionEnd: endOfRegionDay(p.convention_to),
-      entryPriceCents: p.entry_price_cents,
-    };
+    return this.#st.terminal(id);
   }
 
   partner(id: string): PartnerRecord | undefined {
-    const p = this.#s.partner.get(id);
-    if (!p || !isPartnerType(p.type)) return undefined;
-    return {
-      id: p.id,
-      name: p.name,
-      type: p.type,
-      conventionFrom: p.convention_from,
-      conventionTo: p.convention_to,
-      entryPriceCents: p.entry_price_cents,
-      iban: p.iban,
-      bic: p.bic,
-    };
+    return this.#st.partner(id);
   }
 
   partners(): PartnerRecord[] {
-    const ids = this.#db.prepare<[], { id: string }>('SELECT id FROM partners ORDER BY id').all();
-    return ids.map((r) => this.partner(r.id)).filter((p): p is PartnerRecord => p !== undefined);
+    const ids = this.#st.db.prepare<[], { id: string }>('SELECT id FROM partners ORDER BY id').all();
+    return ids.map((r) => this.#st.partner(r.id)).filter((p): p is PartnerRecord => p !== undefined);
   }
 
   terminalsOf(partnerId: string): TerminalRecord[] {
-    const ids = this.#db.prepare<[string], { id: string }>('SELECT id FROM terminals WHERE partner_id = ? ORDER BY id').all(partnerId);
-    return ids.map((r) => this.#terminal(r.id)).filter((t): t is TerminalRow => t !== undefined).map(({ id, partnerId: p, publicKey, active }) => ({ id, partnerId: p, publicKey, active }));
+    const ids = this.#st.db.prepare<[string], { id: string }>('SELECT id FROM terminals WHERE partner_id = ? ORDER BY id').all(partnerId);
+    return ids.map((r) => this.#st.terminal(r.id)).filter((t): t is TerminalRow => t !== undefined).map(({ id, partnerId: p, publicKey, active }) => ({ id, partnerId: p, publicKey, active }));
   }
 
   card(number: string): CardRecord | undefined {
-    const r = this.#s.card.get(number);
+    const r = this.#st.s.card.get(number);
     return r && { number: r.number, dossierId: r.dossier_id, holder: r.holder, status: r.status, pinHash: r.pin_hash, pinFailures: r.pin_failures };
   }
 
@@ -521,7 +152,7 @@ export class SqliteLedger implements Ledger {
       args.push(`${q.first4 ?? '????'}????????${q.last4 ?? '????'}`);
     }
     if (where.length === 0) throw new PasserelleError('DATA_INVALID', 'search by name, dossier or the first and last four digits of the card');
-    const rows = this.#db
+    const rows = this.#st.db
       .prepare<(string | number)[], CardRow>(
         `SELECT c.number, c.dossier_id, d.holder, c.status, d.pin_hash, d.pin_failures, d.suspensions, c.opposed_at
          FROM cards c JOIN dossiers d ON d.id = c.dossier_id WHERE ${where.join(' AND ')}
@@ -531,41 +162,22 @@ export class SqliteLedger implements Ledger {
     return rows.map((r) => ({ number: r.number, dossierId: r.dossier_id, holder: r.holder, status: r.status, pinHash: r.pin_hash, pinFailures: r.pin_failures }));
   }
 
-  #cardOrThrow(number: string): CardRow {
-    const r = this.#s.card.get(number);
-    if (!r) throw new PasserelleError('NOT_FOUND', `no card ${maskCardNumber(number)}`);
-    return r;
-  }
-
-  // ---------------------------------------------------------------------------------------------------
-  // Debits
-
   commitDebits(items: readonly LedgerItem[], decidedAt: number): CommitOutcome[] {
-    this.#batchSyncs = new Map();
+    this.#st.batchSyncs = new Map();
     try {
       const outcomes = this.#commit(items, decidedAt);
       // Inside an outer transaction (atomically) the batch is not committed yet: forget, do not cache.
-      const committed = !this.#db.inTransaction;
-      for (const [t, sync] of this.#batchSyncs) {
-        if (committed) this.#syncs.set(t, sync);
-        else this.#syncs.delete(t);
+      const committed = !this.#st.db.inTransaction;
+      for (const [t, sync] of this.#st.batchSyncs) {
+        if (committed) this.#st.syncs.set(t, sync);
+        else this.#st.syncs.delete(t);
       }
       return outcomes;
     } catch (e) {
       throw new PasserelleError('LEDGER_FAILED', `batch of ${items.length} rolled back: ${(e as Error).message}`, {}, { cause: e });
     } finally {
-      this.#batchSyncs = new Map();
+      this.#st.batchSyncs = new Map();
     }
-  }
-
-  /** A terminal's sequence state as the running batch sees it. */
-  #sync(terminalId: string): SyncState {
-    let sync = this.#batchSyncs.get(terminalId) ?? this.#syncs.get(terminalId);
-    if (!sync) {
-      sync = this.#s.sync.get(terminalId) ?? { next_seq: 1, max_seq: 0, head_hash: GENESIS_HASH };
-      if (!this.#db.inTransaction) this.#syncs.set(terminalId, sync);
-    }
-    return sync;
   }
 
   /**
@@ -574,13 +186,13 @@ export class SqliteLedger implements Ledger {
    */
   #applyItem(item: LedgerItem, decidedAt: number, hv: HotlistTx): CommitOutcome {
     const rec = isVoidItem(item) ? item.void : item.body;
-    const prior = this.#s.request.get(rec.txnId);
+    const prior = this.#st.s.request.get(rec.txnId);
     if (prior) {
       if (prior.fingerprint === item.fingerprint) return { kind: 'reply', reply: prior.reply, fresh: false, status: prior.status };
-      this.#s.insertConflict.run(rec.txnId, rec.terminalId, item.fingerprint, decidedAt);
+      this.#st.s.insertConflict.run(rec.txnId, rec.terminalId, item.fingerprint, decidedAt);
       return { kind: 'conflict' };
     }
-    const tp = this.#terminal(rec.terminalId);
+    const tp = this.#st.terminal(rec.terminalId);
     assert(tp, `terminal ${rec.terminalId} was verified but is not in the ledger`);
     if (!this.#chain(rec, recordHash(item), decidedAt)) return { kind: 'seq-conflict' };
     return isVoidItem(item) ? this.#applyVoid(item, decidedAt) : this.#applyDebit(item, tp, decidedAt, hv);
@@ -596,18 +208,18 @@ export class SqliteLedger implements Ledger {
    */
   #chain(rec: DebitRequestBody | VoidRequestBody, msgHash: string, at: number): boolean {
     const { terminalId: t, seq, txnId, prev } = rec;
-    const sync = this.#sync(t);
+    const sync = this.#st.sync(t);
     // Below next_seq every number is taken; above max_seq none is; in between, look.
-    if (seq < sync.next_seq || (seq <= sync.max_seq && this.#s.record.get(t, seq))) {
-      this.#s.insertBreak.run(t, seq, txnId, 'seq-reused', at);
+    if (seq < sync.next_seq || (seq <= sync.max_seq && this.#st.s.record.get(t, seq))) {
+      this.#st.s.insertBreak.run(t, seq, txnId, 'seq-reused', at);
       return false;
     }
     // In order (the usual case), the record before is the head of the contiguous run: no lookup.
-    const before = seq === sync.next_seq ? sync.head_hash : this.#s.record.get(t, seq - 1)?.msg_hash;
-    if (before !== undefined && before !== prev) this.#s.insertBreak.run(t, seq, txnId, 'prev-mismatch', at);
+    const before = seq === sync.next_seq ? sync.head_hash : this.#st.s.record.get(t, seq - 1)?.msg_hash;
+    if (before !== undefined && before !== prev) this.#st.s.insertBreak.run(t, seq, txnId, 'prev-mismatch', at);
     if (seq < sync.max_seq) {
-      const after = this.#s.record.get(t, seq + 1);
-      if (after && after.prev !== msgHash) this.#s.insertBreak.run(t, seq + 1, after.txn_id, 'prev-mismatch', at);
+      const after = this.#st.s.record.get(t, seq + 1);
+      if (after && after.prev !== msgHash) this.#st.s.insertBreak.run(t, seq + 1, after.txn_id, 'prev-mismatch', at);
     }
     const max = Math.max(sync.max_seq, seq);
     let next = sync.next_seq;
@@ -616,12 +228,12 @@ export class SqliteLedger implements Ledger {
       next++;
       head = msgHash;
       // A gap just filled: run on over the records that came after it.
-      for (let r = next <= max ? this.#s.record.get(t, next) : undefined; r; r = next <= max ? this.#s.record.get(t, next) : undefined) {
+      for (let r = next <= max ? this.#st.s.record.get(t, next) : undefined; r; r = next <= max ? this.#st.s.record.get(t, next) : undefined) {
         head = r.msg_hash;
         next++;
       }
     }
-    this.#batchSyncs.set(t, { next_seq: next, max_seq: max, head_hash: head });
+    this.#st.batchSyncs.set(t, { next_seq: next, max_seq: max, head_hash: head });
     return true;
   }
 
@@ -629,23 +241,23 @@ export class SqliteLedger implements Ledger {
     const body = item.body;
     if (body.mode === 'offline') return this.#settleOffline(item, tp, decidedAt, hv);
     // Voided by its terminal before it arrived: never applied, and its repeats get the same answer.
-    if (this.#voidsExist && this.#s.voidOf.get(body.txnId, body.terminalId)) return this.#storeDebit(item, { status: 'declined', code: 'TXN_VOIDED' }, decidedAt);
-    const card = this.#s.card.get(body.credential.cardNumber);
-    const choice = card ? this.#chooseWallet(card, body.benefit, decidedAt) : undefined;
+    if (this.#st.voidsExist && this.#st.s.voidOf.get(body.txnId, body.terminalId)) return this.#storeDebit(item, { status: 'declined', code: 'TXN_VOIDED' }, decidedAt);
+    const card = this.#st.s.card.get(body.credential.cardNumber);
+    const choice = card ? chooseWallet(this.#st, card, body.benefit, decidedAt) : undefined;
     const decided = decide(body, {
       terminalActive: tp.active,
       partnerType: tp.partnerType,
       conventionValid: decidedAt >= tp.partner.conventionStart && decidedAt < tp.partner.conventionEnd,
-      ...(card ? { card: { status: card.status, pinGate: this.#pinGateOf(card, tp.partner.id, decidedAt, item.pin) } } : {}),
+      ...(card ? { card: { status: card.status, pinGate: pinGateOf(this.#st, card, tp.partner.id, decidedAt, item.pin) } } : {}),
       ...walletSnapshot(choice),
       pin: item.pin,
       // An online sale carries the proof of its own tap: a proof naming another transaction is a replay.
       cardProof: body.credential.kind === 'nfc' && body.credential.proof.ref !== body.txnId ? 'failed' : item.proof,
     });
-    const decision = card ? this.#countPinTry(card, tp.partner.id, decidedAt, item.pin, decided) : decided;
+    const decision = card ? countPinTry(this.#st, card, tp.partner.id, decidedAt, item.pin, decided) : decided;
     if (decision.status === 'approved') {
       assert(card && choice && 'wallet' in choice, 'an approved debit has a card and a wallet');
-      this.#recordSale({
+      recordSale(this.#st, {
         txnId: body.txnId,
         partner: tp.partner,
         terminalId: body.terminalId,
@@ -664,7 +276,7 @@ export class SqliteLedger implements Ledger {
   #storeDebit(item: DebitItem, decision: Decision, decidedAt: number, guaranteed = 0): CommitOutcome {
     const body = item.body;
     const reply = encodeJson(debitReply(body, decision, decidedAt, guaranteed));
-    this.#s.insertRequest.run({
+    this.#st.s.insertRequest.run({
       txn_id: body.txnId,
       terminal_id: body.terminalId,
       seq: body.seq,
@@ -679,9 +291,6 @@ export class SqliteLedger implements Ledger {
     });
     return { kind: 'reply', reply, fresh: true, status: decision.status };
   }
-
-  // ---------------------------------------------------------------------------------------------------
-  // Offline sales (docs/offline.md)
 
   /**
    * Settle a sale the terminal already accepted offline. The rules are applied as of the sale's time (the
@@ -702,21 +311,21 @@ export class SqliteLedger implements Ledger {
     const known = this.#offlineKnowledge(body, decidedAt);
     const saleAt = known.saleAt;
     const breach = this.#offlineBreach(body, cardProof, known);
-    const card = this.#s.card.get(body.credential.cardNumber);
+    const card = this.#st.s.card.get(body.credential.cardNumber);
     const opposedThen = card?.status === 'opposed' && (card.opposed_at ?? Number.NEGATIVE_INFINITY) <= saleAt;
     // Within the policy, the wallet pays as it stood at the sale time, even if the sweep has emptied it since.
-    const choice = card ? this.#chooseWallet(card, body.benefit, saleAt, this.#suspendedKeysAt(card.dossier_id, saleAt), breach === null) : undefined;
+    const choice = card ? chooseWallet(this.#st, card, body.benefit, saleAt, suspendedKeysAt(this.#st, card.dossier_id, saleAt), breach === null) : undefined;
     const conventionValid = saleAt >= tp.partner.conventionStart && saleAt < tp.partner.conventionEnd;
     const decided = decide(body, {
       terminalActive: tp.active,
       partnerType: tp.partnerType,
       conventionValid,
-      ...(card ? { card: { status: opposedThen ? 'opposed' : 'active', pinGate: this.#pinGateOf(card, tp.partner.id, decidedAt, item.pin) } } : {}),
+      ...(card ? { card: { status: opposedThen ? 'opposed' : 'active', pinGate: pinGateOf(this.#st, card, tp.partner.id, decidedAt, item.pin) } } : {}),
       ...walletSnapshot(choice),
       pin: item.pin,
       cardProof,
     });
-    const decision = card ? this.#countPinTry(card, tp.partner.id, decidedAt, item.pin, decided) : decided;
+    const decision = card ? countPinTry(this.#st, card, tp.partner.id, decidedAt, item.pin, decided) : decided;
     const partnerMay = tp.active && partnerMayDebit(tp.partnerType, body.benefit) && conventionValid;
     const taken = decision.status === 'approved' ? decision.taken : 0;
     // What the wallet alone falls short by, and why; null when it pays in full or the cause is not covered.
@@ -726,7 +335,7 @@ export class SqliteLedger implements Ledger {
     let final: Decision = decision;
     if (wallet?.expired) {
       // The wallet pays as it stood; what it keeps after the sale stays expired (with the Region).
-      if (taken > 0) this.#restoreExpired(body.txnId, wallet, taken, decidedAt);
+      if (taken > 0) restoreExpired(this.#st, body.txnId, wallet, taken, decidedAt);
       if (final.balanceAfter !== undefined) final = { ...final, balanceAfter: 0 };
     }
     let guaranteed = 0;
@@ -734,14 +343,14 @@ export class SqliteLedger implements Ledger {
       guaranteed = body.amount - taken;
       final = { status: 'approved', taken, remainingToPay: 0, ...(final.balanceAfter === undefined ? {} : { balanceAfter: final.balanceAfter }) };
       this.#recordGuaranteedSale({ body, tp, card, wallet, taken, guaranteed, reason: shortfall, saleAt, at: decidedAt });
-      this.#hotlistRefresh(body.credential.cardNumber, hv, decidedAt, 'set');
+      hotlistRefresh(this.#st, body.credential.cardNumber, hv, decidedAt, 'set');
     } else if (decision.status === 'approved') {
       assert(card && wallet, 'an approved debit has a card and a wallet');
-      this.#recordSale({ txnId: body.txnId, partner: tp.partner, terminalId: body.terminalId, groupId: null, card, wallet, taken, saleAt, at: decidedAt });
+      recordSale(this.#st, { txnId: body.txnId, partner: tp.partner, terminalId: body.terminalId, groupId: null, card, wallet, taken, saleAt, at: decidedAt });
     } else if (shortfall !== null && partnerMay) {
       final = { status: 'declined', code: 'OFFLINE_POLICY_BREACH', ...(final.balanceAfter === undefined ? {} : { balanceAfter: final.balanceAfter }) };
     }
-    this.#s.insertOfflineSale.run({
+    this.#st.s.insertOfflineSale.run({
       txn_id: body.txnId,
       terminal_id: body.terminalId,
       seq: body.seq,
@@ -770,16 +379,16 @@ export class SqliteLedger implements Ledger {
    * - the terminal's offline sales between that connect and this one: what was pending when it sold.
    */
   #offlineKnowledge(body: DebitRequestBody, decidedAt: number): OfflineKnowledge {
-    const p = this.offlinePolicy(body.policy);
+    const p = this.#st.offlinePolicy(body.policy);
     const skew = p?.clockSkewMaxMs ?? 0;
     const { after, before } = this.contactBounds(body.terminalId, body.seq);
     const latest = Math.min(before ?? decidedAt, decidedAt);
     const plausible = (after === null || body.createdAt >= after - skew) && body.createdAt <= latest + skew;
     const saleAt = Math.max(Math.min(body.createdAt, latest), after ?? Number.NEGATIVE_INFINITY);
-    const contact = this.#s.lastContactBelow.get(body.terminalId, body.seq);
+    const contact = this.#st.s.lastContactBelow.get(body.terminalId, body.seq);
     const knownAt = Math.max(contact ? contact.at - HOTLIST_PUBLISH_MS : Number.NEGATIVE_INFINITY, p ? saleAt - p.hotlistMaxAgeMs - skew : Number.NEGATIVE_INFINITY);
-    const versionThen = Number.isFinite(knownAt) ? (this.#s.hotlistVersionAt.get(knownAt)?.version ?? 0) : 0;
-    const hotlist = Math.max(versionThen, Math.min(body.hotlist, this.hotlistVersion()));
+    const versionThen = Number.isFinite(knownAt) ? (this.#st.s.hotlistVersionAt.get(knownAt)?.version ?? 0) : 0;
+    const hotlist = Math.max(versionThen, Math.min(body.hotlist, hotlistVersion(this.#st)));
     return { saleAt, plausible, hotlist, sinceSeq: contact?.head_seq ?? 0 };
   }
 
@@ -794,7 +403,7 @@ export class SqliteLedger implements Ledger {
    */
   #offlineBreach(body: DebitRequestBody, cardProof: CardProofCheck, k: OfflineKnowledge): OfflineBreach | null {
     if (body.credential.kind === 'qr') return 'qr';
-    const p = this.offlinePolicy(body.policy);
+    const p = this.#st.offlinePolicy(body.policy);
     if (!p) return 'policy-unknown';
     if (!p.enabled) return 'policy-disabled';
     if (cardProof === 'failed') return 'card-proof';
@@ -803,9 +412,9 @@ export class SqliteLedger implements Ledger {
     if (body.amount > (body.unit === 'entry' ? p.maxSaleEntries : p.maxSaleCents)) return 'amount';
     const cents = body.unit === 'cent' ? body.amount : 0;
     const dayStart = startOfRegionDay(regionDate(k.saleAt));
-    const day = this.#s.cardDay.get(body.terminalId, body.credential.cardNumber, dayStart, startOfRegionDay(addDays(regionDate(k.saleAt), 1)))!;
+    const day = this.#st.s.cardDay.get(body.terminalId, body.credential.cardNumber, dayStart, startOfRegionDay(addDays(regionDate(k.saleAt), 1)))!;
     if (day.n + 1 > p.perCardDayCount || (day.cents ?? 0) + cents > p.perCardDayCents) return 'card-day';
-    const pending = this.#s.pendingSince.get(body.terminalId, k.sinceSeq, body.seq)!;
+    const pending = this.#st.s.pendingSince.get(body.terminalId, k.sinceSeq, body.seq)!;
     if (pending.n + 1 > p.maxPendingCount || (pending.cents ?? 0) + cents > p.maxPendingCents) return 'pending';
     return null;
   }
@@ -821,17 +430,17 @@ export class SqliteLedger implements Ledger {
     if (body.credential.kind !== 'nfc') return true;
     const ref = body.credential.proof.ref;
     if (ref === body.txnId) return true;
-    if (this.#s.refUse.get(ref)) return false;
-    const target = this.#s.request.get(ref);
+    if (this.#st.s.refUse.get(ref)) return false;
+    const target = this.#st.s.request.get(ref);
     if (target && (target.terminal_id !== body.terminalId || target.mode !== 'online')) return false;
     this.#voidTarget({ txnId: body.txnId, terminalId: body.terminalId, target: ref, reason: 'timeout' }, at);
-    this.#s.insertRefUse.run(ref, body.txnId, body.terminalId);
+    this.#st.s.insertRefUse.run(ref, body.txnId, body.terminalId);
     return true;
   }
 
   /** Whether the card was on the hotlist at `version` (the last stay on the list, which is what counts). */
   #hotlistedAt(cardNumber: string, version: number): boolean {
-    const r = this.#s.hotlistRow.get(cardNumber);
+    const r = this.#st.s.hotlistRow.get(cardNumber);
     return !!r && r.since !== null && r.since <= version && (r.reason !== null || r.version > version);
   }
 
@@ -853,17 +462,17 @@ export class SqliteLedger implements Ledger {
   }): void {
     const { body, tp, card, wallet } = g;
     const unit = body.unit;
-    const payable = this.#payableAccount(tp.partner.id, unit);
+    const payable = payableAccount(this.#st, tp.partner.id, unit);
     if (g.taken > 0) {
       // A partial debit is never an access (an access approves in full), so the wallet pays it.
       assert(wallet && wallet.access === 0, 'a partial offline debit has a balance wallet');
-      this.#transfer(body.txnId, 'debit', wallet.id, payable, g.taken, unit, g.at);
+      transfer(this.#st, body.txnId, 'debit', wallet.id, payable, g.taken, unit, g.at);
     }
-    this.#transfer(body.txnId, 'guarantee', this.#regionAccount(unit), payable, g.guaranteed, unit, g.at);
+    transfer(this.#st, body.txnId, 'guarantee', regionAccount(this.#st, unit), payable, g.guaranteed, unit, g.at);
     const price = unit === 'cent' ? 1 : tp.partner.entryPriceCents;
     const dossierId = card?.dossier_id ?? null;
-    const campaign = wallet?.campaign ?? (card ? this.#s.wallets.all(card.dossier_id, body.benefit).at(-1)?.campaign : undefined) ?? null;
-    this.#s.insertSale.run({
+    const campaign = wallet?.campaign ?? (card ? this.#st.s.wallets.all(card.dossier_id, body.benefit).at(-1)?.campaign : undefined) ?? null;
+    this.#st.s.insertSale.run({
       txn_id: body.txnId,
       kind: 'sale',
       partner_id: tp.partner.id,
@@ -881,7 +490,7 @@ export class SqliteLedger implements Ledger {
       recorded_at: g.at,
       reason: null,
     });
-    this.#s.insertLoss.run({
+    this.#st.s.insertLoss.run({
       txn_id: body.txnId,
       card_number: body.credential.cardNumber,
       dossier_id: dossierId,
@@ -897,18 +506,11 @@ export class SqliteLedger implements Ledger {
     });
   }
 
-  #regionAccount(unit: Unit): number {
-    return this.#account(`offline-guarantee:${unit}`, { kind: 'region', unit });
-  }
-
-  // ---------------------------------------------------------------------------------------------------
-  // Voids
-
   /** A terminal's void of one of its own online sales; stored with its reply so a repeat gets the same bytes. */
   #applyVoid(item: VoidItem, decidedAt: number): CommitOutcome {
     const v = item.void;
     const reply = encodeJson(voidReply(v, this.#voidTarget(v, decidedAt), decidedAt));
-    this.#s.insertRequest.run({
+    this.#st.s.insertRequest.run({
       txn_id: v.txnId,
       terminal_id: v.terminalId,
       seq: v.seq,
@@ -932,270 +534,84 @@ export class SqliteLedger implements Ledger {
    * `prevented` and nothing changes.
    */
   #voidTarget(v: Pick<VoidRequestBody, 'txnId' | 'terminalId' | 'target' | 'reason'>, at: number): 'undone' | 'prevented' {
-    const target = this.#s.request.get(v.target);
+    const target = this.#st.s.request.get(v.target);
     if (!target) {
-      this.#voidsExist = true;
-      this.#s.insertVoid.run(v.target, v.terminalId, v.txnId, at);
+      this.#st.voidsExist = true;
+      this.#st.s.insertVoid.run(v.target, v.terminalId, v.txnId, at);
       return 'prevented';
     }
     if (target.terminal_id !== v.terminalId || target.mode !== 'online') return 'prevented';
     if (target.status === 'declined') {
-      this.#voidsExist = true;
-      this.#s.insertVoid.run(v.target, v.terminalId, v.txnId, at);
+      this.#st.voidsExist = true;
+      this.#st.s.insertVoid.run(v.target, v.terminalId, v.txnId, at);
       return 'prevented';
     }
-    if (this.#s.correctionOf.get(v.target)) return 'undone';
-    const sale = this.#s.sale.get(v.target);
+    if (this.#st.s.correctionOf.get(v.target)) return 'undone';
+    const sale = this.#st.s.sale.get(v.target);
     assert(sale && sale.guaranteed === 0, `approved online request ${v.target} has a plain sale line`);
-    this.#correct(sale, 'reversal', `voided by terminal: ${v.reason}`, at);
+    correct(this.#st, sale, 'reversal', `voided by terminal: ${v.reason}`, at);
     return 'undone';
   }
 
-  /**
-   * R3 (rules.ts `PIN_TRIES`): a wrong code counts for its partner and its Paris day, a right one clears
-   * every count. Only tries the rules actually judged count: a try on a blocked code, an unknown card or a
-   * wrong partner changes nothing.
-   */
-  /**
-   * Count a wrong code, or clear the counts on a right one; the decision to store. A wrong code that used
-   * the last try says so at once (R3): the youth learns of the block on that try, not on the next one.
-   */
-  #countPinTry(card: CardRow, partnerId: string, at: number, pin: DebitItem['pin'], d: Decision): Decision {
-    if (pin === 'incorrect' && d.status === 'declined' && d.code === 'PIN_INCORRECT') {
-      this.#s.addPinTry.run(card.dossier_id, partnerId, regionDate(at));
-      this.#s.setPinFailures.run(card.pin_failures + 1, card.dossier_id);
-      const after = this.#pinGateOf({ ...card, pin_failures: card.pin_failures + 1 }, partnerId, at, pin);
-      if (after === 'locked') return { ...d, code: 'PIN_INCORRECT_LOCKED' };
-      if (after === 'tries-exceeded') return { ...d, code: 'PIN_INCORRECT_BLOCKED' };
-    } else if (pin === 'ok' && card.pin_failures > 0 && !(d.status === 'declined' && (d.code === 'PIN_LOCKED' || d.code === 'PIN_TRIES_EXCEEDED'))) {
-      this.#s.clearPinTries.run(card.dossier_id);
-      this.#s.setPinFailures.run(0, card.dossier_id);
-    }
-    return d;
-  }
-
-  /** Where the youth's code stands for this partner now, counted inside the batch (QR sales only). */
-  #pinGateOf(card: CardRow, partnerId: string | null, at: number, pin: DebitItem['pin']): PinGate {
-    if (pin === 'not-needed' || card.pin_failures === 0) return 'open';
-    const day = regionDate(at);
-    const t = this.#s.pinTries.get(day, day, partnerId ?? '', card.dossier_id)!;
-    return pinGate({ total: t.total ?? 0, partners: t.partners, today: t.today ?? 0, todayHere: t.here ?? 0 });
-  }
-
   pinGate(cardNumber: string, partnerId: string | null, at: number): PinGate {
-    const card = this.#s.card.get(cardNumber);
-    return card ? this.#pinGateOf(card, partnerId, at, 'incorrect') : 'open';
+    const card = this.#st.s.card.get(cardNumber);
+    return card ? pinGateOf(this.#st, card, partnerId, at, 'incorrect') : 'open';
   }
-
-  /**
-   * The wallet a sale takes from (R6–R8): among the youth's wallets for the benefit that are in their
-   * window and not suspended, the one whose window ends first and that still holds something; if none
-   * holds anything, the first usable one (the sale is then declined as exhausted). Without a usable one,
-   * the reason: suspended, not yet valid, or expired. `suspendedKeys`: the suspensions to apply (those in
-   * force at an offline sale's time); by default those in force now. `asItStood`: an offline sale within
-   * the policy, whose wallet counts what the expiry sweep took from it since the sale (`#withExpired`).
-   */
-  #chooseWallet(card: CardRow, benefit: Benefit, at: number, suspendedKeys?: ReadonlySet<string>, asItStood = false): WalletChoice {
-    const all = this.#s.wallets.all(card.dossier_id, benefit);
-    if (all.length === 0) return { problem: 'none' };
-    const suspended = suspendedKeys ?? (card.suspensions > 0 ? this.#suspendedKeys(card.dossier_id) : undefined);
-    let usable: WalletRow | undefined;
-    let problem: WalletProblem = 'expired';
-    for (const w of all) {
-      if (at < w.valid_from) {
-        if (problem === 'expired') problem = 'not-yet-valid';
-        continue;
-      }
-      if (at >= w.valid_until) continue;
-      if (suspended && (suspended.has(`*:${w.campaign}`) || suspended.has(`${w.benefit}:${w.campaign}`))) {
-        problem = 'suspended';
-        continue;
-      }
-      const v = asItStood && w.access === 0 && w.balance === 0 ? this.#withExpired(w) : w;
-      if (v.access === 1 || v.balance > 0) return { wallet: v };
-      usable ??= v;
-    }
-    return usable ? { wallet: usable } : { problem };
-  }
-
-  /**
-   * A wallet as it stood before the expiry sweep emptied it: the value the sweep returned to the Region,
-   * less what late sales already brought back, counts as its balance (docs/offline.md, "Late sales after
-   * expiry"). Only an empty wallet is asked, so the lookup costs nothing on an ordinary sale.
-   */
-  #withExpired(w: WalletRow): WalletRow {
-    const expired = this.#s.expiredOf.get(w.id, w.id)!.n;
-    return expired > 0 ? { ...w, balance: w.balance + expired, expired } : w;
-  }
-
-  /**
-   * Bring back from the Region's funding account what a late sale takes of its wallet's expired value, so
-   * the sale then debits the wallet like any other and the sweep's entry stays as it was written.
-   */
-  #restoreExpired(txnId: string, w: WalletRow, taken: number, at: number): void {
-    const amount = Math.min(w.expired ?? 0, taken - (w.balance - (w.expired ?? 0)));
-    if (amount > 0) this.#transfer(txnId, 'restore', this.#fundingAccount(w.benefit, w.campaign), w.id, amount, w.unit, at);
-  }
-
-  #suspendedKeys(dossierId: string): Set<string> {
-    return new Set(this.#s.suspensions.all(dossierId).map((s) => `${s.benefit ?? '*'}:${s.campaign}`));
-  }
-
-  /** The suspensions in force at `at`: made at or before it, not lifted by then. */
-  #suspendedKeysAt(dossierId: string, at: number): Set<string> {
-    return new Set(this.#s.suspensionsAt.all(dossierId, at, at).map((s) => `${s.benefit ?? '*'}:${s.campaign}`));
-  }
-
-  /**
-   * Move what a sale takes and write its reimbursement line. A balance benefit moves from the wallet to
-   * the partner's payable account; a museum visit (an access, R: "gratuit") moves the counted entries
-   * from the Region's funding account, so every approved sale has exactly one debit transfer.
-   */
-  #recordSale(s: {
-    txnId: string;
-    partner: PartnerCache;
-    terminalId: string | null;
-    groupId: string | null;
-    card: CardRow;
-    wallet: WalletRow;
-    taken: number;
-    saleAt: number;
-    at: number;
-  }): void {
-    const w = s.wallet;
-    const from = w.access === 1 ? this.#fundingAccount(w.benefit, w.campaign) : w.id;
-    this.#transfer(s.txnId, 'debit', from, this.#payableAccount(s.partner.id, w.unit), s.taken, w.unit, s.at);
-    this.#s.insertSale.run({
-      txn_id: s.txnId,
-      kind: 'sale',
-      partner_id: s.partner.id,
-      terminal_id: s.terminalId,
-      group_id: s.groupId,
-      card_number: s.card.number,
-      dossier_id: s.card.dossier_id,
-      benefit: w.benefit,
-      campaign: w.campaign,
-      unit: w.unit,
-      quantity: s.taken,
-      guaranteed: 0,
-      amount_cents: w.unit === 'cent' ? s.taken : s.taken * s.partner.entryPriceCents,
-      sale_at: s.saleAt,
-      recorded_at: s.at,
-      reason: null,
-    });
-  }
-
-  #transfer(txnId: string | null, kind: TransferKind, from: number, to: number, amount: number, unit: Unit, at: number): void {
-    assert(Number.isSafeInteger(amount) && amount > 0, `transfer amount must be a positive integer, got ${amount}`);
-    this.#s.insertTransfer.run({ txn_id: txnId, kind, debit_account: from, credit_account: to, amount, unit, at });
-    this.#s.addDebits.run(amount, from);
-    this.#s.addCredits.run(amount, to);
-  }
-
-  /** An account found by its code, created if missing. Ids are cached only once their creation is committed. */
-  #account(code: string, fields: { kind: string; unit: Unit; benefit?: string; campaign?: string; partner_id?: string }): number {
-    const cached = this.#accountIds.get(code);
-    if (cached !== undefined) return cached;
-    const found = this.#s.accountByCode.get(code);
-    if (found) {
-      if (!this.#db.inTransaction) this.#accountIds.set(code, found.id);
-      return found.id;
-    }
-    const r = this.#s.insertAccount.run({
-      dossier_id: null,
-      benefit: null,
-      campaign: null,
-      partner_id: null,
-      access: 0,
-      valid_from: null,
-      valid_until: null,
-      ...fields,
-      code,
-    });
-    return Number(r.lastInsertRowid);
-  }
-
-  #fundingAccount(benefit: Benefit, campaign: string): number {
-    return this.#account(`funding:${benefit}:${campaign}`, { kind: 'funding', unit: benefitUnit(benefit), benefit, campaign });
-  }
-
-  /** What the Region owes a partner, in one unit. Created with the partner, so a debit only reads it. */
-  #payableAccount(partnerId: string, unit: Unit): number {
-    const code = `payable:${partnerId}:${unit}`;
-    let id = this.#accountIds.get(code);
-    if (id === undefined) {
-      id = this.#s.accountByCode.get(code)?.id;
-      assert(id !== undefined, `partner ${partnerId} has no ${code} account`);
-      this.#accountIds.set(code, id);
-    }
-    return id;
-  }
-
-  // ---------------------------------------------------------------------------------------------------
-  // Campaigns, partners, terminals, cards, loads
 
   addCampaign(def: CampaignDef): void {
     checkCampaign(def);
     const missing = BENEFIT_CODES.filter((b) => !def.windows.some((w) => w.benefit === b));
     if (missing.length > 0) throw new PasserelleError('DATA_INVALID', `campaign ${def.id}: no window for ${missing.join(', ')}`);
-    this.#run(() => this.#db.prepare('INSERT INTO campaigns (id, windows, created_at) VALUES (?, ?, ?)').run(def.id, JSON.stringify(def.windows), Date.now()), `campaign ${def.id}`);
+    this.#st.run(() => this.#st.db.prepare('INSERT INTO campaigns (id, windows, created_at) VALUES (?, ?, ?)').run(def.id, JSON.stringify(def.windows), Date.now()), `campaign ${def.id}`);
   }
 
   campaigns(): CampaignDef[] {
-    return this.#db
+    return this.#st.db
       .prepare<[], { id: string; windows: string }>('SELECT id, windows FROM campaigns ORDER BY id')
       .all()
       .map((r) => ({ id: r.id, windows: JSON.parse(r.windows) as BenefitWindow[] }));
   }
 
-  #window(campaign: string, benefit: Benefit): BenefitWindow {
-    const c = this.#s.campaign.get(campaign);
-    if (!c) throw new PasserelleError('DATA_INVALID', `no campaign ${campaign}: create it first`);
-    const w = (JSON.parse(c.windows) as BenefitWindow[]).find((x) => x.benefit === benefit);
-    assert(w, `campaign ${campaign} has no window for ${benefit}`);
-    return w;
-  }
-
   addPartner(p: PartnerRecord): void {
     checkPartner(p);
-    this.#run(
+    this.#st.run(
       () =>
-        this.#db.transaction(() => {
-          this.#db
+        this.#st.db.transaction(() => {
+          this.#st.db
             .prepare('INSERT INTO partners (id, name, type, convention_from, convention_to, entry_price_cents, iban, bic) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
             .run(p.id, p.name, p.type, p.conventionFrom, p.conventionTo, p.entryPriceCents ?? 0, p.iban ?? null, p.bic ?? null);
-          for (const unit of ['cent', 'entry'] as const) this.#account(`payable:${p.id}:${unit}`, { kind: 'payable', unit, partner_id: p.id });
+          for (const unit of ['cent', 'entry'] as const) account(this.#st, `payable:${p.id}:${unit}`, { kind: 'payable', unit, partner_id: p.id });
         })(),
       `partner ${p.id}`,
     );
   }
 
   updatePartner(id: string, patch: Partial<Omit<PartnerRecord, 'id' | 'type'>>): void {
-    const current = this.partner(id);
+    const current = this.#st.partner(id);
     if (!current) throw new PasserelleError('NOT_FOUND', `no partner ${id}`);
     const next = { ...current, ...patch };
     checkPartner(next);
-    this.#db
+    this.#st.db
       .prepare('UPDATE partners SET name = ?, convention_from = ?, convention_to = ?, entry_price_cents = ?, iban = ?, bic = ? WHERE id = ?')
       .run(next.name, next.conventionFrom, next.conventionTo, next.entryPriceCents ?? 0, next.iban ?? null, next.bic ?? null, id);
-    this.#terminals.clear();
+    this.#st.terminals.clear();
   }
 
   recordProof(partnerId: string, campaign: string, at: number): ProofResult {
-    const partner = this.partner(partnerId);
+    const partner = this.#st.partner(partnerId);
     if (!partner) throw new PasserelleError('NOT_FOUND', `no partner ${partnerId}`);
     if (partner.type !== 'equipment_shop') throw new PasserelleError('DATA_INVALID', `partner ${partnerId} is a ${partner.type}: only equipment shops send a yearly proof`);
-    if (!this.#s.campaign.get(campaign)) {
+    if (!this.#st.s.campaign.get(campaign)) {
       throw new PasserelleError('NOT_FOUND', `no campaign ${campaign}: a proof is recorded for the campaign whose wallets the sales took from (e.g. 2022-2023 for sales from 7 June 2022 to 31 May 2023)`);
     }
-    return this.#db.transaction((): ProofResult => {
-      this.#db.prepare('INSERT OR IGNORE INTO partner_proofs (partner_id, school_year, recorded_at) VALUES (?, ?, ?)').run(partnerId, campaign, at);
+    return this.#st.db.transaction((): ProofResult => {
+      this.#st.db.prepare('INSERT OR IGNORE INTO partner_proofs (partner_id, school_year, recorded_at) VALUES (?, ?, ?)').run(partnerId, campaign, at);
       let released = 0;
       const stillHeld: { statementId: string; proofMissing: string[] }[] = [];
-      for (const { id } of this.#db.prepare<[string], { id: string }>("SELECT id FROM statements WHERE partner_id = ? AND status = 'held' ORDER BY period_from").all(partnerId)) {
+      for (const { id } of this.#st.db.prepare<[string], { id: string }>("SELECT id FROM statements WHERE partner_id = ? AND status = 'held' ORDER BY period_from").all(partnerId)) {
         const missing = this.#proofMissing(partnerId, id);
         if (missing.length > 0) stillHeld.push({ statementId: id, proofMissing: missing });
-        else released += this.#db.prepare("UPDATE statements SET status = 'ready' WHERE id = ?").run(id).changes;
+        else released += this.#st.db.prepare("UPDATE statements SET status = 'ready' WHERE id = ?").run(id).changes;
       }
       return { released, stillHeld };
     })();
@@ -1207,19 +623,19 @@ export class SqliteLedger implements Ledger {
    * of its date.
    */
   #proofMissing(partnerId: string, statementId: string): string[] {
-    const lines = this.#db.prepare<[string], { campaign: string | null; sale_at: number }>('SELECT campaign, sale_at FROM sales WHERE statement_id = ?').all(statementId);
+    const lines = this.#st.db.prepare<[string], { campaign: string | null; sale_at: number }>('SELECT campaign, sale_at FROM sales WHERE statement_id = ?').all(statementId);
     const campaigns = new Set(lines.map((l) => l.campaign ?? campaignAt(l.sale_at)));
     const proven = new Set(
-      this.#db.prepare<[string], { school_year: string }>('SELECT school_year FROM partner_proofs WHERE partner_id = ?').all(partnerId).map((r) => r.school_year),
+      this.#st.db.prepare<[string], { school_year: string }>('SELECT school_year FROM partner_proofs WHERE partner_id = ?').all(partnerId).map((r) => r.school_year),
     );
     return [...campaigns].filter((c) => !proven.has(c)).sort();
   }
 
   addTerminal(t: Omit<TerminalRecord, 'active'> & { active?: boolean }): void {
     if (t.publicKey.length !== 32) throw new PasserelleError('DATA_INVALID', `terminal ${t.id}: public key must be 32 bytes`);
-    this.#run(
+    this.#st.run(
       () =>
-        this.#db
+        this.#st.db
           .prepare('INSERT INTO terminals (id, partner_id, public_key, active) VALUES (?, ?, ?, ?)')
           .run(t.id, t.partnerId, Buffer.from(t.publicKey), t.active === false ? 0 : 1),
       `terminal ${t.id}`,
@@ -1227,29 +643,29 @@ export class SqliteLedger implements Ledger {
   }
 
   setTerminalActive(id: string, active: boolean): void {
-    this.#terminals.delete(id);
-    const r = this.#db.prepare('UPDATE terminals SET active = ? WHERE id = ?').run(active ? 1 : 0, id);
+    this.#st.terminals.delete(id);
+    const r = this.#st.db.prepare('UPDATE terminals SET active = ? WHERE id = ?').run(active ? 1 : 0, id);
     if (r.changes !== 1) throw new PasserelleError('NOT_FOUND', `no terminal ${id}`);
   }
 
   setCardKey(cardNumber: string, publicKey: Uint8Array, expiry: string, at: number): void {
     if (publicKey.length !== 32) throw new PasserelleError('DATA_INVALID', 'a chip key is 32 bytes');
-    this.#cardKeys.delete(cardNumber);
-    this.#run(
+    this.#st.cardKeys.delete(cardNumber);
+    this.#st.run(
       () =>
-        this.#db.transaction(() => {
-          this.#db
+        this.#st.db.transaction(() => {
+          this.#st.db
             .prepare(
               `INSERT INTO card_keys (card_number, public_key, expiry, recorded_at) VALUES (?, ?, ?, ?)
                ON CONFLICT (card_number) DO UPDATE SET public_key = excluded.public_key, expiry = excluded.expiry, recorded_at = excluded.recorded_at`,
             )
             .run(cardNumber, Buffer.from(publicKey), expiry, at);
           // A card on the hotlist is published by its chip key's tag: a new key makes a new version.
-          if (this.#s.hotlistRow.get(cardNumber)?.reason) {
-            const version = this.hotlistVersion() + 1;
-            this.#s.putMeta.run('hotlist_version', version);
-            this.#s.putHotlistVersion.run(version, at);
-            this.#db.prepare('UPDATE hotlist SET version = ?, changed_at = ? WHERE card_number = ?').run(version, at, cardNumber);
+          if (this.#st.s.hotlistRow.get(cardNumber)?.reason) {
+            const version = hotlistVersion(this.#st) + 1;
+            this.#st.s.putMeta.run('hotlist_version', version);
+            this.#st.s.putHotlistVersion.run(version, at);
+            this.#st.db.prepare('UPDATE hotlist SET version = ?, changed_at = ? WHERE card_number = ?').run(version, at, cardNumber);
           }
         })(),
       `chip key of card ${maskCardNumber(cardNumber)}`,
@@ -1259,45 +675,42 @@ export class SqliteLedger implements Ledger {
   cardKeys(cardNumbers: readonly string[]): Map<string, Uint8Array> {
     const out = new Map<string, Uint8Array>();
     for (const n of cardNumbers) {
-      const r = this.#s.cardKey.get(n);
+      const r = this.#st.s.cardKey.get(n);
       if (r) out.set(n, new Uint8Array(r.public_key));
     }
     return out;
   }
 
   cardKey(cardNumber: string): { readonly publicKey: Uint8Array; readonly expiry: string } | undefined {
-    let k = this.#cardKeys.get(cardNumber);
+    let k = this.#st.cardKeys.get(cardNumber);
     if (!k) {
-      const r = this.#s.cardKey.get(cardNumber);
+      const r = this.#st.s.cardKey.get(cardNumber);
       if (!r) return undefined;
-      if (this.#cardKeys.size >= CARD_KEY_CACHE) this.#cardKeys.clear();
+      if (this.#st.cardKeys.size >= CARD_KEY_CACHE) this.#st.cardKeys.clear();
       // The same array each time, so the verifier's cache of key objects finds it by identity.
       k = { publicKey: new Uint8Array(r.public_key), expiry: r.expiry };
-      this.#cardKeys.set(cardNumber, k);
+      this.#st.cardKeys.set(cardNumber, k);
     }
     return k;
   }
 
   replaceTerminalKey(id: string, publicKey: Uint8Array): void {
     if (publicKey.length !== 32) throw new PasserelleError('DATA_INVALID', `terminal ${id}: public key must be 32 bytes`);
-    this.#terminals.delete(id);
-    const r = this.#db.prepare('UPDATE terminals SET public_key = ?, active = 1 WHERE id = ?').run(Buffer.from(publicKey), id);
+    this.#st.terminals.delete(id);
+    const r = this.#st.db.prepare('UPDATE terminals SET public_key = ?, active = 1 WHERE id = ?').run(Buffer.from(publicKey), id);
     if (r.changes !== 1) throw new PasserelleError('NOT_FOUND', `no terminal ${id}`);
   }
 
-  // ---------------------------------------------------------------------------------------------------
-  // Terminal contacts (gateway/contacts.ts)
-
   recordContacts(contacts: readonly TerminalContact[]): void {
     if (contacts.length === 0) return;
-    const contact = this.#db.prepare<[string, number, number]>(
+    const contact = this.#st.db.prepare<[string, number, number]>(
       'INSERT INTO terminal_contacts (terminal_id, head_seq, at) VALUES (?, ?, ?) ON CONFLICT (terminal_id, head_seq) DO UPDATE SET at = max(at, excluded.at)',
     );
-    const presence = this.#db.prepare<[string, number, number]>(
+    const presence = this.#st.db.prepare<[string, number, number]>(
       `INSERT INTO terminal_presence (terminal_id, last_token_ms, connected_at) VALUES (?, ?, ?)
        ON CONFLICT (terminal_id) DO UPDATE SET last_token_ms = max(last_token_ms, excluded.last_token_ms), connected_at = max(connected_at, excluded.connected_at)`,
     );
-    this.#db.transaction(() => {
+    this.#st.db.transaction(() => {
       for (const c of contacts) {
         contact.run(c.terminalId, c.headSeq, c.at);
         presence.run(c.terminalId, c.tokenMs, c.at);
@@ -1306,20 +719,17 @@ export class SqliteLedger implements Ledger {
   }
 
   lastConnectTokenMs(terminalId: string): number {
-    return this.#db.prepare<[string], { last_token_ms: number }>('SELECT last_token_ms FROM terminal_presence WHERE terminal_id = ?').get(terminalId)?.last_token_ms ?? 0;
+    return this.#st.db.prepare<[string], { last_token_ms: number }>('SELECT last_token_ms FROM terminal_presence WHERE terminal_id = ?').get(terminalId)?.last_token_ms ?? 0;
   }
 
   contactBounds(terminalId: string, seq: number): { after: number | null; before: number | null } {
-    const after = this.#s.contactAfter.get(terminalId, seq)?.at ?? null;
-    const before = this.#s.contactBefore.get(terminalId, seq)?.at ?? null;
+    const after = this.#st.s.contactAfter.get(terminalId, seq)?.at ?? null;
+    const before = this.#st.s.contactBefore.get(terminalId, seq)?.at ?? null;
     return { after, before };
   }
 
-  // ---------------------------------------------------------------------------------------------------
-  // Audit log and enrolment codes (gateway/enrolment.ts, docs/security.md)
-
   addAudit(e: Omit<AuditEntry, 'id'>): void {
-    this.#db
+    this.#st.db
       .prepare('INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)')
       .run(e.at, e.actor, e.action, e.subject, e.details === null ? null : JSON.stringify(e.details));
   }
@@ -1330,16 +740,16 @@ export class SqliteLedger implements Ledger {
     if (filter.subject !== undefined) (where.push('subject = ?'), args.push(filter.subject));
     if (filter.action !== undefined) (where.push('action = ?'), args.push(filter.action));
     const sql = `SELECT id, at, actor, action, subject, details FROM audit_log ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
-    return this.#db
+    return this.#st.db
       .prepare<(string | number)[], { id: number; at: number; actor: string; action: string; subject: string; details: string | null }>(sql)
       .all(...args, Math.min(Math.max(filter.limit, 1), 1000))
       .map((r) => ({ ...r, details: r.details === null ? null : (JSON.parse(r.details) as Record<string, unknown>) }));
   }
 
   addEnrolmentCode(c: Omit<EnrolmentCodeRecord, 'failures' | 'usedAt' | 'revokedAt'>): void {
-    this.#run(
+    this.#st.run(
       () =>
-        this.#db
+        this.#st.db
           .prepare(
             'INSERT INTO enrolment_codes (id, secret_hash, partner_id, terminal_id, created_at, expires_at, max_tries, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
           )
@@ -1349,71 +759,71 @@ export class SqliteLedger implements Ledger {
   }
 
   enrolmentCode(id: string): EnrolmentCodeRecord | undefined {
-    const r = this.#db.prepare<[string], EnrolmentCodeRow>('SELECT * FROM enrolment_codes WHERE id = ?').get(id);
+    const r = this.#st.db.prepare<[string], EnrolmentCodeRow>('SELECT * FROM enrolment_codes WHERE id = ?').get(id);
     return r && enrolmentCodeOf(r);
   }
 
   openEnrolmentCodes(): EnrolmentCodeRecord[] {
-    return this.#db
+    return this.#st.db
       .prepare<[], EnrolmentCodeRow>('SELECT * FROM enrolment_codes WHERE used_at IS NULL AND revoked_at IS NULL ORDER BY created_at DESC, id')
       .all()
       .map(enrolmentCodeOf);
   }
 
   countEnrolmentFailure(id: string): number {
-    return this.#db.prepare<[string], { failures: number }>('UPDATE enrolment_codes SET failures = failures + 1 WHERE id = ? RETURNING failures').get(id)?.failures ?? 0;
+    return this.#st.db.prepare<[string], { failures: number }>('UPDATE enrolment_codes SET failures = failures + 1 WHERE id = ? RETURNING failures').get(id)?.failures ?? 0;
   }
 
   useEnrolmentCode(id: string, at: number): boolean {
-    return this.#db.prepare('UPDATE enrolment_codes SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL').run(at, id).changes === 1;
+    return this.#st.db.prepare('UPDATE enrolment_codes SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL').run(at, id).changes === 1;
   }
 
   revokeEnrolmentCode(id: string, at: number): boolean {
-    return this.#db.prepare('UPDATE enrolment_codes SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL').run(at, id).changes === 1;
+    return this.#st.db.prepare('UPDATE enrolment_codes SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL').run(at, id).changes === 1;
   }
 
   issueCard(c: IssueCard): void {
     if (!isValidCardNumber(c.number)) throw new PasserelleError('DATA_INVALID', 'card number fails its Luhn check');
     const dossierId = c.dossierId ?? `D-${c.number}`;
-    this.#run(
+    this.#st.run(
       () =>
-        this.#db.transaction(() => {
-          const known = this.#s.dossier.get(dossierId);
-          if (known && this.#db.prepare("SELECT 1 FROM cards WHERE dossier_id = ? AND status = 'active'").get(dossierId)) {
+        this.#st.db.transaction(() => {
+          const known = this.#st.s.dossier.get(dossierId);
+          if (known && this.#st.db.prepare("SELECT 1 FROM cards WHERE dossier_id = ? AND status = 'active'").get(dossierId)) {
             // One active card per dossier (R1, R4): the new card replaces the old one through an opposition.
             throw new PasserelleError('CARD_ACTIVE_EXISTS', `dossier ${dossierId} already has an active card: oppose it, with this card as its replacement`);
           }
           if (!known) {
-            this.#s.insertDossier.run(dossierId, c.holder, c.pinHash);
-            this.#s.indexHolder.run(c.holder, dossierId);
+            this.#st.s.insertDossier.run(dossierId, c.holder, c.pinHash);
+            this.#st.s.indexHolder.run(c.holder, dossierId);
           }
-          this.#s.insertCard.run(c.number, dossierId, c.at ?? Date.now());
-          if (known) this.#hotlistRefresh(c.number, {}, c.at ?? Date.now());
+          this.#st.s.insertCard.run(c.number, dossierId, c.at ?? Date.now());
+          if (known) hotlistRefresh(this.#st, c.number, {}, c.at ?? Date.now());
         })(),
       'card',
     );
   }
 
   setPin(cardNumber: string, pinHash: string | null): void {
-    const card = this.#cardOrThrow(cardNumber);
-    this.#db.transaction(() => {
-      this.#db.prepare('UPDATE dossiers SET pin_hash = ?, pin_failures = 0 WHERE id = ?').run(pinHash, card.dossier_id);
-      this.#s.clearPinTries.run(card.dossier_id);
+    const card = this.#st.cardOrThrow(cardNumber);
+    this.#st.db.transaction(() => {
+      this.#st.db.prepare('UPDATE dossiers SET pin_hash = ?, pin_failures = 0 WHERE id = ?').run(pinHash, card.dossier_id);
+      this.#st.s.clearPinTries.run(card.dossier_id);
     })();
   }
 
   unlockPin(cardNumber: string): void {
-    const card = this.#cardOrThrow(cardNumber);
-    this.#db.transaction(() => {
-      this.#s.setPinFailures.run(0, card.dossier_id);
-      this.#s.clearPinTries.run(card.dossier_id);
+    const card = this.#st.cardOrThrow(cardNumber);
+    this.#st.db.transaction(() => {
+      this.#st.s.setPinFailures.run(0, card.dossier_id);
+      this.#st.s.clearPinTries.run(card.dossier_id);
     })();
   }
 
   load(l: LoadRecord): void {
-    const card = this.#s.card.get(l.cardNumber);
+    const card = this.#st.s.card.get(l.cardNumber);
     if (!card) throw new PasserelleError('DATA_INVALID', 'load for an unknown card');
-    this.#db.transaction(() => this.#load(card.dossier_id, l.benefit, l.campaign, l.amount, l.at))();
+    this.#st.db.transaction(() => this.#load(card.dossier_id, l.benefit, l.campaign, l.amount, l.at))();
   }
 
   /**
@@ -1426,21 +836,21 @@ export class SqliteLedger implements Ledger {
       throw new PasserelleError('DATA_INVALID', access ? `${benefit} is an access: load it with amount 0` : `${benefit} load must be 1..${maxLoad(benefit)} ${benefitUnit(benefit)}s, got ${amount}`);
     }
     const unit = benefitUnit(benefit);
-    const existing = this.#s.walletByKey.get(dossierId, benefit, campaign);
+    const existing = this.#st.s.walletByKey.get(dossierId, benefit, campaign);
     if (existing) {
       if (benefit !== 'PRO_EQUIPMENT' || existing.loaded + amount > maxLoad(benefit)) {
         throw new PasserelleError('DATA_INVALID', `${benefit} of campaign ${campaign} is already loaded for this youth (no reload during the year)`);
       }
       // An ended wallet takes nothing more: its value went (or goes) back to the Region (R7).
       if (at >= existing.valid_until) throw new PasserelleError('DATA_INVALID', `${benefit} of campaign ${campaign}: its window has ended`);
-      this.#s.addLoaded.run(amount, existing.id);
-      this.#transfer(null, 'load', this.#fundingAccount(benefit, campaign), existing.id, amount, unit, at);
+      this.#st.s.addLoaded.run(amount, existing.id);
+      transfer(this.#st, null, 'load', fundingAccount(this.#st, benefit, campaign), existing.id, amount, unit, at);
       return;
     }
-    const validity = walletValidity(this.#window(campaign, benefit), at);
+    const validity = walletValidity(this.#st.window(campaign, benefit), at);
     if (at >= validity.validUntil) throw new PasserelleError('DATA_INVALID', `${benefit} of campaign ${campaign}: its window has ended`);
-    const funding = this.#fundingAccount(benefit, campaign);
-    if (amount > 0) this.#s.addDebits.run(amount, funding);
+    const funding = fundingAccount(this.#st, benefit, campaign);
+    if (amount > 0) this.#st.s.addDebits.run(amount, funding);
     this.#newWallet({ dossierId, benefit, campaign, validity, amount, funding, at });
   }
 
@@ -1450,7 +860,7 @@ export class SqliteLedger implements Ledger {
    */
   #newWallet(w: { dossierId: string; benefit: Benefit; campaign: string; validity: { validFrom: number; validUntil: number }; amount: number; funding: number; at: number }): void {
     const unit = benefitUnit(w.benefit);
-    const r = this.#s.insertLoadedWallet.run({
+    const r = this.#st.s.insertLoadedWallet.run({
       unit,
       dossier_id: w.dossierId,
       benefit: w.benefit,
@@ -1461,18 +871,18 @@ export class SqliteLedger implements Ledger {
       amount: w.amount,
     });
     if (w.amount > 0) {
-      this.#s.insertTransfer.run({ txn_id: null, kind: 'load', debit_account: w.funding, credit_account: Number(r.lastInsertRowid), amount: w.amount, unit, at: w.at });
+      this.#st.s.insertTransfer.run({ txn_id: null, kind: 'load', debit_account: w.funding, credit_account: Number(r.lastInsertRowid), amount: w.amount, unit, at: w.at });
     }
   }
 
   bulkLoad(rows: Iterable<CardLoadRow>, at: number): BulkLoadResult {
     let cards = 0;
     let loads = 0;
-    this.#run(
+    this.#st.run(
       () =>
-        this.#db.transaction(() => {
+        this.#st.db.transaction(() => {
           const ctx: BulkContext = { funding: new Map(), validity: new Map(), hv: {} };
-          const lastDossier = this.#db.prepare<[], { n: number | null }>('SELECT max(rowid) AS n FROM dossiers').get()?.n ?? 0;
+          const lastDossier = this.#st.db.prepare<[], { n: number | null }>('SELECT max(rowid) AS n FROM dossiers').get()?.n ?? 0;
           for (const row of rows) {
             try {
               this.#bulkRow(row, at, ctx);
@@ -1484,9 +894,9 @@ export class SqliteLedger implements Ledger {
             loads += row.loads.length;
           }
           // The Region's side of every load, one update per funding account rather than one per wallet.
-          for (const f of ctx.funding.values()) if (f.total > 0) this.#s.addDebits.run(f.total, f.id);
+          for (const f of ctx.funding.values()) if (f.total > 0) this.#st.s.addDebits.run(f.total, f.id);
           // The new youths' names for the card search, in one statement (dossiers are only ever appended).
-          this.#db.prepare('INSERT INTO holder_search (holder, dossier_id) SELECT holder, id FROM dossiers WHERE rowid > ?').run(lastDossier);
+          this.#st.db.prepare('INSERT INTO holder_search (holder, dossier_id) SELECT holder, id FROM dossiers WHERE rowid > ?').run(lastDossier);
         })(),
       'bulk load',
     );
@@ -1499,15 +909,15 @@ export class SqliteLedger implements Ledger {
    * the same for every row (windows, funding accounts) is looked up once per file.
    */
   #bulkRow(row: CardLoadRow, at: number, ctx: BulkContext): void {
-    const card = this.#s.cardDossier.get(row.cardNumber);
+    const card = this.#st.s.cardDossier.get(row.cardNumber);
     if (card && card.dossier_id !== row.dossierId) throw new PasserelleError('DATA_INVALID', `card belongs to another dossier`);
     let fresh = false;
     if (!card) {
-      fresh = !this.#s.dossier.get(row.dossierId);
-      if (fresh) this.#s.insertDossier.run(row.dossierId, row.holder, null);
-      this.#s.insertCard.run(row.cardNumber, row.dossierId, at);
+      fresh = !this.#st.s.dossier.get(row.dossierId);
+      if (fresh) this.#st.s.insertDossier.run(row.dossierId, row.holder, null);
+      this.#st.s.insertCard.run(row.cardNumber, row.dossierId, at);
       // A new card of a known dossier joins the hotlist if that dossier is suspended.
-      if (!fresh) this.#hotlistRefresh(row.cardNumber, ctx.hv, at);
+      if (!fresh) hotlistRefresh(this.#st, row.cardNumber, ctx.hv, at);
     }
     for (const l of row.loads) {
       // A dossier created by this row has no wallet yet: no lookup, no reload check needed.
@@ -1522,14 +932,14 @@ export class SqliteLedger implements Ledger {
     const key = `${benefit}:${campaign}`;
     let v = ctx.validity.get(key);
     if (!v) {
-      v = walletValidity(this.#window(campaign, benefit), at);
+      v = walletValidity(this.#st.window(campaign, benefit), at);
       ctx.validity.set(key, v);
     }
     const access = isAccessBenefit(benefit);
     if (at >= v.validUntil || !Number.isSafeInteger(amount) || (access ? amount !== 0 : amount < 1 || amount > maxLoad(benefit))) return false;
     let f = ctx.funding.get(key);
     if (!f) {
-      f = { id: this.#fundingAccount(benefit, campaign), total: 0 };
+      f = { id: fundingAccount(this.#st, benefit, campaign), total: 0 };
       ctx.funding.set(key, f);
     }
     this.#newWallet({ dossierId, benefit, campaign, validity: v, amount, funding: f.id, at });
@@ -1537,30 +947,27 @@ export class SqliteLedger implements Ledger {
     return true;
   }
 
-  // ---------------------------------------------------------------------------------------------------
-  // Card lifecycle (R4, R5)
-
   oppose(o: Opposition): OppositionResult {
-    const card = this.#cardOrThrow(o.cardNumber);
+    const card = this.#st.cardOrThrow(o.cardNumber);
     if (card.status !== 'active') throw new PasserelleError('CARD_NOT_ACTIVE', `card ${maskCardNumber(o.cardNumber)} is already opposed`);
     if (o.replacement && !isValidCardNumber(o.replacement.number)) throw new PasserelleError('DATA_INVALID', 'replacement card number fails its Luhn check');
-    return this.#db.transaction((): OppositionResult => {
-      this.#db
+    return this.#st.db.transaction((): OppositionResult => {
+      this.#st.db
         .prepare("UPDATE cards SET status = 'opposed', opposed_at = ?, opposed_reason = ?, replaced_by = ? WHERE number = ?")
         .run(o.at, o.reason, o.replacement?.number ?? null, o.cardNumber);
       const fee = o.reason === 'school_change' ? undefined : this.#takeFee(card, o.at);
-      this.#db
+      this.#st.db
         .prepare('INSERT INTO oppositions (card_number, reason, at, fee_cents, fee_account, replacement) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(o.cardNumber, o.reason, o.at, fee ? this.#rules.replacementFeeCents : 0, fee?.wallet.id ?? null, o.replacement?.number ?? null);
+        .run(o.cardNumber, o.reason, o.at, fee ? this.#st.rules.replacementFeeCents : 0, fee?.wallet.id ?? null, o.replacement?.number ?? null);
       if (o.replacement) {
-        this.#run(() => this.#s.insertCard.run(o.replacement!.number, card.dossier_id, o.at), 'replacement card');
+        this.#st.run(() => this.#st.s.insertCard.run(o.replacement!.number, card.dossier_id, o.at), 'replacement card');
       }
       // The opposed card goes on the hotlist; the replacement only if the dossier is suspended.
       const hv: HotlistTx = {};
-      this.#hotlistRefresh(o.cardNumber, hv, o.at);
-      if (o.replacement) this.#hotlistRefresh(o.replacement.number, hv, o.at);
+      hotlistRefresh(this.#st, o.cardNumber, hv, o.at);
+      if (o.replacement) hotlistRefresh(this.#st, o.replacement.number, hv, o.at);
       return {
-        feeCents: fee ? this.#rules.replacementFeeCents : 0,
+        feeCents: fee ? this.#st.rules.replacementFeeCents : 0,
         feeFrom: fee ? { benefit: fee.wallet.benefit, campaign: fee.wallet.campaign } : null,
         replacement: o.replacement?.number ?? null,
       };
@@ -1572,14 +979,14 @@ export class SqliteLedger implements Ledger {
    * When none can, no fee is taken (the documents say only "from one of the benefits still available").
    */
   #takeFee(card: CardRow, at: number): { wallet: WalletRow } | undefined {
-    const fee = this.#rules.replacementFeeCents;
+    const fee = this.#st.rules.replacementFeeCents;
     if (fee <= 0) return undefined;
-    for (const benefit of this.#rules.replacementFeeOrder) {
+    for (const benefit of this.#st.rules.replacementFeeOrder) {
       if (benefitUnit(benefit) !== 'cent') continue;
-      const choice = this.#chooseWallet(card, benefit, at);
+      const choice = chooseWallet(this.#st, card, benefit, at);
       if ('wallet' in choice && choice.wallet.access === 0 && choice.wallet.balance >= fee) {
-        const fees = this.#account('fees:replacement', { kind: 'fees', unit: 'cent' });
-        this.#transfer(null, 'fee', choice.wallet.id, fees, fee, 'cent', at);
+        const fees = account(this.#st, 'fees:replacement', { kind: 'fees', unit: 'cent' });
+        transfer(this.#st, null, 'fee', choice.wallet.id, fees, fee, 'cent', at);
         return choice;
       }
     }
@@ -1587,88 +994,48 @@ export class SqliteLedger implements Ledger {
   }
 
   suspend(s: Suspension): void {
-    const card = this.#cardOrThrow(s.cardNumber);
+    const card = this.#st.cardOrThrow(s.cardNumber);
     const benefits = suspended(s.benefit);
-    if (!this.#s.campaign.get(s.campaign)) throw new PasserelleError('NOT_FOUND', `no campaign ${s.campaign}`);
+    if (!this.#st.s.campaign.get(s.campaign)) throw new PasserelleError('NOT_FOUND', `no campaign ${s.campaign}`);
     if (!s.reason.trim()) throw new PasserelleError('DATA_INVALID', 'a suspension needs a reason');
-    this.#db.transaction(() => {
-      const insert = this.#db.prepare('INSERT INTO suspensions (dossier_id, benefit, campaign, reason, at) VALUES (?, ?, ?, ?, ?)');
+    this.#st.db.transaction(() => {
+      const insert = this.#st.db.prepare('INSERT INTO suspensions (dossier_id, benefit, campaign, reason, at) VALUES (?, ?, ?, ?, ?)');
       for (const b of benefits) insert.run(card.dossier_id, b, s.campaign, s.reason, s.at);
-      this.#db.prepare('UPDATE dossiers SET suspensions = suspensions + ? WHERE id = ?').run(benefits.length, card.dossier_id);
-      this.#hotlistDossier(card.dossier_id, s.at);
+      this.#st.db.prepare('UPDATE dossiers SET suspensions = suspensions + ? WHERE id = ?').run(benefits.length, card.dossier_id);
+      hotlistDossier(this.#st, card.dossier_id, s.at);
     })();
   }
 
   liftSuspension(cardNumber: string, benefit: Benefit | readonly Benefit[] | null, campaign: string, at: number): void {
-    const card = this.#cardOrThrow(cardNumber);
+    const card = this.#st.cardOrThrow(cardNumber);
     const benefits = suspended(benefit);
-    this.#db.transaction(() => {
-      const lift = this.#db.prepare('UPDATE suspensions SET lifted_at = ? WHERE dossier_id = ? AND benefit IS ? AND campaign = ? AND lifted_at IS NULL');
+    this.#st.db.transaction(() => {
+      const lift = this.#st.db.prepare('UPDATE suspensions SET lifted_at = ? WHERE dossier_id = ? AND benefit IS ? AND campaign = ? AND lifted_at IS NULL');
       const n = benefits.reduce((sum, b) => sum + lift.run(at, card.dossier_id, b, campaign).changes, 0);
       if (n === 0) throw new PasserelleError('NOT_FOUND', 'no such suspension in force');
-      this.#db.prepare('UPDATE dossiers SET suspensions = suspensions - ? WHERE id = ?').run(n, card.dossier_id);
-      this.#hotlistDossier(card.dossier_id, at);
+      this.#st.db.prepare('UPDATE dossiers SET suspensions = suspensions - ? WHERE id = ?').run(n, card.dossier_id);
+      hotlistDossier(this.#st, card.dossier_id, at);
     })();
   }
 
-  /**
-   * Offline acceptance is refused for the whole card while any suspension of its dossier is in force, whole
-   * or partial (a terminal offline cannot tell which benefits a partial one covers; the card still works
-   * online for the others).
-   */
-  #hotlistDossier(dossierId: string, at: number): void {
-    const hv: HotlistTx = {};
-    for (const c of this.#s.cardsOfDossier.all(dossierId)) this.#hotlistRefresh(c.number, hv, at);
-  }
-
-  // ---------------------------------------------------------------------------------------------------
-  // Hotlist and offline policy (docs/offline.md)
-
-  /**
-   * Bring a card's hotlist row in line with its state: opposed > suspended (any suspension of its dossier
-   * in force) > soft (soft-blocked after an offline loss) > off the list. `soft` sets or clears the soft
-   * block. A change visible to terminals takes the transaction's hotlist version, bumped once per
-   * transaction however many cards change; a card leaving the list keeps its row (reason NULL) so the
-   * next delta tells the terminals.
-   */
-  #hotlistRefresh(cardNumber: string, hv: HotlistTx, at: number, soft?: 'set' | 'clear'): void {
-    const row = this.#s.hotlistRow.get(cardNumber);
-    const card = this.#s.card.get(cardNumber);
-    const softAt = soft === 'set' ? (row?.soft_at ?? at) : soft === 'clear' ? null : (row?.soft_at ?? null);
-    const reason: HotlistReason | null =
-      card?.status === 'opposed' ? 'opposed' : card && card.suspensions > 0 ? 'suspended' : softAt !== null ? 'soft' : null;
-    const was = row?.reason ?? null;
-    if (was === reason) {
-      if (row && row.soft_at !== softAt) this.#s.setSoftAt.run(softAt, cardNumber);
-      return;
-    }
-    if (hv.version === undefined) {
-      hv.version = this.hotlistVersion() + 1;
-      this.#s.putMeta.run('hotlist_version', hv.version);
-      this.#s.putHotlistVersion.run(hv.version, at);
-    }
-    const since = reason === null ? (row?.since ?? null) : was === null ? hv.version : (row?.since ?? hv.version);
-    this.#s.putHotlist.run({ card_number: cardNumber, reason, version: hv.version, since, soft_at: softAt, changed_at: at });
-  }
-
   hotlistVersion(): number {
-    return this.#s.meta.get('hotlist_version')?.value ?? 0;
+    return hotlistVersion(this.#st);
   }
 
   hotlist(base: number): { version: number; entries: CardHotlistEntry[] } {
-    const version = this.hotlistVersion();
+    const version = hotlistVersion(this.#st);
     const rows =
       base > 0
-        ? this.#db.prepare<[number], { card_number: string; reason: HotlistReason | null }>('SELECT card_number, reason FROM hotlist WHERE version > ? ORDER BY version, card_number').all(base)
-        : this.#db.prepare<[], { card_number: string; reason: HotlistReason | null }>('SELECT card_number, reason FROM hotlist WHERE reason IS NOT NULL ORDER BY card_number').all();
+        ? this.#st.db.prepare<[number], { card_number: string; reason: HotlistReason | null }>('SELECT card_number, reason FROM hotlist WHERE version > ? ORDER BY version, card_number').all(base)
+        : this.#st.db.prepare<[], { card_number: string; reason: HotlistReason | null }>('SELECT card_number, reason FROM hotlist WHERE reason IS NOT NULL ORDER BY card_number').all();
     return { version, entries: rows.map((r) => ({ card: r.card_number, reason: r.reason })) };
   }
 
   liftSoftBlock(cardNumber: string, at: number): boolean {
-    return this.#db.transaction(() => {
-      const row = this.#s.hotlistRow.get(cardNumber);
+    return this.#st.db.transaction(() => {
+      const row = this.#st.s.hotlistRow.get(cardNumber);
       if (!row || row.soft_at === null) return false;
-      this.#hotlistRefresh(cardNumber, {}, at, 'clear');
+      hotlistRefresh(this.#st, cardNumber, {}, at, 'clear');
       return true;
     })();
   }
@@ -1676,61 +1043,53 @@ export class SqliteLedger implements Ledger {
   setOfflinePolicy(limits: OfflineLimits, at: number): { version: number; issuedAt: number; limits: OfflineLimits } {
     if (!Value.Check(OfflineLimits, limits)) throw new PasserelleError('DATA_INVALID', 'offline limits do not match their schema');
     const clean = Object.fromEntries(LIMIT_KEYS.map((k) => [k, limits[k]])) as OfflineLimits;
-    return this.#db.transaction(() => {
+    return this.#st.db.transaction(() => {
       const latest = this.#latestPolicy();
       if (latest && isDeepStrictEqual(latest.limits, clean)) return latest;
       const version = (latest?.version ?? 0) + 1;
-      this.#db.prepare('INSERT INTO offline_policies (version, limits, issued_at) VALUES (?, ?, ?)').run(version, JSON.stringify(clean), at);
+      this.#st.db.prepare('INSERT INTO offline_policies (version, limits, issued_at) VALUES (?, ?, ?)').run(version, JSON.stringify(clean), at);
       return { version, issuedAt: at, limits: clean };
     })();
   }
 
   #latestPolicy(): { version: number; issuedAt: number; limits: OfflineLimits } | null {
-    const r = this.#s.latestPolicy.get();
+    const r = this.#st.s.latestPolicy.get();
     return r ? { version: r.version, issuedAt: r.issued_at, limits: JSON.parse(r.limits) as OfflineLimits } : null;
   }
 
   offlinePolicy(version: number): OfflineLimits | undefined {
-    let p = this.#policies.get(version);
-    if (!p) {
-      const r = this.#s.policy.get(version);
-      if (!r) return undefined;
-      p = JSON.parse(r.limits) as OfflineLimits;
-      // A stored version never changes once committed.
-      if (!this.#db.inTransaction) this.#policies.set(version, p);
-    }
-    return p;
+    return this.#st.offlinePolicy(version);
   }
 
   terminalSync(terminalId: string, limit = 100): TerminalSync {
-    const sync = this.#sync(terminalId);
+    const sync = this.#st.sync(terminalId);
     const missing: number[] = [];
     let expected = sync.next_seq;
     if (limit > 0) {
-      for (const r of this.#s.recordSeqsFrom.iterate(terminalId, sync.next_seq)) {
+      for (const r of this.#st.s.recordSeqsFrom.iterate(terminalId, sync.next_seq)) {
         while (expected < r.seq && missing.length < limit) missing.push(expected++);
         if (missing.length >= limit) break;
         expected = r.seq + 1;
       }
     }
-    const breaks = this.#db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM chain_breaks WHERE terminal_id = ?').get(terminalId)?.n ?? 0;
+    const breaks = this.#st.db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM chain_breaks WHERE terminal_id = ?').get(terminalId)?.n ?? 0;
     return { terminalId, nextSeq: sync.next_seq, maxSeq: sync.max_seq, missing, chainBreaks: breaks };
   }
 
   offlineReport(limit = 50): OfflineReport {
     const policy = this.#latestPolicy();
-    const terminals = this.#db.prepare<[], { n: number }>('SELECT count(*) AS n FROM terminals WHERE active = 1').get()?.n ?? 0;
+    const terminals = this.#st.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM terminals WHERE active = 1').get()?.n ?? 0;
     const l = policy?.limits;
     // Conservative: the same card could be used at every active terminal on the same day.
     const boundPerCardDayCents = l && l.enabled ? Math.min(l.perCardDayCents, l.maxSaleCents * l.perCardDayCount) * terminals : 0;
-    const sales = this.#db
+    const sales = this.#st.db
       .prepare<[], { n: number; breaches: number | null }>('SELECT count(*) AS n, sum(breach IS NOT NULL) AS breaches FROM offline_sales')
       .get();
-    const lost = this.#db
+    const lost = this.#st.db
       .prepare<[], { cents: number; entries: number }>("SELECT coalesce(sum(amount_cents), 0) AS cents, coalesce(sum(CASE WHEN unit = 'entry' THEN amount END), 0) AS entries FROM offline_losses")
       .get();
-    const soft = this.#db.prepare<[], { n: number }>('SELECT count(*) AS n FROM hotlist WHERE soft_at IS NOT NULL').get()?.n ?? 0;
-    const losses = this.#db
+    const soft = this.#st.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM hotlist WHERE soft_at IS NOT NULL').get()?.n ?? 0;
+    const losses = this.#st.db
       .prepare<[number], { txn_id: string; card_number: string; partner_id: string; terminal_id: string; benefit: Benefit; unit: Unit; amount: number; amount_cents: number; reason: string; sale_at: number; recorded_at: number }>(
         'SELECT * FROM offline_losses ORDER BY recorded_at DESC, rowid DESC LIMIT ?',
       )
@@ -1749,7 +1108,7 @@ export class SqliteLedger implements Ledger {
         recordedAt: r.recorded_at,
       }));
     const flagged = new Map<string, { terminalId: string; breaches: number; kinds: Record<string, number>; lastAt: number }>();
-    const byKind = this.#db
+    const byKind = this.#st.db
       .prepare<[], { terminal_id: string; breach: string; n: number; last_at: number }>(
         'SELECT terminal_id, breach, count(*) AS n, max(recorded_at) AS last_at FROM offline_sales WHERE breach IS NOT NULL GROUP BY terminal_id, breach',
       )
@@ -1774,68 +1133,29 @@ export class SqliteLedger implements Ledger {
     };
   }
 
-  // ---------------------------------------------------------------------------------------------------
-  // Corrections
-
   cancelSale(txnId: string, partnerId: string, at: number): CorrectionResult {
-    return this.#db.transaction(() => {
+    return this.#st.db.transaction(() => {
       const sale = this.#saleToCorrect(txnId);
       if (sale.partner_id !== partnerId) throw new PasserelleError('NOT_YOUR_SALE', `sale ${txnId} belongs to another partner`);
       if (regionDate(sale.sale_at) !== regionDate(at)) throw new PasserelleError('NOT_SAME_DAY', `sale ${txnId} was made on ${regionDate(sale.sale_at)}`);
-      return this.#correct(sale, 'cancellation', null, at);
+      return correct(this.#st, sale, 'cancellation', null, at);
     })();
   }
 
   reverseSale(txnId: string, reason: string, at: number): CorrectionResult {
     if (!reason.trim()) throw new PasserelleError('DATA_INVALID', 'a reversal needs a reason');
-    return this.#db.transaction(() => this.#correct(this.#saleToCorrect(txnId), 'reversal', reason, at))();
+    return this.#st.db.transaction(() => correct(this.#st, this.#saleToCorrect(txnId), 'reversal', reason, at))();
   }
 
   #saleToCorrect(txnId: string): SaleRow {
-    const sale = this.#s.sale.get(txnId);
+    const sale = this.#st.s.sale.get(txnId);
     if (!sale) throw new PasserelleError('SALE_UNKNOWN', `no approved sale ${txnId}`);
-    if (this.#s.correctionOf.get(txnId)) throw new PasserelleError('ALREADY_CORRECTED', `sale ${txnId} is already corrected`);
+    if (this.#st.s.correctionOf.get(txnId)) throw new PasserelleError('ALREADY_CORRECTED', `sale ${txnId} is already corrected`);
     if (sale.guaranteed > 0) {
       throw new PasserelleError('SALE_GUARANTEED', `sale ${txnId} was paid in part by the Region's offline guarantee; the Region settles it with the partner directly`);
     }
     return sale;
   }
-
-  /**
-   * Give a sale back: what it took returns to the wallet while the wallet is still in its window, or to
-   * the Region's funding account once it is not (the value would have expired). A sale is corrected at
-   * most once (unique index), so no correction can lift a wallet above what was loaded into it.
-   */
-  #correct(sale: SaleRow, kind: 'cancellation' | 'reversal', reason: string | null, at: number): CorrectionResult {
-    assert(sale.guaranteed === 0 && sale.dossier_id !== null && sale.campaign !== null, `sale ${sale.txn_id} is guaranteed: never corrected`);
-    const wallet = this.#s.walletByKey.get(sale.dossier_id, sale.benefit, sale.campaign);
-    assert(wallet, `sale ${sale.txn_id} has no wallet`);
-    const toWallet = wallet.access === 0 && at >= wallet.valid_from && at < wallet.valid_until;
-    const to = toWallet ? wallet.id : this.#fundingAccount(sale.benefit, sale.campaign);
-    this.#transfer(sale.txn_id, kind, this.#payableAccount(sale.partner_id, sale.unit), to, sale.quantity, sale.unit, at);
-    this.#s.insertSale.run({
-      txn_id: sale.txn_id,
-      kind,
-      partner_id: sale.partner_id,
-      terminal_id: sale.terminal_id,
-      group_id: null,
-      card_number: sale.card_number,
-      dossier_id: sale.dossier_id,
-      benefit: sale.benefit,
-      campaign: sale.campaign,
-      unit: sale.unit,
-      quantity: -sale.quantity,
-      guaranteed: 0,
-      amount_cents: -sale.amount_cents,
-      sale_at: sale.sale_at,
-      recorded_at: at,
-      reason,
-    });
-    return { txnId: sale.txn_id, amount: sale.quantity, unit: sale.unit, to: toWallet ? 'wallet' : 'region' };
-  }
-
-  // ---------------------------------------------------------------------------------------------------
-  // Group sales (R12)
 
   groupSale(g: GroupSale): GroupSaleResult {
     if (!GROUP_BENEFITS.includes(g.benefit)) throw new PasserelleError('GROUP_NOT_ALLOWED', `group sales use ${GROUP_BENEFITS.join(' or ')}, not ${g.benefit}`);
@@ -1843,18 +1163,18 @@ export class SqliteLedger implements Ledger {
     if (new Set(g.cardNumbers).size !== g.cardNumbers.length) throw new PasserelleError('DATA_INVALID', 'a card appears twice in the group');
     if (!Number.isSafeInteger(g.amount) || g.amount < 1) throw new PasserelleError('DATA_INVALID', 'the amount per youth must be a positive integer');
     const fingerprint = createHash('sha256').update(JSON.stringify([g.partnerId, g.listId, g.benefit, g.amount, g.cardNumbers, g.reference])).digest('hex');
-    return this.#db.transaction((): GroupSaleResult => {
-      const prior = this.#db.prepare<[string], { fingerprint: string; result: string }>('SELECT fingerprint, result FROM group_sales WHERE id = ?').get(g.groupId);
+    return this.#st.db.transaction((): GroupSaleResult => {
+      const prior = this.#st.db.prepare<[string], { fingerprint: string; result: string }>('SELECT fingerprint, result FROM group_sales WHERE id = ?').get(g.groupId);
       if (prior) {
         if (prior.fingerprint !== fingerprint) throw new PasserelleError('GROUP_CONFLICT', `group ${g.groupId} was recorded with other content`);
         return { groupId: g.groupId, fresh: false, lines: JSON.parse(prior.result) as GroupSaleLine[] };
       }
       this.#checkGroupList(g);
-      const partner = this.#partnerCache(g.partnerId);
+      const partner = this.#st.partnerCache(g.partnerId);
       const lines = g.cardNumbers.map((n, i) => this.#groupLine(g, partner, n, `${g.groupId}:${i + 1}`));
-      const paid = this.#db.prepare<[string, string, string]>('UPDATE group_list_cards SET paid_by = ? WHERE list_id = ? AND card_number = ?');
+      const paid = this.#st.db.prepare<[string, string, string]>('UPDATE group_list_cards SET paid_by = ? WHERE list_id = ? AND card_number = ?');
       for (const line of lines) if (line.status === 'approved') paid.run(g.groupId, g.listId, line.cardNumber);
-      this.#db.prepare('INSERT INTO group_sales (id, partner_id, fingerprint, result, at) VALUES (?, ?, ?, ?, ?)').run(g.groupId, g.partnerId, fingerprint, JSON.stringify(lines), g.at);
+      this.#st.db.prepare('INSERT INTO group_sales (id, partner_id, fingerprint, result, at) VALUES (?, ?, ?, ?, ?)').run(g.groupId, g.partnerId, fingerprint, JSON.stringify(lines), g.at);
       return { groupId: g.groupId, fresh: true, lines };
     })();
   }
@@ -1865,14 +1185,14 @@ export class SqliteLedger implements Ledger {
    * group not yet paid under it. Anything else refuses the whole group, nothing debited.
    */
   #checkGroupList(g: GroupSale): void {
-    const list = this.#db.prepare<[string], { partner_id: string; benefit: string; max_per_youth: number; valid_until: number }>('SELECT * FROM group_lists WHERE id = ?').get(g.listId);
+    const list = this.#st.db.prepare<[string], { partner_id: string; benefit: string; max_per_youth: number; valid_until: number }>('SELECT * FROM group_lists WHERE id = ?').get(g.listId);
     const refuse = (why: string) => new PasserelleError('GROUP_NOT_APPROVED', `group ${g.groupId}: ${why}`);
     if (!list || list.partner_id !== g.partnerId) throw refuse(`no approved list ${g.listId} for partner ${g.partnerId}`);
     if (list.benefit !== g.benefit) throw refuse(`list ${g.listId} is for ${list.benefit}, not ${g.benefit}`);
     if (g.at > list.valid_until) throw refuse(`list ${g.listId} is no longer valid`);
     if (g.amount > list.max_per_youth) throw refuse(`list ${g.listId} allows at most ${list.max_per_youth} per youth`);
     const open = new Set(
-      this.#db.prepare<[string], { card_number: string }>('SELECT card_number FROM group_list_cards WHERE list_id = ? AND paid_by IS NULL').all(g.listId).map((r) => r.card_number),
+      this.#st.db.prepare<[string], { card_number: string }>('SELECT card_number FROM group_list_cards WHERE list_id = ? AND paid_by IS NULL').all(g.listId).map((r) => r.card_number),
     );
     const outside = g.cardNumbers.filter((n) => !open.has(n)).length;
     if (outside > 0) throw refuse(`${outside} card(s) not on list ${g.listId}, or already paid under it`);
@@ -1883,13 +1203,13 @@ export class SqliteLedger implements Ledger {
     if (l.cardNumbers.length === 0 || l.cardNumbers.length > MAX_GROUP_SIZE) throw new PasserelleError('DATA_INVALID', `a list has 1..${MAX_GROUP_SIZE} youths`);
     if (new Set(l.cardNumbers).size !== l.cardNumbers.length) throw new PasserelleError('DATA_INVALID', 'a card appears twice in the list');
     if (!Number.isSafeInteger(l.maxPerYouth) || l.maxPerYouth < 1) throw new PasserelleError('DATA_INVALID', 'the maximum per youth must be a positive integer');
-    this.#run(
+    this.#st.run(
       () =>
-        this.#db.transaction(() => {
-          this.#db
+        this.#st.db.transaction(() => {
+          this.#st.db
             .prepare('INSERT INTO group_lists (id, partner_id, benefit, reference, max_per_youth, valid_until, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
             .run(l.id, l.partnerId, l.benefit, l.reference, l.maxPerYouth, l.validUntil, l.createdAt, l.createdBy);
-          const card = this.#db.prepare<[string, string]>('INSERT INTO group_list_cards (list_id, card_number) VALUES (?, ?)');
+          const card = this.#st.db.prepare<[string, string]>('INSERT INTO group_list_cards (list_id, card_number) VALUES (?, ?)');
           for (const n of l.cardNumbers) card.run(l.id, n);
         })(),
       `group list ${l.id}`,
@@ -1897,11 +1217,11 @@ export class SqliteLedger implements Ledger {
   }
 
   groupList(id: string): (GroupList & { paid: string[] }) | undefined {
-    const r = this.#db
+    const r = this.#st.db
       .prepare<[string], { id: string; partner_id: string; benefit: Benefit; reference: string; max_per_youth: number; valid_until: number; created_at: number; created_by: string }>('SELECT * FROM group_lists WHERE id = ?')
       .get(id);
     if (!r) return undefined;
-    const cards = this.#db.prepare<[string], { card_number: string; paid_by: string | null }>('SELECT card_number, paid_by FROM group_list_cards WHERE list_id = ? ORDER BY card_number').all(id);
+    const cards = this.#st.db.prepare<[string], { card_number: string; paid_by: string | null }>('SELECT card_number, paid_by FROM group_list_cards WHERE list_id = ? ORDER BY card_number').all(id);
     return {
       id: r.id,
       partnerId: r.partner_id,
@@ -1918,8 +1238,8 @@ export class SqliteLedger implements Ledger {
 
   /** One youth of a group: the same rules as at a till (R9 partial debit included), no code asked. */
   #groupLine(g: GroupSale, partner: PartnerCache, cardNumber: string, txnId: string): GroupSaleLine {
-    const card = this.#s.card.get(cardNumber);
-    const choice = card ? this.#chooseWallet(card, g.benefit, g.at) : undefined;
+    const card = this.#st.s.card.get(cardNumber);
+    const choice = card ? chooseWallet(this.#st, card, g.benefit, g.at) : undefined;
     const d = decide(
       { benefit: g.benefit, amount: g.amount },
       {
@@ -1935,12 +1255,9 @@ export class SqliteLedger implements Ledger {
     );
     if (d.status === 'declined') return { cardNumber, txnId, status: 'declined', code: d.code, taken: 0, remainingToPay: g.amount };
     assert(card && choice && 'wallet' in choice, 'an approved group line has a wallet');
-    this.#recordSale({ txnId, partner, terminalId: null, groupId: g.groupId, card, wallet: choice.wallet, taken: d.taken, saleAt: g.at, at: g.at });
+    recordSale(this.#st, { txnId, partner, terminalId: null, groupId: g.groupId, card, wallet: choice.wallet, taken: d.taken, saleAt: g.at, at: g.at });
     return { cardNumber, txnId, status: 'approved', taken: d.taken, remainingToPay: d.remainingToPay };
   }
-
-  // ---------------------------------------------------------------------------------------------------
-  // Expiry (R7)
 
   /**
    * Once swept up to an instant, a wallet ended by then stays empty: nothing credits an ended wallet (a
@@ -1949,9 +1266,9 @@ export class SqliteLedger implements Ledger {
    * the ledger holds.
    */
   expire(at: number, maxWallets = Number.MAX_SAFE_INTEGER): ExpiryResult {
-    const r = this.#db.transaction(() => this.#expireStep(at, maxWallets))();
+    const r = this.#st.db.transaction(() => this.#expireStep(at, maxWallets))();
     // Set only once the step is committed: a rolled-back step leaves the cursor where it was.
-    this.#expiryCursor = r.next;
+    this.#st.expiryCursor = r.next;
     return r.result;
   }
 
@@ -1961,20 +1278,20 @@ export class SqliteLedger implements Ledger {
    * once instead of wading through the emptied ones again at every step.
    */
   #expireStep(at: number, maxWallets: number): { result: ExpiryResult; next: ExpiryCursor | undefined } {
-    const from = this.#db.prepare<[], { value: number }>("SELECT value FROM ledger_meta WHERE key = 'expired_through'").get()?.value ?? -1;
+    const from = this.#st.db.prepare<[], { value: number }>("SELECT value FROM ledger_meta WHERE key = 'expired_through'").get()?.value ?? -1;
     const returned = { cent: 0, entry: 0 };
     if (at <= from) return { result: { wallets: 0, returned, done: true }, next: undefined };
-    const c = this.#expiryCursor?.at === at && this.#expiryCursor.from === from ? this.#expiryCursor : { at, from, validUntil: from, id: Number.MAX_SAFE_INTEGER };
+    const c = this.#st.expiryCursor?.at === at && this.#st.expiryCursor.from === from ? this.#st.expiryCursor : { at, from, validUntil: from, id: Number.MAX_SAFE_INTEGER };
     // Two seeks rather than one row-value comparison, which SQLite would answer by rescanning every wallet
     // ending at the cursor's instant (a whole campaign ends at the same instant).
     const cols = 'id, benefit, campaign, unit, credits - debits AS balance, valid_until';
     const live = "kind = 'wallet' AND access = 0 AND credits > debits";
-    const due: DueWallet[] = this.#db
+    const due: DueWallet[] = this.#st.db
       .prepare<[number, number, number], DueWallet>(`SELECT ${cols} FROM accounts WHERE ${live} AND valid_until = ? AND id > ? ORDER BY id LIMIT ?`)
       .all(c.validUntil, c.id, maxWallets);
     if (due.length < maxWallets) {
       due.push(
-        ...this.#db
+        ...this.#st.db
           .prepare<[number, number, number], DueWallet>(`SELECT ${cols} FROM accounts WHERE ${live} AND valid_until > ? AND valid_until <= ? ORDER BY valid_until, id LIMIT ?`)
           .all(c.validUntil, at, maxWallets - due.length),
       );
@@ -1984,50 +1301,47 @@ export class SqliteLedger implements Ledger {
     for (const w of due) {
       const key = `${w.benefit}:${w.campaign}`;
       let f = funding.get(key);
-      if (!f) funding.set(key, (f = { id: this.#fundingAccount(w.benefit, w.campaign), total: 0 }));
-      this.#s.insertTransfer.run({ txn_id: null, kind: 'expiry', debit_account: w.id, credit_account: f.id, amount: w.balance, unit: w.unit, at });
-      this.#s.addDebits.run(w.balance, w.id);
+      if (!f) funding.set(key, (f = { id: fundingAccount(this.#st, w.benefit, w.campaign), total: 0 }));
+      this.#st.s.insertTransfer.run({ txn_id: null, kind: 'expiry', debit_account: w.id, credit_account: f.id, amount: w.balance, unit: w.unit, at });
+      this.#st.s.addDebits.run(w.balance, w.id);
       f.total += w.balance;
       returned[w.unit] += w.balance;
     }
-    for (const f of funding.values()) this.#s.addCredits.run(f.total, f.id);
+    for (const f of funding.values()) this.#st.s.addCredits.run(f.total, f.id);
     // Only a complete sweep moves the mark: a partial one leaves the rest (still holding value) for the next.
     const done = due.length < maxWallets;
-    if (done) this.#db.prepare("INSERT INTO ledger_meta (key, value) VALUES ('expired_through', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(at);
+    if (done) this.#st.db.prepare("INSERT INTO ledger_meta (key, value) VALUES ('expired_through', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(at);
     const last = due.at(-1);
     return { result: { wallets: due.length, returned, done }, next: done || !last ? undefined : { at, from, validUntil: last.valid_until, id: last.id } };
   }
 
-  // ---------------------------------------------------------------------------------------------------
-  // Statements (R11)
-
   closeStatement(partnerId: string, periodFrom: string, periodTo: string, at: number): Statement {
-    const partner = this.partner(partnerId);
+    const partner = this.#st.partner(partnerId);
     if (!partner) throw new PasserelleError('NOT_FOUND', `no partner ${partnerId}`);
     if (!isIsoDate(periodFrom) || !isIsoDate(periodTo) || periodFrom > periodTo) throw new PasserelleError('PERIOD_INVALID', 'period must be two dates, from ≤ to');
     const end = endOfRegionDay(periodTo);
     if (end > at) throw new PasserelleError('PERIOD_INVALID', `period ends ${periodTo}, which is not over yet`);
-    return this.#db.transaction((): Statement => {
-      const overlap = this.#db
+    return this.#st.db.transaction((): Statement => {
+      const overlap = this.#st.db
         .prepare<[string, string, string], { id: string }>('SELECT id FROM statements WHERE partner_id = ? AND period_from <= ? AND period_to >= ?')
         .get(partnerId, periodTo, periodFrom);
       if (overlap) throw new PasserelleError('PERIOD_INVALID', `period overlaps statement ${overlap.id}`);
       // No empty statement: a partner with nothing recorded (a convention that starts after the period, a
       // shop that sold nothing) gets none, so no one pays, holds or files a zero.
-      const lines = this.#db.prepare<[string, number], { n: number }>('SELECT count(*) AS n FROM sales WHERE partner_id = ? AND statement_id IS NULL AND recorded_at < ?').get(partnerId, end)!.n;
+      const lines = this.#st.db.prepare<[string, number], { n: number }>('SELECT count(*) AS n FROM sales WHERE partner_id = ? AND statement_id IS NULL AND recorded_at < ?').get(partnerId, end)!.n;
       if (lines === 0) {
         const why = partner.conventionFrom > periodTo ? `its convention starts on ${partner.conventionFrom}, after the period` : `nothing recorded up to ${periodTo} is left to state`;
         throw new PasserelleError('NOTHING_TO_STATE', `no statement for ${partnerId}: ${why}`);
       }
-      const n = (this.#db.prepare<[], { n: number }>('SELECT count(*) AS n FROM statements').get()?.n ?? 0) + 1;
+      const n = (this.#st.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM statements').get()?.n ?? 0) + 1;
       const id = `ST-${periodTo.replace(/-/g, '')}-${String(n).padStart(6, '0')}`;
-      this.#db
+      this.#st.db
         .prepare("INSERT INTO statements (id, partner_id, period_from, period_to, created_at, status, school_year, total_cents) VALUES (?, ?, ?, ?, ?, 'ready', '', 0)")
         .run(id, partnerId, periodFrom, periodTo, at);
-      this.#db.prepare('UPDATE sales SET statement_id = ? WHERE partner_id = ? AND statement_id IS NULL AND recorded_at < ?').run(id, partnerId, end);
+      this.#st.db.prepare('UPDATE sales SET statement_id = ? WHERE partner_id = ? AND statement_id IS NULL AND recorded_at < ?').run(id, partnerId, end);
       // An equipment shop is paid once it sent its yearly proof for each campaign its lines took from.
       const held = partner.type === 'equipment_shop' && this.#proofMissing(partnerId, id).length > 0;
-      this.#db
+      this.#st.db
         .prepare("UPDATE statements SET status = ?, total_cents = (SELECT coalesce(sum(amount_cents), 0) FROM sales WHERE statement_id = ?) WHERE id = ?")
         .run(held ? 'held' : 'ready', id, id);
       const s = this.statement(id);
@@ -2037,14 +1351,14 @@ export class SqliteLedger implements Ledger {
   }
 
   statement(id: string): Statement | undefined {
-    const r = this.#db
+    const r = this.#st.db
       .prepare<[string], { id: string; partner_id: string; name: string; period_from: string; period_to: string; created_at: number; status: Statement['status']; total_cents: number }>(
         'SELECT s.*, p.name FROM statements s JOIN partners p ON p.id = s.partner_id WHERE s.id = ?',
       )
       .get(id);
     if (!r) return undefined;
     const start = startOfRegionDay(r.period_from);
-    const lines = this.#db
+    const lines = this.#st.db
       .prepare<[string], SaleRow>('SELECT * FROM sales WHERE statement_id = ? ORDER BY sale_at, id')
       .all(id)
       .map((l): StatementLine => ({
@@ -2077,7 +1391,7 @@ export class SqliteLedger implements Ledger {
   }
 
   statements(filter: { partnerId?: string; status?: Statement['status'] }): Statement[] {
-    return this.#db
+    return this.#st.db
       .prepare<[{ 1: string | null; 2: string | null }], { id: string }>(
         'SELECT id FROM statements WHERE (?1 IS NULL OR partner_id = ?1) AND (?2 IS NULL OR status = ?2) ORDER BY period_from, id',
       )
@@ -2087,12 +1401,12 @@ export class SqliteLedger implements Ledger {
 
   markPaid(statementIds: readonly string[], at: number, file: { readonly id: string; readonly xml: string }): void {
     if (statementIds.length === 0) throw new PasserelleError('DATA_INVALID', 'a SEPA file pays at least one statement');
-    this.#run(
+    this.#st.run(
       () =>
-        this.#db.transaction(() => {
-          this.#db.prepare('INSERT INTO sepa_files (id, created_at, xml) VALUES (?, ?, ?)').run(file.id, at, file.xml);
+        this.#st.db.transaction(() => {
+          this.#st.db.prepare('INSERT INTO sepa_files (id, created_at, xml) VALUES (?, ?, ?)').run(file.id, at, file.xml);
           for (const id of statementIds) {
-            const r = this.#db
+            const r = this.#st.db
               .prepare("UPDATE statements SET status = 'paid', paid_at = ?, paid_by = ? WHERE id = ? AND status = 'ready' AND total_cents > 0")
               .run(at, file.id, id);
             if (r.changes !== 1) throw new PasserelleError('DATA_INVALID', `statement ${id} is not ready to pay (held, paid, or nothing owed)`);
@@ -2103,20 +1417,16 @@ export class SqliteLedger implements Ledger {
   }
 
   sepaFile(id: string): { id: string; createdAt: number; xml: string; statementIds: string[] } | undefined {
-    const f = this.#db.prepare<[string], { id: string; created_at: number; xml: string }>('SELECT id, created_at, xml FROM sepa_files WHERE id = ?').get(id);
+    const f = this.#st.db.prepare<[string], { id: string; created_at: number; xml: string }>('SELECT id, created_at, xml FROM sepa_files WHERE id = ?').get(id);
     if (!f) return undefined;
-    const ids = this.#db.prepare<[string], { id: string }>('SELECT id FROM statements WHERE paid_by = ? ORDER BY id').all(id);
+    const ids = this.#st.db.prepare<[string], { id: string }>('SELECT id FROM statements WHERE paid_by = ? ORDER BY id').all(id);
     return { id: f.id, createdAt: f.created_at, xml: f.xml, statementIds: ids.map((r) => r.id) };
   }
 
-
-  // ---------------------------------------------------------------------------------------------------
-  // API tokens
-
   addApiToken(t: ApiTokenRecord & { readonly tokenHash: string; readonly demo?: boolean }): void {
-    this.#run(
+    this.#st.run(
       () =>
-        this.#db
+        this.#st.db
           .prepare('INSERT INTO api_tokens (token_hash, name, role, partner_id, created_at, demo) VALUES (?, ?, ?, ?, ?, ?)')
           .run(t.tokenHash, t.name, t.role, t.partnerId, t.createdAt, t.demo ? 1 : 0),
       `token ${t.name}`,
@@ -2124,11 +1434,11 @@ export class SqliteLedger implements Ledger {
   }
 
   revokeDemoTokens(at: number): number {
-    return this.#db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE demo = 1 AND revoked_at IS NULL').run(at).changes;
+    return this.#st.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE demo = 1 AND revoked_at IS NULL').run(at).changes;
   }
 
   apiToken(tokenHash: string): ApiTokenRecord | undefined {
-    const r = this.#db
+    const r = this.#st.db
       .prepare<[string], { name: string; role: ApiTokenRecord['role']; partner_id: string | null; created_at: number }>(
         'SELECT name, role, partner_id, created_at FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL',
       )
@@ -2137,7 +1447,7 @@ export class SqliteLedger implements Ledger {
   }
 
   apiTokens(): (ApiTokenRecord & { readonly id: string })[] {
-    return this.#db
+    return this.#st.db
       .prepare<[], { id: string; name: string; role: ApiTokenRecord['role']; partner_id: string | null; created_at: number }>(
         'SELECT substr(token_hash, 1, 16) AS id, name, role, partner_id, created_at FROM api_tokens WHERE revoked_at IS NULL ORDER BY created_at, name',
       )
@@ -2147,46 +1457,34 @@ export class SqliteLedger implements Ledger {
 
   revokeApiToken(id: string, at: number): boolean {
     if (!/^[0-9a-f]{16}$/.test(id)) return false;
-    return this.#db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE substr(token_hash, 1, 16) = ? AND revoked_at IS NULL').run(at, id).changes > 0;
-  }
-
-  // ---------------------------------------------------------------------------------------------------
-  // Reads, audit
-
-  /** Run a write; a constraint violation (duplicate id, unknown partner) becomes a refusal with its code. */
-  #run(fn: () => unknown, what: string): void {
-    try {
-      fn();
-    } catch (e) {
-      throw constraintRefusal(e, what) ?? e;
-    }
+    return this.#st.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE substr(token_hash, 1, 16) = ? AND revoked_at IS NULL').run(at, id).changes > 0;
   }
 
   atomically<T>(fn: () => T): T {
     try {
-      return this.#db.transaction(fn)();
+      return this.#st.db.transaction(fn)();
     } catch (e) {
       // Rolled back: a row cached inside it may never have been committed.
-      this.#terminals.clear();
-      this.#cardKeys.clear();
+      this.#st.terminals.clear();
+      this.#st.cardKeys.clear();
       throw e;
     }
   }
 
   walletBalance(cardNumber: string, benefit: Benefit, at?: number): number | undefined {
-    const card = this.#s.card.get(cardNumber);
+    const card = this.#st.s.card.get(cardNumber);
     if (!card) return undefined;
     if (at !== undefined) {
-      const choice = this.#chooseWallet(card, benefit, at);
+      const choice = chooseWallet(this.#st, card, benefit, at);
       return 'wallet' in choice ? choice.wallet.balance : undefined;
     }
-    return this.#s.wallets.all(card.dossier_id, benefit).at(-1)?.balance;
+    return this.#st.s.wallets.all(card.dossier_id, benefit).at(-1)?.balance;
   }
 
   wallets(cardNumber: string, at: number): WalletView[] {
-    const card = this.#cardOrThrow(cardNumber);
-    const suspended = this.#suspendedKeys(card.dossier_id);
-    return this.#s.allWallets.all(card.dossier_id).map((w) => {
+    const card = this.#st.cardOrThrow(cardNumber);
+    const suspended = suspendedKeysOf(this.#st, card.dossier_id);
+    return this.#st.s.allWallets.all(card.dossier_id).map((w) => {
       const isSuspended = suspended.has(`*:${w.campaign}`) || suspended.has(`${w.benefit}:${w.campaign}`);
       return {
         benefit: w.benefit,
@@ -2204,10 +1502,10 @@ export class SqliteLedger implements Ledger {
   }
 
   history(cardNumber: string, limit: number): HistoryEntry[] {
-    const card = this.#cardOrThrow(cardNumber);
+    const card = this.#st.cardOrThrow(cardNumber);
     // A sale is dated when it was made (a late offline sale arrives days after), every other movement
     // when it was recorded; both instants are given.
-    const rows = this.#db
+    const rows = this.#st.db
       .prepare<
         [{ 1: string; 2: string; 3: number }],
         { at: number; recorded_at: number; kind: TransferKind; benefit: Benefit; campaign: string; unit: Unit; amount: number; txn_id: string | null; partner_id: string | null }
@@ -2239,12 +1537,12 @@ export class SqliteLedger implements Ledger {
   }
 
   request(txnId: string): StoredRequest | undefined {
-    const r = this.#s.request.get(txnId);
+    const r = this.#st.s.request.get(txnId);
     return r && { txnId: r.txn_id, terminalId: r.terminal_id, seq: r.seq, status: r.status, mode: r.mode, code: r.code, reply: r.reply };
   }
 
   transfersForTxn(txnId: string): TransferRecord[] {
-    return this.#db
+    return this.#st.db
       .prepare<[string], { id: number; txn_id: string | null; kind: TransferKind; d: string; c: string; amount: number; unit: Unit; at: number }>(
         `SELECT t.id, t.txn_id, t.kind, da.name AS d, ca.name AS c, t.amount, t.unit, t.at FROM transfers t
          JOIN account_names da ON da.id = t.debit_account JOIN account_names ca ON ca.id = t.credit_account WHERE t.txn_id = ? ORDER BY t.id`,
@@ -2255,19 +1553,19 @@ export class SqliteLedger implements Ledger {
 
   conflictCount(txnId?: string): number {
     const row = txnId
-      ? this.#db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM conflicts WHERE txn_id = ?').get(txnId)
-      : this.#db.prepare<[], { n: number }>('SELECT count(*) AS n FROM conflicts').get();
+      ? this.#st.db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM conflicts WHERE txn_id = ?').get(txnId)
+      : this.#st.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM conflicts').get();
     return row?.n ?? 0;
   }
 
   counts() {
-    const n = (table: string) => (this.#db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+    const n = (table: string) => (this.#st.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
     return { partners: n('partners'), terminals: n('terminals'), cards: n('cards'), requests: n('requests'), transfers: n('transfers') };
   }
 
   audit(): string[] {
     const problems: string[] = [];
-    const q = <T>(sql: string) => this.#db.prepare(sql).all() as T[];
+    const q = <T>(sql: string) => this.#st.db.prepare(sql).all() as T[];
     for (const r of q<{ unit: string; net: number }>('SELECT unit, sum(credits) - sum(debits) AS net FROM accounts GROUP BY unit')) {
       if (r.net !== 0) problems.push(`accounts in ${r.unit} do not balance: credits − debits = ${r.net}`);
     }
@@ -2321,26 +1619,17 @@ export class SqliteLedger implements Ledger {
 
   /** The durability settings in force (tests check them). */
   pragmas(): { journal_mode: string; synchronous: number } {
-    return {
-      journal_mode: this.#db.pragma('journal_mode', { simple: true }) as string,
-      synchronous: this.#db.pragma('synchronous', { simple: true }) as number,
-    };
+    return this.#st.pragmas();
   }
 
   close(): void {
-    if (this.#db.open) this.#db.close();
+    this.#st.close();
   }
 }
 
 /** The chain hash a record is stored under: its message's, or one derived from its fingerprint (tests). */
 function recordHash(item: LedgerItem): string {
   return item.msgHash ?? fallbackRecordHash(item.fingerprint);
-}
-
-function walletSnapshot(choice: WalletChoice | undefined): Pick<Snapshot, 'wallet' | 'walletProblem'> {
-  if (!choice) return {};
-  if ('problem' in choice) return { walletProblem: choice.problem };
-  return { wallet: { balance: choice.wallet.balance, access: choice.wallet.access === 1 } };
 }
 
 /** The rows a suspension writes or lifts: one per benefit named, or one null row for the whole campaign. */
@@ -2356,18 +1645,6 @@ function holderWords(text: string): string[] {
   return text.split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 0).slice(0, 8);
 }
 
-/**
- * A constraint the schema enforces, said as a person would say it: SQLite's own message names tables and
- * columns ("UNIQUE constraint failed: campaigns.id"), which mean nothing to an operator and stay in the log.
- * Anything else (an I/O or lock failure) is not a refusal: undefined, and it travels as it is.
- */
-function constraintRefusal(e: unknown, what: string): PasserelleError | undefined {
-  if (!(e instanceof Database.SqliteError) || !e.code.startsWith('SQLITE_CONSTRAINT')) return undefined;
-  if (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return new PasserelleError('ALREADY_EXISTS', `${what} already exists`);
-  if (e.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new PasserelleError('DATA_INVALID', `${what} names a partner, dossier or card that does not exist`);
-  return new PasserelleError('DATA_INVALID', `${what} has a value out of range or inconsistent with the ledger`);
-}
-
 function checkPartner(p: PartnerRecord): void {
   if (!isPartnerType(p.type)) throw new PasserelleError('DATA_INVALID', `unknown partner type ${p.type}`);
   if (!isIsoDate(p.conventionFrom) || !isIsoDate(p.conventionTo) || p.conventionFrom > p.conventionTo) {
@@ -2375,20 +1652,6 @@ function checkPartner(p: PartnerRecord): void {
   }
   if (p.entryPriceCents !== undefined && (!Number.isSafeInteger(p.entryPriceCents) || p.entryPriceCents < 0)) {
     throw new PasserelleError('DATA_INVALID', `partner ${p.id}: entry price must be whole cents ≥ 0`);
-  }
-}
-
-/**
- * The ledger holds every youth's balances and every partner's bank details: readable by the gateway's
- * user only. The file is made 0600 before SQLite opens it, and SQLite gives its WAL and shared-memory
- * files the database file's permissions; a file from an older gateway (0644) is tightened, with its
- * journal files.
- */
-function privateFile(file: string): void {
-  if (file === ':memory:' || file === '' || file.startsWith('file:')) return;
-  closeSync(openSync(file, 'a', 0o600));
-  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
-    if (existsSync(f) && (statSync(f).mode & 0o077) !== 0) chmodSync(f, 0o600);
   }
 }
 

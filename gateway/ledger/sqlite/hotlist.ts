@@ -1,0 +1,48 @@
+import type { HotlistReason } from '../../../protocol/offline.ts';
+import type { SqliteStore } from './store.ts';
+import type { HotlistTx } from './rows.ts';
+
+/*
+ * The hotlist as terminals see it, kept in line with each card's state (docs/offline.md).
+ */
+
+export function hotlistVersion(st: SqliteStore): number {
+  return st.s.meta.get('hotlist_version')?.value ?? 0;
+}
+
+/**
+ * Bring a card's hotlist row in line with its state: opposed > suspended (any suspension of its dossier
+ * in force) > soft (soft-blocked after an offline loss) > off the list. `soft` sets or clears the soft
+ * block. A change visible to terminals takes the transaction's hotlist version, bumped once per
+ * transaction however many cards change; a card leaving the list keeps its row (reason NULL) so the
+ * next delta tells the terminals.
+ */
+export function hotlistRefresh(st: SqliteStore, cardNumber: string, hv: HotlistTx, at: number, soft?: 'set' | 'clear'): void {
+  const row = st.s.hotlistRow.get(cardNumber);
+  const card = st.s.card.get(cardNumber);
+  const softAt = soft === 'set' ? (row?.soft_at ?? at) : soft === 'clear' ? null : (row?.soft_at ?? null);
+  const reason: HotlistReason | null =
+    card?.status === 'opposed' ? 'opposed' : card && card.suspensions > 0 ? 'suspended' : softAt !== null ? 'soft' : null;
+  const was = row?.reason ?? null;
+  if (was === reason) {
+    if (row && row.soft_at !== softAt) st.s.setSoftAt.run(softAt, cardNumber);
+    return;
+  }
+  if (hv.version === undefined) {
+    hv.version = hotlistVersion(st) + 1;
+    st.s.putMeta.run('hotlist_version', hv.version);
+    st.s.putHotlistVersion.run(hv.version, at);
+  }
+  const since = reason === null ? (row?.since ?? null) : was === null ? hv.version : (row?.since ?? hv.version);
+  st.s.putHotlist.run({ card_number: cardNumber, reason, version: hv.version, since, soft_at: softAt, changed_at: at });
+}
+
+/**
+ * Offline acceptance is refused for the whole card while any suspension of its dossier is in force, whole
+ * or partial (a terminal offline cannot tell which benefits a partial one covers; the card still works
+ * online for the others).
+ */
+export function hotlistDossier(st: SqliteStore, dossierId: string, at: number): void {
+  const hv: HotlistTx = {};
+  for (const c of st.s.cardsOfDossier.all(dossierId)) hotlistRefresh(st, c.number, hv, at);
+}

@@ -1,0 +1,40 @@
+import { regionDate } from '../../../common/paris-time.ts';
+import { pinGate, type Decision, type PinGate } from '../../rules.ts';
+import type { DebitItem } from '../ledger.ts';
+import type { SqliteStore } from './store.ts';
+import type { CardRow } from './rows.ts';
+
+/*
+ * The secret code's wrong tries (R3), counted inside the debit transaction.
+ */
+
+/**
+ * R3 (rules.ts `PIN_TRIES`): a wrong code counts for its partner and its Paris day, a right one clears
+ * every count. Only tries the rules actually judged count: a try on a blocked code, an unknown card or a
+ * wrong partner changes nothing.
+ */
+/**
+ * Count a wrong code, or clear the counts on a right one; the decision to store. A wrong code that used
+ * the last try says so at once (R3): the youth learns of the block on that try, not on the next one.
+ */
+export function countPinTry(st: SqliteStore, card: CardRow, partnerId: string, at: number, pin: DebitItem['pin'], d: Decision): Decision {
+  if (pin === 'incorrect' && d.status === 'declined' && d.code === 'PIN_INCORRECT') {
+    st.s.addPinTry.run(card.dossier_id, partnerId, regionDate(at));
+    st.s.setPinFailures.run(card.pin_failures + 1, card.dossier_id);
+    const after = pinGateOf(st, { ...card, pin_failures: card.pin_failures + 1 }, partnerId, at, pin);
+    if (after === 'locked') return { ...d, code: 'PIN_INCORRECT_LOCKED' };
+    if (after === 'tries-exceeded') return { ...d, code: 'PIN_INCORRECT_BLOCKED' };
+  } else if (pin === 'ok' && card.pin_failures > 0 && !(d.status === 'declined' && (d.code === 'PIN_LOCKED' || d.code === 'PIN_TRIES_EXCEEDED'))) {
+    st.s.clearPinTries.run(card.dossier_id);
+    st.s.setPinFailures.run(0, card.dossier_id);
+  }
+  return d;
+}
+
+/** Where the youth's code stands for this partner now, counted inside the batch (QR sales only). */
+export function pinGateOf(st: SqliteStore, card: CardRow, partnerId: string | null, at: number, pin: DebitItem['pin']): PinGate {
+  if (pin === 'not-needed' || card.pin_failures === 0) return 'open';
+  const day = regionDate(at);
+  const t = st.s.pinTries.get(day, day, partnerId ?? '', card.dossier_id)!;
+  return pinGate({ total: t.total ?? 0, partners: t.partners, today: t.today ?? 0, todayHere: t.here ?? 0 });
+}

@@ -1,0 +1,209 @@
+import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { isPartnerType, type Benefit } from '../../../protocol/benefits.ts';
+import { GENESIS_HASH, OfflineLimits } from '../../../protocol/offline.ts';
+import { maskCardNumber } from '../../../protocol/card.ts';
+import { assert, PasserelleError } from '../../../protocol/errors.ts';
+import { endOfRegionDay, startOfRegionDay } from '../../../common/paris-time.ts';
+import type { BenefitWindow } from '../../campaigns.ts';
+import { DEFAULT_LEDGER_RULES, type LedgerRules, type PartnerRecord } from '../ledger.ts';
+import { FIRST_MIGRATED_VERSION, MIGRATIONS, SCHEMA, SCHEMA_VERSION } from '../sqlite-schema.ts';
+import { prepareStatements, type Statements } from './prepared.ts';
+import type { TerminalRow, PartnerCache, CardRow, ExpiryCursor, SyncState } from './rows.ts';
+
+/**
+ * The SQLite ledger: one file, WAL, `synchronous = FULL` (a commit is on disk before we reply: a lost write
+ * here is lost money), every batch of debits in one transaction (group commit).
+ */
+export interface SqliteLedgerOptions {
+  /** A file path, or ':memory:' for tests. */
+  readonly file: string;
+  readonly rules?: LedgerRules;
+}
+
+/**
+ * What the parts of the SQLite ledger share (one part a role, gateway/ledger/sqlite/): the database handle
+ * and its migration, the prepared statements, the rules, and the caches with the lookups that fill them.
+ */
+export class SqliteStore {
+  readonly db: Database.Database;
+  readonly s: Statements;
+  readonly rules: LedgerRules;
+  // Caches of committed rows this ledger alone writes (one gateway process per SQLite file), dropped on
+  // every write to them. Only rows committed before a debit batch are cached, so a rolled-back batch can
+  // leave nothing behind here.
+  readonly terminals = new Map<string, TerminalRow>();
+  /** Chip keys read for sale proofs (one lookup per NFC sale otherwise); bounded, cleared when full. */
+  readonly cardKeys = new Map<string, { readonly publicKey: Uint8Array; readonly expiry: string }>();
+  readonly accountIds = new Map<string, number>();
+  /** Offline policy versions never change once committed. */
+  readonly policies = new Map<number, OfflineLimits>();
+  /** Committed `terminal_sync` rows, and those the running debit batch changed (merged once it commits). */
+  readonly syncs = new Map<string, SyncState>();
+  batchSyncs = new Map<string, SyncState>();
+  /** False while the voids table is empty, so a debit skips the tombstone lookup (set before any insert). */
+  voidsExist: boolean;
+  /** Where the current expiry sweep stopped; set only once a step is committed. */
+  expiryCursor: ExpiryCursor | undefined;
+
+  constructor(opts: SqliteLedgerOptions) {
+    this.rules = opts.rules ?? DEFAULT_LEDGER_RULES;
+    privateFile(opts.file);
+    this.db = new Database(opts.file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    // 64 MiB of page cache: the hot part of the wallets stays in memory between batches.
+    this.db.pragma('cache_size = -65536');
+    this.#migrate();
+    this.s = prepareStatements(this.db);
+    this.voidsExist = this.db.prepare('SELECT 1 FROM voids LIMIT 1').get() !== undefined;
+  }
+
+  #migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new PasserelleError('DATA_INVALID', `ledger schema version ${version} is newer than this gateway (${SCHEMA_VERSION})`);
+    }
+    if (version !== 0 && version < FIRST_MIGRATED_VERSION) {
+      // Versions 1 (before wallets moved to dossiers) and 2 (before offline acceptance and the hash chain)
+      // only ever held development and demo data; there is nothing to carry over, and guessing would be
+      // worse than saying so.
+      throw new PasserelleError(
+        'DATA_INVALID',
+        `ledger schema version ${version} is from a development build (this gateway uses ${SCHEMA_VERSION}) and cannot be upgraded: it only ever held demo data; delete the data directory or move the ledger file aside to start a new one`,
+      );
+    }
+    // One transaction: a ledger is at one version or the next, never half-way.
+    this.db.transaction(() => {
+      // Columns added to existing tables first; then the schema creates whatever tables and indexes are new.
+      if (version !== 0) for (let v = version; v < SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v] ?? '');
+      this.db.exec(SCHEMA);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
+  }
+
+  /** Run a write; a constraint violation (duplicate id, unknown partner) becomes a refusal with its code. */
+  run(fn: () => unknown, what: string): void {
+    try {
+      fn();
+    } catch (e) {
+      throw constraintRefusal(e, what) ?? e;
+    }
+  }
+
+  terminal(id: string): TerminalRow | undefined {
+    let t = this.terminals.get(id);
+    if (!t) {
+      const r = this.s.terminal.get(id);
+      if (!r) return undefined;
+      const p = this.partnerCache(r.partner_id);
+      t = { id: r.id, partnerId: r.partner_id, publicKey: new Uint8Array(r.public_key), active: r.active === 1, partnerType: p.type, partner: p };
+      this.terminals.set(id, t);
+    }
+    return t;
+  }
+
+  partnerCache(id: string): PartnerCache {
+    const p = this.s.partner.get(id);
+    assert(p, `partner ${id} is referenced but missing`);
+    assert(isPartnerType(p.type), `partner ${id} has an unknown type ${p.type}`);
+    return {
+      id: p.id,
+      type: p.type,
+      conventionStart: startOfRegionDay(p.convention_from),
+      conventionEnd: endOfRegionDay(p.convention_to),
+      entryPriceCents: p.entry_price_cents,
+    };
+  }
+
+  partner(id: string): PartnerRecord | undefined {
+    const p = this.s.partner.get(id);
+    if (!p || !isPartnerType(p.type)) return undefined;
+    return {
+      id: p.id,
+      name: p.name,
+      type: p.type,
+      conventionFrom: p.convention_from,
+      conventionTo: p.convention_to,
+      entryPriceCents: p.entry_price_cents,
+      iban: p.iban,
+      bic: p.bic,
+    };
+  }
+
+  cardOrThrow(number: string): CardRow {
+    const r = this.s.card.get(number);
+    if (!r) throw new PasserelleError('NOT_FOUND', `no card ${maskCardNumber(number)}`);
+    return r;
+  }
+
+  window(campaign: string, benefit: Benefit): BenefitWindow {
+    const c = this.s.campaign.get(campaign);
+    if (!c) throw new PasserelleError('DATA_INVALID', `no campaign ${campaign}: create it first`);
+    const w = (JSON.parse(c.windows) as BenefitWindow[]).find((x) => x.benefit === benefit);
+    assert(w, `campaign ${campaign} has no window for ${benefit}`);
+    return w;
+  }
+
+  offlinePolicy(version: number): OfflineLimits | undefined {
+    let p = this.policies.get(version);
+    if (!p) {
+      const r = this.s.policy.get(version);
+      if (!r) return undefined;
+      p = JSON.parse(r.limits) as OfflineLimits;
+      // A stored version never changes once committed.
+      if (!this.db.inTransaction) this.policies.set(version, p);
+    }
+    return p;
+  }
+
+  /** A terminal's sequence state as the running batch sees it. */
+  sync(terminalId: string): SyncState {
+    let sync = this.batchSyncs.get(terminalId) ?? this.syncs.get(terminalId);
+    if (!sync) {
+      sync = this.s.sync.get(terminalId) ?? { next_seq: 1, max_seq: 0, head_hash: GENESIS_HASH };
+      if (!this.db.inTransaction) this.syncs.set(terminalId, sync);
+    }
+    return sync;
+  }
+
+  /** The durability settings in force (tests check them). */
+  pragmas(): { journal_mode: string; synchronous: number } {
+    return {
+      journal_mode: this.db.pragma('journal_mode', { simple: true }) as string,
+      synchronous: this.db.pragma('synchronous', { simple: true }) as number,
+    };
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+/**
+ * A constraint the schema enforces, said as a person would say it: SQLite's own message names tables and
+ * columns ("UNIQUE constraint failed: campaigns.id"), which mean nothing to an operator and stay in the log.
+ * Anything else (an I/O or lock failure) is not a refusal: undefined, and it travels as it is.
+ */
+export function constraintRefusal(e: unknown, what: string): PasserelleError | undefined {
+  if (!(e instanceof Database.SqliteError) || !e.code.startsWith('SQLITE_CONSTRAINT')) return undefined;
+  if (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return new PasserelleError('ALREADY_EXISTS', `${what} already exists`);
+  if (e.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new PasserelleError('DATA_INVALID', `${what} names a partner, dossier or card that does not exist`);
+  return new PasserelleError('DATA_INVALID', `${what} has a value out of range or inconsistent with the ledger`);
+}
+
+/**
+ * The ledger holds every youth's balances and every partner's bank details: readable by the gateway's
+ * user only. The file is made 0600 before SQLite opens it, and SQLite gives its WAL and shared-memory
+ * files the database file's permissions; a file from an older gateway (0644) is tightened, with its
+ * journal files.
+ */
+function privateFile(file: string): void {
+  if (file === ':memory:' || file === '' || file.startsWith('file:')) return;
+  closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    if (existsSync(f) && (statSync(f).mode & 0o077) !== 0) chmodSync(f, 0o600);
+  }
+}
