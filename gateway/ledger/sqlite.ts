@@ -1,17 +1,17 @@
 import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { Value } from '@sinclair/typebox/value';
-import { BENEFIT_CODES, benefitUnit, isAccessBenefit, isBenefit, isPartnerType, maxLoad, partnerMayDebit, type Benefit, type Unit } from '../../protocol/benefits.ts';
+import { benefitUnit, isAccessBenefit, isBenefit, maxLoad, partnerMayDebit, type Benefit, type Unit } from '../../protocol/benefits.ts';
 import type { DeclineCode } from '../../protocol/codes.ts';
 import type { DebitRequestBody, VoidRequestBody } from '../../protocol/messages.ts';
 import { OfflineLimits, type HotlistReason } from '../../protocol/offline.ts';
 import { isValidCardNumber, maskCardNumber } from '../../protocol/card.ts';
 import { encodeJson } from '../../protocol/debit.ts';
 import { assert, PasserelleError } from '../../protocol/errors.ts';
-import { addDays, endOfRegionDay, isIsoDate, regionDate, startOfRegionDay } from '../../common/paris-time.ts';
+import { addDays, regionDate, startOfRegionDay } from '../../common/paris-time.ts';
 import type { CardLoadRow } from '../bulk/types.ts';
-import { campaignAt, checkCampaign, walletValidity, type BenefitWindow, type CampaignDef } from '../campaigns.ts';
-import type { Statement, StatementLine } from '../reimbursement/types.ts';
+import { walletValidity, type CampaignDef } from '../campaigns.ts';
+import type { Statement } from '../reimbursement/types.ts';
 import { debitReply, voidReply } from '../replies.ts';
 import { decide, MAX_GROUP_SIZE, type CardProofCheck, type Decision, type PinGate } from '../rules.ts';
 import { fallbackRecordHash, isVoidItem, type CardRecord, type CardSearch, type IssueCard, type Opposition, type OppositionResult, type Suspension, type CorrectionResult, type ExpiryResult, type DebitItem, type VoidItem, type LedgerItem, type CommitOutcome, type TerminalSync, type TransferKind, type TransferRecord, type StoredRequest, type AuditEntry, type TerminalContact, type EnrolmentCodeRecord, type GroupList, type GroupSale, type GroupSaleLine, type GroupSaleResult, type CardHotlistEntry, type OfflineReport, type OfflineLoss, type PartnerRecord, type TerminalRecord, type ProofResult, type ApiTokenRecord, type LoadRecord, type BulkLoadResult, type WalletView, type HistoryEntry, type Ledger } from './ledger.ts';
@@ -22,15 +22,12 @@ import { transfer, account, fundingAccount, payableAccount, regionAccount, recor
 import { chooseWallet, restoreExpired, suspendedKeysOf, suspendedKeysAt, walletSnapshot } from './sqlite/wallet-choice.ts';
 import { hotlistVersion, hotlistRefresh, hotlistDossier } from './sqlite/hotlist.ts';
 import { countPinTry, pinGateOf } from './sqlite/pins.ts';
+import { SqliteRegistry } from './sqlite/registry.ts';
+import { SqliteFleet } from './sqlite/fleet.ts';
+import { SqliteTokens } from './sqlite/tokens.ts';
+import { SqliteStatements } from './sqlite/statements.ts';
 
 export type { SqliteLedgerOptions } from './sqlite/store.ts';
-
-/**
- * The SQLite ledger: one file, WAL, `synchronous = FULL` (a commit is on disk before we reply: a lost write
- * here is lost money), every batch of debits in one transaction (group commit). It is made of one part per
- * role of `Ledger` (gateway/ledger/sqlite/), all working through one store (the database, the prepared
- * statements, the caches), and answers each call by handing it to the part whose role it is.
- */
 
 /** Benefits a school may pay an outing with (R12): shows and cinema, never first aid. */
 export const GROUP_BENEFITS: readonly Benefit[] = ['SHOWS', 'CINEMA'];
@@ -93,13 +90,27 @@ interface DueWallet {
   readonly valid_until: number;
 }
 
+/**
+ * The SQLite ledger: one file, WAL, `synchronous = FULL` (a commit is on disk before we reply: a lost write
+ * here is lost money), every batch of debits in one transaction (group commit). It is made of one part per
+ * role of `Ledger` (gateway/ledger/sqlite/), all working through one store (the database, the prepared
+ * statements, the caches), and answers each call by handing it to the part whose role it is.
+ */
 export class SqliteLedger implements Ledger {
   readonly #st: SqliteStore;
+  readonly #registry: SqliteRegistry;
+  readonly #fleet: SqliteFleet;
+  readonly #statements: SqliteStatements;
+  readonly #tokens: SqliteTokens;
   readonly #commit: (items: readonly LedgerItem[], decidedAt: number) => CommitOutcome[];
 
   constructor(opts: SqliteLedgerOptions) {
     const st = new SqliteStore(opts);
     this.#st = st;
+    this.#registry = new SqliteRegistry(st);
+    this.#fleet = new SqliteFleet(st);
+    this.#statements = new SqliteStatements(st);
+    this.#tokens = new SqliteTokens(st);
     this.#commit = st.db.transaction((items: readonly LedgerItem[], decidedAt: number) => {
       const hv: HotlistTx = {};
       const outcomes = items.map((item) => this.#applyItem(item, decidedAt, hv));
@@ -109,22 +120,115 @@ export class SqliteLedger implements Ledger {
     });
   }
 
+  // Campaigns, partners and their terminals
+
   terminal(id: string): TerminalRecord | undefined {
-    return this.#st.terminal(id);
+    return this.#registry.terminal(id);
   }
-
   partner(id: string): PartnerRecord | undefined {
-    return this.#st.partner(id);
+    return this.#registry.partner(id);
   }
-
   partners(): PartnerRecord[] {
-    const ids = this.#st.db.prepare<[], { id: string }>('SELECT id FROM partners ORDER BY id').all();
-    return ids.map((r) => this.#st.partner(r.id)).filter((p): p is PartnerRecord => p !== undefined);
+    return this.#registry.partners();
+  }
+  terminalsOf(partnerId: string): TerminalRecord[] {
+    return this.#registry.terminalsOf(partnerId);
+  }
+  addCampaign(def: CampaignDef): void {
+    this.#registry.addCampaign(def);
+  }
+  campaigns(): CampaignDef[] {
+    return this.#registry.campaigns();
+  }
+  addPartner(p: PartnerRecord): void {
+    this.#registry.addPartner(p);
+  }
+  updatePartner(id: string, patch: Partial<Omit<PartnerRecord, 'id' | 'type'>>): void {
+    this.#registry.updatePartner(id, patch);
+  }
+  addTerminal(t: Omit<TerminalRecord, 'active'> & { active?: boolean }): void {
+    this.#registry.addTerminal(t);
+  }
+  setTerminalActive(id: string, active: boolean): void {
+    this.#registry.setTerminalActive(id, active);
+  }
+  replaceTerminalKey(id: string, publicKey: Uint8Array): void {
+    this.#registry.replaceTerminalKey(id, publicKey);
   }
 
-  terminalsOf(partnerId: string): TerminalRecord[] {
-    const ids = this.#st.db.prepare<[string], { id: string }>('SELECT id FROM terminals WHERE partner_id = ? ORDER BY id').all(partnerId);
-    return ids.map((r) => this.#st.terminal(r.id)).filter((t): t is TerminalRow => t !== undefined).map(({ id, partnerId: p, publicKey, active }) => ({ id, partnerId: p, publicKey, active }));
+  // Terminals in the field
+
+  recordContacts(contacts: readonly TerminalContact[]): void {
+    this.#fleet.recordContacts(contacts);
+  }
+  lastConnectTokenMs(terminalId: string): number {
+    return this.#fleet.lastConnectTokenMs(terminalId);
+  }
+  contactBounds(terminalId: string, seq: number): { after: number | null; before: number | null } {
+    return this.#fleet.contactBounds(terminalId, seq);
+  }
+  addAudit(e: Omit<AuditEntry, 'id'>): void {
+    this.#fleet.addAudit(e);
+  }
+  auditLog(filter: { readonly subject?: string; readonly action?: string; readonly limit: number }): AuditEntry[] {
+    return this.#fleet.auditLog(filter);
+  }
+  addEnrolmentCode(c: Omit<EnrolmentCodeRecord, 'failures' | 'usedAt' | 'revokedAt'>): void {
+    this.#fleet.addEnrolmentCode(c);
+  }
+  enrolmentCode(id: string): EnrolmentCodeRecord | undefined {
+    return this.#fleet.enrolmentCode(id);
+  }
+  openEnrolmentCodes(): EnrolmentCodeRecord[] {
+    return this.#fleet.openEnrolmentCodes();
+  }
+  countEnrolmentFailure(id: string): number {
+    return this.#fleet.countEnrolmentFailure(id);
+  }
+  useEnrolmentCode(id: string, at: number): boolean {
+    return this.#fleet.useEnrolmentCode(id, at);
+  }
+  revokeEnrolmentCode(id: string, at: number): boolean {
+    return this.#fleet.revokeEnrolmentCode(id, at);
+  }
+
+  // Statements (R11)
+
+  closeStatement(partnerId: string, periodFrom: string, periodTo: string, at: number): Statement {
+    return this.#statements.closeStatement(partnerId, periodFrom, periodTo, at);
+  }
+  statement(id: string): Statement | undefined {
+    return this.#statements.statement(id);
+  }
+  statements(filter: { partnerId?: string; status?: Statement['status'] }): Statement[] {
+    return this.#statements.statements(filter);
+  }
+  recordProof(partnerId: string, campaign: string, at: number): ProofResult {
+    return this.#statements.recordProof(partnerId, campaign, at);
+  }
+  markPaid(statementIds: readonly string[], at: number, file: { readonly id: string; readonly xml: string }): void {
+    this.#statements.markPaid(statementIds, at, file);
+  }
+  sepaFile(id: string): { id: string; createdAt: number; xml: string; statementIds: string[] } | undefined {
+    return this.#statements.sepaFile(id);
+  }
+
+  // The admin API's tokens, kept by hash
+
+  addApiToken(t: ApiTokenRecord & { readonly tokenHash: string; readonly demo?: boolean }): void {
+    this.#tokens.addApiToken(t);
+  }
+  apiToken(tokenHash: string): ApiTokenRecord | undefined {
+    return this.#tokens.apiToken(tokenHash);
+  }
+  apiTokens(): (ApiTokenRecord & { readonly id: string })[] {
+    return this.#tokens.apiTokens();
+  }
+  revokeApiToken(id: string, at: number): boolean {
+    return this.#tokens.revokeApiToken(id, at);
+  }
+  revokeDemoTokens(at: number): number {
+    return this.#tokens.revokeDemoTokens(at);
   }
 
   card(number: string): CardRecord | undefined {
@@ -558,96 +662,6 @@ export class SqliteLedger implements Ledger {
     return card ? pinGateOf(this.#st, card, partnerId, at, 'incorrect') : 'open';
   }
 
-  addCampaign(def: CampaignDef): void {
-    checkCampaign(def);
-    const missing = BENEFIT_CODES.filter((b) => !def.windows.some((w) => w.benefit === b));
-    if (missing.length > 0) throw new PasserelleError('DATA_INVALID', `campaign ${def.id}: no window for ${missing.join(', ')}`);
-    this.#st.run(() => this.#st.db.prepare('INSERT INTO campaigns (id, windows, created_at) VALUES (?, ?, ?)').run(def.id, JSON.stringify(def.windows), Date.now()), `campaign ${def.id}`);
-  }
-
-  campaigns(): CampaignDef[] {
-    return this.#st.db
-      .prepare<[], { id: string; windows: string }>('SELECT id, windows FROM campaigns ORDER BY id')
-      .all()
-      .map((r) => ({ id: r.id, windows: JSON.parse(r.windows) as BenefitWindow[] }));
-  }
-
-  addPartner(p: PartnerRecord): void {
-    checkPartner(p);
-    this.#st.run(
-      () =>
-        this.#st.db.transaction(() => {
-          this.#st.db
-            .prepare('INSERT INTO partners (id, name, type, convention_from, convention_to, entry_price_cents, iban, bic) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-            .run(p.id, p.name, p.type, p.conventionFrom, p.conventionTo, p.entryPriceCents ?? 0, p.iban ?? null, p.bic ?? null);
-          for (const unit of ['cent', 'entry'] as const) account(this.#st, `payable:${p.id}:${unit}`, { kind: 'payable', unit, partner_id: p.id });
-        })(),
-      `partner ${p.id}`,
-    );
-  }
-
-  updatePartner(id: string, patch: Partial<Omit<PartnerRecord, 'id' | 'type'>>): void {
-    const current = this.#st.partner(id);
-    if (!current) throw new PasserelleError('NOT_FOUND', `no partner ${id}`);
-    const next = { ...current, ...patch };
-    checkPartner(next);
-    this.#st.db
-      .prepare('UPDATE partners SET name = ?, convention_from = ?, convention_to = ?, entry_price_cents = ?, iban = ?, bic = ? WHERE id = ?')
-      .run(next.name, next.conventionFrom, next.conventionTo, next.entryPriceCents ?? 0, next.iban ?? null, next.bic ?? null, id);
-    this.#st.terminals.clear();
-  }
-
-  recordProof(partnerId: string, campaign: string, at: number): ProofResult {
-    const partner = this.#st.partner(partnerId);
-    if (!partner) throw new PasserelleError('NOT_FOUND', `no partner ${partnerId}`);
-    if (partner.type !== 'equipment_shop') throw new PasserelleError('DATA_INVALID', `partner ${partnerId} is a ${partner.type}: only equipment shops send a yearly proof`);
-    if (!this.#st.s.campaign.get(campaign)) {
-      throw new PasserelleError('NOT_FOUND', `no campaign ${campaign}: a proof is recorded for the campaign whose wallets the sales took from (e.g. 2022-2023 for sales from 7 June 2022 to 31 May 2023)`);
-    }
-    return this.#st.db.transaction((): ProofResult => {
-      this.#st.db.prepare('INSERT OR IGNORE INTO partner_proofs (partner_id, school_year, recorded_at) VALUES (?, ?, ?)').run(partnerId, campaign, at);
-      let released = 0;
-      const stillHeld: { statementId: string; proofMissing: string[] }[] = [];
-      for (const { id } of this.#st.db.prepare<[string], { id: string }>("SELECT id FROM statements WHERE partner_id = ? AND status = 'held' ORDER BY period_from").all(partnerId)) {
-        const missing = this.#proofMissing(partnerId, id);
-        if (missing.length > 0) stillHeld.push({ statementId: id, proofMissing: missing });
-        else released += this.#st.db.prepare("UPDATE statements SET status = 'ready' WHERE id = ?").run(id).changes;
-      }
-      return { released, stillHeld };
-    })();
-  }
-
-  /**
-   * The campaigns of a statement's lines for which the partner has no yearly proof: a line's campaign is
-   * the wallet's it took from, or, for a sale the Region's guarantee paid whole (no wallet), the campaign
-   * of its date.
-   */
-  #proofMissing(partnerId: string, statementId: string): string[] {
-    const lines = this.#st.db.prepare<[string], { campaign: string | null; sale_at: number }>('SELECT campaign, sale_at FROM sales WHERE statement_id = ?').all(statementId);
-    const campaigns = new Set(lines.map((l) => l.campaign ?? campaignAt(l.sale_at)));
-    const proven = new Set(
-      this.#st.db.prepare<[string], { school_year: string }>('SELECT school_year FROM partner_proofs WHERE partner_id = ?').all(partnerId).map((r) => r.school_year),
-    );
-    return [...campaigns].filter((c) => !proven.has(c)).sort();
-  }
-
-  addTerminal(t: Omit<TerminalRecord, 'active'> & { active?: boolean }): void {
-    if (t.publicKey.length !== 32) throw new PasserelleError('DATA_INVALID', `terminal ${t.id}: public key must be 32 bytes`);
-    this.#st.run(
-      () =>
-        this.#st.db
-          .prepare('INSERT INTO terminals (id, partner_id, public_key, active) VALUES (?, ?, ?, ?)')
-          .run(t.id, t.partnerId, Buffer.from(t.publicKey), t.active === false ? 0 : 1),
-      `terminal ${t.id}`,
-    );
-  }
-
-  setTerminalActive(id: string, active: boolean): void {
-    this.#st.terminals.delete(id);
-    const r = this.#st.db.prepare('UPDATE terminals SET active = ? WHERE id = ?').run(active ? 1 : 0, id);
-    if (r.changes !== 1) throw new PasserelleError('NOT_FOUND', `no terminal ${id}`);
-  }
-
   setCardKey(cardNumber: string, publicKey: Uint8Array, expiry: string, at: number): void {
     if (publicKey.length !== 32) throw new PasserelleError('DATA_INVALID', 'a chip key is 32 bytes');
     this.#st.cardKeys.delete(cardNumber);
@@ -692,94 +706,6 @@ export class SqliteLedger implements Ledger {
       this.#st.cardKeys.set(cardNumber, k);
     }
     return k;
-  }
-
-  replaceTerminalKey(id: string, publicKey: Uint8Array): void {
-    if (publicKey.length !== 32) throw new PasserelleError('DATA_INVALID', `terminal ${id}: public key must be 32 bytes`);
-    this.#st.terminals.delete(id);
-    const r = this.#st.db.prepare('UPDATE terminals SET public_key = ?, active = 1 WHERE id = ?').run(Buffer.from(publicKey), id);
-    if (r.changes !== 1) throw new PasserelleError('NOT_FOUND', `no terminal ${id}`);
-  }
-
-  recordContacts(contacts: readonly TerminalContact[]): void {
-    if (contacts.length === 0) return;
-    const contact = this.#st.db.prepare<[string, number, number]>(
-      'INSERT INTO terminal_contacts (terminal_id, head_seq, at) VALUES (?, ?, ?) ON CONFLICT (terminal_id, head_seq) DO UPDATE SET at = max(at, excluded.at)',
-    );
-    const presence = this.#st.db.prepare<[string, number, number]>(
-      `INSERT INTO terminal_presence (terminal_id, last_token_ms, connected_at) VALUES (?, ?, ?)
-       ON CONFLICT (terminal_id) DO UPDATE SET last_token_ms = max(last_token_ms, excluded.last_token_ms), connected_at = max(connected_at, excluded.connected_at)`,
-    );
-    this.#st.db.transaction(() => {
-      for (const c of contacts) {
-        contact.run(c.terminalId, c.headSeq, c.at);
-        presence.run(c.terminalId, c.tokenMs, c.at);
-      }
-    })();
-  }
-
-  lastConnectTokenMs(terminalId: string): number {
-    return this.#st.db.prepare<[string], { last_token_ms: number }>('SELECT last_token_ms FROM terminal_presence WHERE terminal_id = ?').get(terminalId)?.last_token_ms ?? 0;
-  }
-
-  contactBounds(terminalId: string, seq: number): { after: number | null; before: number | null } {
-    const after = this.#st.s.contactAfter.get(terminalId, seq)?.at ?? null;
-    const before = this.#st.s.contactBefore.get(terminalId, seq)?.at ?? null;
-    return { after, before };
-  }
-
-  addAudit(e: Omit<AuditEntry, 'id'>): void {
-    this.#st.db
-      .prepare('INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)')
-      .run(e.at, e.actor, e.action, e.subject, e.details === null ? null : JSON.stringify(e.details));
-  }
-
-  auditLog(filter: { readonly subject?: string; readonly action?: string; readonly limit: number }): AuditEntry[] {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (filter.subject !== undefined) (where.push('subject = ?'), args.push(filter.subject));
-    if (filter.action !== undefined) (where.push('action = ?'), args.push(filter.action));
-    const sql = `SELECT id, at, actor, action, subject, details FROM audit_log ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
-    return this.#st.db
-      .prepare<(string | number)[], { id: number; at: number; actor: string; action: string; subject: string; details: string | null }>(sql)
-      .all(...args, Math.min(Math.max(filter.limit, 1), 1000))
-      .map((r) => ({ ...r, details: r.details === null ? null : (JSON.parse(r.details) as Record<string, unknown>) }));
-  }
-
-  addEnrolmentCode(c: Omit<EnrolmentCodeRecord, 'failures' | 'usedAt' | 'revokedAt'>): void {
-    this.#st.run(
-      () =>
-        this.#st.db
-          .prepare(
-            'INSERT INTO enrolment_codes (id, secret_hash, partner_id, terminal_id, created_at, expires_at, max_tries, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-          )
-          .run(c.id, c.secretHash, c.partnerId, c.terminalId, c.createdAt, c.expiresAt, c.maxTries, c.createdBy),
-      `enrolment code for ${c.terminalId}`,
-    );
-  }
-
-  enrolmentCode(id: string): EnrolmentCodeRecord | undefined {
-    const r = this.#st.db.prepare<[string], EnrolmentCodeRow>('SELECT * FROM enrolment_codes WHERE id = ?').get(id);
-    return r && enrolmentCodeOf(r);
-  }
-
-  openEnrolmentCodes(): EnrolmentCodeRecord[] {
-    return this.#st.db
-      .prepare<[], EnrolmentCodeRow>('SELECT * FROM enrolment_codes WHERE used_at IS NULL AND revoked_at IS NULL ORDER BY created_at DESC, id')
-      .all()
-      .map(enrolmentCodeOf);
-  }
-
-  countEnrolmentFailure(id: string): number {
-    return this.#st.db.prepare<[string], { failures: number }>('UPDATE enrolment_codes SET failures = failures + 1 WHERE id = ? RETURNING failures').get(id)?.failures ?? 0;
-  }
-
-  useEnrolmentCode(id: string, at: number): boolean {
-    return this.#st.db.prepare('UPDATE enrolment_codes SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL').run(at, id).changes === 1;
-  }
-
-  revokeEnrolmentCode(id: string, at: number): boolean {
-    return this.#st.db.prepare('UPDATE enrolment_codes SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL').run(at, id).changes === 1;
   }
 
   issueCard(c: IssueCard): void {
@@ -1315,151 +1241,6 @@ export class SqliteLedger implements Ledger {
     return { result: { wallets: due.length, returned, done }, next: done || !last ? undefined : { at, from, validUntil: last.valid_until, id: last.id } };
   }
 
-  closeStatement(partnerId: string, periodFrom: string, periodTo: string, at: number): Statement {
-    const partner = this.#st.partner(partnerId);
-    if (!partner) throw new PasserelleError('NOT_FOUND', `no partner ${partnerId}`);
-    if (!isIsoDate(periodFrom) || !isIsoDate(periodTo) || periodFrom > periodTo) throw new PasserelleError('PERIOD_INVALID', 'period must be two dates, from ≤ to');
-    const end = endOfRegionDay(periodTo);
-    if (end > at) throw new PasserelleError('PERIOD_INVALID', `period ends ${periodTo}, which is not over yet`);
-    return this.#st.db.transaction((): Statement => {
-      const overlap = this.#st.db
-        .prepare<[string, string, string], { id: string }>('SELECT id FROM statements WHERE partner_id = ? AND period_from <= ? AND period_to >= ?')
-        .get(partnerId, periodTo, periodFrom);
-      if (overlap) throw new PasserelleError('PERIOD_INVALID', `period overlaps statement ${overlap.id}`);
-      // No empty statement: a partner with nothing recorded (a convention that starts after the period, a
-      // shop that sold nothing) gets none, so no one pays, holds or files a zero.
-      const lines = this.#st.db.prepare<[string, number], { n: number }>('SELECT count(*) AS n FROM sales WHERE partner_id = ? AND statement_id IS NULL AND recorded_at < ?').get(partnerId, end)!.n;
-      if (lines === 0) {
-        const why = partner.conventionFrom > periodTo ? `its convention starts on ${partner.conventionFrom}, after the period` : `nothing recorded up to ${periodTo} is left to state`;
-        throw new PasserelleError('NOTHING_TO_STATE', `no statement for ${partnerId}: ${why}`);
-      }
-      const n = (this.#st.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM statements').get()?.n ?? 0) + 1;
-      const id = `ST-${periodTo.replace(/-/g, '')}-${String(n).padStart(6, '0')}`;
-      this.#st.db
-        .prepare("INSERT INTO statements (id, partner_id, period_from, period_to, created_at, status, school_year, total_cents) VALUES (?, ?, ?, ?, ?, 'ready', '', 0)")
-        .run(id, partnerId, periodFrom, periodTo, at);
-      this.#st.db.prepare('UPDATE sales SET statement_id = ? WHERE partner_id = ? AND statement_id IS NULL AND recorded_at < ?').run(id, partnerId, end);
-      // An equipment shop is paid once it sent its yearly proof for each campaign its lines took from.
-      const held = partner.type === 'equipment_shop' && this.#proofMissing(partnerId, id).length > 0;
-      this.#st.db
-        .prepare("UPDATE statements SET status = ?, total_cents = (SELECT coalesce(sum(amount_cents), 0) FROM sales WHERE statement_id = ?) WHERE id = ?")
-        .run(held ? 'held' : 'ready', id, id);
-      const s = this.statement(id);
-      assert(s, 'statement just written');
-      return s;
-    })();
-  }
-
-  statement(id: string): Statement | undefined {
-    const r = this.#st.db
-      .prepare<[string], { id: string; partner_id: string; name: string; period_from: string; period_to: string; created_at: number; status: Statement['status']; total_cents: number }>(
-        'SELECT s.*, p.name FROM statements s JOIN partners p ON p.id = s.partner_id WHERE s.id = ?',
-      )
-      .get(id);
-    if (!r) return undefined;
-    const start = startOfRegionDay(r.period_from);
-    const lines = this.#st.db
-      .prepare<[string], SaleRow>('SELECT * FROM sales WHERE statement_id = ? ORDER BY sale_at, id')
-      .all(id)
-      .map((l): StatementLine => ({
-        id: l.id,
-        txnId: l.txn_id,
-        kind: l.kind,
-        corrects: l.kind === 'sale' ? null : l.txn_id,
-        saleAt: l.sale_at,
-        recordedAt: l.recorded_at,
-        terminalId: l.terminal_id,
-        cardMasked: maskCardNumber(l.card_number),
-        benefit: l.benefit,
-        unit: l.unit,
-        quantity: l.quantity,
-        amountCents: l.amount_cents,
-        adjustment: (l.kind === 'sale' ? l.sale_at : l.recorded_at) < start,
-      }));
-    return {
-      id: r.id,
-      partnerId: r.partner_id,
-      partnerName: r.name,
-      periodFrom: r.period_from,
-      periodTo: r.period_to,
-      createdAt: r.created_at,
-      status: r.status,
-      proofMissing: r.status === 'held' ? this.#proofMissing(r.partner_id, r.id) : [],
-      totalCents: r.total_cents,
-      lines,
-    };
-  }
-
-  statements(filter: { partnerId?: string; status?: Statement['status'] }): Statement[] {
-    return this.#st.db
-      .prepare<[{ 1: string | null; 2: string | null }], { id: string }>(
-        'SELECT id FROM statements WHERE (?1 IS NULL OR partner_id = ?1) AND (?2 IS NULL OR status = ?2) ORDER BY period_from, id',
-      )
-      .all({ 1: filter.partnerId ?? null, 2: filter.status ?? null })
-      .map((r) => this.statement(r.id)!);
-  }
-
-  markPaid(statementIds: readonly string[], at: number, file: { readonly id: string; readonly xml: string }): void {
-    if (statementIds.length === 0) throw new PasserelleError('DATA_INVALID', 'a SEPA file pays at least one statement');
-    this.#st.run(
-      () =>
-        this.#st.db.transaction(() => {
-          this.#st.db.prepare('INSERT INTO sepa_files (id, created_at, xml) VALUES (?, ?, ?)').run(file.id, at, file.xml);
-          for (const id of statementIds) {
-            const r = this.#st.db
-              .prepare("UPDATE statements SET status = 'paid', paid_at = ?, paid_by = ? WHERE id = ? AND status = 'ready' AND total_cents > 0")
-              .run(at, file.id, id);
-            if (r.changes !== 1) throw new PasserelleError('DATA_INVALID', `statement ${id} is not ready to pay (held, paid, or nothing owed)`);
-          }
-        })(),
-      `SEPA file ${file.id}`,
-    );
-  }
-
-  sepaFile(id: string): { id: string; createdAt: number; xml: string; statementIds: string[] } | undefined {
-    const f = this.#st.db.prepare<[string], { id: string; created_at: number; xml: string }>('SELECT id, created_at, xml FROM sepa_files WHERE id = ?').get(id);
-    if (!f) return undefined;
-    const ids = this.#st.db.prepare<[string], { id: string }>('SELECT id FROM statements WHERE paid_by = ? ORDER BY id').all(id);
-    return { id: f.id, createdAt: f.created_at, xml: f.xml, statementIds: ids.map((r) => r.id) };
-  }
-
-  addApiToken(t: ApiTokenRecord & { readonly tokenHash: string; readonly demo?: boolean }): void {
-    this.#st.run(
-      () =>
-        this.#st.db
-          .prepare('INSERT INTO api_tokens (token_hash, name, role, partner_id, created_at, demo) VALUES (?, ?, ?, ?, ?, ?)')
-          .run(t.tokenHash, t.name, t.role, t.partnerId, t.createdAt, t.demo ? 1 : 0),
-      `token ${t.name}`,
-    );
-  }
-
-  revokeDemoTokens(at: number): number {
-    return this.#st.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE demo = 1 AND revoked_at IS NULL').run(at).changes;
-  }
-
-  apiToken(tokenHash: string): ApiTokenRecord | undefined {
-    const r = this.#st.db
-      .prepare<[string], { name: string; role: ApiTokenRecord['role']; partner_id: string | null; created_at: number }>(
-        'SELECT name, role, partner_id, created_at FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL',
-      )
-      .get(tokenHash);
-    return r && { name: r.name, role: r.role, partnerId: r.partner_id, createdAt: r.created_at };
-  }
-
-  apiTokens(): (ApiTokenRecord & { readonly id: string })[] {
-    return this.#st.db
-      .prepare<[], { id: string; name: string; role: ApiTokenRecord['role']; partner_id: string | null; created_at: number }>(
-        'SELECT substr(token_hash, 1, 16) AS id, name, role, partner_id, created_at FROM api_tokens WHERE revoked_at IS NULL ORDER BY created_at, name',
-      )
-      .all()
-      .map((r) => ({ id: r.id, name: r.name, role: r.role, partnerId: r.partner_id, createdAt: r.created_at }));
-  }
-
-  revokeApiToken(id: string, at: number): boolean {
-    if (!/^[0-9a-f]{16}$/.test(id)) return false;
-    return this.#st.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE substr(token_hash, 1, 16) = ? AND revoked_at IS NULL').run(at, id).changes > 0;
-  }
-
   atomically<T>(fn: () => T): T {
     try {
       return this.#st.db.transaction(fn)();
@@ -1643,44 +1424,4 @@ function suspended(benefit: Benefit | readonly Benefit[] | null): (Benefit | nul
 /** The words of a name to search, as the full-text index splits them (letters and digits of any script). */
 function holderWords(text: string): string[] {
   return text.split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 0).slice(0, 8);
-}
-
-function checkPartner(p: PartnerRecord): void {
-  if (!isPartnerType(p.type)) throw new PasserelleError('DATA_INVALID', `unknown partner type ${p.type}`);
-  if (!isIsoDate(p.conventionFrom) || !isIsoDate(p.conventionTo) || p.conventionFrom > p.conventionTo) {
-    throw new PasserelleError('DATA_INVALID', `partner ${p.id}: convention dates must be two calendar dates, from ≤ to`);
-  }
-  if (p.entryPriceCents !== undefined && (!Number.isSafeInteger(p.entryPriceCents) || p.entryPriceCents < 0)) {
-    throw new PasserelleError('DATA_INVALID', `partner ${p.id}: entry price must be whole cents ≥ 0`);
-  }
-}
-
-interface EnrolmentCodeRow {
-  readonly id: string;
-  readonly secret_hash: string;
-  readonly partner_id: string;
-  readonly terminal_id: string;
-  readonly created_at: number;
-  readonly expires_at: number;
-  readonly max_tries: number;
-  readonly failures: number;
-  readonly created_by: string;
-  readonly used_at: number | null;
-  readonly revoked_at: number | null;
-}
-
-function enrolmentCodeOf(r: EnrolmentCodeRow): EnrolmentCodeRecord {
-  return {
-    id: r.id,
-    secretHash: r.secret_hash,
-    partnerId: r.partner_id,
-    terminalId: r.terminal_id,
-    createdAt: r.created_at,
-    expiresAt: r.expires_at,
-    maxTries: r.max_tries,
-    failures: r.failures,
-    createdBy: r.created_by,
-    usedAt: r.used_at,
-    revokedAt: r.revoked_at,
-  };
 }
