@@ -12,7 +12,7 @@ import { quantile, round, scratchDir } from './scratch.ts';
 /**
  * `"scenario":"outbox-commit"`: the terminal's durable commit. A real Outbox (SQLite, WAL,
  * synchronous=FULL) in a directory on disk; each sale is built exactly as the runtime builds it
- * (terminal/runtime.ts #appendSale: sequence number and chain head from the outbox, policy and hotlist
+ * (terminal/runtime/records.ts RecordWriter.sale: sequence number and chain head from the outbox, policy and hotlist
  * versions read inside the transaction, the request signed) and committed with `append`. Each append's
  * wall time is measured, signature included; the measured loop signs with node:crypto, and the median of
  * a tweetnacl signature (what a real terminal pays on top) is reported on its own.
