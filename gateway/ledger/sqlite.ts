@@ -1,39 +1,37 @@
 import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { Value } from '@sinclair/typebox/value';
-import { benefitUnit, isAccessBenefit, isBenefit, maxLoad, partnerMayDebit, type Benefit, type Unit } from '../../protocol/benefits.ts';
+import { partnerMayDebit, type Benefit, type Unit } from '../../protocol/benefits.ts';
 import type { DeclineCode } from '../../protocol/codes.ts';
 import type { DebitRequestBody, VoidRequestBody } from '../../protocol/messages.ts';
 import { OfflineLimits, type HotlistReason } from '../../protocol/offline.ts';
-import { isValidCardNumber, maskCardNumber } from '../../protocol/card.ts';
 import { encodeJson } from '../../protocol/debit.ts';
 import { assert, PasserelleError } from '../../protocol/errors.ts';
 import { addDays, regionDate, startOfRegionDay } from '../../common/paris-time.ts';
 import type { CardLoadRow } from '../bulk/types.ts';
-import { walletValidity, type CampaignDef } from '../campaigns.ts';
+import type { CampaignDef } from '../campaigns.ts';
 import type { Statement } from '../reimbursement/types.ts';
 import { debitReply, voidReply } from '../replies.ts';
 import { decide, MAX_GROUP_SIZE, type CardProofCheck, type Decision, type PinGate } from '../rules.ts';
 import { fallbackRecordHash, isVoidItem, type CardRecord, type CardSearch, type IssueCard, type Opposition, type OppositionResult, type Suspension, type CorrectionResult, type ExpiryResult, type DebitItem, type VoidItem, type LedgerItem, type CommitOutcome, type TerminalSync, type TransferKind, type TransferRecord, type StoredRequest, type AuditEntry, type TerminalContact, type EnrolmentCodeRecord, type GroupList, type GroupSale, type GroupSaleLine, type GroupSaleResult, type CardHotlistEntry, type OfflineReport, type OfflineLoss, type PartnerRecord, type TerminalRecord, type ProofResult, type ApiTokenRecord, type LoadRecord, type BulkLoadResult, type WalletView, type HistoryEntry, type Ledger } from './ledger.ts';
 import { OFFLINE_BREACHES } from './sqlite-schema.ts';
-import { SqliteStore, constraintRefusal, type SqliteLedgerOptions } from './sqlite/store.ts';
+import { SqliteStore, type SqliteLedgerOptions } from './sqlite/store.ts';
 import type { TerminalRow, PartnerCache, WalletRow, CardRow, SaleRow, ExpiryCursor, HotlistTx } from './sqlite/rows.ts';
-import { transfer, account, fundingAccount, payableAccount, regionAccount, recordSale, correct } from './sqlite/journal.ts';
-import { chooseWallet, restoreExpired, suspendedKeysOf, suspendedKeysAt, walletSnapshot } from './sqlite/wallet-choice.ts';
-import { hotlistVersion, hotlistRefresh, hotlistDossier } from './sqlite/hotlist.ts';
+import { transfer, fundingAccount, payableAccount, regionAccount, recordSale, correct } from './sqlite/journal.ts';
+import { chooseWallet, restoreExpired, suspendedKeysAt, walletSnapshot } from './sqlite/wallet-choice.ts';
+import { hotlistVersion, hotlistRefresh } from './sqlite/hotlist.ts';
 import { countPinTry, pinGateOf } from './sqlite/pins.ts';
 import { SqliteRegistry } from './sqlite/registry.ts';
 import { SqliteFleet } from './sqlite/fleet.ts';
 import { SqliteTokens } from './sqlite/tokens.ts';
 import { SqliteStatements } from './sqlite/statements.ts';
+import { SqliteCards } from './sqlite/cards.ts';
+import { SqliteWallets } from './sqlite/wallets.ts';
 
 export type { SqliteLedgerOptions } from './sqlite/store.ts';
 
 /** Benefits a school may pay an outing with (R12): shows and cinema, never first aid. */
 export const GROUP_BENEFITS: readonly Benefit[] = ['SHOWS', 'CINEMA'];
-
-/** Chip keys kept in memory: the cards seen in a busy period, not the Region's whole population. */
-const CARD_KEY_CACHE = 100_000;
 
 const LIMIT_KEYS = Object.keys(OfflineLimits.properties) as (keyof OfflineLimits)[];
 
@@ -74,13 +72,6 @@ interface OfflineKnowledge {
   readonly sinceSeq: number;
 }
 
-/** What a bulk load looks up once per file; dropped with its transaction. */
-interface BulkContext {
-  readonly funding: Map<string, { readonly id: number; total: number }>;
-  readonly validity: Map<string, { readonly validFrom: number; readonly validUntil: number }>;
-  readonly hv: HotlistTx;
-}
-
 interface DueWallet {
   readonly id: number;
   readonly benefit: Benefit;
@@ -100,6 +91,8 @@ export class SqliteLedger implements Ledger {
   readonly #st: SqliteStore;
   readonly #registry: SqliteRegistry;
   readonly #fleet: SqliteFleet;
+  readonly #cards: SqliteCards;
+  readonly #wallets: SqliteWallets;
   readonly #statements: SqliteStatements;
   readonly #tokens: SqliteTokens;
   readonly #commit: (items: readonly LedgerItem[], decidedAt: number) => CommitOutcome[];
@@ -109,6 +102,8 @@ export class SqliteLedger implements Ledger {
     this.#st = st;
     this.#registry = new SqliteRegistry(st);
     this.#fleet = new SqliteFleet(st);
+    this.#cards = new SqliteCards(st);
+    this.#wallets = new SqliteWallets(st);
     this.#statements = new SqliteStatements(st);
     this.#tokens = new SqliteTokens(st);
     this.#commit = st.db.transaction((items: readonly LedgerItem[], decidedAt: number) => {
@@ -192,6 +187,63 @@ export class SqliteLedger implements Ledger {
     return this.#fleet.revokeEnrolmentCode(id, at);
   }
 
+  // Cards and their dossiers
+
+  card(number: string): CardRecord | undefined {
+    return this.#cards.card(number);
+  }
+  searchCards(q: CardSearch, limit: number): CardRecord[] {
+    return this.#cards.searchCards(q, limit);
+  }
+  issueCard(c: IssueCard): void {
+    this.#cards.issueCard(c);
+  }
+  setCardKey(cardNumber: string, publicKey: Uint8Array, expiry: string, at: number): void {
+    this.#cards.setCardKey(cardNumber, publicKey, expiry, at);
+  }
+  cardKey(cardNumber: string): { readonly publicKey: Uint8Array; readonly expiry: string } | undefined {
+    return this.#cards.cardKey(cardNumber);
+  }
+  cardKeys(cardNumbers: readonly string[]): Map<string, Uint8Array> {
+    return this.#cards.cardKeys(cardNumbers);
+  }
+  setPin(cardNumber: string, pinHash: string | null): void {
+    this.#cards.setPin(cardNumber, pinHash);
+  }
+  unlockPin(cardNumber: string): void {
+    this.#cards.unlockPin(cardNumber);
+  }
+  pinGate(cardNumber: string, partnerId: string | null, at: number): PinGate {
+    return this.#cards.pinGate(cardNumber, partnerId, at);
+  }
+  oppose(o: Opposition): OppositionResult {
+    return this.#cards.oppose(o);
+  }
+  suspend(s: Suspension): void {
+    this.#cards.suspend(s);
+  }
+  liftSuspension(cardNumber: string, benefit: Benefit | readonly Benefit[] | null, campaign: string, at: number): void {
+    this.#cards.liftSuspension(cardNumber, benefit, campaign, at);
+  }
+
+  // Wallets
+
+  load(l: LoadRecord): void {
+    this.#wallets.load(l);
+  }
+  bulkLoad(rows: Iterable<CardLoadRow>, at: number): BulkLoadResult {
+    return this.#wallets.bulkLoad(rows, at);
+  }
+  walletBalance(cardNumber: string, benefit: Benefit, at?: number): number | undefined {
+    return this.#wallets.walletBalance(cardNumber, benefit, at);
+  }
+  wallets(cardNumber: string, at: number): WalletView[] {
+    return this.#wallets.wallets(cardNumber, at);
+  }
+  history(cardNumber: string, limit: number): HistoryEntry[] {
+    return this.#wallets.history(cardNumber, limit);
+  }
+
   // Statements (R11)
 
   closeStatement(partnerId: string, periodFrom: string, periodTo: string, at: number): Statement {
@@ -229,41 +281,6 @@ export class SqliteLedger implements Ledger {
   }
   revokeDemoTokens(at: number): number {
     return this.#tokens.revokeDemoTokens(at);
-  }
-
-  card(number: string): CardRecord | undefined {
-    const r = this.#st.s.card.get(number);
-    return r && { number: r.number, dossierId: r.dossier_id, holder: r.holder, status: r.status, pinHash: r.pin_hash, pinFailures: r.pin_failures };
-  }
-
-  searchCards(q: CardSearch, limit: number): CardRecord[] {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    const words = q.holder === undefined ? [] : holderWords(q.holder);
-    if (q.holder !== undefined) {
-      if (words.length === 0) throw new PasserelleError('DATA_INVALID', 'a name to search needs at least one letter or digit');
-      where.push('c.dossier_id IN (SELECT dossier_id FROM holder_search WHERE holder_search MATCH ?)');
-      // Each word quoted (no query syntax gets through) and taken as a prefix; all must match.
-      args.push(words.map((w) => `"${w.replace(/"/g, '""')}"*`).join(' AND '));
-    }
-    if (q.dossierId !== undefined) {
-      where.push('c.dossier_id = ?');
-      args.push(q.dossierId);
-    }
-    if (q.first4 !== undefined || q.last4 !== undefined) {
-      if (!/^[0-9]{4}$/.test(q.first4 ?? '0000') || !/^[0-9]{4}$/.test(q.last4 ?? '0000')) throw new PasserelleError('DATA_INVALID', 'the first and last four digits of a card are four digits each');
-      where.push('c.number GLOB ?');
-      args.push(`${q.first4 ?? '????'}????????${q.last4 ?? '????'}`);
-    }
-    if (where.length === 0) throw new PasserelleError('DATA_INVALID', 'search by name, dossier or the first and last four digits of the card');
-    const rows = this.#st.db
-      .prepare<(string | number)[], CardRow>(
-        `SELECT c.number, c.dossier_id, d.holder, c.status, d.pin_hash, d.pin_failures, d.suspensions, c.opposed_at
-         FROM cards c JOIN dossiers d ON d.id = c.dossier_id WHERE ${where.join(' AND ')}
-         ORDER BY c.status = 'opposed', d.holder, c.issued_at DESC LIMIT ?`,
-      )
-      .all(...args, limit);
-    return rows.map((r) => ({ number: r.number, dossierId: r.dossier_id, holder: r.holder, status: r.status, pinHash: r.pin_hash, pinFailures: r.pin_failures }));
   }
 
   commitDebits(items: readonly LedgerItem[], decidedAt: number): CommitOutcome[] {
@@ -657,293 +674,6 @@ export class SqliteLedger implements Ledger {
     return 'undone';
   }
 
-  pinGate(cardNumber: string, partnerId: string | null, at: number): PinGate {
-    const card = this.#st.s.card.get(cardNumber);
-    return card ? pinGateOf(this.#st, card, partnerId, at, 'incorrect') : 'open';
-  }
-
-  setCardKey(cardNumber: string, publicKey: Uint8Array, expiry: string, at: number): void {
-    if (publicKey.length !== 32) throw new PasserelleError('DATA_INVALID', 'a chip key is 32 bytes');
-    this.#st.cardKeys.delete(cardNumber);
-    this.#st.run(
-      () =>
-        this.#st.db.transaction(() => {
-          this.#st.db
-            .prepare(
-              `INSERT INTO card_keys (card_number, public_key, expiry, recorded_at) VALUES (?, ?, ?, ?)
-               ON CONFLICT (card_number) DO UPDATE SET public_key = excluded.public_key, expiry = excluded.expiry, recorded_at = excluded.recorded_at`,
-            )
-            .run(cardNumber, Buffer.from(publicKey), expiry, at);
-          // A card on the hotlist is published by its chip key's tag: a new key makes a new version.
-          if (this.#st.s.hotlistRow.get(cardNumber)?.reason) {
-            const version = hotlistVersion(this.#st) + 1;
-            this.#st.s.putMeta.run('hotlist_version', version);
-            this.#st.s.putHotlistVersion.run(version, at);
-            this.#st.db.prepare('UPDATE hotlist SET version = ?, changed_at = ? WHERE card_number = ?').run(version, at, cardNumber);
-          }
-        })(),
-      `chip key of card ${maskCardNumber(cardNumber)}`,
-    );
-  }
-
-  cardKeys(cardNumbers: readonly string[]): Map<string, Uint8Array> {
-    const out = new Map<string, Uint8Array>();
-    for (const n of cardNumbers) {
-      const r = this.#st.s.cardKey.get(n);
-      if (r) out.set(n, new Uint8Array(r.public_key));
-    }
-    return out;
-  }
-
-  cardKey(cardNumber: string): { readonly publicKey: Uint8Array; readonly expiry: string } | undefined {
-    let k = this.#st.cardKeys.get(cardNumber);
-    if (!k) {
-      const r = this.#st.s.cardKey.get(cardNumber);
-      if (!r) return undefined;
-      if (this.#st.cardKeys.size >= CARD_KEY_CACHE) this.#st.cardKeys.clear();
-      // The same array each time, so the verifier's cache of key objects finds it by identity.
-      k = { publicKey: new Uint8Array(r.public_key), expiry: r.expiry };
-      this.#st.cardKeys.set(cardNumber, k);
-    }
-    return k;
-  }
-
-  issueCard(c: IssueCard): void {
-    if (!isValidCardNumber(c.number)) throw new PasserelleError('DATA_INVALID', 'card number fails its Luhn check');
-    const dossierId = c.dossierId ?? `D-${c.number}`;
-    this.#st.run(
-      () =>
-        this.#st.db.transaction(() => {
-          const known = this.#st.s.dossier.get(dossierId);
-          if (known && this.#st.db.prepare("SELECT 1 FROM cards WHERE dossier_id = ? AND status = 'active'").get(dossierId)) {
-            // One active card per dossier (R1, R4): the new card replaces the old one through an opposition.
-            throw new PasserelleError('CARD_ACTIVE_EXISTS', `dossier ${dossierId} already has an active card: oppose it, with this card as its replacement`);
-          }
-          if (!known) {
-            this.#st.s.insertDossier.run(dossierId, c.holder, c.pinHash);
-            this.#st.s.indexHolder.run(c.holder, dossierId);
-          }
-          this.#st.s.insertCard.run(c.number, dossierId, c.at ?? Date.now());
-          if (known) hotlistRefresh(this.#st, c.number, {}, c.at ?? Date.now());
-        })(),
-      'card',
-    );
-  }
-
-  setPin(cardNumber: string, pinHash: string | null): void {
-    const card = this.#st.cardOrThrow(cardNumber);
-    this.#st.db.transaction(() => {
-      this.#st.db.prepare('UPDATE dossiers SET pin_hash = ?, pin_failures = 0 WHERE id = ?').run(pinHash, card.dossier_id);
-      this.#st.s.clearPinTries.run(card.dossier_id);
-    })();
-  }
-
-  unlockPin(cardNumber: string): void {
-    const card = this.#st.cardOrThrow(cardNumber);
-    this.#st.db.transaction(() => {
-      this.#st.s.setPinFailures.run(0, card.dossier_id);
-      this.#st.s.clearPinTries.run(card.dossier_id);
-    })();
-  }
-
-  load(l: LoadRecord): void {
-    const card = this.#st.s.card.get(l.cardNumber);
-    if (!card) throw new PasserelleError('DATA_INVALID', 'load for an unknown card');
-    this.#st.db.transaction(() => this.#load(card.dossier_id, l.benefit, l.campaign, l.amount, l.at))();
-  }
-
-  /**
-   * One load into a youth's wallet. "No reload during the year" (source 004): a wallet is loaded once per
-   * campaign, except professional equipment, paid in one or two instalments (source 003), up to its cap.
-   */
-  #load(dossierId: string, benefit: Benefit, campaign: string, amount: number, at: number): void {
-    const access = isAccessBenefit(benefit);
-    if (!Number.isSafeInteger(amount) || amount < 0 || (access ? amount !== 0 : amount === 0) || amount > maxLoad(benefit)) {
-      throw new PasserelleError('DATA_INVALID', access ? `${benefit} is an access: load it with amount 0` : `${benefit} load must be 1..${maxLoad(benefit)} ${benefitUnit(benefit)}s, got ${amount}`);
-    }
-    const unit = benefitUnit(benefit);
-    const existing = this.#st.s.walletByKey.get(dossierId, benefit, campaign);
-    if (existing) {
-      if (benefit !== 'PRO_EQUIPMENT' || existing.loaded + amount > maxLoad(benefit)) {
-        throw new PasserelleError('DATA_INVALID', `${benefit} of campaign ${campaign} is already loaded for this youth (no reload during the year)`);
-      }
-      // An ended wallet takes nothing more: its value went (or goes) back to the Region (R7).
-      if (at >= existing.valid_until) throw new PasserelleError('DATA_INVALID', `${benefit} of campaign ${campaign}: its window has ended`);
-      this.#st.s.addLoaded.run(amount, existing.id);
-      transfer(this.#st, null, 'load', fundingAccount(this.#st, benefit, campaign), existing.id, amount, unit, at);
-      return;
-    }
-    const validity = walletValidity(this.#st.window(campaign, benefit), at);
-    if (at >= validity.validUntil) throw new PasserelleError('DATA_INVALID', `${benefit} of campaign ${campaign}: its window has ended`);
-    const funding = fundingAccount(this.#st, benefit, campaign);
-    if (amount > 0) this.#st.s.addDebits.run(amount, funding);
-    this.#newWallet({ dossierId, benefit, campaign, validity, amount, funding, at });
-  }
-
-  /**
-   * A new wallet written whole: balance and loaded amount in its row, and the load's journal line. The
-   * funding account's side (its debits) is the caller's: at once for one load, summed for a bulk load.
-   */
-  #newWallet(w: { dossierId: string; benefit: Benefit; campaign: string; validity: { validFrom: number; validUntil: number }; amount: number; funding: number; at: number }): void {
-    const unit = benefitUnit(w.benefit);
-    const r = this.#st.s.insertLoadedWallet.run({
-      unit,
-      dossier_id: w.dossierId,
-      benefit: w.benefit,
-      campaign: w.campaign,
-      access: isAccessBenefit(w.benefit) ? 1 : 0,
-      valid_from: w.validity.validFrom,
-      valid_until: w.validity.validUntil,
-      amount: w.amount,
-    });
-    if (w.amount > 0) {
-      this.#st.s.insertTransfer.run({ txn_id: null, kind: 'load', debit_account: w.funding, credit_account: Number(r.lastInsertRowid), amount: w.amount, unit, at: w.at });
-    }
-  }
-
-  bulkLoad(rows: Iterable<CardLoadRow>, at: number): BulkLoadResult {
-    let cards = 0;
-    let loads = 0;
-    this.#st.run(
-      () =>
-        this.#st.db.transaction(() => {
-          const ctx: BulkContext = { funding: new Map(), validity: new Map(), hv: {} };
-          const lastDossier = this.#st.db.prepare<[], { n: number | null }>('SELECT max(rowid) AS n FROM dossiers').get()?.n ?? 0;
-          for (const row of rows) {
-            try {
-              this.#bulkRow(row, at, ctx);
-            } catch (e) {
-              const refusal = constraintRefusal(e, 'its card or dossier') ?? e;
-              throw new PasserelleError('BULK_LOAD_INVALID', `line ${row.line}: ${(refusal as Error).message}`, { line: row.line });
-            }
-            cards++;
-            loads += row.loads.length;
-          }
-          // The Region's side of every load, one update per funding account rather than one per wallet.
-          for (const f of ctx.funding.values()) if (f.total > 0) this.#st.s.addDebits.run(f.total, f.id);
-          // The new youths' names for the card search, in one statement (dossiers are only ever appended).
-          this.#st.db.prepare('INSERT INTO holder_search (holder, dossier_id) SELECT holder, id FROM dossiers WHERE rowid > ?').run(lastDossier);
-        })(),
-      'bulk load',
-    );
-    return { cards, loads };
-  }
-
-  /**
-   * A new card (and dossier) or the dossier's current card, then its loads (R8: a new campaign at once).
-   * New wallets are written whole (balance, loaded amount and journal line in two statements); what is
-   * the same for every row (windows, funding accounts) is looked up once per file.
-   */
-  #bulkRow(row: CardLoadRow, at: number, ctx: BulkContext): void {
-    const card = this.#st.s.cardDossier.get(row.cardNumber);
-    if (card && card.dossier_id !== row.dossierId) throw new PasserelleError('DATA_INVALID', `card belongs to another dossier`);
-    let fresh = false;
-    if (!card) {
-      fresh = !this.#st.s.dossier.get(row.dossierId);
-      if (fresh) this.#st.s.insertDossier.run(row.dossierId, row.holder, null);
-      this.#st.s.insertCard.run(row.cardNumber, row.dossierId, at);
-      // A new card of a known dossier joins the hotlist if that dossier is suspended.
-      if (!fresh) hotlistRefresh(this.#st, row.cardNumber, ctx.hv, at);
-    }
-    for (const l of row.loads) {
-      // A dossier created by this row has no wallet yet: no lookup, no reload check needed.
-      if (!fresh || !this.#bulkNewWallet(row.dossierId, l.benefit, row.campaign, l.amount, at, ctx)) {
-        this.#load(row.dossierId, l.benefit, row.campaign, l.amount, at);
-      }
-    }
-  }
-
-  /** Write a new wallet already loaded; false when the general path must handle this load. */
-  #bulkNewWallet(dossierId: string, benefit: Benefit, campaign: string, amount: number, at: number, ctx: BulkContext): boolean {
-    const key = `${benefit}:${campaign}`;
-    let v = ctx.validity.get(key);
-    if (!v) {
-      v = walletValidity(this.#st.window(campaign, benefit), at);
-      ctx.validity.set(key, v);
-    }
-    const access = isAccessBenefit(benefit);
-    if (at >= v.validUntil || !Number.isSafeInteger(amount) || (access ? amount !== 0 : amount < 1 || amount > maxLoad(benefit))) return false;
-    let f = ctx.funding.get(key);
-    if (!f) {
-      f = { id: fundingAccount(this.#st, benefit, campaign), total: 0 };
-      ctx.funding.set(key, f);
-    }
-    this.#newWallet({ dossierId, benefit, campaign, validity: v, amount, funding: f.id, at });
-    f.total += amount;
-    return true;
-  }
-
-  oppose(o: Opposition): OppositionResult {
-    const card = this.#st.cardOrThrow(o.cardNumber);
-    if (card.status !== 'active') throw new PasserelleError('CARD_NOT_ACTIVE', `card ${maskCardNumber(o.cardNumber)} is already opposed`);
-    if (o.replacement && !isValidCardNumber(o.replacement.number)) throw new PasserelleError('DATA_INVALID', 'replacement card number fails its Luhn check');
-    return this.#st.db.transaction((): OppositionResult => {
-      this.#st.db
-        .prepare("UPDATE cards SET status = 'opposed', opposed_at = ?, opposed_reason = ?, replaced_by = ? WHERE number = ?")
-        .run(o.at, o.reason, o.replacement?.number ?? null, o.cardNumber);
-      const fee = o.reason === 'school_change' ? undefined : this.#takeFee(card, o.at);
-      this.#st.db
-        .prepare('INSERT INTO oppositions (card_number, reason, at, fee_cents, fee_account, replacement) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(o.cardNumber, o.reason, o.at, fee ? this.#st.rules.replacementFeeCents : 0, fee?.wallet.id ?? null, o.replacement?.number ?? null);
-      if (o.replacement) {
-        this.#st.run(() => this.#st.s.insertCard.run(o.replacement!.number, card.dossier_id, o.at), 'replacement card');
-      }
-      // The opposed card goes on the hotlist; the replacement only if the dossier is suspended.
-      const hv: HotlistTx = {};
-      hotlistRefresh(this.#st, o.cardNumber, hv, o.at);
-      if (o.replacement) hotlistRefresh(this.#st, o.replacement.number, hv, o.at);
-      return {
-        feeCents: fee ? this.#st.rules.replacementFeeCents : 0,
-        feeFrom: fee ? { benefit: fee.wallet.benefit, campaign: fee.wallet.campaign } : null,
-        replacement: o.replacement?.number ?? null,
-      };
-    })();
-  }
-
-  /**
-   * R4: the 5 € fee, from the first benefit in the configured order whose usable wallet can pay it whole.
-   * When none can, no fee is taken (the documents say only "from one of the benefits still available").
-   */
-  #takeFee(card: CardRow, at: number): { wallet: WalletRow } | undefined {
-    const fee = this.#st.rules.replacementFeeCents;
-    if (fee <= 0) return undefined;
-    for (const benefit of this.#st.rules.replacementFeeOrder) {
-      if (benefitUnit(benefit) !== 'cent') continue;
-      const choice = chooseWallet(this.#st, card, benefit, at);
-      if ('wallet' in choice && choice.wallet.access === 0 && choice.wallet.balance >= fee) {
-        const fees = account(this.#st, 'fees:replacement', { kind: 'fees', unit: 'cent' });
-        transfer(this.#st, null, 'fee', choice.wallet.id, fees, fee, 'cent', at);
-        return choice;
-      }
-    }
-    return undefined;
-  }
-
-  suspend(s: Suspension): void {
-    const card = this.#st.cardOrThrow(s.cardNumber);
-    const benefits = suspended(s.benefit);
-    if (!this.#st.s.campaign.get(s.campaign)) throw new PasserelleError('NOT_FOUND', `no campaign ${s.campaign}`);
-    if (!s.reason.trim()) throw new PasserelleError('DATA_INVALID', 'a suspension needs a reason');
-    this.#st.db.transaction(() => {
-      const insert = this.#st.db.prepare('INSERT INTO suspensions (dossier_id, benefit, campaign, reason, at) VALUES (?, ?, ?, ?, ?)');
-      for (const b of benefits) insert.run(card.dossier_id, b, s.campaign, s.reason, s.at);
-      this.#st.db.prepare('UPDATE dossiers SET suspensions = suspensions + ? WHERE id = ?').run(benefits.length, card.dossier_id);
-      hotlistDossier(this.#st, card.dossier_id, s.at);
-    })();
-  }
-
-  liftSuspension(cardNumber: string, benefit: Benefit | readonly Benefit[] | null, campaign: string, at: number): void {
-    const card = this.#st.cardOrThrow(cardNumber);
-    const benefits = suspended(benefit);
-    this.#st.db.transaction(() => {
-      const lift = this.#st.db.prepare('UPDATE suspensions SET lifted_at = ? WHERE dossier_id = ? AND benefit IS ? AND campaign = ? AND lifted_at IS NULL');
-      const n = benefits.reduce((sum, b) => sum + lift.run(at, card.dossier_id, b, campaign).changes, 0);
-      if (n === 0) throw new PasserelleError('NOT_FOUND', 'no such suspension in force');
-      this.#st.db.prepare('UPDATE dossiers SET suspensions = suspensions - ? WHERE id = ?').run(n, card.dossier_id);
-      hotlistDossier(this.#st, card.dossier_id, at);
-    })();
-  }
-
   hotlistVersion(): number {
     return hotlistVersion(this.#st);
   }
@@ -1252,71 +982,6 @@ export class SqliteLedger implements Ledger {
     }
   }
 
-  walletBalance(cardNumber: string, benefit: Benefit, at?: number): number | undefined {
-    const card = this.#st.s.card.get(cardNumber);
-    if (!card) return undefined;
-    if (at !== undefined) {
-      const choice = chooseWallet(this.#st, card, benefit, at);
-      return 'wallet' in choice ? choice.wallet.balance : undefined;
-    }
-    return this.#st.s.wallets.all(card.dossier_id, benefit).at(-1)?.balance;
-  }
-
-  wallets(cardNumber: string, at: number): WalletView[] {
-    const card = this.#st.cardOrThrow(cardNumber);
-    const suspended = suspendedKeysOf(this.#st, card.dossier_id);
-    return this.#st.s.allWallets.all(card.dossier_id).map((w) => {
-      const isSuspended = suspended.has(`*:${w.campaign}`) || suspended.has(`${w.benefit}:${w.campaign}`);
-      return {
-        benefit: w.benefit,
-        campaign: w.campaign,
-        unit: w.unit,
-        access: w.access === 1,
-        loaded: w.loaded,
-        balance: w.balance,
-        validFrom: w.valid_from,
-        validUntil: w.valid_until,
-        suspended: isSuspended,
-        usable: !isSuspended && at >= w.valid_from && at < w.valid_until,
-      };
-    });
-  }
-
-  history(cardNumber: string, limit: number): HistoryEntry[] {
-    const card = this.#st.cardOrThrow(cardNumber);
-    // A sale is dated when it was made (a late offline sale arrives days after), every other movement
-    // when it was recorded; both instants are given.
-    const rows = this.#st.db
-      .prepare<
-        [{ 1: string; 2: string; 3: number }],
-        { at: number; recorded_at: number; kind: TransferKind; benefit: Benefit; campaign: string; unit: Unit; amount: number; txn_id: string | null; partner_id: string | null }
-      >(
-        `SELECT CASE WHEN t.kind = 'debit' THEN coalesce(s.sale_at, t.at) ELSE t.at END AS at, t.at AS recorded_at, t.kind, w.benefit, w.campaign, t.unit,
-                CASE WHEN t.credit_account = w.id THEN t.amount ELSE -t.amount END AS amount,
-                t.txn_id, s.partner_id
-         FROM accounts w JOIN transfers t ON t.debit_account = w.id OR t.credit_account = w.id
-         LEFT JOIN sales s ON s.txn_id = t.txn_id AND s.kind = 'sale'
-         WHERE w.kind = 'wallet' AND w.dossier_id = ?1
-         UNION ALL
-         SELECT s.sale_at, s.recorded_at, 'debit', s.benefit, s.campaign, s.unit, 0, s.txn_id, s.partner_id
-         FROM sales s JOIN accounts w ON w.kind = 'wallet' AND w.dossier_id = s.dossier_id AND w.benefit = s.benefit AND w.campaign = s.campaign
-         WHERE s.dossier_id = ?2 AND s.kind = 'sale' AND w.access = 1
-         ORDER BY 1 DESC, 2 DESC LIMIT ?3`,
-      )
-      .all({ 1: card.dossier_id, 2: card.dossier_id, 3: limit });
-    return rows.map((r) => ({
-      at: r.at,
-      recordedAt: r.recorded_at,
-      kind: r.kind,
-      benefit: r.benefit,
-      campaign: r.campaign,
-      unit: r.unit,
-      amount: r.amount,
-      txnId: r.txn_id,
-      partnerId: r.partner_id,
-    }));
-  }
-
   request(txnId: string): StoredRequest | undefined {
     const r = this.#st.s.request.get(txnId);
     return r && { txnId: r.txn_id, terminalId: r.terminal_id, seq: r.seq, status: r.status, mode: r.mode, code: r.code, reply: r.reply };
@@ -1411,17 +1076,4 @@ export class SqliteLedger implements Ledger {
 /** The chain hash a record is stored under: its message's, or one derived from its fingerprint (tests). */
 function recordHash(item: LedgerItem): string {
   return item.msgHash ?? fallbackRecordHash(item.fingerprint);
-}
-
-/** The rows a suspension writes or lifts: one per benefit named, or one null row for the whole campaign. */
-function suspended(benefit: Benefit | readonly Benefit[] | null): (Benefit | null)[] {
-  const list = benefit === null ? [null] : typeof benefit === 'string' ? [benefit] : [...new Set(benefit)];
-  if (list.length === 0) throw new PasserelleError('DATA_INVALID', 'name the benefits to suspend, or none for all of them');
-  for (const b of list) if (b !== null && !isBenefit(b)) throw new PasserelleError('DATA_INVALID', `unknown benefit ${String(b)}`);
-  return list;
-}
-
-/** The words of a name to search, as the full-text index splits them (letters and digits of any script). */
-function holderWords(text: string): string[] {
-  return text.split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 0).slice(0, 8);
 }
