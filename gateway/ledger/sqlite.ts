@@ -1,76 +1,30 @@
 import { createHash } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
-import { Value } from '@sinclair/typebox/value';
-import { partnerMayDebit, type Benefit, type Unit } from '../../protocol/benefits.ts';
-import type { DeclineCode } from '../../protocol/codes.ts';
-import type { DebitRequestBody, VoidRequestBody } from '../../protocol/messages.ts';
-import { OfflineLimits, type HotlistReason } from '../../protocol/offline.ts';
-import { encodeJson } from '../../protocol/debit.ts';
+import type { Benefit, Unit } from '../../protocol/benefits.ts';
+import { OfflineLimits } from '../../protocol/offline.ts';
 import { assert, PasserelleError } from '../../protocol/errors.ts';
-import { addDays, regionDate, startOfRegionDay } from '../../common/paris-time.ts';
+import { regionDate } from '../../common/paris-time.ts';
 import type { CardLoadRow } from '../bulk/types.ts';
 import type { CampaignDef } from '../campaigns.ts';
 import type { Statement } from '../reimbursement/types.ts';
-import { debitReply, voidReply } from '../replies.ts';
-import { decide, MAX_GROUP_SIZE, type CardProofCheck, type Decision, type PinGate } from '../rules.ts';
-import { fallbackRecordHash, isVoidItem, type CardRecord, type CardSearch, type IssueCard, type Opposition, type OppositionResult, type Suspension, type CorrectionResult, type ExpiryResult, type DebitItem, type VoidItem, type LedgerItem, type CommitOutcome, type TerminalSync, type TransferKind, type TransferRecord, type StoredRequest, type AuditEntry, type TerminalContact, type EnrolmentCodeRecord, type GroupList, type GroupSale, type GroupSaleLine, type GroupSaleResult, type CardHotlistEntry, type OfflineReport, type OfflineLoss, type PartnerRecord, type TerminalRecord, type ProofResult, type ApiTokenRecord, type LoadRecord, type BulkLoadResult, type WalletView, type HistoryEntry, type Ledger } from './ledger.ts';
-import { OFFLINE_BREACHES } from './sqlite-schema.ts';
+import { decide, MAX_GROUP_SIZE, type PinGate } from '../rules.ts';
+import type { CardRecord, CardSearch, IssueCard, Opposition, OppositionResult, Suspension, CorrectionResult, ExpiryResult, LedgerItem, CommitOutcome, TerminalSync, TransferRecord, StoredRequest, AuditEntry, TerminalContact, EnrolmentCodeRecord, GroupList, GroupSale, GroupSaleLine, GroupSaleResult, CardHotlistEntry, OfflineReport, PartnerRecord, TerminalRecord, ProofResult, ApiTokenRecord, LoadRecord, BulkLoadResult, WalletView, HistoryEntry, Ledger } from './ledger.ts';
 import { SqliteStore, type SqliteLedgerOptions } from './sqlite/store.ts';
-import type { TerminalRow, PartnerCache, WalletRow, CardRow, SaleRow, ExpiryCursor, HotlistTx } from './sqlite/rows.ts';
-import { transfer, fundingAccount, payableAccount, regionAccount, recordSale, correct } from './sqlite/journal.ts';
-import { chooseWallet, restoreExpired, suspendedKeysAt, walletSnapshot } from './sqlite/wallet-choice.ts';
-import { hotlistVersion, hotlistRefresh } from './sqlite/hotlist.ts';
-import { countPinTry, pinGateOf } from './sqlite/pins.ts';
+import type { PartnerCache, SaleRow, ExpiryCursor } from './sqlite/rows.ts';
+import { fundingAccount, recordSale, correct } from './sqlite/journal.ts';
+import { chooseWallet, walletSnapshot } from './sqlite/wallet-choice.ts';
 import { SqliteRegistry } from './sqlite/registry.ts';
 import { SqliteFleet } from './sqlite/fleet.ts';
 import { SqliteTokens } from './sqlite/tokens.ts';
 import { SqliteStatements } from './sqlite/statements.ts';
 import { SqliteCards } from './sqlite/cards.ts';
 import { SqliteWallets } from './sqlite/wallets.ts';
+import { SqliteDebits } from './sqlite/debits.ts';
+import { SqliteOfflineState } from './sqlite/offline-state.ts';
 
 export type { SqliteLedgerOptions } from './sqlite/store.ts';
 
 /** Benefits a school may pay an outing with (R12): shows and cinema, never first aid. */
 export const GROUP_BENEFITS: readonly Benefit[] = ['SHOWS', 'CINEMA'];
-
-const LIMIT_KEYS = Object.keys(OfflineLimits.properties) as (keyof OfflineLimits)[];
-
-/**
- * How long a hotlist change may take to reach a connected terminal: the publisher polls the ledger every
- * second (gateway/offline-publisher.ts), and delivery takes a moment more. A change older than this at a
- * terminal's connect was on the list that terminal received.
- */
-const HOTLIST_PUBLISH_MS = 10_000;
-
-/**
- * The declines the offline guarantee covers: the card or its wallet, which a terminal offline cannot see
- * (beyond the hotlist it holds). The partner's own standing (terminal, partnership type, convention) and
- * the secret code are never covered.
- */
-const GUARANTEED_DECLINES: ReadonlySet<DeclineCode> = new Set<DeclineCode>([
-  'CARD_UNKNOWN',
-  'CARD_BLOCKED',
-  'NO_SUCH_BENEFIT',
-  'BENEFIT_EXHAUSTED',
-  'BENEFIT_SUSPENDED',
-  'BENEFIT_EXPIRED',
-  'BENEFIT_NOT_YET_VALID',
-]);
-
-/** Why an offline sale is not covered by the Region's guarantee although the rules alone fell short. */
-type OfflineBreach = (typeof OFFLINE_BREACHES)[number];
-
-/** What the gateway knows of an offline sale from its own records (`#offlineKnowledge`). */
-interface OfflineKnowledge {
-  /** The sale's time for the rules: its `createdAt`, brought within what the terminal's contacts allow. */
-  readonly saleAt: number;
-  /** Whether `createdAt` itself lies within those bounds (the policy's clock skew allowed). */
-  readonly plausible: boolean;
-  /** The hotlist version the terminal must have held. */
-  readonly hotlist: number;
-  /** The outbox head at the terminal's last connect before the sale: sales above it were pending together. */
-  readonly sinceSeq: number;
-}
 
 interface DueWallet {
   readonly id: number;
@@ -93,9 +47,10 @@ export class SqliteLedger implements Ledger {
   readonly #fleet: SqliteFleet;
   readonly #cards: SqliteCards;
   readonly #wallets: SqliteWallets;
+  readonly #debits: SqliteDebits;
+  readonly #offline: SqliteOfflineState;
   readonly #statements: SqliteStatements;
   readonly #tokens: SqliteTokens;
-  readonly #commit: (items: readonly LedgerItem[], decidedAt: number) => CommitOutcome[];
 
   constructor(opts: SqliteLedgerOptions) {
     const st = new SqliteStore(opts);
@@ -104,15 +59,10 @@ export class SqliteLedger implements Ledger {
     this.#fleet = new SqliteFleet(st);
     this.#cards = new SqliteCards(st);
     this.#wallets = new SqliteWallets(st);
+    this.#debits = new SqliteDebits(st);
+    this.#offline = new SqliteOfflineState(st);
     this.#statements = new SqliteStatements(st);
     this.#tokens = new SqliteTokens(st);
-    this.#commit = st.db.transaction((items: readonly LedgerItem[], decidedAt: number) => {
-      const hv: HotlistTx = {};
-      const outcomes = items.map((item) => this.#applyItem(item, decidedAt, hv));
-      // Each terminal's sequence state once per batch, however many of its records the batch holds.
-      for (const [t, sync] of st.batchSyncs) st.s.putSync.run(t, sync.next_seq, sync.max_seq, sync.head_hash);
-      return outcomes;
-    });
   }
 
   // Campaigns, partners and their terminals
@@ -244,6 +194,45 @@ export class SqliteLedger implements Ledger {
     return this.#wallets.history(cardNumber, limit);
   }
 
+  // Terminal records
+
+  commitDebits(items: readonly LedgerItem[], decidedAt: number): CommitOutcome[] {
+    return this.#debits.commitDebits(items, decidedAt);
+  }
+  terminalSync(terminalId: string, limit?: number): TerminalSync {
+    return this.#debits.terminalSync(terminalId, limit);
+  }
+  request(txnId: string): StoredRequest | undefined {
+    return this.#debits.request(txnId);
+  }
+  transfersForTxn(txnId: string): TransferRecord[] {
+    return this.#debits.transfersForTxn(txnId);
+  }
+  conflictCount(txnId?: string): number {
+    return this.#debits.conflictCount(txnId);
+  }
+
+  // Offline state (docs/offline.md)
+
+  setOfflinePolicy(limits: OfflineLimits, at: number): { version: number; issuedAt: number; limits: OfflineLimits } {
+    return this.#offline.setOfflinePolicy(limits, at);
+  }
+  offlinePolicy(version: number): OfflineLimits | undefined {
+    return this.#offline.offlinePolicy(version);
+  }
+  hotlistVersion(): number {
+    return this.#offline.hotlistVersion();
+  }
+  hotlist(base: number): { version: number; entries: CardHotlistEntry[] } {
+    return this.#offline.hotlist(base);
+  }
+  liftSoftBlock(cardNumber: string, at: number): boolean {
+    return this.#offline.liftSoftBlock(cardNumber, at);
+  }
+  offlineReport(limit?: number): OfflineReport {
+    return this.#offline.offlineReport(limit);
+  }
+
   // Statements (R11)
 
   closeStatement(partnerId: string, periodFrom: string, periodTo: string, at: number): Statement {
@@ -281,512 +270,6 @@ export class SqliteLedger implements Ledger {
   }
   revokeDemoTokens(at: number): number {
     return this.#tokens.revokeDemoTokens(at);
-  }
-
-  commitDebits(items: readonly LedgerItem[], decidedAt: number): CommitOutcome[] {
-    this.#st.batchSyncs = new Map();
-    try {
-      const outcomes = this.#commit(items, decidedAt);
-      // Inside an outer transaction (atomically) the batch is not committed yet: forget, do not cache.
-      const committed = !this.#st.db.inTransaction;
-      for (const [t, sync] of this.#st.batchSyncs) {
-        if (committed) this.#st.syncs.set(t, sync);
-        else this.#st.syncs.delete(t);
-      }
-      return outcomes;
-    } catch (e) {
-      throw new PasserelleError('LEDGER_FAILED', `batch of ${items.length} rolled back: ${(e as Error).message}`, {}, { cause: e });
-    } finally {
-      this.#st.batchSyncs = new Map();
-    }
-  }
-
-  /**
-   * One terminal record (a sale or a void): a repeat by transaction id gets its original reply; a fresh
-   * one takes its place in the terminal's sequence and hash chain, then is decided.
-   */
-  #applyItem(item: LedgerItem, decidedAt: number, hv: HotlistTx): CommitOutcome {
-    const rec = isVoidItem(item) ? item.void : item.body;
-    const prior = this.#st.s.request.get(rec.txnId);
-    if (prior) {
-      if (prior.fingerprint === item.fingerprint) return { kind: 'reply', reply: prior.reply, fresh: false, status: prior.status };
-      this.#st.s.insertConflict.run(rec.txnId, rec.terminalId, item.fingerprint, decidedAt);
-      return { kind: 'conflict' };
-    }
-    const tp = this.#st.terminal(rec.terminalId);
-    assert(tp, `terminal ${rec.terminalId} was verified but is not in the ledger`);
-    if (!this.#chain(rec, recordHash(item), decidedAt)) return { kind: 'seq-conflict' };
-    return isVoidItem(item) ? this.#applyVoid(item, decidedAt) : this.#applyDebit(item, tp, decidedAt, hv);
-  }
-
-  /**
-   * Place a fresh record in its terminal's sequence. A sequence number already held by another record is
-   * refused (false) and recorded as a chain break. A `prev` that does not match the hash of the record
-   * before (or a record after naming another hash than this one) is recorded as a chain break too, but the
-   * record is still processed: its signature already proves where it comes from; the break is for the
-   * operator. The record itself is stored with its request (`requests.msg_hash`, `prev`). In order, this
-   * costs no lookup at all (the terminal's sequence state is cached and written once per batch).
-   */
-  #chain(rec: DebitRequestBody | VoidRequestBody, msgHash: string, at: number): boolean {
-    const { terminalId: t, seq, txnId, prev } = rec;
-    const sync = this.#st.sync(t);
-    // Below next_seq every number is taken; above max_seq none is; in between, look.
-    if (seq < sync.next_seq || (seq <= sync.max_seq && this.#st.s.record.get(t, seq))) {
-      this.#st.s.insertBreak.run(t, seq, txnId, 'seq-reused', at);
-      return false;
-    }
-    // In order (the usual case), the record before is the head of the contiguous run: no lookup.
-    const before = seq === sync.next_seq ? sync.head_hash : this.#st.s.record.get(t, seq - 1)?.msg_hash;
-    if (before !== undefined && before !== prev) this.#st.s.insertBreak.run(t, seq, txnId, 'prev-mismatch', at);
-    if (seq < sync.max_seq) {
-      const after = this.#st.s.record.get(t, seq + 1);
-      if (after && after.prev !== msgHash) this.#st.s.insertBreak.run(t, seq + 1, after.txn_id, 'prev-mismatch', at);
-    }
-    const max = Math.max(sync.max_seq, seq);
-    let next = sync.next_seq;
-    let head = sync.head_hash;
-    if (seq === next) {
-      next++;
-      head = msgHash;
-      // A gap just filled: run on over the records that came after it.
-      for (let r = next <= max ? this.#st.s.record.get(t, next) : undefined; r; r = next <= max ? this.#st.s.record.get(t, next) : undefined) {
-        head = r.msg_hash;
-        next++;
-      }
-    }
-    this.#st.batchSyncs.set(t, { next_seq: next, max_seq: max, head_hash: head });
-    return true;
-  }
-
-  #applyDebit(item: DebitItem, tp: TerminalRow, decidedAt: number, hv: HotlistTx): CommitOutcome {
-    const body = item.body;
-    if (body.mode === 'offline') return this.#settleOffline(item, tp, decidedAt, hv);
-    // Voided by its terminal before it arrived: never applied, and its repeats get the same answer.
-    if (this.#st.voidsExist && this.#st.s.voidOf.get(body.txnId, body.terminalId)) return this.#storeDebit(item, { status: 'declined', code: 'TXN_VOIDED' }, decidedAt);
-    const card = this.#st.s.card.get(body.credential.cardNumber);
-    const choice = card ? chooseWallet(this.#st, card, body.benefit, decidedAt) : undefined;
-    const decided = decide(body, {
-      terminalActive: tp.active,
-      partnerType: tp.partnerType,
-      conventionValid: decidedAt >= tp.partner.conventionStart && decidedAt < tp.partner.conventionEnd,
-      ...(card ? { card: { status: card.status, pinGate: pinGateOf(this.#st, card, tp.partner.id, decidedAt, item.pin) } } : {}),
-      ...walletSnapshot(choice),
-      pin: item.pin,
-      // An online sale carries the proof of its own tap: a proof naming another transaction is a replay.
-      cardProof: body.credential.kind === 'nfc' && body.credential.proof.ref !== body.txnId ? 'failed' : item.proof,
-    });
-    const decision = card ? countPinTry(this.#st, card, tp.partner.id, decidedAt, item.pin, decided) : decided;
-    if (decision.status === 'approved') {
-      assert(card && choice && 'wallet' in choice, 'an approved debit has a card and a wallet');
-      recordSale(this.#st, {
-        txnId: body.txnId,
-        partner: tp.partner,
-        terminalId: body.terminalId,
-        groupId: null,
-        card,
-        wallet: choice.wallet,
-        taken: decision.taken,
-        saleAt: body.createdAt,
-        at: decidedAt,
-      });
-    }
-    return this.#storeDebit(item, decision, decidedAt);
-  }
-
-  /** Store a decided sale with its reply bytes (what every repeat gets) and return them. */
-  #storeDebit(item: DebitItem, decision: Decision, decidedAt: number, guaranteed = 0): CommitOutcome {
-    const body = item.body;
-    const reply = encodeJson(debitReply(body, decision, decidedAt, guaranteed));
-    this.#st.s.insertRequest.run({
-      txn_id: body.txnId,
-      terminal_id: body.terminalId,
-      seq: body.seq,
-      fingerprint: item.fingerprint,
-      status: decision.status,
-      mode: body.mode,
-      code: decision.status === 'declined' ? decision.code : null,
-      reply,
-      decided_at: decidedAt,
-      msg_hash: recordHash(item),
-      prev: body.prev,
-    });
-    return { kind: 'reply', reply, fresh: true, status: decision.status };
-  }
-
-  /**
-   * Settle a sale the terminal already accepted offline. The rules are applied as of the sale's time (the
-   * terminal's clock, never later than now): the convention then, the wallet whose window held then, the
-   * suspensions in force then, the card opposed only if it was by then; the balance is today's (R9 applies).
-   *
-   * What the wallet cannot pay is covered by the Region's guarantee when the terminal kept to the signed
-   * policy it held (see `#offlineBreach`) and the partner itself could make the sale (active terminal,
-   * its partnership type, its convention): the reply is then approved with `guaranteed` = the shortfall,
-   * the partner is paid the whole price, the loss is recorded and the card is soft-blocked for offline
-   * sales. Without the guarantee the sale is settled by the rules alone: a partial stays partial, a
-   * decline stays a decline, coded OFFLINE_POLICY_BREACH when the breach is what cost the guarantee.
-   */
-  #settleOffline(item: DebitItem, tp: TerminalRow, decidedAt: number, hv: HotlistTx): CommitOutcome {
-    const body = item.body;
-    const cardProof = item.proof === 'ok' && !this.#takeOverProof(body, decidedAt) ? 'failed' : item.proof;
-    // The sale's time and what the terminal then knew, from the gateway's own records (not the terminal's word).
-    const known = this.#offlineKnowledge(body, decidedAt);
-    const saleAt = known.saleAt;
-    const breach = this.#offlineBreach(body, cardProof, known);
-    const card = this.#st.s.card.get(body.credential.cardNumber);
-    const opposedThen = card?.status === 'opposed' && (card.opposed_at ?? Number.NEGATIVE_INFINITY) <= saleAt;
-    // Within the policy, the wallet pays as it stood at the sale time, even if the sweep has emptied it since.
-    const choice = card ? chooseWallet(this.#st, card, body.benefit, saleAt, suspendedKeysAt(this.#st, card.dossier_id, saleAt), breach === null) : undefined;
-    const conventionValid = saleAt >= tp.partner.conventionStart && saleAt < tp.partner.conventionEnd;
-    const decided = decide(body, {
-      terminalActive: tp.active,
-      partnerType: tp.partnerType,
-      conventionValid,
-      ...(card ? { card: { status: opposedThen ? 'opposed' : 'active', pinGate: pinGateOf(this.#st, card, tp.partner.id, decidedAt, item.pin) } } : {}),
-      ...walletSnapshot(choice),
-      pin: item.pin,
-      cardProof,
-    });
-    const decision = card ? countPinTry(this.#st, card, tp.partner.id, decidedAt, item.pin, decided) : decided;
-    const partnerMay = tp.active && partnerMayDebit(tp.partnerType, body.benefit) && conventionValid;
-    const taken = decision.status === 'approved' ? decision.taken : 0;
-    // What the wallet alone falls short by, and why; null when it pays in full or the cause is not covered.
-    const shortfall =
-      decision.status === 'approved' ? (taken < body.amount ? 'PARTIAL' : null) : GUARANTEED_DECLINES.has(decision.code) ? decision.code : null;
-    const wallet = choice && 'wallet' in choice ? choice.wallet : undefined;
-    let final: Decision = decision;
-    if (wallet?.expired) {
-      // The wallet pays as it stood; what it keeps after the sale stays expired (with the Region).
-      if (taken > 0) restoreExpired(this.#st, body.txnId, wallet, taken, decidedAt);
-      if (final.balanceAfter !== undefined) final = { ...final, balanceAfter: 0 };
-    }
-    let guaranteed = 0;
-    if (shortfall !== null && partnerMay && breach === null) {
-      guaranteed = body.amount - taken;
-      final = { status: 'approved', taken, remainingToPay: 0, ...(final.balanceAfter === undefined ? {} : { balanceAfter: final.balanceAfter }) };
-      this.#recordGuaranteedSale({ body, tp, card, wallet, taken, guaranteed, reason: shortfall, saleAt, at: decidedAt });
-      hotlistRefresh(this.#st, body.credential.cardNumber, hv, decidedAt, 'set');
-    } else if (decision.status === 'approved') {
-      assert(card && wallet, 'an approved debit has a card and a wallet');
-      recordSale(this.#st, { txnId: body.txnId, partner: tp.partner, terminalId: body.terminalId, groupId: null, card, wallet, taken, saleAt, at: decidedAt });
-    } else if (shortfall !== null && partnerMay) {
-      final = { status: 'declined', code: 'OFFLINE_POLICY_BREACH', ...(final.balanceAfter === undefined ? {} : { balanceAfter: final.balanceAfter }) };
-    }
-    this.#st.s.insertOfflineSale.run({
-      txn_id: body.txnId,
-      terminal_id: body.terminalId,
-      seq: body.seq,
-      card_number: body.credential.cardNumber,
-      benefit: body.benefit,
-      unit: body.unit,
-      amount: body.amount,
-      guaranteed,
-      breach,
-      sale_at: saleAt,
-      recorded_at: decidedAt,
-    });
-    return this.#storeDebit(item, final, decidedAt, guaranteed);
-  }
-
-  /**
-   * What the gateway itself knows of an offline sale's time and terminal, whatever the request claims:
-   *
-   * - the sale was made after the last connect whose declared outbox head is below its number, and no later
-   *   than the first connect whose head reaches it, nor than its arrival (gateway/contacts.ts); a
-   *   `createdAt` outside that span (beyond the clock skew the policy allows) is implausible, and the rules
-   *   then use the nearest plausible time;
-   * - the hotlist the terminal must have held: the one in force at its last connect before the sale (less
-   *   the time a change takes to be published), and no older than the policy's `hotlistMaxAgeMs` before the
-   *   sale; the version the request claims counts only when it is newer;
-   * - the terminal's offline sales between that connect and this one: what was pending when it sold.
-   */
-  #offlineKnowledge(body: DebitRequestBody, decidedAt: number): OfflineKnowledge {
-    const p = this.#st.offlinePolicy(body.policy);
-    const skew = p?.clockSkewMaxMs ?? 0;
-    const { after, before } = this.contactBounds(body.terminalId, body.seq);
-    const latest = Math.min(before ?? decidedAt, decidedAt);
-    const plausible = (after === null || body.createdAt >= after - skew) && body.createdAt <= latest + skew;
-    const saleAt = Math.max(Math.min(body.createdAt, latest), after ?? Number.NEGATIVE_INFINITY);
-    const contact = this.#st.s.lastContactBelow.get(body.terminalId, body.seq);
-    const knownAt = Math.max(contact ? contact.at - HOTLIST_PUBLISH_MS : Number.NEGATIVE_INFINITY, p ? saleAt - p.hotlistMaxAgeMs - skew : Number.NEGATIVE_INFINITY);
-    const versionThen = Number.isFinite(knownAt) ? (this.#st.s.hotlistVersionAt.get(knownAt)?.version ?? 0) : 0;
-    const hotlist = Math.max(versionThen, Math.min(body.hotlist, hotlistVersion(this.#st)));
-    return { saleAt, plausible, hotlist, sinceSeq: contact?.head_seq ?? 0 };
-  }
-
-  /**
-   * How an offline sale broke the signed policy its terminal held, as the gateway judges it from its own
-   * records, or null. In order: a QR credential (never offline: the code needs the gateway), a policy
-   * version never issued or disabling offline sales, no valid card signature, an implausible sale time, a
-   * card on the hotlist the terminal must have held, an amount over the per-sale maximum, more offline
-   * sales of the card that day at that terminal than the policy allows, or more offline sales pending at
-   * the terminal than it allows. What the gateway cannot see (the hotlist's age on the terminal, its time
-   * offline by its own clock) stays the terminal's to enforce.
-   */
-  #offlineBreach(body: DebitRequestBody, cardProof: CardProofCheck, k: OfflineKnowledge): OfflineBreach | null {
-    if (body.credential.kind === 'qr') return 'qr';
-    const p = this.#st.offlinePolicy(body.policy);
-    if (!p) return 'policy-unknown';
-    if (!p.enabled) return 'policy-disabled';
-    if (cardProof === 'failed') return 'card-proof';
-    if (!k.plausible) return 'time';
-    if (this.#hotlistedAt(body.credential.cardNumber, k.hotlist)) return 'hotlisted';
-    if (body.amount > (body.unit === 'entry' ? p.maxSaleEntries : p.maxSaleCents)) return 'amount';
-    const cents = body.unit === 'cent' ? body.amount : 0;
-    const dayStart = startOfRegionDay(regionDate(k.saleAt));
-    const day = this.#st.s.cardDay.get(body.terminalId, body.credential.cardNumber, dayStart, startOfRegionDay(addDays(regionDate(k.saleAt), 1)))!;
-    if (day.n + 1 > p.perCardDayCount || (day.cents ?? 0) + cents > p.perCardDayCents) return 'card-day';
-    const pending = this.#st.s.pendingSince.get(body.terminalId, k.sinceSeq, body.seq)!;
-    if (pending.n + 1 > p.maxPendingCount || (pending.cents ?? 0) + cents > p.maxPendingCents) return 'pending';
-    return null;
-  }
-
-  /**
-   * An offline sale's card proof may name another transaction: the online request of the same tap that
-   * went unanswered, which the terminal voided when it judged the sale offline instead. The offline sale
-   * takes the proof over, once: the request it names must be (or become) an online sale of this terminal,
-   * and is voided here if its own void has not arrived yet (the void, when it comes, finds it done). Any
-   * other foreign proof (another terminal's, an offline sale's, one already taken over) is a replay.
-   */
-  #takeOverProof(body: DebitRequestBody, at: number): boolean {
-    if (body.credential.kind !== 'nfc') return true;
-    const ref = body.credential.proof.ref;
-    if (ref === body.txnId) return true;
-    if (this.#st.s.refUse.get(ref)) return false;
-    const target = this.#st.s.request.get(ref);
-    if (target && (target.terminal_id !== body.terminalId || target.mode !== 'online')) return false;
-    this.#voidTarget({ txnId: body.txnId, terminalId: body.terminalId, target: ref, reason: 'timeout' }, at);
-    this.#st.s.insertRefUse.run(ref, body.txnId, body.terminalId);
-    return true;
-  }
-
-  /** Whether the card was on the hotlist at `version` (the last stay on the list, which is what counts). */
-  #hotlistedAt(cardNumber: string, version: number): boolean {
-    const r = this.#st.s.hotlistRow.get(cardNumber);
-    return !!r && r.since !== null && r.since <= version && (r.reason !== null || r.version > version);
-  }
-
-  /**
-   * A guaranteed offline sale: what the wallet paid (a 'debit' transfer, when anything) and the shortfall
-   * from the Region's offline-guarantee account (a 'guarantee' transfer), on ONE reimbursement line for the
-   * whole price, so the partner is paid what it was promised; and the loss, for the Region's report.
-   */
-  #recordGuaranteedSale(g: {
-    body: DebitRequestBody;
-    tp: TerminalRow;
-    card: CardRow | undefined;
-    wallet: WalletRow | undefined;
-    taken: number;
-    guaranteed: number;
-    reason: string;
-    saleAt: number;
-    at: number;
-  }): void {
-    const { body, tp, card, wallet } = g;
-    const unit = body.unit;
-    const payable = payableAccount(this.#st, tp.partner.id, unit);
-    if (g.taken > 0) {
-      // A partial debit is never an access (an access approves in full), so the wallet pays it.
-      assert(wallet && wallet.access === 0, 'a partial offline debit has a balance wallet');
-      transfer(this.#st, body.txnId, 'debit', wallet.id, payable, g.taken, unit, g.at);
-    }
-    transfer(this.#st, body.txnId, 'guarantee', regionAccount(this.#st, unit), payable, g.guaranteed, unit, g.at);
-    const price = unit === 'cent' ? 1 : tp.partner.entryPriceCents;
-    const dossierId = card?.dossier_id ?? null;
-    const campaign = wallet?.campaign ?? (card ? this.#st.s.wallets.all(card.dossier_id, body.benefit).at(-1)?.campaign : undefined) ?? null;
-    this.#st.s.insertSale.run({
-      txn_id: body.txnId,
-      kind: 'sale',
-      partner_id: tp.partner.id,
-      terminal_id: body.terminalId,
-      group_id: null,
-      card_number: body.credential.cardNumber,
-      dossier_id: dossierId,
-      benefit: body.benefit,
-      campaign,
-      unit,
-      quantity: body.amount,
-      guaranteed: g.guaranteed,
-      amount_cents: body.amount * price,
-      sale_at: g.saleAt,
-      recorded_at: g.at,
-      reason: null,
-    });
-    this.#st.s.insertLoss.run({
-      txn_id: body.txnId,
-      card_number: body.credential.cardNumber,
-      dossier_id: dossierId,
-      partner_id: tp.partner.id,
-      terminal_id: body.terminalId,
-      benefit: body.benefit,
-      unit,
-      amount: g.guaranteed,
-      amount_cents: g.guaranteed * price,
-      reason: g.reason,
-      sale_at: g.saleAt,
-      recorded_at: g.at,
-    });
-  }
-
-  /** A terminal's void of one of its own online sales; stored with its reply so a repeat gets the same bytes. */
-  #applyVoid(item: VoidItem, decidedAt: number): CommitOutcome {
-    const v = item.void;
-    const reply = encodeJson(voidReply(v, this.#voidTarget(v, decidedAt), decidedAt));
-    this.#st.s.insertRequest.run({
-      txn_id: v.txnId,
-      terminal_id: v.terminalId,
-      seq: v.seq,
-      fingerprint: item.fingerprint,
-      status: 'void',
-      mode: null,
-      code: null,
-      reply,
-      decided_at: decidedAt,
-      msg_hash: recordHash(item),
-      prev: v.prev,
-    });
-    return { kind: 'reply', reply, fresh: true, status: 'void' };
-  }
-
-  /**
-   * `undone`: the target was applied and is given back (a reversal, "voided by terminal"), or already was
-   * by a correction. `prevented`: the target was not applied and never will be: not received yet (a
-   * tombstone declines it TXN_VOIDED when it comes) or declined. A void never touches another terminal's
-   * record, an offline sale (its result was shown: "accepted offline") or a void: those are answered
-   * `prevented` and nothing changes.
-   */
-  #voidTarget(v: Pick<VoidRequestBody, 'txnId' | 'terminalId' | 'target' | 'reason'>, at: number): 'undone' | 'prevented' {
-    const target = this.#st.s.request.get(v.target);
-    if (!target) {
-      this.#st.voidsExist = true;
-      this.#st.s.insertVoid.run(v.target, v.terminalId, v.txnId, at);
-      return 'prevented';
-    }
-    if (target.terminal_id !== v.terminalId || target.mode !== 'online') return 'prevented';
-    if (target.status === 'declined') {
-      this.#st.voidsExist = true;
-      this.#st.s.insertVoid.run(v.target, v.terminalId, v.txnId, at);
-      return 'prevented';
-    }
-    if (this.#st.s.correctionOf.get(v.target)) return 'undone';
-    const sale = this.#st.s.sale.get(v.target);
-    assert(sale && sale.guaranteed === 0, `approved online request ${v.target} has a plain sale line`);
-    correct(this.#st, sale, 'reversal', `voided by terminal: ${v.reason}`, at);
-    return 'undone';
-  }
-
-  hotlistVersion(): number {
-    return hotlistVersion(this.#st);
-  }
-
-  hotlist(base: number): { version: number; entries: CardHotlistEntry[] } {
-    const version = hotlistVersion(this.#st);
-    const rows =
-      base > 0
-        ? this.#st.db.prepare<[number], { card_number: string; reason: HotlistReason | null }>('SELECT card_number, reason FROM hotlist WHERE version > ? ORDER BY version, card_number').all(base)
-        : this.#st.db.prepare<[], { card_number: string; reason: HotlistReason | null }>('SELECT card_number, reason FROM hotlist WHERE reason IS NOT NULL ORDER BY card_number').all();
-    return { version, entries: rows.map((r) => ({ card: r.card_number, reason: r.reason })) };
-  }
-
-  liftSoftBlock(cardNumber: string, at: number): boolean {
-    return this.#st.db.transaction(() => {
-      const row = this.#st.s.hotlistRow.get(cardNumber);
-      if (!row || row.soft_at === null) return false;
-      hotlistRefresh(this.#st, cardNumber, {}, at, 'clear');
-      return true;
-    })();
-  }
-
-  setOfflinePolicy(limits: OfflineLimits, at: number): { version: number; issuedAt: number; limits: OfflineLimits } {
-    if (!Value.Check(OfflineLimits, limits)) throw new PasserelleError('DATA_INVALID', 'offline limits do not match their schema');
-    const clean = Object.fromEntries(LIMIT_KEYS.map((k) => [k, limits[k]])) as OfflineLimits;
-    return this.#st.db.transaction(() => {
-      const latest = this.#latestPolicy();
-      if (latest && isDeepStrictEqual(latest.limits, clean)) return latest;
-      const version = (latest?.version ?? 0) + 1;
-      this.#st.db.prepare('INSERT INTO offline_policies (version, limits, issued_at) VALUES (?, ?, ?)').run(version, JSON.stringify(clean), at);
-      return { version, issuedAt: at, limits: clean };
-    })();
-  }
-
-  #latestPolicy(): { version: number; issuedAt: number; limits: OfflineLimits } | null {
-    const r = this.#st.s.latestPolicy.get();
-    return r ? { version: r.version, issuedAt: r.issued_at, limits: JSON.parse(r.limits) as OfflineLimits } : null;
-  }
-
-  offlinePolicy(version: number): OfflineLimits | undefined {
-    return this.#st.offlinePolicy(version);
-  }
-
-  terminalSync(terminalId: string, limit = 100): TerminalSync {
-    const sync = this.#st.sync(terminalId);
-    const missing: number[] = [];
-    let expected = sync.next_seq;
-    if (limit > 0) {
-      for (const r of this.#st.s.recordSeqsFrom.iterate(terminalId, sync.next_seq)) {
-        while (expected < r.seq && missing.length < limit) missing.push(expected++);
-        if (missing.length >= limit) break;
-        expected = r.seq + 1;
-      }
-    }
-    const breaks = this.#st.db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM chain_breaks WHERE terminal_id = ?').get(terminalId)?.n ?? 0;
-    return { terminalId, nextSeq: sync.next_seq, maxSeq: sync.max_seq, missing, chainBreaks: breaks };
-  }
-
-  offlineReport(limit = 50): OfflineReport {
-    const policy = this.#latestPolicy();
-    const terminals = this.#st.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM terminals WHERE active = 1').get()?.n ?? 0;
-    const l = policy?.limits;
-    // Conservative: the same card could be used at every active terminal on the same day.
-    const boundPerCardDayCents = l && l.enabled ? Math.min(l.perCardDayCents, l.maxSaleCents * l.perCardDayCount) * terminals : 0;
-    const sales = this.#st.db
-      .prepare<[], { n: number; breaches: number | null }>('SELECT count(*) AS n, sum(breach IS NOT NULL) AS breaches FROM offline_sales')
-      .get();
-    const lost = this.#st.db
-      .prepare<[], { cents: number; entries: number }>("SELECT coalesce(sum(amount_cents), 0) AS cents, coalesce(sum(CASE WHEN unit = 'entry' THEN amount END), 0) AS entries FROM offline_losses")
-      .get();
-    const soft = this.#st.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM hotlist WHERE soft_at IS NOT NULL').get()?.n ?? 0;
-    const losses = this.#st.db
-      .prepare<[number], { txn_id: string; card_number: string; partner_id: string; terminal_id: string; benefit: Benefit; unit: Unit; amount: number; amount_cents: number; reason: string; sale_at: number; recorded_at: number }>(
-        'SELECT * FROM offline_losses ORDER BY recorded_at DESC, rowid DESC LIMIT ?',
-      )
-      .all(limit)
-      .map((r): OfflineLoss => ({
-        txnId: r.txn_id,
-        cardNumber: r.card_number,
-        partnerId: r.partner_id,
-        terminalId: r.terminal_id,
-        benefit: r.benefit,
-        unit: r.unit,
-        amount: r.amount,
-        amountCents: r.amount_cents,
-        reason: r.reason,
-        saleAt: r.sale_at,
-        recordedAt: r.recorded_at,
-      }));
-    const flagged = new Map<string, { terminalId: string; breaches: number; kinds: Record<string, number>; lastAt: number }>();
-    const byKind = this.#st.db
-      .prepare<[], { terminal_id: string; breach: string; n: number; last_at: number }>(
-        'SELECT terminal_id, breach, count(*) AS n, max(recorded_at) AS last_at FROM offline_sales WHERE breach IS NOT NULL GROUP BY terminal_id, breach',
-      )
-      .all();
-    for (const r of byKind) {
-      const t = flagged.get(r.terminal_id) ?? { terminalId: r.terminal_id, breaches: 0, kinds: {}, lastAt: 0 };
-      t.breaches += r.n;
-      t.kinds[r.breach] = r.n;
-      t.lastAt = Math.max(t.lastAt, r.last_at);
-      flagged.set(r.terminal_id, t);
-    }
-    return {
-      policy,
-      boundPerCardDayCents,
-      offlineSales: sales?.n ?? 0,
-      guaranteedCents: lost?.cents ?? 0,
-      guaranteedEntries: lost?.entries ?? 0,
-      breaches: sales?.breaches ?? 0,
-      flaggedTerminals: [...flagged.values()].sort((a, b) => b.breaches - a.breaches || b.lastAt - a.lastAt).slice(0, limit),
-      softBlockedCards: soft,
-      losses,
-    };
   }
 
   cancelSale(txnId: string, partnerId: string, at: number): CorrectionResult {
@@ -982,28 +465,6 @@ export class SqliteLedger implements Ledger {
     }
   }
 
-  request(txnId: string): StoredRequest | undefined {
-    const r = this.#st.s.request.get(txnId);
-    return r && { txnId: r.txn_id, terminalId: r.terminal_id, seq: r.seq, status: r.status, mode: r.mode, code: r.code, reply: r.reply };
-  }
-
-  transfersForTxn(txnId: string): TransferRecord[] {
-    return this.#st.db
-      .prepare<[string], { id: number; txn_id: string | null; kind: TransferKind; d: string; c: string; amount: number; unit: Unit; at: number }>(
-        `SELECT t.id, t.txn_id, t.kind, da.name AS d, ca.name AS c, t.amount, t.unit, t.at FROM transfers t
-         JOIN account_names da ON da.id = t.debit_account JOIN account_names ca ON ca.id = t.credit_account WHERE t.txn_id = ? ORDER BY t.id`,
-      )
-      .all(txnId)
-      .map((r) => ({ id: r.id, txnId: r.txn_id, kind: r.kind, debitAccount: r.d, creditAccount: r.c, amount: r.amount, unit: r.unit, at: r.at }));
-  }
-
-  conflictCount(txnId?: string): number {
-    const row = txnId
-      ? this.#st.db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM conflicts WHERE txn_id = ?').get(txnId)
-      : this.#st.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM conflicts').get();
-    return row?.n ?? 0;
-  }
-
   counts() {
     const n = (table: string) => (this.#st.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
     return { partners: n('partners'), terminals: n('terminals'), cards: n('cards'), requests: n('requests'), transfers: n('transfers') };
@@ -1071,9 +532,4 @@ export class SqliteLedger implements Ledger {
   close(): void {
     this.#st.close();
   }
-}
-
-/** The chain hash a record is stored under: its message's, or one derived from its fingerprint (tests). */
-function recordHash(item: LedgerItem): string {
-  return item.msgHash ?? fallbackRecordHash(item.fingerprint);
 }

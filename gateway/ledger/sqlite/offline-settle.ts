@@ -1,0 +1,273 @@
+import { partnerMayDebit } from '../../../protocol/benefits.ts';
+import type { DeclineCode } from '../../../protocol/codes.ts';
+import type { DebitRequestBody } from '../../../protocol/messages.ts';
+import { assert } from '../../../protocol/errors.ts';
+import { addDays, regionDate, startOfRegionDay } from '../../../common/paris-time.ts';
+import { decide, type CardProofCheck, type Decision } from '../../rules.ts';
+import type { DebitItem } from '../ledger.ts';
+import { OFFLINE_BREACHES } from '../sqlite-schema.ts';
+import type { SqliteStore } from './store.ts';
+import type { TerminalRow, WalletRow, CardRow, HotlistTx } from './rows.ts';
+import { transfer, payableAccount, regionAccount, recordSale } from './journal.ts';
+import { chooseWallet, restoreExpired, suspendedKeysAt, walletSnapshot } from './wallet-choice.ts';
+import { hotlistVersion, hotlistRefresh } from './hotlist.ts';
+import { countPinTry, pinGateOf } from './pins.ts';
+import { voidTarget } from './voids.ts';
+import { contactBounds } from './fleet.ts';
+
+/*
+ * Offline sales (docs/offline.md): what the gateway knows of one from its own records, whether the terminal kept
+ * to the policy it held, and what the Region's guarantee then covers.
+ */
+
+/**
+ * How long a hotlist change may take to reach a connected terminal: the publisher polls the ledger every
+ * second (gateway/offline-publisher.ts), and delivery takes a moment more. A change older than this at a
+ * terminal's connect was on the list that terminal received.
+ */
+const HOTLIST_PUBLISH_MS = 10_000;
+
+/**
+ * The declines the offline guarantee covers: the card or its wallet, which a terminal offline cannot see
+ * (beyond the hotlist it holds). The partner's own standing (terminal, partnership type, convention) and
+ * the secret code are never covered.
+ */
+const GUARANTEED_DECLINES: ReadonlySet<DeclineCode> = new Set<DeclineCode>([
+  'CARD_UNKNOWN',
+  'CARD_BLOCKED',
+  'NO_SUCH_BENEFIT',
+  'BENEFIT_EXHAUSTED',
+  'BENEFIT_SUSPENDED',
+  'BENEFIT_EXPIRED',
+  'BENEFIT_NOT_YET_VALID',
+]);
+
+/** Why an offline sale is not covered by the Region's guarantee although the rules alone fell short. */
+type OfflineBreach = (typeof OFFLINE_BREACHES)[number];
+
+/** What the gateway knows of an offline sale from its own records (`#offlineKnowledge`). */
+interface OfflineKnowledge {
+  /** The sale's time for the rules: its `createdAt`, brought within what the terminal's contacts allow. */
+  readonly saleAt: number;
+  /** Whether `createdAt` itself lies within those bounds (the policy's clock skew allowed). */
+  readonly plausible: boolean;
+  /** The hotlist version the terminal must have held. */
+  readonly hotlist: number;
+  /** The outbox head at the terminal's last connect before the sale: sales above it were pending together. */
+  readonly sinceSeq: number;
+}
+
+/**
+ * Settle a sale the terminal already accepted offline. The rules are applied as of the sale's time (the
+ * terminal's clock, never later than now): the convention then, the wallet whose window held then, the
+ * suspensions in force then, the card opposed only if it was by then; the balance is today's (R9 applies).
+ *
+ * What the wallet cannot pay is covered by the Region's guarantee when the terminal kept to the signed
+ * policy it held (see `#offlineBreach`) and the partner itself could make the sale (active terminal,
+ * its partnership type, its convention): the reply is then approved with `guaranteed` = the shortfall,
+ * the partner is paid the whole price, the loss is recorded and the card is soft-blocked for offline
+ * sales. Without the guarantee the sale is settled by the rules alone: a partial stays partial, a
+ * decline stays a decline, coded OFFLINE_POLICY_BREACH when the breach is what cost the guarantee.
+ * Returns the decision to store, and what the guarantee pays of it.
+ */
+export function settleOffline(st: SqliteStore, item: DebitItem, tp: TerminalRow, decidedAt: number, hv: HotlistTx): { readonly decision: Decision; readonly guaranteed: number } {
+  const body = item.body;
+  const cardProof = item.proof === 'ok' && !takeOverProof(st, body, decidedAt) ? 'failed' : item.proof;
+  // The sale's time and what the terminal then knew, from the gateway's own records (not the terminal's word).
+  const known = offlineKnowledge(st, body, decidedAt);
+  const saleAt = known.saleAt;
+  const breach = offlineBreach(st, body, cardProof, known);
+  const card = st.s.card.get(body.credential.cardNumber);
+  const opposedThen = card?.status === 'opposed' && (card.opposed_at ?? Number.NEGATIVE_INFINITY) <= saleAt;
+  // Within the policy, the wallet pays as it stood at the sale time, even if the sweep has emptied it since.
+  const choice = card ? chooseWallet(st, card, body.benefit, saleAt, suspendedKeysAt(st, card.dossier_id, saleAt), breach === null) : undefined;
+  const conventionValid = saleAt >= tp.partner.conventionStart && saleAt < tp.partner.conventionEnd;
+  const decided = decide(body, {
+    terminalActive: tp.active,
+    partnerType: tp.partnerType,
+    conventionValid,
+    ...(card ? { card: { status: opposedThen ? 'opposed' : 'active', pinGate: pinGateOf(st, card, tp.partner.id, decidedAt, item.pin) } } : {}),
+    ...walletSnapshot(choice),
+    pin: item.pin,
+    cardProof,
+  });
+  const decision = card ? countPinTry(st, card, tp.partner.id, decidedAt, item.pin, decided) : decided;
+  const partnerMay = tp.active && partnerMayDebit(tp.partnerType, body.benefit) && conventionValid;
+  const taken = decision.status === 'approved' ? decision.taken : 0;
+  // What the wallet alone falls short by, and why; null when it pays in full or the cause is not covered.
+  const shortfall =
+    decision.status === 'approved' ? (taken < body.amount ? 'PARTIAL' : null) : GUARANTEED_DECLINES.has(decision.code) ? decision.code : null;
+  const wallet = choice && 'wallet' in choice ? choice.wallet : undefined;
+  let final: Decision = decision;
+  if (wallet?.expired) {
+    // The wallet pays as it stood; what it keeps after the sale stays expired (with the Region).
+    if (taken > 0) restoreExpired(st, body.txnId, wallet, taken, decidedAt);
+    if (final.balanceAfter !== undefined) final = { ...final, balanceAfter: 0 };
+  }
+  let guaranteed = 0;
+  if (shortfall !== null && partnerMay && breach === null) {
+    guaranteed = body.amount - taken;
+    final = { status: 'approved', taken, remainingToPay: 0, ...(final.balanceAfter === undefined ? {} : { balanceAfter: final.balanceAfter }) };
+    recordGuaranteedSale(st, { body, tp, card, wallet, taken, guaranteed, reason: shortfall, saleAt, at: decidedAt });
+    hotlistRefresh(st, body.credential.cardNumber, hv, decidedAt, 'set');
+  } else if (decision.status === 'approved') {
+    assert(card && wallet, 'an approved debit has a card and a wallet');
+    recordSale(st, { txnId: body.txnId, partner: tp.partner, terminalId: body.terminalId, groupId: null, card, wallet, taken, saleAt, at: decidedAt });
+  } else if (shortfall !== null && partnerMay) {
+    final = { status: 'declined', code: 'OFFLINE_POLICY_BREACH', ...(final.balanceAfter === undefined ? {} : { balanceAfter: final.balanceAfter }) };
+  }
+  st.s.insertOfflineSale.run({
+    txn_id: body.txnId,
+    terminal_id: body.terminalId,
+    seq: body.seq,
+    card_number: body.credential.cardNumber,
+    benefit: body.benefit,
+    unit: body.unit,
+    amount: body.amount,
+    guaranteed,
+    breach,
+    sale_at: saleAt,
+    recorded_at: decidedAt,
+  });
+  return { decision: final, guaranteed };
+}
+
+/**
+ * What the gateway itself knows of an offline sale's time and terminal, whatever the request claims:
+ *
+ * - the sale was made after the last connect whose declared outbox head is below its number, and no later
+ *   than the first connect whose head reaches it, nor than its arrival (gateway/contacts.ts); a
+ *   `createdAt` outside that span (beyond the clock skew the policy allows) is implausible, and the rules
+ *   then use the nearest plausible time;
+ * - the hotlist the terminal must have held: the one in force at its last connect before the sale (less
+ *   the time a change takes to be published), and no older than the policy's `hotlistMaxAgeMs` before the
+ *   sale; the version the request claims counts only when it is newer;
+ * - the terminal's offline sales between that connect and this one: what was pending when it sold.
+ */
+function offlineKnowledge(st: SqliteStore, body: DebitRequestBody, decidedAt: number): OfflineKnowledge {
+  const p = st.offlinePolicy(body.policy);
+  const skew = p?.clockSkewMaxMs ?? 0;
+  const { after, before } = contactBounds(st, body.terminalId, body.seq);
+  const latest = Math.min(before ?? decidedAt, decidedAt);
+  const plausible = (after === null || body.createdAt >= after - skew) && body.createdAt <= latest + skew;
+  const saleAt = Math.max(Math.min(body.createdAt, latest), after ?? Number.NEGATIVE_INFINITY);
+  const contact = st.s.lastContactBelow.get(body.terminalId, body.seq);
+  const knownAt = Math.max(contact ? contact.at - HOTLIST_PUBLISH_MS : Number.NEGATIVE_INFINITY, p ? saleAt - p.hotlistMaxAgeMs - skew : Number.NEGATIVE_INFINITY);
+  const versionThen = Number.isFinite(knownAt) ? (st.s.hotlistVersionAt.get(knownAt)?.version ?? 0) : 0;
+  const hotlist = Math.max(versionThen, Math.min(body.hotlist, hotlistVersion(st)));
+  return { saleAt, plausible, hotlist, sinceSeq: contact?.head_seq ?? 0 };
+}
+
+/**
+ * How an offline sale broke the signed policy its terminal held, as the gateway judges it from its own
+ * records, or null. In order: a QR credential (never offline: the code needs the gateway), a policy
+ * version never issued or disabling offline sales, no valid card signature, an implausible sale time, a
+ * card on the hotlist the terminal must have held, an amount over the per-sale maximum, more offline
+ * sales of the card that day at that terminal than the policy allows, or more offline sales pending at
+ * the terminal than it allows. What the gateway cannot see (the hotlist's age on the terminal, its time
+ * offline by its own clock) stays the terminal's to enforce.
+ */
+function offlineBreach(st: SqliteStore, body: DebitRequestBody, cardProof: CardProofCheck, k: OfflineKnowledge): OfflineBreach | null {
+  if (body.credential.kind === 'qr') return 'qr';
+  const p = st.offlinePolicy(body.policy);
+  if (!p) return 'policy-unknown';
+  if (!p.enabled) return 'policy-disabled';
+  if (cardProof === 'failed') return 'card-proof';
+  if (!k.plausible) return 'time';
+  if (hotlistedAt(st, body.credential.cardNumber, k.hotlist)) return 'hotlisted';
+  if (body.amount > (body.unit === 'entry' ? p.maxSaleEntries : p.maxSaleCents)) return 'amount';
+  const cents = body.unit === 'cent' ? body.amount : 0;
+  const dayStart = startOfRegionDay(regionDate(k.saleAt));
+  const day = st.s.cardDay.get(body.terminalId, body.credential.cardNumber, dayStart, startOfRegionDay(addDays(regionDate(k.saleAt), 1)))!;
+  if (day.n + 1 > p.perCardDayCount || (day.cents ?? 0) + cents > p.perCardDayCents) return 'card-day';
+  const pending = st.s.pendingSince.get(body.terminalId, k.sinceSeq, body.seq)!;
+  if (pending.n + 1 > p.maxPendingCount || (pending.cents ?? 0) + cents > p.maxPendingCents) return 'pending';
+  return null;
+}
+
+/**
+ * An offline sale's card proof may name another transaction: the online request of the same tap that
+ * went unanswered, which the terminal voided when it judged the sale offline instead. The offline sale
+ * takes the proof over, once: the request it names must be (or become) an online sale of this terminal,
+ * and is voided here if its own void has not arrived yet (the void, when it comes, finds it done). Any
+ * other foreign proof (another terminal's, an offline sale's, one already taken over) is a replay.
+ */
+function takeOverProof(st: SqliteStore, body: DebitRequestBody, at: number): boolean {
+  if (body.credential.kind !== 'nfc') return true;
+  const ref = body.credential.proof.ref;
+  if (ref === body.txnId) return true;
+  if (st.s.refUse.get(ref)) return false;
+  const target = st.s.request.get(ref);
+  if (target && (target.terminal_id !== body.terminalId || target.mode !== 'online')) return false;
+  voidTarget(st, { txnId: body.txnId, terminalId: body.terminalId, target: ref, reason: 'timeout' }, at);
+  st.s.insertRefUse.run(ref, body.txnId, body.terminalId);
+  return true;
+}
+
+/** Whether the card was on the hotlist at `version` (the last stay on the list, which is what counts). */
+function hotlistedAt(st: SqliteStore, cardNumber: string, version: number): boolean {
+  const r = st.s.hotlistRow.get(cardNumber);
+  return !!r && r.since !== null && r.since <= version && (r.reason !== null || r.version > version);
+}
+
+/**
+ * A guaranteed offline sale: what the wallet paid (a 'debit' transfer, when anything) and the shortfall
+ * from the Region's offline-guarantee account (a 'guarantee' transfer), on ONE reimbursement line for the
+ * whole price, so the partner is paid what it was promised; and the loss, for the Region's report.
+ */
+function recordGuaranteedSale(st: SqliteStore, g: {
+  body: DebitRequestBody;
+  tp: TerminalRow;
+  card: CardRow | undefined;
+  wallet: WalletRow | undefined;
+  taken: number;
+  guaranteed: number;
+  reason: string;
+  saleAt: number;
+  at: number;
+}): void {
+  const { body, tp, card, wallet } = g;
+  const unit = body.unit;
+  const payable = payableAccount(st, tp.partner.id, unit);
+  if (g.taken > 0) {
+    // A partial debit is never an access (an access approves in full), so the wallet pays it.
+    assert(wallet && wallet.access === 0, 'a partial offline debit has a balance wallet');
+    transfer(st, body.txnId, 'debit', wallet.id, payable, g.taken, unit, g.at);
+  }
+  transfer(st, body.txnId, 'guarantee', regionAccount(st, unit), payable, g.guaranteed, unit, g.at);
+  const price = unit === 'cent' ? 1 : tp.partner.entryPriceCents;
+  const dossierId = card?.dossier_id ?? null;
+  const campaign = wallet?.campaign ?? (card ? st.s.wallets.all(card.dossier_id, body.benefit).at(-1)?.campaign : undefined) ?? null;
+  st.s.insertSale.run({
+    txn_id: body.txnId,
+    kind: 'sale',
+    partner_id: tp.partner.id,
+    terminal_id: body.terminalId,
+    group_id: null,
+    card_number: body.credential.cardNumber,
+    dossier_id: dossierId,
+    benefit: body.benefit,
+    campaign,
+    unit,
+    quantity: body.amount,
+    guaranteed: g.guaranteed,
+    amount_cents: body.amount * price,
+    sale_at: g.saleAt,
+    recorded_at: g.at,
+    reason: null,
+  });
+  st.s.insertLoss.run({
+    txn_id: body.txnId,
+    card_number: body.credential.cardNumber,
+    dossier_id: dossierId,
+    partner_id: tp.partner.id,
+    terminal_id: body.terminalId,
+    benefit: body.benefit,
+    unit,
+    amount: g.guaranteed,
+    amount_cents: g.guaranteed * price,
+    reason: g.reason,
+    sale_at: g.saleAt,
+    recorded_at: g.at,
+  });
+}

@@ -1,0 +1,36 @@
+import type { VoidRequestBody } from '../../../protocol/messages.ts';
+import { assert } from '../../../protocol/errors.ts';
+import type { SqliteStore } from './store.ts';
+import { correct } from './journal.ts';
+
+/*
+ * A terminal's void of one of its own online sales, and the take-over of an unanswered request's card proof
+ * by the offline sale of the same tap: both end the target the same way.
+ */
+
+/**
+ * `undone`: the target was applied and is given back (a reversal, "voided by terminal"), or already was
+ * by a correction. `prevented`: the target was not applied and never will be: not received yet (a
+ * tombstone declines it TXN_VOIDED when it comes) or declined. A void never touches another terminal's
+ * record, an offline sale (its result was shown: "accepted offline") or a void: those are answered
+ * `prevented` and nothing changes.
+ */
+export function voidTarget(st: SqliteStore, v: Pick<VoidRequestBody, 'txnId' | 'terminalId' | 'target' | 'reason'>, at: number): 'undone' | 'prevented' {
+  const target = st.s.request.get(v.target);
+  if (!target) {
+    st.voidsExist = true;
+    st.s.insertVoid.run(v.target, v.terminalId, v.txnId, at);
+    return 'prevented';
+  }
+  if (target.terminal_id !== v.terminalId || target.mode !== 'online') return 'prevented';
+  if (target.status === 'declined') {
+    st.voidsExist = true;
+    st.s.insertVoid.run(v.target, v.terminalId, v.txnId, at);
+    return 'prevented';
+  }
+  if (st.s.correctionOf.get(v.target)) return 'undone';
+  const sale = st.s.sale.get(v.target);
+  assert(sale && sale.guaranteed === 0, `approved online request ${v.target} has a plain sale line`);
+  correct(st, sale, 'reversal', `voided by terminal: ${v.reason}`, at);
+  return 'undone';
+}
