@@ -45,7 +45,7 @@ const GUARANTEED_DECLINES: ReadonlySet<DeclineCode> = new Set<DeclineCode>([
 /** Why an offline sale is not covered by the Region's guarantee although the rules alone fell short. */
 type OfflineBreach = (typeof OFFLINE_BREACHES)[number];
 
-/** What the gateway knows of an offline sale from its own records (`#offlineKnowledge`). */
+/** What the gateway knows of an offline sale from its own records (`offlineKnowledge`). */
 interface OfflineKnowledge {
   /** The sale's time for the rules: its `createdAt`, brought within what the terminal's contacts allow. */
   readonly saleAt: number;
@@ -63,7 +63,7 @@ interface OfflineKnowledge {
  * suspensions in force then, the card opposed only if it was by then; the balance is today's (R9 applies).
  *
  * What the wallet cannot pay is covered by the Region's guarantee when the terminal kept to the signed
- * policy it held (see `#offlineBreach`) and the partner itself could make the sale (active terminal,
+ * policy it held (see `offlineBreach`) and the partner itself could make the sale (active terminal,
  * its partnership type, its convention): the reply is then approved with `guaranteed` = the shortfall,
  * the partner is paid the whole price, the loss is recorded and the card is soft-blocked for offline
  * sales. Without the guarantee the sale is settled by the rules alone: a partial stays partial, a

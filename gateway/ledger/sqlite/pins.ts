@@ -5,14 +5,11 @@ import type { SqliteStore } from './store.ts';
 import type { CardRow } from './rows.ts';
 
 /*
- * The secret code's wrong tries (R3), counted inside the debit transaction.
+ * The secret code's wrong tries, counted inside the debit transaction. R3 (rules.ts `PIN_TRIES`): a wrong
+ * code counts for its partner and its Paris day, a right one clears every count. Only tries the rules
+ * actually judged count: a try on a blocked code, an unknown card or a wrong partner changes nothing.
  */
 
-/**
- * R3 (rules.ts `PIN_TRIES`): a wrong code counts for its partner and its Paris day, a right one clears
- * every count. Only tries the rules actually judged count: a try on a blocked code, an unknown card or a
- * wrong partner changes nothing.
- */
 /**
  * Count a wrong code, or clear the counts on a right one; the decision to store. A wrong code that used
  * the last try says so at once (R3): the youth learns of the block on that try, not on the next one.

@@ -67,7 +67,7 @@ export interface SaleRow {
   readonly recorded_at: number;
 }
 
-/** Where the current expiry sweep stopped (see `#expireStep`). */
+/** Where the current expiry sweep stopped (`SqliteCorrections.expire`). */
 export interface ExpiryCursor {
   readonly at: number;
   readonly from: number;
@@ -78,7 +78,7 @@ export interface ExpiryCursor {
 /** The wallet a sale uses, or why none can be used. */
 export type WalletChoice = { readonly wallet: WalletRow } | { readonly problem: WalletProblem };
 
-/** The hotlist version of the running transaction: bumped once, at its first change (see `#hotlistRefresh`). */
+/** The hotlist version of the running transaction: bumped once, at its first change (see `hotlistRefresh`). */
 export interface HotlistTx {
   version?: number;
 }

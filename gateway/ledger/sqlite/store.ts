@@ -93,6 +93,7 @@ export class SqliteStore {
     }
   }
 
+  /** A terminal with its partner, cached: every debit asks for it. */
   terminal(id: string): TerminalRow | undefined {
     let t = this.terminals.get(id);
     if (!t) {
@@ -105,6 +106,7 @@ export class SqliteStore {
     return t;
   }
 
+  /** What a debit needs of a partner: its type, its convention as instants, its entry price. */
   partnerCache(id: string): PartnerCache {
     const p = this.s.partner.get(id);
     assert(p, `partner ${id} is referenced but missing`);
@@ -118,6 +120,7 @@ export class SqliteStore {
     };
   }
 
+  /** A partner as the API shows it, read afresh each time. */
   partner(id: string): PartnerRecord | undefined {
     const p = this.s.partner.get(id);
     if (!p || !isPartnerType(p.type)) return undefined;
@@ -133,12 +136,14 @@ export class SqliteStore {
     };
   }
 
+  /** A card an operator names: NOT_FOUND, with its number masked, when there is none. */
   cardOrThrow(number: string): CardRow {
     const r = this.s.card.get(number);
     if (!r) throw new PasserelleError('NOT_FOUND', `no card ${maskCardNumber(number)}`);
     return r;
   }
 
+  /** A benefit's validity window in a campaign (R6); a load for a campaign not created yet is refused. */
   window(campaign: string, benefit: Benefit): BenefitWindow {
     const c = this.s.campaign.get(campaign);
     if (!c) throw new PasserelleError('DATA_INVALID', `no campaign ${campaign}: create it first`);
@@ -147,6 +152,7 @@ export class SqliteStore {
     return w;
   }
 
+  /** The limits of one offline policy version, as the terminals that hold it were told. */
   offlinePolicy(version: number): OfflineLimits | undefined {
     let p = this.policies.get(version);
     if (!p) {

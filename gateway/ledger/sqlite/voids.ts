@@ -4,8 +4,8 @@ import type { SqliteStore } from './store.ts';
 import { correct } from './journal.ts';
 
 /*
- * A terminal's void of one of its own online sales, and the take-over of an unanswered request's card proof
- * by the offline sale of the same tap: both end the target the same way.
+ * What a terminal's void does to its target. A void record asks it (debits.ts), and so does an offline sale
+ * that takes over the card proof of the same tap's unanswered online request (offline-settle.ts).
  */
 
 /**

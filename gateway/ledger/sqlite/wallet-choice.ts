@@ -14,7 +14,7 @@ import { transfer, fundingAccount } from './journal.ts';
  * holds anything, the first usable one (the sale is then declined as exhausted). Without a usable one,
  * the reason: suspended, not yet valid, or expired. `suspendedKeys`: the suspensions to apply (those in
  * force at an offline sale's time); by default those in force now. `asItStood`: an offline sale within
- * the policy, whose wallet counts what the expiry sweep took from it since the sale (`#withExpired`).
+ * the policy, whose wallet counts what the expiry sweep took from it since the sale (`withExpired`).
  */
 export function chooseWallet(st: SqliteStore, card: CardRow, benefit: Benefit, at: number, suspendedKeys?: ReadonlySet<string>, asItStood = false): WalletChoice {
   const all = st.s.wallets.all(card.dossier_id, benefit);
