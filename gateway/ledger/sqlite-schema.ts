@@ -1,3 +1,5 @@
+import { OFFLINE_BREACHES } from '../rules.ts';
+
 /**
  * The SQLite ledger's schema. Integrity that money depends on is declared here, in SQL, so that no code
  * path above can break it: a wallet never goes below zero nor above what was loaded into it; a request id
@@ -14,12 +16,6 @@ export const SCHEMA_VERSION = 5;
 
 /** The oldest schema this gateway upgrades in place (older ones only ever held development data). */
 export const FIRST_MIGRATED_VERSION = 3;
-
-/**
- * Why an offline sale lost the Region's guarantee (docs/offline.md): the terminal broke the policy it held,
- * as the gateway judges from its own records.
- */
-export const OFFLINE_BREACHES = ['qr', 'policy-unknown', 'policy-disabled', 'card-proof', 'time', 'hotlisted', 'amount', 'card-day', 'pending'] as const;
 
 /** The offline sales table, by name: the schema makes it, the upgrade from version 3 rebuilds it. */
 function offlineSalesTable(name: string): string {

@@ -1,7 +1,7 @@
-import { benefitUnit, isBenefit, type Benefit } from '../../../protocol/benefits.ts';
+import { isBenefit, type Benefit } from '../../../protocol/benefits.ts';
 import { isValidCardNumber, maskCardNumber } from '../../../protocol/card.ts';
 import { PasserelleError } from '../../../protocol/errors.ts';
-import type { PinGate } from '../../rules.ts';
+import { replacementFeeWallet, type PinGate } from '../../rules.ts';
 import type { CardRecord, CardSearch, IssueCard, Opposition, OppositionResult, Suspension, CardLedger } from '../ledger.ts';
 import type { SqliteStore } from './store.ts';
 import type { WalletRow, CardRow, HotlistTx } from './rows.ts';
@@ -172,23 +172,16 @@ export class SqliteCards implements CardLedger {
     })();
   }
 
-  /**
-   * R4: the 5 € fee, from the first benefit in the configured order whose usable wallet can pay it whole.
-   * When none can, no fee is taken (the documents say only "from one of the benefits still available").
-   */
+  /** R4: the fee, from the wallet rules.ts `replacementFeeWallet` picks among those a sale would use now. */
   #takeFee(card: CardRow, at: number): { wallet: WalletRow } | undefined {
-    const fee = this.#st.rules.replacementFeeCents;
-    if (fee <= 0) return undefined;
-    for (const benefit of this.#st.rules.replacementFeeOrder) {
-      if (benefitUnit(benefit) !== 'cent') continue;
+    const chosen = replacementFeeWallet(this.#st.rules, (benefit) => {
       const choice = chooseWallet(this.#st, card, benefit, at);
-      if ('wallet' in choice && choice.wallet.access === 0 && choice.wallet.balance >= fee) {
-        const fees = account(this.#st, 'fees:replacement', { kind: 'fees', unit: 'cent' });
-        transfer(this.#st, null, 'fee', choice.wallet.id, fees, fee, 'cent', at);
-        return choice;
-      }
-    }
-    return undefined;
+      return 'wallet' in choice ? { wallet: choice.wallet, balance: choice.wallet.balance, access: choice.wallet.access === 1 } : undefined;
+    });
+    if (!chosen) return undefined;
+    const fees = account(this.#st, 'fees:replacement', { kind: 'fees', unit: 'cent' });
+    transfer(this.#st, null, 'fee', chosen.wallet.id, fees, this.#st.rules.replacementFeeCents, 'cent', at);
+    return { wallet: chosen.wallet };
   }
 
   suspend(s: Suspension): void {

@@ -1,15 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Benefit } from '../../../protocol/benefits.ts';
 import { assert, PasserelleError } from '../../../protocol/errors.ts';
-import { decide, MAX_GROUP_SIZE } from '../../rules.ts';
+import { decide, groupListRefusal, groupRefusal } from '../../rules.ts';
 import type { GroupList, GroupSale, GroupSaleLine, GroupSaleResult, GroupSaleLedger } from '../ledger.ts';
 import type { SqliteStore } from './store.ts';
 import type { PartnerCache } from './rows.ts';
 import { recordSale } from './journal.ts';
 import { chooseWallet, walletSnapshot } from './wallet-choice.ts';
-
-/** Benefits a school may pay an outing with (R12): shows and cinema, never first aid. */
-export const GROUP_BENEFITS: readonly Benefit[] = ['SHOWS', 'CINEMA'];
 
 /** Group sales (R12): a school's outing paid youth by youth from a list the Region approved. */
 export class SqliteGroupSales implements GroupSaleLedger {
@@ -20,10 +17,8 @@ export class SqliteGroupSales implements GroupSaleLedger {
   }
 
   groupSale(g: GroupSale): GroupSaleResult {
-    if (!GROUP_BENEFITS.includes(g.benefit)) throw new PasserelleError('GROUP_NOT_ALLOWED', `group sales use ${GROUP_BENEFITS.join(' or ')}, not ${g.benefit}`);
-    if (g.cardNumbers.length === 0 || g.cardNumbers.length > MAX_GROUP_SIZE) throw new PasserelleError('DATA_INVALID', `a group has 1..${MAX_GROUP_SIZE} youths`);
-    if (new Set(g.cardNumbers).size !== g.cardNumbers.length) throw new PasserelleError('DATA_INVALID', 'a card appears twice in the group');
-    if (!Number.isSafeInteger(g.amount) || g.amount < 1) throw new PasserelleError('DATA_INVALID', 'the amount per youth must be a positive integer');
+    const refused = groupRefusal('group', { benefit: g.benefit, cardNumbers: g.cardNumbers, perYouth: g.amount });
+    if (refused) throw new PasserelleError(refused.code, refused.message);
     const fingerprint = createHash('sha256').update(JSON.stringify([g.partnerId, g.listId, g.benefit, g.amount, g.cardNumbers, g.reference])).digest('hex');
     return this.#st.db.transaction((): GroupSaleResult => {
       const prior = this.#st.db.prepare<[string], { fingerprint: string; result: string }>('SELECT fingerprint, result FROM group_sales WHERE id = ?').get(g.groupId);
@@ -41,30 +36,18 @@ export class SqliteGroupSales implements GroupSaleLedger {
     })();
   }
 
-  /**
-   * A group sale pays only youths the Region approved for this partner's outing (R12): the list exists, is
-   * this partner's and benefit's, is still valid, covers the amount per youth, and holds every card of the
-   * group not yet paid under it. Anything else refuses the whole group, nothing debited.
-   */
+  /** The list the group comes from, as rules.ts `groupListRefusal` judges it: anything amiss refuses the whole group. */
   #checkGroupList(g: GroupSale): void {
     const list = this.#st.db.prepare<[string], { partner_id: string; benefit: string; max_per_youth: number; valid_until: number }>('SELECT * FROM group_lists WHERE id = ?').get(g.listId);
-    const refuse = (why: string) => new PasserelleError('GROUP_NOT_APPROVED', `group ${g.groupId}: ${why}`);
-    if (!list || list.partner_id !== g.partnerId) throw refuse(`no approved list ${g.listId} for partner ${g.partnerId}`);
-    if (list.benefit !== g.benefit) throw refuse(`list ${g.listId} is for ${list.benefit}, not ${g.benefit}`);
-    if (g.at > list.valid_until) throw refuse(`list ${g.listId} is no longer valid`);
-    if (g.amount > list.max_per_youth) throw refuse(`list ${g.listId} allows at most ${list.max_per_youth} per youth`);
-    const open = new Set(
-      this.#st.db.prepare<[string], { card_number: string }>('SELECT card_number FROM group_list_cards WHERE list_id = ? AND paid_by IS NULL').all(g.listId).map((r) => r.card_number),
-    );
-    const outside = g.cardNumbers.filter((n) => !open.has(n)).length;
-    if (outside > 0) throw refuse(`${outside} card(s) not on list ${g.listId}, or already paid under it`);
+    const unpaid = () =>
+      new Set(this.#st.db.prepare<[string], { card_number: string }>('SELECT card_number FROM group_list_cards WHERE list_id = ? AND paid_by IS NULL').all(g.listId).map((r) => r.card_number));
+    const refused = groupListRefusal(g, list && { partnerId: list.partner_id, benefit: list.benefit, maxPerYouth: list.max_per_youth, validUntil: list.valid_until, unpaid: unpaid() });
+    if (refused) throw new PasserelleError('GROUP_NOT_APPROVED', `group ${g.groupId}: ${refused}`);
   }
 
   addGroupList(l: GroupList): void {
-    if (!GROUP_BENEFITS.includes(l.benefit)) throw new PasserelleError('GROUP_NOT_ALLOWED', `group lists are for ${GROUP_BENEFITS.join(' or ')}, not ${l.benefit}`);
-    if (l.cardNumbers.length === 0 || l.cardNumbers.length > MAX_GROUP_SIZE) throw new PasserelleError('DATA_INVALID', `a list has 1..${MAX_GROUP_SIZE} youths`);
-    if (new Set(l.cardNumbers).size !== l.cardNumbers.length) throw new PasserelleError('DATA_INVALID', 'a card appears twice in the list');
-    if (!Number.isSafeInteger(l.maxPerYouth) || l.maxPerYouth < 1) throw new PasserelleError('DATA_INVALID', 'the maximum per youth must be a positive integer');
+    const refused = groupRefusal('list', { benefit: l.benefit, cardNumbers: l.cardNumbers, perYouth: l.maxPerYouth });
+    if (refused) throw new PasserelleError(refused.code, refused.message);
     this.#st.run(
       () =>
         this.#st.db.transaction(() => {

@@ -1,11 +1,9 @@
 import { partnerMayDebit } from '../../../protocol/benefits.ts';
-import type { DeclineCode } from '../../../protocol/codes.ts';
 import type { DebitRequestBody } from '../../../protocol/messages.ts';
 import { assert } from '../../../protocol/errors.ts';
 import { addDays, regionDate, startOfRegionDay } from '../../../common/paris-time.ts';
-import { decide, type CardProofCheck, type Decision } from '../../rules.ts';
+import { decide, offlineBreach, offlineCover, type CardProofCheck, type Decision, type OfflineBreach } from '../../rules.ts';
 import type { DebitItem } from '../ledger.ts';
-import { OFFLINE_BREACHES } from '../sqlite-schema.ts';
 import type { SqliteStore } from './store.ts';
 import type { TerminalRow, WalletRow, CardRow, HotlistTx } from './rows.ts';
 import { transfer, payableAccount, regionAccount, recordSale } from './journal.ts';
@@ -27,24 +25,6 @@ import { contactBounds } from './fleet.ts';
  */
 const HOTLIST_PUBLISH_MS = 10_000;
 
-/**
- * The declines the offline guarantee covers: the card or its wallet, which a terminal offline cannot see
- * (beyond the hotlist it holds). The partner's own standing (terminal, partnership type, convention) and
- * the secret code are never covered.
- */
-const GUARANTEED_DECLINES: ReadonlySet<DeclineCode> = new Set<DeclineCode>([
-  'CARD_UNKNOWN',
-  'CARD_BLOCKED',
-  'NO_SUCH_BENEFIT',
-  'BENEFIT_EXHAUSTED',
-  'BENEFIT_SUSPENDED',
-  'BENEFIT_EXPIRED',
-  'BENEFIT_NOT_YET_VALID',
-]);
-
-/** Why an offline sale is not covered by the Region's guarantee although the rules alone fell short. */
-type OfflineBreach = (typeof OFFLINE_BREACHES)[number];
-
 /** What the gateway knows of an offline sale from its own records (`offlineKnowledge`). */
 interface OfflineKnowledge {
   /** The sale's time for the rules: its `createdAt`, brought within what the terminal's contacts allow. */
@@ -63,7 +43,7 @@ interface OfflineKnowledge {
  * suspensions in force then, the card opposed only if it was by then; the balance is today's (R9 applies).
  *
  * What the wallet cannot pay is covered by the Region's guarantee when the terminal kept to the signed
- * policy it held (see `offlineBreach`) and the partner itself could make the sale (active terminal,
+ * policy it held (rules.ts `offlineBreach`, `offlineCover`) and the partner itself could make the sale (active terminal,
  * its partnership type, its convention): the reply is then approved with `guaranteed` = the shortfall,
  * the partner is paid the whole price, the loss is recorded and the card is soft-blocked for offline
  * sales. Without the guarantee the sale is settled by the rules alone: a partial stays partial, a
@@ -76,7 +56,7 @@ export function settleOffline(st: SqliteStore, item: DebitItem, tp: TerminalRow,
   // The sale's time and what the terminal then knew, from the gateway's own records (not the terminal's word).
   const known = offlineKnowledge(st, body, decidedAt);
   const saleAt = known.saleAt;
-  const breach = offlineBreach(st, body, cardProof, known);
+  const breach = breachOf(st, body, cardProof, known);
   const card = st.s.card.get(body.credential.cardNumber);
   const opposedThen = card?.status === 'opposed' && (card.opposed_at ?? Number.NEGATIVE_INFINITY) <= saleAt;
   // Within the policy, the wallet pays as it stood at the sale time, even if the sweep has emptied it since.
@@ -94,9 +74,6 @@ export function settleOffline(st: SqliteStore, item: DebitItem, tp: TerminalRow,
   const decision = card ? countPinTry(st, card, tp.partner.id, decidedAt, item.pin, decided) : decided;
   const partnerMay = tp.active && partnerMayDebit(tp.partnerType, body.benefit) && conventionValid;
   const taken = decision.status === 'approved' ? decision.taken : 0;
-  // What the wallet alone falls short by, and why; null when it pays in full or the cause is not covered.
-  const shortfall =
-    decision.status === 'approved' ? (taken < body.amount ? 'PARTIAL' : null) : GUARANTEED_DECLINES.has(decision.code) ? decision.code : null;
   const wallet = choice && 'wallet' in choice ? choice.wallet : undefined;
   let final: Decision = decision;
   if (wallet?.expired) {
@@ -104,17 +81,14 @@ export function settleOffline(st: SqliteStore, item: DebitItem, tp: TerminalRow,
     if (taken > 0) restoreExpired(st, body.txnId, wallet, taken, decidedAt);
     if (final.balanceAfter !== undefined) final = { ...final, balanceAfter: 0 };
   }
-  let guaranteed = 0;
-  if (shortfall !== null && partnerMay && breach === null) {
-    guaranteed = body.amount - taken;
-    final = { status: 'approved', taken, remainingToPay: 0, ...(final.balanceAfter === undefined ? {} : { balanceAfter: final.balanceAfter }) };
-    recordGuaranteedSale(st, { body, tp, card, wallet, taken, guaranteed, reason: shortfall, saleAt, at: decidedAt });
+  const cover = offlineCover(body.amount, final, partnerMay, breach);
+  const guaranteed = cover.kind === 'guaranteed' ? cover.guaranteed : 0;
+  if (cover.kind === 'guaranteed') {
+    recordGuaranteedSale(st, { body, tp, card, wallet, taken, guaranteed, reason: cover.reason, saleAt, at: decidedAt });
     hotlistRefresh(st, body.credential.cardNumber, hv, decidedAt, 'set');
   } else if (decision.status === 'approved') {
     assert(card && wallet, 'an approved debit has a card and a wallet');
     recordSale(st, { txnId: body.txnId, partner: tp.partner, terminalId: body.terminalId, groupId: null, card, wallet, taken, saleAt, at: decidedAt });
-  } else if (shortfall !== null && partnerMay) {
-    final = { status: 'declined', code: 'OFFLINE_POLICY_BREACH', ...(final.balanceAfter === undefined ? {} : { balanceAfter: final.balanceAfter }) };
   }
   st.s.insertOfflineSale.run({
     txn_id: body.txnId,
@@ -129,7 +103,7 @@ export function settleOffline(st: SqliteStore, item: DebitItem, tp: TerminalRow,
     sale_at: saleAt,
     recorded_at: decidedAt,
   });
-  return { decision: final, guaranteed };
+  return { decision: cover.decision, guaranteed };
 }
 
 /**
@@ -159,30 +133,25 @@ function offlineKnowledge(st: SqliteStore, body: DebitRequestBody, decidedAt: nu
 }
 
 /**
- * How an offline sale broke the signed policy its terminal held, as the gateway judges it from its own
- * records, or null. In order: a QR credential (never offline: the code needs the gateway), a policy
- * version never issued or disabling offline sales, no valid card signature, an implausible sale time, a
- * card on the hotlist the terminal must have held, an amount over the per-sale maximum, more offline
- * sales of the card that day at that terminal than the policy allows, or more offline sales pending at
- * the terminal than it allows. What the gateway cannot see (the hotlist's age on the terminal, its time
- * offline by its own clock) stays the terminal's to enforce.
+ * Whether an offline sale broke the policy its terminal held (rules.ts `offlineBreach`), judged on what the
+ * gateway recorded itself: the policy version, the sale's plausible time, the hotlist the terminal must
+ * have held, and the terminal's offline sales of that card that day and those pending with this one.
  */
-function offlineBreach(st: SqliteStore, body: DebitRequestBody, cardProof: CardProofCheck, k: OfflineKnowledge): OfflineBreach | null {
-  if (body.credential.kind === 'qr') return 'qr';
-  const p = st.offlinePolicy(body.policy);
-  if (!p) return 'policy-unknown';
-  if (!p.enabled) return 'policy-disabled';
-  if (cardProof === 'failed') return 'card-proof';
-  if (!k.plausible) return 'time';
-  if (hotlistedAt(st, body.credential.cardNumber, k.hotlist)) return 'hotlisted';
-  if (body.amount > (body.unit === 'entry' ? p.maxSaleEntries : p.maxSaleCents)) return 'amount';
-  const cents = body.unit === 'cent' ? body.amount : 0;
-  const dayStart = startOfRegionDay(regionDate(k.saleAt));
-  const day = st.s.cardDay.get(body.terminalId, body.credential.cardNumber, dayStart, startOfRegionDay(addDays(regionDate(k.saleAt), 1)))!;
-  if (day.n + 1 > p.perCardDayCount || (day.cents ?? 0) + cents > p.perCardDayCents) return 'card-day';
+function breachOf(st: SqliteStore, body: DebitRequestBody, cardProof: CardProofCheck, k: OfflineKnowledge): OfflineBreach | null {
+  const day = regionDate(k.saleAt);
+  const cardDay = st.s.cardDay.get(body.terminalId, body.credential.cardNumber, startOfRegionDay(day), startOfRegionDay(addDays(day, 1)))!;
   const pending = st.s.pendingSince.get(body.terminalId, k.sinceSeq, body.seq)!;
-  if (pending.n + 1 > p.maxPendingCount || (pending.cents ?? 0) + cents > p.maxPendingCents) return 'pending';
-  return null;
+  return offlineBreach({
+    credential: body.credential.kind,
+    policy: st.offlinePolicy(body.policy),
+    cardProof,
+    plausible: k.plausible,
+    hotlisted: hotlistedAt(st, body.credential.cardNumber, k.hotlist),
+    unit: body.unit,
+    amount: body.amount,
+    cardDay: { count: cardDay.n, cents: cardDay.cents ?? 0 },
+    pending: { count: pending.n, cents: pending.cents ?? 0 },
+  });
 }
 
 /**
