@@ -1,7 +1,7 @@
 import type { Benefit, PartnerType, Unit } from '../../../protocol/benefits.ts';
 import type { HotlistReason } from '../../../protocol/offline.ts';
 import type { WalletProblem } from '../../rules.ts';
-import type { TerminalRecord } from '../ledger.ts';
+import type { StoredRequest, TerminalRecord } from '../ledger.ts';
 
 /*
  * The rows and cached records the parts of the SQLite ledger hand each other.
@@ -103,8 +103,8 @@ export interface RequestRow {
   readonly terminal_id: string;
   readonly seq: number;
   readonly fingerprint: string;
-  readonly status: 'approved' | 'declined' | 'void';
-  readonly mode: 'online' | 'offline' | null;
+  readonly status: StoredRequest['status'];
+  readonly mode: StoredRequest['mode'];
   readonly code: string | null;
   readonly reply: Buffer;
 }
