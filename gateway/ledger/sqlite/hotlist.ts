@@ -6,6 +6,7 @@ import type { HotlistTx } from './rows.ts';
  * The hotlist as terminals see it, kept in line with each card's state (docs/offline.md).
  */
 
+/** The hotlist's current version (0: never changed). */
 export function hotlistVersion(st: SqliteStore): number {
   return st.s.meta.get('hotlist_version')?.value ?? 0;
 }

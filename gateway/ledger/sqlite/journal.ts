@@ -9,6 +9,7 @@ import type { PartnerCache, WalletRow, CardRow, SaleRow } from './rows.ts';
  * or created by code, their ids cached once committed), a sale and its reimbursement line, a correction.
  */
 
+/** One movement of the journal: its line, and both accounts' running totals, in the caller's transaction. */
 export function transfer(st: SqliteStore, txnId: string | null, kind: TransferKind, from: number, to: number, amount: number, unit: Unit, at: number): void {
   assert(Number.isSafeInteger(amount) && amount > 0, `transfer amount must be a positive integer, got ${amount}`);
   st.s.insertTransfer.run({ txn_id: txnId, kind, debit_account: from, credit_account: to, amount, unit, at });
@@ -39,6 +40,7 @@ export function account(st: SqliteStore, code: string, fields: { kind: string; u
   return Number(r.lastInsertRowid);
 }
 
+/** The Region's account of a benefit and campaign: what loads take from and the expiry sweep returns to. */
 export function fundingAccount(st: SqliteStore, benefit: Benefit, campaign: string): number {
   return account(st, `funding:${benefit}:${campaign}`, { kind: 'funding', unit: benefitUnit(benefit), benefit, campaign });
 }
@@ -55,6 +57,7 @@ export function payableAccount(st: SqliteStore, partnerId: string, unit: Unit): 
   return id;
 }
 
+/** The Region's offline guarantee in one unit: what pays a partner the shortfall of a guaranteed offline sale. */
 export function regionAccount(st: SqliteStore, unit: Unit): number {
   return account(st, `offline-guarantee:${unit}`, { kind: 'region', unit });
 }

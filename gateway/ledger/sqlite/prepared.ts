@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { WalletRow, CardRow, SaleRow, HotlistRow, RequestRow } from './rows.ts';
 
 /**

@@ -3,7 +3,7 @@ import { PasserelleError } from '../../../protocol/errors.ts';
 import type { CardLoadRow } from '../../bulk/types.ts';
 import { walletValidity } from '../../campaigns.ts';
 import type { TransferKind, LoadRecord, BulkLoadResult, WalletView, HistoryEntry, WalletLedger } from '../ledger.ts';
-import { type SqliteStore, constraintRefusal } from './store.ts';
+import { constraintRefusal, type SqliteStore } from './store.ts';
 import type { HotlistTx } from './rows.ts';
 import { transfer, fundingAccount } from './journal.ts';
 import { chooseWallet, suspendedKeysOf } from './wallet-choice.ts';
