@@ -24,6 +24,9 @@ export interface SqliteLedgerOptions {
 /**
  * What the parts of the SQLite ledger share (one part a role, gateway/ledger/sqlite/): the database handle
  * and its migration, the prepared statements, the rules, and the caches with the lookups that fill them.
+ * Its fields are open to those parts (sqlite.ts exports none of it), and each cache is filled and dropped
+ * where the one class before them did it: what a rollback drops is in `atomically` (base.ts) and
+ * `commitDebits` (debits.ts).
  */
 export class SqliteStore {
   readonly db: Database.Database;
