@@ -2,7 +2,7 @@ import { parseConfig, readJsonFile } from '../common/config.ts';
 import { readPublicKeys, readSeedFile } from '../common/key-file.ts';
 import { issuerKeysOf } from '../protocol/gateway-keys.ts';
 import { createLogger } from '../common/log.ts';
-import { naclSigner } from '../protocol/crypto.ts';
+import { nodeSigner } from '../protocol/crypto.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import { renderQrFrame } from '../simulators/qr-render.ts';
 import { systemClock } from '../terminal/bindings.ts';
@@ -45,7 +45,7 @@ export async function terminalDoctorCommand(o: DoctorOptions): Promise<void> {
       : new MqttLink({
           url: config.gatewayUrl,
           terminalId: config.terminalId,
-          signer: naclSigner(seed),
+          signer: nodeSigner(seed),
           tokens: outbox,
           ...(gateway.mqttCertPem ? { tls: { certPem: gateway.mqttCertPem } } : {}),
           clock: systemClock,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CARD_QR_PREFIX, cardNumberFromBcd, cardNumberToBcd, isValidCardNumber, maskCardNumber, parseQrPayload } from './card.ts';
-import { naclVerifier, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, type Signer, type Verifier } from './crypto.ts';
+import { defaultVerifier, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, type Signer, type Verifier } from './crypto.ts';
 import { PasserelleError } from './errors.ts';
 
 /**
@@ -81,7 +81,7 @@ export interface ParseQrOptions {
   readonly issuerPublicKey: Uint8Array;
   /** The terminal's wall-clock time, ms since the epoch. */
   readonly nowMs: number;
-  /** tweetnacl by default: the terminal checks one code per sale, speed does not matter here. */
+  /** node:crypto (defaultVerifier) unless given, as every check on the terminal. */
   readonly verifier?: Verifier;
   /** Allowed lag of the terminal's clock, 0..600000 ms; default 30 s. */
   readonly skewMs?: number;
@@ -183,7 +183,7 @@ function readBody(body: Buffer): AppQrCredential {
 function checkSignature(body: Buffer, sig: Buffer, opts: ParseQrOptions): void {
   // A wrong key length is a provisioning mistake on this terminal, not a property of the code shown.
   if (opts.issuerPublicKey.length !== PUBLIC_KEY_BYTES) throw new RangeError('parseQrCredential: the issuer public key must be 32 bytes');
-  const verifier = opts.verifier ?? naclVerifier;
+  const verifier = opts.verifier ?? defaultVerifier();
   if (!verifier.verify(signedBytes(body), sig, opts.issuerPublicKey)) {
     throw new PasserelleError('QR_NOT_GENUINE', "The app QR code is not signed by the Region's issuer key.", { reason: 'signature' });
   }

@@ -19,8 +19,9 @@ import { nextAnswer, otherContent, type RepeatAnswer, type RepeatContent } from 
 
 /**
  * A whole simulated terminal: the real runtime, outbox and MQTT link, with simulated devices. Usable from
- * tests, the demo and the command line. By default it signs and verifies with tweetnacl, as a terminal
- * does; `crypto: 'node'` uses node:crypto for load tests with many terminals in one process.
+ * tests, the demo and the command line. It signs and verifies with node:crypto, as a terminal does
+ * (protocol/crypto.ts); `crypto: 'tweetnacl'` runs the same terminal on the pure-JavaScript library, for
+ * the interoperability tests (the two accept and produce the same bytes).
  */
 
 export interface SimTerminalOptions {
@@ -32,6 +33,7 @@ export interface SimTerminalOptions {
   readonly outboxFile: string;
   readonly benefits?: readonly Benefit[];
   readonly config?: Partial<TerminalConfig>;
+  /** node:crypto unless 'tweetnacl' (interoperability tests). */
   readonly crypto?: 'tweetnacl' | 'node';
   readonly roots?: VerifiedRoots;
   readonly log: Logger;
@@ -42,8 +44,8 @@ export interface SimTerminalOptions {
   readonly clock?: Clock;
 }
 
-/** What signs as the terminal and checks the gateway's answers: kept for requests sent outside the runtime. */
-interface Keys {
+/** What signs as the terminal and checks the gateway's answers (the card's too): kept for requests sent outside the runtime, and timed by the benchmarks. */
+export interface SimTerminalKeys {
   readonly signer: Signer;
   readonly verifier: Verifier;
   readonly gatewaySignPublicKey: Uint8Array;
@@ -54,14 +56,14 @@ export class SimTerminal {
   readonly bindings: SimBindings;
   readonly terminal: Terminal;
   readonly link: FaultyLink;
-  readonly #keys: Keys;
+  readonly keys: SimTerminalKeys;
 
-  private constructor(terminalId: string, bindings: SimBindings, terminal: Terminal, link: FaultyLink, keys: Keys) {
+  private constructor(terminalId: string, bindings: SimBindings, terminal: Terminal, link: FaultyLink, keys: SimTerminalKeys) {
     this.terminalId = terminalId;
     this.bindings = bindings;
     this.terminal = terminal;
     this.link = link;
-    this.#keys = keys;
+    this.keys = keys;
   }
 
   static start(o: SimTerminalOptions): SimTerminal {
@@ -71,11 +73,11 @@ export class SimTerminal {
       { terminalId: o.terminalId, gatewayUrl: o.gatewayUrl, outboxFile: o.outboxFile, benefits: o.benefits ?? ['SPORT'], ...o.config },
       `terminal ${o.terminalId}`,
     );
-    const node = o.crypto === 'node';
-    const verifier: Verifier | undefined = node ? new NodeVerifier() : undefined;
-    const bindings = simBindings({ gateway: o.gateway, ...(o.cards ? { cards: o.cards } : {}), ...(o.onShow ? { onShow: o.onShow } : {}), ...(verifier ? { verifier } : {}), ...(o.clock ? { clock: o.clock } : {}) });
+    const nacl = o.crypto === 'tweetnacl';
+    const verifier: Verifier = nacl ? naclVerifier : new NodeVerifier();
+    const bindings = simBindings({ gateway: o.gateway, ...(o.cards ? { cards: o.cards } : {}), ...(o.onShow ? { onShow: o.onShow } : {}), verifier, ...(o.clock ? { clock: o.clock } : {}) });
     let faulty: FaultyLink | undefined;
-    const signer = node ? nodeSigner(seed) : naclSigner(seed);
+    const signer = nacl ? naclSigner(seed) : nodeSigner(seed);
     const terminal = createTerminal(config, {
       bindings,
       signer,
@@ -84,10 +86,10 @@ export class SimTerminal {
       ...(o.gateway.mqttCertPem ? { mqttCertPem: o.gateway.mqttCertPem } : {}),
       log: o.log.child({ terminalId: o.terminalId }),
       wrapLink: (l) => (faulty = new FaultyLink(l)),
-      ...(verifier ? { verifier } : {}),
+      verifier,
       ...(o.roots ? { roots: o.roots } : {}),
     });
-    const keys = { signer, verifier: verifier ?? naclVerifier, gatewaySignPublicKey: o.gateway.signPublicKey };
+    const keys = { signer, verifier, gatewaySignPublicKey: o.gateway.signPublicKey };
     return new SimTerminal(o.terminalId, bindings, terminal, faulty!, keys);
   }
 
@@ -149,8 +151,8 @@ export class SimTerminal {
   async repeat(txnId: string, content: RepeatContent, timeoutMs = 5000): Promise<RepeatAnswer & { readonly amount: number }> {
     const e = this.terminal.outbox.entry(txnId);
     assert(e !== undefined && e.kind === 'sale' && e.amount !== null && e.state === 'replied', `record ${txnId} is not an answered sale of ${this.terminalId}`);
-    const sent = content === 'same' ? { frame: e.frame, amount: e.amount } : otherContent(e.frame, this.#keys.signer);
-    const watch = nextAnswer({ link: this.link, txnId, recorded: e.reply, gatewaySignPublicKey: this.#keys.gatewaySignPublicKey, verifier: this.#keys.verifier, timeoutMs });
+    const sent = content === 'same' ? { frame: e.frame, amount: e.amount } : otherContent(e.frame, this.keys.signer);
+    const watch = nextAnswer({ link: this.link, txnId, recorded: e.reply, gatewaySignPublicKey: this.keys.gatewaySignPublicKey, verifier: this.keys.verifier, timeoutMs });
     if (!this.link.send(sent.frame)) {
       watch.cancel();
       throw new PasserelleError('NO_REPLY', `${this.terminalId}: the link is down, the repeat was not sent`);

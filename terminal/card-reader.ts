@@ -16,7 +16,7 @@ import {
   type IssuerKeys,
   type Response,
 } from '../protocol/card-app.ts';
-import { NodeVerifier, type Verifier } from '../protocol/crypto.ts';
+import { defaultVerifier, type Verifier } from '../protocol/crypto.ts';
 import { isPasserelleError, PasserelleError } from '../protocol/errors.ts';
 import type { Clock, NfcCard, NfcReader, SaleToSign } from './bindings.ts';
 import type { CardSession, ContactlessReader } from './devices/contactless.ts';
@@ -32,10 +32,9 @@ export interface CardCheckOptions {
   readonly issuerKeys: IssuerKeys;
   readonly clock: Pick<Clock, 'now'>;
   /**
-   * node:crypto by default, unlike the request signature and the reply check (tweetnacl): a tap costs two
-   * Ed25519 checks (the issuer's, once per card, and the card's answer, every time), about 4 ms each in
-   * tweetnacl against 0.07 ms in OpenSSL, and they sit in front of every NFC sale. The two libraries
-   * accept the same signatures byte for byte (protocol/crypto.test.ts).
+   * node:crypto by default, as every check on the terminal: a tap costs two Ed25519 checks (the issuer's,
+   * once per card, and the card's answer, every time), about 4 ms each in tweetnacl against 0.07 ms in
+   * OpenSSL, and they sit in front of every NFC sale.
    */
   readonly verifier?: Verifier;
   /** Per APDU; a contactless exchange is a few ms, so anything slower means the card is leaving. */
@@ -54,7 +53,7 @@ export class CardChecker {
 
   constructor(o: CardCheckOptions) {
     this.#o = o;
-    this.#verifier = o.verifier ?? new NodeVerifier();
+    this.#verifier = o.verifier ?? defaultVerifier();
   }
 
   /**

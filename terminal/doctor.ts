@@ -1,6 +1,6 @@
 import { maskCardNumber } from '../protocol/card.ts';
 import { CODES } from '../protocol/codes.ts';
-import { naclVerifier, type Verifier } from '../protocol/crypto.ts';
+import { defaultVerifier, type Verifier } from '../protocol/crypto.ts';
 import { isPasserelleError } from '../protocol/errors.ts';
 import { decodeFrameWithin, verifyFrame } from '../protocol/frame.ts';
 import { parseJson } from '../protocol/messages.ts';
@@ -233,7 +233,7 @@ interface Heard {
 async function listen(p: DoctorParts): Promise<Heard> {
   const link = p.link!;
   const heard: Heard = { up: false, badSignature: false };
-  const verifier = p.verifier ?? naclVerifier;
+  const verifier = p.verifier ?? defaultVerifier();
   let done: () => void = () => {};
   const finished = new Promise<void>((resolve) => (done = resolve));
   const verified = (payload: Buffer): Buffer | undefined => {

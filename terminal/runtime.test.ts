@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../common/log.ts';
 import { cardNumberFrom } from '../protocol/card.ts';
-import { naclSigner, nodeSigner, NodeVerifier, type Signer } from '../protocol/crypto.ts';
+import { nodeSigner, NodeVerifier, type Signer } from '../protocol/crypto.ts';
 import { verifySaleProof } from '../protocol/card-app.ts';
 import { assert } from '../protocol/errors.ts';
 import { encodeJson } from '../protocol/debit.ts';
@@ -101,7 +101,7 @@ beforeEach(() => {
     bindings: b,
     outbox,
     link,
-    signer: naclSigner(randomBytes(32)),
+    signer: nodeSigner(randomBytes(32)),
     gatewaySignPublicKey: gateway.publicKey,
     issuerPublicKey: issuer.publicKey,
     log: silentLogger,

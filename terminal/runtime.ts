@@ -1,6 +1,6 @@
 import type { Logger } from '../common/log.ts';
 import type { Benefit } from '../protocol/benefits.ts';
-import { naclVerifier, type Signer, type Verifier } from '../protocol/crypto.ts';
+import { defaultVerifier, type Signer, type Verifier } from '../protocol/crypto.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import { VerifiedRoots } from '../protocol/frame.ts';
 import { uuidv7 } from '../protocol/uuid7.ts';
@@ -49,7 +49,7 @@ export interface RuntimeDeps {
   readonly gatewaySignPublicKey: Uint8Array;
   /** The Region's card issuer public key, received at provisioning: the app's QR codes are signed with it. */
   readonly issuerPublicKey: Uint8Array;
-  /** tweetnacl by default; simulators running hundreds of terminals pass node:crypto. */
+  /** node:crypto (defaultVerifier) unless given: the replies, pushed documents, QR codes and cards are checked with it. */
   readonly verifier?: Verifier;
   readonly roots?: VerifiedRoots;
   readonly newTxnId?: () => string;
@@ -75,7 +75,7 @@ export class TerminalRuntime {
     const { config, bindings, outbox, link, log } = d;
     const { clock } = bindings;
     const { terminalId } = config;
-    const verifier = d.verifier ?? naclVerifier;
+    const verifier = d.verifier ?? defaultVerifier();
     const newTxnId = d.newTxnId ?? (() => uuidv7(clock.now()));
     const open = openSignedByGateway({ gatewaySignPublicKey: d.gatewaySignPublicKey, verifier, roots: d.roots ?? new VerifiedRoots(256), log });
     const records = (this.#records = new RecordWriter({ outbox, signer: d.signer, terminalId, clock, newTxnId }));

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../common/log.ts';
 import { cardNumberFrom } from '../protocol/card.ts';
-import { fromB64url, naclSigner, nodeSigner } from '../protocol/crypto.ts';
+import { fromB64url, nodeSigner } from '../protocol/crypto.ts';
 import { personaliseCard } from '../simulators/card.ts';
 import { SimPadDevice } from '../simulators/pinpad.ts';
 import { renderQrFrame } from '../simulators/qr-render.ts';
@@ -45,7 +45,7 @@ async function parts(over: { padKey?: Uint8Array; signKey?: Uint8Array; clockShi
   const link = new MqttLink({
     url: world.gateway.mqttUrl,
     terminalId: TID,
-    signer: naclSigner(fromB64url(world.key(TID).seed, 32, 'seed')),
+    signer: nodeSigner(fromB64url(world.key(TID).seed, 32, 'seed')),
     tokens: {
       connectClaims: () => ({ ...freshClaims(TID), ...(over.clockShiftMs ? { ms: Date.now() + over.clockShiftMs } : {}) }),
       connectAdmitted: () => {},

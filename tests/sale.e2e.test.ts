@@ -9,7 +9,7 @@ import { holder, World } from './helpers/world.ts';
 /**
  * Whole sales through the real pieces: simulated devices → terminal runtime → SQLite outbox → MQTT →
  * embedded broker → signature check → rules → SQLite ledger (group commit) → Merkle-signed reply →
- * terminal check (tweetnacl) → French display.
+ * terminal check (node:crypto) → French display.
  */
 
 const world = new World();
@@ -29,6 +29,16 @@ describe('a sale end to end', () => {
     expect(world.gateway.ledger.transfersForTxn(outcome.txnId)).toHaveLength(1);
     expect(world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')).toBe(250);
     expect(t.terminal.outbox.entry(outcome.txnId)).toMatchObject({ state: 'replied', status: 'approved', seq: 1 });
+  });
+
+  it('a terminal that signs and checks with tweetnacl instead of node:crypto sells the same: the same bytes on the wire', async () => {
+    const t = await world.terminal('T-LIB-LYON-01', {}, ['LEISURE_BOOKS', 'SCHOOL_BOOKS'], 'tweetnacl');
+    const lea = holder('Léa Martin');
+    const outcome = await t.sellWithCard(lea, 'LEISURE_BOOKS', 150);
+    expect(outcome).toMatchObject({ kind: 'approved', reply: { taken: 150, remainingToPay: 0, balanceAfter: 100 } });
+    if (outcome.kind !== 'approved') throw new Error('unreachable');
+    expect(world.gateway.ledger.transfersForTxn(outcome.txnId)).toHaveLength(1);
+    expect(t.terminal.outbox.entry(outcome.txnId)).toMatchObject({ state: 'replied', status: 'approved', seq: 2 });
   });
 
   it('QR sale: the code typed on the pad is sealed; right code approved, wrong code declined, no code set declined', async () => {

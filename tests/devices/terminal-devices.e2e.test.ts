@@ -7,7 +7,7 @@ import { silentLogger } from '../../common/log.ts';
 import { PUBLIC_FILE } from '../../gateway/keys.ts';
 import { issuerKeysOf } from '../../protocol/gateway-keys.ts';
 import { CODES } from '../../protocol/codes.ts';
-import { fromB64url, naclSigner } from '../../protocol/crypto.ts';
+import { fromB64url, nodeSigner } from '../../protocol/crypto.ts';
 import { personaliseCard, type SimPassCard } from '../../simulators/card.ts';
 import { testChipSeed } from '../helpers/chips.ts';
 import { SimPadDevice } from '../../simulators/pinpad.ts';
@@ -122,7 +122,7 @@ describe('a terminal on real device stacks', () => {
           printer: new RecordingPrinter(),
           clock: systemClock,
         },
-        signer: naclSigner(fromB64url(world.key(TID).seed, 32, 'seed')),
+        signer: nodeSigner(fromB64url(world.key(TID).seed, 32, 'seed')),
         gatewaySignPublicKey: world.gateway.keys.signPublicKey,
         issuerPublicKey: world.gateway.keys.issuerPublicKey,
         log: silentLogger,

@@ -49,7 +49,7 @@ export class World {
    * A simulated terminal for a demo terminal id. Asking again for the same id restarts that terminal (with
    * the new settings) on its own outbox, as a real one would: one terminal, one record sequence.
    */
-  async terminal(terminalId: string, config: Partial<TerminalConfig> = {}, benefits: Benefit[] = ['SPORT']): Promise<SimTerminal> {
+  async terminal(terminalId: string, config: Partial<TerminalConfig> = {}, benefits: Benefit[] = ['SPORT'], crypto: 'node' | 'tweetnacl' = 'node'): Promise<SimTerminal> {
     const running = this.terminals.findIndex((x) => x.terminalId === terminalId);
     if (running >= 0) await this.terminals.splice(running, 1)[0]!.close();
     const t = SimTerminal.start({
@@ -60,6 +60,7 @@ export class World {
       cards: testBureau(this.gateway.keys.issuer, this.gateway.ledger),
       outboxFile: join(this.dir, `outbox-${terminalId}.sqlite`),
       benefits,
+      crypto,
       config: { backoffBaseMs: 20, backoffMaxMs: 200, resendIntervalMs: 300, ...config },
       log: silentLogger,
     });
