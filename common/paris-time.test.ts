@@ -41,3 +41,21 @@ describe('region time (Europe/Paris)', () => {
     expect(() => startOfRegionDay('2023-13-01')).toThrow(RangeError);
   });
 });
+
+describe('the offset read once an hour (issue 14)', () => {
+  it('gives the same local date and time as Intl for every 7 minutes 31 seconds of 2026, both DST changes included', () => {
+    const intl = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Paris', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+    const from = Date.UTC(2026, 0, 1);
+    const to = Date.UTC(2027, 0, 1);
+    let checked = 0;
+    for (let t = from; t < to; t += 451_000) {
+      expect(regionDateTime(t)).toBe(intl.format(new Date(t)));
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(69_000);
+    // Around the changes themselves: 29 March 2026 and 25 October 2026, at 01:00 UTC.
+    for (const change of [Date.UTC(2026, 2, 29, 1), Date.UTC(2026, 9, 25, 1)]) {
+      for (let t = change - 2000; t <= change + 2000; t += 500) expect(regionDateTime(t)).toBe(intl.format(new Date(t)));
+    }
+  });
+});

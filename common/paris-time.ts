@@ -28,10 +28,34 @@ interface Local {
   readonly s: number;
 }
 
+const HOUR_MS = 3_600_000;
+/** The zone's offset (local wall clock − UTC, ms) by UTC hour; bounded, cleared when full. */
+const offsets = new Map<number, number>();
+const OFFSETS_MAX = 100_000;
+
+/**
+ * The zone's offset during the UTC hour holding `ms`. Asking Intl costs some microseconds a call, and
+ * every debit asks several times (windows, days, the offline checks): the offset is read once an hour of
+ * time instead. Exact for Europe/Paris, whose offset changes only on the hour (01:00 UTC, last Sundays of
+ * March and October).
+ */
+function offsetAt(ms: number): number {
+  const hour = Math.floor(ms / HOUR_MS);
+  let offset = offsets.get(hour);
+  if (offset === undefined) {
+    const start = hour * HOUR_MS;
+    const p: Record<string, number> = {};
+    for (const part of parts.formatToParts(new Date(start))) if (part.type !== 'literal') p[part.type] = Number(part.value);
+    offset = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!) - start;
+    if (offsets.size >= OFFSETS_MAX) offsets.clear();
+    offsets.set(hour, offset);
+  }
+  return offset;
+}
+
 function local(ms: number): Local {
-  const p: Record<string, number> = {};
-  for (const part of parts.formatToParts(new Date(ms))) if (part.type !== 'literal') p[part.type] = Number(part.value);
-  return { y: p.year!, m: p.month!, d: p.day!, h: p.hour!, min: p.minute!, s: p.second! };
+  const t = new Date(ms + offsetAt(ms));
+  return { y: t.getUTCFullYear(), m: t.getUTCMonth() + 1, d: t.getUTCDate(), h: t.getUTCHours(), min: t.getUTCMinutes(), s: t.getUTCSeconds() };
 }
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
