@@ -125,6 +125,22 @@ export function offlineContract(name: string, open: OpenLedger): void {
         expect(l.audit()).toEqual([]);
       });
 
+      it("offline: past the policy's count of sales pending since the last contact, a sale is a breach, whatever order the batch holds them in", () => {
+        const tight = l.setOfflinePolicy({ ...DEFAULT_OFFLINE_LIMITS, perCardDayCount: 100, maxPendingCount: 2 }, NOW - DAY).version;
+        const hotlist = l.hotlistVersion();
+        // BARE holds no leisure-book benefit: within the policy the Region guarantees the sale whole, past it the rules decline it.
+        const body = (seq: number) => debitBody({ terminalId: T.book, cardNumber: BARE, benefit: 'LEISURE_BOOKS', amount: 100, createdAt: NOW, mode: 'offline', hotlist, policy: tight, seq });
+        const [b1, b2, b3, b4] = [1, 2, 3, 4].map(body) as [DebitRequestBody, DebitRequestBody, DebitRequestBody, DebitRequestBody];
+        // One batch, out of order: seq 2 and 1 each had nothing pending before them; 3 had both.
+        const first = l.commitDebits([b2, b1, b3].map((b) => debitItem(b)), NOW + 3_600_000).map(replyOf);
+        expect(first.map((r) => r.guaranteed)).toEqual([100, 100, undefined]);
+        expect(first[2]).toMatchObject({ status: 'declined', taken: 0 });
+        // The next batch counts afresh: 1, 2 and 3 were pending before 4.
+        expect(replyOf(l.commitDebits([debitItem(b4)], NOW + 3_600_000)[0])).toMatchObject({ status: 'declined', taken: 0 });
+        expect(l.offlineReport()).toMatchObject({ offlineSales: 4, breaches: 2, guaranteedCents: 200 });
+        expect(l.audit()).toEqual([]);
+      });
+
       it('offline: a QR credential is never guaranteed', () => {
         const { body, reply } = offline({ terminal: T.book, card: POOR, benefit: 'LEISURE_BOOKS', amount: 1000, credential: { kind: 'qr', cardNumber: POOR, pinBlock: 'abc' }, pin: 'ok' });
         expect(reply).toMatchObject({ status: 'approved', taken: 300, remainingToPay: 700 });

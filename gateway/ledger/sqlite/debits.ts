@@ -31,6 +31,7 @@ export class SqliteDebits implements DebitLedger {
 
   commitDebits(items: readonly LedgerItem[], decidedAt: number): CommitOutcome[] {
     this.#st.batchSyncs = new Map();
+    this.#st.batchPending = new Map();
     try {
       const outcomes = this.#commit(items, decidedAt);
       // Inside an outer transaction (atomically) the batch is not committed yet: forget, do not cache.
@@ -39,11 +40,16 @@ export class SqliteDebits implements DebitLedger {
         if (committed) this.#st.syncs.set(t, sync);
         else this.#st.syncs.delete(t);
       }
+      for (const [t, count] of this.#st.batchPending) {
+        if (committed && count) this.#st.pending.set(t, count);
+        else this.#st.pending.delete(t);
+      }
       return outcomes;
     } catch (e) {
       throw new PasserelleError('LEDGER_FAILED', `batch of ${items.length} rolled back: ${(e as Error).message}`, {}, { cause: e });
     } finally {
       this.#st.batchSyncs = new Map();
+      this.#st.batchPending = new Map();
     }
   }
 

@@ -90,6 +90,9 @@ export function settleOffline(st: SqliteStore, item: DebitItem, tp: TerminalRow,
     assert(card && wallet, 'an approved debit has a card and a wallet');
     recordSale(st, { txnId: body.txnId, partner: tp.partner, terminalId: body.terminalId, groupId: null, card, wallet, taken, saleAt, at: decidedAt });
   }
+  // A sale below what was counted for its terminal would be missed by the next extension: forget the count.
+  const counted = st.batchPending.has(body.terminalId) ? st.batchPending.get(body.terminalId) : st.pending.get(body.terminalId);
+  if (counted && body.seq < counted.upTo) st.batchPending.set(body.terminalId, undefined);
   st.s.insertOfflineSale.run({
     txn_id: body.txnId,
     terminal_id: body.terminalId,
@@ -140,7 +143,7 @@ function offlineKnowledge(st: SqliteStore, body: DebitRequestBody, decidedAt: nu
 function breachOf(st: SqliteStore, body: DebitRequestBody, cardProof: CardProofCheck, k: OfflineKnowledge): OfflineBreach | null {
   const day = regionDate(k.saleAt);
   const cardDay = st.s.cardDay.get(body.terminalId, body.credential.cardNumber, startOfRegionDay(day), startOfRegionDay(addDays(day, 1)))!;
-  const pending = st.s.pendingSince.get(body.terminalId, k.sinceSeq, body.seq)!;
+  const pending = pendingBefore(st, body.terminalId, k.sinceSeq, body.seq);
   return offlineBreach({
     credential: body.credential.kind,
     policy: st.offlinePolicy(body.policy),
@@ -150,8 +153,35 @@ function breachOf(st: SqliteStore, body: DebitRequestBody, cardProof: CardProofC
     unit: body.unit,
     amount: body.amount,
     cardDay: { count: cardDay.n, cents: cardDay.cents ?? 0 },
-    pending: { count: pending.n, cents: pending.cents ?? 0 },
+    pending: { count: pending.n, cents: pending.cents },
   });
+}
+
+/**
+ * The terminal's offline sales with `since` < seq < `seq`: from what was already counted for the terminal
+ * since the same contact, adding or taking away the few rows between, or counted afresh.
+ */
+function pendingBefore(st: SqliteStore, terminalId: string, since: number, seq: number): { n: number; cents: number } {
+  const known = st.batchPending.has(terminalId) ? st.batchPending.get(terminalId) : st.pending.get(terminalId);
+  let n: number;
+  let cents: number;
+  if (known && known.since === since && known.upTo <= seq) {
+    // Add what lies in [upTo, seq), above `since`.
+    const more = st.s.pendingSince.get(terminalId, Math.max(since, known.upTo - 1), seq)!;
+    n = known.n + more.n;
+    cents = known.cents + (more.cents ?? 0);
+  } else if (known && known.since === since) {
+    // A record that arrived after a later one (the thread pool verifies in any order): take away [seq, upTo).
+    const less = st.s.pendingSince.get(terminalId, Math.max(since, seq - 1), known.upTo)!;
+    n = known.n - less.n;
+    cents = known.cents - (less.cents ?? 0);
+  } else {
+    const all = st.s.pendingSince.get(terminalId, since, seq)!;
+    n = all.n;
+    cents = all.cents ?? 0;
+  }
+  st.batchPending.set(terminalId, { since, upTo: seq, n, cents });
+  return { n, cents };
 }
 
 /**

@@ -108,3 +108,11 @@ export interface RequestRow {
   readonly code: string | null;
   readonly reply: Buffer;
 }
+
+/** A terminal's offline sales with `since` < seq < `upTo`: how many, and their cents (entries count none). */
+export interface PendingCount {
+  readonly since: number;
+  readonly upTo: number;
+  readonly n: number;
+  readonly cents: number;
+}
