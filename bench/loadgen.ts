@@ -8,6 +8,8 @@ import { parseJson, Reply, type DebitRequestBody } from '../protocol/messages.ts
 import { chainHash, GENESIS_HASH } from '../protocol/offline.ts';
 import { replyTopic, requestTopic } from '../protocol/topics.ts';
 import { uuidv7 } from '../protocol/uuid7.ts';
+import { mulberry32 } from '../common/random.ts';
+import { BARE_BODY_BYTES, BARE_REPLY_BYTES } from './bare.ts';
 import { benchChip, benchProof } from './chips.ts';
 
 /**
@@ -15,9 +17,14 @@ import { benchChip, benchProof } from './chips.ts';
  * as lean protocol clients. Each signs its requests with node:crypto and checks every reply's signature
  * against the gateway key (one Ed25519 check per batch root, shared by the terminals of this process).
  * No outbox here: the terminals' durable commit is measured by its own benchmark.
+ *
+ * Against the bare pipeline (bench/bare.ts, `pipeline: 'bare'`) the same terminals send its fixed binary
+ * body, signed the same way, and read its unsigned binary reply.
  */
 
 export interface LoadgenSetup {
+  /** Ours (JSON requests with the card's proof, signed replies) or the bare pipeline's binary frames. */
+  readonly pipeline: 'passerelle' | 'bare';
   readonly url: string;
   readonly gatewaySignPublicKey: string;
   readonly terminals: readonly { readonly id: string; readonly seed: string }[];
@@ -72,7 +79,21 @@ class BenchTerminal {
     readonly client: MqttClient,
   ) {}
 
-  send(card: string, amount: number, o: Outstanding): void {
+  send(card: number, amount: number, o: Outstanding): void {
+    if (pipeline === 'bare') return this.#sendBare(card, amount, o);
+    this.#sendOurs(cards[card]!, amount, o);
+  }
+
+  #sendBare(card: number, amount: number, o: Outstanding): void {
+    const body = Buffer.allocUnsafe(BARE_BODY_BYTES);
+    body.write(uuidv7().replaceAll('-', ''), 0, 16, 'hex');
+    body.writeUInt32BE(card, 16);
+    body.writeUInt32BE(amount, 20);
+    this.outstanding.set(body.toString('hex', 0, 16), o);
+    this.client.publish(requestTopic(this.id), encodeDirect(body, this.signer.sign(body)), { qos: 1 });
+  }
+
+  #sendOurs(card: string, amount: number, o: Outstanding): void {
     const txnId = uuidv7();
     const createdAt = Date.now();
     // The card in the field signs the sale (its proof, which the gateway checks with the chip's key).
@@ -103,10 +124,12 @@ const roots = new VerifiedRoots();
 let gatewayKey: Uint8Array;
 let terminals: BenchTerminal[] = [];
 let cards: readonly string[] = [];
+let pipeline: LoadgenSetup['pipeline'] = 'passerelle';
 let errors = 0;
 let declined = 0;
 
 function onReply(t: BenchTerminal, payload: Buffer): void {
+  if (pipeline === 'bare') return onBareReply(t, payload);
   let reply: Reply;
   try {
     const frame = decodeFrame(payload);
@@ -122,19 +145,32 @@ function onReply(t: BenchTerminal, payload: Buffer): void {
   o.done(reply.type === 'debit.reply', reply.type === 'debit.reply' && reply.body.status === 'declined');
 }
 
+function onBareReply(t: BenchTerminal, payload: Buffer): void {
+  if (payload.length !== BARE_REPLY_BYTES) {
+    errors++;
+    return;
+  }
+  const key = payload.toString('hex', 0, 16);
+  const o = t.outstanding.get(key);
+  if (!o) return;
+  t.outstanding.delete(key);
+  o.done(true, payload[16] === 0);
+}
+
 async function setup(s: LoadgenSetup): Promise<void> {
+  pipeline = s.pipeline;
   gatewayKey = fromB64url(s.gatewaySignPublicKey, 32, 'gateway key');
   cards = s.cards;
   // Every card's chip made once before the clock starts (building a key costs more than a signature).
-  for (const c of cards) benchChip(c);
+  if (pipeline === 'passerelle') for (const c of cards) benchChip(c);
   terminals = await Promise.all(
     s.terminals.map(async ({ id, seed }) => {
       const signer = nodeSigner(fromB64url(seed, 32, 'seed'));
       const client = await connectMqttAsync(s.url, {
         clientId: id,
         username: id,
-        // A fresh bench gateway: no token was used before; no record yet.
-        password: makeConnectToken(id, signer, { ms: Date.now(), head: 0 }),
+        // A fresh bench gateway: no token was used before; no record yet. The bare one takes any.
+        password: pipeline === 'bare' ? 'bare' : makeConnectToken(id, signer, { ms: Date.now(), head: 0 }),
         reconnectPeriod: 0,
         connectTimeout: 10_000,
       });
@@ -146,9 +182,13 @@ async function setup(s: LoadgenSetup): Promise<void> {
   );
 }
 
-let pick = 0;
-const nextCard = () => cards[(pick = (pick * 1103515245 + 12345) % 2147483648) % cards.length]!;
-const nextAmount = () => 1 + (pick % 99);
+/**
+ * Cards and amounts drawn uniformly (1 to 99 cents, so no card runs dry within a run): every debit of a
+ * run is a real debit, not a cheaper decline. The same seed in every run and for both pipelines.
+ */
+const random = mulberry32(20261207);
+const nextCard = () => Math.floor(random() * cards.length);
+const nextAmount = () => 1 + Math.floor(random() * 99);
 
 /** Closed loop: each terminal has one request in flight and sends the next as soon as it is answered. */
 function closedLoop(warmupMs: number, measureMs: number): Promise<ClosedResult> {

@@ -14,7 +14,9 @@ import { SqliteLedger } from '../gateway/ledger/sqlite.ts';
 import { CAMPAIGN as CSV_CAMPAIGN, writeCardsCsv } from './make-cards-csv.ts';
 import { benchChip } from './chips.ts';
 import { cardNumberFrom } from '../protocol/card.ts';
-import { b64url, publicKeyFromSeed } from '../protocol/crypto.ts';
+import { b64url, fromB64url, publicKeyFromSeed } from '../protocol/crypto.ts';
+import { startBareGateway } from './bare.ts';
+import { scratchDir } from './scratch.ts';
 import { outboxCommitBench } from './outbox-commit.ts';
 import { offlineDrainBench } from './offline-drain.ts';
 import { tapToApprovalBench } from './tap-to-approval.ts';
@@ -35,8 +37,13 @@ import type { ClosedResult, LoadgenCommand, LoadgenReport, LoadgenSetup, OpenRes
  *
  *  - max_debits_per_s: closed loop, 100 terminals each with one request in flight; the median of three
  *    runs, because this machine is shared and noisy;
- *  - p50/p99/p999_ms: open loop at 5,000 debits/s offered, latency from each request's scheduled send
- *    time to its verified reply (so a stall cannot hide by slowing the offer down).
+ *  - limit_per_s and ratio: the bare pipeline (bench/bare.ts: signed binary frames, the same broker, one
+ *    verification, SQLite group commit, unsigned reply) in the same run, its closed-loop runs alternating
+ *    with ours; ratio = ours / bare, the figure that compares across weeks of a machine whose speed swings;
+ *  - gateway_cpu_us, terminals_cpu_us (and bare_…): CPU time per debit of each process in the median run;
+ *  - p50/p99/p999_ms: open loop offered at half of this run's closed-loop median (offered_per_s), latency
+ *    from each request's scheduled send time to its verified reply (so a stall cannot hide by slowing the
+ *    offer down).
  *
  * Both processes share this machine's cores, so the summary also gives the CPU time each spends per debit.
  * A human summary, then one JSON object as the last line.
@@ -46,7 +53,8 @@ import type { ClosedResult, LoadgenCommand, LoadgenReport, LoadgenSetup, OpenRes
  */
 
 const TERMINALS = 100;
-const OFFERED_PER_S = 5000;
+/** What each card holds: 35 € of leisure books, far more than a run's uniform draws of 1–99 cents take. */
+const CARD_CENTS = 3500;
 
 interface Phases {
   readonly cards: number;
@@ -128,11 +136,12 @@ async function bulkLoadBench(cards: number): Promise<void> {
 async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
   const phases = o.quick ? QUICK : FULL;
   const progress = (m: string) => process.stderr.write(`bench: ${m}\n`);
-  const dir = mkdtempSync(join(tmpdir(), 'passerelle-bench-'));
+  // Both ledgers on a real disk (not tmpfs), where a synchronous=FULL commit costs what it costs.
+  const dir = scratchDir('passerelle-bench-');
   // A hundred terminals at thousands of debits a second: far beyond a till's pace, so their quota of new
   // records is raised to match (gateway config limits.terminalRecords).
   const config = loadGatewayConfig(undefined, {
-    dataDir: dir,
+    dataDir: join(dir.path, 'gateway'),
     seedDemo: false,
     mqtt: { port: 0 },
     http: { port: 0 },
@@ -140,35 +149,59 @@ async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
     limits: { terminalRecords: { points: 10_000_000, durationS: 60 } },
   });
   const gateway = await startGateway(config, { log: silentLogger });
+  progress(`seeding ${phases.cards} cards and ${TERMINALS} terminals`);
+  const setup = seed(gateway, phases.cards);
+  const bare = await startBareGateway({
+    dir: dir.path,
+    cards: phases.cards,
+    cents: CARD_CENTS,
+    terminals: new Map(setup.terminals.map((t) => [t.id, publicKeyFromSeed(fromB64url(t.seed, 32, 'seed'))])),
+  });
   const profileDir = process.env.PASSERELLE_BENCH_PROFILE;
   const execArgv = ['--import', 'tsx', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
-  const child = fork(fileURLToPath(new URL('./loadgen.ts', import.meta.url)), { execArgv, stdio: 'inherit' });
+  const loadgen = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
+  const ours = fork(loadgen, { execArgv, stdio: 'inherit' });
+  const bareGen = fork(loadgen, { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
   try {
-    progress(`seeding ${phases.cards} cards and ${TERMINALS} terminals`);
-    const setup = seed(gateway, phases.cards);
-    await ask(child, { kind: 'setup', setup }, 'ready');
+    await ask(ours, { kind: 'setup', setup }, 'ready');
+    await ask(bareGen, { kind: 'setup', setup: { ...setup, pipeline: 'bare', url: bare.url } }, 'ready');
+    // Ours and the bare pipeline alternately, so that a swing of the machine's speed touches both alike.
     const runs: ClosedRun[] = [];
+    const bareRuns: ClosedRun[] = [];
     for (let i = 0; i < phases.closedRuns; i++) {
-      progress(`closed loop, run ${i + 1} of ${phases.closedRuns}`);
-      runs.push(await closedRun(child, phases));
+      progress(`closed loop, run ${i + 1} of ${phases.closedRuns}: the bare pipeline, then ours`);
+      bareRuns.push(await closedRun(bareGen, phases));
+      runs.push(await closedRun(ours, phases));
     }
     const closed = median(runs, (r) => r.perS);
+    const limit = median(bareRuns, (r) => r.perS);
     const afterClosed = { ...gateway.pipeline.stats };
-    progress(`open loop at ${OFFERED_PER_S}/s`);
-    const open = (await ask(child, { kind: 'open', ratePerS: OFFERED_PER_S, ...phases.open }, 'open')) as OpenResult;
-    progress('auditing the ledger');
+    // Offered at half of what this run's closed loop reached: the latency of a gateway with room to spare.
+    const offered = Math.max(1, Math.round(Math.round(closed.perS) / 2));
+    progress(`open loop at ${offered}/s`);
+    const open = (await ask(ours, { kind: 'open', ratePerS: offered, ...phases.open }, 'open')) as OpenResult;
+    progress('auditing the ledgers');
     // The audit does not look at the terminals' hash chains: every bench terminal's must be whole.
     const audit = gateway.ledger.audit();
     for (const { id } of setup.terminals) {
       const sync = gateway.ledger.terminalSync(id);
       if (sync.chainBreaks > 0 || sync.missing.length > 0) audit.push(`${id}: ${sync.chainBreaks} chain break(s), missing ${sync.missing.join(', ') || 'none'}`);
     }
-    summary(phases, runs, closed, open, afterClosed, gateway, audit);
-    const errors = runs.reduce((n, r) => n + r.result.errors, 0) + open.errors + audit.length;
+    audit.push(...bare.audit());
+    const ratio = closed.perS / limit.perS;
+    summary(phases, { runs, closed, bareRuns, limit, ratio }, open, offered, afterClosed, gateway, audit);
+    const errors = [...runs, ...bareRuns].reduce((n, r) => n + r.result.errors, 0) + open.errors + audit.length;
     const result = {
       scenario: 'online-debit',
       max_debits_per_s: Math.round(closed.perS),
-      offered_per_s: OFFERED_PER_S,
+      limit_per_s: Math.round(limit.perS),
+      ratio: round(ratio),
+      gateway_cpu_us: Math.round(closed.gatewayCpuUsPerDebit),
+      terminals_cpu_us: Math.round(closed.terminalsCpuUsPerDebit),
+      bare_gateway_cpu_us: Math.round(limit.gatewayCpuUsPerDebit),
+      bare_terminals_cpu_us: Math.round(limit.terminalsCpuUsPerDebit),
+      declined: runs.reduce((n, r) => n + r.result.declined, 0) + open.declined,
+      offered_per_s: offered,
       p50_ms: round(open.p50Ms),
       p99_ms: round(open.p99Ms),
       p999_ms: round(open.p999Ms),
@@ -176,10 +209,11 @@ async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
     };
     console.log(JSON.stringify(result));
   } finally {
-    child.send({ kind: 'exit' } satisfies LoadgenCommand);
-    await new Promise((r) => child.once('exit', r));
+    for (const child of [ours, bareGen]) child.send({ kind: 'exit' } satisfies LoadgenCommand);
+    await Promise.all([ours, bareGen].map((child) => new Promise((r) => child.once('exit', r))));
     await gateway.close();
-    rmSync(dir, { recursive: true, force: true });
+    await bare.close();
+    dir.remove();
   }
 }
 
@@ -222,13 +256,13 @@ function seed(gateway: Gateway, cardCount: number): LoadgenSetup {
     for (let i = 0; i < cardCount; i++) {
       const number = cardNumberFrom(`9${String(i).padStart(14, '0')}`);
       l.issueCard({ number, holder: `Bench ${i}`, pinHash: null });
-      l.load({ cardNumber: number, benefit: 'LEISURE_BOOKS', campaign: campaign.id, amount: 3500, at: Date.now() });
+      l.load({ cardNumber: number, benefit: 'LEISURE_BOOKS', campaign: campaign.id, amount: CARD_CENTS, at: Date.now() });
       // Personalised: the chip's key recorded, so the gateway can check the card's signature of each sale.
       l.setCardKey(number, benchChip(number).publicKey, '2099-12-31', Date.now());
       cards.push(number);
     }
   });
-  return { url: gateway.mqttUrl, gatewaySignPublicKey: b64url(gateway.keys.signPublicKey), terminals, cards };
+  return { pipeline: 'passerelle', url: gateway.mqttUrl, gatewaySignPublicKey: b64url(gateway.keys.signPublicKey), terminals, cards };
 }
 
 function ask(child: ChildProcess, cmd: LoadgenCommand, expect: LoadgenReport['kind']): Promise<LoadgenReport> {
@@ -251,14 +285,25 @@ function median<T>(xs: readonly T[], key: (x: T) => number): T {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-function summary(p: Phases, runs: ClosedRun[], c: ClosedRun, o: OpenResult, afterClosed: Gateway['pipeline']['stats'], g: Gateway, audit: string[]): void {
+interface Closed {
+  readonly runs: readonly ClosedRun[];
+  readonly closed: ClosedRun;
+  readonly bareRuns: readonly ClosedRun[];
+  readonly limit: ClosedRun;
+  readonly ratio: number;
+}
+
+function summary(p: Phases, c: Closed, o: OpenResult, offered: number, afterClosed: Gateway['pipeline']['stats'], g: Gateway, audit: string[]): void {
   const s = g.pipeline.stats;
   const batch = (debits: number, batches: number) => (batches ? (debits / batches).toFixed(1) : '0');
+  const cpu = (r: ClosedRun) => `gateway ${r.gatewayCpuUsPerDebit.toFixed(0)} µs, terminals ${r.terminalsCpuUsPerDebit.toFixed(0)} µs`;
+  const perS = (rs: readonly ClosedRun[]) => rs.map((r) => Math.round(r.perS)).join(', ');
   console.log(`online-debit benchmark (${availableParallelism()} cores shared by the gateway and broker in this process and ${TERMINALS} terminals in a child process)`);
-  console.log(`  closed loop, ${TERMINALS} terminals, ${p.closedRuns} run(s) of ${p.closed.measureMs / 1000} s after ${p.closed.warmupMs / 1000} s warm-up:`);
-  console.log(`    runs: ${runs.map((r) => Math.round(r.perS)).join(', ')} debits/s; median ${Math.round(c.perS)} debits/s`);
-  console.log(`    CPU per debit (median run): gateway ${c.gatewayCpuUsPerDebit.toFixed(0)} µs, terminals ${c.terminalsCpuUsPerDebit.toFixed(0)} µs; mean batch ${batch(afterClosed.approved + afterClosed.declined + afterClosed.repeats, afterClosed.batches)}`);
-  console.log(`  open loop, ${OFFERED_PER_S}/s offered, ${p.open.measureMs / 1000} s after ${p.open.warmupMs / 1000} s warm-up (latency from scheduled send to verified reply):`);
+  console.log(`  closed loop, ${TERMINALS} terminals, ${p.closedRuns} run(s) of ${p.closed.measureMs / 1000} s after ${p.closed.warmupMs / 1000} s warm-up, alternating with the bare pipeline:`);
+  console.log(`    ours: ${perS(c.runs)} debits/s; median ${Math.round(c.closed.perS)} debits/s; CPU per debit (median run): ${cpu(c.closed)}; mean batch ${batch(afterClosed.approved + afterClosed.declined + afterClosed.repeats, afterClosed.batches)}`);
+  console.log(`    bare pipeline (bench/bare.ts): ${perS(c.bareRuns)} debits/s; median ${Math.round(c.limit.perS)} debits/s; CPU per debit: ${cpu(c.limit)}`);
+  console.log(`    ratio ours / bare: ${c.ratio.toFixed(2)}; declines in our runs ${c.runs.reduce((n, r) => n + r.result.declined, 0)}`);
+  console.log(`  open loop, ${offered}/s offered (half the closed-loop median), ${p.open.measureMs / 1000} s after ${p.open.warmupMs / 1000} s warm-up (latency from scheduled send to verified reply):`);
   console.log(
     `    p50 ${round(o.p50Ms)} ms, p99 ${round(o.p99Ms)} ms, p99.9 ${round(o.p999Ms)} ms, max ${round(o.maxMs)} ms; ${o.measured} measured; mean batch ${batch(s.approved + s.declined - afterClosed.approved - afterClosed.declined, s.batches - afterClosed.batches)}; errors ${o.errors}`,
   );

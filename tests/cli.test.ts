@@ -36,18 +36,38 @@ describe('passerelle command line', () => {
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.map((l) => l.scenario)).toEqual(['online-debit', 'bulk-load', 'outbox-commit', 'offline-drain', 'tap-to-approval']);
-    expect(lines[4]).toMatchObject({ sales: 200, errors: 0, target_p99_ms: 50, terminal_crypto: 'tweetnacl' });
+    expect(lines[4]).toMatchObject({ sales: 200, errors: 0, target_p99_ms: 50, target_crypto_ms: 1, terminal_crypto: 'node:crypto' });
+    expect(lines[4]!.terminal_crypto_median_ms).toBeGreaterThan(0);
+    expect(lines[4]!.cpu_us_per_sale).toBeGreaterThan(0);
     expect(lines[4]!.p99_ms).toBeGreaterThan(0);
     expect(lines[2]).toMatchObject({ target_p99_ms: 2 });
     expect(lines[2]!.p99_ms).toBeGreaterThan(0);
-    expect(lines[3]).toMatchObject({ sales: 2000, errors: 0, target_s: 5 });
+    expect(lines[3]).toMatchObject({ sales: 2000, errors: 0, target_s: 3, target_queue_s: 10, terminal_crypto: 'node' });
+    expect(lines[3]!.queue_cpu_us_per_sale).toBeGreaterThan(0);
     expect(lines[3]!.drain_s).toBeGreaterThan(0);
     expect(lines[1]).toMatchObject({ cards: 20_000, errors: 0 });
     expect(lines[1]!.seconds).toBeGreaterThan(0);
     const result = lines[0]!;
-    expect(Object.keys(result)).toEqual(['scenario', 'max_debits_per_s', 'offered_per_s', 'p50_ms', 'p99_ms', 'p999_ms', 'errors']);
-    expect(result).toMatchObject({ scenario: 'online-debit', offered_per_s: 5000, errors: 0 });
-    expect(result.max_debits_per_s).toBeGreaterThan(0);
+    expect(Object.keys(result)).toEqual([
+      'scenario',
+      'max_debits_per_s',
+      'limit_per_s',
+      'ratio',
+      'gateway_cpu_us',
+      'terminals_cpu_us',
+      'bare_gateway_cpu_us',
+      'bare_terminals_cpu_us',
+      'declined',
+      'offered_per_s',
+      'p50_ms',
+      'p99_ms',
+      'p999_ms',
+      'errors',
+    ]);
+    expect(result).toMatchObject({ scenario: 'online-debit', errors: 0, declined: 0 });
+    for (const k of ['max_debits_per_s', 'limit_per_s', 'ratio', 'gateway_cpu_us', 'terminals_cpu_us', 'bare_gateway_cpu_us', 'bare_terminals_cpu_us']) expect(result[k], k).toBeGreaterThan(0);
+    // The open loop is offered at half the closed loop's median.
+    expect(result.offered_per_s).toBe(Math.max(1, Math.round((result.max_debits_per_s as number) / 2)));
   }, 240_000);
 
   it('gateway start on a taken port: a clear PORT_IN_USE and exit 1', async () => {
