@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,7 @@ import { benchChip } from './chips.ts';
 import { cardNumberFrom } from '../protocol/card.ts';
 import { b64url, fromB64url, publicKeyFromSeed } from '../protocol/crypto.ts';
 import { startBareGateway } from './bare.ts';
+import { growLedger, type GrownLedger } from './grown-ledger.ts';
 import { scratchDir } from './scratch.ts';
 import { outboxCommitBench } from './outbox-commit.ts';
 import { offlineDrainBench } from './offline-drain.ts';
@@ -44,6 +45,9 @@ import type { ClosedResult, LoadgenCommand, LoadgenReport, LoadgenSetup, OpenRes
  *  - p50/p99/p999_ms: open loop offered at half of this run's closed-loop median (offered_per_s), latency
  *    from each request's scheduled send time to its verified reply (so a stall cannot hide by slowing the
  *    offer down).
+ *  - grown_…: the closed loop again on a grown ledger (370,000 youths and 3.4 million past sales, 5 million
+ *    transfers with the loads; bench/grown-ledger.ts), alternating with runs on the small one; grown_ratio =
+ *    grown / small, the cost of a ledger at the end of a school year.
  *
  * Both processes share this machine's cores, so the summary also gives the CPU time each spends per debit.
  * A human summary, then one JSON object as the last line.
@@ -58,6 +62,8 @@ const CARD_CENTS = 3500;
 
 interface Phases {
   readonly cards: number;
+  /** The grown ledger's youths and past sales (bench/grown-ledger.ts). */
+  readonly grown: { readonly cards: number; readonly pastDebits: number };
   readonly closedRuns: number;
   readonly closed: { readonly warmupMs: number; readonly measureMs: number };
   readonly open: { readonly warmupMs: number; readonly measureMs: number };
@@ -67,8 +73,8 @@ interface Phases {
 const BULK_CARDS_FULL = 370_000;
 const BULK_CARDS_QUICK = 20_000;
 
-const FULL: Phases = { cards: 20_000, closedRuns: 3, closed: { warmupMs: 1500, measureMs: 5000 }, open: { warmupMs: 2000, measureMs: 8000 } };
-const QUICK: Phases = { cards: 2000, closedRuns: 1, closed: { warmupMs: 300, measureMs: 1000 }, open: { warmupMs: 300, measureMs: 1000 } };
+const FULL: Phases = { cards: 20_000, grown: { cards: 370_000, pastDebits: 3_400_000 }, closedRuns: 3, closed: { warmupMs: 1500, measureMs: 5000 }, open: { warmupMs: 2000, measureMs: 8000 } };
+const QUICK: Phases = { cards: 2000, grown: { cards: 20_000, pastDebits: 50_000 }, closedRuns: 1, closed: { warmupMs: 300, measureMs: 1000 }, open: { warmupMs: 300, measureMs: 1000 } };
 
 interface ClosedRun {
   readonly perS: number;
@@ -138,17 +144,13 @@ async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
   const progress = (m: string) => process.stderr.write(`bench: ${m}\n`);
   // Both ledgers on a real disk (not tmpfs), where a synchronous=FULL commit costs what it costs.
   const dir = scratchDir('passerelle-bench-');
-  // A hundred terminals at thousands of debits a second: far beyond a till's pace, so their quota of new
-  // records is raised to match (gateway config limits.terminalRecords).
-  const config = loadGatewayConfig(undefined, {
-    dataDir: join(dir.path, 'gateway'),
-    seedDemo: false,
-    mqtt: { port: 0 },
-    http: { port: 0 },
-    log: { level: 'silent' },
-    limits: { terminalRecords: { points: 10_000_000, durationS: 60 } },
-  });
-  const gateway = await startGateway(config, { log: silentLogger });
+  // Grown first, before any gateway runs: building it holds this process's event loop for minutes, which
+  // the terminals' keep-alives would not survive.
+  progress(`growing a ledger of ${phases.grown.cards} cards and ${phases.grown.pastDebits} past sales`);
+  const grownDir = join(dir.path, 'grown');
+  mkdirSync(grownDir);
+  const built = await growLedger(dir.path, join(grownDir, 'ledger.sqlite'), { ...phases.grown, sampleSize: phases.cards });
+  const gateway = await startGateway(benchGatewayConfig(join(dir.path, 'gateway')), { log: silentLogger });
   progress(`seeding ${phases.cards} cards and ${TERMINALS} terminals`);
   const setup = seed(gateway, phases.cards);
   const bare = await startBareGateway({
@@ -157,11 +159,8 @@ async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
     cents: CARD_CENTS,
     terminals: new Map(setup.terminals.map((t) => [t.id, publicKeyFromSeed(fromB64url(t.seed, 32, 'seed'))])),
   });
-  const profileDir = process.env.PASSERELLE_BENCH_PROFILE;
-  const execArgv = ['--import', 'tsx', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
-  const loadgen = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
-  const ours = fork(loadgen, { execArgv, stdio: 'inherit' });
-  const bareGen = fork(loadgen, { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const ours = forkLoadgen(process.env.PASSERELLE_BENCH_PROFILE);
+  const bareGen = forkLoadgen();
   try {
     await ask(ours, { kind: 'setup', setup }, 'ready');
     await ask(bareGen, { kind: 'setup', setup: { ...setup, pipeline: 'bare', url: bare.url } }, 'ready');
@@ -190,7 +189,8 @@ async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
     audit.push(...bare.audit());
     const ratio = closed.perS / limit.perS;
     summary(phases, { runs, closed, bareRuns, limit, ratio }, open, offered, afterClosed, gateway, audit);
-    const errors = [...runs, ...bareRuns].reduce((n, r) => n + r.result.errors, 0) + open.errors + audit.length;
+    const grown = await grownRuns(phases, grownDir, built, ours);
+    const errors = [...runs, ...bareRuns, ...grown.runs, ...grown.smallRuns].reduce((n, r) => n + r.result.errors, 0) + open.errors + audit.length + grown.audit.length;
     const result = {
       scenario: 'online-debit',
       max_debits_per_s: Math.round(closed.perS),
@@ -200,11 +200,17 @@ async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
       terminals_cpu_us: Math.round(closed.terminalsCpuUsPerDebit),
       bare_gateway_cpu_us: Math.round(limit.gatewayCpuUsPerDebit),
       bare_terminals_cpu_us: Math.round(limit.terminalsCpuUsPerDebit),
-      declined: runs.reduce((n, r) => n + r.result.declined, 0) + open.declined,
+      // Every debit of every run should pass: a decline means the picker or the seeding is wrong.
+      declined: [...runs, ...grown.runs, ...grown.smallRuns].reduce((n, r) => n + r.result.declined, 0) + open.declined,
       offered_per_s: offered,
       p50_ms: round(open.p50Ms),
       p99_ms: round(open.p99Ms),
       p999_ms: round(open.p999Ms),
+      grown_transfers: grown.built.transfers,
+      grown_ledger_mb: Math.round(grown.built.bytes / 1e6),
+      grown_max_debits_per_s: Math.round(grown.run.perS),
+      grown_gateway_cpu_us: Math.round(grown.run.gatewayCpuUsPerDebit),
+      grown_ratio: round(grown.run.perS / grown.small.perS),
       errors,
     };
     console.log(JSON.stringify(result));
@@ -214,6 +220,66 @@ async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
     await gateway.close();
     await bare.close();
     dir.remove();
+  }
+}
+
+/** A gateway for the benchmark in `dataDir`, on free ports. */
+function benchGatewayConfig(dataDir: string) {
+  return loadGatewayConfig(undefined, {
+    dataDir,
+    seedDemo: false,
+    mqtt: { port: 0 },
+    http: { port: 0 },
+    log: { level: 'silent' },
+    // A hundred terminals at thousands of debits a second: far beyond a till's pace, so their quota of new
+    // records is raised to match (gateway config limits.terminalRecords).
+    limits: { terminalRecords: { points: 10_000_000, durationS: 60 } },
+  });
+}
+
+/** A load generator in its own process (its own core); `profileDir` writes its CPU profile there. */
+function forkLoadgen(profileDir?: string): ChildProcess {
+  const execArgv = ['--import', 'tsx', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
+  return fork(fileURLToPath(new URL('./loadgen.ts', import.meta.url)), { execArgv, stdio: 'inherit' });
+}
+
+interface Grown {
+  readonly built: GrownLedger;
+  readonly runs: readonly ClosedRun[];
+  readonly run: ClosedRun;
+  readonly smallRuns: readonly ClosedRun[];
+  readonly small: ClosedRun;
+  readonly audit: string[];
+}
+
+/**
+ * The closed loop again on a grown ledger (bench/grown-ledger.ts: the Region's 370,000 youths and a school
+ * year of past sales), its runs alternating with more runs on the small ledger, whose gateway and load
+ * generator are still up: the ratio of the two medians is the cost of a grown ledger, measured in one hour.
+ */
+async function grownRuns(phases: Phases, dataDir: string, built: GrownLedger, small: ChildProcess): Promise<Grown> {
+  const gateway = await startGateway(benchGatewayConfig(dataDir), { log: silentLogger });
+  const child = forkLoadgen();
+  try {
+    await ask(child, { kind: 'setup', setup: seed(gateway, phases.cards, built.sample) }, 'ready');
+    const runs: ClosedRun[] = [];
+    const smallRuns: ClosedRun[] = [];
+    for (let i = 0; i < phases.closedRuns; i++) {
+      process.stderr.write(`bench: closed loop, run ${i + 1} of ${phases.closedRuns}: the small ledger, then the grown one\n`);
+      smallRuns.push(await closedRun(small, phases));
+      runs.push(await closedRun(child, phases));
+    }
+    const audit = gateway.ledger.audit().map((a) => `grown ledger: ${a}`);
+    const run = median(runs, (r) => r.perS);
+    const smallRun = median(smallRuns, (r) => r.perS);
+    console.log(
+      `  grown ledger (${built.cards} cards, ${built.transfers} transfers, ${Math.round(built.bytes / 1e6)} MB, built in ${built.seconds.toFixed(0)} s): ${runs.map((r) => Math.round(r.perS)).join(', ')} debits/s, median ${Math.round(run.perS)}, gateway CPU ${run.gatewayCpuUsPerDebit.toFixed(0)} µs per debit; small ledger alongside ${Math.round(smallRun.perS)}/s: ratio ${(run.perS / smallRun.perS).toFixed(2)}; invariants ${audit.length === 0 ? 'hold' : `BROKEN: ${audit.join('; ')}`}`,
+    );
+    return { built, runs, run, smallRuns, small: smallRun, audit };
+  } finally {
+    child.send({ kind: 'exit' } satisfies LoadgenCommand);
+    await new Promise((r) => child.once('exit', r));
+    await gateway.close();
   }
 }
 
@@ -238,8 +304,11 @@ async function closedRun(child: ChildProcess, phases: Phases): Promise<ClosedRun
   };
 }
 
-/** One bookshop, 100 terminals, and cards holding 35 € of leisure books: enough for every debit of a run to pass. */
-function seed(gateway: Gateway, cardCount: number): LoadgenSetup {
+/**
+ * One bookshop, 100 terminals, and cards holding 35 € of leisure books: enough for every debit of a run to
+ * pass. On a grown ledger the cards are `existing` youths', loaded with this year's benefit.
+ */
+function seed(gateway: Gateway, cardCount: number, existing?: readonly string[]): LoadgenSetup {
   const l = gateway.ledger;
   const terminals: { id: string; seed: string }[] = [];
   const cards: string[] = [];
@@ -254,8 +323,9 @@ function seed(gateway: Gateway, cardCount: number): LoadgenSetup {
       terminals.push({ id, seed: b64url(seedBytes) });
     }
     for (let i = 0; i < cardCount; i++) {
-      const number = cardNumberFrom(`9${String(i).padStart(14, '0')}`);
-      l.issueCard({ number, holder: `Bench ${i}`, pinHash: null });
+      // On a grown ledger, youths already there (their dossiers and wallets spread over the file); else new ones.
+      const number = existing?.[i] ?? cardNumberFrom(`9${String(i).padStart(14, '0')}`);
+      if (!existing) l.issueCard({ number, holder: `Bench ${i}`, pinHash: null });
       l.load({ cardNumber: number, benefit: 'LEISURE_BOOKS', campaign: campaign.id, amount: CARD_CENTS, at: Date.now() });
       // Personalised: the chip's key recorded, so the gateway can check the card's signature of each sale.
       l.setCardKey(number, benchChip(number).publicKey, '2099-12-31', Date.now());

@@ -62,10 +62,17 @@ describe('passerelle command line', () => {
       'p50_ms',
       'p99_ms',
       'p999_ms',
+      'grown_transfers',
+      'grown_ledger_mb',
+      'grown_max_debits_per_s',
+      'grown_gateway_cpu_us',
+      'grown_ratio',
       'errors',
     ]);
     expect(result).toMatchObject({ scenario: 'online-debit', errors: 0, declined: 0 });
-    for (const k of ['max_debits_per_s', 'limit_per_s', 'ratio', 'gateway_cpu_us', 'terminals_cpu_us', 'bare_gateway_cpu_us', 'bare_terminals_cpu_us']) expect(result[k], k).toBeGreaterThan(0);
+    for (const k of ['max_debits_per_s', 'limit_per_s', 'ratio', 'gateway_cpu_us', 'terminals_cpu_us', 'bare_gateway_cpu_us', 'bare_terminals_cpu_us', 'grown_max_debits_per_s', 'grown_gateway_cpu_us', 'grown_ratio']) expect(result[k], k).toBeGreaterThan(0);
+    // The quick grown ledger: 20,000 youths' loads and 50,000 past sales.
+    expect(result.grown_transfers).toBeGreaterThan(50_000);
     // The open loop is offered at half the closed loop's median.
     expect(result.offered_per_s).toBe(Math.max(1, Math.round((result.max_debits_per_s as number) / 2)));
   }, 240_000);
