@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { SerialPort } from 'serialport';
+import { Waiters } from '../../common/waiters.ts';
 import { PasserelleError } from '../../protocol/errors.ts';
 import type { QrSource } from '../bindings.ts';
 
@@ -121,19 +122,13 @@ export interface SerialQrScannerStats {
   invalid: number;
 }
 
-interface Waiter {
-  readonly resolve: (text: string) => void;
-  readonly reject: (e: unknown) => void;
-  readonly signal: AbortSignal;
-  readonly onAbort: () => void;
-}
-
 export class SerialQrScanner implements QrSource {
   readonly #port: Readable;
   readonly #ownsPort: boolean;
   readonly #splitter: LineSplitter;
   readonly stats: SerialQrScannerStats = { delivered: 0, discardedIdle: 0, invalid: 0 };
-  #waiter: Waiter | null = null;
+  /** The one pending `waitForCode`, if any. */
+  readonly #waiter = new Waiters<string>(1, 'SerialQrScanner.waitForCode');
   #unavailable: PasserelleError | null = null;
   #stopWatch: () => void = () => undefined;
 
@@ -204,17 +199,9 @@ export class SerialQrScanner implements QrSource {
    * One sale reads at a time: a second concurrent call is a programmer error.
    */
   waitForCode(signal: AbortSignal): Promise<string> {
-    if (this.#waiter !== null) throw new Error('assertion failed: SerialQrScanner.waitForCode is already pending');
+    if (this.#waiter.size > 0) throw new Error('assertion failed: SerialQrScanner.waitForCode is already pending');
     if (this.#unavailable !== null) return Promise.reject(this.#unavailable);
-    if (signal.aborted) return Promise.reject(signal.reason);
-    return new Promise<string>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.#waiter = null;
-        reject(signal.reason);
-      };
-      this.#waiter = { resolve, reject, signal, onAbort };
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    return this.#waiter.wait(signal);
   }
 
   /** Stops listening; a pending wait fails with QR_READER_UNAVAILABLE. Closes the port if it owns it. */
@@ -237,33 +224,24 @@ export class SerialQrScanner implements QrSource {
   };
 
   #deliver(event: LineEvent): void {
-    const waiter = this.#takeWaiter();
-    if (waiter === null) {
+    if (this.#waiter.size === 0) {
       this.stats.discardedIdle++;
       return;
     }
     if (event.kind === 'overlong') {
       this.stats.invalid++;
       const max = this.#splitter.maxLineBytes;
-      waiter.reject(new PasserelleError('QR_PAYLOAD_INVALID', `The scanner sent a line longer than ${max} bytes.`, { reason: 'too-long' }));
+      this.#waiter.rejectAll(new PasserelleError('QR_PAYLOAD_INVALID', `The scanner sent a line longer than ${max} bytes.`, { reason: 'too-long' }));
       return;
     }
     try {
       const text = decodeLine(event.bytes);
       this.stats.delivered++;
-      waiter.resolve(text);
+      this.#waiter.resolveAll(text);
     } catch (e) {
       this.stats.invalid++;
-      waiter.reject(e);
+      this.#waiter.rejectAll(e);
     }
-  }
-
-  #takeWaiter(): Waiter | null {
-    const waiter = this.#waiter;
-    if (waiter === null) return null;
-    this.#waiter = null;
-    waiter.signal.removeEventListener('abort', waiter.onAbort);
-    return waiter;
   }
 
   readonly #onError = (err: Error): void => {
@@ -282,7 +260,7 @@ export class SerialQrScanner implements QrSource {
   /** The first failure is kept: it is the one that says what happened. */
   #fail(error: PasserelleError): void {
     if (this.#unavailable === null) this.#unavailable = error;
-    this.#takeWaiter()?.reject(this.#unavailable);
+    this.#waiter.rejectAll(this.#unavailable);
   }
 
   #detach(): void {

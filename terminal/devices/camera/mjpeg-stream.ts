@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { spawn } from 'node:child_process';
+import { Waiters } from '../../../common/waiters.ts';
 import { PasserelleError } from '../../../protocol/errors.ts';
 import { checkInt, unavailable, type FrameSource } from './frame-source.ts';
 import { MjpegSplitter, type MjpegSplitterStats } from './mjpeg-splitter.ts';
@@ -24,7 +25,8 @@ export class MjpegStreamFrameSource implements FrameSource {
   readonly #splitter: MjpegSplitter;
   readonly #maxQueuedFrames: number;
   readonly #queue: Buffer[] = [];
-  #waiter: { resolve: (frame: Buffer) => void; reject: (e: unknown) => void; signal: AbortSignal; onAbort: () => void } | null = null;
+  /** The one pending `nextFrame`, if any. */
+  readonly #waiter = new Waiters<Buffer>(1, 'MjpegStreamFrameSource.nextFrame');
   #failure: PasserelleError | null = null;
   #onClose: () => void = () => undefined;
   /** False for a spawned command: its 'close' event, after both exit and end of output, reports instead. */
@@ -76,19 +78,12 @@ export class MjpegStreamFrameSource implements FrameSource {
   }
 
   nextFrame(signal: AbortSignal): Promise<Buffer> {
-    if (this.#waiter !== null) throw new Error('assertion failed: MjpegStreamFrameSource.nextFrame is already pending');
+    if (this.#waiter.size > 0) throw new Error('assertion failed: MjpegStreamFrameSource.nextFrame is already pending');
     if (signal.aborted) return Promise.reject(signal.reason);
     const queued = this.#queue.shift();
     if (queued !== undefined) return Promise.resolve(queued);
     if (this.#failure !== null) return Promise.reject(this.#failure);
-    return new Promise<Buffer>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.#waiter = null;
-        reject(signal.reason);
-      };
-      this.#waiter = { resolve, reject, signal, onAbort };
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    return this.#waiter.wait(signal);
   }
 
   async close(): Promise<void> {
@@ -104,9 +99,8 @@ export class MjpegStreamFrameSource implements FrameSource {
   };
 
   #offer(frame: Buffer): void {
-    const waiter = this.#takeWaiter();
-    if (waiter !== null) {
-      waiter.resolve(frame);
+    if (this.#waiter.size > 0) {
+      this.#waiter.resolveAll(frame);
       return;
     }
     this.#queue.push(frame);
@@ -116,14 +110,6 @@ export class MjpegStreamFrameSource implements FrameSource {
     }
   }
 
-  #takeWaiter(): { resolve: (frame: Buffer) => void; reject: (e: unknown) => void } | null {
-    const waiter = this.#waiter;
-    if (waiter === null) return null;
-    this.#waiter = null;
-    waiter.signal.removeEventListener('abort', waiter.onAbort);
-    return waiter;
-  }
-
   #streamEnded(message: string): void {
     if (this.#failOnStreamEnd) this.#fail(unavailable(message));
   }
@@ -131,7 +117,7 @@ export class MjpegStreamFrameSource implements FrameSource {
   /** The first failure is kept; frames already queued are still handed out before it. */
   #fail(error: PasserelleError): void {
     if (this.#failure === null) this.#failure = error;
-    this.#takeWaiter()?.reject(this.#failure);
+    this.#waiter.rejectAll(this.#failure);
   }
 }
 
