@@ -70,6 +70,21 @@ function split(splitter: MjpegSplitter, bytes: Buffer, cuts: number[] = []): Buf
   return frames;
 }
 
+
+/** Frames handed out one every 10 ms of a hand-moved clock (which a slow decoder may move too), then the source ends. */
+function framesEvery10Ms(frames: Buffer[]): { source: FrameSource; clock: { ms: number } } {
+  const clock = { ms: 0 };
+  const source: FrameSource = {
+    nextFrame: async () => {
+      clock.ms += 10;
+      const f = frames.shift();
+      if (f === undefined) throw new PasserelleError('QR_READER_UNAVAILABLE', 'over');
+      return f;
+    },
+    close: async () => {},
+  };
+  return { source, clock };
+}
 describe('MjpegSplitter', () => {
   const frames = [tinyJpeg(1), tinyJpeg(2), tinyJpeg(3)];
 
@@ -204,19 +219,9 @@ describe('CameraQrSource policy (scripted frames and decoder)', () => {
   });
 
   it('bounds the decode rate: frames arriving faster are skipped, not decoded', async () => {
-    let nowMs = 0;
-    const frames = scripted(...Array.from({ length: 30 }, () => 'not-found'), 'code:x', 'code:y');
     // Each frame arrives 10 ms after the previous one (100 frames/s); decoding is instantaneous.
-    const source: FrameSource = {
-      nextFrame: async () => {
-        nowMs += 10;
-        const f = frames.shift();
-        if (f === undefined) throw new PasserelleError('QR_READER_UNAVAILABLE', 'over');
-        return f;
-      },
-      close: async () => {},
-    };
-    const camera = new CameraQrSource(source, { decode: scriptedDecode, decodesPerSecondMax: 10, monotonicMs: () => nowMs });
+    const { source, clock } = framesEvery10Ms(scripted(...Array.from({ length: 30 }, () => 'not-found'), 'code:x', 'code:y'));
+    const camera = new CameraQrSource(source, { decode: scriptedDecode, decodesPerSecondMax: 10, monotonicMs: () => clock.ms });
     const text = await camera.waitForCode(never());
     expect(camera.stats.decoded + camera.stats.noCode).toBe(4); // 0, 100, 200, 300 ms: 3 misses, 1 code
     expect(camera.stats.skippedBusy).toBe(camera.stats.frames - 4);
@@ -224,23 +229,13 @@ describe('CameraQrSource policy (scripted frames and decoder)', () => {
   });
 
   it('bounds the share of time spent decoding when decoding is slow', async () => {
-    let nowMs = 0;
-    const frames = scripted(...Array.from({ length: 20 }, () => 'not-found'));
-    const source: FrameSource = {
-      nextFrame: async () => {
-        nowMs += 10;
-        const f = frames.shift();
-        if (f === undefined) throw new PasserelleError('QR_READER_UNAVAILABLE', 'over');
-        return f;
-      },
-      close: async () => {},
-    };
+    const { source, clock } = framesEvery10Ms(scripted(...Array.from({ length: 20 }, () => 'not-found')));
     // A 100 ms decode with at most 50 % busy: after each decode, 100 ms without decoding.
     const slowDecode = (frame: Buffer): string => {
-      nowMs += 100;
+      clock.ms += 100;
       return scriptedDecode(frame);
     };
-    const camera = new CameraQrSource(source, { decode: slowDecode, decodesPerSecondMax: 100, decodeBusyFractionMax: 0.5, monotonicMs: () => nowMs });
+    const camera = new CameraQrSource(source, { decode: slowDecode, decodesPerSecondMax: 100, decodeBusyFractionMax: 0.5, monotonicMs: () => clock.ms });
     expect(await codeOf(camera.waitForCode(never()))).toBe('QR_READER_UNAVAILABLE');
     // 20 frames over 20 × 10 ms of arrival plus 100 ms per decode: decodes at 10, 220, 430, …
     expect(camera.stats.noCode).toBeLessThan(camera.stats.frames);
