@@ -44,7 +44,7 @@ import type { ClosedResult, LoadgenCommand, LoadgenReport, LoadgenSetup, OpenRes
  *  - gateway_cpu_us, terminals_cpu_us (and bare_…): CPU time per debit of each process in the median run;
  *  - p50/p99/p999_ms: open loop offered at half of this run's closed-loop median (offered_per_s), latency
  *    from each request's scheduled send time to its verified reply (so a stall cannot hide by slowing the
- *    offer down).
+ *    offer down); bare_p50/p99/p999_ms: the bare pipeline offered the same rate, what this machine allows.
  *  - grown_…: the closed loop again on a grown ledger (370,000 youths and 3.4 million past sales, 5 million
  *    transfers with the loads; bench/grown-ledger.ts), alternating with runs on the small one; grown_ratio =
  *    grown / small, the cost of a ledger at the end of a school year.
@@ -179,6 +179,10 @@ async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
     const offered = Math.max(1, Math.round(Math.round(closed.perS) / 2));
     progress(`open loop at ${offered}/s`);
     const open = (await ask(ours, { kind: 'open', ratePerS: offered, ...phases.open }, 'open')) as OpenResult;
+    // The bare pipeline offered the same rate: what the machine itself allows (its disk, its scheduler,
+    // the load generator's own event loop) at that rate, against which our p99 is read.
+    progress(`open loop at ${offered}/s: the bare pipeline`);
+    const bareOpen = (await ask(bareGen, { kind: 'open', ratePerS: offered, ...phases.open }, 'open')) as OpenResult;
     progress('auditing the ledgers');
     // The audit does not look at the terminals' hash chains: every bench terminal's must be whole.
     const audit = gateway.ledger.audit();
@@ -188,9 +192,9 @@ async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
     }
     audit.push(...bare.audit());
     const ratio = closed.perS / limit.perS;
-    summary(phases, { runs, closed, bareRuns, limit, ratio }, open, offered, afterClosed, gateway, audit);
+    summary(phases, { runs, closed, bareRuns, limit, ratio }, open, bareOpen, offered, afterClosed, gateway, audit);
     const grown = await grownRuns(phases, grownDir, built, ours);
-    const errors = [...runs, ...bareRuns, ...grown.runs, ...grown.smallRuns].reduce((n, r) => n + r.result.errors, 0) + open.errors + audit.length + grown.audit.length;
+    const errors = [...runs, ...bareRuns, ...grown.runs, ...grown.smallRuns].reduce((n, r) => n + r.result.errors, 0) + open.errors + bareOpen.errors + audit.length + grown.audit.length;
     const result = {
       scenario: 'online-debit',
       max_debits_per_s: Math.round(closed.perS),
@@ -206,6 +210,9 @@ async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
       p50_ms: round(open.p50Ms),
       p99_ms: round(open.p99Ms),
       p999_ms: round(open.p999Ms),
+      bare_p50_ms: round(bareOpen.p50Ms),
+      bare_p99_ms: round(bareOpen.p99Ms),
+      bare_p999_ms: round(bareOpen.p999Ms),
       grown_transfers: grown.built.transfers,
       grown_ledger_mb: Math.round(grown.built.bytes / 1e6),
       grown_max_debits_per_s: Math.round(grown.run.perS),
@@ -363,7 +370,7 @@ interface Closed {
   readonly ratio: number;
 }
 
-function summary(p: Phases, c: Closed, o: OpenResult, offered: number, afterClosed: Gateway['pipeline']['stats'], g: Gateway, audit: string[]): void {
+function summary(p: Phases, c: Closed, o: OpenResult, bo: OpenResult, offered: number, afterClosed: Gateway['pipeline']['stats'], g: Gateway, audit: string[]): void {
   const s = g.pipeline.stats;
   const batch = (debits: number, batches: number) => (batches ? (debits / batches).toFixed(1) : '0');
   const cpu = (r: ClosedRun) => `gateway ${r.gatewayCpuUsPerDebit.toFixed(0)} µs, terminals ${r.terminalsCpuUsPerDebit.toFixed(0)} µs`;
@@ -377,6 +384,7 @@ function summary(p: Phases, c: Closed, o: OpenResult, offered: number, afterClos
   console.log(
     `    p50 ${round(o.p50Ms)} ms, p99 ${round(o.p99Ms)} ms, p99.9 ${round(o.p999Ms)} ms, max ${round(o.maxMs)} ms; ${o.measured} measured; mean batch ${batch(s.approved + s.declined - afterClosed.approved - afterClosed.declined, s.batches - afterClosed.batches)}; errors ${o.errors}`,
   );
+  console.log(`    bare pipeline at the same rate: p50 ${round(bo.p50Ms)} ms, p99 ${round(bo.p99Ms)} ms, p99.9 ${round(bo.p999Ms)} ms, max ${round(bo.maxMs)} ms; ${bo.measured} measured; errors ${bo.errors}`);
   console.log(`  ledger: ${g.ledger.counts().transfers} transfers, invariants ${audit.length === 0 ? 'hold' : `BROKEN: ${audit.join('; ')}`}; gateway busy answers ${s.rejected}`);
 }
 

@@ -62,6 +62,9 @@ describe('passerelle command line', () => {
       'p50_ms',
       'p99_ms',
       'p999_ms',
+      'bare_p50_ms',
+      'bare_p99_ms',
+      'bare_p999_ms',
       'grown_transfers',
       'grown_ledger_mb',
       'grown_max_debits_per_s',
@@ -70,7 +73,7 @@ describe('passerelle command line', () => {
       'errors',
     ]);
     expect(result).toMatchObject({ scenario: 'online-debit', errors: 0, declined: 0 });
-    for (const k of ['max_debits_per_s', 'limit_per_s', 'ratio', 'gateway_cpu_us', 'terminals_cpu_us', 'bare_gateway_cpu_us', 'bare_terminals_cpu_us', 'grown_max_debits_per_s', 'grown_gateway_cpu_us', 'grown_ratio']) expect(result[k], k).toBeGreaterThan(0);
+    for (const k of ['max_debits_per_s', 'limit_per_s', 'ratio', 'gateway_cpu_us', 'terminals_cpu_us', 'bare_gateway_cpu_us', 'bare_terminals_cpu_us', 'grown_max_debits_per_s', 'grown_gateway_cpu_us', 'grown_ratio', 'p99_ms', 'bare_p99_ms']) expect(result[k], k).toBeGreaterThan(0);
     // The quick grown ledger: 20,000 youths' loads and 50,000 past sales.
     expect(result.grown_transfers).toBeGreaterThan(50_000);
     // The open loop is offered at half the closed loop's median.
