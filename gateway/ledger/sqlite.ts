@@ -69,6 +69,9 @@ export class SqliteLedger implements Ledger {
   pragmas(): { journal_mode: string; synchronous: number } {
     return this.#base.pragmas();
   }
+  walSyncs(): number {
+    return this.#base.walSyncs();
+  }
   close(): void {
     this.#base.close();
   }
@@ -206,6 +209,9 @@ export class SqliteLedger implements Ledger {
 
   commitDebits(items: readonly LedgerItem[], decidedAt: number): CommitOutcome[] {
     return this.#debits.commitDebits(items, decidedAt);
+  }
+  commitDebitsDurably(items: readonly LedgerItem[], decidedAt: number): Promise<CommitOutcome[]> {
+    return this.#debits.commitDebitsDurably(items, decidedAt);
   }
   terminalSync(terminalId: string, limit?: number): TerminalSync {
     return this.#debits.terminalSync(terminalId, limit);
