@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CommitOutcome, LedgerItem } from '../gateway/ledger/ledger.ts';
+import { SqliteLedger } from '../gateway/ledger/sqlite.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import { holder, World } from './helpers/world.ts';
 
@@ -60,7 +61,8 @@ describe('no reply before the batch is on disk', () => {
     const outcome = await sale;
     expect(outcome).toMatchObject({ kind: 'approved', txnId });
     expect(pipeline.stats.repeats).toBeGreaterThanOrEqual(1);
-    expect(ledger.walSyncs()).toBeGreaterThanOrEqual(1);
+    expect(ledger).toBeInstanceOf(SqliteLedger);
+    expect((ledger as SqliteLedger).walSyncs()).toBeGreaterThanOrEqual(1);
     expect(ledger.transfersForTxn(txnId).map((x) => x.kind)).toEqual(['debit']);
     expect(ledger.walletBalance(lea.cardNumber, 'SPORT')).toBe(before - 1000);
     expect(ledger.audit()).toEqual([]);

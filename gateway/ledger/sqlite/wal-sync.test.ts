@@ -46,12 +46,12 @@ describe('WalSync: the WAL synced on the thread pool, shared by the commits made
     expect(pending).toHaveLength(1);
     expect(sync.syncs).toBe(1);
     // The second and third calls may have written frames after the first sync began: they wait for another.
-    pending[0](null);
+    pending[0]!(null);
     expect(await settled(first)).toBe('resolved');
     expect(await settled(second)).toBe('pending');
     expect(pending).toHaveLength(2);
     expect(sync.syncs).toBe(2);
-    pending[1](null);
+    pending[1]!(null);
     await expect(second).resolves.toBeUndefined();
     await expect(third).resolves.toBeUndefined();
     expect(sync.syncs).toBe(2);
@@ -62,7 +62,7 @@ describe('WalSync: the WAL synced on the thread pool, shared by the commits made
     const { sync, pending } = driven();
     const first = sync.sync();
     const waiting = sync.sync();
-    pending[0](Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    pending[0]!(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
     const e = await first.then(() => undefined, (err: unknown) => err);
     expect(e).toBeInstanceOf(PasserelleError);
     expect((e as PasserelleError).code).toBe('LEDGER_FAILED');
@@ -85,7 +85,7 @@ describe('WalSync: the WAL synced on the thread pool, shared by the commits made
     const running = sync.sync();
     const next = sync.sync();
     sync.close();
-    pending[0](null);
+    pending[0]!(null);
     await expect(running).resolves.toBeUndefined();
     await expect(next).rejects.toMatchObject({ code: 'LEDGER_FAILED', message: 'the ledger is closed' });
     expect(pending).toHaveLength(1);
