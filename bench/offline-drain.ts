@@ -235,7 +235,7 @@ async function drainOnce(sales: number, crypto: 'tweetnacl' | 'node', window: nu
     const counts: Record<string, number> = {};
     timeMethod(outbox, 'atomically', 'terminal outbox transactions (settle)', profile, counts);
     timeMethod(outbox, 'pending', 'terminal outbox.pending (window reads)', profile, counts);
-    timeMethod(gateway.ledger, 'commitDebitsDurably', 'gateway ledger commits (to disk)', profile, counts);
+    timeMethod(gateway.ledger, 'commitDebits', 'gateway ledger commits', profile, counts);
     let settled = 0;
     let firstSettle = 0;
     let lastSettle = 0;

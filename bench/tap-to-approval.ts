@@ -62,7 +62,7 @@ export async function tapToApprovalBench(o: { quick?: boolean }): Promise<void> 
     const crypto = (ms: number) => (saleCrypto += ms);
     restore.push(timeCalls(CardChecker.prototype, 'check', (ms) => parts.card.push(ms)));
     restore.push(timeCalls(sim.terminal.outbox, 'append', (ms) => parts.commit.push(ms)));
-    restore.push(timeCalls(gateway.ledger, 'commitDebitsDurably', (ms) => parts.ledger.push(ms)));
+    restore.push(timeCalls(gateway.ledger, 'commitDebits', (ms) => parts.ledger.push(ms)));
     // The terminal's every signature and check (its verifier also serves the card application).
     restore.push(timeCalls(sim.keys.signer, 'sign', crypto));
     restore.push(timeCalls(sim.keys.verifier, 'verify', crypto));

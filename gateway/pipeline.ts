@@ -24,9 +24,8 @@ import type { CardProofCheck, PinCheck } from './rules.ts';
  *   → open and check the sealed code (QR only, thread pool) → group commit → sign the batch → reply
  *
  * Group commit: what arrives in one turn of the event loop (or within `maxWaitMs`) is decided and
- * committed in one SQLite transaction; only once the commit is on disk (the WAL synced on the thread pool
- * while the event loop goes on, gateway/ledger/sqlite/wal-sync.ts) are the replies signed and published. A
- * reply therefore never announces a debit that is not durable.
+ * committed in one SQLite transaction; only after the commit returns (on disk, synchronous=FULL) are the
+ * replies signed and published. A reply therefore never announces a debit that is not durable.
  *
  * Replies of one flush are signed together: one Ed25519 signature over the Merkle root of the batch, each
  * reply carrying its audit path (see protocol/merkle.ts).
@@ -278,17 +277,14 @@ export class DebitPipeline {
     if (this.#stopped) return;
     let outcomes;
     try {
-      // Committed at once; answered only once on disk, the event loop free meanwhile (wal-sync.ts).
-      outcomes = await this.#o.ledger.commitDebitsDurably(items, this.#now());
+      outcomes = this.#o.ledger.commitDebits(items, this.#now());
     } catch (e) {
       this.stats.ledgerFailures++;
       this.#ledgerFailing = true;
-      this.#o.log.error({ err: e, size: batch.length }, 'ledger commit failed; no replies sent (terminals resend)');
+      this.#o.log.error({ err: e, size: batch.length }, 'ledger commit failed; batch rolled back, no replies sent');
       this.#done(batch.length);
       return;
     }
-    // Stopped while the batch went to disk: nothing is answered; terminals resend and get the stored reply.
-    if (this.#stopped) return;
     if (this.#ledgerFailing) this.#o.log.info('ledger commits succeed again');
     this.#ledgerFailing = false;
     this.stats.batches++;

@@ -103,13 +103,6 @@ export interface DebitLedger {
    * `prev` that does not match is recorded as a chain break, the record still decided).
    */
   commitDebits(items: readonly LedgerItem[], decidedAt: number): CommitOutcome[];
-  /**
-   * As `commitDebits`, without holding the caller while the batch goes to disk: the batch is decided and
-   * committed before this returns (what is read afterwards includes it), and the promise resolves with its
-   * outcomes once it is durable, or rejects (LEDGER_FAILED) when that cannot be vouched for. Nothing may
-   * announce an outcome before it resolves. The pipeline's path (gateway/ledger/sqlite/wal-sync.ts).
-   */
-  commitDebitsDurably(items: readonly LedgerItem[], decidedAt: number): Promise<CommitOutcome[]>;
   /** Gap detection for one terminal's records; `limit` (default 100) bounds `missing`. */
   terminalSync(terminalId: string, limit?: number): TerminalSync;
   request(txnId: string): StoredRequest | undefined;

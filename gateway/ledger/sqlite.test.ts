@@ -9,8 +9,7 @@ import { thrown } from '../../tests/helpers/errors.ts';
 import { debitBody, debitItem } from '../../tests/helpers/debits.ts';
 import { defaultWindows } from '../campaigns.ts';
 import { ledgerContract } from './ledger.contract.ts';
-import { replyOf } from './fixture.contract.ts';
-import { fallbackRecordHash, type CommitOutcome } from './ledger.ts';
+import { fallbackRecordHash } from './ledger.ts';
 import { SqliteLedger } from './sqlite.ts';
 import { SCHEMA_VERSION } from './sqlite-schema.ts';
 
@@ -113,57 +112,6 @@ describe('sqlite ledger durability settings', () => {
     expect(b.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1300);
     expect(b.audit()).toEqual([]);
     b.close();
-  });
-
-  it('commits a batch durably: the same outcomes as commitDebits, the WAL synced once, synchronous=FULL restored', async () => {
-    const file = join(dir, 'durably.sqlite');
-    const a = seeded(file);
-    const b1 = debitBody({ terminalId: 'T-1', cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 600, seq: 1 });
-    const b2 = debitBody({ terminalId: 'T-1', cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 1200, seq: 2, prev: fallbackRecordHash(requestFingerprint(b1)) });
-    const outcomes = await a.commitDebitsDurably([debitItem(b1), debitItem(b2)], NOW);
-    expect(outcomes.map((o) => [replyOf(o).status, replyOf(o).taken])).toEqual([
-      ['approved', 600],
-      ['approved', 900],
-    ]);
-    expect(a.walSyncs()).toBe(1);
-    expect(a.pragmas()).toEqual({ journal_mode: 'wal', synchronous: 2 });
-    // A repeat gets its stored reply, through the same path.
-    const again = await a.commitDebitsDurably([debitItem(b1)], NOW);
-    expect(again[0]).toMatchObject({ kind: 'reply', fresh: false });
-    expect(replyOf(again[0])).toEqual(replyOf(outcomes[0]));
-    expect(a.walSyncs()).toBe(2);
-    a.close();
-    const b = new SqliteLedger({ file });
-    expect(b.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(0);
-    expect(b.terminalSync('T-1')).toMatchObject({ nextSeq: 3, maxSeq: 2, chainBreaks: 0 });
-    b.close();
-  });
-
-  it('refuses a failing batch durably with LEDGER_FAILED, with nothing kept, no sync and synchronous=FULL restored', async () => {
-    const a = seeded(join(dir, 'durably-fails.sqlite'));
-    const orphan = debitBody({ terminalId: 'T-NOWHERE-1', cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 1 });
-    await expect(a.commitDebitsDurably([debitItem(orphan)], NOW)).rejects.toMatchObject({ code: 'LEDGER_FAILED' });
-    expect(a.walSyncs()).toBe(0);
-    expect(a.pragmas().synchronous).toBe(2);
-    expect(a.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1500);
-    a.close();
-  });
-
-  it('commits durably without a WAL sync in memory and inside an outer transaction (the outer commit is FULL)', async () => {
-    const m = seeded(':memory:');
-    const b1 = debitBody({ terminalId: 'T-1', cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 1 });
-    expect(replyOf((await m.commitDebitsDurably([debitItem(b1)], NOW))[0]).status).toBe('approved');
-    expect(m.walSyncs()).toBe(0);
-    m.close();
-    const f = seeded(join(dir, 'durably-outer.sqlite'));
-    let inner: Promise<CommitOutcome[]> | undefined;
-    f.atomically(() => {
-      inner = f.commitDebitsDurably([debitItem(b1)], NOW);
-    });
-    expect(replyOf((await inner!)[0]).status).toBe('approved');
-    expect(f.walSyncs()).toBe(0);
-    expect(f.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1400);
-    f.close();
   });
 
   it('keeps no sequence state from a batch inside an outer transaction that rolls back', () => {

@@ -69,9 +69,6 @@ export class SqliteLedger implements Ledger {
   pragmas(): { journal_mode: string; synchronous: number } {
     return this.#base.pragmas();
   }
-  walSyncs(): number {
-    return this.#base.walSyncs();
-  }
   close(): void {
     this.#base.close();
   }
@@ -209,9 +206,6 @@ export class SqliteLedger implements Ledger {
 
   commitDebits(items: readonly LedgerItem[], decidedAt: number): CommitOutcome[] {
     return this.#debits.commitDebits(items, decidedAt);
-  }
-  commitDebitsDurably(items: readonly LedgerItem[], decidedAt: number): Promise<CommitOutcome[]> {
-    return this.#debits.commitDebitsDurably(items, decidedAt);
   }
   terminalSync(terminalId: string, limit?: number): TerminalSync {
     return this.#debits.terminalSync(terminalId, limit);

@@ -47,7 +47,9 @@ describe('health and storage failures', () => {
   it('/healthz says degraded while the ledger fails and ok again once a commit succeeds', async () => {
     const health = async () => (await fetch(`${world.gateway.httpUrl}/healthz`)).status;
     expect(await health()).toBe(200);
-    const spy = vi.spyOn(world.gateway.ledger, 'commitDebitsDurably').mockImplementationOnce(() => Promise.reject(new PasserelleError('LEDGER_FAILED', 'disk full (test)')));
+    const spy = vi.spyOn(world.gateway.ledger, 'commitDebits').mockImplementationOnce(() => {
+      throw new PasserelleError('LEDGER_FAILED', 'disk full (test)');
+    });
     const failed = body();
     await raw.publish(raw.signedFrame(failed));
     await until(() => world.gateway.pipeline.stats.ledgerFailures === 1, 'the commit failed');

@@ -83,10 +83,6 @@ export class SqliteBase implements LedgerBase {
   pragmas(): { journal_mode: string; synchronous: number } {
     return this.#st.pragmas();
   }
-  /** How many times the WAL was synced off the event loop (wal-sync.ts); 0 in memory. */
-  walSyncs(): number {
-    return this.#st.walSync?.syncs ?? 0;
-  }
 
   close(): void {
     this.#st.close();

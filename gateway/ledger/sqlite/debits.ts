@@ -54,28 +54,6 @@ export class SqliteDebits implements DebitLedger {
   }
 
   /**
-   * The batch committed with `synchronous = NORMAL` (no fsync on the event loop), then the WAL synced on the
-   * thread pool (wal-sync.ts) before the outcomes are given. Inside an outer transaction, or in memory, the
-   * plain commit.
-   */
-  commitDebitsDurably(items: readonly LedgerItem[], decidedAt: number): Promise<CommitOutcome[]> {
-    const { db, walSync } = this.#st;
-    try {
-      if (!walSync || db.inTransaction) return Promise.resolve(this.commitDebits(items, decidedAt));
-      db.pragma('synchronous = NORMAL');
-      let outcomes;
-      try {
-        outcomes = this.commitDebits(items, decidedAt);
-      } finally {
-        db.pragma('synchronous = FULL');
-      }
-      return walSync.sync().then(() => outcomes);
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
-  }
-
-  /**
    * One terminal record (a sale or a void): a repeat by transaction id gets its original reply; a fresh
    * one takes its place in the terminal's sequence and hash chain, then is decided.
    */

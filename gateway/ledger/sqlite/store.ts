@@ -10,7 +10,6 @@ import { DEFAULT_LEDGER_RULES, type LedgerRules, type PartnerRecord } from '../l
 import { FIRST_MIGRATED_VERSION, MIGRATIONS, SCHEMA, SCHEMA_VERSION } from '../sqlite-schema.ts';
 import { prepareStatements, type Statements } from './prepared.ts';
 import type { TerminalRow, PartnerCache, CardRow, ExpiryCursor, SyncState, PendingCount } from './rows.ts';
-import { WalSync } from './wal-sync.ts';
 
 /**
  * The SQLite ledger: one file, WAL, `synchronous = FULL` (a commit is on disk before we reply: a lost write
@@ -59,13 +58,10 @@ export class SqliteStore {
   voidsExist: boolean;
   /** Where the current expiry sweep stopped; set only once a step is committed. */
   expiryCursor: ExpiryCursor | undefined;
-  /** The debit batches' fsync off the event loop (wal-sync.ts); none for a ledger in memory. */
-  readonly walSync: WalSync | undefined;
 
   constructor(opts: SqliteLedgerOptions) {
     this.rules = opts.rules ?? DEFAULT_LEDGER_RULES;
     privateFile(opts.file);
-    this.walSync = onDisk(opts.file) ? new WalSync(`${opts.file}-wal`) : undefined;
     this.db = new Database(opts.file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
@@ -202,7 +198,6 @@ export class SqliteStore {
 
   close(): void {
     if (this.db.open) this.db.close();
-    this.walSync?.close();
   }
 }
 
@@ -225,14 +220,9 @@ export function constraintRefusal(e: unknown, what: string): PasserelleError | u
  * journal files.
  */
 function privateFile(file: string): void {
-  if (!onDisk(file)) return;
+  if (file === ':memory:' || file === '' || file.startsWith('file:')) return;
   closeSync(openSync(file, 'a', 0o600));
   for (const f of [file, `${file}-wal`, `${file}-shm`]) {
     if (existsSync(f) && (statSync(f).mode & 0o077) !== 0) chmodSync(f, 0o600);
   }
-}
-
-/** A plain file path (not ':memory:', a temporary database or a URI). */
-function onDisk(file: string): boolean {
-  return file !== ':memory:' && file !== '' && !file.startsWith('file:');
 }
