@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { CROCKFORD32 } from '../protocol/enrolment.ts';
 
 /**
  * A small seeded generator (mulberry32), so that generated data (noisy camera frames, load files) is the
@@ -14,9 +15,6 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-
-/** Crockford's base 32: digits and capitals without I, L, O, U, so a code read aloud or copied by hand survives. */
-export const CROCKFORD32 = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
 /** `n` characters of Crockford base 32 from the system's secure random source (ids and codes people copy). */
 export function randomBase32(n: number): string {

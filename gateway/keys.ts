@@ -1,4 +1,5 @@
-import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeAtomic } from '../common/files.ts';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import nacl from 'tweetnacl';
@@ -91,11 +92,4 @@ function readKeys(file: string): { keys: GatewayKeys; complete: boolean } {
   const issuerSeed = complete ? fromB64url(String(raw.issuerSeed), 32, `${file} issuerSeed`) : randomBytes(32);
   const keys = gatewayKeysFrom(fromB64url(String(raw.signSeed), 32, `${file} signSeed`), fromB64url(String(raw.boxSecretKey), 32, `${file} boxSecretKey`), issuerSeed);
   return { keys, complete };
-}
-
-export function writeAtomic(file: string, text: string, mode: number): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text, { mode });
-  chmodSync(tmp, mode);
-  renameSync(tmp, file);
 }

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import { generate } from 'selfsigned';
 import { PasserelleError } from '../protocol/errors.ts';
-import { writeAtomic } from './keys.ts';
+import { writeAtomic } from '../common/files.ts';
 
 /**
  * MQTT over TLS for the embedded broker. Outside loopback the broker speaks only TLS (`mqtt.tls.mode`
