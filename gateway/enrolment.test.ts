@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { gatewayKeysFrom } from './keys.ts';
-import { makeEnrolmentCode, parseEnrolmentCode, redeemEnrolmentCode } from './enrolment.ts';
+import { defaultVerifier } from '../protocol/crypto.ts';
+import { enrolmentAnswerMac, openEnrolmentAnswer, parseEnrolmentCode } from '../protocol/enrolment.ts';
+import { makeEnrolmentCode, redeemEnrolmentCode } from './enrolment.ts';
 import { SqliteLedger } from './ledger/sqlite.ts';
 import { codeOf } from '../tests/helpers/errors.ts';
 
@@ -35,6 +37,20 @@ describe('enrolment codes', () => {
     const e = redeemEnrolmentCode(l, a.code.toLowerCase(), key, NOW + 59_999, ctx, '127.0.0.1');
     expect(e).toMatchObject({ terminalId: 'T-CINE-01', partnerId: 'P-CINE', benefits: ['CINEMA'], mqtt: { url: ctx.mqttUrl, certPem: 'PEM' }, replaced: false });
     expect(e.signed.startsWith('S1.')).toBe(true);
+    // The device trusts only what is signed, under the code it typed, for its own key.
+    const opened = openEnrolmentAnswer(e, a.code, key, defaultVerifier());
+    expect(opened.fields).toMatchObject({ terminalId: 'T-CINE-01', partnerName: 'Cinéma', benefits: ['CINEMA'], replaced: false });
+    expect(opened.keys).toEqual({ signPublicKey: keys.signPublicKey, boxPublicKey: keys.boxPublicKey, issuerPublicKey: keys.issuerPublicKey, mqttCertPem: 'PEM' });
+    expect(openEnrolmentAnswer(e, a.code, key, defaultVerifier(), keys.signPublicKey).fields.terminalId).toBe('T-CINE-01');
+    const other = makeEnrolmentCode(l, { partnerId: 'P-CINE', terminalId: 'T-CINE-09', actor: 'operator:test' }, NOW).code;
+    const tampered = e.signed.replace('Cinéma', 'Cinémb');
+    for (const [what, f] of [
+      ['another code', () => openEnrolmentAnswer(e, other, key, defaultVerifier())],
+      ['another pinned key', () => openEnrolmentAnswer(e, a.code, key, defaultVerifier(), new Uint8Array(32).fill(9))],
+      ['another device', () => openEnrolmentAnswer(e, a.code, new Uint8Array(32).fill(8), defaultVerifier())],
+      ['fields changed, MAC made again by whoever knows the code', () => openEnrolmentAnswer({ signed: tampered, codeMac: enrolmentAnswerMac(l.enrolmentCode(a.id)!.secretHash, tampered) }, a.code, key, defaultVerifier())],
+      ['no MAC', () => openEnrolmentAnswer({ signed: e.signed, codeMac: '' }, a.code, key, defaultVerifier())],
+    ] as const) expect(codeOf(f), what).toBe('ENROLMENT_ANSWER_INVALID');
     expect(codeOf(() => redeemEnrolmentCode(l, a.code, key, NOW, ctx, '127.0.0.1'))).toBe('ENROLMENT_CODE_USED');
     const b = makeEnrolmentCode(l, { partnerId: 'P-CINE', terminalId: 'T-CINE-02', maxTries: 2, actor: 'operator:test' }, NOW);
     const wrong = b.code.slice(0, 5) + (b.code[5] === 'A' ? 'B' : 'A') + b.code.slice(6);

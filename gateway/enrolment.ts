@@ -1,9 +1,10 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { CROCKFORD32, randomBase32 } from '../common/random.ts';
+import { timingSafeEqual } from 'node:crypto';
+import { randomBase32 } from '../common/random.ts';
 import { PARTNER_TYPES, type Benefit } from '../protocol/benefits.ts';
 import { b64url, type Signer } from '../protocol/crypto.ts';
 import { encodeJson } from '../protocol/debit.ts';
 import { PasserelleError } from '../protocol/errors.ts';
+import { enrolmentAnswerMac, enrolmentSecretHash as secretHash, ENROLMENT_ID_CHARS as ID_CHARS, ENROLMENT_SECRET_CHARS as SECRET_CHARS, parseEnrolmentCode } from '../protocol/enrolment.ts';
 import { encodeDirect } from '../protocol/frame.ts';
 import { PROTOCOL_VERSION } from '../protocol/messages.ts';
 import type { GatewayPublicKeys } from '../protocol/gateway-keys.ts';
@@ -15,14 +16,12 @@ import type { EnrolmentCodeRecord, Ledger } from './ledger/ledger.ts';
  * sends it with the public key it generated on the device. The gateway then registers (or, for a replaced
  * device, re-keys) that terminal and answers with what it needs to run, signed with the gateway key.
  *
- * A code is 16 characters of Crockford base32 in four groups, `K7M2-9QXF-3RTB-HW4D`: the first group
- * names the code (20 bits, unique among stored codes), the other twelve are its secret (60 bits), of which
- * only a SHA-256 is stored. Sixty bits with a handful of tries per code, behind the HTTP rate limit,
+ * A code is 16 characters of Crockford base32 in four groups, `K7M2-9QXF-3RTB-HW4D` (protocol/enrolment.ts):
+ * the first group names the code (20 bits, unique among stored codes), the other twelve are its secret (60
+ * bits), of which only a SHA-256 is stored. Sixty bits with a handful of tries per code, behind the HTTP rate limit,
  * cannot be guessed online; a stolen database yields only hashes of codes that expire within days.
  */
 
-const ID_CHARS = 4;
-const SECRET_CHARS = 12;
 export const ENROLMENT_TTL_S_DEFAULT = 7 * 86_400;
 export const ENROLMENT_TTL_S_MAX = 30 * 86_400;
 export const ENROLMENT_TRIES_DEFAULT = 5;
@@ -64,24 +63,14 @@ export interface Enrolment {
   readonly mqtt: { readonly url: string; readonly certPem: string | null };
   readonly gateway: { readonly signPublicKey: string; readonly boxPublicKey: string; readonly issuerPublicKey: string };
   readonly enrolledAt: number;
+  /** The public key the terminal sent (base64url): the answer is bound to it. */
+  readonly publicKey: string;
   /** `replaced`: the terminal id existed (a replaced device) and its old key is refused from now on. */
   readonly replaced: boolean;
   /** The same fields as a signed frame (`S1.<signature>.<json>`), signed with the gateway's reply key. */
   readonly signed: string;
-}
-
-function secretHash(id: string, secret: string): string {
-  return createHash('sha256').update(`passerelle/enrolment/v1\0${id}\0${secret}`).digest('hex');
-}
-
-/**
- * A typed code in its canonical form, or undefined when it cannot be one. Technicians copy codes by
- * hand: case, spaces and dashes are ignored, and O, I, L read as 0, 1, 1 (Crockford's rule).
- */
-export function parseEnrolmentCode(typed: string): { id: string; secret: string } | undefined {
-  const clean = typed.toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1');
-  if (clean.length !== ID_CHARS + SECRET_CHARS || [...clean].some((c) => !CROCKFORD32.includes(c))) return undefined;
-  return { id: clean.slice(0, ID_CHARS), secret: clean.slice(ID_CHARS) };
+  /** HMAC of `signed` keyed with the code's secret hash: the terminal knows the answer is from its code's gateway. */
+  readonly codeMac: string;
 }
 
 export function makeEnrolmentCode(ledger: Ledger, n: NewEnrolmentCode, now: number): MadeEnrolmentCode {
@@ -158,6 +147,7 @@ export function redeemEnrolmentCode(ledger: Ledger, typed: string, publicKey: Ui
   if (!partner) throw new PasserelleError('NOT_FOUND', `no partner ${stored.partnerId}`);
   const fields = {
     terminalId: stored.terminalId,
+    publicKey: b64url(publicKey),
     partnerId: partner.id,
     partnerName: partner.name,
     benefits: [...PARTNER_TYPES[partner.type].benefits] as Benefit[],
@@ -167,5 +157,6 @@ export function redeemEnrolmentCode(ledger: Ledger, typed: string, publicKey: Ui
     replaced,
   };
   const message = encodeJson({ v: PROTOCOL_VERSION, type: 'terminal.enrolment', body: fields });
-  return { ...fields, signed: encodeDirect(message, ctx.signer.sign(message)).toString('utf8') };
+  const signed = encodeDirect(message, ctx.signer.sign(message)).toString('utf8');
+  return { ...fields, signed, codeMac: enrolmentAnswerMac(stored.secretHash, signed) };
 }

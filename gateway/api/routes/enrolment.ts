@@ -47,9 +47,11 @@ const EnrolmentView = Obj({
   benefits: Type.Array(Benefit, { description: "What the partner's type may debit (R10): the cashier's choices" }),
   mqtt: Obj({ url: Type.String(), certPem: Type.Union([Type.String(), Type.Null()], { description: "The broker's TLS certificate to pin, when it speaks TLS" }) }),
   gateway: Obj({ signPublicKey: Type.String(), boxPublicKey: Type.String(), issuerPublicKey: Type.String() }),
+  publicKey: Type.String({ description: 'The public key the terminal sent: the answer is bound to it' }),
   enrolledAt: Timestamp,
   replaced: Type.Boolean({ description: 'The terminal id existed: its old key is refused from now on' }),
-  signed: Type.String({ description: 'The same fields, signed with the gateway key: S1.<signature>.<json>' }),
+  signed: Type.String({ description: 'The same fields, signed with the gateway key: S1.<signature>.<json> (enrolledAt in ms there)' }),
+  codeMac: Type.String({ description: "HMAC-SHA256 of `signed` keyed with the code's secret hash (protocol/enrolment.ts): the answer comes from the gateway that made the code" }),
 });
 
 const CodeParams = Obj({ codeId: Type.String({ pattern: '^[0-9A-Z]{4}$' }) });
