@@ -84,6 +84,24 @@ terminal
   .option('--no-link', 'skip the gateway link and clock checks (no network at hand)')
   .action(lazy(() => import('./terminal.ts'), 'terminalDoctorCommand'));
 
+terminal
+  .command('start')
+  .description('run the terminal service on the devices its config names, until SIGTERM: sells online and offline, sends its queue when the gateway is reachable, takes sales on its loopback control endpoint; JSON log lines on stdout')
+  .requiredOption('-c, --config <file>', "the terminal's JSON config (written by terminal enrol)")
+  .option('--log-level <level>', 'debug, info, warn or error', 'info')
+  .action(lazy(() => import('./terminal.ts'), 'terminalStartCommand'));
+terminal
+  .command('enrol')
+  .description("enrol this terminal: makes its key on the device, sends the public key with the Region's enrolment code, checks the signed answer and writes terminal.json, terminal.key (0600) and gateway-public.json into an empty directory")
+  .requiredOption('--gateway <url>', "the gateway's HTTP address, e.g. https://passerelle.example or http://127.0.0.1:8080")
+  .requiredOption('--code <code>', 'the enrolment code the Region gave, e.g. K7M2-9QXF-3RTB-HW4D')
+  .option('--dir <dir>', 'where to write the terminal (an empty or new directory)', '.')
+  .option('--gateway-key <key>', "the gateway's signing key (base64url) to pin, when the Region gives it with the code")
+  .option('--pad <path>', 'the serial PIN pad, e.g. /dev/serial/by-id/usb-…')
+  .option('--scanner <path>', 'a serial QR scanner')
+  .option('--no-nfc', 'no contactless reader')
+  .action(lazy(() => import('./terminal.ts'), 'terminalEnrolCommand'));
+
 const cards = program.command('cards').description("the Region's card operations on the ledger file");
 cards
   .command('load <file>')
@@ -129,6 +147,8 @@ try {
 } catch (e) {
   if (isPasserelleError(e)) {
     console.error(`passerelle: ${e.code} (${e.num}): ${e.message}`);
+    // The French text too: a technician or a partner may be the one reading.
+    console.error(`  ${e.fr}`);
   } else {
     console.error('passerelle: unexpected error:', e);
   }

@@ -1,5 +1,4 @@
 import { parseConfig, readJsonFile } from '../common/config.ts';
-import { readPublicKeys, readSeedFile } from '../common/key-file.ts';
 import { issuerKeysOf } from '../protocol/gateway-keys.ts';
 import { createLogger } from '../common/log.ts';
 import { nodeSigner } from '../protocol/crypto.ts';
@@ -7,9 +6,11 @@ import { PasserelleError } from '../protocol/errors.ts';
 import { renderQrFrame } from '../simulators/qr-render.ts';
 import { systemClock } from '../terminal/bindings.ts';
 import { CardChecker } from '../terminal/card-reader.ts';
-import { TerminalConfigSchema, type TerminalConfig } from '../terminal/config.ts';
+import { TerminalConfigSchema } from '../terminal/config.ts';
 import { openDevices } from '../terminal/devices/open.ts';
 import { formatChecklist, runDoctor } from '../terminal/doctor.ts';
+import { enrolTerminal } from '../terminal/enrol.ts';
+import { provisioned, TerminalService } from '../terminal/service.ts';
 import { MqttLink } from '../terminal/link.ts';
 import { Outbox } from '../terminal/outbox.ts';
 import { decodeQrFrame } from '../terminal/qr-decode.ts';
@@ -77,10 +78,70 @@ export async function terminalDoctorCommand(o: DoctorOptions): Promise<void> {
   }
 }
 
-/** The terminal's key and the gateway's public keys, from the files its config names. */
-function provisioned(config: TerminalConfig, source: string): { seed: Uint8Array; gateway: ReturnType<typeof readPublicKeys> } {
-  if (!config.keyFile || !config.gatewayKeysFile) {
-    throw new PasserelleError('CONFIG_INVALID', `${source}: keyFile and gatewayKeysFile are needed (written at provisioning)`);
+export interface EnrolCommandOptions {
+  readonly gateway: string;
+  readonly code: string;
+  readonly dir: string;
+  readonly gatewayKey?: string;
+  readonly pad?: string;
+  readonly scanner?: string;
+  /** `--no-nfc` sets it false. */
+  readonly nfc?: boolean;
+}
+
+/**
+ * `passerelle terminal enrol --gateway URL --code CODE [--dir DIR]`: what the technician reads is in French,
+ * with the paths and the next command.
+ */
+export async function terminalEnrolCommand(o: EnrolCommandOptions): Promise<void> {
+  const e = await enrolTerminal({
+    gatewayUrl: o.gateway,
+    code: o.code,
+    dir: o.dir,
+    ...(o.gatewayKey ? { gatewayKey: o.gatewayKey } : {}),
+    devices: {
+      nfc: { enabled: o.nfc !== false },
+      ...(o.pad ? { pad: { path: o.pad } } : {}),
+      ...(o.scanner ? { qr: { kind: 'scanner', path: o.scanner } } : {}),
+    },
+  });
+  const lines = [
+    `Terminal ${e.fields.terminalId} installé pour ${e.fields.partnerName} (${e.fields.partnerId}).`,
+    ...(e.fields.replaced ? ["Il remplace l'appareil précédent de ce numéro, dont la clé est refusée dès maintenant."] : []),
+    `Prestations : ${e.fields.benefits.join(', ')}`,
+    `Serveur : ${e.fields.mqtt.url}`,
+    `Clé publique du terminal : ${e.publicKey}`,
+    `Clé du serveur : ${e.fields.gateway.signPublicKey}`,
+    `Configuration : ${e.configFile}`,
+    `Démarrer : passerelle terminal start -c ${e.configFile}`,
+  ];
+  console.log(lines.join('\n'));
+}
+
+export interface StartCommandOptions {
+  readonly config: string;
+  readonly logLevel?: string;
+}
+
+/**
+ * `passerelle terminal start -c terminal.json`: the terminal service in the foreground (systemd runs it:
+ * deploy/passerelle-terminal.service), JSON log lines on stdout, until SIGTERM or SIGINT; then it stops as
+ * terminal/service.ts says and exits 0.
+ */
+export async function terminalStartCommand(o: StartCommandOptions): Promise<void> {
+  const log = createLogger({ name: 'terminal', level: o.logLevel ?? 'info' });
+  const service = await TerminalService.start({ configFile: o.config, log });
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  log.info({ signal }, 'stopping');
+  try {
+    await service.stop();
+  } catch (e) {
+    log.error({ err: e }, 'the stop failed; the queue is on disk and is checked at the next start');
+    process.exitCode = 1;
   }
-  return { seed: readSeedFile(config.keyFile), gateway: readPublicKeys(config.gatewayKeysFile) };
+  // Device libraries may keep handles (pcscd's monitor): the service is stopped, so the process ends here.
+  log.flush(() => process.exit());
 }

@@ -70,6 +70,24 @@ export const TerminalConfigSchema = Type.Object(
     keyFile: Type.Optional(Type.String({ minLength: 1, description: "File holding the terminal's private seed (base64url), made at provisioning" })),
     gatewayKeysFile: Type.Optional(Type.String({ minLength: 1, description: "The gateway's public keys (gateway-public.json), given at provisioning" })),
     devices: DevicesSchema,
+    control: Type.Object(
+      {
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 7171, description: 'Loopback port of the control endpoint (cashier page, till link, technician); 0: any free port' }),
+        file: Type.Optional(Type.String({ minLength: 1, description: "Where the service writes the endpoint's URL and this boot's secret, 0600 (default: control.json beside the outbox)" })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    enrolment: Type.Optional(
+      Type.Object(
+        {
+          partnerId: Type.String({ minLength: 1, maxLength: 64 }),
+          partnerName: Type.String({ minLength: 1, maxLength: 200, description: 'Shown on the terminal and in its logs' }),
+          enrolledAt: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}T', maxLength: 40, description: 'When the gateway enrolled this key (ISO 8601)' }),
+          gatewayHttpUrl: Type.String({ pattern: '^https?://', maxLength: 512, description: 'Where the terminal was enrolled (its HTTP API)' }),
+        },
+        { additionalProperties: false, description: 'Written by `passerelle terminal enrol` from the signed enrolment answer' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

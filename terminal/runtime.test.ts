@@ -97,6 +97,7 @@ beforeEach(() => {
       connectTimeoutMs: 1000,
       keepaliveS: 30,
       devices: { nfc: { enabled: true, apduTimeoutMs: 500 }, pad: null, qr: { kind: 'none' } },
+      control: { port: 0 },
     },
     bindings: b,
     outbox,

@@ -1,0 +1,178 @@
+import { dirname, join } from 'node:path';
+import { parseConfig, readJsonFile } from '../common/config.ts';
+import { readPublicKeys, readSeedFile } from '../common/key-file.ts';
+import type { Logger } from '../common/log.ts';
+import { VERSION } from '../common/version.ts';
+import type { Benefit } from '../protocol/benefits.ts';
+import { nodeSigner } from '../protocol/crypto.ts';
+import { PasserelleError } from '../protocol/errors.ts';
+import type { GatewayPublicKeys } from '../protocol/gateway-keys.ts';
+import { systemClock } from './bindings.ts';
+import { TerminalConfigSchema, type TerminalConfig } from './config.ts';
+import { startControl, type Control } from './control.ts';
+import { deviceBindings, type DeviceBindings } from './devices/bindings.ts';
+import { openDevices, type OpenedDevices } from './devices/open.ts';
+import type { Link } from './link.ts';
+import type { Outcome } from './sale.ts';
+import { createTerminal, type Terminal } from './terminal.ts';
+
+/**
+ * The terminal service (`passerelle terminal start -c terminal.json`): the runtime on the devices its config
+ * names, until stopped. It starts without a network: the link reconnects forever with jittered backoff
+ * while sales are judged offline under the policy and hotlist the outbox already holds (docs/offline.md).
+ * Sales come in through the loopback control endpoint (terminal/control.ts), one at a time.
+ *
+ * Stopping (SIGTERM, SIGINT): no new sale is taken; a sale still waiting for a card or a code is cancelled
+ * (nothing was recorded); a sale already committed is let finish, its reply or its timeout (void, then
+ * offline acceptance) within `replyTimeoutMs`; then the link, the devices and the outbox close. The queue
+ * is on disk throughout: whatever was not acknowledged is sent after the next start, and a sale cut by a
+ * power loss instead is voided at that start (terminal/runtime/recovery.ts).
+ */
+
+export interface ServiceOptions {
+  readonly configFile: string;
+  readonly log: Logger;
+  /** Wrap the link (tests cut the network). */
+  readonly wrapLink?: (link: Link) => Link;
+}
+
+/** How long past `replyTimeoutMs` a stop waits for a committed sale to finish (its fallback, its screen). */
+const STOP_GRACE_MS = 2000;
+
+/** The terminal's key and the gateway's public keys, from the files its config names. */
+export function provisioned(config: TerminalConfig, source: string): { seed: Uint8Array; gateway: GatewayPublicKeys } {
+  if (!config.keyFile || !config.gatewayKeysFile) {
+    throw new PasserelleError('CONFIG_INVALID', `${source}: keyFile and gatewayKeysFile are needed (written by passerelle terminal enrol)`);
+  }
+  return { seed: readSeedFile(config.keyFile), gateway: readPublicKeys(config.gatewayKeysFile) };
+}
+
+export class TerminalService {
+  readonly config: TerminalConfig;
+  readonly terminal: Terminal;
+  readonly bindings: DeviceBindings;
+  readonly #devices: OpenedDevices;
+  readonly #log: Logger;
+  #control: Control | undefined;
+  #current: Promise<Outcome> | undefined;
+  #stopping: Promise<void> | undefined;
+  #lastSaleAt: number | undefined;
+
+  private constructor(config: TerminalConfig, terminal: Terminal, bindings: DeviceBindings, devices: OpenedDevices, log: Logger) {
+    this.config = config;
+    this.terminal = terminal;
+    this.bindings = bindings;
+    this.#devices = devices;
+    this.#log = log;
+  }
+
+  static async start(o: ServiceOptions): Promise<TerminalService> {
+    const config = parseConfig(TerminalConfigSchema, readJsonFile(o.configFile), o.configFile);
+    const { seed, gateway } = provisioned(config, o.configFile);
+    const log = o.log.child({ terminalId: config.terminalId });
+    const devices = await openDevices(config.devices, { clock: systemClock, log: log.child({ ns: 'terminal.devices' }) });
+    for (const [device, e] of devices.failures) log.warn({ device, code: e.code, err: e.message }, 'device unavailable: sales that need it wait or fail; run passerelle terminal doctor');
+    let terminal: Terminal;
+    let bindings: DeviceBindings;
+    try {
+      bindings = deviceBindings(devices, config.devices, { gateway, clock: systemClock, log: log.child({ ns: 'terminal.display' }) });
+      terminal = createTerminal(config, {
+        bindings,
+        signer: nodeSigner(seed),
+        gatewaySignPublicKey: gateway.signPublicKey,
+        issuerPublicKey: gateway.issuerPublicKey,
+        log,
+        ...(gateway.mqttCertPem ? { mqttCertPem: gateway.mqttCertPem } : {}),
+        ...(o.wrapLink ? { wrapLink: o.wrapLink } : {}),
+      });
+    } catch (e) {
+      await devices.close();
+      throw e;
+    }
+    const service = new TerminalService(config, terminal, bindings, devices, log);
+    terminal.runtime.onSettled = (s) => log.info({ txnId: s.txnId, status: s.status }, 'record settled by the gateway');
+    try {
+      service.#control = await startControl(
+        { status: () => service.status(), sale: (b, a) => service.sale(b, a), cancel: () => terminal.runtime.cancel() },
+        { port: config.control.port, file: config.control.file ?? join(dirname(config.outboxFile), 'control.json'), log },
+      );
+    } catch (e) {
+      await service.#close();
+      throw e;
+    }
+    const st = terminal.outbox.stats();
+    log.info(
+      { version: VERSION, partner: config.enrolment?.partnerName, control: service.#control.url, gatewayUrl: config.gatewayUrl, pending: st.pending, devices: service.devices() },
+      'terminal service started',
+    );
+    return service;
+  }
+
+  /** One sale at a time, as the cashier's page or the till asks for it; refused once stopping. */
+  sale(benefit: Benefit, amount: number): Promise<Outcome> {
+    if (this.#stopping) return Promise.reject(new PasserelleError('TERMINAL_STOPPING'));
+    if (this.#current) return Promise.reject(new PasserelleError('SALE_IN_PROGRESS'));
+    if (!this.config.benefits.includes(benefit)) return Promise.reject(new PasserelleError('BENEFIT_NOT_ALLOWED', `this terminal offers ${this.config.benefits.join(', ')}`));
+    const sale = this.terminal.runtime.sale(benefit, amount);
+    this.#current = sale;
+    void sale.then(
+      (outcome) => {
+        this.#lastSaleAt = Date.now();
+        this.#log.info({ benefit, amount, outcome: outcome.kind, ...('txnId' in outcome ? { txnId: outcome.txnId } : {}), ...('code' in outcome ? { code: outcome.code } : {}) }, 'sale finished');
+      },
+      (e: unknown) => this.#log.error({ err: e }, 'sale failed'),
+    ).finally(() => (this.#current = undefined));
+    return sale;
+  }
+
+  devices(): Record<'nfc' | 'pad' | 'qr', string> {
+    const state = (name: 'nfc' | 'pad' | 'qr', configured: boolean) => this.#devices.failures.get(name)?.code ?? (configured ? 'ok' : 'none');
+    return { nfc: state('nfc', this.config.devices.nfc.enabled), pad: state('pad', this.config.devices.pad !== null), qr: state('qr', this.config.devices.qr.kind !== 'none') };
+  }
+
+  status() {
+    const st = this.terminal.outbox.stats();
+    return {
+      terminalId: this.config.terminalId,
+      partner: this.config.enrolment?.partnerName ?? null,
+      version: VERSION,
+      benefits: this.config.benefits,
+      state: this.terminal.runtime.state.tag,
+      stopping: this.#stopping !== undefined,
+      link: this.terminal.runtime.linkStatus(),
+      outbox: st,
+      devices: this.devices(),
+      screen: this.bindings.display.last ?? null,
+      lastSaleAt: this.#lastSaleAt === undefined ? null : new Date(this.#lastSaleAt).toISOString(),
+    };
+  }
+
+  /** Stop as the class comment says; idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    const current = this.#current;
+    if (current) {
+      const tag = this.terminal.runtime.state.tag;
+      if (tag === 'awaitingCredential' || tag === 'awaitingPin') this.terminal.runtime.cancel();
+      this.#log.info({ state: tag }, 'stopping: the sale in progress finishes first');
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([current.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, this.config.replyTimeoutMs + STOP_GRACE_MS)))]);
+      clearTimeout(timer);
+    }
+    await this.#close();
+    this.#log.info({ pending: this.#pendingAtStop }, 'terminal service stopped; the queue is kept');
+  }
+
+  #pendingAtStop: number | undefined;
+
+  async #close(): Promise<void> {
+    await this.#control?.close();
+    this.#pendingAtStop = this.terminal.outbox.stats().pending;
+    await this.terminal.close();
+    await this.#devices.close();
+  }
+}
