@@ -71,10 +71,10 @@ export interface BrokerOptions {
   readonly log: Logger;
 }
 
-/** A terminal may publish only on its own request topic and subscribe only to its own reply topic. */
+/** A terminal may publish only on its own request and status topics and subscribe only to its own reply topic. */
 export function mayPublish(clientId: string, topic: string): boolean {
   const t = parseTerminalTopic(topic);
-  return t !== null && t.kind === 'request' && t.terminalId === clientId;
+  return t !== null && (t.kind === 'request' || t.kind === 'status') && t.terminalId === clientId;
 }
 
 /** ...and read the documents the gateway pushes to every terminal (read-only: nobody else may publish them). */

@@ -184,6 +184,23 @@ export const GatewayConfigSchema = Type.Object(
       },
       'Offline acceptance: the policy and hotlist pushed to terminals, and gap detection',
     ),
+    fleet: Section(
+      {
+        onlineWithinS: Type.Integer({
+          minimum: 10,
+          maximum: 86_400,
+          default: 150,
+          description: "The fleet view calls a terminal online when its last heartbeat is at most this old (terminals report every heartbeatS, 60 by default)",
+        }),
+        heartbeatMinIntervalS: Type.Integer({
+          minimum: 1,
+          maximum: 3600,
+          default: 5,
+          description: 'Heartbeats from one terminal closer together than this are dropped unread (a bound on the writes a key holder can cause)',
+        }),
+      },
+      'The terminals as the Region watches them: heartbeats and the fleet view',
+    ),
     sepa: Section(
       {
         debtorName: Type.String({ minLength: 1, maxLength: 70, default: 'Region Auvergne-Rhone-Alpes', description: "Name on the Region's paying account" }),

@@ -8,11 +8,12 @@ import { cardRefs } from './card-refs.ts';
 import { TerminalContacts } from './contacts.ts';
 import { NodeVerifier } from '../protocol/crypto.ts';
 import { PasserelleError } from '../protocol/errors.ts';
-import { REQUEST_FILTER } from '../protocol/topics.ts';
+import { REQUEST_FILTER, STATUS_FILTER } from '../protocol/topics.ts';
 import { startEmbeddedBroker } from './broker.ts';
 import { Parts } from './parts.ts';
 import type { GatewayConfig } from './config.ts';
 import { DEMO_PARTNERS, readDemoChips, readDemoTerminals, seedDemo, seedDemoChips, type DemoChip, type DemoTerminalKey } from './demo-data.ts';
+import { HeartbeatIntake } from './heartbeats.ts';
 import { buildHttpApp, type HealthReport } from './http.ts';
 import { writeAtomic } from '../common/files.ts';
 import { loadOrCreateGatewayKeys, writePublicKeys, type GatewayKeys } from './keys.ts';
@@ -46,6 +47,8 @@ export interface Gateway {
   readonly ledger: Ledger;
   readonly keys: GatewayKeys;
   readonly pipeline: DebitPipeline;
+  /** The terminals' heartbeats, kept for the fleet view (gateway/heartbeats.ts). */
+  readonly heartbeats: HeartbeatIntake;
   /** Keys of the seeded demo terminals (for simulators), when demo data is in use. */
   readonly demoTerminals: readonly DemoTerminalKey[];
   /** The demo cards' chip seeds (for simulated cards), when demo data is in use. */
@@ -146,6 +149,15 @@ async function startParts(
     },
     (p, s) => p.stop(s.graceful),
   );
+  const heartbeats = await parts.start(
+    'heartbeats',
+    async () => {
+      const h = new HeartbeatIntake({ ledger, verifier, now, log: ns(log, 'gateway.heartbeats'), minIntervalMs: config.fleet.heartbeatMinIntervalS * 1000 });
+      await broker.link.subscribe(STATUS_FILTER, h.handle);
+      return h;
+    },
+    (h) => h.stop(),
+  );
   await parts.start(
     'offline publisher',
     () => {
@@ -192,7 +204,7 @@ async function startParts(
     onKeyReplaced: (id: string) => broker.disconnect(id),
   };
   const debtor = { name: config.sepa.debtorName, iban: config.sepa.debtorIban, bic: config.sepa.debtorBic };
-  const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor }, issuer: keys.issuer, cardRefs: cardRefs(keys.signSeed), fleet, rateLimit: config.http.rateLimit });
+  const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor, fleetOnlineWithinS: config.fleet.onlineWithinS }, issuer: keys.issuer, cardRefs: cardRefs(keys.signSeed), fleet, rateLimit: config.http.rateLimit });
   await parts.start('HTTP API', () => listenHttp(app, config), (a) => a.close());
   await parts.start('expiry sweep', () => startExpirySweep(ledger, config.rules.expirySweepS, now, ns(log, 'gateway.expiry')), (stop) => stop());
   const addr = app.server.address();
@@ -209,6 +221,7 @@ async function startParts(
     ledger,
     keys,
     pipeline,
+    heartbeats,
     demoTerminals,
     demoChips,
     health,

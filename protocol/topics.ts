@@ -25,6 +25,11 @@ export function replyTopic(terminalId: string): string {
   return `${TOPIC_ROOT}/terminal/${terminalId}/reply`;
 }
 
+/** Where a terminal reports its heartbeat (protocol/heartbeat.ts), at QoS 0: the next one replaces a lost one. */
+export function statusTopic(terminalId: string): string {
+  return `${TOPIC_ROOT}/terminal/${terminalId}/status`;
+}
+
 /** What a gateway subscribes to: every terminal's requests. */
 export const REQUEST_FILTER = `${TOPIC_ROOT}/terminal/+/request`;
 
@@ -33,7 +38,10 @@ export function sharedRequestFilter(group: string): string {
   return `$share/${group}/${REQUEST_FILTER}`;
 }
 
-export type TopicKind = 'request' | 'reply';
+/** And every terminal's heartbeats. */
+export const STATUS_FILTER = `${TOPIC_ROOT}/terminal/+/status`;
+
+export type TopicKind = 'request' | 'reply' | 'status';
 
 /** `passerelle/v1/terminal/T-001/request` → `{ terminalId: 'T-001', kind: 'request' }`; anything else → null. */
 export function parseTerminalTopic(topic: string): { terminalId: string; kind: TopicKind } | null {
@@ -41,6 +49,6 @@ export function parseTerminalTopic(topic: string): { terminalId: string; kind: T
   if (parts.length !== 5 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT || parts[2] !== 'terminal') return null;
   const terminalId = parts[3] ?? '';
   const kind = parts[4];
-  if (!isTerminalId(terminalId) || (kind !== 'request' && kind !== 'reply')) return null;
+  if (!isTerminalId(terminalId) || (kind !== 'request' && kind !== 'reply' && kind !== 'status')) return null;
   return { terminalId, kind };
 }

@@ -74,6 +74,10 @@ export class FaultyLink implements Link {
     return !this.#cut && this.#inner.send(frame);
   }
 
+  report(frame: Buffer): boolean {
+    return !this.#cut && this.#inner.report(frame);
+  }
+
   follow(topic: string, on: boolean): void {
     this.#inner.follow(topic, on);
   }

@@ -67,6 +67,7 @@ export const TerminalConfigSchema = Type.Object(
     backoffMaxMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000, description: 'Longest reconnection delay' }),
     connectTimeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000, description: 'MQTT connect timeout' }),
     keepaliveS: Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: 'MQTT keepalive' }),
+    heartbeatS: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: 'How often the terminal service reports its heartbeat to the gateway (versions, queue, devices)' }),
     keyFile: Type.Optional(Type.String({ minLength: 1, description: "File holding the terminal's private seed (base64url), made at provisioning" })),
     gatewayKeysFile: Type.Optional(Type.String({ minLength: 1, description: "The gateway's public keys (gateway-public.json), given at provisioning" })),
     devices: DevicesSchema,

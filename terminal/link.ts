@@ -5,7 +5,7 @@ import { makeConnectToken, type ConnectClaims, type ConnectTokenStore } from '..
 import type { Code } from '../protocol/codes.ts';
 import type { Signer } from '../protocol/crypto.ts';
 import { HOTLIST_TOPIC, POLICY_TOPIC } from '../protocol/offline.ts';
-import { replyTopic, requestTopic } from '../protocol/topics.ts';
+import { replyTopic, requestTopic, statusTopic } from '../protocol/topics.ts';
 import type { Clock } from './bindings.ts';
 
 /**
@@ -86,6 +86,8 @@ export interface Link {
   refusal(): LinkRefusal | undefined;
   /** Publish a request at QoS 1; false when the link is down (the outbox keeps it for later). */
   send(frame: Buffer): boolean;
+  /** Publish a heartbeat at QoS 0 on the terminal's status topic; false when the link is down (it is not kept). */
+  report(frame: Buffer): boolean;
   /** Subscribe to (or leave) an extra pushed topic, now and on every reconnection (the full hotlist, when needed). */
   follow(topic: string, on: boolean): void;
   stop(): Promise<void>;
@@ -122,6 +124,12 @@ export class MqttLink implements Link {
 
   refusal(): LinkRefusal | undefined {
     return this.#refusal;
+  }
+
+  report(frame: Buffer): boolean {
+    if (!this.#up || !this.#client) return false;
+    this.#client.publish(statusTopic(this.#o.terminalId), frame, { qos: 0 });
+    return true;
   }
 
   send(frame: Buffer): boolean {

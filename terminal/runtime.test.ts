@@ -49,6 +49,12 @@ class FakeLink implements Link {
     this.sent.push(frame);
     return true;
   }
+  readonly reports: Buffer[] = [];
+  report(frame: Buffer): boolean {
+    if (!this.up) return false;
+    this.reports.push(frame);
+    return true;
+  }
   readonly followed = new Set<string>();
   follow(topic: string, on: boolean): void {
     if (on) this.followed.add(topic);
@@ -96,6 +102,7 @@ beforeEach(() => {
       backoffMaxMs: 100,
       connectTimeoutMs: 1000,
       keepaliveS: 30,
+      heartbeatS: 60,
       devices: { nfc: { enabled: true, apduTimeoutMs: 500 }, pad: null, qr: { kind: 'none' } },
       control: { port: 0 },
     },

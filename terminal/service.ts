@@ -7,10 +7,12 @@ import type { Benefit } from '../protocol/benefits.ts';
 import { nodeSigner } from '../protocol/crypto.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import type { GatewayPublicKeys } from '../protocol/gateway-keys.ts';
+import type { HeartbeatBody } from '../protocol/heartbeat.ts';
 import { systemClock } from './bindings.ts';
 import { TerminalConfigSchema, type TerminalConfig } from './config.ts';
 import { startControl, type Control } from './control.ts';
 import { deviceBindings, type DeviceBindings } from './devices/bindings.ts';
+import { HeartbeatReporter } from './heartbeat.ts';
 import { openDevices, type OpenedDevices } from './devices/open.ts';
 import type { Link } from './link.ts';
 import type { Outcome } from './sale.ts';
@@ -57,6 +59,8 @@ export class TerminalService {
   #current: Promise<Outcome> | undefined;
   #stopping: Promise<void> | undefined;
   #lastSaleAt: number | undefined;
+  #heartbeat: HeartbeatReporter | undefined;
+  readonly #startedAt = Date.now();
 
   private constructor(config: TerminalConfig, terminal: Terminal, bindings: DeviceBindings, devices: OpenedDevices, log: Logger) {
     this.config = config;
@@ -74,11 +78,12 @@ export class TerminalService {
     for (const [device, e] of devices.failures) log.warn({ device, code: e.code, err: e.message }, 'device unavailable: sales that need it wait or fail; run passerelle terminal doctor');
     let terminal: Terminal;
     let bindings: DeviceBindings;
+    const signer = nodeSigner(seed);
     try {
       bindings = deviceBindings(devices, config.devices, { gateway, clock: systemClock, log: log.child({ ns: 'terminal.display' }) });
       terminal = createTerminal(config, {
         bindings,
-        signer: nodeSigner(seed),
+        signer,
         gatewaySignPublicKey: gateway.signPublicKey,
         issuerPublicKey: gateway.issuerPublicKey,
         log,
@@ -90,6 +95,8 @@ export class TerminalService {
       throw e;
     }
     const service = new TerminalService(config, terminal, bindings, devices, log);
+    service.#heartbeat = new HeartbeatReporter({ link: terminal.link, signer, clock: systemClock, intervalMs: config.heartbeatS * 1000, snapshot: () => service.heartbeat(), log });
+    service.#heartbeat.start();
     terminal.runtime.onSettled = (s) => log.info({ txnId: s.txnId, status: s.status }, 'record settled by the gateway');
     try {
       service.#control = await startControl(
@@ -147,6 +154,25 @@ export class TerminalService {
     };
   }
 
+  /** What the heartbeat reports now (protocol/heartbeat.ts). */
+  heartbeat(): HeartbeatBody {
+    const q = this.terminal.outbox.stats();
+    const policy = this.terminal.outbox.policy();
+    const hotlist = this.terminal.outbox.hotlistState();
+    return {
+      terminalId: this.config.terminalId,
+      sentAt: Date.now(),
+      startedAt: this.#startedAt,
+      software: VERSION,
+      policyVersion: policy?.version ?? null,
+      hotlistVersion: hotlist.version > 0 ? hotlist.version : null,
+      configVersion: null,
+      queue: { pending: q.pending, oldestPendingAt: q.oldestPendingAt, offlinePending: q.offlinePending, offlinePendingCents: q.offlinePendingCents },
+      devices: this.devices(),
+      lastSaleAt: this.#lastSaleAt ?? null,
+    };
+  }
+
   /** Stop as the class comment says; idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= this.#stop();
@@ -170,6 +196,7 @@ export class TerminalService {
   #pendingAtStop: number | undefined;
 
   async #close(): Promise<void> {
+    this.#heartbeat?.stop();
     await this.#control?.close();
     this.#pendingAtStop = this.terminal.outbox.stats().pending;
     await this.terminal.close();

@@ -31,6 +31,8 @@ export interface TerminalParts {
 export interface Terminal {
   readonly runtime: TerminalRuntime;
   readonly outbox: Outbox;
+  /** The link as the runtime uses it (wrapped, when a simulator wraps it): the service reports heartbeats on it. */
+  readonly link: Link;
   close(): Promise<void>;
 }
 
@@ -66,6 +68,7 @@ export function createTerminal(config: TerminalConfig, parts: TerminalParts): Te
   return {
     runtime,
     outbox,
+    link,
     async close() {
       await runtime.stop();
       outbox.close();

@@ -196,7 +196,7 @@ describe('the terminal service, enrolled and run as separate processes on real d
     // The technician's settings for this site: a short reply timeout, a control port chosen by the system.
     const configFile = join(terminalDir, 'terminal.json');
     const config = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
-    writeFileSync(configFile, JSON.stringify({ ...config, replyTimeoutMs: 1500, backoffBaseMs: 50, backoffMaxMs: 500, control: { port: 0 } }, null, 2));
+    writeFileSync(configFile, JSON.stringify({ ...config, replyTimeoutMs: 1500, backoffBaseMs: 50, backoffMaxMs: 500, heartbeatS: 1, control: { port: 0 } }, null, 2));
 
     service = await startService();
     const started = service.lines.find((l) => l.msg === 'terminal service started');
@@ -227,6 +227,15 @@ describe('the terminal service, enrolled and run as separate processes on real d
     expect(rebound).toBe(403);
     expect(service.lines.some((l) => l.msg === 'sale finished' && l.outcome === 'approved')).toBe(true);
     expect(JSON.stringify(service.lines)).not.toContain(lea.number);
+    // Its heartbeat shows it in the Region's fleet view, with the sale and its devices.
+    const end = Date.now() + 15_000;
+    let seen: any;
+    while (Date.now() < end) {
+      seen = ((await api('GET', '/fleet?partnerId=P-LIB-LYON')).json as any[]).find((t) => t.terminalId === TID);
+      if (seen?.lastSaleAt) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(seen).toMatchObject({ state: 'online', software: expect.any(String), lastSaleAt: expect.any(String), queue: { pending: 0 }, devices: { nfc: 'ok', pad: 'ok', qr: 'none' } });
   }, 60_000);
 
   it('SIGTERM during a sale waiting for its reply: the sale finishes (voided, accepted offline), the service exits 0, and after a restart the ledger holds it once', async () => {

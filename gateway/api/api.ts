@@ -18,6 +18,7 @@ import { tokenRoutes } from './routes/tokens.ts';
 import { statementRoutes } from './routes/statements.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { enrolmentRoutes } from './routes/enrolment.ts';
+import { fleetRoutes } from './routes/fleet.ts';
 
 /**
  * The admin, technician and partner HTTP API under `/api/v1`, and its OpenAPI description generated from
@@ -66,6 +67,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
       tokenRoutes(api, deps);
       offlineRoutes(api, deps);
       enrolmentRoutes(api, deps);
+      fleetRoutes(api, deps);
       auditRoutes(api, deps);
     },
     { prefix: API_PREFIX },

@@ -14,6 +14,8 @@ export interface ApiConfig {
   readonly debtor: BankAccount;
   /** The largest card load file accepted, in bytes. */
   readonly bulkLoadMaxBytes: number;
+  /** The fleet view calls a terminal online when its last heartbeat is at most this old (gateway config fleet.onlineWithinS). */
+  readonly fleetOnlineWithinS: number;
 }
 
 /**
@@ -24,6 +26,8 @@ export const DEFAULT_API_CONFIG: ApiConfig = {
   debtor: { name: 'Region Auvergne-Rhone-Alpes', iban: 'FR7630001007941234567890185', bic: 'BDFEFRPPCCT' },
   // A start-of-year file for 370,000 youths is some 40 MB; 200 MiB leaves room for long names and columns.
   bulkLoadMaxBytes: 200 * 1024 * 1024,
+  // Two and a half heartbeats of the terminals' default 60 s.
+  fleetOnlineWithinS: 150,
 };
 
 /**

@@ -36,6 +36,43 @@ export interface EnrolmentCodeRecord {
   readonly revokedAt: number | null;
 }
 
+/** A terminal's latest heartbeat as the gateway keeps it (protocol/heartbeat.ts), with when it was heard. */
+export interface TerminalHeartbeat {
+  readonly terminalId: string;
+  /** The gateway's clock when it arrived. */
+  readonly receivedAt: number;
+  /** The terminal's clock when it was sent. */
+  readonly sentAt: number;
+  readonly startedAt: number;
+  readonly software: string;
+  readonly policyVersion: number | null;
+  readonly hotlistVersion: number | null;
+  readonly configVersion: number | null;
+  readonly pending: number;
+  readonly oldestPendingAt: number | null;
+  readonly offlinePending: number;
+  readonly offlinePendingCents: number;
+  readonly devices: Readonly<Record<'nfc' | 'pad' | 'qr', string>>;
+  readonly lastSaleAt: number | null;
+}
+
+/** One terminal of the fleet view: its registration and its latest heartbeat, if it ever sent one. */
+export interface FleetEntry {
+  readonly terminalId: string;
+  readonly partnerId: string;
+  readonly active: boolean;
+  readonly heartbeat: TerminalHeartbeat | null;
+}
+
+export interface FleetFilter {
+  readonly partnerId?: string;
+  /** Only terminals not heard since this time (gateway clock), or never heard. */
+  readonly silentSince?: number;
+  /** Only terminals whose latest heartbeat reported records waiting to be sent. */
+  readonly withUnsent?: boolean;
+  readonly limit: number;
+}
+
 /** The terminals in the field: their connects, the codes that enrol them, and the audit log of what was done. */
 export interface FleetLedger {
   /** Record admitted connects in one transaction (contacts by head, the last token time, the connect time). */
@@ -60,4 +97,9 @@ export interface FleetLedger {
   /** Mark used; false when it already was (or was revoked): a code enrols once. */
   useEnrolmentCode(id: string, at: number): boolean;
   revokeEnrolmentCode(id: string, at: number): boolean;
+  /** Keep a heartbeat unless one sent later (terminal clock) is already kept; false when it was not newer. */
+  recordHeartbeat(h: TerminalHeartbeat): boolean;
+  heartbeat(terminalId: string): TerminalHeartbeat | undefined;
+  /** Terminals with their latest heartbeat: never heard first, then the longest silent; at most `limit` (1 to 1,000). */
+  fleet(filter: FleetFilter): FleetEntry[];
 }

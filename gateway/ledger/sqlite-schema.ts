@@ -12,7 +12,7 @@ import { OFFLINE_BREACHES } from '../rules.ts';
  * account kind, the 'guarantee' transfer kind, `sales.guaranteed`).
  */
 
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 /** The oldest schema this gateway upgrades in place (older ones only ever held development data). */
 export const FIRST_MIGRATED_VERSION = 3;
@@ -90,6 +90,8 @@ DROP TABLE transfers;
 ALTER TABLE transfers_v5 RENAME TO transfers;
 ${HOLDER_INDEX}
 INSERT INTO holder_search (holder, dossier_id) SELECT holder, id FROM dossiers;`,
+  // Version 6: the terminals' latest heartbeats, a new table the schema creates.
+  5: '',
 };
 
 export const SCHEMA = `
@@ -439,6 +441,24 @@ CREATE TABLE IF NOT EXISTS terminal_presence (
   terminal_id TEXT PRIMARY KEY,
   last_token_ms INTEGER NOT NULL,
   connected_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+-- The latest heartbeat each terminal reported (protocol/heartbeat.ts): what it says it runs and holds, and
+-- when the gateway heard it. Evidence for the fleet view, never for money.
+CREATE TABLE IF NOT EXISTS terminal_heartbeats (
+  terminal_id TEXT PRIMARY KEY REFERENCES terminals(id),
+  received_at INTEGER NOT NULL,
+  sent_at INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  software TEXT NOT NULL,
+  policy_version INTEGER,
+  hotlist_version INTEGER,
+  config_version INTEGER,
+  pending INTEGER NOT NULL CHECK (pending >= 0),
+  oldest_pending_at INTEGER,
+  offline_pending INTEGER NOT NULL CHECK (offline_pending >= 0),
+  offline_pending_cents INTEGER NOT NULL CHECK (offline_pending_cents >= 0),
+  devices TEXT NOT NULL,
+  last_sale_at INTEGER
 ) STRICT, WITHOUT ROWID;
 -- Single-use, expiring codes an operator makes for one terminal id of one partner: the terminal presents
 -- one with the public key it made, and exists from then on (gateway/enrolment.ts). Only a hash of the

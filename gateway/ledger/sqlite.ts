@@ -4,7 +4,7 @@ import type { CardLoadRow } from '../bulk/types.ts';
 import type { CampaignDef } from '../campaigns.ts';
 import type { Statement } from '../reimbursement/types.ts';
 import type { PinGate } from '../rules.ts';
-import type { CardRecord, CardSearch, IssueCard, Opposition, OppositionResult, Suspension, CorrectionResult, ExpiryResult, LedgerItem, CommitOutcome, TerminalSync, TransferRecord, StoredRequest, AuditEntry, TerminalContact, EnrolmentCodeRecord, GroupList, GroupSale, GroupSaleResult, CardHotlistEntry, OfflineReport, PartnerRecord, TerminalRecord, ProofResult, ApiTokenRecord, LoadRecord, BulkLoadResult, WalletView, HistoryEntry, Ledger } from './ledger.ts';
+import type { CardRecord, CardSearch, IssueCard, Opposition, OppositionResult, Suspension, CorrectionResult, ExpiryResult, LedgerItem, CommitOutcome, TerminalSync, TransferRecord, StoredRequest, AuditEntry, TerminalContact, EnrolmentCodeRecord, TerminalHeartbeat, FleetEntry, FleetFilter, GroupList, GroupSale, GroupSaleResult, CardHotlistEntry, OfflineReport, PartnerRecord, TerminalRecord, ProofResult, ApiTokenRecord, LoadRecord, BulkLoadResult, WalletView, HistoryEntry, Ledger } from './ledger.ts';
 import { SqliteStore, type SqliteLedgerOptions } from './sqlite/store.ts';
 import { SqliteRegistry } from './sqlite/registry.ts';
 import { SqliteFleet } from './sqlite/fleet.ts';
@@ -143,6 +143,15 @@ export class SqliteLedger implements Ledger {
   }
   revokeEnrolmentCode(id: string, at: number): boolean {
     return this.#fleet.revokeEnrolmentCode(id, at);
+  }
+  recordHeartbeat(h: TerminalHeartbeat): boolean {
+    return this.#fleet.recordHeartbeat(h);
+  }
+  heartbeat(terminalId: string): TerminalHeartbeat | undefined {
+    return this.#fleet.heartbeat(terminalId);
+  }
+  fleet(filter: FleetFilter): FleetEntry[] {
+    return this.#fleet.fleet(filter);
   }
 
   // Cards and their dossiers

@@ -1,4 +1,4 @@
-import type { AuditEntry, TerminalContact, EnrolmentCodeRecord, FleetLedger } from '../ledger.ts';
+import type { AuditEntry, TerminalContact, EnrolmentCodeRecord, FleetEntry, FleetFilter, FleetLedger, TerminalHeartbeat } from '../ledger.ts';
 import type { SqliteStore } from './store.ts';
 
 /** Terminals in the field: their connects (gateway/contacts.ts), enrolment codes (gateway/enrolment.ts) and the audit log (docs/security.md). */
@@ -87,6 +87,42 @@ export class SqliteFleet implements FleetLedger {
   revokeEnrolmentCode(id: string, at: number): boolean {
     return this.#st.db.prepare('UPDATE enrolment_codes SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL').run(at, id).changes === 1;
   }
+
+  recordHeartbeat(h: TerminalHeartbeat): boolean {
+    const r = this.#st.db
+      .prepare(
+        `INSERT INTO terminal_heartbeats (terminal_id, received_at, sent_at, started_at, software, policy_version, hotlist_version, config_version, pending, oldest_pending_at, offline_pending, offline_pending_cents, devices, last_sale_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (terminal_id) DO UPDATE SET received_at = excluded.received_at, sent_at = excluded.sent_at, started_at = excluded.started_at, software = excluded.software,
+           policy_version = excluded.policy_version, hotlist_version = excluded.hotlist_version, config_version = excluded.config_version, pending = excluded.pending,
+           oldest_pending_at = excluded.oldest_pending_at, offline_pending = excluded.offline_pending, offline_pending_cents = excluded.offline_pending_cents,
+           devices = excluded.devices, last_sale_at = excluded.last_sale_at
+         WHERE excluded.sent_at > terminal_heartbeats.sent_at`,
+      )
+      .run(h.terminalId, h.receivedAt, h.sentAt, h.startedAt, h.software, h.policyVersion, h.hotlistVersion, h.configVersion, h.pending, h.oldestPendingAt, h.offlinePending, h.offlinePendingCents, JSON.stringify(h.devices), h.lastSaleAt);
+    return r.changes === 1;
+  }
+
+  heartbeat(terminalId: string): TerminalHeartbeat | undefined {
+    const row = this.#st.db.prepare<[string], HeartbeatRow>(`SELECT ${HEARTBEAT_COLUMNS} FROM terminal_heartbeats h WHERE terminal_id = ?`).get(terminalId);
+    return row && heartbeatOf(row);
+  }
+
+  fleet(filter: FleetFilter): FleetEntry[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (filter.partnerId !== undefined) (where.push('t.partner_id = ?'), args.push(filter.partnerId));
+    if (filter.silentSince !== undefined) (where.push('(h.received_at IS NULL OR h.received_at < ?)'), args.push(filter.silentSince));
+    if (filter.withUnsent) where.push('h.pending > 0');
+    const sql = `SELECT t.id AS id, t.partner_id AS partner_id, t.active AS active, ${HEARTBEAT_COLUMNS}
+      FROM terminals t LEFT JOIN terminal_heartbeats h ON h.terminal_id = t.id
+      ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+      ORDER BY h.received_at IS NOT NULL, h.received_at, t.id LIMIT ?`;
+    return this.#st.db
+      .prepare<(string | number)[], HeartbeatRow & { id: string; partner_id: string; active: number }>(sql)
+      .all(...args, Math.min(Math.max(filter.limit, 1), 1000))
+      .map((r) => ({ terminalId: r.id, partnerId: r.partner_id, active: r.active === 1, heartbeat: r.received_at === null ? null : heartbeatOf(r) }));
+  }
 }
 
 /** When record `seq` of a terminal can have been made, from its contacts alone (the offline guarantee asks too). */
@@ -123,5 +159,44 @@ function enrolmentCodeOf(r: EnrolmentCodeRow): EnrolmentCodeRecord {
     createdBy: r.created_by,
     usedAt: r.used_at,
     revokedAt: r.revoked_at,
+  };
+}
+
+const HEARTBEAT_COLUMNS =
+  'h.terminal_id AS terminal_id, h.received_at AS received_at, h.sent_at AS sent_at, h.started_at AS started_at, h.software AS software, h.policy_version AS policy_version, h.hotlist_version AS hotlist_version, h.config_version AS config_version, h.pending AS pending, h.oldest_pending_at AS oldest_pending_at, h.offline_pending AS offline_pending, h.offline_pending_cents AS offline_pending_cents, h.devices AS devices, h.last_sale_at AS last_sale_at';
+
+interface HeartbeatRow {
+  terminal_id: string;
+  received_at: number;
+  sent_at: number;
+  started_at: number;
+  software: string;
+  policy_version: number | null;
+  hotlist_version: number | null;
+  config_version: number | null;
+  pending: number;
+  oldest_pending_at: number | null;
+  offline_pending: number;
+  offline_pending_cents: number;
+  devices: string;
+  last_sale_at: number | null;
+}
+
+function heartbeatOf(r: HeartbeatRow): TerminalHeartbeat {
+  return {
+    terminalId: r.terminal_id,
+    receivedAt: r.received_at,
+    sentAt: r.sent_at,
+    startedAt: r.started_at,
+    software: r.software,
+    policyVersion: r.policy_version,
+    hotlistVersion: r.hotlist_version,
+    configVersion: r.config_version,
+    pending: r.pending,
+    oldestPendingAt: r.oldest_pending_at,
+    offlinePending: r.offline_pending,
+    offlinePendingCents: r.offline_pending_cents,
+    devices: JSON.parse(r.devices) as TerminalHeartbeat['devices'],
+    lastSaleAt: r.last_sale_at,
   };
 }
