@@ -77,11 +77,11 @@ export function mayPublish(clientId: string, topic: string): boolean {
   return t !== null && (t.kind === 'request' || t.kind === 'status') && t.terminalId === clientId;
 }
 
-/** ...and read the documents the gateway pushes to every terminal (read-only: nobody else may publish them). */
+/** ...and read the documents the gateway pushes to every terminal, and its own settings (read-only: nobody else may publish them). */
 export function maySubscribe(clientId: string, filter: string): boolean {
   if (PUSHED_TOPICS.includes(filter)) return true;
   const t = parseTerminalTopic(filter);
-  return t !== null && t.kind === 'reply' && t.terminalId === clientId;
+  return t !== null && (t.kind === 'reply' || t.kind === 'settings') && t.terminalId === clientId;
 }
 
 /**

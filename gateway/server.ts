@@ -14,6 +14,8 @@ import { Parts } from './parts.ts';
 import type { GatewayConfig } from './config.ts';
 import { DEMO_PARTNERS, readDemoChips, readDemoTerminals, seedDemo, seedDemoChips, type DemoChip, type DemoTerminalKey } from './demo-data.ts';
 import { HeartbeatIntake } from './heartbeats.ts';
+import { SettingsPublisher } from './settings-publisher.ts';
+import type { TerminalSettings } from '../protocol/terminal-settings.ts';
 import { buildHttpApp, type HealthReport } from './http.ts';
 import { writeAtomic } from '../common/files.ts';
 import { loadOrCreateGatewayKeys, writePublicKeys, type GatewayKeys } from './keys.ts';
@@ -195,7 +197,17 @@ async function startParts(
   };
   const mqttUrl = `${tls ? 'mqtts' : 'mqtt'}://${broker.host}:${broker.port}`;
   if (tls) writePublicKeys(config.dataDir, keys, tls.certPem);
+  const settings = await parts.start(
+    'settings publisher',
+    () => {
+      const p = new SettingsPublisher({ ledger, signer: keys.signer, publishRetained: (topic, payload) => broker.link.publishRetained(topic, payload), log: ns(log, 'gateway.settings') });
+      p.publishAll();
+      return p;
+    },
+    () => undefined,
+  );
   const fleet = {
+    publishSettings: (s: TerminalSettings) => settings.publish(s),
     signer: keys.signer,
     keys,
     mqttUrl: config.mqtt.publicUrl ?? mqttUrl,

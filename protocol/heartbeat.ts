@@ -23,8 +23,8 @@ export const HeartbeatBody = Type.Object(
     software: Type.String({ pattern: '^[0-9A-Za-z.+-]{1,40}$' }),
     policyVersion: Type.Union([DocVersion, Type.Null()]),
     hotlistVersion: Type.Union([DocVersion, Type.Null()]),
-    /** The pushed configuration in force (null: the one written at enrolment). */
-    configVersion: Type.Union([DocVersion, Type.Null()]),
+    /** The version of the pushed settings in force (protocol/terminal-settings.ts; null: those written at enrolment). */
+    settingsVersion: Type.Union([DocVersion, Type.Null()]),
     queue: Type.Object(
       {
         pending: Type.Integer({ minimum: 0, maximum: 10_000_000 }),

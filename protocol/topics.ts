@@ -41,7 +41,7 @@ export function sharedRequestFilter(group: string): string {
 /** And every terminal's heartbeats. */
 export const STATUS_FILTER = `${TOPIC_ROOT}/terminal/+/status`;
 
-export type TopicKind = 'request' | 'reply' | 'status';
+export type TopicKind = 'request' | 'reply' | 'status' | 'settings';
 
 /** `passerelle/v1/terminal/T-001/request` → `{ terminalId: 'T-001', kind: 'request' }`; anything else → null. */
 export function parseTerminalTopic(topic: string): { terminalId: string; kind: TopicKind } | null {
@@ -49,6 +49,6 @@ export function parseTerminalTopic(topic: string): { terminalId: string; kind: T
   if (parts.length !== 5 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT || parts[2] !== 'terminal') return null;
   const terminalId = parts[3] ?? '';
   const kind = parts[4];
-  if (!isTerminalId(terminalId) || (kind !== 'request' && kind !== 'reply' && kind !== 'status')) return null;
+  if (!isTerminalId(terminalId) || (kind !== 'request' && kind !== 'reply' && kind !== 'status' && kind !== 'settings')) return null;
   return { terminalId, kind };
 }

@@ -56,6 +56,11 @@ export class FaultyLink implements Link {
     });
   }
 
+  /** Hand the runtime a pushed document as if the broker delivered it (what a broker in the middle could send). */
+  deliverPush(topic: string, payload: Buffer, retained: boolean): void {
+    this.#handlers?.push(topic, payload, retained);
+  }
+
   /** Also hand every reply that comes through (after any drop) to `fn`, until the returned function is called. */
   watchReplies(fn: (payload: Buffer) => void): () => void {
     this.#watchers.add(fn);

@@ -22,12 +22,12 @@ function setup(intervalMs = 60_000) {
     software: '1.2.3',
     policyVersion: null,
     hotlistVersion: null,
-    configVersion: null,
+    settingsVersion: null,
     queue: { pending: ++state.n, oldestPendingAt: null, offlinePending: 0, offlinePendingCents: 0 },
     devices: { nfc: 'ok', pad: 'none', qr: 'none' },
     lastSaleAt: null,
   });
-  const r = new HeartbeatReporter({ link, signer, clock, intervalMs, snapshot, log: silentLogger });
+  const r = new HeartbeatReporter({ link, signer, clock, intervalMs: () => intervalMs, snapshot, log: silentLogger });
   return { clock, state, r };
 }
 

@@ -13,7 +13,8 @@ export interface HeartbeatOptions {
   readonly link: Link;
   readonly signer: Signer;
   readonly clock: Clock;
-  readonly intervalMs: number;
+  /** Read at each check: pushed settings change it. */
+  readonly intervalMs: () => number;
   /** What the terminal reports now. */
   readonly snapshot: () => HeartbeatBody;
   readonly log: Logger;
@@ -42,7 +43,7 @@ export class HeartbeatReporter {
   #tick(): void {
     const up = this.#o.link.isUp();
     const now = this.#o.clock.monotonicMs();
-    const due = (up && !this.#wasUp) || now - this.#lastSentMs >= this.#o.intervalMs;
+    const due = (up && !this.#wasUp) || now - this.#lastSentMs >= this.#o.intervalMs();
     this.#wasUp = up;
     if (!up || !due) return;
     try {

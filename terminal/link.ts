@@ -5,6 +5,7 @@ import { makeConnectToken, type ConnectClaims, type ConnectTokenStore } from '..
 import type { Code } from '../protocol/codes.ts';
 import type { Signer } from '../protocol/crypto.ts';
 import { HOTLIST_TOPIC, POLICY_TOPIC } from '../protocol/offline.ts';
+import { settingsTopic } from '../protocol/terminal-settings.ts';
 import { replyTopic, requestTopic, statusTopic } from '../protocol/topics.ts';
 import type { Clock } from './bindings.ts';
 
@@ -111,6 +112,8 @@ export class MqttLink implements Link {
   constructor(o: LinkOptions) {
     this.#o = o;
     this.#random = o.random ?? Math.random;
+    // Its own settings, pushed retained by the gateway (protocol/terminal-settings.ts).
+    this.#followed.add(settingsTopic(o.terminalId));
   }
 
   start(handlers: LinkHandlers): void {

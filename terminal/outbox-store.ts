@@ -1,4 +1,5 @@
 import type { Benefit, Unit } from '../protocol/benefits.ts';
+import type { TerminalSettings } from '../protocol/terminal-settings.ts';
 import type { HotlistDoc, HotlistReason, OfflineLimits } from '../protocol/offline.ts';
 
 /**
@@ -148,6 +149,10 @@ export interface TrustStore {
   applyHotlist(doc: HotlistDoc['body']): HotlistResult;
   gatewayTime(): GatewayTime | undefined;
   setGatewayTime(t: GatewayTime): void;
+  /** The settings the gateway pushed last (protocol/terminal-settings.ts), if any. */
+  settings(): TerminalSettings | undefined;
+  /** Keep pushed settings whole; an older or equal version than the one held is ignored (false). */
+  setSettings(s: TerminalSettings): boolean;
 }
 
 export interface OutboxStore extends RecordStore, TrustStore {}

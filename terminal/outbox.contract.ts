@@ -199,6 +199,17 @@ export function outboxContract(name: string, makeHarness: () => OutboxHarness): 
       expect(o.policy()?.limits.maxSaleCents).toBe(3);
     });
 
+    it('keeps the newest pushed settings whole: an older or equal version is ignored', () => {
+      expect(o.settings()).toBeUndefined();
+      const s = (version: number) => ({ terminalId: 'T-TEST-01', version, issuedAt: T0 + version, benefits: ['SPORT' as const], replyTimeoutMs: 1000 + version, resendIntervalMs: 2000, heartbeatS: 60 });
+      expect(o.setSettings(s(2))).toBe(true);
+      expect(o.setSettings(s(2))).toBe(false);
+      expect(o.setSettings(s(1))).toBe(false);
+      expect(o.settings()).toEqual(s(2));
+      expect(o.setSettings(s(3))).toBe(true);
+      expect(o.settings()?.replyTimeoutMs).toBe(1003);
+    });
+
     it('hotlist: a full list replaces, a delta applies on its base or later, an older one is stale, a later start needs the full list', () => {
       const tag = (c: string) => c.repeat(22);
       expect(o.hotlistState()).toEqual({ version: 0, issuedAt: 0 });
@@ -223,7 +234,7 @@ export function outboxContract(name: string, makeHarness: () => OutboxHarness): 
       expect(o.gatewayTime()).toEqual({ gatewayAt: T0 + 10, localAt: T0 - 30 });
     });
 
-    it('opened again, it holds what it held: records and their states, counts, policy, hotlist and time', () => {
+    it('opened again, it holds what it held: records and their states, counts, policy, hotlist, time and settings', () => {
       o.append(saleDraft('a', { mode: 'offline', amount: 100 }));
       o.append(saleDraft('b', { mode: 'online' }));
       o.append(voidDraft('v', 'b'));
@@ -231,12 +242,14 @@ export function outboxContract(name: string, makeHarness: () => OutboxHarness): 
       o.setPolicy({ version: 1, issuedAt: T0, limits: DEFAULT_OFFLINE_LIMITS });
       o.applyHotlist({ full: true, base: 0, version: 2, issuedAt: T0, entries: [{ tag: 'A'.repeat(22), reason: 'opposed' }] });
       o.setGatewayTime({ gatewayAt: T0, localAt: T0 });
+      o.setSettings({ terminalId: 'T-TEST-01', version: 4, issuedAt: T0, benefits: ['SPORT'], replyTimeoutMs: 4000, resendIntervalMs: 2000, heartbeatS: 30 });
       const before = { records: [1, 2, 3].map((s) => o.bySeq(s)), stats: o.stats() };
       const again = h.reopen();
       expect({ records: [1, 2, 3].map((s) => again.bySeq(s)), stats: again.stats() }).toEqual(before);
       expect(again.policy()?.version).toBe(1);
       expect(again.hotlisted('A'.repeat(22))).toBe('opposed');
       expect(again.gatewayTime()).toEqual({ gatewayAt: T0, localAt: T0 });
+      expect(again.settings()).toMatchObject({ version: 4, replyTimeoutMs: 4000, heartbeatS: 30 });
       expect(again.append(saleDraft('c')).seq).toBe(4);
     });
   });

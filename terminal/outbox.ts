@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import type { Benefit, Unit } from '../protocol/benefits.ts';
 import type { ConnectClaims, ConnectTokenStore } from '../protocol/connect-token.ts';
 import { PasserelleError } from '../protocol/errors.ts';
+import type { TerminalSettings } from '../protocol/terminal-settings.ts';
 import { chainHash, GENESIS_HASH, type HotlistDoc, type HotlistReason } from '../protocol/offline.ts';
 import type {
   GatewayTime,
@@ -287,6 +288,18 @@ export class Outbox implements OutboxStore, ConnectTokenStore {
     const held = this.policy();
     if (held && held.version >= p.version) return false;
     this.#s.metaSet.run('policy', JSON.stringify(p));
+    return true;
+  }
+
+  settings(): TerminalSettings | undefined {
+    const v = this.#s.metaGet.get('settings')?.value;
+    return typeof v === 'string' ? (JSON.parse(v) as TerminalSettings) : undefined;
+  }
+
+  setSettings(s: TerminalSettings): boolean {
+    const held = this.settings();
+    if (held && held.version >= s.version) return false;
+    this.#s.metaSet.run('settings', JSON.stringify(s));
     return true;
   }
 

@@ -79,8 +79,19 @@ export class TerminalRuntime {
     const newTxnId = d.newTxnId ?? (() => uuidv7(clock.now()));
     const open = openSignedByGateway({ gatewaySignPublicKey: d.gatewaySignPublicKey, verifier, roots: d.roots ?? new VerifiedRoots(256), log });
     const records = (this.#records = new RecordWriter({ outbox, signer: d.signer, terminalId, clock, newTxnId }));
-    const window = (this.#window = new Forwarder({ outbox, link, clock, config, log }));
-    const trust = (this.#trust = new Trust({ outbox, link, clock, open, log }));
+    // Pushed settings apply at their next use: the flow and the forwarder read these at each timer they set.
+    const live = {
+      terminalId,
+      syncWindow: config.syncWindow,
+      get replyTimeoutMs() {
+        return settingsOf(outbox, config).replyTimeoutMs;
+      },
+      get resendIntervalMs() {
+        return settingsOf(outbox, config).resendIntervalMs;
+      },
+    };
+    const window = (this.#window = new Forwarder({ outbox, link, clock, config: live, log }));
+    const trust = (this.#trust = new Trust({ terminalId, outbox, link, clock, open, log }));
     const status = (this.#status = new StatusBar({ link, outbox, display: bindings.display, clock, idle: () => this.#flow.state.tag === 'idle' }));
     const readers = (this.#readers = new CredentialReaders({
       bindings,
@@ -92,7 +103,7 @@ export class TerminalRuntime {
       state: () => this.#flow.state,
       dispatch: (e) => this.#flow.dispatch(e),
     }));
-    const flow = (this.#flow = new SaleFlow({ config, bindings, outbox, link, log, newTxnId, records, window, trust, readers, status }));
+    const flow = (this.#flow = new SaleFlow({ config: live, bindings, outbox, link, log, newTxnId, records, window, trust, readers, status }));
     this.#replies = new ReplyIntake({
       outbox,
       terminalId,
@@ -138,6 +149,11 @@ export class TerminalRuntime {
     this.#flow.dispatch({ type: 'CANCEL' });
   }
 
+  /** The settings in force: the latest the gateway pushed, or those of the config file until a first push. */
+  settings(): Settings {
+    return settingsOf(this.#d.outbox, this.#d.config);
+  }
+
   linkUp(): boolean {
     return this.#d.link.isUp();
   }
@@ -175,4 +191,19 @@ export class TerminalRuntime {
     this.#readers.stop();
     await this.#d.link.stop();
   }
+}
+
+/** What the gateway may set for a terminal (protocol/terminal-settings.ts); `version` null: the config file's. */
+export interface Settings {
+  readonly version: number | null;
+  readonly benefits: readonly Benefit[];
+  readonly replyTimeoutMs: number;
+  readonly resendIntervalMs: number;
+  readonly heartbeatS: number;
+}
+
+function settingsOf(outbox: Pick<OutboxStore, 'settings'>, config: TerminalConfig): Settings {
+  const pushed = outbox.settings();
+  const from = pushed ?? config;
+  return { version: pushed?.version ?? null, benefits: from.benefits, replyTimeoutMs: from.replyTimeoutMs, resendIntervalMs: from.resendIntervalMs, heartbeatS: from.heartbeatS };
 }

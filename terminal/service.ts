@@ -39,7 +39,7 @@ export interface ServiceOptions {
 }
 
 /** How long past `replyTimeoutMs` a stop waits for a committed sale to finish (its fallback, its screen). */
-const STOP_GRACE_MS = 2000;
+export const STOP_GRACE_MS = 2000;
 
 /** The terminal's key and the gateway's public keys, from the files its config names. */
 export function provisioned(config: TerminalConfig, source: string): { seed: Uint8Array; gateway: GatewayPublicKeys } {
@@ -95,7 +95,7 @@ export class TerminalService {
       throw e;
     }
     const service = new TerminalService(config, terminal, bindings, devices, log);
-    service.#heartbeat = new HeartbeatReporter({ link: terminal.link, signer, clock: systemClock, intervalMs: config.heartbeatS * 1000, snapshot: () => service.heartbeat(), log });
+    service.#heartbeat = new HeartbeatReporter({ link: terminal.link, signer, clock: systemClock, intervalMs: () => terminal.runtime.settings().heartbeatS * 1000, snapshot: () => service.heartbeat(), log });
     service.#heartbeat.start();
     terminal.runtime.onSettled = (s) => log.info({ txnId: s.txnId, status: s.status }, 'record settled by the gateway');
     try {
@@ -119,7 +119,8 @@ export class TerminalService {
   sale(benefit: Benefit, amount: number): Promise<Outcome> {
     if (this.#stopping) return Promise.reject(new PasserelleError('TERMINAL_STOPPING'));
     if (this.#current) return Promise.reject(new PasserelleError('SALE_IN_PROGRESS'));
-    if (!this.config.benefits.includes(benefit)) return Promise.reject(new PasserelleError('BENEFIT_NOT_ALLOWED', `this terminal offers ${this.config.benefits.join(', ')}`));
+    const { benefits } = this.terminal.runtime.settings();
+    if (!benefits.includes(benefit)) return Promise.reject(new PasserelleError('BENEFIT_NOT_ALLOWED', `this terminal offers ${benefits.join(', ')}`));
     const sale = this.terminal.runtime.sale(benefit, amount);
     this.#current = sale;
     void sale.then(
@@ -143,7 +144,8 @@ export class TerminalService {
       terminalId: this.config.terminalId,
       partner: this.config.enrolment?.partnerName ?? null,
       version: VERSION,
-      benefits: this.config.benefits,
+      benefits: this.terminal.runtime.settings().benefits,
+      settingsVersion: this.terminal.runtime.settings().version,
       state: this.terminal.runtime.state.tag,
       stopping: this.#stopping !== undefined,
       link: this.terminal.runtime.linkStatus(),
@@ -166,7 +168,7 @@ export class TerminalService {
       software: VERSION,
       policyVersion: policy?.version ?? null,
       hotlistVersion: hotlist.version > 0 ? hotlist.version : null,
-      configVersion: null,
+      settingsVersion: this.terminal.runtime.settings().version,
       queue: { pending: q.pending, oldestPendingAt: q.oldestPendingAt, offlinePending: q.offlinePending, offlinePendingCents: q.offlinePendingCents },
       devices: this.devices(),
       lastSaleAt: this.#lastSaleAt ?? null,

@@ -34,7 +34,7 @@ const body = (o: Partial<HeartbeatBody> = {}): HeartbeatBody => ({
   software: '0.1.0',
   policyVersion: 3,
   hotlistVersion: 12,
-  configVersion: null,
+  settingsVersion: null,
   queue: { pending: 4, oldestPendingAt: Date.now() - 3_600_000, offlinePending: 3, offlinePendingCents: 4200 },
   devices: { nfc: 'ok', pad: 'PAD_UNAVAILABLE', qr: 'none' },
   lastSaleAt: Date.now() - 7_200_000,

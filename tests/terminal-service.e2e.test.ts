@@ -238,6 +238,21 @@ describe('the terminal service, enrolled and run as separate processes on real d
     expect(seen).toMatchObject({ state: 'online', software: expect.any(String), lastSaleAt: expect.any(String), queue: { pending: 0 }, devices: { nfc: 'ok', pad: 'ok', qr: 'none' } });
   }, 60_000);
 
+  it('settings set at the gateway reach the running service, apply whole, and come back in its heartbeat', async () => {
+    const put = await api('PUT', `/terminals/${TID}/settings`, { benefits: ['LEISURE_BOOKS'], replyTimeoutMs: 1500, heartbeatS: 1 });
+    expect(put.status).toBe(200);
+    const st = await until(service!, 'the settings applied', (s) => s.settingsVersion === 1);
+    expect(st.benefits).toEqual(['LEISURE_BOOKS']);
+    expect((await control(service!, 'POST', '/v1/sales', { benefit: 'SCHOOL_BOOKS', amount: 100 })).json.error.code).toBe('BENEFIT_NOT_ALLOWED');
+    const end = Date.now() + 15_000;
+    let inForce: unknown;
+    while (Date.now() < end && inForce !== 1) {
+      inForce = (await api('GET', `/terminals/${TID}/settings`)).json.inForce;
+      if (inForce !== 1) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(inForce).toBe(1);
+  }, 30_000);
+
   it('SIGTERM during a sale waiting for its reply: the sale finishes (voided, accepted offline), the service exits 0, and after a restart the ledger holds it once', async () => {
     const s = service!;
     const before = await balance();

@@ -33,6 +33,8 @@ const ALLOWED: Readonly<Record<string, readonly ApiRole[] | typeof PUBLIC>> = {
   'GET /api/v1/partners': ['operator', 'technician'],
   'GET /api/v1/partners/:partnerId/terminals': ['operator', 'technician', 'partner'],
   'GET /api/v1/fleet': ['operator', 'technician', 'partner'],
+  'GET /api/v1/terminals/:terminalId/settings': ['operator', 'technician', 'partner'],
+  'PUT /api/v1/terminals/:terminalId/settings': OP,
   'GET /api/v1/tokens': OP,
   'POST /api/v1/tokens': OP,
   'DELETE /api/v1/tokens/:tokenId': OP,

@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Signer } from '../../protocol/crypto.ts';
 import type { CardRefs } from '../card-refs.ts';
 import type { EnrolmentContext } from '../enrolment.ts';
+import type { TerminalSettings } from '../../protocol/terminal-settings.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { BankAccount } from '../reimbursement/types.ts';
 
@@ -35,7 +36,11 @@ export const DEFAULT_API_CONFIG: ApiConfig = {
  * (gateway/enrolment.ts) and a way to drop a terminal's live broker connection when its key is replaced or
  * it is switched off.
  */
-export type FleetDeps = EnrolmentContext & { readonly disconnect: (terminalId: string) => void };
+export type FleetDeps = EnrolmentContext & {
+  readonly disconnect: (terminalId: string) => void;
+  /** Push a terminal's new settings (gateway/settings-publisher.ts). */
+  readonly publishSettings: (s: TerminalSettings) => void;
+};
 
 export interface ApiDeps {
   readonly ledger: Ledger;

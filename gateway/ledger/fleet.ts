@@ -1,3 +1,5 @@
+import type { TerminalSettings } from '../../protocol/terminal-settings.ts';
+
 /** One line of the audit log: who did what to which terminal, code, card or token (docs/security.md). */
 export interface AuditEntry {
   readonly id: number;
@@ -47,7 +49,7 @@ export interface TerminalHeartbeat {
   readonly software: string;
   readonly policyVersion: number | null;
   readonly hotlistVersion: number | null;
-  readonly configVersion: number | null;
+  readonly settingsVersion: number | null;
   readonly pending: number;
   readonly oldestPendingAt: number | null;
   readonly offlinePending: number;
@@ -72,6 +74,9 @@ export interface FleetFilter {
   readonly withUnsent?: boolean;
   readonly limit: number;
 }
+
+/** What the Region sets for a terminal; the ledger numbers the versions. */
+export type NewTerminalSettings = Omit<TerminalSettings, 'version' | 'issuedAt'>;
 
 /** The terminals in the field: their connects, the codes that enrol them, and the audit log of what was done. */
 export interface FleetLedger {
@@ -102,4 +107,9 @@ export interface FleetLedger {
   heartbeat(terminalId: string): TerminalHeartbeat | undefined;
   /** Terminals with their latest heartbeat: never heard first, then the longest silent; at most `limit` (1 to 1,000). */
   fleet(filter: FleetFilter): FleetEntry[];
+  /** Store the next version of a terminal's settings (the previous plus one, 1 for the first); returns it. */
+  setTerminalSettings(s: NewTerminalSettings, at: number, actor: string): TerminalSettings;
+  terminalSettings(terminalId: string): TerminalSettings | undefined;
+  /** Every terminal's settings in force, to push them again (a gateway restart, a new broker). */
+  allTerminalSettings(): TerminalSettings[];
 }

@@ -90,7 +90,7 @@ DROP TABLE transfers;
 ALTER TABLE transfers_v5 RENAME TO transfers;
 ${HOLDER_INDEX}
 INSERT INTO holder_search (holder, dossier_id) SELECT holder, id FROM dossiers;`,
-  // Version 6: the terminals' latest heartbeats, a new table the schema creates.
+  // Version 6: the terminals' latest heartbeats and their pushed settings, new tables the schema creates.
   5: '',
 };
 
@@ -452,13 +452,22 @@ CREATE TABLE IF NOT EXISTS terminal_heartbeats (
   software TEXT NOT NULL,
   policy_version INTEGER,
   hotlist_version INTEGER,
-  config_version INTEGER,
+  settings_version INTEGER,
   pending INTEGER NOT NULL CHECK (pending >= 0),
   oldest_pending_at INTEGER,
   offline_pending INTEGER NOT NULL CHECK (offline_pending >= 0),
   offline_pending_cents INTEGER NOT NULL CHECK (offline_pending_cents >= 0),
   devices TEXT NOT NULL,
   last_sale_at INTEGER
+) STRICT, WITHOUT ROWID;
+-- The settings the Region set for a terminal (protocol/terminal-settings.ts), pushed signed; the version
+-- counts up per terminal.
+CREATE TABLE IF NOT EXISTS terminal_settings (
+  terminal_id TEXT PRIMARY KEY REFERENCES terminals(id),
+  version INTEGER NOT NULL CHECK (version >= 1),
+  issued_at INTEGER NOT NULL,
+  issued_by TEXT NOT NULL,
+  settings TEXT NOT NULL
 ) STRICT, WITHOUT ROWID;
 -- Single-use, expiring codes an operator makes for one terminal id of one partner: the terminal presents
 -- one with the public key it made, and exists from then on (gateway/enrolment.ts). Only a hash of the

@@ -4,7 +4,8 @@ import type { CardLoadRow } from '../bulk/types.ts';
 import type { CampaignDef } from '../campaigns.ts';
 import type { Statement } from '../reimbursement/types.ts';
 import type { PinGate } from '../rules.ts';
-import type { CardRecord, CardSearch, IssueCard, Opposition, OppositionResult, Suspension, CorrectionResult, ExpiryResult, LedgerItem, CommitOutcome, TerminalSync, TransferRecord, StoredRequest, AuditEntry, TerminalContact, EnrolmentCodeRecord, TerminalHeartbeat, FleetEntry, FleetFilter, GroupList, GroupSale, GroupSaleResult, CardHotlistEntry, OfflineReport, PartnerRecord, TerminalRecord, ProofResult, ApiTokenRecord, LoadRecord, BulkLoadResult, WalletView, HistoryEntry, Ledger } from './ledger.ts';
+import type { TerminalSettings } from '../../protocol/terminal-settings.ts';
+import type { CardRecord, CardSearch, IssueCard, Opposition, OppositionResult, Suspension, CorrectionResult, ExpiryResult, LedgerItem, CommitOutcome, TerminalSync, TransferRecord, StoredRequest, AuditEntry, TerminalContact, EnrolmentCodeRecord, TerminalHeartbeat, FleetEntry, FleetFilter, NewTerminalSettings, GroupList, GroupSale, GroupSaleResult, CardHotlistEntry, OfflineReport, PartnerRecord, TerminalRecord, ProofResult, ApiTokenRecord, LoadRecord, BulkLoadResult, WalletView, HistoryEntry, Ledger } from './ledger.ts';
 import { SqliteStore, type SqliteLedgerOptions } from './sqlite/store.ts';
 import { SqliteRegistry } from './sqlite/registry.ts';
 import { SqliteFleet } from './sqlite/fleet.ts';
@@ -152,6 +153,15 @@ export class SqliteLedger implements Ledger {
   }
   fleet(filter: FleetFilter): FleetEntry[] {
     return this.#fleet.fleet(filter);
+  }
+  setTerminalSettings(s: NewTerminalSettings, at: number, actor: string): TerminalSettings {
+    return this.#fleet.setTerminalSettings(s, at, actor);
+  }
+  terminalSettings(terminalId: string): TerminalSettings | undefined {
+    return this.#fleet.terminalSettings(terminalId);
+  }
+  allTerminalSettings(): TerminalSettings[] {
+    return this.#fleet.allTerminalSettings();
   }
 
   // Cards and their dossiers

@@ -30,7 +30,7 @@ beforeEach(() => {
   monotonic = 0;
   const open = openSignedByGateway({ gatewaySignPublicKey: gateway.publicKey, verifier: new NodeVerifier(), roots: new VerifiedRoots(4), log: silentLogger });
   const clock = { now: () => NOW, monotonicMs: () => monotonic, setTimer: () => () => {} };
-  trust = new Trust({ outbox, link: { follow: (topic, on) => void followed.set(topic, on) }, clock, open, log: silentLogger });
+  trust = new Trust({ terminalId: 'T-TEST-01', outbox, link: { follow: (topic, on) => void followed.set(topic, on) }, clock, open, log: silentLogger });
 });
 afterEach(() => outbox.close());
 

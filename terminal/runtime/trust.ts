@@ -1,6 +1,8 @@
 import type { Logger } from '../../common/log.ts';
 import { regionDate, startOfRegionDay } from '../../common/paris-time.ts';
+import { PasserelleError } from '../../protocol/errors.ts';
 import { parseJson } from '../../protocol/messages.ts';
+import { settingsTopic, TerminalSettingsDoc } from '../../protocol/terminal-settings.ts';
 import { HOTLIST_FULL_TOPIC, HOTLIST_TOPIC, HotlistDoc, POLICY_TOPIC, PolicyDoc, MAX_PUSH_BYTES, type HotlistReason } from '../../protocol/offline.ts';
 import type { Clock } from '../bindings.ts';
 import type { Link } from '../link.ts';
@@ -16,6 +18,7 @@ import type { OpenSigned } from './gateway-signed.ts';
  */
 
 export interface TrustDeps {
+  readonly terminalId: string;
   readonly outbox: TrustStore & Pick<RecordStore, 'stats' | 'offlineSinceForCard'>;
   readonly link: Pick<Link, 'follow'>;
   readonly clock: Clock;
@@ -38,7 +41,7 @@ export class Trust {
     this.#d = d;
   }
 
-  /** The offline policy and the hotlist, pushed (retained) by the gateway and signed with its key. */
+  /** The offline policy and the hotlist, and this terminal's settings, pushed (retained) by the gateway and signed with its key. */
   onPush(topic: string, payload: Buffer, retained: boolean): void {
     const message = this.#d.open(payload, MAX_PUSH_BYTES);
     if (!message) return;
@@ -57,6 +60,13 @@ export class Trust {
         if (result === 'applied') log.info({ version: doc.version, entries: doc.entries.length, full: doc.full }, 'hotlist applied');
         // A live (not retained) hotlist was signed moments ago: it tells the time too.
         if (!retained && (result === 'applied' || result === 'refreshed')) this.noteGatewayTime(doc.issuedAt);
+        return;
+      }
+      if (topic === settingsTopic(this.#d.terminalId)) {
+        const doc = parseJson(TerminalSettingsDoc, message, 'terminal settings').body;
+        if (doc.terminalId !== this.#d.terminalId) throw new PasserelleError('REPLY_UNEXPECTED', `settings for terminal ${doc.terminalId}`);
+        // Kept whole, and only when newer: the runtime reads them at each use (a sale's timer, a resend, the cashier's choices).
+        if (o.setSettings(doc)) log.info({ version: doc.version, benefits: doc.benefits }, 'settings pushed by the gateway applied');
         return;
       }
       log.warn({ topic }, 'message on an unexpected topic ignored');

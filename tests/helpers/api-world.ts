@@ -14,6 +14,7 @@ import type { ApiConfig, FleetDeps } from '../../gateway/api/deps.ts';
 import { gatewayKeysFrom } from '../../gateway/keys.ts';
 import { createApiToken } from '../../gateway/api/tokens.ts';
 import { nodeSigner } from '../../protocol/crypto.ts';
+import type { TerminalSettings } from '../../protocol/terminal-settings.ts';
 
 /** The card issuer key of API test worlds. */
 export const testIssuer = nodeSigner(new Uint8Array(32).fill(9));
@@ -21,11 +22,12 @@ export const testCardRefs = cardRefs(new Uint8Array(32).fill(11));
 
 export const UNLIMITED = { perMinute: 1_000_000, anonymousPerMinute: 1_000_000 };
 
-/** The fleet side of API test worlds: no broker; the terminals the API dropped are recorded. */
-export function testFleet(): FleetDeps & { readonly disconnected: string[] } {
+/** The fleet side of API test worlds: no broker; the terminals the API dropped and the settings it pushed are recorded. */
+export function testFleet(): FleetDeps & { readonly disconnected: string[]; readonly pushed: TerminalSettings[] } {
   const keys = gatewayKeysFrom(new Uint8Array(32).fill(3), new Uint8Array(32).fill(4), new Uint8Array(32).fill(9));
   const disconnected: string[] = [];
-  return { signer: keys.signer, keys, mqttUrl: 'mqtt://127.0.0.1:1884', disconnect: (id) => void disconnected.push(id), disconnected };
+  const pushed: TerminalSettings[] = [];
+  return { signer: keys.signer, keys, mqttUrl: 'mqtt://127.0.0.1:1884', disconnect: (id) => void disconnected.push(id), disconnected, publishSettings: (s) => void pushed.push(s), pushed };
 }
 
 /**

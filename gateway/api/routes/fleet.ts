@@ -1,9 +1,12 @@
 import { Type } from '@sinclair/typebox';
 import type { FleetEntry } from '../../ledger/ledger.ts';
-import { allow, checkPartnerScope, ownPartner, principalOf } from '../auth.ts';
+import { PARTNER_TYPES } from '../../../protocol/benefits.ts';
+import { PasserelleError } from '../../../protocol/errors.ts';
+import { HeartbeatS, OfferedBenefits, ReplyTimeoutMs, ResendIntervalMs } from '../../../protocol/terminal-settings.ts';
+import { actorOf, allow, checkPartnerScope, ownPartner, principalOf } from '../auth.ts';
 import type { Api, ApiDeps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
-import { meta, Obj, PartnerId, Timestamp } from '../schemas.ts';
+import { meta, Obj, PartnerId, TerminalId, Timestamp } from '../schemas.ts';
 import { iso } from '../views.ts';
 
 /**
@@ -27,7 +30,7 @@ const FleetTerminal = Obj({
   startedAt: Nullable(Timestamp),
   policyVersion: Nullable(Type.Integer()),
   hotlistVersion: Nullable(Type.Integer()),
-  configVersion: Nullable(Type.Integer()),
+  settingsVersion: Nullable(Type.Integer()),
   queue: Type.Union([
     Obj({
       pending: Type.Integer({ description: 'Records not yet acknowledged by the gateway, as the terminal last reported' }),
@@ -49,7 +52,95 @@ const FleetQuery = Obj({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 200 })),
 });
 
-export function fleetRoutes(api: Api, { ledger, now, config }: ApiDeps): void {
+const SettingsParams = Obj({ terminalId: TerminalId });
+
+const NewSettings = Obj({
+  benefits: OfferedBenefits,
+  replyTimeoutMs: Type.Optional(ReplyTimeoutMs),
+  resendIntervalMs: Type.Optional(ResendIntervalMs),
+  heartbeatS: Type.Optional(HeartbeatS),
+});
+
+const SettingsView = Obj({
+  terminalId: Type.String(),
+  settings: Type.Union([
+    Obj({
+      version: Type.Integer(),
+      issuedAt: Timestamp,
+      benefits: Type.Array(Type.String()),
+      replyTimeoutMs: Type.Integer(),
+      resendIntervalMs: Type.Integer(),
+      heartbeatS: Type.Integer(),
+    }),
+    Type.Null(),
+  ], { description: 'null: none set at the gateway; the terminal runs with what it was enrolled with' }),
+  inForce: Nullable(Type.Integer({ description: "The settings version the terminal's latest heartbeat reported (null: its enrolment settings, or never heard)" })),
+});
+
+function settingsView(ledger: ApiDeps['ledger'], terminalId: string) {
+  const s = ledger.terminalSettings(terminalId);
+  return {
+    terminalId,
+    settings: s ? { version: s.version, issuedAt: iso(s.issuedAt), benefits: [...s.benefits], replyTimeoutMs: s.replyTimeoutMs, resendIntervalMs: s.resendIntervalMs, heartbeatS: s.heartbeatS } : null,
+    inForce: ledger.heartbeat(terminalId)?.settingsVersion ?? null,
+  };
+}
+
+export function fleetRoutes(api: Api, { ledger, now, config, fleet }: ApiDeps): void {
+  api.get(
+    '/terminals/:terminalId/settings',
+    {
+      config: allow('operator', 'technician', 'partner'),
+      schema: { ...meta('terminals', "A terminal's settings set at the gateway, and the version it reports in force (a partner reads its own)"), params: SettingsParams, response: { 200: SettingsView, ...ERRORS } },
+    },
+    async (req) => {
+      const t = ledger.terminal(req.params.terminalId);
+      if (!t) throw new PasserelleError('NOT_FOUND', `no terminal ${req.params.terminalId}`);
+      checkPartnerScope(principalOf(req), t.partnerId);
+      return settingsView(ledger, t.id);
+    },
+  );
+
+  api.put(
+    '/terminals/:terminalId/settings',
+    {
+      config: allow('operator'),
+      schema: {
+        ...meta('terminals', "Set a terminal's benefits and timeouts: the next version, pushed signed to the terminal, which applies it whole and reports it in its heartbeat"),
+        params: SettingsParams,
+        body: NewSettings,
+        response: { 200: SettingsView, ...ERRORS },
+      },
+    },
+    async (req) => {
+      const t = ledger.terminal(req.params.terminalId);
+      if (!t) throw new PasserelleError('NOT_FOUND', `no terminal ${req.params.terminalId}`);
+      const partner = ledger.partner(t.partnerId)!;
+      const allowed: readonly string[] = PARTNER_TYPES[partner.type].benefits;
+      const refused = req.body.benefits.filter((b) => !allowed.includes(b));
+      if (refused.length > 0) throw new PasserelleError('BENEFIT_NOT_ALLOWED', `a ${partner.type} may not debit ${refused.join(', ')} (R10)`);
+      const at = now();
+      const s = ledger.atomically(() => {
+        const set = ledger.setTerminalSettings(
+          {
+            terminalId: t.id,
+            benefits: req.body.benefits,
+            replyTimeoutMs: req.body.replyTimeoutMs ?? ReplyTimeoutMs.default,
+            resendIntervalMs: req.body.resendIntervalMs ?? ResendIntervalMs.default,
+            heartbeatS: req.body.heartbeatS ?? HeartbeatS.default,
+          },
+          at,
+          actorOf(req),
+        );
+        ledger.addAudit({ at, actor: actorOf(req), action: 'terminal.settings-set', subject: t.id, details: { ...set } });
+        return set;
+      });
+      fleet.publishSettings(s);
+      return settingsView(ledger, t.id);
+    },
+  );
+
+
   api.get(
     '/fleet',
     {
@@ -90,7 +181,7 @@ function fleetView(e: FleetEntry, at: number, onlineWithinS: number, money: bool
     startedAt: ts(h?.startedAt),
     policyVersion: h?.policyVersion ?? null,
     hotlistVersion: h?.hotlistVersion ?? null,
-    configVersion: h?.configVersion ?? null,
+    settingsVersion: h?.settingsVersion ?? null,
     queue:
       h === null
         ? null

@@ -1,4 +1,5 @@
-import type { AuditEntry, TerminalContact, EnrolmentCodeRecord, FleetEntry, FleetFilter, FleetLedger, TerminalHeartbeat } from '../ledger.ts';
+import type { TerminalSettings } from '../../../protocol/terminal-settings.ts';
+import type { AuditEntry, TerminalContact, EnrolmentCodeRecord, FleetEntry, FleetFilter, FleetLedger, NewTerminalSettings, TerminalHeartbeat } from '../ledger.ts';
 import type { SqliteStore } from './store.ts';
 
 /** Terminals in the field: their connects (gateway/contacts.ts), enrolment codes (gateway/enrolment.ts) and the audit log (docs/security.md). */
@@ -91,21 +92,52 @@ export class SqliteFleet implements FleetLedger {
   recordHeartbeat(h: TerminalHeartbeat): boolean {
     const r = this.#st.db
       .prepare(
-        `INSERT INTO terminal_heartbeats (terminal_id, received_at, sent_at, started_at, software, policy_version, hotlist_version, config_version, pending, oldest_pending_at, offline_pending, offline_pending_cents, devices, last_sale_at)
+        `INSERT INTO terminal_heartbeats (terminal_id, received_at, sent_at, started_at, software, policy_version, hotlist_version, settings_version, pending, oldest_pending_at, offline_pending, offline_pending_cents, devices, last_sale_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (terminal_id) DO UPDATE SET received_at = excluded.received_at, sent_at = excluded.sent_at, started_at = excluded.started_at, software = excluded.software,
-           policy_version = excluded.policy_version, hotlist_version = excluded.hotlist_version, config_version = excluded.config_version, pending = excluded.pending,
+           policy_version = excluded.policy_version, hotlist_version = excluded.hotlist_version, settings_version = excluded.settings_version, pending = excluded.pending,
            oldest_pending_at = excluded.oldest_pending_at, offline_pending = excluded.offline_pending, offline_pending_cents = excluded.offline_pending_cents,
            devices = excluded.devices, last_sale_at = excluded.last_sale_at
          WHERE excluded.sent_at > terminal_heartbeats.sent_at`,
       )
-      .run(h.terminalId, h.receivedAt, h.sentAt, h.startedAt, h.software, h.policyVersion, h.hotlistVersion, h.configVersion, h.pending, h.oldestPendingAt, h.offlinePending, h.offlinePendingCents, JSON.stringify(h.devices), h.lastSaleAt);
+      .run(h.terminalId, h.receivedAt, h.sentAt, h.startedAt, h.software, h.policyVersion, h.hotlistVersion, h.settingsVersion, h.pending, h.oldestPendingAt, h.offlinePending, h.offlinePendingCents, JSON.stringify(h.devices), h.lastSaleAt);
     return r.changes === 1;
   }
 
   heartbeat(terminalId: string): TerminalHeartbeat | undefined {
     const row = this.#st.db.prepare<[string], HeartbeatRow>(`SELECT ${HEARTBEAT_COLUMNS} FROM terminal_heartbeats h WHERE terminal_id = ?`).get(terminalId);
     return row && heartbeatOf(row);
+  }
+
+  setTerminalSettings(n: NewTerminalSettings, at: number, actor: string): TerminalSettings {
+    const db = this.#st.db;
+    return db.transaction(() => {
+      const held = db.prepare<[string], { version: number }>('SELECT version FROM terminal_settings WHERE terminal_id = ?').get(n.terminalId);
+      const s: TerminalSettings = { ...n, version: (held?.version ?? 0) + 1, issuedAt: at };
+      this.#st.run(
+        () =>
+          db
+            .prepare(
+              `INSERT INTO terminal_settings (terminal_id, version, issued_at, issued_by, settings) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (terminal_id) DO UPDATE SET version = excluded.version, issued_at = excluded.issued_at, issued_by = excluded.issued_by, settings = excluded.settings`,
+            )
+            .run(s.terminalId, s.version, at, actor, JSON.stringify(s)),
+        `settings of terminal ${n.terminalId}`,
+      );
+      return s;
+    })();
+  }
+
+  terminalSettings(terminalId: string): TerminalSettings | undefined {
+    const row = this.#st.db.prepare<[string], { settings: string }>('SELECT settings FROM terminal_settings WHERE terminal_id = ?').get(terminalId);
+    return row && (JSON.parse(row.settings) as TerminalSettings);
+  }
+
+  allTerminalSettings(): TerminalSettings[] {
+    return this.#st.db
+      .prepare<[], { settings: string }>('SELECT settings FROM terminal_settings ORDER BY terminal_id')
+      .all()
+      .map((r) => JSON.parse(r.settings) as TerminalSettings);
   }
 
   fleet(filter: FleetFilter): FleetEntry[] {
@@ -163,7 +195,7 @@ function enrolmentCodeOf(r: EnrolmentCodeRow): EnrolmentCodeRecord {
 }
 
 const HEARTBEAT_COLUMNS =
-  'h.terminal_id AS terminal_id, h.received_at AS received_at, h.sent_at AS sent_at, h.started_at AS started_at, h.software AS software, h.policy_version AS policy_version, h.hotlist_version AS hotlist_version, h.config_version AS config_version, h.pending AS pending, h.oldest_pending_at AS oldest_pending_at, h.offline_pending AS offline_pending, h.offline_pending_cents AS offline_pending_cents, h.devices AS devices, h.last_sale_at AS last_sale_at';
+  'h.terminal_id AS terminal_id, h.received_at AS received_at, h.sent_at AS sent_at, h.started_at AS started_at, h.software AS software, h.policy_version AS policy_version, h.hotlist_version AS hotlist_version, h.settings_version AS settings_version, h.pending AS pending, h.oldest_pending_at AS oldest_pending_at, h.offline_pending AS offline_pending, h.offline_pending_cents AS offline_pending_cents, h.devices AS devices, h.last_sale_at AS last_sale_at';
 
 interface HeartbeatRow {
   terminal_id: string;
@@ -173,7 +205,7 @@ interface HeartbeatRow {
   software: string;
   policy_version: number | null;
   hotlist_version: number | null;
-  config_version: number | null;
+  settings_version: number | null;
   pending: number;
   oldest_pending_at: number | null;
   offline_pending: number;
@@ -191,7 +223,7 @@ function heartbeatOf(r: HeartbeatRow): TerminalHeartbeat {
     software: r.software,
     policyVersion: r.policy_version,
     hotlistVersion: r.hotlist_version,
-    configVersion: r.config_version,
+    settingsVersion: r.settings_version,
     pending: r.pending,
     oldestPendingAt: r.oldest_pending_at,
     offlinePending: r.offline_pending,
