@@ -91,6 +91,15 @@ terminal
   .option('--log-level <level>', 'debug, info, warn or error', 'info')
   .action(lazy(() => import('./terminal.ts'), 'terminalStartCommand'));
 terminal
+  .command('update')
+  .description("install a new version beside the one in force and switch to it only once the queue is drained (else QUEUE_NOT_EMPTY, nothing switched); the new version must come up with its devices and reach the gateway, or the previous one is put back (UPDATE_ROLLED_BACK)")
+  .requiredOption('--release <dir>', 'the new version: a directory with package.json, bin/ and node_modules/ built for this terminal')
+  .requiredOption('-c, --config <file>', "the terminal's JSON config (to reach the running service)")
+  .option('--root <dir>', 'where releases/<version> and the current symlink live', '/opt/passerelle')
+  .option('--drain-timeout <seconds>', 'how long to wait for the queue to be sent', '120')
+  .option('--check-timeout <seconds>', 'how long the new version has to come up ready', '60')
+  .action(lazy(() => import('./terminal.ts'), 'terminalUpdateCommand'));
+terminal
   .command('enrol')
   .description("enrol this terminal: makes its key on the device, sends the public key with the Region's enrolment code, checks the signed answer and writes terminal.json, terminal.key (0600) and gateway-public.json into an empty directory")
   .requiredOption('--gateway <url>', "the gateway's HTTP address, e.g. https://passerelle.example or http://127.0.0.1:8080")

@@ -11,6 +11,7 @@ import { openDevices } from '../terminal/devices/open.ts';
 import { formatChecklist, runDoctor } from '../terminal/doctor.ts';
 import { enrolTerminal } from '../terminal/enrol.ts';
 import { provisioned, TerminalService } from '../terminal/service.ts';
+import { updateTerminal } from '../terminal/update.ts';
 import { MqttLink } from '../terminal/link.ts';
 import { Outbox } from '../terminal/outbox.ts';
 import { decodeQrFrame } from '../terminal/qr-decode.ts';
@@ -131,10 +132,14 @@ export interface StartCommandOptions {
 export async function terminalStartCommand(o: StartCommandOptions): Promise<void> {
   const log = createLogger({ name: 'terminal', level: o.logLevel ?? 'info' });
   const service = await TerminalService.start({ configFile: o.config, log });
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  // A signal, or a shutdown asked on the control endpoint (an update): the supervisor starts the version in force.
+  const signal = await Promise.race([
+    new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    }),
+    service.whenStopped().then(() => 'shutdown' as const),
+  ]);
   log.info({ signal }, 'stopping');
   try {
     await service.stop();
@@ -144,4 +149,33 @@ export async function terminalStartCommand(o: StartCommandOptions): Promise<void
   }
   // Device libraries may keep handles (pcscd's monitor): the service is stopped, so the process ends here.
   log.flush(() => process.exit());
+}
+
+export interface UpdateCommandOptions {
+  readonly release: string;
+  readonly config: string;
+  readonly root: string;
+  readonly drainTimeout: string;
+  readonly checkTimeout: string;
+}
+
+/** `passerelle terminal update`: terminal/update.ts, with its progress in French for the technician. */
+export async function terminalUpdateCommand(o: UpdateCommandOptions): Promise<void> {
+  const seconds = (text: string, name: string) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1 || n > 3600) throw new PasserelleError('CONFIG_INVALID', `--${name} is a whole number of seconds from 1 to 3600`);
+    return n;
+  };
+  const config = parseConfig(TerminalConfigSchema, readJsonFile(o.config), o.config);
+  const log = createLogger({ level: 'warn', name: 'update' });
+  const done = await updateTerminal({
+    root: o.root,
+    release: o.release,
+    config,
+    drainTimeoutS: seconds(o.drainTimeout, 'drain-timeout'),
+    checkTimeoutS: seconds(o.checkTimeout, 'check-timeout'),
+    log,
+    say: (line) => console.log(line),
+  });
+  console.log(`Mise à jour terminée : version ${done.from} → ${done.to}.`);
 }

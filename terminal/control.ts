@@ -23,7 +23,16 @@ export interface ControlDeps {
   status(): unknown;
   sale(benefit: Benefit, amount: number): Promise<Outcome>;
   cancel(): void;
+  /** No new sale while on (an update drains the queue), for at most `forS`; returns the status. */
+  maintenance(on: boolean, forS?: number): unknown;
+  /** Stop the service as SIGTERM does (the supervisor starts the version in force again). */
+  shutdown(): void;
 }
+
+const MaintenanceBody = Type.Object(
+  { on: Type.Boolean(), forS: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, description: 'Bound: maintenance ends by itself after this (default 600)' })) },
+  { additionalProperties: false },
+);
 
 export interface ControlOptions {
   readonly port: number;
@@ -86,6 +95,13 @@ export async function startControl(deps: ControlDeps, o: ControlOptions): Promis
   app.post('/v1/sales/cancel', async (_req, reply) => {
     deps.cancel();
     return reply.code(204).send();
+  });
+  app.post<{ Body: Static<typeof MaintenanceBody> }>('/v1/maintenance', { schema: { body: MaintenanceBody } }, async (req) => deps.maintenance(req.body.on, req.body.forS));
+  app.post('/v1/shutdown', async (_req, reply) => {
+    // Answered first: the stop closes this endpoint.
+    void reply.code(202).send({ stopping: true });
+    setImmediate(() => deps.shutdown());
+    return reply;
   });
 
   await app.listen({ host: '127.0.0.1', port: o.port }).catch((e: NodeJS.ErrnoException) => {

@@ -60,6 +60,9 @@ export class TerminalService {
   #stopping: Promise<void> | undefined;
   #lastSaleAt: number | undefined;
   #heartbeat: HeartbeatReporter | undefined;
+  #maintenance: NodeJS.Timeout | undefined;
+  #resolveStopped!: () => void;
+  readonly #stopped = new Promise<void>((r) => (this.#resolveStopped = r));
   readonly #startedAt = Date.now();
 
   private constructor(config: TerminalConfig, terminal: Terminal, bindings: DeviceBindings, devices: OpenedDevices, log: Logger) {
@@ -100,7 +103,13 @@ export class TerminalService {
     terminal.runtime.onSettled = (s) => log.info({ txnId: s.txnId, status: s.status }, 'record settled by the gateway');
     try {
       service.#control = await startControl(
-        { status: () => service.status(), sale: (b, a) => service.sale(b, a), cancel: () => terminal.runtime.cancel() },
+        {
+          status: () => service.status(),
+          sale: (b, a) => service.sale(b, a),
+          cancel: () => terminal.runtime.cancel(),
+          maintenance: (on, forS) => service.maintenance(on, forS),
+          shutdown: () => void service.stop(),
+        },
         { port: config.control.port, file: config.control.file ?? join(dirname(config.outboxFile), 'control.json'), log },
       );
     } catch (e) {
@@ -115,9 +124,22 @@ export class TerminalService {
     return service;
   }
 
-  /** One sale at a time, as the cashier's page or the till asks for it; refused once stopping. */
+  /**
+   * Maintenance for an update (terminal/update.ts): no new sale is taken until it is switched off or
+   * `forS` passes (an update that dies does not leave the terminal unable to sell); the sale in progress
+   * finishes as usual. Returns the status.
+   */
+  maintenance(on: boolean, forS = 600): ReturnType<TerminalService['status']> {
+    clearTimeout(this.#maintenance);
+    this.#maintenance = on ? setTimeout(() => (this.#maintenance = undefined), forS * 1000) : undefined;
+    this.#log.info({ on, forS: on ? forS : undefined }, on ? 'maintenance: no new sale' : 'maintenance over: selling again');
+    return this.status();
+  }
+
+  /** One sale at a time, as the cashier's page or the till asks for it; refused once stopping or in maintenance. */
   sale(benefit: Benefit, amount: number): Promise<Outcome> {
     if (this.#stopping) return Promise.reject(new PasserelleError('TERMINAL_STOPPING'));
+    if (this.#maintenance) return Promise.reject(new PasserelleError('UPDATE_IN_PROGRESS'));
     if (this.#current) return Promise.reject(new PasserelleError('SALE_IN_PROGRESS'));
     const { benefits } = this.terminal.runtime.settings();
     if (!benefits.includes(benefit)) return Promise.reject(new PasserelleError('BENEFIT_NOT_ALLOWED', `this terminal offers ${benefits.join(', ')}`));
@@ -148,6 +170,8 @@ export class TerminalService {
       settingsVersion: this.terminal.runtime.settings().version,
       state: this.terminal.runtime.state.tag,
       stopping: this.#stopping !== undefined,
+      maintenance: this.#maintenance !== undefined,
+      pid: process.pid,
       link: this.terminal.runtime.linkStatus(),
       outbox: st,
       devices: this.devices(),
@@ -178,7 +202,13 @@ export class TerminalService {
   /** Stop as the class comment says; idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= this.#stop();
+    this.#stopping.then(this.#resolveStopped, this.#resolveStopped);
     return this.#stopping;
+  }
+
+  /** Resolves once the service stopped, whoever asked (a signal, the control endpoint's shutdown). */
+  whenStopped(): Promise<void> {
+    return this.#stopped;
   }
 
   async #stop(): Promise<void> {
@@ -198,6 +228,7 @@ export class TerminalService {
   #pendingAtStop: number | undefined;
 
   async #close(): Promise<void> {
+    clearTimeout(this.#maintenance);
     this.#heartbeat?.stop();
     await this.#control?.close();
     this.#pendingAtStop = this.terminal.outbox.stats().pending;
