@@ -93,7 +93,7 @@ async function api(method: string, path: string, body?: unknown): Promise<{ stat
   return { status: res.status, json: await res.json().catch(() => undefined) };
 }
 
-const enrolmentCode = async (): Promise<string> => (await api('POST', '/enrolment-codes', { partnerId: 'P-LIB-LYON', terminalId: TID })).json.code as string;
+const enrolmentCode = async (terminalId = TID): Promise<string> => (await api('POST', '/enrolment-codes', { partnerId: 'P-LIB-LYON', terminalId })).json.code as string;
 
 async function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = cli(args);
@@ -297,6 +297,32 @@ describe('the terminal service, enrolled and run as separate processes on real d
     await until(service, 'the queue drained', (st) => st.link.state === 'online' && st.outbox.pending === 0, 30_000);
     expect(await balance()).toBe(before - 150);
   }, 90_000);
+
+  it('a used, a wrong and an expired code are each refused on the technician\'s screen with their code and French text', async () => {
+    let n = 0;
+    const enrol = (code: string) => run(['terminal', 'enrol', '--gateway', `http://127.0.0.1:${httpPort}`, '--code', code, '--dir', join(root, `other-${++n}`)]);
+    // Codes for another terminal of the same partner: this one keeps its key.
+    const fresh = await enrolmentCode('T-LIB-LYON-32');
+    const used = await enrol(fresh);
+    expect(used.code).toBe(0);
+    const wrongOf = async () => {
+      const c = await enrolmentCode('T-LIB-LYON-32');
+      return c.slice(0, 5) + (c[5] === 'A' ? 'B' : 'A') + c.slice(6);
+    };
+    const expiring = (await api('POST', '/enrolment-codes', { partnerId: 'P-LIB-LYON', terminalId: 'T-LIB-LYON-31', ttlS: 1 })).json.code as string;
+    await new Promise((r) => setTimeout(r, 1100));
+    for (const [code, expected, fr] of [
+      [fresh, 'ENROLMENT_CODE_USED (515)', "Code d'installation déjà utilisé"],
+      [await wrongOf(), 'ENROLMENT_CODE_INVALID (514)', "Code d'installation inconnu ou erroné"],
+      [expiring, 'ENROLMENT_CODE_EXPIRED (516)', "Code d'installation expiré"],
+    ] as const) {
+      const r = await enrol(code);
+      expect(r.code, code).toBe(1);
+      expect(r.stderr).toContain(expected);
+      expect(r.stderr).toContain(fr);
+      expect(existsSync(join(root, `other-${n}`, 'terminal.key'))).toBe(false);
+    }
+  }, 40_000);
 
   it("a re-enrolled terminal id's old key is refused at once: the running service is cut off and says so", async () => {
     const again = await run(['terminal', 'enrol', '--gateway', `http://127.0.0.1:${httpPort}`, '--code', await enrolmentCode(), '--dir', join(root, 'replacement')]);
