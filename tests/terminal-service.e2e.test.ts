@@ -279,6 +279,19 @@ describe('the terminal service, enrolled and run as separate processes on real d
     expect(await balance()).toBe(before - 200);
   }, 60_000);
 
+  it('SIGTERM while a sale waits for the card: the sale is cancelled, nothing recorded, the service exits 0', async () => {
+    const s = service!;
+    const pending = (await status(s)).outbox.pending;
+    const sale = control(s, 'POST', '/v1/sales', { benefit: 'LEISURE_BOOKS', amount: 500 });
+    await until(s, 'the sale screen', (st) => st.state === 'awaitingCredential');
+    const exit = exited(s.child);
+    s.child.kill('SIGTERM');
+    expect((await sale).json.outcome).toMatchObject({ kind: 'cancelled', code: 'SALE_CANCELLED' });
+    expect(await exit).toBe(0);
+    service = await startService();
+    expect((await status(service)).outbox.pending).toBe(pending);
+  }, 30_000);
+
   it('restarted while the gateway is gone (a cold start offline): sells offline, drains when the gateway is back', async () => {
     const before = await balance();
     await stop(gateway);
