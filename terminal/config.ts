@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { TerminalId } from '../protocol/messages.ts';
+import { BenefitSchema, TerminalId } from '../protocol/messages.ts';
 import { HeartbeatS, OfferedBenefits, ReplyTimeoutMs, ResendIntervalMs } from '../protocol/terminal-settings.ts';
 
 /**
@@ -72,6 +72,21 @@ export const TerminalConfigSchema = Type.Object(
     keyFile: Type.Optional(Type.String({ minLength: 1, description: "File holding the terminal's private seed (base64url), made at provisioning" })),
     gatewayKeysFile: Type.Optional(Type.String({ minLength: 1, description: "The gateway's public keys (gateway-public.json), given at provisioning" })),
     devices: DevicesSchema,
+    till: Type.Union(
+      [
+        Type.Null(),
+        Type.Object(
+          {
+            host: Type.String({ minLength: 1, maxLength: 64, default: '0.0.0.0', description: 'Address the till link listens on (the shop network)' }),
+            port: Type.Integer({ minimum: 0, maximum: 65535, default: 8888, description: 'TCP port of the till link (Caisse-AP over IP; 8888 is what tills expect)' }),
+            allow: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 32, default: ['127.0.0.1'], description: 'Addresses of the tills allowed to start sales (the protocol has no authentication)' }),
+            benefit: Type.Optional(BenefitSchema),
+          },
+          { additionalProperties: false },
+        ),
+      ],
+      { default: null, description: 'The till link (docs/till.md): null, none' },
+    ),
     control: Type.Object(
       {
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 7171, description: 'Loopback port of the control endpoint (cashier page, till link, technician); 0: any free port' }),

@@ -104,6 +104,7 @@ beforeEach(() => {
       keepaliveS: 30,
       heartbeatS: 60,
       devices: { nfc: { enabled: true, apduTimeoutMs: 500 }, pad: null, qr: { kind: 'none' } },
+      till: null,
       control: { port: 0 },
     },
     bindings: b,

@@ -13,6 +13,7 @@ import { TerminalConfigSchema, type TerminalConfig } from './config.ts';
 import { startControl, type Control } from './control.ts';
 import { deviceBindings, type DeviceBindings } from './devices/bindings.ts';
 import { HeartbeatReporter } from './heartbeat.ts';
+import { TillServer } from './till/server.ts';
 import { openDevices, type OpenedDevices } from './devices/open.ts';
 import type { Link } from './link.ts';
 import type { Outcome } from './sale.ts';
@@ -60,6 +61,7 @@ export class TerminalService {
   #stopping: Promise<void> | undefined;
   #lastSaleAt: number | undefined;
   #heartbeat: HeartbeatReporter | undefined;
+  #till: TillServer | undefined;
   #maintenance: NodeJS.Timeout | undefined;
   #resolveStopped!: () => void;
   readonly #stopped = new Promise<void>((r) => (this.#resolveStopped = r));
@@ -116,9 +118,20 @@ export class TerminalService {
       await service.#close();
       throw e;
     }
+    if (config.till) {
+      try {
+        service.#till = await TillServer.start(
+          { sale: (b, a) => service.sale(b, a), offered: () => terminal.runtime.settings().benefits },
+          { ...config.till, log: log.child({ ns: 'terminal.till' }) },
+        );
+      } catch (e) {
+        await service.#close();
+        throw e;
+      }
+    }
     const st = terminal.outbox.stats();
     log.info(
-      { version: VERSION, partner: config.enrolment?.partnerName, control: service.#control.url, gatewayUrl: config.gatewayUrl, pending: st.pending, devices: service.devices() },
+      { version: VERSION, partner: config.enrolment?.partnerName, control: service.#control.url, till: service.#till ? `${config.till!.host}:${service.#till.port}` : null, gatewayUrl: config.gatewayUrl, pending: st.pending, devices: service.devices() },
       'terminal service started',
     );
     return service;
@@ -172,6 +185,7 @@ export class TerminalService {
       stopping: this.#stopping !== undefined,
       maintenance: this.#maintenance !== undefined,
       pid: process.pid,
+      till: this.#till ? { port: this.#till.port } : null,
       link: this.terminal.runtime.linkStatus(),
       outbox: st,
       devices: this.devices(),
@@ -230,6 +244,7 @@ export class TerminalService {
   async #close(): Promise<void> {
     clearTimeout(this.#maintenance);
     this.#heartbeat?.stop();
+    await this.#till?.close();
     await this.#control?.close();
     this.#pendingAtStop = this.terminal.outbox.stats().pending;
     await this.terminal.close();
