@@ -37,6 +37,8 @@ export interface ServiceOptions {
   readonly log: Logger;
   /** Wrap the link (tests cut the network). */
   readonly wrapLink?: (link: Link) => Link;
+  /** Simulated devices instead of those the config names (tests, the benchmark, a demo). */
+  readonly devices?: { readonly bindings: DeviceBindings; close?(): Promise<void> };
 }
 
 /** How long past `replyTimeoutMs` a stop waits for a committed sale to finish (its fallback, its screen). */
@@ -79,13 +81,16 @@ export class TerminalService {
     const config = parseConfig(TerminalConfigSchema, readJsonFile(o.configFile), o.configFile);
     const { seed, gateway } = provisioned(config, o.configFile);
     const log = o.log.child({ terminalId: config.terminalId });
-    const devices = await openDevices(config.devices, { clock: systemClock, log: log.child({ ns: 'terminal.devices' }) });
+    const simulated = o.devices;
+    const devices: OpenedDevices = simulated
+      ? { failures: new Map(), close: async () => simulated.close?.() }
+      : await openDevices(config.devices, { clock: systemClock, log: log.child({ ns: 'terminal.devices' }) });
     for (const [device, e] of devices.failures) log.warn({ device, code: e.code, err: e.message }, 'device unavailable: sales that need it wait or fail; run passerelle terminal doctor');
     let terminal: Terminal;
     let bindings: DeviceBindings;
     const signer = nodeSigner(seed);
     try {
-      bindings = deviceBindings(devices, config.devices, { gateway, clock: systemClock, log: log.child({ ns: 'terminal.display' }) });
+      bindings = simulated?.bindings ?? deviceBindings(devices, config.devices, { gateway, clock: systemClock, log: log.child({ ns: 'terminal.display' }) });
       terminal = createTerminal(config, {
         bindings,
         signer,
