@@ -21,6 +21,7 @@ import { scratchDir } from './scratch.ts';
 import { outboxCommitBench } from './outbox-commit.ts';
 import { offlineDrainBench } from './offline-drain.ts';
 import { tapToApprovalBench } from './tap-to-approval.ts';
+import { tillToResultBench } from './till-to-result.ts';
 import type { ClosedResult, LoadgenCommand, LoadgenReport, LoadgenSetup, OpenResult } from './loadgen.ts';
 
 /**
@@ -30,7 +31,9 @@ import type { ClosedResult, LoadgenCommand, LoadgenReport, LoadgenSetup, OpenRes
  *  - "outbox-commit": the terminal's durable commit (outbox-commit.ts);
  *  - "offline-drain": 10,000 offline sales of one terminal settled after its link returns (offline-drain.ts);
  *  - "tap-to-approval": a card tap to its approved outcome through the card application, the outbox, the
- *    broker and the gateway (tap-to-approval.ts).
+ *    broker and the gateway (tap-to-approval.ts);
+ *  - "till-to-result": a Caisse-AP till's request to its answer through the terminal service and its till
+ *    link, beside the same sale started directly (till-to-result.ts).
  *
  * Scenario "online-debit": debits through the real path. Simulated terminals (a child
  * process, signing with node:crypto and checking every reply signature) → embedded aedes broker → gateway
@@ -90,6 +93,7 @@ const SCENARIOS: Record<string, (o: { quick?: boolean }) => Promise<void>> = {
   'outbox-commit': outboxCommitBench,
   'offline-drain': offlineDrainBench,
   'tap-to-approval': tapToApprovalBench,
+  'till-to-result': tillToResultBench,
 };
 
 /**

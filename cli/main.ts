@@ -146,9 +146,9 @@ program
 
 program
   .command('bench')
-  .description('online debits through the real path, the start-of-year bulk load, the durable outbox commit, the drain of 10,000 offline sales and tap-to-approval; a human summary and one JSON line per scenario')
+  .description('online debits through the real path, the start-of-year bulk load, the durable outbox commit, the drain of 10,000 offline sales, tap-to-approval and till-to-result; a human summary and one JSON line per scenario')
   .option('--quick', 'short phases (a smoke run, not a measurement)')
-  .option('--scenario <names>', 'only these scenarios, comma-separated: online-debit, bulk-load, outbox-commit, offline-drain, tap-to-approval')
+  .option('--scenario <names>', 'only these scenarios, comma-separated: online-debit, bulk-load, outbox-commit, offline-drain, tap-to-approval, till-to-result')
   .action(lazy(() => import('../bench/run.ts'), 'runBench'));
 
 try {

@@ -23,7 +23,11 @@ export class SimTill {
     socket.on('data', (d: string) => {
       this.#buffer += d;
       clearTimeout(this.#idle);
-      if (wholeRecordsEnd(this.#buffer) === this.#buffer.length) this.#idle = setTimeout(() => this.#deliver(), 5);
+      // An answer always carries AE: whole records with AE are the whole answer.
+      if (wholeRecordsEnd(this.#buffer) === this.#buffer.length) {
+        if (hasTag(this.#buffer, 'AE')) this.#deliver();
+        else this.#idle = setTimeout(() => this.#deliver(), 20);
+      }
     });
     socket.on('close', () => this.#waiter?.reject(new Error('the terminal closed the till connection')));
   }
@@ -77,5 +81,13 @@ export class SimTill {
 
   close(): void {
     this.#socket.destroy();
+  }
+}
+
+function hasTag(text: string, tag: string): boolean {
+  try {
+    return parseRecords(text).has(tag);
+  } catch {
+    return false;
   }
 }

@@ -35,7 +35,9 @@ describe('passerelle command line', () => {
     const r = run(['bench', '--quick'], 240_000);
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines.map((l) => l.scenario)).toEqual(['online-debit', 'bulk-load', 'outbox-commit', 'offline-drain', 'tap-to-approval']);
+    expect(lines.map((l) => l.scenario)).toEqual(['online-debit', 'bulk-load', 'outbox-commit', 'offline-drain', 'tap-to-approval', 'till-to-result']);
+    expect(lines[5]).toMatchObject({ sales: 200, errors: 0 });
+    for (const k of ['median_ms', 'p99_ms', 'direct_median_ms', 'direct_p99_ms', 'cpu_us_per_sale']) expect(lines[5]![k], k).toBeGreaterThan(0);
     expect(lines[4]).toMatchObject({ sales: 200, errors: 0, target_p99_ms: 50, target_crypto_ms: 1, terminal_crypto: 'node:crypto' });
     expect(lines[4]!.terminal_crypto_median_ms).toBeGreaterThan(0);
     expect(lines[4]!.cpu_us_per_sale).toBeGreaterThan(0);

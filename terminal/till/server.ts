@@ -9,9 +9,10 @@ import { encodeRecords, MAX_MESSAGE_BYTES, parseRecords, TillFormatError, wholeR
 
 /**
  * The till link: a TCP server on the terminal that a till (Odoo's point of sale, a vendor's till) drives
- * with Caisse-AP (caisse-ap.ts). A message has no end marker, so one is taken to end when it holds whole
- * records and nothing more arrived for `idleMs`; a message cut inside a record waits at most
- * `incompleteMs`. Bounded: `MAX_MESSAGE_BYTES` a message, `maxConnections` sockets, only addresses in
+ * with Caisse-AP (caisse-ap.ts). A message has no end marker: it is taken to end when it holds whole
+ * records with every tag its kind needs and nothing more arrived for `settleMs` (3 ms: optional tags in a
+ * second segment still join it), when it holds whole records and nothing more arrived for `idleMs`, or when
+ * the till closes its side; a message cut inside a record waits at most `incompleteMs`. Bounded: `MAX_MESSAGE_BYTES` a message, `maxConnections` sockets, only addresses in
  * `allow` (the protocol has no authentication: the partner lists its tills).
  *
  * One sale at a time (the runtime's rule); a request while one runs is refused at once with AF 05 and
@@ -30,7 +31,11 @@ export interface TillOptions {
   readonly allow: readonly string[];
   readonly benefit?: Benefit;
   readonly log: Logger;
+  /** A message of whole records that holds every tag its kind needs: handled after this pause (optional tags may follow). */
+  readonly settleMs?: number;
+  /** Whole records still missing a needed tag: handled (and most likely refused) after this pause. */
   readonly idleMs?: number;
+  /** A record cut short: waited for this long. */
   readonly incompleteMs?: number;
   readonly maxConnections?: number;
 }
@@ -100,7 +105,8 @@ export class TillServer {
         return;
       }
       const whole = wholeRecordsEnd(buffer) === buffer.length;
-      timer = setTimeout(() => void flush(), whole ? (this.#o.idleMs ?? 40) : (this.#o.incompleteMs ?? 2000));
+      const delay = !whole ? (this.#o.incompleteMs ?? 2000) : looksComplete(buffer) ? (this.#o.settleMs ?? 3) : (this.#o.idleMs ?? 40);
+      timer = setTimeout(() => void flush(), delay);
     });
     // The till finished writing: what it sent is the message (it may still read the answer, half-open).
     socket.on('end', () => {
@@ -192,6 +198,17 @@ export class TillServer {
     for (const s of this.#sockets) s.destroy();
     await new Promise<void>((r) => this.#server.close(() => r()));
   }
+}
+
+/** Whole records holding what a request needs (CZ CJ CA, and ZQ or CB CD CE): the till has most likely finished. */
+function looksComplete(text: string): boolean {
+  let r: Records;
+  try {
+    r = parseRecords(text);
+  } catch {
+    return false;
+  }
+  return r.has('CJ') && r.has('CA') && (r.has('ZQ') || (r.has('CB') && r.has('CD') && r.has('CE')));
 }
 
 function tillKey(t: TillId): string {
