@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import helmet from '@fastify/helmet';
+import { securityHeaders } from '../common/http-security.ts';
 import rateLimit from '@fastify/rate-limit';
 import { hashToken, lookupApiToken } from './api/tokens.ts';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -67,33 +67,6 @@ export interface HttpDeps {
  */
 function safeRequest(req: { method?: string; url?: string; ip?: string }): Record<string, unknown> {
   return { method: req.method, url: safeUrl(req.url ?? ''), remoteAddress: req.ip };
-}
-
-/**
- * Security headers on every answer (@fastify/helmet), with a strict content security policy: only this
- * origin's own scripts, styles, images and fonts, no inline script or style, no plugins, never framed,
- * forms posted only here, no referrer sent away. `upgrade-insecure-requests` is left out: the gateway also
- * serves plain HTTP on loopback, where upgrading would break the page.
- */
-function securityHeaders(app: FastifyInstance): void {
-  app.register(helmet, {
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: {
-        defaultSrc: ["'self'"],
-        baseUri: ["'none'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        fontSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'"],
-        objectSrc: ["'none'"],
-        frameAncestors: ["'none'"],
-        formAction: ["'self'"],
-      },
-    },
-    referrerPolicy: { policy: 'no-referrer' },
-  });
 }
 
 function healthRoute(app: FastifyInstance, health: () => HealthReport): void {

@@ -1,5 +1,8 @@
 import { encodeCardQr } from '../protocol/card.ts';
 import type { SimBindings } from './sim-bindings.ts';
+
+/** The simulated devices a youth uses: the reader, the camera, the pad (whatever the display). */
+type Devices = Pick<SimBindings, 'nfc' | 'qr' | 'pad'>;
 import { renderQrFrame, type QrFrameOptions } from './qr-render.ts';
 
 /**
@@ -15,20 +18,20 @@ export class CardHolder {
     readonly pin: string | null,
   ) {}
 
-  tapCard(t: SimBindings): void {
+  tapCard(t: Devices): void {
     t.nfc.tap({ cardNumber: this.cardNumber });
   }
 
-  showQr(t: SimBindings, frame: QrFrameOptions = {}): void {
+  showQr(t: Devices, frame: QrFrameOptions = {}): void {
     t.qr.show(renderQrFrame(encodeCardQr(this.cardNumber), frame));
   }
 
   /** The mobile app's QR code (signed, short-lived: `payload` as the app backend minted it), rendered on a phone screen. */
-  showAppQr(t: SimBindings, payload: string, frame: QrFrameOptions = {}): void {
+  showAppQr(t: Devices, payload: string, frame: QrFrameOptions = {}): void {
     t.qr.show(renderQrFrame(payload, { moduleSizePx: 6, ...frame }));
   }
 
-  typeCode(t: SimBindings, code: string | null = this.pin): void {
+  typeCode(t: Devices, code: string | null = this.pin): void {
     if (code === null) t.pad.cancel();
     else t.pad.type(code);
   }

@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { writeAtomic } from '../common/files.ts';
+import { securityHeaders } from '../common/http-security.ts';
+import { registerCashier, type CashierDeps } from './cashier/routes.ts';
 import type { Logger } from '../common/log.ts';
 import type { Benefit } from '../protocol/benefits.ts';
 import { CODES, isCode, type Code } from '../protocol/codes.ts';
@@ -27,6 +29,8 @@ export interface ControlDeps {
   maintenance(on: boolean, forS?: number): unknown;
   /** Stop the service as SIGTERM does (the supervisor starts the version in force again). */
   shutdown(): void;
+  /** The cashier's page (terminal/cashier/), when the service serves one. */
+  readonly cashier?: CashierDeps;
 }
 
 const MaintenanceBody = Type.Object(
@@ -67,11 +71,14 @@ export async function startControl(deps: ControlDeps, o: ControlOptions): Promis
   const app: FastifyInstance = Fastify({ logger: false, bodyLimit: 4096 });
   let port = 0;
 
+  securityHeaders(app);
   app.addHook('onRequest', async (req, reply) => {
     const host = req.headers.host ?? '';
     if (host !== `127.0.0.1:${port}` && host !== `localhost:${port}`) {
       return reply.code(403).send(envelope('FORBIDDEN', 'the control endpoint answers on 127.0.0.1 only'));
     }
+    // The cashier's page has its own session (terminal/cashier/routes.ts); everything else, the boot's secret.
+    if (req.url === '/caisse' || req.url.startsWith('/caisse/') || req.url.startsWith('/caisse?')) return;
     const given = Buffer.from(req.headers.authorization ?? '');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       return reply.code(401).send(envelope('UNAUTHENTICATED', "this boot's secret is in the control file"));
@@ -104,12 +111,17 @@ export async function startControl(deps: ControlDeps, o: ControlOptions): Promis
     return reply;
   });
 
+  let writeFile = () => undefined as void;
+  const cashier = deps.cashier ? registerCashier(app, deps.cashier, { origin: () => `http://127.0.0.1:${port}`, onLoginRenewed: () => writeFile() }) : undefined;
+
   await app.listen({ host: '127.0.0.1', port: o.port }).catch((e: NodeJS.ErrnoException) => {
     throw new PasserelleError('PORT_IN_USE', `control endpoint 127.0.0.1:${o.port}: ${e.code ?? e.message}`, {}, { cause: e });
   });
   port = (app.server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
-  writeAtomic(o.file, JSON.stringify({ url, token, pid: process.pid, startedAt: new Date().toISOString() }, null, 2) + '\n', 0o600);
+  const startedAt = new Date().toISOString();
+  writeFile = () => writeAtomic(o.file, JSON.stringify({ url, token, pid: process.pid, startedAt, ...(cashier ? { cashier: url + cashier.loginPath() } : {}) }, null, 2) + '\n', 0o600);
+  writeFile();
   return {
     url,
     token,

@@ -126,6 +126,8 @@ export interface RecordStore {
   bySeq(seq: number): OutboxEntry | undefined;
   /** The latest sale, whatever its state (shown again after a restart). */
   lastSale(): SaleEntry | undefined;
+  /** The latest sales, newest first, at most `limit` (1 to 50): the cashier's list. */
+  recentSales(limit: number): SaleEntry[];
   /** Online sales still waiting for their reply and not voided: after a restart, their result was never shown. */
   unvoidedOnline(): SaleEntry[];
   /** Record verified replies in one transaction; returns the ids that were pending (a duplicate changes nothing). */

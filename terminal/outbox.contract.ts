@@ -199,6 +199,22 @@ export function outboxContract(name: string, makeHarness: () => OutboxHarness): 
       expect(o.policy()?.limits.maxSaleCents).toBe(3);
     });
 
+    it('lists the latest sales newest first, voids left out, bounded', () => {
+      expect(o.recentSales(10)).toEqual([]);
+      o.append(saleDraft('a', { mode: 'offline', amount: 100 }));
+      o.settle([approved('a')], T0);
+      o.append(saleDraft('b', { mode: 'online' }));
+      o.append(voidDraft('v', 'b'));
+      o.append(saleDraft('c'));
+      expect(o.recentSales(10).map((s) => [s.txnId, s.state, s.voidedBy])).toEqual([
+        ['c', 'pending', null],
+        ['b', 'pending', 'v'],
+        ['a', 'replied', null],
+      ]);
+      expect(o.recentSales(1).map((s) => s.txnId)).toEqual(['c']);
+      expect(o.recentSales(1000)).toHaveLength(3);
+    });
+
     it('keeps the newest pushed settings whole: an older or equal version is ignored', () => {
       expect(o.settings()).toBeUndefined();
       const s = (version: number) => ({ terminalId: 'T-TEST-01', version, issuedAt: T0 + version, benefits: ['SPORT' as const], replyTimeoutMs: 1000 + version, resendIntervalMs: 2000, heartbeatS: 60 });

@@ -141,6 +141,7 @@ export class Outbox implements OutboxStore, ConnectTokenStore {
       bySeq: db.prepare<[number], Row>('SELECT * FROM records WHERE seq = ?'),
       byTxn: db.prepare<[string], Row>('SELECT * FROM records WHERE txn_id = ?'),
       last: db.prepare<[], Row>("SELECT * FROM records WHERE kind = 'sale' ORDER BY seq DESC LIMIT 1"),
+      recent: db.prepare<[number], Row>("SELECT * FROM records WHERE kind = 'sale' ORDER BY seq DESC LIMIT ?"),
       unvoided: db.prepare<[], Row>("SELECT * FROM records WHERE kind = 'sale' AND mode = 'online' AND state = 'pending' AND voided_by IS NULL ORDER BY seq"),
       // Both return the row they took off the queue (nothing for a duplicate), so the counts follow.
       settle: db.prepare<unknown[], LeftQueue>(
@@ -236,6 +237,10 @@ export class Outbox implements OutboxStore, ConnectTokenStore {
   lastSale(): SaleEntry | undefined {
     const r = this.#s.last.get();
     return r && toSale(r);
+  }
+
+  recentSales(limit: number): SaleEntry[] {
+    return this.#s.recent.all(Math.min(Math.max(Math.trunc(limit), 1), 50)).map(toSale);
   }
 
   unvoidedOnline(): SaleEntry[] {

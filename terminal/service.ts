@@ -116,6 +116,15 @@ export class TerminalService {
           cancel: () => terminal.runtime.cancel(),
           maintenance: (on, forS) => service.maintenance(on, forS),
           shutdown: () => void service.stop(),
+          cashier: {
+            offered: () => terminal.runtime.settings().benefits,
+            status: () => service.status(),
+            screen: () => bindings.display.last,
+            onScreen: (l) => bindings.display.subscribe(l),
+            recentSales: (n) => terminal.outbox.recentSales(n),
+            sale: (b, a) => service.sale(b, a),
+            cancel: () => terminal.runtime.cancel(),
+          },
         },
         { port: config.control.port, file: config.control.file ?? join(dirname(config.outboxFile), 'control.json'), log },
       );
