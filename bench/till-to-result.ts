@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger } from '../common/log.ts';
-import { b64url } from '../protocol/crypto.ts';
 import { loadGatewayConfig } from '../gateway/config.ts';
 import { PUBLIC_FILE } from '../gateway/keys.ts';
 import { simulatedBureauRegistry } from '../gateway/personalise.ts';
 import { startGateway } from '../gateway/server.ts';
 import { CardBureau } from '../simulators/sim-bindings.ts';
-import { startSimService, type SimService } from '../simulators/sim-service.ts';
+import { startSimService, writeSimTerminalConfig, type SimService } from '../simulators/sim-service.ts';
 import { SimTill } from '../simulators/till.ts';
 import { seedBookshop, waitFor } from './offline-drain.ts';
 import { quantile, round, scratchDir } from './scratch.ts';
@@ -39,25 +37,16 @@ export async function tillToResultBench(o: { quick?: boolean }): Promise<void> {
   let till: SimTill | undefined;
   try {
     const { cards } = seedBookshop(gateway, seed, { terminalId: TERMINAL_ID, cards: CARDS, cents: 3500 });
-    const keyFile = join(dir.path, 'terminal.key');
-    writeFileSync(keyFile, `${b64url(seed)}\n`, { mode: 0o600 });
-    const configFile = join(dir.path, 'terminal.json');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        terminalId: TERMINAL_ID,
-        gatewayUrl: gateway.mqttUrl,
-        outboxFile: join(dir.path, 'outbox.sqlite'),
-        benefits: ['LEISURE_BOOKS'],
-        keyFile,
-        gatewayKeysFile: join(dir.path, PUBLIC_FILE),
-        backoffBaseMs: 20,
-        backoffMaxMs: 200,
-        devices: { nfc: { enabled: true } },
-        till: { host: '127.0.0.1', port: 0, allow: ['127.0.0.1'], benefit: 'LEISURE_BOOKS' },
-        control: { port: 0 },
-      }),
-    );
+    const configFile = writeSimTerminalConfig({
+      dir: dir.path,
+      name: 'terminal',
+      terminalId: TERMINAL_ID,
+      seed,
+      gatewayUrl: gateway.mqttUrl,
+      gatewayKeysFile: join(dir.path, PUBLIC_FILE),
+      benefits: ['LEISURE_BOOKS'],
+      extra: { till: { host: '127.0.0.1', port: 0, allow: ['127.0.0.1'], benefit: 'LEISURE_BOOKS' } },
+    });
     sim = await startSimService({ configFile, gateway: gateway.keys, cards: new CardBureau(gateway.keys.issuer, { register: simulatedBureauRegistry(gateway.ledger) }), log: silentLogger });
     const service = sim.service;
     await waitFor('the link and the offline policy', () => service.terminal.runtime.linkUp() && service.terminal.outbox.policy() !== undefined, 10_000);

@@ -1,10 +1,10 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../common/log.ts';
 import { PUBLIC_FILE } from '../gateway/keys.ts';
-import { startSimService, type SimService } from '../simulators/sim-service.ts';
+import { startSimService, writeSimTerminalConfig, type SimService } from '../simulators/sim-service.ts';
 import { testBureau } from './helpers/chips.ts';
 import { holder, World } from './helpers/world.ts';
 
@@ -36,27 +36,21 @@ async function screenShows(text: string): Promise<void> {
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   await world.startGateway();
-  const keyFile = join(world.dir, 'cashier-terminal.key');
-  writeFileSync(keyFile, world.key(TID).seed + '\n', { mode: 0o600 });
-  const configFile = join(world.dir, 'cashier-terminal.json');
   controlFile = join(world.dir, 'cashier-control.json');
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      terminalId: TID,
-      gatewayUrl: world.gateway.mqttUrl,
-      outboxFile: join(world.dir, 'cashier-outbox.sqlite'),
-      benefits: ['SCHOOL_BOOKS', 'LEISURE_BOOKS'],
-      keyFile,
-      gatewayKeysFile: join(world.dir, PUBLIC_FILE),
+  const configFile = writeSimTerminalConfig({
+    dir: world.dir,
+    name: 'cashier-terminal',
+    terminalId: TID,
+    seed: world.key(TID).seed,
+    gatewayUrl: world.gateway.mqttUrl,
+    gatewayKeysFile: join(world.dir, PUBLIC_FILE),
+    benefits: ['SCHOOL_BOOKS', 'LEISURE_BOOKS'],
+    extra: {
       replyTimeoutMs: 1500,
-      backoffBaseMs: 20,
-      backoffMaxMs: 200,
-      devices: { nfc: { enabled: true }, pad: { path: '/dev/null' }, qr: { kind: 'scanner', path: '/dev/null' } },
       control: { port: 0, file: controlFile },
       enrolment: { partnerId: 'P-LIB-LYON', partnerName: 'Librairie des Canuts (Lyon)', enrolledAt: new Date().toISOString(), gatewayHttpUrl: world.gateway.httpUrl },
-    }),
-  );
+    },
+  });
   sim = await startSimService({ configFile, gateway: world.gateway.keys, cards: testBureau(world.gateway.keys.issuer, world.gateway.ledger), log: silentLogger });
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 }, locale: 'fr-FR' });

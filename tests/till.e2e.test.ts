@@ -1,9 +1,8 @@
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../common/log.ts';
 import { PUBLIC_FILE } from '../gateway/keys.ts';
-import { startSimService, type SimService } from '../simulators/sim-service.ts';
+import { startSimService, writeSimTerminalConfig, type SimService } from '../simulators/sim-service.ts';
 import { SimTill } from '../simulators/till.ts';
 import { testBureau } from './helpers/chips.ts';
 import { holder, World } from './helpers/world.ts';
@@ -22,25 +21,16 @@ let port: number;
 
 beforeAll(async () => {
   await world.startGateway();
-  const keyFile = join(world.dir, 'till-terminal.key');
-  writeFileSync(keyFile, world.key(TID).seed + '\n', { mode: 0o600 });
-  const configFile = join(world.dir, 'till-terminal.json');
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      terminalId: TID,
-      gatewayUrl: world.gateway.mqttUrl,
-      outboxFile: join(world.dir, 'till-outbox.sqlite'),
-      benefits: ['SCHOOL_BOOKS', 'LEISURE_BOOKS'],
-      keyFile,
-      gatewayKeysFile: join(world.dir, PUBLIC_FILE),
-      backoffBaseMs: 20,
-      backoffMaxMs: 200,
-      devices: { nfc: { enabled: true } },
-      till: { host: '127.0.0.1', port: 0, allow: ['127.0.0.1'], benefit: 'LEISURE_BOOKS' },
-      control: { port: 0 },
-    }),
-  );
+  const configFile = writeSimTerminalConfig({
+    dir: world.dir,
+    name: 'till-terminal',
+    terminalId: TID,
+    seed: world.key(TID).seed,
+    gatewayUrl: world.gateway.mqttUrl,
+    gatewayKeysFile: join(world.dir, PUBLIC_FILE),
+    benefits: ['SCHOOL_BOOKS', 'LEISURE_BOOKS'],
+    extra: { till: { host: '127.0.0.1', port: 0, allow: ['127.0.0.1'], benefit: 'LEISURE_BOOKS' } },
+  });
   sim = await startSimService({ configFile, gateway: world.gateway.keys, cards: testBureau(world.gateway.keys.issuer, world.gateway.ledger), log: silentLogger });
   port = (sim.service.status().till as { port: number }).port;
   const end = Date.now() + 10_000;
