@@ -163,6 +163,8 @@ describe('the cashier page', () => {
     await world.startGateway();
     await page.locator('#sales tbody tr', { hasText: 'Réglée — acceptée' }).first().waitFor({ timeout: 20_000 });
     await page.locator('#status', { hasText: 'aucune vente en attente' }).waitFor({ timeout: 10_000 });
+    // The terminal's own status bar, under the screen, says so too: it never contradicts the list.
+    await page.locator('#screen .footer', { hasText: 'aucune vente en attente' }).waitFor({ timeout: 10_000 });
     await shot('08-offline-settled');
   }, 40_000);
 });

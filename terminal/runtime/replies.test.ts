@@ -78,7 +78,7 @@ const debit = (txnId: string, decidedAt: number, terminalId = TID) => ({
 const turn = () => new Promise((r) => setImmediate(r));
 
 describe('ReplyIntake', () => {
-  it('records every reply of one turn in one transaction, then moves the sales and the window on', async () => {
+  it('records every reply of one turn in one transaction, then moves the sales, the status bar and the window on', async () => {
     const [a, v] = [uuidv7(NOW), uuidv7(NOW)];
     outbox.append(saleDraft(a));
     outbox.append(voidDraft(v, a));
@@ -87,7 +87,8 @@ describe('ReplyIntake', () => {
     expect(told).toEqual([]);
     await turn();
     expect(transactions).toBe(1);
-    expect(told).toEqual(['heard 20 at 0', `answered ${a}`, `settled ${a} approved null`, `replied ${a} approved`, `answered ${v}`, `settled ${v} void prevented`, 'pump']);
+    // Records settled: the status bar (what waits to be sent) is drawn again, once.
+    expect(told).toEqual(['heard 20 at 0', `answered ${a}`, `settled ${a} approved null`, `replied ${a} approved`, `answered ${v}`, `settled ${v} void prevented`, 'status changed', 'pump']);
     expect(outbox.entry(a)).toMatchObject({ state: 'replied', status: 'approved', taken: 500 });
     expect(outbox.entry(v)).toMatchObject({ state: 'replied', code: 'prevented' });
     expect(outbox.gatewayTime()).toEqual({ gatewayAt: NOW + 20, localAt: NOW });

@@ -131,7 +131,8 @@ export class ReplyIntake {
       this.#d.settled(s.kind === 'sale' ? { txnId: id, status: s.status, code: s.code } : { txnId: id, status: 'void', code: s.result });
       if (r.debit) this.#d.replied(r.debit);
     }
-    if (wasSilent) this.#d.status.changed();
+    // The bar says what waits to be sent: settled records change it (an offline sale drained, say).
+    if (wasSilent || fresh.size > 0) this.#d.status.changed();
     this.#d.window.pump();
   }
 
