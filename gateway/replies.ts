@@ -39,8 +39,14 @@ export function debitReply(req: DebitRequestBody, d: Decision, decidedAt: number
 }
 
 /** The reply to a void: whether the target's debit was given back (`undone`) or will never be applied (`prevented`). */
-export function voidReply(v: VoidRequestBody, result: VoidReplyBody['result'], decidedAt: number): VoidReply {
-  return { v: PROTOCOL_VERSION, type: 'void.reply', corr: v.txnId, body: { txnId: v.txnId, terminalId: v.terminalId, target: v.target, result, decidedAt } };
+export function voidReply(v: VoidRequestBody, r: VoidOutcome, decidedAt: number): VoidReply {
+  return { v: PROTOCOL_VERSION, type: 'void.reply', corr: v.txnId, body: { txnId: v.txnId, terminalId: v.terminalId, target: v.target, result: r.result, ...(r.code ? { code: r.code } : {}), decidedAt } };
+}
+
+/** What a void did (gateway/ledger/sqlite/voids.ts). */
+export interface VoidOutcome {
+  readonly result: VoidReplyBody['result'];
+  readonly code?: VoidReplyBody['code'];
 }
 
 /** A request refused before any rule ran. `corr` is '' when the request could not be read. */

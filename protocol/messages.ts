@@ -185,9 +185,14 @@ export const VoidRequestBody = Type.Object(
     seq: Seq,
     prev: ChainHash,
     createdAt: EpochMs,
-    /** The request voided: an earlier online sale of this terminal. */
+    /** The sale voided: an earlier online sale of this terminal (or, `cancelled`, any of its sales). */
     target: TxnId,
-    reason: Type.Union([Type.Literal('timeout'), Type.Literal('interrupted')]),
+    /**
+     * `timeout`, `interrupted`: the sale's result was never shown (docs/offline.md). `cancelled`: the cashier
+     * cancels an approved sale the same day; the gateway decides from its own records, as for a partner's
+     * cancellation (same day, not guaranteed, not already corrected), and answers `refused` otherwise.
+     */
+    reason: Type.Union([Type.Literal('timeout'), Type.Literal('interrupted'), Type.Literal('cancelled')]),
   },
   { additionalProperties: false },
 );
@@ -208,8 +213,12 @@ export const VoidReplyBody = Type.Object(
     txnId: TxnId,
     terminalId: TerminalId,
     target: TxnId,
-    /** `undone`: the target had been applied and its debit was given back; `prevented`: it never will be. */
-    result: Type.Union([Type.Literal('undone'), Type.Literal('prevented')]),
+    /**
+     * `undone`: the target had been applied and its debit was given back; `prevented`: it never will be;
+     * `refused` (a cashier's cancellation only): nothing changed, `code` says why.
+     */
+    result: Type.Union([Type.Literal('undone'), Type.Literal('prevented'), Type.Literal('refused')]),
+    code: Type.Optional(Type.Union([Type.Literal('NOT_SAME_DAY'), Type.Literal('SALE_GUARANTEED'), Type.Literal('ALREADY_CORRECTED'), Type.Literal('SALE_UNKNOWN'), Type.Literal('NOT_YOUR_SALE')])),
     decidedAt: EpochMs,
   },
   { additionalProperties: false },

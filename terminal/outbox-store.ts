@@ -65,7 +65,13 @@ interface DraftBase {
 }
 
 export interface SaleDraft extends DraftBase, Pick<SaleEntry, 'kind' | 'mode' | 'card' | 'benefit' | 'unit' | 'amount'> {}
-export interface VoidDraft extends DraftBase, Pick<VoidEntry, 'kind' | 'target'> {}
+export interface VoidDraft extends DraftBase, Pick<VoidEntry, 'kind' | 'target'> {
+  /**
+   * A cashier's cancellation of a sale whose result was shown: the sale is not marked `voidedBy` (which says
+   * its result was never shown); its cancellation is read from the void (`voidOf`).
+   */
+  readonly cancellation?: boolean;
+}
 export type RecordDraft = SaleDraft | VoidDraft;
 
 /** A verified reply to record: a sale's debit reply, or a void's. */
@@ -79,7 +85,8 @@ export type SettleReply =
       readonly guaranteed: number;
       readonly reply: Buffer;
     }
-  | { readonly kind: 'void'; readonly txnId: string; readonly result: 'undone' | 'prevented'; readonly reply: Buffer };
+  /** `result`: undone, prevented, or `refused:<code>` (a cashier's cancellation the gateway refused). */
+  | { readonly kind: 'void'; readonly txnId: string; readonly result: string; readonly reply: Buffer };
 
 export interface PolicyState {
   readonly version: number;
@@ -126,6 +133,8 @@ export interface RecordStore {
   bySeq(seq: number): OutboxEntry | undefined;
   /** The latest sale, whatever its state (shown again after a restart). */
   lastSale(): SaleEntry | undefined;
+  /** The latest void record aimed at this sale, if any. */
+  voidOf(target: string): VoidEntry | undefined;
   /** The latest sales, newest first, at most `limit` (1 to 50): the cashier's list. */
   recentSales(limit: number): SaleEntry[];
   /** Online sales still waiting for their reply and not voided: after a restart, their result was never shown. */

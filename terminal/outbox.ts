@@ -17,6 +17,7 @@ import type {
   RecordDraft,
   SaleEntry,
   SettleReply,
+  VoidEntry,
 } from './outbox-store.ts';
 
 /**
@@ -142,6 +143,7 @@ export class Outbox implements OutboxStore, ConnectTokenStore {
       byTxn: db.prepare<[string], Row>('SELECT * FROM records WHERE txn_id = ?'),
       last: db.prepare<[], Row>("SELECT * FROM records WHERE kind = 'sale' ORDER BY seq DESC LIMIT 1"),
       recent: db.prepare<[number], Row>("SELECT * FROM records WHERE kind = 'sale' ORDER BY seq DESC LIMIT ?"),
+      voidOf: db.prepare<[string], Row>("SELECT * FROM records WHERE kind = 'void' AND target = ? ORDER BY seq DESC LIMIT 1"),
       unvoided: db.prepare<[], Row>("SELECT * FROM records WHERE kind = 'sale' AND mode = 'online' AND state = 'pending' AND voided_by IS NULL ORDER BY seq"),
       // Both return the row they took off the queue (nothing for a duplicate), so the counts follow.
       settle: db.prepare<unknown[], LeftQueue>(
@@ -206,7 +208,7 @@ export class Outbox implements OutboxStore, ConnectTokenStore {
       const seq = (head?.seq ?? 0) + 1;
       const d = build(seq, head?.msg_hash ?? GENESIS_HASH);
       this.#s.insert.run({ ...draftColumns(d), seq, txn_id: d.txnId, created_at: d.createdAt, frame: d.frame, msg_hash: chainHash(d.message) });
-      if (d.kind === 'void') this.#s.markVoided.run(d.txnId, d.target);
+      if (d.kind === 'void' && !d.cancellation) this.#s.markVoided.run(d.txnId, d.target);
       this.#counts.pending++;
       if (d.kind === 'sale' && d.mode === 'offline') {
         this.#counts.offlinePending++;
@@ -237,6 +239,11 @@ export class Outbox implements OutboxStore, ConnectTokenStore {
   lastSale(): SaleEntry | undefined {
     const r = this.#s.last.get();
     return r && toSale(r);
+  }
+
+  voidOf(target: string): VoidEntry | undefined {
+    const r = this.#s.voidOf.get(target);
+    return r && (toEntry(r) as VoidEntry);
   }
 
   recentSales(limit: number): SaleEntry[] {

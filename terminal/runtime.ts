@@ -4,11 +4,12 @@ import { defaultVerifier, type Signer, type Verifier } from '../protocol/crypto.
 import { PasserelleError } from '../protocol/errors.ts';
 import { VerifiedRoots } from '../protocol/frame.ts';
 import { uuidv7 } from '../protocol/uuid7.ts';
+import { regionDate } from '../common/paris-time.ts';
 import type { TerminalBindings } from './bindings.ts';
 import type { TerminalConfig } from './config.ts';
 import type { State } from './lifecycle.ts';
 import type { Link, LinkRefusal } from './link.ts';
-import type { OutboxStats, OutboxStore } from './outbox-store.ts';
+import type { OutboxStats, OutboxStore, SaleEntry } from './outbox-store.ts';
 import type { Outcome } from './sale.ts';
 import { screens, type LinkStatus } from './screens.ts';
 import { Forwarder } from './runtime/forwarding.ts';
@@ -69,6 +70,7 @@ export class TerminalRuntime {
   readonly #readers: CredentialReaders;
   /** Called when any record is settled, including ones whose sale already finished. */
   onSettled: ((s: SettledSale) => void) | undefined;
+  readonly #settledWaiters = new Map<string, (s: SettledSale) => void>();
 
   constructor(d: RuntimeDeps) {
     this.#d = d;
@@ -113,7 +115,10 @@ export class TerminalRuntime {
       window,
       gatewayTime: trust,
       status,
-      settled: (s) => this.onSettled?.(s),
+      settled: (s) => {
+        this.#settledWaiters.get(s.txnId)?.(s);
+        this.onSettled?.(s);
+      },
       replied: (reply) => flow.dispatch({ type: 'REPLY', reply }),
       rejected: (txnId, code) => flow.dispatch({ type: 'REJECTED', txnId, code }),
     });
@@ -142,6 +147,41 @@ export class TerminalRuntime {
   /** Sell `amount` (cents, or entries) of `benefit`; resolves when the sale is finished. */
   sale(benefit: Benefit, amount: number): Promise<Outcome> {
     return this.#flow.sale(benefit, amount);
+  }
+
+  /**
+   * The cashier cancels the last sale the same day, its result already shown: a void record (`cancelled`)
+   * that the gateway decides from its own records, as a partner's cancellation (same day, not guaranteed,
+   * not already corrected). Waits up to `replyTimeoutMs` for the answer, shown on the display; without one,
+   * the cancellation stays queued and is decided when it reaches the gateway. Refused at once, recording
+   * nothing, while a sale runs, when the last sale was not approved, is already cancelled, or is not of today.
+   */
+  async cancelLastSale(): Promise<{ readonly result: string; readonly sale: SaleEntry }> {
+    const tag = this.#flow.state.tag;
+    if (tag !== 'idle' && tag !== 'finished') throw new PasserelleError('SALE_IN_PROGRESS');
+    const { outbox, bindings } = this.#d;
+    const last = outbox.lastSale();
+    if (!last) throw new PasserelleError('SALE_UNKNOWN', 'no sale on this terminal yet');
+    const approved = last.state === 'replied' ? last.status === 'approved' && !last.voidedBy : last.state === 'pending' && last.mode === 'offline';
+    if (!approved) throw new PasserelleError('SALE_UNKNOWN', 'the last sale was not approved: there is nothing to cancel');
+    if (outbox.voidOf(last.txnId)) throw new PasserelleError('ALREADY_CORRECTED', 'the last sale is already cancelled');
+    if (regionDate(last.createdAt) !== regionDate(bindings.clock.now())) throw new PasserelleError('NOT_SAME_DAY', `the last sale was made on ${regionDate(last.createdAt)}`);
+    const entry = this.#records.voidSale(last.txnId, 'cancelled');
+    this.#status.show(screens.cancelling(last));
+    const settled = new Promise<SettledSale | undefined>((resolve) => {
+      const cancelTimer = bindings.clock.setTimer(this.#d.config.replyTimeoutMs, () => resolve(undefined));
+      this.#settledWaiters.set(entry.txnId, (s) => {
+        cancelTimer();
+        resolve(s);
+      });
+    });
+    this.#window.send(entry);
+    const s = await settled;
+    this.#settledWaiters.delete(entry.txnId);
+    const result = s?.code ?? 'queued';
+    this.#d.log.info({ txnId: entry.txnId, target: last.txnId, result }, "cashier's cancellation of the last sale");
+    this.#status.show(screens.cancelled(last, result));
+    return { result, sale: last };
   }
 
   /** The cashier cancels; effective only before the sale is committed. */

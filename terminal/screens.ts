@@ -26,6 +26,18 @@ const label = (s: Pick<Sale, 'benefit'>) => BENEFITS[s.benefit].fr;
 
 export const screens = {
   idle: (): Screen => ({ tone: 'info', lines: ["Pass'Région", 'Prêt'] }),
+  cancelling: (e: SaleEntry): Screen => ({ tone: 'info', lines: ['Annulation en cours…', BENEFITS[e.benefit].fr, `Montant : ${formatAmount(e.amount, e.unit)}`] }),
+  /** A cashier's cancellation of the last sale, as the gateway answered it (or not yet). */
+  cancelled: (e: SaleEntry, result: string): Screen => {
+    const what = [BENEFITS[e.benefit].fr, `Montant : ${formatAmount(e.amount, e.unit)}`];
+    if (result === 'undone') return { tone: 'ok', lines: ['VENTE ANNULÉE', `Rendu à l'avantage : ${formatAmount(e.taken ?? e.amount, e.unit)}`, ...what] };
+    if (result === 'prevented') return { tone: 'ok', lines: ['VENTE ANNULÉE', "Rien n'avait été débité", ...what] };
+    if (result.startsWith('refused:')) {
+      const code = result.slice('refused:'.length);
+      return { tone: 'error', lines: ['ANNULATION REFUSÉE', isCode(code) ? CODES[code].fr : 'Refusée par le serveur', ...what] };
+    }
+    return { tone: 'warn', lines: ['ANNULATION ENREGISTRÉE', 'Elle sera transmise au retour du réseau', ...what] };
+  },
   present: (s: Sale): Screen => ({
     tone: 'info',
     lines: [label(s), `Montant : ${formatAmount(s.amount, s.unit)}`, 'Présentez la carte ou le QR code'],

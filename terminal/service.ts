@@ -122,6 +122,8 @@ export class TerminalService {
             screen: () => bindings.display.last,
             onScreen: (l) => bindings.display.subscribe(l),
             recentSales: (n) => terminal.outbox.recentSales(n),
+            voidOf: (txnId) => terminal.outbox.voidOf(txnId),
+            cancelLastSale: () => service.cancelLastSale(),
             sale: (b, a) => service.sale(b, a),
             cancel: () => terminal.runtime.cancel(),
           },
@@ -180,6 +182,14 @@ export class TerminalService {
       (e: unknown) => this.#log.error({ err: e }, 'sale failed'),
     ).finally(() => (this.#current = undefined));
     return sale;
+  }
+
+  /** The cashier cancels the last sale the same day (terminal/runtime.ts `cancelLastSale`); not while a sale runs. */
+  cancelLastSale(): ReturnType<Terminal['runtime']['cancelLastSale']> {
+    if (this.#stopping) return Promise.reject(new PasserelleError('TERMINAL_STOPPING'));
+    if (this.#maintenance) return Promise.reject(new PasserelleError('UPDATE_IN_PROGRESS'));
+    if (this.#current) return Promise.reject(new PasserelleError('SALE_IN_PROGRESS'));
+    return this.terminal.runtime.cancelLastSale();
   }
 
   devices(): Record<'nfc' | 'pad' | 'qr', string> {

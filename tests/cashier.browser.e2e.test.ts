@@ -167,4 +167,49 @@ describe('the cashier page', () => {
     await page.locator('#screen .footer', { hasText: 'aucune vente en attente' }).waitFor({ timeout: 10_000 });
     await shot('08-offline-settled');
   }, 40_000);
+
+  it('cancels the last sale the same day: the amount goes back to the benefit, once', async () => {
+    const hugo = holder('Hugo Bernard');
+    await page.locator('label', { hasText: 'Livres loisirs' }).click();
+    await page.fill('#amount', '6,00');
+    await page.click('#start');
+    await screenShows('Présentez la carte');
+    sim.devices.nfc.tap(hugo);
+    await screenShows('PAIEMENT ACCEPTÉ');
+    const before = world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')!;
+    page.once('dialog', (d) => void d.accept());
+    await page.click('#cancel-last');
+    await screenShows('VENTE ANNULÉE');
+    expect(await screenText()).toContain("Rendu à l'avantage : 6,00\u00a0€");
+    await page.locator('#sales tbody tr', { hasText: 'Annulée' }).first().waitFor();
+    await shot('09-last-sale-cancelled');
+    expect(world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')).toBe(before + 600);
+    // Once: asked again, the page says why and nothing is sent.
+    page.once('dialog', (d) => void d.accept());
+    await page.click('#cancel-last');
+    await page.locator('#cancel-error', { hasText: 'Vente déjà annulée' }).waitFor();
+    // Dismissed: nothing happens.
+    page.once('dialog', (d) => void d.dismiss());
+    await page.click('#cancel-last');
+    expect(world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')).toBe(before + 600);
+  });
+
+  it('a cancellation made while the server is out of reach is queued, then decided when it returns', async () => {
+    const hugo = holder('Hugo Bernard');
+    await page.locator('label', { hasText: 'Livres loisirs' }).click();
+    await page.fill('#amount', '2,00');
+    await page.click('#start');
+    await screenShows('Présentez la carte');
+    sim.devices.nfc.tap(hugo);
+    await screenShows('PAIEMENT ACCEPTÉ');
+    const before = world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')!;
+    await world.gateway.close();
+    page.once('dialog', (d) => void d.accept());
+    await page.click('#cancel-last');
+    await screenShows('ANNULATION ENREGISTRÉE');
+    await page.locator('#sales tbody tr:first-child td:last-child', { hasText: "Annulation en attente d'envoi" }).waitFor();
+    await world.startGateway();
+    await page.locator('#sales tbody tr:first-child td:last-child', { hasText: 'Annulée' }).waitFor({ timeout: 20_000 });
+    expect(world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')).toBe(before + 200);
+  }, 40_000);
 });

@@ -301,6 +301,24 @@ export function debitsContract(name: string, open: OpenLedger): void {
         expect(l.audit()).toEqual([]);
       });
 
+      it("a cashier's cancellation (reason cancelled): undone the same day, as a partner's cancellation; refused, changing nothing, otherwise", () => {
+        const today = sell(l, { terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 500 }).body;
+        const v = voidBody(T.book, today.txnId, { reason: 'cancelled' });
+        expect(voidReplyOf(l.commitDebits([voidItem(v)], NOW + 3_600_000)[0])).toEqual({ txnId: v.txnId, terminalId: T.book, target: today.txnId, result: 'undone', decidedAt: NOW + 3_600_000 });
+        expect(l.transfersForTxn(today.txnId).map((t) => t.kind)).toEqual(['debit', 'cancellation']);
+        expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1500);
+        const refused = (target: string, when: number, by: string = T.book) => voidReplyOf(l.commitDebits([voidItem(voidBody(by, target, { reason: 'cancelled' }))], when)[0]);
+        // Once only; another day; another terminal's sale; a sale the gateway never saw.
+        expect(refused(today.txnId, NOW + 3_700_000)).toMatchObject({ result: 'refused', code: 'ALREADY_CORRECTED' });
+        const yesterday = sell(l, { terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 300 }).body;
+        expect(refused(yesterday.txnId, NOW + DAY)).toMatchObject({ result: 'refused', code: 'NOT_SAME_DAY' });
+        expect(refused(yesterday.txnId, NOW, T.bookOff)).toMatchObject({ result: 'refused', code: 'NOT_YOUR_SALE' });
+        expect(refused('01890000-0000-7000-8000-000000000000', NOW)).toMatchObject({ result: 'refused', code: 'SALE_UNKNOWN' });
+        expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1200);
+        expect(l.transfersForTxn(yesterday.txnId).map((t) => t.kind)).toEqual(['debit']);
+        expect(l.audit()).toEqual([]);
+      });
+
       it('void before its target arrives: the target is declined TXN_VOIDED, and its repeats get the same reply', () => {
         const target = debitBody({ terminalId: T.book, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 500 });
         expect(voidReplyOf(l.commitDebits([voidItem(voidBody(T.book, target.txnId))], NOW)[0]).result).toBe('prevented');

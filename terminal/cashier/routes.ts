@@ -10,7 +10,7 @@ import type { Outcome } from '../sale.ts';
 import type { Screen } from '../screens.ts';
 import { screens } from '../screens.ts';
 import { benefitChoices, saleLine } from './view.ts';
-import type { SaleEntry } from '../outbox-store.ts';
+import type { SaleEntry, VoidEntry } from '../outbox-store.ts';
 
 /**
  * The cashier's page, served by the terminal service's loopback endpoint for the terminal's own screen (a
@@ -30,6 +30,8 @@ export interface CashierDeps {
   screen(): Screen | undefined;
   onScreen(listener: (s: Screen) => void): () => void;
   recentSales(limit: number): SaleEntry[];
+  voidOf(txnId: string): VoidEntry | undefined;
+  cancelLastSale(): Promise<{ readonly result: string; readonly sale: SaleEntry }>;
   sale(benefit: Benefit, amount: number): Promise<Outcome>;
   cancel(): void;
 }
@@ -100,7 +102,7 @@ export function registerCashier(app: FastifyInstance, deps: CashierDeps, o: { or
       oldestPendingAt: st.outbox.oldestPendingAt,
       screen: deps.screen() ?? screens.idle(),
       benefits: benefitChoices(deps.offered()),
-      sales: deps.recentSales(SALES_SHOWN).map(saleLine),
+      sales: deps.recentSales(SALES_SHOWN).map((e) => saleLine(e, deps.voidOf(e.txnId))),
     };
   };
 
@@ -126,6 +128,11 @@ export function registerCashier(app: FastifyInstance, deps: CashierDeps, o: { or
     const amount = BENEFITS[benefit].unit === 'cent' ? parseEuros(req.body.amount) : entries(req.body.amount);
     const outcome = await deps.sale(benefit, amount);
     return { outcome: outcome.kind, screen: screens.outcome(outcome) };
+  });
+
+  app.post('/caisse/cancel-last', { preHandler: guard }, async () => {
+    const c = await deps.cancelLastSale();
+    return { result: c.result, screen: screens.cancelled(c.sale, c.result) };
   });
 
   app.post('/caisse/cancel', { preHandler: guard }, async (_req, reply) => {

@@ -1,6 +1,6 @@
 import { BENEFITS, type Benefit } from '../../protocol/benefits.ts';
 import { CODES, isCode } from '../../protocol/codes.ts';
-import type { SaleEntry } from '../outbox-store.ts';
+import type { SaleEntry, VoidEntry } from '../outbox-store.ts';
 import { formatAmount } from '../screens.ts';
 
 /**
@@ -20,8 +20,18 @@ export interface SaleLine {
 
 const fr = (code: string | null) => (code && isCode(code) ? CODES[code].fr : 'refusé');
 
-export function saleLine(e: SaleEntry): SaleLine {
+export function saleLine(e: SaleEntry, cancellation?: VoidEntry): SaleLine {
   const base = { txnId: e.txnId, at: e.createdAt, benefit: BENEFITS[e.benefit].fr, amount: formatAmount(e.amount, e.unit) };
+  // The cashier cancelled it (a void with the sale's result already shown): what the gateway made of that.
+  if (cancellation && !e.voidedBy) {
+    if (cancellation.state === 'pending') return { ...base, result: "Annulation en attente d'envoi", tone: 'warn', provisional: true };
+    const code = cancellation.code ?? '';
+    if (code === 'undone' || code === 'prevented') return { ...base, result: 'Annulée', tone: 'warn', provisional: false };
+    if (code.startsWith('refused:')) {
+      const shown = saleLine(e);
+      return { ...shown, result: `${shown.result} — annulation refusée : ${fr(code.slice('refused:'.length))}` };
+    }
+  }
   // An offline sale settled by the gateway says so: its final result replaces "provisoire".
   const final = (text: string) => (e.mode === 'offline' ? `Réglée — ${text}` : text.charAt(0).toUpperCase() + text.slice(1));
   if (e.state === 'pending') {

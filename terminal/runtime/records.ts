@@ -64,7 +64,7 @@ export class RecordWriter {
         const createdAt = clock.now();
         const body: VoidRequestBody = { txnId, terminalId, seq, prev, createdAt, target, reason };
         const message = encodeJson(voidRequest(body));
-        return { txnId, kind: 'void', target, createdAt, message, frame: this.#signed(message) };
+        return { txnId, kind: 'void', target, createdAt, message, frame: this.#signed(message), ...(reason === 'cancelled' ? { cancellation: true } : {}) };
       },
       { ignoreLimit: true },
     );

@@ -73,7 +73,9 @@ export class ReplyIntake {
       case 'void.reply': {
         const b = reply.body;
         if (b.terminalId !== terminalId) return void log.warn({ code: 'REPLY_UNEXPECTED', txnId: b.txnId }, 'reply for another terminal ignored');
-        this.#queue({ settle: { kind: 'void', txnId: b.txnId, result: b.result, reply: message } }, b.decidedAt);
+        // A refused cancellation keeps its reason with it: `refused:NOT_SAME_DAY`.
+        const result = b.result === 'refused' ? `refused:${b.code ?? 'SALE_UNKNOWN'}` : b.result;
+        this.#queue({ settle: { kind: 'void', txnId: b.txnId, result, reply: message } }, b.decidedAt);
         return;
       }
       case 'sync.missing':

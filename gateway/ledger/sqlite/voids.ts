@@ -1,4 +1,6 @@
+import { regionDate } from '../../../common/paris-time.ts';
 import type { VoidRequestBody } from '../../../protocol/messages.ts';
+import type { VoidOutcome } from '../../replies.ts';
 import { assert } from '../../../protocol/errors.ts';
 import type { SqliteStore } from './store.ts';
 import { correct } from './journal.ts';
@@ -15,7 +17,31 @@ import { correct } from './journal.ts';
  * record, an offline sale (its result was shown: "accepted offline") or a void: those are answered
  * `prevented` and nothing changes.
  */
-export function voidTarget(st: SqliteStore, v: Pick<VoidRequestBody, 'txnId' | 'terminalId' | 'target' | 'reason'>, at: number): 'undone' | 'prevented' {
+export function voidTarget(st: SqliteStore, v: Pick<VoidRequestBody, 'txnId' | 'terminalId' | 'target' | 'reason'>, at: number): VoidOutcome {
+  if (v.reason === 'cancelled') return cancelAtTerminal(st, v, at);
+  return { result: voidUnshown(st, v, at) };
+}
+
+/**
+ * A cashier's cancellation of one of the terminal's sales (online or offline), decided as a partner's
+ * cancellation through the API is (corrections.ts): an approved sale of this terminal, made the same local
+ * day as the gateway decides it, not already corrected, not paid in part by the offline guarantee. Refused
+ * otherwise, with nothing changed and the reason in the reply.
+ */
+function cancelAtTerminal(st: SqliteStore, v: Pick<VoidRequestBody, 'terminalId' | 'target'>, at: number): VoidOutcome {
+  const target = st.s.request.get(v.target);
+  if (!target || target.terminal_id !== v.terminalId) return { result: 'refused', code: target ? 'NOT_YOUR_SALE' : 'SALE_UNKNOWN' };
+  if (target.status === 'declined') return { result: 'prevented' };
+  const sale = st.s.sale.get(v.target);
+  if (!sale) return { result: 'refused', code: 'SALE_UNKNOWN' };
+  if (st.s.correctionOf.get(v.target)) return { result: 'refused', code: 'ALREADY_CORRECTED' };
+  if (sale.guaranteed > 0) return { result: 'refused', code: 'SALE_GUARANTEED' };
+  if (regionDate(sale.sale_at) !== regionDate(at)) return { result: 'refused', code: 'NOT_SAME_DAY' };
+  correct(st, sale, 'cancellation', `cancelled at terminal ${v.terminalId}`, at);
+  return { result: 'undone' };
+}
+
+function voidUnshown(st: SqliteStore, v: Pick<VoidRequestBody, 'txnId' | 'terminalId' | 'target' | 'reason'>, at: number): 'undone' | 'prevented' {
   const target = st.s.request.get(v.target);
   if (!target) {
     st.voidsExist = true;

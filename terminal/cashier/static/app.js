@@ -92,6 +92,7 @@ function render(st) {
   const busy = st.state !== 'idle' && st.state !== 'finished';
   $('cancel').disabled = !(st.state === 'awaitingCredential' || st.state === 'awaitingPin');
   $('start').disabled = selling || busy;
+  $('cancel-last').disabled = busy || st.sales.length === 0;
 }
 
 async function sell(event) {
@@ -128,9 +129,27 @@ async function cancel() {
   await fetch('/caisse/cancel', { method: 'POST' });
 }
 
+// The last sale, the same day: the amount goes back to the youth's benefit (the server decides).
+async function cancelLast() {
+  text($('cancel-error'), '');
+  if (!window.confirm("Annuler la dernière vente ? Le montant est rendu à l'avantage du jeune.")) return;
+  $('cancel-last').disabled = true;
+  try {
+    const res = await fetch('/caisse/cancel-last', { method: 'POST' });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) return text($('cancel-error'), (body.error && body.error.fr) || "L'annulation n'a pas pu être faite.");
+    renderScreen(body.screen);
+  } catch {
+    text($('cancel-error'), 'Le terminal ne répond pas.');
+  } finally {
+    $('cancel-last').disabled = false;
+  }
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   $('sale').addEventListener('submit', sell);
   $('cancel').addEventListener('click', cancel);
+  $('cancel-last').addEventListener('click', cancelLast);
   const events = new EventSource('/caisse/events');
   events.addEventListener('state', (e) => render(JSON.parse(e.data)));
   events.addEventListener('error', () => {
