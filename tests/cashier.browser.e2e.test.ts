@@ -33,6 +33,14 @@ async function screenShows(text: string): Promise<void> {
   await page.locator('#screen', { hasText: text }).waitFor({ timeout: 10_000 });
 }
 
+/** The cashier picks leisure books, types the amount and starts the sale; the terminal asks for the card. */
+async function startSale(amount: string): Promise<void> {
+  await page.locator('label', { hasText: 'Livres loisirs' }).click();
+  await page.fill('#amount', amount);
+  await page.click('#start');
+  await screenShows('Présentez la carte');
+}
+
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   await world.startGateway();
@@ -108,10 +116,7 @@ describe('the cashier page', () => {
   it('shows a partial debit: what was taken and what is left to pay', async () => {
     const lea = holder('Léa Martin');
     const balance = world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')!;
-    await page.locator('label', { hasText: 'Livres loisirs' }).click();
-    await page.fill('#amount', '20,00');
-    await page.click('#start');
-    await screenShows('Présentez la carte');
+    await startSale('20,00');
     sim.devices.nfc.tap(lea);
     await screenShows('PAIEMENT PARTIEL ACCEPTÉ');
     const text = await screenText();
@@ -123,10 +128,7 @@ describe('the cashier page', () => {
 
   it('sells by QR code with the code typed on the pad', async () => {
     const ines = holder('Inès Petit');
-    await page.locator('label', { hasText: 'Livres loisirs' }).click();
-    await page.fill('#amount', '5');
-    await page.click('#start');
-    await screenShows('Présentez la carte');
+    await startSale('5');
     ines.showQr(sim.devices);
     await screenShows('Tapez votre code secret');
     await shot('05-qr-code-on-pad');
@@ -151,10 +153,7 @@ describe('the cashier page', () => {
     const hugo = holder('Hugo Bernard');
     await world.gateway.close();
     await page.locator('#status', { hasText: 'Hors ligne' }).waitFor({ timeout: 10_000 });
-    await page.locator('label', { hasText: 'Livres loisirs' }).click();
-    await page.fill('#amount', '4,00');
-    await page.click('#start');
-    await screenShows('Présentez la carte');
+    await startSale('4,00');
     sim.devices.nfc.tap(hugo);
     await screenShows('ACCEPTÉ HORS LIGNE');
     await page.locator('#sales tbody tr', { hasText: 'provisoire' }).first().waitFor();
@@ -170,10 +169,7 @@ describe('the cashier page', () => {
 
   it('cancels the last sale the same day: the amount goes back to the benefit, once', async () => {
     const hugo = holder('Hugo Bernard');
-    await page.locator('label', { hasText: 'Livres loisirs' }).click();
-    await page.fill('#amount', '6,00');
-    await page.click('#start');
-    await screenShows('Présentez la carte');
+    await startSale('6,00');
     sim.devices.nfc.tap(hugo);
     await screenShows('PAIEMENT ACCEPTÉ');
     const before = world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')!;
@@ -196,10 +192,7 @@ describe('the cashier page', () => {
 
   it('a cancellation made while the server is out of reach is queued, then decided when it returns', async () => {
     const hugo = holder('Hugo Bernard');
-    await page.locator('label', { hasText: 'Livres loisirs' }).click();
-    await page.fill('#amount', '2,00');
-    await page.click('#start');
-    await screenShows('Présentez la carte');
+    await startSale('2,00');
     sim.devices.nfc.tap(hugo);
     await screenShows('PAIEMENT ACCEPTÉ');
     const before = world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')!;
