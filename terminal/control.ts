@@ -68,7 +68,8 @@ function envelope(code: Code, message: string) {
 export async function startControl(deps: ControlDeps, o: ControlOptions): Promise<Control> {
   const token = randomBytes(32).toString('base64url');
   const expected = Buffer.from(`Bearer ${token}`);
-  const app: FastifyInstance = Fastify({ logger: false, bodyLimit: 4096 });
+  // forceCloseConnections: a stop never waits for a kiosk's open page (its keep-alive, its event stream).
+  const app: FastifyInstance = Fastify({ logger: false, bodyLimit: 4096, forceCloseConnections: true });
   let port = 0;
 
   securityHeaders(app);
@@ -112,7 +113,7 @@ export async function startControl(deps: ControlDeps, o: ControlOptions): Promis
   });
 
   let writeFile = () => undefined as void;
-  const cashier = deps.cashier ? registerCashier(app, deps.cashier, { origin: () => `http://127.0.0.1:${port}`, onLoginRenewed: () => writeFile() }) : undefined;
+  const cashier = deps.cashier ? registerCashier(app, deps.cashier, { origin: () => `http://127.0.0.1:${port}`, onLoginRenewed: () => writeFile(), log: o.log }) : undefined;
 
   await app.listen({ host: '127.0.0.1', port: o.port }).catch((e: NodeJS.ErrnoException) => {
     throw new PasserelleError('PORT_IN_USE', `control endpoint 127.0.0.1:${o.port}: ${e.code ?? e.message}`, {}, { cause: e });

@@ -164,7 +164,9 @@ export class TerminalRuntime {
     if (!last) throw new PasserelleError('SALE_UNKNOWN', 'no sale on this terminal yet');
     const approved = last.state === 'replied' ? last.status === 'approved' && !last.voidedBy : last.state === 'pending' && last.mode === 'offline';
     if (!approved) throw new PasserelleError('SALE_UNKNOWN', 'the last sale was not approved: there is nothing to cancel');
-    if (outbox.voidOf(last.txnId)) throw new PasserelleError('ALREADY_CORRECTED', 'the last sale is already cancelled');
+    // Already cancelled, or a cancellation on its way; one the gateway refused or rejected may be asked again.
+    const earlier = outbox.voidOf(last.txnId);
+    if (earlier && earlier.state !== 'rejected' && !earlier.code?.startsWith('refused:')) throw new PasserelleError('ALREADY_CORRECTED', 'the last sale is already cancelled');
     if (regionDate(last.createdAt) !== regionDate(bindings.clock.now())) throw new PasserelleError('NOT_SAME_DAY', `the last sale was made on ${regionDate(last.createdAt)}`);
     const entry = this.#records.voidSale(last.txnId, 'cancelled');
     this.#status.show(screens.cancelling(last));
@@ -178,9 +180,13 @@ export class TerminalRuntime {
     this.#window.send(entry);
     const s = await settled;
     this.#settledWaiters.delete(entry.txnId);
-    const result = s?.code ?? 'queued';
+    // `undone`, `prevented`, `refused:<code>` from the gateway; `rejected:<code>` when it refused the record
+    // itself (never resent); `queued` when no answer came in time (it is decided when it arrives).
+    const result = s === undefined ? 'queued' : s.status === 'rejected' ? `rejected:${s.code ?? 'REQUEST_REJECTED'}` : (s.code ?? 'queued');
     this.#d.log.info({ txnId: entry.txnId, target: last.txnId, result }, "cashier's cancellation of the last sale");
-    this.#status.show(screens.cancelled(last, result));
+    // A sale started meanwhile keeps its screen.
+    const now = this.#flow.state.tag;
+    if (now === 'idle' || now === 'finished') this.#status.show(screens.cancelled(last, result));
     return { result, sale: last };
   }
 

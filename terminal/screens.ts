@@ -32,8 +32,8 @@ export const screens = {
     const what = [BENEFITS[e.benefit].fr, `Montant : ${formatAmount(e.amount, e.unit)}`];
     if (result === 'undone') return { tone: 'ok', lines: ['VENTE ANNULÉE', `Rendu à l'avantage : ${formatAmount(e.taken ?? e.amount, e.unit)}`, ...what] };
     if (result === 'prevented') return { tone: 'ok', lines: ['VENTE ANNULÉE', "Rien n'avait été débité", ...what] };
-    if (result.startsWith('refused:')) {
-      const code = result.slice('refused:'.length);
+    if (result.startsWith('refused:') || result.startsWith('rejected:')) {
+      const code = result.slice(result.indexOf(':') + 1);
       return { tone: 'error', lines: ['ANNULATION REFUSÉE', isCode(code) ? CODES[code].fr : 'Refusée par le serveur', ...what] };
     }
     return { tone: 'warn', lines: ['ANNULATION ENREGISTRÉE', 'Elle sera transmise au retour du réseau', ...what] };

@@ -189,7 +189,14 @@ export class TerminalService {
     if (this.#stopping) return Promise.reject(new PasserelleError('TERMINAL_STOPPING'));
     if (this.#maintenance) return Promise.reject(new PasserelleError('UPDATE_IN_PROGRESS'));
     if (this.#current) return Promise.reject(new PasserelleError('SALE_IN_PROGRESS'));
-    return this.terminal.runtime.cancelLastSale();
+    // Busy until the gateway answered (or the wait ended): no sale starts under the cancellation's screen.
+    const cancelling = this.terminal.runtime.cancelLastSale();
+    this.#current = cancelling.then(
+      () => ({ kind: 'cancelled', code: 'SALE_CANCELLED' }) as Outcome,
+      () => ({ kind: 'cancelled', code: 'SALE_CANCELLED' }) as Outcome,
+    );
+    void this.#current.finally(() => (this.#current = undefined));
+    return cancelling;
   }
 
   devices(): Record<'nfc' | 'pad' | 'qr', string> {

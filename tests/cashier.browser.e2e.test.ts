@@ -205,4 +205,13 @@ describe('the cashier page', () => {
     await page.locator('#sales tbody tr:first-child td:last-child', { hasText: 'Annulée' }).waitFor({ timeout: 20_000 });
     expect(world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')).toBe(before + 200);
   }, 40_000);
+
+  it('the service stops while the page is open: its live stream does not hold the stop', async () => {
+    await page.locator('#status', { hasText: 'En ligne' }).waitFor({ timeout: 10_000 });
+    const started = Date.now();
+    await sim.close();
+    expect(Date.now() - started).toBeLessThan(5000);
+    await page.locator('#status', { hasText: 'Terminal injoignable' }).waitFor({ timeout: 10_000 });
+    await shot('10-terminal-stopped');
+  });
 });

@@ -307,15 +307,21 @@ export function debitsContract(name: string, open: OpenLedger): void {
         expect(voidReplyOf(l.commitDebits([voidItem(v)], NOW + 3_600_000)[0])).toEqual({ txnId: v.txnId, terminalId: T.book, target: today.txnId, result: 'undone', decidedAt: NOW + 3_600_000 });
         expect(l.transfersForTxn(today.txnId).map((t) => t.kind)).toEqual(['debit', 'cancellation']);
         expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1500);
-        const refused = (target: string, when: number, by: string = T.book) => voidReplyOf(l.commitDebits([voidItem(voidBody(by, target, { reason: 'cancelled' }))], when)[0]);
+        const refused = (target: string, when: number, by: string = T.book) => voidReplyOf(l.commitDebits([voidItem(voidBody(by, target, { reason: 'cancelled', createdAt: when }))], when)[0]);
         // Once only; another day; another terminal's sale; a sale the gateway never saw.
         expect(refused(today.txnId, NOW + 3_700_000)).toMatchObject({ result: 'refused', code: 'ALREADY_CORRECTED' });
         const yesterday = sell(l, { terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 300 }).body;
         expect(refused(yesterday.txnId, NOW + DAY)).toMatchObject({ result: 'refused', code: 'NOT_SAME_DAY' });
+        // Cancelled the same day while the gateway was out of reach, decided the next day: the cashier's day counts.
+        const queued = voidBody(T.book, yesterday.txnId, { reason: 'cancelled', createdAt: NOW + 60_000 });
+        expect(voidReplyOf(l.commitDebits([voidItem(queued)], NOW + DAY)[0]).result).toBe('undone');
+        const backdated = sell(l, { terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 100, when: NOW + 2 * DAY }).body;
+        // A void claiming a time before its sale, or far ahead of the gateway, is judged by the gateway's own clock.
+        expect(voidReplyOf(l.commitDebits([voidItem(voidBody(T.book, backdated.txnId, { reason: 'cancelled', createdAt: NOW }))], NOW + 3 * DAY)[0])).toMatchObject({ result: 'refused', code: 'NOT_SAME_DAY' });
         expect(refused(yesterday.txnId, NOW, T.bookOff)).toMatchObject({ result: 'refused', code: 'NOT_YOUR_SALE' });
         expect(refused('01890000-0000-7000-8000-000000000000', NOW)).toMatchObject({ result: 'refused', code: 'SALE_UNKNOWN' });
-        expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1200);
-        expect(l.transfersForTxn(yesterday.txnId).map((t) => t.kind)).toEqual(['debit']);
+        expect(l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1400);
+        expect(l.transfersForTxn(yesterday.txnId).map((t) => t.kind)).toEqual(['debit', 'cancellation']);
         expect(l.audit()).toEqual([]);
       });
 

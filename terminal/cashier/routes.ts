@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from '../../common/log.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { BENEFITS, type Benefit } from '../../protocol/benefits.ts';
 import { parseEuros } from '../../protocol/money.ts';
@@ -55,7 +56,7 @@ export interface Cashier {
   loginPath(): string;
 }
 
-export function registerCashier(app: FastifyInstance, deps: CashierDeps, o: { origin: () => string; onLoginRenewed: () => void }): Cashier {
+export function registerCashier(app: FastifyInstance, deps: CashierDeps, o: { origin: () => string; onLoginRenewed: () => void; log?: Logger }): Cashier {
   const page = STATIC('index.html');
   const script = STATIC('app.js');
   const style = STATIC('app.css');
@@ -109,18 +110,43 @@ export function registerCashier(app: FastifyInstance, deps: CashierDeps, o: { or
   app.get('/caisse/state', { preHandler: guard }, async () => state());
 
   // Live: the state at once, again on every screen the terminal shows, and every 2 s (the link, the queue).
+  // Streams are ended when the endpoint closes (a stop must not wait for the kiosk to go away).
+  const streams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of [...streams]) end();
+  });
   app.get('/caisse/events', { preHandler: guard }, (req, reply) => {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
-    const send = () => res.write(`event: state\ndata: ${JSON.stringify(state())}\n\n`);
+    let queued = false;
+    const send = () => {
+      try {
+        res.write(`event: state\ndata: ${JSON.stringify(state())}\n\n`);
+      } catch (e) {
+        o.log?.warn({ err: e }, 'cashier event not sent');
+      }
+    };
+    // A screen is shown from inside the sale flow: the state is read and sent after it, never within it.
+    const soon = () => {
+      if (queued) return;
+      queued = true;
+      setImmediate(() => {
+        queued = false;
+        send();
+      });
+    };
     send();
-    const off = deps.onScreen(() => send());
+    const off = deps.onScreen(soon);
     const timer = setInterval(send, 2000);
-    req.raw.on('close', () => {
+    const end = () => {
       off();
       clearInterval(timer);
-    });
+      streams.delete(end);
+      res.end();
+    };
+    streams.add(end);
+    req.raw.on('close', end);
   });
 
   app.post<{ Body: Static<typeof SaleBody> }>('/caisse/sale', { preHandler: guard, schema: { body: SaleBody } }, async (req) => {

@@ -25,7 +25,7 @@ export function saleLine(e: SaleEntry, cancellation?: VoidEntry): SaleLine {
   // The cashier cancelled it (a void with the sale's result already shown): what the gateway made of that.
   if (cancellation && !e.voidedBy) {
     if (cancellation.state === 'pending') return { ...base, result: "Annulation en attente d'envoi", tone: 'warn', provisional: true };
-    const code = cancellation.code ?? '';
+    const code = cancellation.state === 'rejected' ? `refused:${cancellation.code ?? ''}` : (cancellation.code ?? '');
     if (code === 'undone' || code === 'prevented') return { ...base, result: 'Annulée', tone: 'warn', provisional: false };
     if (code.startsWith('refused:')) {
       const shown = saleLine(e);

@@ -143,6 +143,9 @@ describe('the till link', () => {
     expect([bad.get('AE'), bad.get('AF'), bad.get('ZE')]).toEqual(['01', '09', 'BAD_SCHEMA']);
     t.write('hello');
     expect((await t.next()).get('AF')).toBe('09');
+    // A version that is not printable is not echoed back (the answer would not be a valid message).
+    t.write('CZ004\x01abcCJ0011');
+    expect(Object.fromEntries(await t.next())).toMatchObject({ CZ: '0300', AE: '01', AF: '09' });
     const random = mulberry32(42);
     for (let i = 0; i < 200; i++) {
       const f = await till(server.port);
@@ -158,6 +161,49 @@ describe('the till link', () => {
     pending[0]!.finish(approved(100));
     expect((await t.next()).get('AE')).toBe('10');
     expect(server.stats.malformed).toBeGreaterThan(100);
+    t.destroy();
+  });
+
+  it('answers a till that closed its side after writing, once its sale is done', async () => {
+    const { server, pending } = await start();
+    const t = await till(server.port);
+    t.end(DEBIT);
+    await until(() => pending.length === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    pending[0]!.finish(approved(1250));
+    expect((await t.next()).get('AE')).toBe('10');
+  });
+
+  it('waits for optional tags sent in a later segment: a split request is sold on the benefit it names', async () => {
+    const { server, pending } = await start();
+    const t = await till(server.port);
+    t.write(DEBIT);
+    await new Promise((r) => setTimeout(r, 10));
+    t.write('ZB012SCHOOL_BOOKS');
+    await until(() => pending.length === 1);
+    expect(pending[0]).toMatchObject({ benefit: 'SCHOOL_BOOKS', amount: 1250 });
+    pending[0]!.finish(approved(1250));
+    expect((await t.next()).get('AE')).toBe('10');
+    t.destroy();
+  });
+
+  it('a BA 1 request refused before its sale starts leaves the refusal as the last result, never an older approval', async () => {
+    const { server, pending } = await start();
+    const t = await till(server.port);
+    t.write(DEBIT);
+    await until(() => pending.length === 1);
+    pending[0]!.finish(approved(1250));
+    expect((await t.next()).get('AE')).toBe('10');
+    // Another sale runs on the terminal (the cashier's page): the service refuses this one.
+    const occupied = pending.length;
+    pending.push({ benefit: 'LEISURE_BOOKS', amount: 1, finish: () => undefined, fail: () => undefined });
+    t.write(DEBIT + 'BA0011');
+    expect((await t.next()).get('AE')).toBe('11');
+    await new Promise((r) => setTimeout(r, 20));
+    t.write('CZ0040300CJ012012345678901CA00201ZQ0011');
+    const last = await t.next();
+    expect([last.get('AE'), last.get('ZE')]).toEqual(['01', 'SALE_IN_PROGRESS']);
+    expect(pending.length).toBe(occupied + 1);
     t.destroy();
   });
 

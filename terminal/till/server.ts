@@ -10,9 +10,9 @@ import { encodeRecords, MAX_MESSAGE_BYTES, parseRecords, TillFormatError, wholeR
 /**
  * The till link: a TCP server on the terminal that a till (Odoo's point of sale, a vendor's till) drives
  * with Caisse-AP (caisse-ap.ts). A message has no end marker: it is taken to end when it holds whole
- * records with every tag its kind needs and nothing more arrived for `settleMs` (3 ms: optional tags in a
- * second segment still join it), when it holds whole records and nothing more arrived for `idleMs`, or when
- * the till closes its side; a message cut inside a record waits at most `incompleteMs`. Bounded: `MAX_MESSAGE_BYTES` a message, `maxConnections` sockets, only addresses in
+ * records and nothing more arrived for `idleMs` (40 ms: an optional tag in a later segment still joins
+ * it, so a split request is never sold on the wrong benefit), or when the till closes its side; a message
+ * cut inside a record waits at most `incompleteMs`. Bounded: `MAX_MESSAGE_BYTES` a message, `maxConnections` sockets, only addresses in
  * `allow` (the protocol has no authentication: the partner lists its tills).
  *
  * One sale at a time (the runtime's rule); a request while one runs is refused at once with AF 05 and
@@ -31,9 +31,7 @@ export interface TillOptions {
   readonly allow: readonly string[];
   readonly benefit?: Benefit;
   readonly log: Logger;
-  /** A message of whole records that holds every tag its kind needs: handled after this pause (optional tags may follow). */
-  readonly settleMs?: number;
-  /** Whole records still missing a needed tag: handled (and most likely refused) after this pause. */
+  /** A message of whole records is handled once nothing more arrived for this long. */
   readonly idleMs?: number;
   /** A record cut short: waited for this long. */
   readonly incompleteMs?: number;
@@ -88,11 +86,24 @@ export class TillServer {
     socket.setEncoding('latin1');
     let buffer = '';
     let timer: NodeJS.Timeout | undefined;
+    // Requests still being answered on this socket, and whether the till closed its side: the socket is
+    // ended only once every request it sent is answered.
+    let handling = 0;
+    let peerEnded = false;
+    const endIfDone = () => {
+      if (peerEnded && handling === 0 && buffer.length === 0) socket.end();
+    };
     const flush = (): Promise<void> => {
       timer = undefined;
       const message = buffer;
       buffer = '';
-      return this.#handle(message, socket).catch((e: unknown) => this.#o.log.error({ err: e }, 'till message not handled'));
+      handling++;
+      return this.#handle(message, socket)
+        .catch((e: unknown) => this.#o.log.error({ err: e }, 'till message not handled'))
+        .finally(() => {
+          handling--;
+          endIfDone();
+        });
     };
     socket.on('data', (chunk: string) => {
       clearTimeout(timer);
@@ -101,17 +112,21 @@ export class TillServer {
         // Past the bound: answered as malformed, the connection closed, nothing more read.
         buffer = buffer.slice(0, MAX_MESSAGE_BYTES + 1);
         socket.pause();
-        void flush().then(() => socket.end());
+        peerEnded = true;
+        void flush();
         return;
       }
+      // No end marker: a message of whole records is taken once nothing more came for idleMs (optional tags
+      // such as ZB may follow in a later segment); one cut inside a record waits incompleteMs.
       const whole = wholeRecordsEnd(buffer) === buffer.length;
-      const delay = !whole ? (this.#o.incompleteMs ?? 2000) : looksComplete(buffer) ? (this.#o.settleMs ?? 3) : (this.#o.idleMs ?? 40);
-      timer = setTimeout(() => void flush(), delay);
+      timer = setTimeout(() => void flush(), whole ? (this.#o.idleMs ?? 40) : (this.#o.incompleteMs ?? 2000));
     });
     // The till finished writing: what it sent is the message (it may still read the answer, half-open).
     socket.on('end', () => {
       clearTimeout(timer);
-      void (buffer.length > 0 ? flush() : Promise.resolve()).then(() => socket.end());
+      peerEnded = true;
+      if (buffer.length > 0) void flush();
+      else endIfDone();
     });
     socket.on('error', (e) => this.#o.log.debug({ err: e.message }, 'till socket error'));
     socket.on('close', () => {
@@ -130,7 +145,8 @@ export class TillServer {
       this.#o.log.warn({ reason: (e as TillFormatError).reason, bytes: message.length }, 'malformed till message');
       // Echo what can be read: the version first, if the message starts with it.
       const cz = /^CZ([0-9]{3})/.exec(message);
-      const echo: [string, string][] = cz && Number(cz[1]) > 0 && message.length >= 5 + Number(cz[1]) ? [['CZ', message.slice(5, 5 + Number(cz[1]))]] : [['CZ', '0300']];
+      const version = cz && Number(cz[1]) > 0 ? message.slice(5, 5 + Number(cz[1])) : '';
+      const echo: [string, string][] = [['CZ', version.length === Number(cz?.[1]) && /^[\x20-\x7e]+$/.test(version) ? version : '0300']];
       return this.#write(socket, [...echo, ...refusalAnswer(e as TillFormatError)]);
     }
     const echo = echoOf(records);
@@ -173,7 +189,9 @@ export class TillServer {
       },
     );
     this.#running = answered.then((a) => {
-      if (started) this.#remember(key, { state: 'done', answer: a.slice(echo.length) });
+      // A refusal before the sale started is this till's last result only if the till was told to ask for
+      // one (BA 1: it got AE 11 and will ask); otherwise it got the refusal itself and keeps its last result.
+      if (started || request.immediate) this.#remember(key, { state: 'done', answer: a.slice(echo.length) });
       else if (previous) this.#remember(key, previous);
       else this.#last.delete(key);
       this.#running = undefined;
@@ -198,17 +216,6 @@ export class TillServer {
     for (const s of this.#sockets) s.destroy();
     await new Promise<void>((r) => this.#server.close(() => r()));
   }
-}
-
-/** Whole records holding what a request needs (CZ CJ CA, and ZQ or CB CD CE): the till has most likely finished. */
-function looksComplete(text: string): boolean {
-  let r: Records;
-  try {
-    r = parseRecords(text);
-  } catch {
-    return false;
-  }
-  return r.has('CJ') && r.has('CA') && (r.has('ZQ') || (r.has('CB') && r.has('CD') && r.has('CE')));
 }
 
 function tillKey(t: TillId): string {

@@ -198,7 +198,7 @@ function takeOverProof(st: SqliteStore, body: DebitRequestBody, at: number): boo
   if (st.s.refUse.get(ref)) return false;
   const target = st.s.request.get(ref);
   if (target && (target.terminal_id !== body.terminalId || target.mode !== 'online')) return false;
-  voidTarget(st, { txnId: body.txnId, terminalId: body.terminalId, target: ref, reason: 'timeout' }, at);
+  voidTarget(st, { txnId: body.txnId, terminalId: body.terminalId, target: ref, reason: 'timeout', createdAt: body.createdAt }, at);
   st.s.insertRefUse.run(ref, body.txnId, body.terminalId);
   return true;
 }

@@ -17,7 +17,7 @@ import { correct } from './journal.ts';
  * record, an offline sale (its result was shown: "accepted offline") or a void: those are answered
  * `prevented` and nothing changes.
  */
-export function voidTarget(st: SqliteStore, v: Pick<VoidRequestBody, 'txnId' | 'terminalId' | 'target' | 'reason'>, at: number): VoidOutcome {
+export function voidTarget(st: SqliteStore, v: Pick<VoidRequestBody, 'txnId' | 'terminalId' | 'target' | 'reason' | 'createdAt'>, at: number): VoidOutcome {
   if (v.reason === 'cancelled') return cancelAtTerminal(st, v, at);
   return { result: voidUnshown(st, v, at) };
 }
@@ -28,7 +28,7 @@ export function voidTarget(st: SqliteStore, v: Pick<VoidRequestBody, 'txnId' | '
  * day as the gateway decides it, not already corrected, not paid in part by the offline guarantee. Refused
  * otherwise, with nothing changed and the reason in the reply.
  */
-function cancelAtTerminal(st: SqliteStore, v: Pick<VoidRequestBody, 'terminalId' | 'target'>, at: number): VoidOutcome {
+function cancelAtTerminal(st: SqliteStore, v: Pick<VoidRequestBody, 'terminalId' | 'target' | 'createdAt'>, at: number): VoidOutcome {
   const target = st.s.request.get(v.target);
   if (!target || target.terminal_id !== v.terminalId) return { result: 'refused', code: target ? 'NOT_YOUR_SALE' : 'SALE_UNKNOWN' };
   if (target.status === 'declined') return { result: 'prevented' };
@@ -36,9 +36,22 @@ function cancelAtTerminal(st: SqliteStore, v: Pick<VoidRequestBody, 'terminalId'
   if (!sale) return { result: 'refused', code: 'SALE_UNKNOWN' };
   if (st.s.correctionOf.get(v.target)) return { result: 'refused', code: 'ALREADY_CORRECTED' };
   if (sale.guaranteed > 0) return { result: 'refused', code: 'SALE_GUARANTEED' };
-  if (regionDate(sale.sale_at) !== regionDate(at)) return { result: 'refused', code: 'NOT_SAME_DAY' };
+  if (regionDate(sale.sale_at) !== regionDate(cancelledAt(v.createdAt, sale.sale_at, at))) return { result: 'refused', code: 'NOT_SAME_DAY' };
   correct(st, sale, 'cancellation', `cancelled at terminal ${v.terminalId}`, at);
   return { result: 'undone' };
+}
+
+/** How far a terminal's clock may run ahead of the gateway's, and how long a cancellation may wait offline. */
+const CLOCK_SKEW_MS = 5 * 60_000;
+const MAX_QUEUED_MS = 7 * 86_400_000;
+
+/**
+ * When the cashier cancelled: the void's own time (a cancellation queued offline before midnight still
+ * counts for its day), taken only when it is plausible from the gateway's records (not before the sale, not
+ * after the gateway's clock beyond the skew, not older than a week); otherwise the gateway's own time.
+ */
+function cancelledAt(createdAt: number, saleAt: number, at: number): number {
+  return createdAt >= saleAt && createdAt <= at + CLOCK_SKEW_MS && at - createdAt <= MAX_QUEUED_MS ? createdAt : at;
 }
 
 function voidUnshown(st: SqliteStore, v: Pick<VoidRequestBody, 'txnId' | 'terminalId' | 'target' | 'reason'>, at: number): 'undone' | 'prevented' {
