@@ -117,6 +117,8 @@ export class Outbox implements OutboxStore, ConnectTokenStore {
    * table whenever a transaction fails, so it never drifts from what is on disk.
    */
   #counts: Counts = { pending: 0, offlinePending: 0, offlinePendingCents: 0 };
+  /** The pushed settings, read once: the runtime asks at every timer it sets (a resend, a reply wait). */
+  #settings: TerminalSettings | undefined | null = null;
 
   constructor(opts: { file: string; maxPending: number }) {
     this.#db = new Database(opts.file);
@@ -304,14 +306,18 @@ export class Outbox implements OutboxStore, ConnectTokenStore {
   }
 
   settings(): TerminalSettings | undefined {
-    const v = this.#s.metaGet.get('settings')?.value;
-    return typeof v === 'string' ? (JSON.parse(v) as TerminalSettings) : undefined;
+    if (this.#settings === null) {
+      const v = this.#s.metaGet.get('settings')?.value;
+      this.#settings = typeof v === 'string' ? (JSON.parse(v) as TerminalSettings) : undefined;
+    }
+    return this.#settings;
   }
 
   setSettings(s: TerminalSettings): boolean {
     const held = this.settings();
     if (held && held.version >= s.version) return false;
     this.#s.metaSet.run('settings', JSON.stringify(s));
+    this.#settings = s;
     return true;
   }
 

@@ -86,10 +86,10 @@ export class TerminalRuntime {
       terminalId,
       syncWindow: config.syncWindow,
       get replyTimeoutMs() {
-        return settingsOf(outbox, config).replyTimeoutMs;
+        return (outbox.settings() ?? config).replyTimeoutMs;
       },
       get resendIntervalMs() {
-        return settingsOf(outbox, config).resendIntervalMs;
+        return (outbox.settings() ?? config).resendIntervalMs;
       },
     };
     const window = (this.#window = new Forwarder({ outbox, link, clock, config: live, log }));
@@ -171,7 +171,7 @@ export class TerminalRuntime {
     const entry = this.#records.voidSale(last.txnId, 'cancelled');
     this.#status.show(screens.cancelling(last));
     const settled = new Promise<SettledSale | undefined>((resolve) => {
-      const cancelTimer = bindings.clock.setTimer(this.#d.config.replyTimeoutMs, () => resolve(undefined));
+      const cancelTimer = bindings.clock.setTimer(this.settings().replyTimeoutMs, () => resolve(undefined));
       this.#settledWaiters.set(entry.txnId, (s) => {
         cancelTimer();
         resolve(s);

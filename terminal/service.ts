@@ -167,9 +167,8 @@ export class TerminalService {
 
   /** One sale at a time, as the cashier's page or the till asks for it; refused once stopping or in maintenance. */
   sale(benefit: Benefit, amount: number): Promise<Outcome> {
-    if (this.#stopping) return Promise.reject(new PasserelleError('TERMINAL_STOPPING'));
-    if (this.#maintenance) return Promise.reject(new PasserelleError('UPDATE_IN_PROGRESS'));
-    if (this.#current) return Promise.reject(new PasserelleError('SALE_IN_PROGRESS'));
+    const busy = this.#busy();
+    if (busy) return Promise.reject(busy);
     const { benefits } = this.terminal.runtime.settings();
     if (!benefits.includes(benefit)) return Promise.reject(new PasserelleError('BENEFIT_NOT_ALLOWED', `this terminal offers ${benefits.join(', ')}`));
     const sale = this.terminal.runtime.sale(benefit, amount);
@@ -186,9 +185,8 @@ export class TerminalService {
 
   /** The cashier cancels the last sale the same day (terminal/runtime.ts `cancelLastSale`); not while a sale runs. */
   cancelLastSale(): ReturnType<Terminal['runtime']['cancelLastSale']> {
-    if (this.#stopping) return Promise.reject(new PasserelleError('TERMINAL_STOPPING'));
-    if (this.#maintenance) return Promise.reject(new PasserelleError('UPDATE_IN_PROGRESS'));
-    if (this.#current) return Promise.reject(new PasserelleError('SALE_IN_PROGRESS'));
+    const busy = this.#busy();
+    if (busy) return Promise.reject(busy);
     // Busy until the gateway answered (or the wait ended): no sale starts under the cancellation's screen.
     const cancelling = this.terminal.runtime.cancelLastSale();
     this.#current = cancelling.then(
@@ -199,6 +197,14 @@ export class TerminalService {
     return cancelling;
   }
 
+  /** Why nothing new may start now (stopping, an update, a sale or a cancellation under way), or undefined. */
+  #busy(): PasserelleError | undefined {
+    if (this.#stopping) return new PasserelleError('TERMINAL_STOPPING');
+    if (this.#maintenance) return new PasserelleError('UPDATE_IN_PROGRESS');
+    if (this.#current) return new PasserelleError('SALE_IN_PROGRESS');
+    return undefined;
+  }
+
   devices(): Record<'nfc' | 'pad' | 'qr', string> {
     const state = (name: 'nfc' | 'pad' | 'qr', configured: boolean) => this.#devices.failures.get(name)?.code ?? (configured ? 'ok' : 'none');
     return { nfc: state('nfc', this.config.devices.nfc.enabled), pad: state('pad', this.config.devices.pad !== null), qr: state('qr', this.config.devices.qr.kind !== 'none') };
@@ -206,12 +212,13 @@ export class TerminalService {
 
   status() {
     const st = this.terminal.outbox.stats();
+    const settings = this.terminal.runtime.settings();
     return {
       terminalId: this.config.terminalId,
       partner: this.config.enrolment?.partnerName ?? null,
       version: VERSION,
-      benefits: this.terminal.runtime.settings().benefits,
-      settingsVersion: this.terminal.runtime.settings().version,
+      benefits: settings.benefits,
+      settingsVersion: settings.version,
       state: this.terminal.runtime.state.tag,
       stopping: this.#stopping !== undefined,
       maintenance: this.#maintenance !== undefined,
