@@ -105,6 +105,11 @@ export interface DebitLedger {
   commitDebits(items: readonly LedgerItem[], decidedAt: number): CommitOutcome[];
   /** Gap detection for one terminal's records; `limit` (default 100) bounds `missing`. */
   terminalSync(terminalId: string, limit?: number): TerminalSync;
+  /**
+   * Where a channel the gateway writes itself (the partner web counter) continues its record chain: the
+   * next sequence number and the hash of the record before it (GENESIS before the first).
+   */
+  chainHead(terminalId: string): { readonly nextSeq: number; readonly headHash: string };
   request(txnId: string): StoredRequest | undefined;
   transfersForTxn(txnId: string): TransferRecord[];
   conflictCount(txnId?: string): number;

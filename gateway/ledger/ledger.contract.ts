@@ -9,6 +9,7 @@ import { groupSalesContract } from './group-sales.contract.ts';
 import { statementsContract } from './statements.contract.ts';
 import { offlineContract } from './offline-state.contract.ts';
 import { baseContract } from './base.contract.ts';
+import { accountsContract } from './accounts.contract.ts';
 
 export type { OpenLedger } from './fixture.contract.ts';
 
@@ -31,4 +32,5 @@ export function ledgerContract(name: string, open: OpenLedger): void {
   statementsContract(name, open);
   offlineContract(name, open);
   baseContract(name, open);
+  accountsContract(name, open);
 }

@@ -1,3 +1,4 @@
+import type { AccountLedger } from './accounts.ts';
 import type { LedgerBase } from './base.ts';
 import type { CardLedger } from './cards.ts';
 import type { CorrectionLedger } from './corrections.ts';
@@ -10,6 +11,7 @@ import type { StatementLedger } from './statements.ts';
 import type { TokenLedger } from './tokens.ts';
 import type { WalletLedger } from './wallets.ts';
 
+export * from './accounts.ts';
 export * from './base.ts';
 export * from './cards.ts';
 export * from './corrections.ts';
@@ -55,4 +57,5 @@ export interface Ledger
     CorrectionLedger,
     GroupSaleLedger,
     StatementLedger,
-    TokenLedger {}
+    TokenLedger,
+    AccountLedger {}

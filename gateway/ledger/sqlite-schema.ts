@@ -12,7 +12,7 @@ import { OFFLINE_BREACHES } from '../rules.ts';
  * account kind, the 'guarantee' transfer kind, `sales.guaranteed`).
  */
 
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 /** The oldest schema this gateway upgrades in place (older ones only ever held development data). */
 export const FIRST_MIGRATED_VERSION = 3;
@@ -92,6 +92,8 @@ ${HOLDER_INDEX}
 INSERT INTO holder_search (holder, dossier_id) SELECT holder, id FROM dossiers;`,
   // Version 6: the terminals' latest heartbeats and their pushed settings, new tables the schema creates.
   5: '',
+  // Version 7: the web space's accounts and the partners' convention signatures, new tables the schema creates.
+  6: '',
 };
 
 export const SCHEMA = `
@@ -485,4 +487,35 @@ CREATE TABLE IF NOT EXISTS enrolment_codes (
   used_at INTEGER,
   revoked_at INTEGER
 ) STRICT;
+-- The web space's people (gateway/web, docs/web.md): partner staff (partner_id set) and Region agents.
+-- Only hashes of passwords and of invitation secrets are kept.
+CREATE TABLE IF NOT EXISTS web_users (
+  id TEXT PRIMARY KEY,
+  email TEXT NOT NULL UNIQUE CHECK (email = lower(email)),
+  name TEXT NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('manager', 'cashier', 'accountant', 'operator', 'technician')),
+  partner_id TEXT REFERENCES partners(id),
+  password_hash TEXT,
+  invite_hash TEXT UNIQUE,
+  invite_expires_at INTEGER,
+  failed_logins INTEGER NOT NULL DEFAULT 0 CHECK (failed_logins >= 0),
+  locked_until INTEGER,
+  session_epoch INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  invited_by TEXT NOT NULL,
+  disabled_at INTEGER,
+  CHECK ((partner_id IS NOT NULL) = (role IN ('manager', 'cashier', 'accountant'))),
+  CHECK ((invite_hash IS NULL) = (invite_expires_at IS NULL))
+) STRICT;
+-- A partner's electronic signature of its convention: who, when, and the hash of the exact text signed.
+CREATE TABLE IF NOT EXISTS convention_signatures (
+  partner_id TEXT NOT NULL REFERENCES partners(id),
+  document_id TEXT NOT NULL,
+  document_sha256 TEXT NOT NULL CHECK (length(document_sha256) = 64),
+  user_id TEXT NOT NULL REFERENCES web_users(id),
+  signer_name TEXT NOT NULL,
+  signed_at INTEGER NOT NULL,
+  PRIMARY KEY (partner_id, document_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sales_by_partner_time ON sales(partner_id, sale_at) WHERE kind = 'sale';
 `;

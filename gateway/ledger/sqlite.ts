@@ -18,6 +18,8 @@ import { SqliteOfflineState } from './sqlite/offline-state.ts';
 import { SqliteCorrections } from './sqlite/corrections.ts';
 import { SqliteGroupSales } from './sqlite/group-sales.ts';
 import { SqliteBase } from './sqlite/base.ts';
+import { SqliteAccounts } from './sqlite/accounts.ts';
+import type { ConventionSignature, NewWebUser, SaleFilter, SaleLine, WebUser } from './accounts.ts';
 
 export type { SqliteLedgerOptions } from './sqlite/store.ts';
 
@@ -39,6 +41,7 @@ export class SqliteLedger implements Ledger {
   readonly #groups: SqliteGroupSales;
   readonly #statements: SqliteStatements;
   readonly #tokens: SqliteTokens;
+  readonly #accounts: SqliteAccounts;
 
   constructor(opts: SqliteLedgerOptions) {
     const st = new SqliteStore(opts);
@@ -53,6 +56,7 @@ export class SqliteLedger implements Ledger {
     this.#groups = new SqliteGroupSales(st);
     this.#statements = new SqliteStatements(st);
     this.#tokens = new SqliteTokens(st);
+    this.#accounts = new SqliteAccounts(st);
   }
 
   // What every part shares
@@ -229,6 +233,9 @@ export class SqliteLedger implements Ledger {
   terminalSync(terminalId: string, limit?: number): TerminalSync {
     return this.#debits.terminalSync(terminalId, limit);
   }
+  chainHead(terminalId: string): { nextSeq: number; headHash: string } {
+    return this.#debits.chainHead(terminalId);
+  }
   request(txnId: string): StoredRequest | undefined {
     return this.#debits.request(txnId);
   }
@@ -321,5 +328,44 @@ export class SqliteLedger implements Ledger {
   }
   revokeDemoTokens(at: number): number {
     return this.#tokens.revokeDemoTokens(at);
+  }
+
+  // The web space's accounts, convention signatures and sales list
+
+  addWebUser(u: NewWebUser): void {
+    this.#accounts.addWebUser(u);
+  }
+  webUser(id: string): WebUser | undefined {
+    return this.#accounts.webUser(id);
+  }
+  webUserByEmail(email: string): WebUser | undefined {
+    return this.#accounts.webUserByEmail(email);
+  }
+  webUserByInvite(inviteHash: string): WebUser | undefined {
+    return this.#accounts.webUserByInvite(inviteHash);
+  }
+  webUsers(partnerId: string | null): WebUser[] {
+    return this.#accounts.webUsers(partnerId);
+  }
+  acceptInvitation(id: string, inviteHash: string, passwordHash: string, at: number): boolean {
+    return this.#accounts.acceptInvitation(id, inviteHash, passwordHash, at);
+  }
+  recordLoginFailure(id: string, at: number, lockAfter: number, lockForMs: number): WebUser {
+    return this.#accounts.recordLoginFailure(id, at, lockAfter, lockForMs);
+  }
+  recordLoginSuccess(id: string): void {
+    this.#accounts.recordLoginSuccess(id);
+  }
+  endSessions(id: string): void {
+    this.#accounts.endSessions(id);
+  }
+  signConvention(s: ConventionSignature): ConventionSignature {
+    return this.#accounts.signConvention(s);
+  }
+  conventionSignature(partnerId: string, documentId: string): ConventionSignature | undefined {
+    return this.#accounts.conventionSignature(partnerId, documentId);
+  }
+  partnerSales(f: SaleFilter): SaleLine[] {
+    return this.#accounts.partnerSales(f);
   }
 }

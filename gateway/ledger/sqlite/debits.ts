@@ -203,6 +203,11 @@ export class SqliteDebits implements DebitLedger {
     return { terminalId, nextSeq: sync.next_seq, maxSeq: sync.max_seq, missing, chainBreaks: breaks };
   }
 
+  chainHead(terminalId: string): { nextSeq: number; headHash: string } {
+    const sync = this.#st.sync(terminalId);
+    return { nextSeq: sync.next_seq, headHash: sync.head_hash };
+  }
+
   request(txnId: string): StoredRequest | undefined {
     const r = this.#st.s.request.get(txnId);
     return r && { txnId: r.txn_id, terminalId: r.terminal_id, seq: r.seq, status: r.status, mode: r.mode, code: r.code, reply: r.reply };

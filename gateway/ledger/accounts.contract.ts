@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { GENESIS_HASH } from '../../protocol/offline.ts';
+import { codeOf } from '../../tests/helpers/errors.ts';
+import { debitBody, debitItem } from '../../tests/helpers/debits.ts';
+import type { NewWebUser } from './accounts.ts';
+import { fallbackRecordHash } from './debits.ts';
+import { type OpenLedger, seededLedger, NOW, DAY, CARD, T, sell } from './fixture.contract.ts';
+
+const user = (o: Partial<NewWebUser> = {}): NewWebUser => ({
+  id: 'U-1',
+  email: 'Gerante@Librairie.example',
+  name: 'Claire Dubois',
+  role: 'manager',
+  partnerId: 'P-BOOK',
+  inviteHash: 'invite-hash-1',
+  inviteExpiresAt: NOW + DAY,
+  createdAt: NOW,
+  invitedBy: 'operator:test',
+  ...o,
+});
+
+/** The web space's accounts, convention signatures and the partners' sales list. */
+export function accountsContract(name: string, open: OpenLedger): void {
+  describe(`ledger contract: ${name}`, () => {
+    const l = seededLedger(open);
+
+    describe('web accounts', () => {
+      it('an invited user sets a password once, before the invitation expires; e-mails are unique in any case', () => {
+        l.addWebUser(user());
+        expect(codeOf(() => l.addWebUser(user({ id: 'U-2', email: 'gerante@librairie.EXAMPLE', inviteHash: 'h2' })))).toBe('ALREADY_EXISTS');
+        expect(codeOf(() => l.addWebUser(user({ id: 'U-3', email: 'x@y.example', partnerId: 'P-NOPE', inviteHash: 'h3' })))).toBe('DATA_INVALID');
+        // A partner role needs a partner, a Region role must not have one.
+        expect(codeOf(() => l.addWebUser(user({ id: 'U-4', email: 'a@b.example', partnerId: null, inviteHash: 'h4' })))).toBe('DATA_INVALID');
+        expect(codeOf(() => l.addWebUser(user({ id: 'U-5', email: 'c@d.example', role: 'operator', inviteHash: 'h5' })))).toBe('DATA_INVALID');
+        const u = l.webUserByEmail('GERANTE@librairie.example')!;
+        expect(u).toMatchObject({ id: 'U-1', email: 'gerante@librairie.example', passwordHash: null, partnerId: 'P-BOOK', role: 'manager' });
+        expect(l.webUserByInvite('invite-hash-1')?.id).toBe('U-1');
+        expect(l.acceptInvitation('U-1', 'invite-hash-1', 'pw-hash', NOW + DAY)).toBe(false);
+        expect(l.acceptInvitation('U-1', 'wrong', 'pw-hash', NOW)).toBe(false);
+        expect(l.acceptInvitation('U-1', 'invite-hash-1', 'pw-hash', NOW + 1000)).toBe(true);
+        expect(l.acceptInvitation('U-1', 'invite-hash-1', 'other', NOW + 2000)).toBe(false);
+        expect(l.webUserByInvite('invite-hash-1')).toBeUndefined();
+        expect(l.webUser('U-1')).toMatchObject({ passwordHash: 'pw-hash', inviteExpiresAt: null });
+        l.addWebUser(user({ id: 'U-6', email: 'agent@region.example', role: 'operator', partnerId: null, inviteHash: 'h6' }));
+        expect(l.webUsers('P-BOOK').map((x) => x.id)).toEqual(['U-1']);
+        expect(l.webUsers(null).map((x) => x.id)).toEqual(['U-6']);
+      });
+
+      it('wrong passwords lock the account after the limit, for the lock time; a right one resets the count', () => {
+        l.addWebUser(user());
+        expect(l.recordLoginFailure('U-1', NOW, 3, 60_000)).toMatchObject({ failedLogins: 1, lockedUntil: null });
+        l.recordLoginSuccess('U-1');
+        expect(l.webUser('U-1')?.failedLogins).toBe(0);
+        l.recordLoginFailure('U-1', NOW, 3, 60_000);
+        l.recordLoginFailure('U-1', NOW, 3, 60_000);
+        expect(l.recordLoginFailure('U-1', NOW + 5, 3, 60_000)).toMatchObject({ failedLogins: 0, lockedUntil: NOW + 60_005 });
+        const epoch = l.webUser('U-1')!.sessionEpoch;
+        l.endSessions('U-1');
+        expect(l.webUser('U-1')!.sessionEpoch).toBe(epoch + 1);
+      });
+
+      it('a partner signs a document once: a second signature returns the first', () => {
+        l.addWebUser(user());
+        const sha = 'a'.repeat(64);
+        const first = l.signConvention({ partnerId: 'P-BOOK', documentId: 'convention-2022-2027', documentSha256: sha, userId: 'U-1', signerName: 'Claire Dubois', signedAt: NOW });
+        const again = l.signConvention({ partnerId: 'P-BOOK', documentId: 'convention-2022-2027', documentSha256: sha, userId: 'U-1', signerName: 'Autre', signedAt: NOW + 1 });
+        expect(again).toEqual(first);
+        expect(l.conventionSignature('P-BOOK', 'convention-2022-2027')?.signerName).toBe('Claire Dubois');
+        expect(l.conventionSignature('P-BOOK2', 'convention-2022-2027')).toBeUndefined();
+        expect(codeOf(() => l.signConvention({ ...first, partnerId: 'P-BOOK2', documentSha256: 'short' }))).toBe('DATA_INVALID');
+      });
+    });
+
+    describe("a partner's sales list", () => {
+      it('lists its own sales newest first with their state, filtered by time, benefit, terminal and state', () => {
+        const a = sell(l, { terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 500, when: NOW }).body;
+        const b = sell(l, { terminal: T.book, card: CARD, benefit: 'SCHOOL_BOOKS', amount: 1200, when: NOW + 1000 }).body;
+        sell(l, { terminal: T.cinema, card: CARD, benefit: 'CINEMA', amount: 1, when: NOW + 2000 });
+        l.cancelSale(a.txnId, 'P-BOOK', NOW + 3000);
+        const all = l.partnerSales({ partnerId: 'P-BOOK', limit: 10 });
+        expect(all.map((s) => [s.txnId, s.state, s.amountCents])).toEqual([
+          [b.txnId, 'valid', 1200],
+          [a.txnId, 'cancelled', 500],
+        ]);
+        expect(all[1]).toMatchObject({ terminalId: T.book, cardNumber: CARD, benefit: 'LEISURE_BOOKS', unit: 'cent', quantity: 500, correctedAt: NOW + 3000, statementId: null });
+        expect(l.partnerSales({ partnerId: 'P-BOOK', state: 'cancelled', limit: 10 }).map((s) => s.txnId)).toEqual([a.txnId]);
+        expect(l.partnerSales({ partnerId: 'P-BOOK', state: 'valid', limit: 10 }).map((s) => s.txnId)).toEqual([b.txnId]);
+        expect(l.partnerSales({ partnerId: 'P-BOOK', benefit: 'SCHOOL_BOOKS', limit: 10 }).map((s) => s.txnId)).toEqual([b.txnId]);
+        expect(l.partnerSales({ partnerId: 'P-BOOK', from: NOW + 1, to: NOW + 1001, limit: 10 }).map((s) => s.txnId)).toEqual([b.txnId]);
+        expect(l.partnerSales({ partnerId: 'P-BOOK', terminalId: T.bookOff, limit: 10 })).toEqual([]);
+        expect(l.partnerSales({ partnerId: 'P-BOOK', limit: 1 })).toHaveLength(1);
+        expect(l.partnerSales({ partnerId: 'P-CINE', limit: 10 }).map((s) => [s.unit, s.quantity, s.amountCents])).toEqual([['entry', 1, 550]]);
+      });
+
+      it("gives where a terminal's record chain continues", () => {
+        expect(l.chainHead(T.book)).toEqual({ nextSeq: 1, headHash: GENESIS_HASH });
+        const item = debitItem(debitBody({ terminalId: T.book, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 1, prev: GENESIS_HASH }));
+        l.commitDebits([item], NOW);
+        expect(l.chainHead(T.book)).toEqual({ nextSeq: 2, headHash: fallbackRecordHash(item.fingerprint) });
+      });
+    });
+  });
+}

@@ -1,0 +1,210 @@
+import type { Benefit, Unit } from '../../../protocol/benefits.ts';
+import type { AccountLedger, ConventionSignature, NewWebUser, SaleFilter, SaleLine, SaleState, WebRole, WebUser } from '../accounts.ts';
+import type { SqliteStore } from './store.ts';
+
+interface UserRow {
+  id: string;
+  email: string;
+  name: string;
+  role: WebRole;
+  partner_id: string | null;
+  password_hash: string | null;
+  failed_logins: number;
+  locked_until: number | null;
+  session_epoch: number;
+  created_at: number;
+  invited_by: string;
+  invite_expires_at: number | null;
+  disabled_at: number | null;
+}
+
+const userOf = (r: UserRow): WebUser => ({
+  id: r.id,
+  email: r.email,
+  name: r.name,
+  role: r.role,
+  partnerId: r.partner_id,
+  passwordHash: r.password_hash,
+  failedLogins: r.failed_logins,
+  lockedUntil: r.locked_until,
+  sessionEpoch: r.session_epoch,
+  createdAt: r.created_at,
+  invitedBy: r.invited_by,
+  inviteExpiresAt: r.invite_expires_at,
+  disabledAt: r.disabled_at,
+});
+
+const USER_COLUMNS = 'id, email, name, role, partner_id, password_hash, failed_logins, locked_until, session_epoch, created_at, invited_by, invite_expires_at, disabled_at';
+
+interface SignatureRow {
+  partner_id: string;
+  document_id: string;
+  document_sha256: string;
+  user_id: string;
+  signer_name: string;
+  signed_at: number;
+}
+
+const signatureOf = (r: SignatureRow): ConventionSignature => ({
+  partnerId: r.partner_id,
+  documentId: r.document_id,
+  documentSha256: r.document_sha256,
+  userId: r.user_id,
+  signerName: r.signer_name,
+  signedAt: r.signed_at,
+});
+
+interface SaleRow {
+  txn_id: string;
+  terminal_id: string | null;
+  group_id: string | null;
+  card_number: string;
+  benefit: Benefit;
+  unit: Unit;
+  quantity: number;
+  amount_cents: number;
+  guaranteed: number;
+  sale_at: number;
+  recorded_at: number;
+  correction: 'cancellation' | 'reversal' | null;
+  corrected_at: number | null;
+  statement_id: string | null;
+}
+
+const STATE_OF: Record<string, SaleState> = { cancellation: 'cancelled', reversal: 'reversed' };
+
+/** Web accounts, convention signatures and the partners' sales list. */
+export class SqliteAccounts implements AccountLedger {
+  readonly #st: SqliteStore;
+
+  constructor(st: SqliteStore) {
+    this.#st = st;
+  }
+
+  addWebUser(u: NewWebUser): void {
+    this.#st.run(
+      () =>
+        this.#st.db
+          .prepare(
+            `INSERT INTO web_users (id, email, name, role, partner_id, invite_hash, invite_expires_at, created_at, invited_by)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(u.id, u.email.toLowerCase(), u.name, u.role, u.partnerId, u.inviteHash, u.inviteExpiresAt, u.createdAt, u.invitedBy),
+      `an account for ${u.email}`,
+    );
+  }
+
+  #user(where: string, value: string): WebUser | undefined {
+    const r = this.#st.db.prepare<[string], UserRow>(`SELECT ${USER_COLUMNS} FROM web_users WHERE ${where} = ?`).get(value);
+    return r && userOf(r);
+  }
+
+  webUser(id: string): WebUser | undefined {
+    return this.#user('id', id);
+  }
+
+  webUserByEmail(email: string): WebUser | undefined {
+    return this.#user('email', email.toLowerCase());
+  }
+
+  webUserByInvite(inviteHash: string): WebUser | undefined {
+    return this.#user('invite_hash', inviteHash);
+  }
+
+  webUsers(partnerId: string | null): WebUser[] {
+    const sql = `SELECT ${USER_COLUMNS} FROM web_users WHERE ${partnerId === null ? 'partner_id IS NULL' : 'partner_id = ?'} ORDER BY created_at, email`;
+    const stmt = this.#st.db.prepare<unknown[], UserRow>(sql);
+    return (partnerId === null ? stmt.all() : stmt.all(partnerId)).map(userOf);
+  }
+
+  acceptInvitation(id: string, inviteHash: string, passwordHash: string, at: number): boolean {
+    return (
+      this.#st.db
+        .prepare(
+          `UPDATE web_users SET password_hash = ?, invite_hash = NULL, invite_expires_at = NULL, failed_logins = 0, locked_until = NULL, session_epoch = session_epoch + 1
+           WHERE id = ? AND invite_hash = ? AND invite_expires_at > ? AND disabled_at IS NULL`,
+        )
+        .run(passwordHash, id, inviteHash, at).changes === 1
+    );
+  }
+
+  recordLoginFailure(id: string, at: number, lockAfter: number, lockForMs: number): WebUser {
+    // One statement: two wrong passwords at once cannot both read the same count.
+    this.#st.db
+      .prepare(
+        `UPDATE web_users SET
+           locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END,
+           failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END
+         WHERE id = ?`,
+      )
+      .run(lockAfter, at + lockForMs, lockAfter, id);
+    const u = this.webUser(id);
+    if (!u) throw new Error(`recordLoginFailure: no user ${id}`);
+    return u;
+  }
+
+  recordLoginSuccess(id: string): void {
+    this.#st.db.prepare('UPDATE web_users SET failed_logins = 0, locked_until = NULL WHERE id = ?').run(id);
+  }
+
+  endSessions(id: string): void {
+    this.#st.db.prepare('UPDATE web_users SET session_epoch = session_epoch + 1 WHERE id = ?').run(id);
+  }
+
+  signConvention(s: ConventionSignature): ConventionSignature {
+    this.#st.run(
+      () =>
+        this.#st.db
+          .prepare(
+            `INSERT INTO convention_signatures (partner_id, document_id, document_sha256, user_id, signer_name, signed_at) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (partner_id, document_id) DO NOTHING`,
+          )
+          .run(s.partnerId, s.documentId, s.documentSha256, s.userId, s.signerName, s.signedAt),
+      `a signature of ${s.documentId}`,
+    );
+    return this.conventionSignature(s.partnerId, s.documentId)!;
+  }
+
+  conventionSignature(partnerId: string, documentId: string): ConventionSignature | undefined {
+    const r = this.#st.db
+      .prepare<[string, string], SignatureRow>('SELECT * FROM convention_signatures WHERE partner_id = ? AND document_id = ?')
+      .get(partnerId, documentId);
+    return r && signatureOf(r);
+  }
+
+  partnerSales(f: SaleFilter): SaleLine[] {
+    const where = ["s.kind = 'sale'", 's.partner_id = @partnerId'];
+    if (f.from !== undefined) where.push('s.sale_at >= @from');
+    if (f.to !== undefined) where.push('s.sale_at < @to');
+    if (f.benefit !== undefined) where.push('s.benefit = @benefit');
+    if (f.terminalId !== undefined) where.push('s.terminal_id = @terminalId');
+    if (f.state === 'valid') where.push('c.kind IS NULL');
+    if (f.state === 'cancelled') where.push("c.kind = 'cancellation'");
+    if (f.state === 'reversed') where.push("c.kind = 'reversal'");
+    const rows = this.#st.db
+      .prepare<Record<string, unknown>, SaleRow>(
+        `SELECT s.txn_id, s.terminal_id, s.group_id, s.card_number, s.benefit, s.unit, s.quantity, s.amount_cents, s.guaranteed,
+                s.sale_at, s.recorded_at, s.statement_id, c.kind AS correction, c.recorded_at AS corrected_at
+         FROM sales s LEFT JOIN sales c ON c.txn_id = s.txn_id AND c.kind <> 'sale'
+         WHERE ${where.join(' AND ')}
+         ORDER BY s.sale_at DESC, s.id DESC LIMIT @limit`,
+      )
+      .all({ partnerId: f.partnerId, from: f.from, to: f.to, benefit: f.benefit, terminalId: f.terminalId, limit: f.limit });
+    return rows.map((r) => ({
+      txnId: r.txn_id,
+      terminalId: r.terminal_id,
+      groupId: r.group_id,
+      cardNumber: r.card_number,
+      benefit: r.benefit,
+      unit: r.unit,
+      quantity: r.quantity,
+      amountCents: r.amount_cents,
+      guaranteed: r.guaranteed,
+      saleAt: r.sale_at,
+      recordedAt: r.recorded_at,
+      state: r.correction === null ? 'valid' : STATE_OF[r.correction]!,
+      correctedAt: r.corrected_at,
+      statementId: r.statement_id,
+    }));
+  }
+}
