@@ -77,6 +77,12 @@ export const GatewayConfigSchema = Type.Object(
               default: 60,
               description: 'Requests per minute from one address without a valid token (enrolment, health, docs, refused tokens)',
             }),
+            webPerMinute: Type.Integer({
+              minimum: 1,
+              maximum: 1_000_000,
+              default: 600,
+              description: 'Requests per minute from one address to the web pages and their files (a shop or an office may share one address); logins have their own limit (web.loginPerMinute)',
+            }),
           },
           { additionalProperties: false, default: {}, description: 'HTTP rate limits: beyond them, 429 RATE_LIMITED with Retry-After' },
         ),
@@ -200,6 +206,17 @@ export const GatewayConfigSchema = Type.Object(
         }),
       },
       'The terminals as the Region watches them: heartbeats and the fleet view',
+    ),
+    web: Section(
+      {
+        loginLockAfter: Type.Integer({ minimum: 3, maximum: 20, default: 5, description: 'Wrong passwords in a row that lock a web account' }),
+        loginLockMinutes: Type.Integer({ minimum: 1, maximum: 1440, default: 15, description: 'How long a locked web account takes no login' }),
+        loginPerMinute: Type.Integer({ minimum: 3, maximum: 600, default: 10, description: 'Login attempts per address and minute' }),
+        sessionHours: Type.Integer({ minimum: 1, maximum: 24, default: 8, description: 'A web session ends this long after login' }),
+        sessionIdleMinutes: Type.Integer({ minimum: 5, maximum: 480, default: 30, description: 'A web session ends after this long without a page' }),
+        invitationDays: Type.Integer({ minimum: 1, maximum: 30, default: 7, description: 'How long an invitation link is valid' }),
+      },
+      "The partners' web space and the Region's console (docs/web.md)",
     ),
     sepa: Section(
       {

@@ -13,6 +13,8 @@ import { ApiError, installErrorHandling } from './api/errors.ts';
 import { safeUrl } from './api/views.ts';
 import type { Ledger } from './ledger/ledger.ts';
 import type { PipelineStats } from './pipeline.ts';
+import type { WebCounter } from './web/counter.ts';
+import { registerWeb, type WebConfig } from './web/web.ts';
 
 /**
  * The gateway's HTTP app, built by a factory apart from `listen`, so tests `inject()` requests without a
@@ -57,9 +59,21 @@ export interface HttpDeps {
   readonly cardRefs: CardRefs;
   /** Enrolment and the broker connections of terminals (gateway/api/deps.ts). */
   readonly fleet: FleetDeps;
+  /** The partners' web space and the Region's console (gateway/web); without it, the app serves the API alone. */
+  readonly web?: { readonly counter: WebCounter; readonly sessionSecret: Uint8Array; readonly config?: Partial<WebConfig> };
   /** Requests per minute for a token, and for an address without a valid one (gateway config `http.rateLimit`). */
-  readonly rateLimit?: { readonly perMinute: number; readonly anonymousPerMinute: number };
+  readonly rateLimit?: RateLimits;
 }
+
+interface RateLimits {
+  readonly perMinute: number;
+  readonly anonymousPerMinute: number;
+  /** The web pages (anything outside the API, the docs and the health probe), per address. */
+  readonly webPerMinute?: number;
+}
+
+/** The web pages and their files, as opposed to the machines' API, the docs and the health probe. */
+const isWebPath = (url: string) => !/^\/(api|docs|healthz)(\/|\?|$)/.test(url);
 
 /**
  * Request log lines carry the URL, and a card's routes carry its number (`/api/v1/cards/<number>`), a
@@ -80,24 +94,26 @@ function healthRoute(app: FastifyInstance, health: () => HealthReport): void {
   );
 }
 
-const DEFAULT_RATE_LIMIT = { perMinute: 600, anonymousPerMinute: 60 };
+const DEFAULT_RATE_LIMIT: RateLimits = { perMinute: 600, anonymousPerMinute: 60, webPerMinute: 600 };
 
 /**
  * HTTP rate limits (@fastify/rate-limit), before authentication and before any body is read: per API token
  * when the request carries a valid one, per address otherwise (enrolment, the public pages, and requests
- * with an unknown token, which cannot dodge the address limit by inventing tokens). Beyond the limit:
+ * with an unknown token, which cannot dodge the address limit by inventing tokens); the web pages and their
+ * files have their own, higher limit per address (`webPerMinute`: a shop or an office shares one). Beyond the limit:
  * 429 RATE_LIMITED in the error envelope, with Retry-After. Token keys are hashes: the limiter's memory
  * holds no token.
  */
-function rateLimits(app: FastifyInstance, ledger: Ledger, limits: { readonly perMinute: number; readonly anonymousPerMinute: number }): void {
+function rateLimits(app: FastifyInstance, ledger: Ledger, limits: RateLimits): void {
   app.register(rateLimit, {
     global: true,
     timeWindow: 60_000,
     keyGenerator: (req) => {
       const token = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
-      return token !== undefined && lookupApiToken(ledger, token) ? `token:${hashToken(token)}` : `address:${req.ip}`;
+      if (token !== undefined && lookupApiToken(ledger, token)) return `token:${hashToken(token)}`;
+      return isWebPath(req.url) ? `web:${req.ip}` : `address:${req.ip}`;
     },
-    max: (_req, key) => (key.startsWith('token:') ? limits.perMinute : limits.anonymousPerMinute),
+    max: (_req, key) => (key.startsWith('token:') ? limits.perMinute : key.startsWith('web:') ? (limits.webPerMinute ?? DEFAULT_RATE_LIMIT.webPerMinute!) : limits.anonymousPerMinute),
     errorResponseBuilder: (_req, ctx) => new ApiError(429, 'RATE_LIMITED', `more than ${ctx.max} requests a minute: try again in ${ctx.after}`),
   });
 }
@@ -120,6 +136,8 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   app.after(() => installErrorHandling(app, app.rateLimit()));
   registerDocs(app);
   app.register(async (scope) => healthRoute(scope, deps.health));
-  registerApi(app, { ledger: deps.ledger, now: deps.now, config, issuer: deps.issuer, cardRefs: deps.cardRefs, fleet: deps.fleet });
+  const apiDeps = { ledger: deps.ledger, now: deps.now, config, issuer: deps.issuer, cardRefs: deps.cardRefs, fleet: deps.fleet };
+  registerApi(app, apiDeps);
+  if (deps.web) registerWeb(app, { ...apiDeps, counter: deps.web.counter, sessionSecret: deps.web.sessionSecret, ...(deps.web.config ? { web: deps.web.config } : {}) });
   return app;
 }

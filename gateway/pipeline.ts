@@ -4,7 +4,7 @@ import { CODES, isRejectCode, type RejectCode } from '../protocol/codes.ts';
 import { saleProofMessage } from '../protocol/card-app.ts';
 import { NodeVerifier } from '../protocol/crypto.ts';
 import { encodeJson, parseTerminalRecord, requestFingerprint, voidFingerprint } from '../protocol/debit.ts';
-import { isPasserelleError } from '../protocol/errors.ts';
+import { isPasserelleError, PasserelleError } from '../protocol/errors.ts';
 import { decodeFrame, encodeBatch } from '../protocol/frame.ts';
 import { chainHash } from '../protocol/offline.ts';
 import { buildTree, leafHash, rootMessage } from '../protocol/merkle.ts';
@@ -12,7 +12,7 @@ import { PROTOCOL_VERSION, type DebitRequestBody, type SyncMissing } from '../pr
 import { openPin } from '../protocol/pin.ts';
 import { parseTerminalTopic, replyTopic } from '../protocol/topics.ts';
 import type { GatewayKeys } from './keys.ts';
-import type { Ledger, LedgerItem } from './ledger/ledger.ts';
+import type { CommitOutcome, Ledger, LedgerItem } from './ledger/ledger.ts';
 import { verifyPin } from './pin-hash.ts';
 import { errorReply } from './replies.ts';
 import type { CardProofCheck, PinCheck } from './rules.ts';
@@ -82,6 +82,8 @@ interface Pending {
   readonly item: LedgerItem;
   readonly txnId: string;
   readonly seq: number;
+  /** A record the gateway wrote itself (`submit`): its outcome goes back here instead of to a terminal. */
+  readonly settle?: { readonly resolve: (o: CommitOutcome) => void; readonly reject: (e: unknown) => void };
 }
 
 interface OutgoingReply {
@@ -244,6 +246,36 @@ export class DebitPipeline {
     return (await this.#cardVerifier.verifyAsync(message, sig, key.publicKey)) ? 'ok' : 'failed';
   }
 
+  /**
+   * A sale the gateway wrote itself (the partner web counter, gateway/web/counter.ts), for a terminal id
+   * of its own: the same sealed-code check, the same batch, rules and ledger as a terminal's request; its
+   * outcome is given back (never published). Refused with GATEWAY_BUSY when stopping or full, and with the
+   * ledger's error when the batch fails (nothing applied).
+   */
+  async submit(body: DebitRequestBody, message: Buffer): Promise<CommitOutcome> {
+    if (this.#stopped || this.#draining) throw new PasserelleError('GATEWAY_BUSY', 'the gateway is stopping');
+    if (this.stats.inFlight >= this.#o.maxInFlight) throw new PasserelleError('GATEWAY_BUSY', 'too many requests in flight');
+    const terminal = this.#o.ledger.terminal(body.terminalId);
+    if (!terminal) throw new PasserelleError('TERMINAL_UNKNOWN', `no terminal ${body.terminalId}`);
+    this.stats.received++;
+    this.stats.inFlight++;
+    let pin: PinCheck = 'not-needed';
+    try {
+      if (body.credential.kind === 'qr') pin = await this.#checkPin(body, body.credential.pinBlock, terminal.partnerId);
+    } catch (e) {
+      this.#done(1);
+      throw e;
+    }
+    if (this.#stopped) {
+      this.#done(1);
+      throw new PasserelleError('GATEWAY_BUSY', 'the gateway is stopping');
+    }
+    return new Promise<CommitOutcome>((resolve, reject) => {
+      const item = { body, fingerprint: requestFingerprint(body), pin, proof: 'not-needed' as const, msgHash: chainHash(message) };
+      this.#enqueue({ terminalId: body.terminalId, txnId: body.txnId, seq: body.seq, item, settle: { resolve, reject } });
+    });
+  }
+
   /** R2/R3: open the sealed code (bound to this transaction) and compare it with the card's slow hash. */
   async #checkPin(body: DebitRequestBody, pinBlock: string, partnerId: string): Promise<PinCheck> {
     const pin = openPin(pinBlock, body.txnId, this.#o.keys.boxSecretKey);
@@ -274,7 +306,7 @@ export class DebitPipeline {
     const items = batch.map((p) => p.item);
     if (this.#o.hooks?.beforeCommit) await this.#o.hooks.beforeCommit(items);
     // Stopped between receipt and commit: nothing is applied and nothing is answered; terminals resend.
-    if (this.#stopped) return;
+    if (this.#stopped) return settleFailed(batch, new PasserelleError('GATEWAY_BUSY', 'the gateway stopped before the sale was recorded'));
     let outcomes;
     try {
       outcomes = this.#o.ledger.commitDebits(items, this.#now());
@@ -282,6 +314,7 @@ export class DebitPipeline {
       this.stats.ledgerFailures++;
       this.#ledgerFailing = true;
       this.#o.log.error({ err: e, size: batch.length }, 'ledger commit failed; batch rolled back, no replies sent');
+      settleFailed(batch, e);
       this.#done(batch.length);
       return;
     }
@@ -290,16 +323,17 @@ export class DebitPipeline {
     this.stats.batches++;
     for (const [i, o] of outcomes.entries()) {
       const p = batch[i]!;
+      p.settle?.resolve(o);
       if (o.kind === 'conflict') {
         this.stats.conflicts++;
         this.#o.log.warn({ txnId: p.txnId, terminalId: p.terminalId }, 'transaction id reused with different content: refused');
-        this.#queueReply(p.terminalId, encodeJson(errorReply(p.txnId, 'TXN_CONFLICT', 'transaction id already used for another request', this.#now())));
+        if (!p.settle) this.#queueReply(p.terminalId, encodeJson(errorReply(p.txnId, 'TXN_CONFLICT', 'transaction id already used for another request', this.#now())));
         continue;
       }
       if (o.kind === 'seq-conflict') {
         this.stats.seqConflicts++;
         this.#o.log.error({ txnId: p.txnId, terminalId: p.terminalId, seq: p.seq }, 'sequence number already used by another record: refused, chain break recorded');
-        this.#queueReply(p.terminalId, encodeJson(errorReply(p.txnId, 'SEQ_CONFLICT', `sequence number ${p.seq} already holds another record`, this.#now())));
+        if (!p.settle) this.#queueReply(p.terminalId, encodeJson(errorReply(p.txnId, 'SEQ_CONFLICT', `sequence number ${p.seq} already holds another record`, this.#now())));
         continue;
       }
       if (!o.fresh) this.stats.repeats++;
@@ -307,7 +341,7 @@ export class DebitPipeline {
       else if (o.status === 'approved') this.stats.approved++;
       else this.stats.declined++;
       if (o.fresh && 'body' in p.item && p.item.body.mode === 'offline') this.stats.offline++;
-      this.#queueReply(p.terminalId, o.reply);
+      if (!p.settle) this.#queueReply(p.terminalId, o.reply);
     }
     this.#sendReplies();
     this.#done(batch.length);
@@ -424,9 +458,15 @@ export class DebitPipeline {
     for (const t of this.#gapTimers.values()) clearTimeout(t);
     this.#gapTimers.clear();
     this.#cancelFlushTimer();
+    settleFailed(this.#batch, new PasserelleError('GATEWAY_BUSY', 'the gateway stopped before the sale was recorded'));
     this.#batch = [];
     this.#replies = [];
   }
+}
+
+/** The gateway's own records of a batch that was not committed learn it: nothing of them was applied. */
+function settleFailed(batch: readonly Pending[], e: unknown): void {
+  for (const p of batch) p.settle?.reject(e);
 }
 
 function busyCorr(payload: Buffer): string {

@@ -5,6 +5,9 @@ import { createLogger, ns, type Logger } from '../common/log.ts';
 import { VERSION } from '../common/version.ts';
 import { readConnectToken } from '../protocol/connect-token.ts';
 import { cardRefs } from './card-refs.ts';
+import { isWebChannel } from './ledger/registry.ts';
+import { WebCounter } from './web/counter.ts';
+import { DEMO_USERS_FILE, disableDemoUsers, seedDemoUsers } from './web/demo-users.ts';
 import { TerminalContacts } from './contacts.ts';
 import { NodeVerifier } from '../protocol/crypto.ts';
 import { PasserelleError } from '../protocol/errors.ts';
@@ -97,7 +100,8 @@ async function startParts(
     () => new SqliteLedger({ file: ledgerFile, rules: { replacementFeeCents: config.rules.replacementFeeCents, replacementFeeOrder: config.rules.replacementFeeOrder } }),
     (l) => l.close(),
   );
-  const { terminals: demoTerminals, chips: demoChips } = prepareDemo(config, ledger, now(), ns(log, 'gateway.seed'));
+  const { terminals: demoTerminals, chips: demoChips, seeded } = prepareDemo(config, ledger, now(), ns(log, 'gateway.seed'));
+  if (seeded) writeAtomic(join(config.dataDir, DEMO_USERS_FILE), JSON.stringify(await seedDemoUsers(ledger, now()), null, 2) + '\n', 0o600);
   const contacts = await parts.start(
     'contacts',
     () => {
@@ -121,8 +125,8 @@ async function startParts(
         log: ns(log, 'gateway.broker'),
         authenticate: (clientId, username, password) => {
           const t = ledger.terminal(clientId);
-          // A deactivated terminal is off the broker, not only refused at the rules.
-          if (!t || !t.active) return 'not-authorized';
+          // A deactivated terminal is off the broker, not only refused at the rules; the web counter's channel never connects.
+          if (!t || !t.active || isWebChannel(clientId)) return 'not-authorized';
           if (username !== clientId || !password) return 'bad-credentials';
           const claims = readConnectToken(clientId, password.toString('utf8'), t.publicKey, verifier);
           return claims !== undefined && contacts.admit(clientId, claims, now()) === 'ok' ? 'ok' : 'bad-credentials';
@@ -216,7 +220,11 @@ async function startParts(
     onKeyReplaced: (id: string) => broker.disconnect(id),
   };
   const debtor = { name: config.sepa.debtorName, iban: config.sepa.debtorIban, bic: config.sepa.debtorBic };
-  const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor, fleetOnlineWithinS: config.fleet.onlineWithinS }, issuer: keys.issuer, cardRefs: cardRefs(keys.signSeed), fleet, rateLimit: config.http.rateLimit });
+  const counter = new WebCounter({ ledger, submit: (body, message) => pipeline.submit(body, message), boxPublicKey: keys.boxPublicKey, channelKey: keys.signer.publicKey, now });
+  const w = config.web;
+  const webConfig = { lockAfter: w.loginLockAfter, lockForMs: w.loginLockMinutes * 60_000, loginPerMinute: w.loginPerMinute, sessionMaxMs: w.sessionHours * 3600_000, sessionIdleMs: w.sessionIdleMinutes * 60_000, invitationTtlMs: w.invitationDays * 86_400_000 };
+  const web = { counter, sessionSecret: keys.signSeed, config: webConfig };
+  const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor, fleetOnlineWithinS: config.fleet.onlineWithinS }, issuer: keys.issuer, cardRefs: cardRefs(keys.signSeed), fleet, web, rateLimit: config.http.rateLimit });
   await parts.start('HTTP API', () => listenHttp(app, config), (a) => a.close());
   await parts.start('expiry sweep', () => startExpirySweep(ledger, config.rules.expirySweepS, now, ns(log, 'gateway.expiry')), (stop) => stop());
   const addr = app.server.address();
@@ -293,13 +301,13 @@ function startExpirySweep(ledger: Ledger, everyS: number, now: () => number, log
  * published secrets: its API tokens are revoked and its terminals deactivated (their private keys sit in
  * a file), and the files that gave them out are deleted.
  */
-function prepareDemo(config: GatewayConfig, ledger: Ledger, at: number, log: Logger): { terminals: DemoTerminalKey[]; chips: DemoChip[] } {
+function prepareDemo(config: GatewayConfig, ledger: Ledger, at: number, log: Logger): { terminals: DemoTerminalKey[]; chips: DemoChip[]; seeded: boolean } {
   const file = join(config.dataDir, DEMO_TERMINALS_FILE);
   const tokensFile = join(config.dataDir, DEMO_TOKENS_FILE);
   const chipsFile = join(config.dataDir, DEMO_CHIPS_FILE);
   if (!config.seedDemo) {
-    withdrawDemo(ledger, [file, tokensFile, chipsFile], at, log);
-    return { terminals: [], chips: [] };
+    withdrawDemo(ledger, [file, tokensFile, chipsFile, join(config.dataDir, DEMO_USERS_FILE)], at, log);
+    return { terminals: [], chips: [], seeded: false };
   }
   if (ledger.counts().partners === 0) {
     const keys = seedDemo(ledger, at);
@@ -311,13 +319,14 @@ function prepareDemo(config: GatewayConfig, ledger: Ledger, at: number, log: Log
     const tokens = { operator: demo('démo : Région', 'operator'), technician: demo('démo : technicien', 'technician'), partner: demo('démo : Librairie des Canuts', 'partner', 'P-LIB-LYON') };
     writeAtomic(tokensFile, JSON.stringify(tokens, null, 2) + '\n', 0o600);
     log.info({ terminals: keys.length, file }, 'seeded the demo partners, terminals and cards');
-    return { terminals: keys, chips };
+    return { terminals: keys, chips, seeded: true };
   }
-  return { terminals: existsSync(file) ? readDemoTerminals(file) : [], chips: existsSync(chipsFile) ? readDemoChips(chipsFile) : [] };
+  return { terminals: existsSync(file) ? readDemoTerminals(file) : [], chips: existsSync(chipsFile) ? readDemoChips(chipsFile) : [], seeded: false };
 }
 
 function withdrawDemo(ledger: Ledger, files: readonly string[], at: number, log: Logger): void {
   const tokens = ledger.revokeDemoTokens(at);
+  const users = disableDemoUsers(ledger, DEMO_PARTNERS.map((p) => p.id), at);
   let terminals = 0;
   for (const id of DEMO_PARTNERS.flatMap((p) => p.terminals)) {
     const t = ledger.terminal(id);
@@ -327,5 +336,5 @@ function withdrawDemo(ledger: Ledger, files: readonly string[], at: number, log:
     }
   }
   for (const f of files) rmSync(f, { force: true });
-  if (tokens + terminals > 0) log.warn({ tokens, terminals }, 'demo switched off: its API tokens are revoked and its terminals deactivated');
+  if (tokens + terminals + users > 0) log.warn({ tokens, terminals, users }, 'demo switched off: its API tokens are revoked, its terminals deactivated and its web accounts disabled');
 }

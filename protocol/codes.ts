@@ -157,6 +157,12 @@ export const CODES = {
   ALREADY_EXISTS: { num: 521, category: 'admin', http: 409, retryable: false, fr: 'Existe déjà : vérifier l’identifiant saisi, ou modifier la fiche existante', en: 'A campaign, partner, terminal, card, dossier, code or list with this id is already recorded; nothing was changed.' },
   NOTHING_TO_STATE: { num: 522, category: 'admin', http: 422, retryable: false, fr: 'Aucune vente ni correction à relever pour ce partenaire sur la période', en: 'The partner has no sale or correction to put on a statement for this period (none recorded, or its convention did not cover it); no empty statement is made.' },
   CARD_ACTIVE_EXISTS: { num: 523, category: 'admin', http: 409, retryable: false, fr: "Ce dossier a déjà une carte active : faire opposition sur l'ancienne carte en donnant celle-ci comme remplaçante", en: 'A dossier has at most one active card (R1, R4): a new card for it is issued through the opposition of the current one.' },
+  LOGIN_FAILED: { num: 524, category: 'admin', http: 401, retryable: false, fr: 'Adresse e-mail ou mot de passe incorrect', en: 'A web login with an unknown e-mail or a wrong password (the answer does not say which).' },
+  ACCOUNT_LOCKED: { num: 525, category: 'admin', http: 423, retryable: true, fr: 'Compte verrouillé après plusieurs mots de passe erronés : réessayer plus tard ou demander une nouvelle invitation', en: 'Too many wrong passwords in a row: the web account takes no login until its lock time has passed.' },
+  CSRF_INVALID: { num: 526, category: 'admin', http: 403, retryable: false, fr: 'Formulaire expiré ou envoyé d’ailleurs : recharger la page et recommencer', en: "A web form posted without this session's anti-forgery token (or with a wrong one): nothing was done." },
+  INVITATION_INVALID: { num: 527, category: 'admin', http: 410, retryable: false, fr: 'Lien d’invitation inconnu, déjà utilisé ou expiré : en demander un nouveau', en: 'The invitation link is unknown, already used or past its expiry.' },
+  PASSWORD_WEAK: { num: 528, category: 'admin', http: 422, retryable: false, fr: 'Mot de passe trop court : 12 caractères au moins, et les deux saisies identiques', en: 'A new password shorter than 12 characters, longer than 200, or not typed the same twice.' },
+  SECRET_CODE_FORMAT: { num: 529, category: 'admin', http: 422, retryable: false, fr: 'Le code secret du jeune compte 4 chiffres', en: 'The secret code typed at the web counter is not 4 digits.' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

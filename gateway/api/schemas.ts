@@ -34,7 +34,8 @@ export const CampaignId = Type.String({ pattern: CAMPAIGN_PATTERN, description: 
  * them and a SEPA end-to-end id holds 35 characters at most.
  */
 export const PartnerId = Type.String({ pattern: '^[A-Z0-9][A-Z0-9-]{1,23}$', description: 'Partner id, e.g. P-LIB-LYON' });
-export const TerminalId = Type.String({ pattern: TERMINAL_ID_PATTERN, description: 'Terminal id, e.g. T-LIB-LYON-01' });
+/** A device's id; `WEB-…` ids belong to the partners' web counter (gateway/ledger/registry.ts) and are never registered nor enrolled. */
+export const TerminalId = Type.String({ pattern: `^(?!WEB-)${TERMINAL_ID_PATTERN.slice(1)}`, description: 'Terminal id, e.g. T-LIB-LYON-01 (not starting with WEB-)' });
 export const TxnId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9:-]{0,79}$', description: 'Transaction id of a sale (a UUID, or `<groupId>:<n>` for a group line)' });
 export const GroupId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9-]{0,39}$', description: 'Group sale id, minted by the caller; repeating it returns the original lines' });
 export const StatementId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9-]{0,63}$', description: 'Statement id' });

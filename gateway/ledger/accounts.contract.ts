@@ -57,6 +57,10 @@ export function accountsContract(name: string, open: OpenLedger): void {
         const epoch = l.webUser('U-1')!.sessionEpoch;
         l.endSessions('U-1');
         expect(l.webUser('U-1')!.sessionEpoch).toBe(epoch + 1);
+        expect(l.disableWebUser('U-1', NOW + 10)).toBe(true);
+        expect(l.disableWebUser('U-1', NOW + 20)).toBe(false);
+        expect(l.webUser('U-1')).toMatchObject({ disabledAt: NOW + 10, sessionEpoch: epoch + 2, inviteExpiresAt: null });
+        expect(l.acceptInvitation('U-1', 'invite-hash-1', 'pw', NOW)).toBe(false);
       });
 
       it('a partner signs a document once: a second signature returns the first', () => {

@@ -116,6 +116,8 @@ export interface AccountLedger {
   recordLoginSuccess(id: string): void;
   /** End every session of the user (logout, password change, disabling). */
   endSessions(id: string): void;
+  /** No more login for this user, its sessions and any open invitation ended; false when already disabled or unknown. */
+  disableWebUser(id: string, at: number): boolean;
   /** Record a convention signature; a partner signs a document once (the first signature is returned again). */
   signConvention(s: ConventionSignature): ConventionSignature;
   conventionSignature(partnerId: string, documentId: string): ConventionSignature | undefined;

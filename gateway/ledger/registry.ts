@@ -15,6 +15,15 @@ export interface PartnerRecord {
   readonly bic?: string | null;
 }
 
+/**
+ * The partner web counter's sales are records of a terminal id the gateway owns per partner
+ * (`WEB-<partner id>`, gateway/web/counter.ts): never a device, never on the broker, never enrolled, not in
+ * the fleet nor in a partner's list of terminals.
+ */
+export const WEB_CHANNEL_PREFIX = 'WEB-';
+export const webChannelId = (partnerId: string): string => `${WEB_CHANNEL_PREFIX}${partnerId}`;
+export const isWebChannel = (terminalId: string): boolean => terminalId.startsWith(WEB_CHANNEL_PREFIX);
+
 export interface TerminalRecord {
   readonly id: string;
   readonly partnerId: string;
@@ -27,6 +36,7 @@ export interface RegistryLedger {
   terminal(id: string): TerminalRecord | undefined;
   partner(id: string): PartnerRecord | undefined;
   partners(): PartnerRecord[];
+  /** A partner's devices (not its web counter channel). */
   terminalsOf(partnerId: string): TerminalRecord[];
   addCampaign(def: CampaignDef): void;
   campaigns(): CampaignDef[];

@@ -359,6 +359,9 @@ export class SqliteLedger implements Ledger {
   endSessions(id: string): void {
     this.#accounts.endSessions(id);
   }
+  disableWebUser(id: string, at: number): boolean {
+    return this.#accounts.disableWebUser(id, at);
+  }
   signConvention(s: ConventionSignature): ConventionSignature {
     return this.#accounts.signConvention(s);
   }

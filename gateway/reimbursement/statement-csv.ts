@@ -31,7 +31,7 @@ const UNIT_FR: Readonly<Record<Unit, string>> = { cent: 'centime', entry: 'entr�
  * A cell is text, or a number already formatted. Only text is guarded against formula injection: a
  * number such as `-3,00` must reach the spreadsheet as a number, not as the string `'-3,00`.
  */
-type Cell = string | { readonly number: string };
+export type Cell = string | { readonly number: string };
 
 /**
  * A spreadsheet runs a cell starting with `=`, `+`, `-` or `@` as a formula (and some read a leading tab
@@ -52,7 +52,7 @@ function renderCell(cell: Cell): string {
 }
 
 /** `1250` → `12,50`, `-300` → `-3,00`: by string from integer cents, never through a float. */
-function frenchEuros(cents: number): string {
+export function frenchEuros(cents: number): string {
   const digits = Math.abs(cents).toString().padStart(3, '0');
   return `${cents < 0 ? '-' : ''}${digits.slice(0, -2)},${digits.slice(-2)}`;
 }
@@ -98,6 +98,10 @@ function statementRows(statement: Statement): Cell[][] {
  * statement, when a line's numbers are not integers or the lines do not add up to the total.
  */
 export function statementCsv(statements: readonly Statement[]): string {
-  const rows: Cell[][] = [[...STATEMENT_CSV_COLUMNS], ...statements.flatMap(statementRows)];
-  return BOM + rows.map((row) => row.map(renderCell).join(';') + CRLF).join('');
+  return csvDocument(STATEMENT_CSV_COLUMNS, statements.flatMap(statementRows));
+}
+
+/** Any table in the same form (BOM, `;`, CRLF, quoting, formulas guarded): the header, then the rows. */
+export function csvDocument(header: readonly string[], rows: readonly (readonly Cell[])[]): string {
+  return BOM + [header, ...rows].map((row) => row.map(renderCell).join(';') + CRLF).join('');
 }

@@ -151,6 +151,14 @@ export class SqliteAccounts implements AccountLedger {
     this.#st.db.prepare('UPDATE web_users SET session_epoch = session_epoch + 1 WHERE id = ?').run(id);
   }
 
+  disableWebUser(id: string, at: number): boolean {
+    return (
+      this.#st.db
+        .prepare('UPDATE web_users SET disabled_at = ?, invite_hash = NULL, invite_expires_at = NULL, session_epoch = session_epoch + 1 WHERE id = ? AND disabled_at IS NULL')
+        .run(at, id).changes === 1
+    );
+  }
+
   signConvention(s: ConventionSignature): ConventionSignature {
     this.#st.run(
       () =>

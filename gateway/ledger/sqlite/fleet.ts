@@ -1,3 +1,4 @@
+import { WEB_CHANNEL_PREFIX } from '../registry.ts';
 import type { TerminalSettings } from '../../../protocol/terminal-settings.ts';
 import type { AuditEntry, TerminalContact, EnrolmentCodeRecord, FleetEntry, FleetFilter, FleetLedger, NewTerminalSettings, TerminalHeartbeat } from '../ledger.ts';
 import type { SqliteStore } from './store.ts';
@@ -141,14 +142,14 @@ export class SqliteFleet implements FleetLedger {
   }
 
   fleet(filter: FleetFilter): FleetEntry[] {
-    const where: string[] = [];
+    const where: string[] = [`t.id NOT LIKE '${WEB_CHANNEL_PREFIX}%'`];
     const args: (string | number)[] = [];
     if (filter.partnerId !== undefined) (where.push('t.partner_id = ?'), args.push(filter.partnerId));
     if (filter.silentSince !== undefined) (where.push('(h.received_at IS NULL OR h.received_at < ?)'), args.push(filter.silentSince));
     if (filter.withUnsent) where.push('h.pending > 0');
     const sql = `SELECT t.id AS id, t.partner_id AS partner_id, t.active AS active, ${HEARTBEAT_COLUMNS}
       FROM terminals t LEFT JOIN terminal_heartbeats h ON h.terminal_id = t.id
-      ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+      WHERE ${where.join(' AND ')}
       ORDER BY h.received_at IS NOT NULL, h.received_at, t.id LIMIT ?`;
     return this.#st.db
       .prepare<(string | number)[], HeartbeatRow & { id: string; partner_id: string; active: number }>(sql)

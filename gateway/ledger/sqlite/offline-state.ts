@@ -1,3 +1,4 @@
+import { WEB_CHANNEL_PREFIX } from '../registry.ts';
 import { isDeepStrictEqual } from 'node:util';
 import { Value } from '@sinclair/typebox/value';
 import type { Benefit, Unit } from '../../../protocol/benefits.ts';
@@ -62,7 +63,7 @@ export class SqliteOfflineState implements OfflineLedger {
 
   offlineReport(limit = 50): OfflineReport {
     const policy = this.#latestPolicy();
-    const terminals = this.#st.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM terminals WHERE active = 1').get()?.n ?? 0;
+    const terminals = this.#st.db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM terminals WHERE active = 1 AND id NOT LIKE '${WEB_CHANNEL_PREFIX}%'`).get()?.n ?? 0;
     const l = policy?.limits;
     // Conservative: the same card could be used at every active terminal on the same day.
     const boundPerCardDayCents = l && l.enabled ? Math.min(l.perCardDayCents, l.maxSaleCents * l.perCardDayCount) * terminals : 0;

@@ -1,3 +1,4 @@
+import { WEB_CHANNEL_PREFIX } from '../registry.ts';
 import { BENEFIT_CODES, isPartnerType } from '../../../protocol/benefits.ts';
 import { PasserelleError } from '../../../protocol/errors.ts';
 import { isIsoDate } from '../../../common/paris-time.ts';
@@ -29,7 +30,7 @@ export class SqliteRegistry implements RegistryLedger {
   }
 
   terminalsOf(partnerId: string): TerminalRecord[] {
-    const ids = this.#st.db.prepare<[string], { id: string }>('SELECT id FROM terminals WHERE partner_id = ? ORDER BY id').all(partnerId);
+    const ids = this.#st.db.prepare<[string], { id: string }>(`SELECT id FROM terminals WHERE partner_id = ? AND id NOT LIKE '${WEB_CHANNEL_PREFIX}%' ORDER BY id`).all(partnerId);
     return ids.map((r) => this.#st.terminal(r.id)).filter((t): t is TerminalRow => t !== undefined).map(({ id, partnerId: p, publicKey, active }) => ({ id, partnerId: p, publicKey, active }));
   }
 

@@ -1,0 +1,95 @@
+import type { FastifyInstance } from 'fastify';
+import { CODES } from '../../../protocol/codes.ts';
+import { isPasserelleError } from '../../../protocol/errors.ts';
+import type { WebUser } from '../../ledger/ledger.ts';
+import { burnPasswordCheck, hashPassword, invitationHash, verifyPassword } from '../passwords.ts';
+import { homeOf, type WebContext } from '../web.ts';
+
+/**
+ * Login, logout and accepting an invitation. A failed login never says whether the address has an
+ * account; `lockAfter` wrong passwords in a row lock the account for `lockForMs` (no password is even
+ * tried meanwhile), and each address may try `loginPerMinute` times a minute. A successful login starts a
+ * new session (the anonymous one's anti-forgery secret is dropped).
+ */
+
+interface LoginBody {
+  email?: string;
+  password?: string;
+  suite?: string;
+}
+
+/** Only a path of this site (never `//host` or a scheme): the login's `suite` cannot send anyone away. */
+function localPath(p: string | undefined): string | undefined {
+  return p && /^\/(?![/\\])[\x21-\x7e]*$/.test(p) ? p : undefined;
+}
+
+export function authRoutes(web: FastifyInstance, ctx: WebContext): void {
+  const { ledger, now } = ctx.deps;
+  const loginPage = (suite: string | undefined, email = '', error?: string) => ({ title: 'Connexion', suite: localPath(suite) ?? '', email, ...(error ? { flash: { kind: 'error' as const, text: error } } : {}) });
+
+  web.get('/connexion', async (req, reply) => {
+    if (req.webUser) return reply.redirect(homeOf(req.webUser), 303);
+    return ctx.page(req, reply, 'login', loginPage((req.query as { suite?: string }).suite));
+  });
+
+  web.post('/connexion', { config: { rateLimit: { max: ctx.config.loginPerMinute, timeWindow: 60_000 } } }, async (req, reply) => {
+    const b = (req.body ?? {}) as LoginBody;
+    const email = String(b.email ?? '').trim().slice(0, 200);
+    const password = String(b.password ?? '');
+    const refuse = (code: 'LOGIN_FAILED' | 'ACCOUNT_LOCKED') => ctx.page(req, reply, 'login', loginPage(b.suite, email, CODES[code].fr), code === 'LOGIN_FAILED' ? 401 : 423);
+    const u = email ? ledger.webUserByEmail(email) : undefined;
+    if (!u || u.passwordHash === null || u.disabledAt !== null) {
+      await burnPasswordCheck(password);
+      return refuse('LOGIN_FAILED');
+    }
+    if (u.lockedUntil !== null && u.lockedUntil > now()) return refuse('ACCOUNT_LOCKED');
+    if (!(await verifyPassword(password, u.passwordHash))) {
+      const after = ledger.recordLoginFailure(u.id, now(), ctx.config.lockAfter, ctx.config.lockForMs);
+      if (after.lockedUntil !== null && after.lockedUntil > now()) {
+        ledger.addAudit({ at: now(), actor: `web:${u.id}`, action: 'web-user.locked', subject: u.email, details: { until: after.lockedUntil, address: req.ip } });
+        return refuse('ACCOUNT_LOCKED');
+      }
+      return refuse('LOGIN_FAILED');
+    }
+    ledger.recordLoginSuccess(u.id);
+    ctx.login(req, u);
+    return reply.redirect(localPath(b.suite) ?? homeOf(u), 303);
+  });
+
+  web.post('/deconnexion', async (req, reply) => {
+    if (req.webUser) ledger.endSessions(req.webUser.id);
+    req.session.delete();
+    return reply.redirect('/connexion', 303);
+  });
+
+  const invited = (secret: string): WebUser | undefined => {
+    const u = /^[A-Za-z0-9_-]{43}$/.test(secret) ? ledger.webUserByInvite(invitationHash(secret)) : undefined;
+    return u && u.inviteExpiresAt !== null && u.inviteExpiresAt > now() && u.disabledAt === null ? u : undefined;
+  };
+  const invitationGone = { title: 'Invitation', message: CODES.INVITATION_INVALID.fr, code: 'INVITATION_INVALID', num: CODES.INVITATION_INVALID.num, back: '/connexion' };
+
+  web.get('/invitation/:secret', { config: { rateLimit: { max: ctx.config.loginPerMinute * 3, timeWindow: 60_000 } } }, async (req, reply) => {
+    const u = invited((req.params as { secret: string }).secret);
+    if (!u) return ctx.page(req, reply, 'error', invitationGone, 410);
+    return ctx.page(req, reply, 'invitation', { title: 'Choisir votre mot de passe', invitee: { name: u.name, email: u.email, role: u.role } });
+  });
+
+  web.post('/invitation/:secret', { config: { rateLimit: { max: ctx.config.loginPerMinute, timeWindow: 60_000 } } }, async (req, reply) => {
+    const secret = (req.params as { secret: string }).secret;
+    const u = invited(secret);
+    if (!u) return ctx.page(req, reply, 'error', invitationGone, 410);
+    const b = (req.body ?? {}) as { password?: string; confirm?: string };
+    let hash: string;
+    try {
+      hash = await hashPassword(String(b.password ?? ''), String(b.confirm ?? ''));
+    } catch (e) {
+      if (!isPasserelleError(e)) throw e;
+      return ctx.page(req, reply, 'invitation', { title: 'Choisir votre mot de passe', invitee: { name: u.name, email: u.email, role: u.role }, flash: { kind: 'error', text: CODES[e.code].fr } }, 422);
+    }
+    if (!ledger.acceptInvitation(u.id, invitationHash(secret), hash, now())) return ctx.page(req, reply, 'error', invitationGone, 410);
+    ledger.addAudit({ at: now(), actor: `web:${u.id}`, action: 'web-user.activated', subject: u.email, details: null });
+    ctx.login(req, ledger.webUser(u.id)!);
+    ctx.flash(req, 'ok', 'Votre mot de passe est enregistré. Bienvenue !');
+    return reply.redirect(homeOf(u), 303);
+  });
+}

@@ -1,0 +1,89 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { CODES } from '../../protocol/codes.ts';
+import { isPasserelleError, PasserelleError } from '../../protocol/errors.ts';
+import { uuidv7 } from '../../protocol/uuid7.ts';
+import type { WebRole } from '../ledger/ledger.ts';
+import { isPartnerWebRole } from '../ledger/accounts.ts';
+import { newInvitation } from './passwords.ts';
+import { ROLE_FR } from './render.ts';
+import type { WebContext } from './web.ts';
+
+/**
+ * Inviting and disabling users, for a partner's manager (its own staff) and for a Region operator (Region
+ * agents, and a partner's first manager). An invitation is a single-use link, valid `invitationTtlMs`,
+ * shown once to whoever invites (the gateway sends no e-mail: they pass it on); only its hash is kept.
+ */
+
+const EMAIL = /^[^\s@<>"]{1,64}@[^\s@<>"]{1,185}\.[a-z]{2,24}$/i;
+
+export function inviteForm(ctx: WebContext, partnerId: string | null): { roleChoices: { code: WebRole; fr: string }[]; partners: { id: string; name: string }[] | null } {
+  const codes: WebRole[] = partnerId === null ? ['operator', 'technician', 'manager'] : ['manager', 'cashier', 'accountant'];
+  return {
+    roleChoices: codes.map((code) => ({ code, fr: code === 'manager' && partnerId === null ? `${ROLE_FR.manager} d'un partenaire` : ROLE_FR[code] })),
+    partners: partnerId === null ? ctx.deps.ledger.partners().map((p) => ({ id: p.id, name: p.name })) : null,
+  };
+}
+
+export function publicBase(req: FastifyRequest): string {
+  return `${req.protocol}://${req.host}`;
+}
+
+export async function inviteUser(ctx: WebContext, req: FastifyRequest, reply: FastifyReply, o: { partnerId: string | null; allowed: readonly WebRole[]; back: string }): Promise<FastifyReply> {
+  const { ledger, now } = ctx.deps;
+  const b = (req.body ?? {}) as Record<string, unknown>;
+  const text = (k: string) => (typeof b[k] === 'string' ? (b[k] as string).trim() : '');
+  const email = text('email').toLowerCase();
+  const name = text('nom').replace(/\s+/g, ' ');
+  const role = text('role') as WebRole;
+  // A Region operator names the partner of a partner role; a manager's staff are its own partner's.
+  const partnerId = o.partnerId ?? (isPartnerWebRole(role) ? text('partenaire') : null);
+  const inviter = ctx.user(req);
+  let link: string | null = null;
+  let error: string | null = null;
+  try {
+    if (!EMAIL.test(email) || email.length > 254) throw new PasserelleError('DATA_INVALID', 'e-mail address');
+    if (name.length < 2 || name.length > 120) throw new PasserelleError('DATA_INVALID', 'name');
+    if (!o.allowed.includes(role)) throw new PasserelleError('FORBIDDEN', `may not invite a ${role}`);
+    if (partnerId !== null && !ledger.partner(partnerId)) throw new PasserelleError('DATA_INVALID', 'partner');
+    const inv = newInvitation();
+    ledger.addWebUser({ id: `U-${uuidv7()}`, email, name, role, partnerId, inviteHash: inv.hash, inviteExpiresAt: now() + ctx.config.invitationTtlMs, createdAt: now(), invitedBy: inviter.id });
+    ledger.addAudit({ at: now(), actor: `web:${inviter.id}`, action: 'web-user.invited', subject: email, details: { role, partnerId } });
+    link = `${publicBase(req)}/invitation/${inv.secret}`;
+  } catch (e) {
+    if (!isPasserelleError(e)) throw e;
+    error = e.code === 'DATA_INVALID' ? 'Vérifiez l’adresse e-mail, le nom (2 à 120 caractères) et, pour un partenaire, son identifiant.' : CODES[e.code].fr;
+  }
+  return ctx.page(
+    req,
+    reply,
+    'users',
+    {
+      title: 'Utilisateurs',
+      here: 'users',
+      ...inviteForm(ctx, o.partnerId),
+      action: o.back,
+      users: ledger.webUsers(o.partnerId),
+      me: inviter.id,
+      now: now(),
+      invited: link ? { email, link } : null,
+      values: error ? { email, nom: name, role } : {},
+      ...(error ? { flash: { kind: 'error', text: error } } : {}),
+    },
+    error ? 422 : 201,
+  );
+}
+
+export async function disableUser(ctx: WebContext, req: FastifyRequest, reply: FastifyReply, o: { partnerId: string | null; back: string }): Promise<FastifyReply> {
+  const { ledger, now } = ctx.deps;
+  const target = ledger.webUser((req.params as { userId: string }).userId);
+  const me = ctx.user(req);
+  // Only this space's users (a partner's, or the Region's), and never oneself (a space keeps one manager).
+  if (!target || target.partnerId !== o.partnerId) throw new PasserelleError('NOT_FOUND', 'no such user here');
+  if (target.id === me.id) {
+    ctx.flash(req, 'error', 'Vous ne pouvez pas désactiver votre propre compte.');
+  } else if (ledger.disableWebUser(target.id, now())) {
+    ledger.addAudit({ at: now(), actor: `web:${me.id}`, action: 'web-user.disabled', subject: target.email, details: null });
+    ctx.flash(req, 'ok', `Le compte de ${target.name} est désactivé.`);
+  }
+  return reply.redirect(o.back, 303);
+}

@@ -1,0 +1,237 @@
+import { hkdfSync } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import formbody from '@fastify/formbody';
+import secureSession from '@fastify/secure-session';
+import csrf from '@fastify/csrf-protection';
+import fastifyStatic from '@fastify/static';
+import { CODES } from '../../protocol/codes.ts';
+import { PasserelleError } from '../../protocol/errors.ts';
+import { errorReply } from '../api/errors.ts';
+import type { Ledger, WebRole, WebUser } from '../ledger/ledger.ts';
+import { isPartnerWebRole } from '../ledger/accounts.ts';
+import { render, type PageUser } from './render.ts';
+import type { WebCounter } from './counter.ts';
+import { authRoutes } from './routes/auth.ts';
+import { partnerRoutes } from './routes/partner.ts';
+import { regionRoutes } from './routes/region.ts';
+import type { ApiDeps } from '../api/deps.ts';
+
+/**
+ * The partners' web space and the Region's console (docs/web.md), served by the gateway's fastify app
+ * beside the API, in their own scope:
+ *   - sessions in an encrypted cookie (@fastify/secure-session; HttpOnly, SameSite=Strict, Secure behind
+ *     HTTPS, 8 hours at most and 30 minutes idle), its key derived from the gateway's secret so every
+ *     gateway of a deployment reads it; the cookie names the user and a session epoch the ledger keeps, so
+ *     logging out, a password change or a disabled account ends it at once on every gateway;
+ *   - an anti-forgery token on every form (@fastify/csrf-protection, its secret in the session), checked
+ *     before anything else on every POST;
+ *   - the app's security headers and strict CSP (common/http-security.ts): no inline script or style;
+ *   - each page names the roles it admits; a partner's pages take the partner from the URL and admit only
+ *     that partner's staff.
+ */
+
+export interface WebDeps extends ApiDeps {
+  readonly counter: WebCounter;
+  /** The gateway's own secret: the session key derives from it. */
+  readonly sessionSecret: Uint8Array;
+  readonly web?: Partial<WebConfig>;
+}
+
+export interface WebConfig {
+  /** Wrong passwords in a row before the account is locked, and for how long. */
+  readonly lockAfter: number;
+  readonly lockForMs: number;
+  /** Login attempts per address and minute. */
+  readonly loginPerMinute: number;
+  /** A session ends this long after login, or after this long without a request. */
+  readonly sessionMaxMs: number;
+  readonly sessionIdleMs: number;
+  /** How long an invitation link is valid. */
+  readonly invitationTtlMs: number;
+}
+
+export const DEFAULT_WEB_CONFIG: WebConfig = {
+  lockAfter: 5,
+  lockForMs: 15 * 60_000,
+  loginPerMinute: 10,
+  sessionMaxMs: 8 * 3600_000,
+  sessionIdleMs: 30 * 60_000,
+  invitationTtlMs: 7 * 86_400_000,
+};
+
+/** What the session cookie holds. */
+interface SessionUser {
+  readonly id: string;
+  readonly epoch: number;
+  /** Login time and last request, epoch ms. */
+  readonly iat: number;
+  readonly seen: number;
+}
+
+declare module '@fastify/secure-session' {
+  interface SessionData {
+    u: SessionUser;
+    flash: { readonly kind: 'ok' | 'error'; readonly text: string };
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** A web page's rule: who may see it (none: public, e.g. the login page). */
+    web?: { readonly roles: readonly WebRole[] };
+  }
+  interface FastifyRequest {
+    webUser: WebUser | null;
+  }
+}
+
+export interface WebContext {
+  readonly deps: WebDeps;
+  readonly config: WebConfig;
+  /** Render a page with what every page needs (user, navigation, anti-forgery token, flash message). */
+  page(req: FastifyRequest, reply: FastifyReply, view: string, data: { readonly title: string; readonly [k: string]: unknown }, status?: number): FastifyReply;
+  /** The logged-in user of a page with roles (set by the guard). */
+  user(req: FastifyRequest): WebUser;
+  /** A message shown once on the next page. */
+  flash(req: FastifyRequest, kind: 'ok' | 'error', text: string): void;
+  /** Log the user in (a new session: the anonymous one's token is dropped). */
+  login(req: FastifyRequest, u: WebUser): void;
+}
+
+const STATIC_ROOT = fileURLToPath(new URL('./static', import.meta.url));
+
+/** The page to land on after login, by role. */
+export function homeOf(u: Pick<WebUser, 'role' | 'partnerId'>): string {
+  return isPartnerWebRole(u.role) ? `/partenaire/${u.partnerId}` : '/region';
+}
+
+export function roles(...r: WebRole[]): { web: { roles: WebRole[] } } {
+  return { web: { roles: r } };
+}
+
+interface NavEntry {
+  readonly id: string;
+  readonly href: string;
+  readonly label: string;
+  readonly roles: readonly WebRole[];
+}
+
+function navOf(u: WebUser): { id: string; href: string; label: string }[] {
+  const p = `/partenaire/${u.partnerId ?? ''}`;
+  const entries: NavEntry[] = isPartnerWebRole(u.role)
+    ? [
+        { id: 'home', href: p, label: 'Accueil', roles: ['manager', 'cashier', 'accountant'] },
+        { id: 'counter', href: `${p}/encaisser`, label: 'Encaisser', roles: ['manager', 'cashier'] },
+        { id: 'sales', href: `${p}/ventes`, label: 'Ventes', roles: ['manager', 'cashier', 'accountant'] },
+        { id: 'statements', href: `${p}/releves`, label: 'Remboursements', roles: ['manager', 'accountant'] },
+        { id: 'terminals', href: `${p}/terminaux`, label: 'Terminaux', roles: ['manager', 'cashier'] },
+        { id: 'convention', href: `${p}/convention`, label: 'Convention', roles: ['manager', 'accountant'] },
+        { id: 'users', href: `${p}/utilisateurs`, label: 'Utilisateurs', roles: ['manager'] },
+      ]
+    : [
+        { id: 'home', href: '/region', label: 'Accueil', roles: ['operator', 'technician'] },
+        { id: 'cards', href: '/region/cartes', label: 'Cartes', roles: ['operator'] },
+        { id: 'partners', href: '/region/partenaires', label: 'Partenaires', roles: ['operator', 'technician'] },
+        { id: 'fleet', href: '/region/parc', label: 'Terminaux', roles: ['operator', 'technician'] },
+        { id: 'offline', href: '/region/hors-ligne', label: 'Hors ligne', roles: ['operator'] },
+        { id: 'users', href: '/region/utilisateurs', label: 'Utilisateurs', roles: ['operator'] },
+      ];
+  return entries.filter((e) => e.roles.includes(u.role)).map(({ id, href, label }) => ({ id, href, label }));
+}
+
+export function registerWeb(app: FastifyInstance, deps: WebDeps): void {
+  const config = { ...DEFAULT_WEB_CONFIG, ...deps.web };
+  const key = Buffer.from(hkdfSync('sha256', deps.sessionSecret, Buffer.alloc(0), 'passerelle/web-session/v1', 32));
+  app.register(async (web) => {
+    web.register(formbody, { bodyLimit: 16 * 1024 });
+    web.register(secureSession, {
+      key,
+      cookieName: 'passerelle_session',
+      expiry: Math.ceil(config.sessionMaxMs / 1000),
+      cookie: { path: '/', httpOnly: true, sameSite: 'strict', secure: 'auto' },
+    });
+    web.register(csrf, { sessionPlugin: '@fastify/secure-session' });
+    web.register(fastifyStatic, { root: STATIC_ROOT, prefix: '/static/', decorateReply: false, maxAge: 3600_000 });
+    web.decorateRequest('webUser', null);
+
+    const ctx: WebContext = {
+      deps,
+      config,
+      page(req, reply, view, data, status = 200) {
+        const u = req.webUser;
+        const flash = req.session.get('flash');
+        if (flash) req.session.set('flash', undefined);
+        const partnerName = u?.partnerId ? (deps.ledger.partner(u.partnerId)?.name ?? null) : null;
+        const user: PageUser | null = u ? { name: u.name, role: u.role, partnerId: u.partnerId, partnerName } : null;
+        const html = render(view, { flash, ...data, user, nav: u ? navOf(u) : [], csrf: reply.generateCsrf() });
+        return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
+      },
+      user(req) {
+        if (!req.webUser) throw new PasserelleError('UNAUTHENTICATED', 'this page needs a logged-in user');
+        return req.webUser;
+      },
+      flash(req, kind, text) {
+        req.session.set('flash', { kind, text });
+      },
+      login(req, u) {
+        req.session.regenerate();
+        const now = deps.now();
+        req.session.set('u', { id: u.id, epoch: u.sessionEpoch, iat: now, seen: now } satisfies SessionUser);
+      },
+    };
+
+    // Who is there: the session's user, if the session is still valid.
+    web.addHook('preHandler', async (req) => {
+      req.webUser = sessionUser(req, deps.ledger, config, deps.now());
+    });
+    // Every form is checked against forgery before its page's handler runs.
+    web.addHook('preHandler', (req, reply, done) => {
+      if (req.method === 'GET' || req.method === 'HEAD') return done();
+      web.csrfProtection(req, reply, done);
+    });
+    // Each page's roles: no session, to the login page; another role or another partner, refused.
+    web.addHook('preHandler', async (req, reply) => {
+      const rule = req.routeOptions.config.web;
+      if (!rule) return;
+      const u = req.webUser;
+      if (!u) {
+        if (req.method === 'GET') return reply.redirect(`/connexion?suite=${encodeURIComponent(req.url)}`, 303);
+        throw new PasserelleError('UNAUTHENTICATED', 'the session has ended: log in again');
+      }
+      if (!rule.roles.includes(u.role)) throw new PasserelleError('FORBIDDEN', `the ${u.role} role may not open ${req.routeOptions.url ?? ''}`);
+      const partnerId = (req.params as { partnerId?: string } | undefined)?.partnerId;
+      if (partnerId !== undefined && u.partnerId !== partnerId) throw new PasserelleError('FORBIDDEN', "another partner's pages");
+    });
+
+    web.setErrorHandler((e, req, reply) => {
+      const csrfFailure = (e as { code?: string }).code?.startsWith('FST_CSRF') === true;
+      const { status, body } = csrfFailure ? { status: 403, body: { error: { code: 'CSRF_INVALID', num: CODES.CSRF_INVALID.num, message: 'anti-forgery token missing or wrong', fr: CODES.CSRF_INVALID.fr } } } : errorReply(e, req.id);
+      if (status >= 500) req.log.error({ err: e }, 'web page failed');
+      else req.log.info({ status, code: body.error.code }, 'web request refused');
+      if (status === 401) return reply.redirect('/connexion', 303);
+      const requestId = status >= 500 ? req.id : undefined;
+      return ctx.page(req, reply, 'error', { title: status === 403 ? 'Accès refusé' : 'Demande refusée', message: body.error.fr, code: body.error.code, num: body.error.num, requestId, back: req.webUser ? homeOf(req.webUser) : '/connexion' }, status);
+    });
+
+    web.get('/', async (req, reply) => reply.redirect(req.webUser ? homeOf(req.webUser) : '/connexion', 303));
+    authRoutes(web, ctx);
+    partnerRoutes(web, ctx);
+    regionRoutes(web, ctx);
+  });
+}
+
+/** The session's user, or null when there is none or it has ended (expired, idle, logged out, disabled). */
+function sessionUser(req: FastifyRequest, ledger: Ledger, config: WebConfig, now: number): WebUser | null {
+  const s = req.session.get('u') as SessionUser | undefined;
+  if (!s || typeof s.id !== 'string') return null;
+  const u = ledger.webUser(s.id);
+  const valid = u !== undefined && u.disabledAt === null && u.passwordHash !== null && u.sessionEpoch === s.epoch && now - s.iat < config.sessionMaxMs && now - s.seen < config.sessionIdleMs;
+  if (!valid) {
+    req.session.set('u', undefined);
+    return null;
+  }
+  // Renewed at most once a minute, so the cookie is not re-sent with every request.
+  if (now - s.seen > 60_000) req.session.set('u', { ...s, seen: now });
+  return u;
+}
