@@ -135,6 +135,19 @@ ledgerOptions(
 ledgerOptions(token.command('list').description('tokens in force, by id')).action(lazy(operator, 'tokenListCommand'));
 ledgerOptions(token.command('revoke <id>').description('revoke a token by its id (from token list)')).action(lazy(operator, 'tokenRevokeCommand'));
 
+const web = program.command('web').description("the partners' web space and the Region's console (docs/web.md)");
+ledgerOptions(
+  web
+    .command('invite')
+    .description('make a web account and print its single-use invitation link (once)')
+    .requiredOption('--email <address>', 'the person\'s e-mail address (their login)')
+    .requiredOption('--name <name>', 'their first and last name')
+    .requiredOption('--role <role>', 'operator | technician (the Region) | manager | cashier | accountant (a partner, with --partner)')
+    .option('--partner <id>', 'the partner of a partner role, e.g. P-LIB-LYON')
+    .option('--url <origin>', 'where the web space is opened, e.g. https://pass.example.fr', 'http://127.0.0.1:8080')
+    .option('--days <n>', 'how long the link is valid, 1 to 30 days', '7'),
+).action(lazy(operator, 'webInviteCommand'));
+
 program
   .command('codes')
   .description('print the table of outcome and error codes')

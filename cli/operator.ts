@@ -5,7 +5,8 @@ import type { BadRow } from '../gateway/bulk/types.ts';
 import { openConfiguredLedger, withConfiguredLedger, type LedgerFileOptions } from './ledger-file.ts';
 import { isPasserelleError, PasserelleError } from '../protocol/errors.ts';
 import { createApiToken, revokeApiToken, tokenId } from '../gateway/api/tokens.ts';
-import type { ApiRole } from '../gateway/ledger/ledger.ts';
+import type { ApiRole, WebRole } from '../gateway/ledger/ledger.ts';
+import { createInvitation } from '../gateway/web/users.ts';
 
 export interface CardsLoadOptions extends LedgerFileOptions {
   /** ISO date-time the load is dated at (default now). */
@@ -87,4 +88,30 @@ export function tokenRevokeCommand(id: string, o: LedgerFileOptions): void {
     throw new PasserelleError('NOT_FOUND', `no token ${id} in force (see passerelle token list)`);
   }
   process.stderr.write(`token ${id} revoked\n`);
+}
+
+export interface WebInviteOptions extends LedgerFileOptions {
+  readonly email: string;
+  readonly name: string;
+  readonly role: string;
+  readonly partner?: string;
+  /** The address people open the web space at, e.g. https://pass.example.fr (default http://127.0.0.1:8080). */
+  readonly url?: string;
+  readonly days?: string;
+}
+
+/**
+ * `passerelle web invite`: a web account with a single-use invitation link, printed once (the first
+ * Region operator is made this way; then operators and managers invite from the pages).
+ */
+export function webInviteCommand(o: WebInviteOptions): void {
+  const roles: readonly WebRole[] = ['operator', 'technician', 'manager', 'cashier', 'accountant'];
+  if (!(roles as readonly string[]).includes(o.role)) throw new Error(`--role must be one of ${roles.join(', ')}, not ${o.role}`);
+  const days = o.days === undefined ? 7 : Number(o.days);
+  if (!Number.isInteger(days) || days < 1 || days > 30) throw new Error(`--days must be 1 to 30, not ${o.days}`);
+  const base = (o.url ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/\s]+$/.test(base)) throw new Error(`--url must be the web space's origin, e.g. https://pass.example.fr, not ${o.url}`);
+  const secret = withConfiguredLedger(o, (ledger) => createInvitation(ledger, { email: o.email, name: o.name, role: o.role as WebRole, partnerId: o.partner ?? null, invitedBy: 'cli', ttlMs: days * 86_400_000 }, Date.now()));
+  process.stdout.write(`${base}/invitation/${secret}\n`);
+  process.stderr.write(`${o.role} ${o.email} invited: send this link to them (valid ${days} days, once); it is shown only now.\n`);
 }

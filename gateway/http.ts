@@ -14,7 +14,8 @@ import { safeUrl } from './api/views.ts';
 import type { Ledger } from './ledger/ledger.ts';
 import type { PipelineStats } from './pipeline.ts';
 import type { WebCounter } from './web/counter.ts';
-import { registerWeb, type WebConfig } from './web/web.ts';
+import { registerWeb } from './web/web.ts';
+import type { WebConfig } from './web/context.ts';
 
 /**
  * The gateway's HTTP app, built by a factory apart from `listen`, so tests `inject()` requests without a

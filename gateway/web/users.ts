@@ -2,11 +2,11 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CODES } from '../../protocol/codes.ts';
 import { isPasserelleError, PasserelleError } from '../../protocol/errors.ts';
 import { uuidv7 } from '../../protocol/uuid7.ts';
-import type { WebRole } from '../ledger/ledger.ts';
+import type { Ledger, WebRole } from '../ledger/ledger.ts';
 import { isPartnerWebRole } from '../ledger/accounts.ts';
 import { newInvitation } from './passwords.ts';
 import { ROLE_FR } from './render.ts';
-import type { WebContext } from './web.ts';
+import type { WebContext } from './context.ts';
 
 /**
  * Inviting and disabling users, for a partner's manager (its own staff) and for a Region operator (Region
@@ -15,6 +15,34 @@ import type { WebContext } from './web.ts';
  */
 
 const EMAIL = /^[^\s@<>"]{1,64}@[^\s@<>"]{1,185}\.[a-z]{2,24}$/i;
+
+export interface NewInvitation {
+  readonly email: string;
+  readonly name: string;
+  readonly role: WebRole;
+  readonly partnerId: string | null;
+  /** Who invites: a web user id, or `cli`. */
+  readonly invitedBy: string;
+  readonly ttlMs: number;
+}
+
+/**
+ * A new user with an open invitation; returns the secret of the link (`/invitation/<secret>`), which is
+ * kept nowhere. DATA_INVALID for a malformed address or name, a partner role without a known partner or a
+ * Region role with one; ALREADY_EXISTS for an address that has an account.
+ */
+export function createInvitation(ledger: Ledger, i: NewInvitation, at: number): string {
+  const email = i.email.trim().toLowerCase();
+  const name = i.name.trim().replace(/\s+/g, ' ');
+  if (!EMAIL.test(email) || email.length > 254) throw new PasserelleError('DATA_INVALID', `not an e-mail address: ${JSON.stringify(i.email)}`);
+  if (name.length < 2 || name.length > 120) throw new PasserelleError('DATA_INVALID', 'a name has 2 to 120 characters');
+  if (isPartnerWebRole(i.role) !== (i.partnerId !== null)) throw new PasserelleError('DATA_INVALID', 'a partner role names its partner, a Region role none');
+  if (i.partnerId !== null && !ledger.partner(i.partnerId)) throw new PasserelleError('DATA_INVALID', `no partner ${i.partnerId}`);
+  const inv = newInvitation();
+  ledger.addWebUser({ id: `U-${uuidv7()}`, email, name, role: i.role, partnerId: i.partnerId, inviteHash: inv.hash, inviteExpiresAt: at + i.ttlMs, createdAt: at, invitedBy: i.invitedBy });
+  ledger.addAudit({ at, actor: i.invitedBy === 'cli' ? 'cli' : `web:${i.invitedBy}`, action: 'web-user.invited', subject: email, details: { role: i.role, partnerId: i.partnerId } });
+  return inv.secret;
+}
 
 export function inviteForm(ctx: WebContext, partnerId: string | null): { roleChoices: { code: WebRole; fr: string }[]; partners: { id: string; name: string }[] | null } {
   const codes: WebRole[] = partnerId === null ? ['operator', 'technician', 'manager'] : ['manager', 'cashier', 'accountant'];
@@ -41,14 +69,9 @@ export async function inviteUser(ctx: WebContext, req: FastifyRequest, reply: Fa
   let link: string | null = null;
   let error: string | null = null;
   try {
-    if (!EMAIL.test(email) || email.length > 254) throw new PasserelleError('DATA_INVALID', 'e-mail address');
-    if (name.length < 2 || name.length > 120) throw new PasserelleError('DATA_INVALID', 'name');
     if (!o.allowed.includes(role)) throw new PasserelleError('FORBIDDEN', `may not invite a ${role}`);
-    if (partnerId !== null && !ledger.partner(partnerId)) throw new PasserelleError('DATA_INVALID', 'partner');
-    const inv = newInvitation();
-    ledger.addWebUser({ id: `U-${uuidv7()}`, email, name, role, partnerId, inviteHash: inv.hash, inviteExpiresAt: now() + ctx.config.invitationTtlMs, createdAt: now(), invitedBy: inviter.id });
-    ledger.addAudit({ at: now(), actor: `web:${inviter.id}`, action: 'web-user.invited', subject: email, details: { role, partnerId } });
-    link = `${publicBase(req)}/invitation/${inv.secret}`;
+    const secret = createInvitation(ledger, { email, name, role, partnerId: partnerId || null, invitedBy: inviter.id, ttlMs: ctx.config.invitationTtlMs }, now());
+    link = `${publicBase(req)}/invitation/${secret}`;
   } catch (e) {
     if (!isPasserelleError(e)) throw e;
     error = e.code === 'DATA_INVALID' ? 'Vérifiez l’adresse e-mail, le nom (2 à 120 caractères) et, pour un partenaire, son identifiant.' : CODES[e.code].fr;

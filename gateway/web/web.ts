@@ -1,6 +1,6 @@
 import { hkdfSync } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import secureSession from '@fastify/secure-session';
 import csrf from '@fastify/csrf-protection';
@@ -11,11 +11,10 @@ import { errorReply } from '../api/errors.ts';
 import type { Ledger, WebRole, WebUser } from '../ledger/ledger.ts';
 import { isPartnerWebRole } from '../ledger/accounts.ts';
 import { render, type PageUser } from './render.ts';
-import type { WebCounter } from './counter.ts';
+import { DEFAULT_WEB_CONFIG, homeOf, type SessionUser, type WebConfig, type WebContext, type WebDeps } from './context.ts';
 import { authRoutes } from './routes/auth.ts';
 import { partnerRoutes } from './routes/partner.ts';
 import { regionRoutes } from './routes/region.ts';
-import type { ApiDeps } from '../api/deps.ts';
 
 /**
  * The partners' web space and the Region's console (docs/web.md), served by the gateway's fastify app
@@ -31,84 +30,7 @@ import type { ApiDeps } from '../api/deps.ts';
  *     that partner's staff.
  */
 
-export interface WebDeps extends ApiDeps {
-  readonly counter: WebCounter;
-  /** The gateway's own secret: the session key derives from it. */
-  readonly sessionSecret: Uint8Array;
-  readonly web?: Partial<WebConfig>;
-}
-
-export interface WebConfig {
-  /** Wrong passwords in a row before the account is locked, and for how long. */
-  readonly lockAfter: number;
-  readonly lockForMs: number;
-  /** Login attempts per address and minute. */
-  readonly loginPerMinute: number;
-  /** A session ends this long after login, or after this long without a request. */
-  readonly sessionMaxMs: number;
-  readonly sessionIdleMs: number;
-  /** How long an invitation link is valid. */
-  readonly invitationTtlMs: number;
-}
-
-export const DEFAULT_WEB_CONFIG: WebConfig = {
-  lockAfter: 5,
-  lockForMs: 15 * 60_000,
-  loginPerMinute: 10,
-  sessionMaxMs: 8 * 3600_000,
-  sessionIdleMs: 30 * 60_000,
-  invitationTtlMs: 7 * 86_400_000,
-};
-
-/** What the session cookie holds. */
-interface SessionUser {
-  readonly id: string;
-  readonly epoch: number;
-  /** Login time and last request, epoch ms. */
-  readonly iat: number;
-  readonly seen: number;
-}
-
-declare module '@fastify/secure-session' {
-  interface SessionData {
-    u: SessionUser;
-    flash: { readonly kind: 'ok' | 'error'; readonly text: string };
-  }
-}
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** A web page's rule: who may see it (none: public, e.g. the login page). */
-    web?: { readonly roles: readonly WebRole[] };
-  }
-  interface FastifyRequest {
-    webUser: WebUser | null;
-  }
-}
-
-export interface WebContext {
-  readonly deps: WebDeps;
-  readonly config: WebConfig;
-  /** Render a page with what every page needs (user, navigation, anti-forgery token, flash message). */
-  page(req: FastifyRequest, reply: FastifyReply, view: string, data: { readonly title: string; readonly [k: string]: unknown }, status?: number): FastifyReply;
-  /** The logged-in user of a page with roles (set by the guard). */
-  user(req: FastifyRequest): WebUser;
-  /** A message shown once on the next page. */
-  flash(req: FastifyRequest, kind: 'ok' | 'error', text: string): void;
-  /** Log the user in (a new session: the anonymous one's token is dropped). */
-  login(req: FastifyRequest, u: WebUser): void;
-}
-
 const STATIC_ROOT = fileURLToPath(new URL('./static', import.meta.url));
-
-/** The page to land on after login, by role. */
-export function homeOf(u: Pick<WebUser, 'role' | 'partnerId'>): string {
-  return isPartnerWebRole(u.role) ? `/partenaire/${u.partnerId}` : '/region';
-}
-
-export function roles(...r: WebRole[]): { web: { roles: WebRole[] } } {
-  return { web: { roles: r } };
-}
 
 interface NavEntry {
   readonly id: string;

@@ -3,7 +3,7 @@ import { CODES } from '../../../protocol/codes.ts';
 import { isPasserelleError } from '../../../protocol/errors.ts';
 import type { WebUser } from '../../ledger/ledger.ts';
 import { burnPasswordCheck, hashPassword, invitationHash, verifyPassword } from '../passwords.ts';
-import { homeOf, type WebContext } from '../web.ts';
+import { homeOf, type WebContext } from '../context.ts';
 
 /**
  * Login, logout and accepting an invitation. A failed login never says whether the address has an

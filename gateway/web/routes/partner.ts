@@ -1,7 +1,5 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { isBenefit, type Benefit } from '../../../protocol/benefits.ts';
+import { isBenefit } from '../../../protocol/benefits.ts';
 import { maskCardNumber } from '../../../protocol/card.ts';
 import { CODES, type Code } from '../../../protocol/codes.ts';
 import { isPasserelleError, PasserelleError } from '../../../protocol/errors.ts';
@@ -11,8 +9,9 @@ import { addDays, isIsoDate, regionDate, startOfRegionDay } from '../../../commo
 import { csvDocument, frenchEuros, statementCsv } from '../../reimbursement/statement-csv.ts';
 import type { PartnerRecord, SaleFilter, SaleLine, SaleState } from '../../ledger/ledger.ts';
 import { counterBenefits, type CounterResult } from '../counter.ts';
+import { CONVENTION } from '../convention.ts';
 import { inviteForm, inviteUser, disableUser } from '../users.ts';
-import { roles, type WebContext } from '../web.ts';
+import { roles, type WebContext } from '../context.ts';
 import { fleetState } from '../render.ts';
 
 /**
@@ -21,10 +20,6 @@ import { fleetState } from '../render.ts';
  * is under `/partenaire/<partner id>` and admits only that partner's staff (the guard in web.ts).
  */
 
-export const CONVENTION = (() => {
-  const text = readFileSync(new URL('../documents/convention-2022-2027.txt', import.meta.url), 'utf8');
-  return { id: 'convention-2022-2027', text, sha256: createHash('sha256').update(text, 'utf8').digest('hex') };
-})();
 
 type Params = { partnerId: string };
 /** Refusals of what was typed at the counter: the form comes back with the French text, nothing recorded. */
@@ -273,4 +268,3 @@ export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
   });
 }
 
-export type { Benefit };

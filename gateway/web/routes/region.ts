@@ -6,9 +6,9 @@ import { isPasserelleError, PasserelleError } from '../../../protocol/errors.ts'
 import { formatEuros } from '../../../protocol/money.ts';
 import { campaignAt } from '../../campaigns.ts';
 import type { CardRecord, OppositionReason } from '../../ledger/ledger.ts';
-import { CONVENTION } from './partner.ts';
+import { CONVENTION } from '../convention.ts';
 import { inviteForm, inviteUser, disableUser } from '../users.ts';
-import { roles, type WebContext } from '../web.ts';
+import { roles, type WebContext } from '../context.ts';
 import { fleetState } from '../render.ts';
 
 /**

@@ -1,0 +1,11 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+/**
+ * The partnership convention partners sign in their space (source 003: conventions 2022/2027): its text,
+ * read once, and the SHA-256 a signature records, so what was signed can be shown again and checked.
+ */
+export const CONVENTION = (() => {
+  const text = readFileSync(new URL('./documents/convention-2022-2027.txt', import.meta.url), 'utf8');
+  return { id: 'convention-2022-2027', text, sha256: createHash('sha256').update(text, 'utf8').digest('hex') } as const;
+})();
