@@ -109,6 +109,8 @@ function clientErrorStatus(e: unknown): number | undefined {
 function passerelleExtra(e: PasserelleError): ErrorExtra {
   const line = e.details?.line;
   if (e.code === 'BULK_LOAD_INVALID' && typeof line === 'number') return { lines: [{ line, message: e.message }], lineErrors: 1 };
+  const partnerId = e.details?.partnerId;
+  if (typeof partnerId === 'string') return { partnerId };
   return {};
 }
 

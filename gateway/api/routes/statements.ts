@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { PasserelleError } from '../../../protocol/errors.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
 import { statementCsv } from '../../reimbursement/statement-csv.ts';
+import { runStatements } from '../../reimbursement/payments.ts';
 import type { Statement } from '../../reimbursement/types.ts';
 import { allow, checkPartnerScope, ownPartner, principalOf, type Principal } from '../auth.ts';
 import type { Api, ApiDeps } from '../deps.ts';
@@ -78,20 +79,7 @@ export function statementRoutes(api: Api, { ledger, now }: ApiDeps): void {
       },
     },
     async (req, reply) => {
-      const { periodFrom, periodTo } = req.body;
-      const at = now();
-      const statements: Statement[] = [];
-      const skipped: { partnerId: string; code: 'NOTHING_TO_STATE' | 'PERIOD_INVALID'; reason: string }[] = [];
-      for (const p of ledger.partners()) {
-        try {
-          statements.push(ledger.closeStatement(p.id, periodFrom, periodTo, at));
-        } catch (e) {
-          // A period not over yet or malformed is the same for every partner: refuse the whole run.
-          if (!(e instanceof PasserelleError)) throw e;
-          if (e.code === 'NOTHING_TO_STATE' || (e.code === 'PERIOD_INVALID' && e.message.includes('overlaps'))) skipped.push({ partnerId: p.id, code: e.code, reason: e.message });
-          else throw e;
-        }
-      }
+      const { statements, skipped } = runStatements(ledger, req.body.periodFrom, req.body.periodTo, now());
       return reply.code(201).send({ statements: statements.map(statementSummary), skipped });
     },
   );
