@@ -4,7 +4,8 @@ import { codeOf } from '../../tests/helpers/errors.ts';
 import { debitBody, debitItem } from '../../tests/helpers/debits.ts';
 import type { NewWebUser } from './accounts.ts';
 import { fallbackRecordHash } from './debits.ts';
-import { type OpenLedger, seededLedger, NOW, DAY, CARD, T, sell } from './fixture.contract.ts';
+import { DEFAULT_OFFLINE_LIMITS } from '../../protocol/offline.ts';
+import { type OpenLedger, seededLedger, at, NOW, DAY, CARD, T, sell } from './fixture.contract.ts';
 
 const user = (o: Partial<NewWebUser> = {}): NewWebUser => ({
   id: 'U-1',
@@ -75,6 +76,29 @@ export function accountsContract(name: string, open: OpenLedger): void {
       });
     });
 
+    describe('terminal requests and proofs', () => {
+      it('a request is decided once: approved with a terminal id and its code, or refused with a reason', () => {
+        l.addWebUser(user());
+        l.addTerminalRequest({ id: 'R-1', partnerId: 'P-BOOK', requestedBy: 'U-1', site: 'Caisse 2', note: 'rentrée', createdAt: NOW });
+        l.addTerminalRequest({ id: 'R-2', partnerId: 'P-BOOK', requestedBy: 'U-1', site: 'Stand', note: '', createdAt: NOW + 1 });
+        expect(codeOf(() => l.addTerminalRequest({ id: 'R-3', partnerId: 'P-NOPE', requestedBy: 'U-1', site: 'x', note: '', createdAt: NOW }))).toBe('DATA_INVALID');
+        expect(l.terminalRequests({ partnerId: 'P-BOOK' }).map((r) => r.id)).toEqual(['R-2', 'R-1']);
+        expect(l.decideTerminalRequest('R-1', { status: 'approved', terminalId: 'T-BOOK-03', codeId: 'ABCD' }, 'U-9', NOW + 10)).toBe(true);
+        expect(l.decideTerminalRequest('R-1', { status: 'refused', refusal: 'non' }, 'U-9', NOW + 11)).toBe(false);
+        expect(l.decideTerminalRequest('R-2', { status: 'refused', refusal: 'Un terminal suffit' }, 'U-9', NOW + 12)).toBe(true);
+        expect(l.terminalRequest('R-1')).toMatchObject({ status: 'approved', terminalId: 'T-BOOK-03', codeId: 'ABCD', decidedBy: 'U-9', decidedAt: NOW + 10, refusal: null });
+        expect(l.terminalRequest('R-2')).toMatchObject({ status: 'refused', refusal: 'Un terminal suffit', terminalId: null });
+        expect(l.terminalRequests({ status: 'open' })).toEqual([]);
+        expect(l.terminalRequests({ partnerId: 'P-BOOK2' })).toEqual([]);
+      });
+
+      it("lists a partner's yearly proofs", () => {
+        expect(l.partnerProofs('P-EQUI')).toEqual([]);
+        l.recordProof('P-EQUI', '2022-2023', NOW);
+        expect(l.partnerProofs('P-EQUI')).toEqual(['2022-2023']);
+      });
+    });
+
     describe("a partner's sales list", () => {
       it('lists its own sales newest first with their state, filtered by time, benefit, terminal and state', () => {
         const a = sell(l, { terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 500, when: NOW }).body;
@@ -94,6 +118,24 @@ export function accountsContract(name: string, open: OpenLedger): void {
         expect(l.partnerSales({ partnerId: 'P-BOOK', terminalId: T.bookOff, limit: 10 })).toEqual([]);
         expect(l.partnerSales({ partnerId: 'P-BOOK', limit: 1 })).toHaveLength(1);
         expect(l.partnerSales({ partnerId: 'P-CINE', limit: 10 }).map((s) => [s.unit, s.quantity, s.amountCents])).toEqual([['entry', 1, 550]]);
+      });
+
+      it('counts sales per Paris day and benefit, online and offline, for the charts', () => {
+        sell(l, { terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 100, when: NOW });
+        sell(l, { terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 200, when: NOW + 1000 });
+        sell(l, { terminal: T.cinema, card: CARD, benefit: 'CINEMA', amount: 1, when: NOW + 2000 });
+        // 23:30 in Paris on the 3rd is the 3rd; 00:30 on the 4th is the next day.
+        sell(l, { terminal: T.book, card: CARD, benefit: 'LEISURE_BOOKS', amount: 300, when: at('2022-10-04T00:30:00+02:00') });
+        const policy = l.setOfflinePolicy(DEFAULT_OFFLINE_LIMITS, NOW - DAY).version;
+        const off = debitBody({ terminalId: T.book, cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 50, mode: 'offline', policy, createdAt: at('2022-10-03T23:30:00+02:00') });
+        l.commitDebits([debitItem(off)], at('2022-10-04T08:00:00+02:00'));
+        expect(l.dailySales('2022-10-02', '2022-10-05')).toEqual([
+          { day: '2022-10-03', benefit: 'CINEMA', sales: 1, offline: 0, amountCents: 550 },
+          { day: '2022-10-03', benefit: 'LEISURE_BOOKS', sales: 3, offline: 1, amountCents: 350 },
+          { day: '2022-10-04', benefit: 'LEISURE_BOOKS', sales: 1, offline: 0, amountCents: 300 },
+        ]);
+        expect(codeOf(() => l.dailySales('2022-10-05', '2022-10-02'))).toBe('DATA_INVALID');
+        expect(codeOf(() => l.dailySales('2022-01-01', '2023-12-31'))).toBe('DATA_INVALID');
       });
 
       it("gives where a terminal's record chain continues", () => {

@@ -96,6 +96,41 @@ export interface SaleLine {
   readonly statementId: string | null;
 }
 
+/** A partner's request for a new terminal, which the Region approves (and makes its enrolment code) or refuses. */
+export interface TerminalRequest {
+  readonly id: string;
+  readonly partnerId: string;
+  /** The web user who asked. */
+  readonly requestedBy: string;
+  /** Where it goes (the shop, the counter) and why, as the partner wrote it. */
+  readonly site: string;
+  readonly note: string;
+  readonly createdAt: number;
+  readonly status: 'open' | 'approved' | 'refused';
+  readonly decidedBy: string | null;
+  readonly decidedAt: number | null;
+  /** Approved: the terminal id given and the enrolment code made for it (its id, never the code). */
+  readonly terminalId: string | null;
+  readonly codeId: string | null;
+  /** Refused: why, for the partner. */
+  readonly refusal: string | null;
+}
+
+export type TerminalRequestDecision =
+  | { readonly status: 'approved'; readonly terminalId: string; readonly codeId: string }
+  | { readonly status: 'refused'; readonly refusal: string };
+
+/** One day's sales of one benefit (Paris day), for the Region's charts. */
+export interface DailySales {
+  /** `YYYY-MM-DD`, Paris time. */
+  readonly day: string;
+  readonly benefit: Benefit;
+  readonly sales: number;
+  /** Sales made offline (accepted by a terminal without the gateway, settled later). */
+  readonly offline: number;
+  readonly amountCents: number;
+}
+
 export interface AccountLedger {
   /** Refused with `ALREADY_EXISTS` when the e-mail is taken, `DATA_INVALID` for an unknown partner. */
   addWebUser(u: NewWebUser): void;
@@ -123,4 +158,17 @@ export interface AccountLedger {
   conventionSignature(partnerId: string, documentId: string): ConventionSignature | undefined;
   /** A partner's sales, newest first, at most `limit`, with their corrections. */
   partnerSales(f: SaleFilter): SaleLine[];
+  addTerminalRequest(r: Pick<TerminalRequest, 'id' | 'partnerId' | 'requestedBy' | 'site' | 'note' | 'createdAt'>): void;
+  terminalRequest(id: string): TerminalRequest | undefined;
+  /** Newest first; a partner's (partnerId), or all; only those of a status when given. */
+  terminalRequests(filter: { readonly partnerId?: string; readonly status?: TerminalRequest['status'] }): TerminalRequest[];
+  /** Decide an open request; false when it is not open (already decided, or unknown). */
+  decideTerminalRequest(id: string, d: TerminalRequestDecision, by: string, at: number): boolean;
+  /** The school years whose yearly proof (sticker, logo) the partner has sent (equipment shops). */
+  partnerProofs(partnerId: string): string[];
+  /**
+   * Sales per Paris day and benefit between two local dates (inclusive), every partner: the console's
+   * charts. Days without sales are absent.
+   */
+  dailySales(fromDay: string, toDay: string): DailySales[];
 }

@@ -518,4 +518,24 @@ CREATE TABLE IF NOT EXISTS convention_signatures (
   PRIMARY KEY (partner_id, document_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sales_by_partner_time ON sales(partner_id, sale_at) WHERE kind = 'sale';
+CREATE INDEX IF NOT EXISTS sales_by_time ON sales(sale_at) WHERE kind = 'sale';
+-- A partner's request for a new terminal; the Region approves it (a terminal id and its enrolment code) or refuses it.
+CREATE TABLE IF NOT EXISTS terminal_requests (
+  id TEXT PRIMARY KEY,
+  partner_id TEXT NOT NULL REFERENCES partners(id),
+  requested_by TEXT NOT NULL REFERENCES web_users(id),
+  site TEXT NOT NULL,
+  note TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'approved', 'refused')),
+  decided_by TEXT,
+  decided_at INTEGER,
+  terminal_id TEXT,
+  code_id TEXT,
+  refusal TEXT,
+  CHECK ((status = 'approved') = (terminal_id IS NOT NULL AND code_id IS NOT NULL)),
+  CHECK ((status = 'refused') = (refusal IS NOT NULL)),
+  CHECK ((status = 'open') = (decided_at IS NULL))
+) STRICT;
+CREATE INDEX IF NOT EXISTS terminal_requests_by_partner ON terminal_requests(partner_id, created_at);
 `;

@@ -19,7 +19,7 @@ import { SqliteCorrections } from './sqlite/corrections.ts';
 import { SqliteGroupSales } from './sqlite/group-sales.ts';
 import { SqliteBase } from './sqlite/base.ts';
 import { SqliteAccounts } from './sqlite/accounts.ts';
-import type { ConventionSignature, NewWebUser, SaleFilter, SaleLine, WebUser } from './accounts.ts';
+import type { ConventionSignature, DailySales, NewWebUser, SaleFilter, SaleLine, TerminalRequest, TerminalRequestDecision, WebUser } from './accounts.ts';
 
 export type { SqliteLedgerOptions } from './sqlite/store.ts';
 
@@ -370,5 +370,23 @@ export class SqliteLedger implements Ledger {
   }
   partnerSales(f: SaleFilter): SaleLine[] {
     return this.#accounts.partnerSales(f);
+  }
+  addTerminalRequest(r: Pick<TerminalRequest, 'id' | 'partnerId' | 'requestedBy' | 'site' | 'note' | 'createdAt'>): void {
+    this.#accounts.addTerminalRequest(r);
+  }
+  terminalRequest(id: string): TerminalRequest | undefined {
+    return this.#accounts.terminalRequest(id);
+  }
+  terminalRequests(filter: { readonly partnerId?: string; readonly status?: TerminalRequest['status'] }): TerminalRequest[] {
+    return this.#accounts.terminalRequests(filter);
+  }
+  decideTerminalRequest(id: string, d: TerminalRequestDecision, by: string, at: number): boolean {
+    return this.#accounts.decideTerminalRequest(id, d, by, at);
+  }
+  partnerProofs(partnerId: string): string[] {
+    return this.#accounts.partnerProofs(partnerId);
+  }
+  dailySales(fromDay: string, toDay: string): DailySales[] {
+    return this.#accounts.dailySales(fromDay, toDay);
   }
 }

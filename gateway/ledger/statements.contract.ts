@@ -35,7 +35,7 @@ export function statementsContract(name: string, open: OpenLedger): void {
         // Cinema: entries reimbursed at the convention's price.
         expect(l.closeStatement('P-CINE', '2022-10-01', '2022-10-31', at('2022-11-02T09:00:00+01:00'))).toMatchObject({ totalCents: 1100, lines: [expect.objectContaining({ quantity: 2, unit: 'entry', amountCents: 1100 })] });
         l.markPaid([st.id], at('2022-11-03T09:00:00+01:00'), { id: 'PSR-1', xml: '<Document/>' });
-        expect(l.statement(st.id)?.status).toBe('paid');
+        expect(l.statement(st.id)).toMatchObject({ status: 'paid', paidAt: at('2022-11-03T09:00:00+01:00'), paidBy: 'PSR-1' });
         expect(l.sepaFile('PSR-1')).toMatchObject({ xml: '<Document/>', statementIds: [st.id] });
         // Paid once: a second file for the same statement is refused and not kept.
         expect(codeOf(() => l.markPaid([st.id], NOW, { id: 'PSR-2', xml: '<Document/>' }))).toBe('DATA_INVALID');

@@ -40,6 +40,8 @@ function statement(lines: readonly StatementLine[], overrides: Partial<Statement
     createdAt: Date.UTC(2022, 10, 1, 6, 0, 0),
     status: 'ready',
     proofMissing: [],
+    paidAt: null,
+    paidBy: null,
     totalCents: lines.reduce((sum, l) => sum + l.amountCents, 0),
     lines,
     ...overrides,
@@ -191,7 +193,7 @@ const statementArb: fc.Arbitrary<Statement> = fc
     id: textArb, partnerId: textArb, partnerName: textArb, periodFrom: textArb, periodTo: textArb,
     status: fc.constantFrom('ready', 'held', 'paid'), lines: fc.array(lineArb, { maxLength: 4 }),
   })
-  .map((s) => ({ ...s, createdAt: 0, proofMissing: [], totalCents: s.lines.reduce((sum, l) => sum + l.amountCents, 0) }));
+  .map((s) => ({ ...s, createdAt: 0, proofMissing: [], paidAt: null, paidBy: null, totalCents: s.lines.reduce((sum, l) => sum + l.amountCents, 0) }));
 
 describe('statementCsv round trip', () => {
   it('parses back, with csv-parse, to the very fields it was given', () => {

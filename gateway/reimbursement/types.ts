@@ -53,6 +53,9 @@ export interface Statement {
   readonly proofMissing: readonly string[];
   /** Sum of `lines[].amountCents`. */
   readonly totalCents: number;
+  /** When it was paid, and the SEPA file that paid it; null until then. */
+  readonly paidAt: number | null;
+  readonly paidBy: string | null;
   /** Ordered by sale time, then id. */
   readonly lines: readonly StatementLine[];
 }

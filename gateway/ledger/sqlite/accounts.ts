@@ -1,5 +1,7 @@
 import type { Benefit, Unit } from '../../../protocol/benefits.ts';
-import type { AccountLedger, ConventionSignature, NewWebUser, SaleFilter, SaleLine, SaleState, WebRole, WebUser } from '../accounts.ts';
+import { addDays, startOfRegionDay } from '../../../common/paris-time.ts';
+import { PasserelleError } from '../../../protocol/errors.ts';
+import type { AccountLedger, ConventionSignature, DailySales, NewWebUser, SaleFilter, SaleLine, SaleState, TerminalRequest, TerminalRequestDecision, WebRole, WebUser } from '../accounts.ts';
 import type { SqliteStore } from './store.ts';
 
 interface UserRow {
@@ -215,4 +217,91 @@ export class SqliteAccounts implements AccountLedger {
       statementId: r.statement_id,
     }));
   }
+
+  addTerminalRequest(r: Pick<TerminalRequest, 'id' | 'partnerId' | 'requestedBy' | 'site' | 'note' | 'createdAt'>): void {
+    this.#st.run(
+      () =>
+        this.#st.db
+          .prepare('INSERT INTO terminal_requests (id, partner_id, requested_by, site, note, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(r.id, r.partnerId, r.requestedBy, r.site, r.note, r.createdAt),
+      `terminal request ${r.id}`,
+    );
+  }
+
+  terminalRequest(id: string): TerminalRequest | undefined {
+    const r = this.#st.db.prepare<[string], RequestRow>('SELECT * FROM terminal_requests WHERE id = ?').get(id);
+    return r && requestOf(r);
+  }
+
+  terminalRequests(filter: { readonly partnerId?: string; readonly status?: TerminalRequest['status'] }): TerminalRequest[] {
+    return this.#st.db
+      .prepare<{ p: string | null; s: string | null }, RequestRow>(
+        'SELECT * FROM terminal_requests WHERE (@p IS NULL OR partner_id = @p) AND (@s IS NULL OR status = @s) ORDER BY created_at DESC, id DESC LIMIT 500',
+      )
+      .all({ p: filter.partnerId ?? null, s: filter.status ?? null })
+      .map(requestOf);
+  }
+
+  decideTerminalRequest(id: string, d: TerminalRequestDecision, by: string, at: number): boolean {
+    const approved = d.status === 'approved';
+    return (
+      this.#st.db
+        .prepare("UPDATE terminal_requests SET status = ?, decided_by = ?, decided_at = ?, terminal_id = ?, code_id = ?, refusal = ? WHERE id = ? AND status = 'open'")
+        .run(d.status, by, at, approved ? d.terminalId : null, approved ? d.codeId : null, approved ? null : d.refusal, id).changes === 1
+    );
+  }
+
+  partnerProofs(partnerId: string): string[] {
+    return this.#st.db
+      .prepare<[string], { school_year: string }>('SELECT school_year FROM partner_proofs WHERE partner_id = ? ORDER BY school_year')
+      .all(partnerId)
+      .map((r) => r.school_year);
+  }
+
+  dailySales(fromDay: string, toDay: string): DailySales[] {
+    if (toDay < fromDay || addDays(fromDay, 366) < toDay) throw new PasserelleError('DATA_INVALID', 'a chart covers 1 to 366 days');
+    const stmt = this.#st.db.prepare<[number, number], { benefit: DailySales['benefit']; n: number; off: number; cents: number }>(
+      `SELECT s.benefit AS benefit, count(*) AS n, count(o.txn_id) AS off, sum(s.amount_cents) AS cents
+       FROM sales s LEFT JOIN offline_sales o ON o.txn_id = s.txn_id
+       WHERE s.kind = 'sale' AND s.sale_at >= ? AND s.sale_at < ? GROUP BY s.benefit ORDER BY s.benefit`,
+    );
+    const out: DailySales[] = [];
+    // One range per Paris day (23, 24 or 25 hours), each read through the sale-time index.
+    for (let day = fromDay; day <= toDay; day = addDays(day, 1)) {
+      for (const r of stmt.all(startOfRegionDay(day), startOfRegionDay(addDays(day, 1)))) out.push({ day, benefit: r.benefit, sales: r.n, offline: r.off, amountCents: r.cents });
+    }
+    return out;
+  }
+}
+
+interface RequestRow {
+  id: string;
+  partner_id: string;
+  requested_by: string;
+  site: string;
+  note: string;
+  created_at: number;
+  status: TerminalRequest['status'];
+  decided_by: string | null;
+  decided_at: number | null;
+  terminal_id: string | null;
+  code_id: string | null;
+  refusal: string | null;
+}
+
+function requestOf(r: RequestRow): TerminalRequest {
+  return {
+    id: r.id,
+    partnerId: r.partner_id,
+    requestedBy: r.requested_by,
+    site: r.site,
+    note: r.note,
+    createdAt: r.created_at,
+    status: r.status,
+    decidedBy: r.decided_by,
+    decidedAt: r.decided_at,
+    terminalId: r.terminal_id,
+    codeId: r.code_id,
+    refusal: r.refusal,
+  };
 }

@@ -52,7 +52,7 @@ export class SqliteStatements implements StatementLedger {
 
   statement(id: string): Statement | undefined {
     const r = this.#st.db
-      .prepare<[string], { id: string; partner_id: string; name: string; period_from: string; period_to: string; created_at: number; status: Statement['status']; total_cents: number }>(
+      .prepare<[string], { id: string; partner_id: string; name: string; period_from: string; period_to: string; created_at: number; status: Statement['status']; total_cents: number; paid_at: number | null; paid_by: string | null }>(
         'SELECT s.*, p.name FROM statements s JOIN partners p ON p.id = s.partner_id WHERE s.id = ?',
       )
       .get(id);
@@ -86,6 +86,8 @@ export class SqliteStatements implements StatementLedger {
       status: r.status,
       proofMissing: r.status === 'held' ? this.#proofMissing(r.partner_id, r.id) : [],
       totalCents: r.total_cents,
+      paidAt: r.paid_at,
+      paidBy: r.paid_by,
       lines,
     };
   }
