@@ -22,6 +22,8 @@ const SHOTS = join(process.cwd(), 'test-artifacts', 'web');
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const P = '/partenaire/P-LIB-LYON';
 const world = new World();
+/** The gateway's clock runs this far ahead: the reimbursement test moves it past the day of the sales. */
+let skew = 0;
 let users: Record<string, DemoUser>;
 let browser: Browser;
 const problems: string[] = [];
@@ -77,7 +79,7 @@ async function counterSale(page: Page, o: { card: string; benefit: string; amoun
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   // Many logins from one address in a minute: the address limit is raised; the account lock is tested.
-  await world.startGateway({}, { web: { loginPerMinute: 100 } });
+  await world.startGateway({ now: () => Date.now() + skew }, { web: { loginPerMinute: 100 } });
   users = JSON.parse(readFileSync(join(world.dir, DEMO_USERS_FILE), 'utf8')) as Record<string, DemoUser>;
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking'] });
 }, 60_000);
@@ -338,6 +340,71 @@ describe("the Region's console", () => {
     // The link is spent.
     expect((await b.page.goto(link))!.status()).toBe(410);
     await b.context.close();
+  });
+
+  it('a partner asks for a terminal; the Region grants it and is shown its enrolment code once', async () => {
+    const m = await open();
+    await login(m.page, users.manager!);
+    await m.page.goto(`${world.gateway.httpUrl}${P}/terminaux`);
+    await m.page.getByLabel('Où sera-t-il installé ?').fill('Deuxième caisse, rayon scolaire');
+    await m.page.getByLabel('Pourquoi ? (facultatif)').fill('Rentrée scolaire');
+    await m.page.getByRole('button', { name: 'Envoyer la demande' }).click();
+    await m.page.getByText('Demande envoyée à la Région').waitFor();
+    expect(await m.page.locator('main').innerText()).toContain('En attente');
+    await check(m.page, '14-demande-terminal');
+
+    const o = await open();
+    await login(o.page, users.operator!);
+    await o.page.getByRole('navigation').getByRole('link', { name: 'Demandes' }).click();
+    expect(await o.page.getByLabel('Identifiant du terminal').inputValue()).toBe('T-LIB-LYON-01'.replace('01', '03'));
+    await check(o.page, '28-demandes');
+    await o.page.getByRole('button', { name: 'Accorder et créer le code' }).click();
+    const code = await o.page.getByLabel("Code d'installation").inputValue();
+    expect(code).toMatch(/^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$/);
+    await check(o.page, '29-code-installation');
+    expect(world.gateway.ledger.openEnrolmentCodes().map((c) => c.terminalId)).toContain('T-LIB-LYON-03');
+    // Reloading the list does not show the code again.
+    await o.page.goto(`${world.gateway.httpUrl}/region/demandes`);
+    expect(await o.page.content()).not.toContain(code);
+    await o.context.close();
+
+    await m.page.goto(`${world.gateway.httpUrl}${P}/terminaux`);
+    expect(await m.page.locator('main').innerText()).toContain('Accordé : terminal T-LIB-LYON-03');
+    await m.context.close();
+  });
+
+  it('the next day the Region states the sales, pays them by SEPA, and the partner sees them paid', async () => {
+    const saleDay = new Date(Date.now()).toLocaleDateString('sv-SE', { timeZone: 'Europe/Paris' });
+    skew = 26 * 3600_000;
+    const o = await open();
+    await login(o.page, users.operator!);
+    await o.page.getByRole('navigation').getByRole('link', { name: 'Remboursements' }).click();
+    await o.page.getByLabel('Du', { exact: true }).fill(saleDay);
+    await o.page.getByLabel('Au', { exact: true }).fill(saleDay);
+    await o.page.getByRole('button', { name: 'Établir les relevés' }).click();
+    await o.page.getByText('relevé(s) établi(s)').waitFor();
+    const st = world.gateway.ledger.statements({ partnerId: 'P-LIB-LYON' });
+    expect(st).toHaveLength(1);
+    expect(st[0]!.totalCents).toBe(world.gateway.ledger.partnerSales({ partnerId: 'P-LIB-LYON', state: 'valid', limit: 1000 }).reduce((t, s) => t + s.amountCents, 0));
+    await check(o.page, '30-remboursements-region');
+    await o.page.getByRole('button', { name: 'Créer le fichier de virement SEPA' }).click();
+    await o.page.getByText('Fichier de virement').first().waitFor();
+    expect(world.gateway.ledger.statement(st[0]!.id)).toMatchObject({ status: 'paid', paidBy: expect.stringMatching(/^PSR-/) });
+    const href = await o.page.getByRole('link', { name: /^PSR-/ }).first().getAttribute('href');
+    const xml = (await (await o.page.request.get(`${world.gateway.httpUrl}${href}`)).body()).toString('utf8');
+    expect(xml).toContain('urn:iso:std:iso:20022:tech:xsd:pain.001.001.03');
+    expect(xml).toContain(st[0]!.id);
+    await o.page.getByRole('navigation').getByRole('link', { name: 'Activité' }).click();
+    expect(await o.page.locator('.chart svg rect').count()).toBeGreaterThan(0);
+    await check(o.page, '31-activite');
+    await o.context.close();
+
+    const a = await open();
+    await login(a.page, users.accountant!);
+    await a.page.goto(`${world.gateway.httpUrl}${P}/releves`);
+    expect(await a.page.locator('main').innerText()).toContain('Payé le');
+    await check(a.page, '15-releves-payes');
+    await a.context.close();
   });
 
   it('no page logged an error (a script or style refused by the CSP would be one)', () => {

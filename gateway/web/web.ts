@@ -15,6 +15,8 @@ import { DEFAULT_WEB_CONFIG, homeOf, type SessionUser, type WebConfig, type WebC
 import { authRoutes } from './routes/auth.ts';
 import { partnerRoutes } from './routes/partner.ts';
 import { regionRoutes } from './routes/region.ts';
+import { regionMoneyRoutes } from './routes/region-money.ts';
+import { requestRoutes } from './routes/requests.ts';
 
 /**
  * The partners' web space and the Region's console (docs/web.md), served by the gateway's fastify app
@@ -56,7 +58,10 @@ function navOf(u: WebUser): { id: string; href: string; label: string }[] {
         { id: 'cards', href: '/region/cartes', label: 'Cartes', roles: ['operator'] },
         { id: 'partners', href: '/region/partenaires', label: 'Partenaires', roles: ['operator', 'technician'] },
         { id: 'fleet', href: '/region/parc', label: 'Terminaux', roles: ['operator', 'technician'] },
+        { id: 'requests', href: '/region/demandes', label: 'Demandes', roles: ['operator'] },
         { id: 'offline', href: '/region/hors-ligne', label: 'Hors ligne', roles: ['operator'] },
+        { id: 'money', href: '/region/remboursements', label: 'Remboursements', roles: ['operator'] },
+        { id: 'activity', href: '/region/activite', label: 'Activité', roles: ['operator'] },
         { id: 'users', href: '/region/utilisateurs', label: 'Utilisateurs', roles: ['operator'] },
       ];
   return entries.filter((e) => e.roles.includes(u.role)).map(({ id, href, label }) => ({ id, href, label }));
@@ -140,6 +145,8 @@ export function registerWeb(app: FastifyInstance, deps: WebDeps): void {
     authRoutes(web, ctx);
     partnerRoutes(web, ctx);
     regionRoutes(web, ctx);
+    regionMoneyRoutes(web, ctx);
+    requestRoutes(web, ctx);
   });
 }
 

@@ -249,7 +249,8 @@ export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
   web.get('/partenaire/:partnerId/terminaux', { config: roles('manager', 'cashier') }, async (req, reply) => {
     const p = partnerOf(req);
     const entries = ledger.fleet({ partnerId: p.id, limit: 500 }).map((e) => ({ ...e, st: fleetState(e.heartbeat?.receivedAt ?? null, e.active, now(), ctx.deps.config.fleetOnlineWithinS * 1000) }));
-    return ctx.page(req, reply, 'partner/terminals', { title: 'Terminaux', here: 'terminals', partner: p, entries, now: now(), onlineWithinMs: ctx.deps.config.fleetOnlineWithinS * 1000, base: `/partenaire/${p.id}` });
+    const requests = ledger.terminalRequests({ partnerId: p.id }).slice(0, 20);
+    return ctx.page(req, reply, 'partner/terminals', { title: 'Terminaux', here: 'terminals', partner: p, entries, requests, mayAsk: ctx.user(req).role === 'manager', now: now(), onlineWithinMs: ctx.deps.config.fleetOnlineWithinS * 1000, base: `/partenaire/${p.id}` });
   });
 
   web.get('/partenaire/:partnerId/utilisateurs', { config: roles('manager') }, async (req, reply) => {

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { BENEFITS, isBenefit, type Benefit } from '../../../protocol/benefits.ts';
+import { BENEFITS, isBenefit, PARTNER_TYPES, type Benefit } from '../../../protocol/benefits.ts';
 import { isValidCardNumber, maskCardNumber } from '../../../protocol/card.ts';
 import { CODES } from '../../../protocol/codes.ts';
 import { isPasserelleError, PasserelleError } from '../../../protocol/errors.ts';
@@ -38,7 +38,7 @@ export function regionRoutes(web: FastifyInstance, ctx: WebContext): void {
     const u = ctx.user(req);
     const counts = ledger.counts();
     const silent = ledger.fleet({ silentSince: now() - 3600_000, withUnsent: true, limit: 1000 }).length;
-    return ctx.page(req, reply, 'region/home', { title: 'Console de la Région', here: 'home', counts, silent, money: u.role === 'operator' });
+    return ctx.page(req, reply, 'region/home', { title: 'Console de la Région', here: 'home', counts, silent, money: u.role === 'operator', openRequests: ledger.terminalRequests({ status: 'open' }).length });
   });
 
   web.get('/region/cartes', { config: operator }, async (req, reply) => {
@@ -140,11 +140,29 @@ export function regionRoutes(web: FastifyInstance, ctx: WebContext): void {
 
   web.get('/region/partenaires', { config: region }, async (req, reply) => {
     const money = ctx.user(req).role === 'operator';
+    const year = campaignAt(now());
     const partners = ledger.partners().map((p) => {
       const signed = ledger.conventionSignature(p.id, CONVENTION.id);
-      return { id: p.id, name: p.name, type: p.type, conventionFrom: p.conventionFrom, conventionTo: p.conventionTo, signedAt: signed?.signedAt ?? null, bank: money ? Boolean(p.iban) : null, terminals: ledger.terminalsOf(p.id).length };
+      const proofs = p.type === 'equipment_shop' ? ledger.partnerProofs(p.id) : null;
+      return { id: p.id, name: p.name, type: p.type, typeFr: PARTNER_TYPES[p.type].fr, conventionFrom: p.conventionFrom, conventionTo: p.conventionTo, signedAt: signed?.signedAt ?? null, bank: money ? Boolean(p.iban) : null, terminals: ledger.terminalsOf(p.id).length, proofs, proofDue: proofs !== null && !proofs.includes(year) };
     });
-    return ctx.page(req, reply, 'region/partners', { title: 'Partenaires', here: 'partners', partners, money });
+    return ctx.page(req, reply, 'region/partners', { title: 'Partenaires', here: 'partners', partners, money, year });
+  });
+
+  web.post('/region/partenaires/:partnerId/preuve', { config: operator }, async (req, reply) => {
+    const p = ledger.partner((req.params as { partnerId: string }).partnerId);
+    if (!p) throw new PasserelleError('NOT_FOUND', 'no such partner');
+    const year = (req.body as { annee?: unknown } | undefined)?.annee;
+    try {
+      if (typeof year !== 'string' || !/^[0-9]{4}-[0-9]{4}$/.test(year)) throw new PasserelleError('DATA_INVALID', 'school year');
+      const r = ledger.recordProof(p.id, year, now());
+      ledger.addAudit({ at: now(), actor: `web:${ctx.user(req).id}`, action: 'partner.proof-recorded', subject: p.id, details: { year, released: r.released } });
+      ctx.flash(req, 'ok', `Preuve d'affichage ${year} enregistrée pour ${p.name} : ${r.released} relevé(s) libéré(s) pour paiement.`);
+    } catch (e) {
+      if (!isPasserelleError(e)) throw e;
+      ctx.flash(req, 'error', CODES[e.code].fr);
+    }
+    return reply.redirect('/region/partenaires', 303);
   });
 
   web.get('/region/parc', { config: region }, async (req, reply) => {

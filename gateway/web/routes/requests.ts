@@ -1,0 +1,119 @@
+import type { FastifyInstance } from 'fastify';
+import { TERMINAL_ID_PATTERN } from '../../../protocol/topics.ts';
+import { CODES } from '../../../protocol/codes.ts';
+import { isPasserelleError, PasserelleError } from '../../../protocol/errors.ts';
+import { uuidv7 } from '../../../protocol/uuid7.ts';
+import { makeEnrolmentCode } from '../../enrolment.ts';
+import { isWebChannel } from '../../ledger/registry.ts';
+import { roles, type WebContext } from '../context.ts';
+
+/**
+ * New terminals: a partner's manager asks for one (where, why); a Region operator approves it, naming the
+ * terminal id, and the gateway makes its single-use enrolment code, shown once to the operator, who hands
+ * it to the technician (docs/terminal.md); or refuses it, saying why. The open enrolment codes can be
+ * revoked from the same page.
+ */
+
+const TERMINAL_ID = new RegExp(TERMINAL_ID_PATTERN);
+
+/** A free terminal id for a partner: its id with T- for P-, numbered. */
+export function suggestTerminalId(partnerId: string, taken: (id: string) => boolean): string {
+  const stem = partnerId.replace(/^P-/, '').slice(0, 24);
+  for (let n = 1; n < 100; n++) {
+    const id = `T-${stem}-${String(n).padStart(2, '0')}`;
+    if (!taken(id)) return id;
+  }
+  return `T-${stem}-${Date.now() % 1000}`;
+}
+
+export function requestRoutes(web: FastifyInstance, ctx: WebContext): void {
+  const { ledger, now } = ctx.deps;
+
+  web.post('/partenaire/:partnerId/terminaux/demande', { config: roles('manager') }, async (req, reply) => {
+    const partnerId = (req.params as { partnerId: string }).partnerId;
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const site = typeof b.lieu === 'string' ? b.lieu.trim().replace(/\s+/g, ' ') : '';
+    const note = typeof b.motif === 'string' ? b.motif.trim().slice(0, 500) : '';
+    if (site.length < 2 || site.length > 200) {
+      ctx.flash(req, 'error', 'Indiquez où le terminal sera installé (2 à 200 caractères).');
+    } else if (ledger.terminalRequests({ partnerId, status: 'open' }).length >= 5) {
+      ctx.flash(req, 'error', 'Vous avez déjà cinq demandes en attente : la Région les traite avant d’en recevoir d’autres.');
+    } else {
+      const id = `DT-${uuidv7()}`;
+      ledger.addTerminalRequest({ id, partnerId, requestedBy: ctx.user(req).id, site, note, createdAt: now() });
+      ledger.addAudit({ at: now(), actor: `web:${ctx.user(req).id}`, action: 'terminal-request.created', subject: partnerId, details: { id, site } });
+      ctx.flash(req, 'ok', 'Demande envoyée à la Région. Vous la suivez ici.');
+    }
+    return reply.redirect(`/partenaire/${partnerId}/terminaux`, 303);
+  });
+
+  const page = (o: { made?: { terminalId: string; code: string; expiresAt: number; partnerName: string } } = {}) => {
+    const open = ledger.terminalRequests({ status: 'open' });
+    const decided = ledger.terminalRequests({}).filter((r) => r.status !== 'open').slice(0, 50);
+    const name = (p: string) => ledger.partner(p)?.name ?? p;
+    const requester = (u: string) => ledger.webUser(u)?.name ?? u;
+    return {
+      title: 'Demandes de terminaux',
+      here: 'requests',
+      open: open.map((r) => ({ ...r, partnerName: name(r.partnerId), requester: requester(r.requestedBy), suggestion: suggestTerminalId(r.partnerId, (id) => ledger.terminal(id) !== undefined || open.some((x) => x.terminalId === id)) })),
+      decided: decided.map((r) => ({ ...r, partnerName: name(r.partnerId) })),
+      codes: ledger.openEnrolmentCodes().map((c) => ({ ...c, partnerName: name(c.partnerId) })),
+      made: o.made ?? null,
+      now: now(),
+    };
+  };
+
+  web.get('/region/demandes', { config: roles('operator') }, async (req, reply) => ctx.page(req, reply, 'region/requests', page()));
+
+  web.post('/region/demandes/:requestId', { config: roles('operator') }, async (req, reply) => {
+    const r = ledger.terminalRequest((req.params as { requestId: string }).requestId);
+    if (!r) throw new PasserelleError('NOT_FOUND', 'no such request');
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const me = ctx.user(req);
+    if (r.status !== 'open') {
+      ctx.flash(req, 'error', 'Cette demande a déjà été traitée.');
+      return reply.redirect('/region/demandes', 303);
+    }
+    if (b.decision === 'refuser') {
+      const why = typeof b.raison === 'string' ? b.raison.trim().slice(0, 300) : '';
+      if (why.length < 3) ctx.flash(req, 'error', 'Dites au partenaire pourquoi la demande est refusée.');
+      else if (ledger.decideTerminalRequest(r.id, { status: 'refused', refusal: why }, me.id, now())) {
+        ledger.addAudit({ at: now(), actor: `web:${me.id}`, action: 'terminal-request.refused', subject: r.partnerId, details: { id: r.id, why } });
+        ctx.flash(req, 'ok', 'Demande refusée.');
+      }
+      return reply.redirect('/region/demandes', 303);
+    }
+    const terminalId = typeof b.terminal === 'string' ? b.terminal.trim().toUpperCase() : '';
+    if (!TERMINAL_ID.test(terminalId) || isWebChannel(terminalId) || ledger.terminal(terminalId)) {
+      ctx.flash(req, 'error', 'Identifiant de terminal invalide ou déjà pris : 3 à 32 caractères, lettres majuscules, chiffres et tirets (par exemple T-LIB-LYON-03).');
+      return reply.redirect('/region/demandes', 303);
+    }
+    let made;
+    try {
+      made = ledger.atomically(() => {
+        const code = makeEnrolmentCode(ledger, { partnerId: r.partnerId, terminalId, actor: `web:${me.id}` }, now());
+        if (!ledger.decideTerminalRequest(r.id, { status: 'approved', terminalId, codeId: code.id }, me.id, now())) throw new PasserelleError('ALREADY_EXISTS', 'request decided meanwhile');
+        return code;
+      });
+    } catch (e) {
+      if (!isPasserelleError(e)) throw e;
+      ctx.flash(req, 'error', CODES[e.code].fr);
+      return reply.redirect('/region/demandes', 303);
+    }
+    ledger.addAudit({ at: now(), actor: `web:${me.id}`, action: 'terminal-request.approved', subject: r.partnerId, details: { id: r.id, terminalId, code: made.id } });
+    // Shown once: the code is kept nowhere but as a hash.
+    return ctx.page(req, reply, 'region/requests', page({ made: { terminalId, code: made.code, expiresAt: made.expiresAt, partnerName: ledger.partner(r.partnerId)?.name ?? r.partnerId } }), 201);
+  });
+
+  web.post('/region/codes/:codeId/revoquer', { config: roles('operator') }, async (req, reply) => {
+    const c = ledger.enrolmentCode((req.params as { codeId: string }).codeId);
+    const me = ctx.user(req);
+    if (c && ledger.revokeEnrolmentCode(c.id, now())) {
+      ledger.addAudit({ at: now(), actor: `web:${me.id}`, action: 'enrolment-code.revoked', subject: c.terminalId, details: { code: c.id } });
+      ctx.flash(req, 'ok', `Code d'installation de ${c.terminalId} annulé.`);
+    } else {
+      ctx.flash(req, 'error', 'Ce code est déjà utilisé ou annulé.');
+    }
+    return reply.redirect('/region/demandes', 303);
+  });
+}
