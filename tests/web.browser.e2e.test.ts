@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
 import { DEMO_USERS_FILE, type DemoUser } from '../gateway/web/demo-users.ts';
 import { webChannelId } from '../gateway/ledger/registry.ts';
+import { cardNumberFrom } from '../protocol/card.ts';
 import { holder, World } from './helpers/world.ts';
 
 /**
@@ -340,6 +341,33 @@ describe("the Region's console", () => {
     // The link is spent.
     expect((await b.page.goto(link))!.status()).toBe(410);
     await b.context.close();
+  });
+
+  it('an operator loads the start-of-year card file: one bad row refuses it whole, by line; a good one loads', async () => {
+    const { context, page } = await open();
+    await login(page, users.operator!);
+    const campaign = world.gateway.ledger.campaigns()[0]!.id;
+    const card = (n: number) => cardNumberFrom(`9100000000${String(n).padStart(5, '0')}`);
+    const rows = (bad: boolean) =>
+      ['card_number;dossier_id;holder;campaign;LEISURE_BOOKS;SPORT', ...[1, 2, 3].map((n) => `${n === 2 && bad ? '123' : card(n)};D-WEB-${n};Jeune ${n};${campaign};1500;${n === 3 ? '3000' : ''}`)].join('\r\n') + '\r\n';
+    await page.getByRole('navigation').getByRole('link', { name: 'Chargement' }).click();
+    await check(page, '32-chargement');
+    await page.getByLabel('Fichier CSV').setInputFiles({ name: 'rentree-erreur.csv', mimeType: 'text/csv', buffer: Buffer.from(rows(true)) });
+    await page.getByRole('button', { name: 'Charger le fichier' }).click();
+    await page.getByText('Refusé : rien n’a été chargé').first().waitFor({ timeout: 15_000 });
+    expect(await page.getByRole('region', { name: 'Lignes refusées' }).innerText()).toMatch(/^3\s/m);
+    expect(world.gateway.ledger.card(card(1))).toBeUndefined();
+    await check(page, '33-chargement-refuse');
+    await page.goto(`${world.gateway.httpUrl}/region/chargement`);
+    await page.getByLabel('Fichier CSV').setInputFiles({ name: 'rentree.csv', mimeType: 'text/csv', buffer: Buffer.from(rows(false)) });
+    await page.getByRole('button', { name: 'Charger le fichier' }).click();
+    await page.getByText('3 cartes et 4 avantages chargés').waitFor({ timeout: 15_000 });
+    expect(world.gateway.ledger.walletBalance(card(3), 'SPORT')).toBe(3000);
+    await check(page, '34-chargement-fait');
+    // The file's form without its token writes nothing.
+    const status = await page.evaluate<number>(`(() => { const f = new FormData(); f.append('fichier', new Blob(['x']), 'x.csv'); return fetch('/region/chargement', { method: 'POST', body: f }).then((r) => r.status); })()`);
+    expect(status).toBe(403);
+    await context.close();
   });
 
   it('a partner asks for a terminal; the Region grants it and is shown its enrolment code once', async () => {

@@ -236,7 +236,7 @@ function isBlank(fields: readonly string[]): boolean {
 interface BrokenRecord {
   /** Records csv-parse had emitted before it (the header included); any it emits later are garbage. */
   readonly after: number;
-  readonly message: string;
+  readonly message: { readonly en: string; readonly fr: string };
 }
 
 /**
@@ -324,9 +324,9 @@ class CardsCsvReader {
     if (this.broken === undefined) return;
     // Every record before the broken one has been counted by now, so it starts on the next line.
     const line = this.nextLine;
-    if (this.checker === undefined) throw new PasserelleError('DATA_INVALID', `card load file header (line ${line}): ${this.broken.message}`);
+    if (this.checker === undefined) throw new PasserelleError('DATA_INVALID', `card load file header (line ${line}): ${this.broken.message.en}`);
     this.rows++;
-    this.sink.add(line, this.broken.message);
+    this.sink.add(line, this.broken.message.en, this.broken.message.fr);
   }
 }
 
@@ -335,12 +335,12 @@ function positiveInteger(value: number, name: string, min: number): number {
   return value;
 }
 
-function brokenRecordProblem(err: CsvError): string {
-  const what =
+function brokenRecordProblem(err: CsvError): { en: string; fr: string } {
+  const [what, quoi] =
     err.code === 'CSV_QUOTE_NOT_CLOSED'
-      ? 'a quoted field is never closed'
+      ? ['a quoted field is never closed', 'un guillemet ouvert n’est jamais fermé']
       : err.code === 'CSV_MAX_RECORD_SIZE'
-        ? `a row longer than ${MAX_RECORD_BYTES / 1024} KiB (a quote never closed?)`
-        : `unreadable CSV (${err.message})`;
-  return `${what}; parsing stopped here, the rest of the file was not checked`;
+        ? [`a row longer than ${MAX_RECORD_BYTES / 1024} KiB (a quote never closed?)`, `une ligne de plus de ${MAX_RECORD_BYTES / 1024} Kio (un guillemet jamais fermé ?)`]
+        : [`unreadable CSV (${err.message})`, `CSV illisible (${err.message})`];
+  return { en: `${what}; parsing stopped here, the rest of the file was not checked`, fr: `${quoi} ; la lecture s’arrête ici, le reste du fichier n’a pas été vérifié` };
 }

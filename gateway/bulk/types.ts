@@ -21,5 +21,8 @@ export interface CardLoadRow {
 
 export interface BadRow {
   readonly line: number;
+  /** What is wrong, in English (the API, the command line, the logs)… */
   readonly message: string;
+  /** …and in French, for the Region's agent at the console. */
+  readonly fr: string;
 }

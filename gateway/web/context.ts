@@ -55,6 +55,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** A web page's rule: who may see it (none: public, e.g. the login page). */
     web?: { readonly roles: readonly WebRole[] };
+    /** A multipart form that checks its anti-forgery token itself, first in its stream. */
+    csrfInStream?: boolean;
   }
   interface FastifyRequest {
     webUser: WebUser | null;

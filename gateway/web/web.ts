@@ -17,6 +17,9 @@ import { partnerRoutes } from './routes/partner.ts';
 import { regionRoutes } from './routes/region.ts';
 import { regionMoneyRoutes } from './routes/region-money.ts';
 import { requestRoutes } from './routes/requests.ts';
+import { regionLoadRoutes } from './routes/region-load.ts';
+import { LoadJobs } from './load-jobs.ts';
+import multipart from '@fastify/multipart';
 
 /**
  * The partners' web space and the Region's console (docs/web.md), served by the gateway's fastify app
@@ -61,6 +64,7 @@ function navOf(u: WebUser): { id: string; href: string; label: string }[] {
         { id: 'requests', href: '/region/demandes', label: 'Demandes', roles: ['operator'] },
         { id: 'offline', href: '/region/hors-ligne', label: 'Hors ligne', roles: ['operator'] },
         { id: 'money', href: '/region/remboursements', label: 'Remboursements', roles: ['operator'] },
+        { id: 'load', href: '/region/chargement', label: 'Chargement', roles: ['operator'] },
         { id: 'activity', href: '/region/activite', label: 'Activité', roles: ['operator'] },
         { id: 'users', href: '/region/utilisateurs', label: 'Utilisateurs', roles: ['operator'] },
       ];
@@ -72,6 +76,8 @@ export function registerWeb(app: FastifyInstance, deps: WebDeps): void {
   const key = Buffer.from(hkdfSync('sha256', deps.sessionSecret, Buffer.alloc(0), 'passerelle/web-session/v1', 32));
   app.register(async (web) => {
     web.register(formbody, { bodyLimit: 16 * 1024 });
+    // Only the card load page takes a file; its size is bounded there (the API's bulkLoadMaxBytes).
+    web.register(multipart, { limits: { fields: 4, files: 1, parts: 6, fieldSize: 200 } });
     web.register(secureSession, {
       key,
       cookieName: 'passerelle_session',
@@ -114,7 +120,8 @@ export function registerWeb(app: FastifyInstance, deps: WebDeps): void {
     });
     // Every form is checked against forgery before its page's handler runs.
     web.addHook('preHandler', (req, reply, done) => {
-      if (req.method === 'GET' || req.method === 'HEAD') return done();
+      // A multipart form's token is checked in its handler, first in the stream (routes/region-load.ts).
+      if (req.method === 'GET' || req.method === 'HEAD' || req.routeOptions.config.csrfInStream) return done();
       web.csrfProtection(req, reply, done);
     });
     // Each page's roles: no session, to the login page; another role or another partner, refused.
@@ -147,6 +154,7 @@ export function registerWeb(app: FastifyInstance, deps: WebDeps): void {
     regionRoutes(web, ctx);
     regionMoneyRoutes(web, ctx);
     requestRoutes(web, ctx);
+    regionLoadRoutes(web, ctx, new LoadJobs(deps.ledger, deps.now));
   });
 }
 

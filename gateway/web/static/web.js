@@ -22,3 +22,29 @@ document.addEventListener('submit', (event) => {
     }
   }
 });
+
+// A section marked data-poll follows a job: its JSON is read every second until it says finished, then the
+// page is reloaded to show the result. Without script, the page has a link to refresh it.
+for (const section of document.querySelectorAll('[data-poll]')) {
+  const url = section.getAttribute('data-poll');
+  const text = section.querySelector('[data-poll-text]');
+  const bar = section.querySelector('[data-poll-value]');
+  const tick = async () => {
+    try {
+      const r = await fetch(url, { headers: { accept: 'application/json' }, cache: 'no-store' });
+      if (r.ok) {
+        const s = await r.json();
+        if (text && text.textContent !== s.phaseText) text.textContent = s.phaseText;
+        if (bar) bar.value = s.percent;
+        if (s.finished) {
+          window.location.reload();
+          return;
+        }
+      }
+    } catch {
+      // The gateway is busy loading: try again.
+    }
+    setTimeout(tick, 1000);
+  };
+  setTimeout(tick, 1000);
+}

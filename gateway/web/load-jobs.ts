@@ -1,0 +1,140 @@
+import { createReadStream, createWriteStream, rmSync, statSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { isPasserelleError } from '../../protocol/errors.ts';
+import { uuidv7 } from '../../protocol/uuid7.ts';
+import { loadCardsFile } from '../bulk/load-file.ts';
+import type { BadRow } from '../bulk/types.ts';
+import type { Ledger } from '../ledger/ledger.ts';
+
+/**
+ * The start-of-year card load from the console: the uploaded file is written to a private temporary file
+ * (bounded in size), then read, checked and loaded as a job (`loadCardsFile`: all of it or none), whose
+ * progress the page follows. Reading reports its bytes as it goes; the load itself is one ledger
+ * transaction during which this gateway answers nothing else (some 20 s for 370,000 cards): a quiet-hour
+ * job. Jobs live in this gateway's memory (the last 20); what was loaded is in the ledger and its audit.
+ */
+
+export type LoadPhase = 'reading' | 'loading' | 'done' | 'refused' | 'failed';
+
+export interface LoadJob {
+  readonly id: string;
+  readonly by: string;
+  readonly fileName: string;
+  readonly startedAt: number;
+  bytes: number;
+  readBytes: number;
+  phase: LoadPhase;
+  loadedRows: number;
+  totalRows: number;
+  result: { cards: number; loads: number; readMs: number; loadMs: number } | null;
+  errors: readonly BadRow[];
+  errorCount: number;
+  message: string | null;
+  finishedAt: number | null;
+}
+
+export class FileTooLarge extends Error {}
+
+const KEEP = 20;
+
+export class LoadJobs {
+  readonly #jobs = new Map<string, LoadJob>();
+  readonly #ledger: Ledger;
+  readonly #now: () => number;
+  #running: LoadJob | undefined;
+
+  constructor(ledger: Ledger, now: () => number) {
+    this.#ledger = ledger;
+    this.#now = now;
+  }
+
+  get(id: string): LoadJob | undefined {
+    return this.#jobs.get(id);
+  }
+
+  list(): LoadJob[] {
+    return [...this.#jobs.values()].reverse();
+  }
+
+  /** A load under way in this gateway (one at a time). */
+  get busy(): boolean {
+    return this.#running !== undefined;
+  }
+
+  /** Write the upload to a private file (at most `maxBytes`), then start its job; the job's id. */
+  async start(upload: NodeJS.ReadableStream, o: { fileName: string; by: string; maxBytes: number; createCampaigns: boolean; onDone?: (j: LoadJob) => void }): Promise<string> {
+    const dir = mkdtempSync(join(tmpdir(), 'passerelle-load-'));
+    const file = join(dir, 'cards.csv');
+    let seen = 0;
+    const limit = new Transform({
+      transform(chunk: Buffer, _e, done) {
+        seen += chunk.length;
+        if (seen > o.maxBytes) done(new FileTooLarge(`the file is larger than ${o.maxBytes} bytes`));
+        else done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(upload, limit, createWriteStream(file, { mode: 0o600 }));
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+    const job: LoadJob = {
+      id: `CH-${uuidv7()}`,
+      by: o.by,
+      fileName: o.fileName.slice(0, 200),
+      startedAt: this.#now(),
+      bytes: statSync(file).size,
+      readBytes: 0,
+      phase: 'reading',
+      loadedRows: 0,
+      totalRows: 0,
+      result: null,
+      errors: [],
+      errorCount: 0,
+      message: null,
+      finishedAt: null,
+    };
+    this.#jobs.set(job.id, job);
+    for (const old of [...this.#jobs.keys()].slice(0, Math.max(0, this.#jobs.size - KEEP))) this.#jobs.delete(old);
+    this.#running = job;
+    void loadCardsFile(this.#ledger, createReadStream(file), {
+      at: this.#now(),
+      createMissingCampaigns: o.createCampaigns,
+      onReadProgress: (bytes) => (job.readBytes = bytes),
+      onLoadProgress: (rows, total) => {
+        job.phase = 'loading';
+        job.loadedRows = rows;
+        job.totalRows = total;
+      },
+    })
+      .then(
+        (r) => {
+          job.phase = 'done';
+          job.result = { cards: r.cards, loads: r.loads, readMs: Math.round(r.readMs), loadMs: Math.round(r.loadMs) };
+        },
+        (e: unknown) => {
+          if (isPasserelleError(e, 'BULK_LOAD_INVALID') || isPasserelleError(e, 'DATA_INVALID')) {
+            job.phase = 'refused';
+            job.errors = ((e.details?.errors as BadRow[] | undefined) ?? []).slice(0, 100);
+            job.errorCount = Number(e.details?.errorCount ?? 1);
+            job.message = e.message;
+          } else {
+            job.phase = 'failed';
+            job.message = e instanceof Error ? e.message : String(e);
+          }
+        },
+      )
+      .finally(() => {
+        job.finishedAt = this.#now();
+        this.#running = undefined;
+        rmSync(dir, { recursive: true, force: true });
+        o.onDone?.(job);
+      });
+    return job.id;
+  }
+}
