@@ -14,7 +14,7 @@ import { safeUrl } from './api/views.ts';
 import type { Ledger } from './ledger/ledger.ts';
 import type { PipelineStats } from './pipeline.ts';
 import type { WebCounter } from './web/counter.ts';
-import { registerWeb } from './web/web.ts';
+import { notFoundPage, registerWeb } from './web/web.ts';
 import type { WebConfig } from './web/context.ts';
 
 /**
@@ -134,7 +134,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   securityHeaders(app);
   rateLimits(app, deps.ledger, deps.rateLimit ?? DEFAULT_RATE_LIMIT);
   // Once the limiter is loaded, unknown URLs go through it too.
-  app.after(() => installErrorHandling(app, app.rateLimit()));
+  app.after(() => installErrorHandling(app, app.rateLimit(), deps.web ? (req) => (isWebPath(req.url) && /text\/html/.test(req.headers.accept ?? '') ? notFoundPage() : undefined) : undefined));
   registerDocs(app);
   app.register(async (scope) => healthRoute(scope, deps.health));
   const apiDeps = { ledger: deps.ledger, now: deps.now, config, issuer: deps.issuer, cardRefs: deps.cardRefs, fleet: deps.fleet };

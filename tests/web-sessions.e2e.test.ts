@@ -145,6 +145,46 @@ describe('web sessions', () => {
     expect((await new Client().login(users.cashier!)).status).toBe(401);
   });
 
+  it('a new password ends the other sessions and keeps this one; a wrong current password changes nothing', async () => {
+    const who = users.technician!;
+    const here = new Client();
+    await here.login(who);
+    const elsewhere = new Client();
+    await elsewhere.login(who);
+    await here.get('/compte');
+    expect((await here.post('/compte/mot-de-passe', { actuel: 'not-my-password', nouveau: 'une phrase toute neuve', confirmation: 'une phrase toute neuve' })).status).toBe(401);
+    await here.get('/compte');
+    expect((await here.post('/compte/mot-de-passe', { actuel: who.password, nouveau: 'court', confirmation: 'court' })).status).toBe(422);
+    expect((await elsewhere.get('/region')).status).toBe(200);
+    await here.get('/compte');
+    expect((await here.post('/compte/mot-de-passe', { actuel: who.password, nouveau: 'une phrase toute neuve', confirmation: 'une phrase toute neuve' })).location).toBe('/compte');
+    expect((await here.get('/region')).status).toBe(200);
+    expect((await elsewhere.get('/region')).status).toBe(303);
+    expect((await new Client().login(who)).status).toBe(401);
+    expect((await new Client().login({ ...who, password: 'une phrase toute neuve' })).location).toBe('/region');
+  });
+
+  it('a forgotten password: the manager makes a new link; the old password works until it is used', async () => {
+    const manager = new Client();
+    await manager.login(users.manager!);
+    const id = world.gateway.ledger.webUserByEmail(users.accountant!.email)!.id;
+    await manager.get('/partenaire/P-LIB-LYON/utilisateurs');
+    const page = await manager.post(`/partenaire/P-LIB-LYON/utilisateurs/${id}/lien`);
+    expect(page.status).toBe(201);
+    const link = /value="(http[^"]+\/invitation\/[A-Za-z0-9_-]{43})"/.exec(page.text)![1]!;
+    expect((await new Client().login(users.accountant!)).status).toBe(303);
+    const invitee = new Client();
+    const path = new URL(link).pathname;
+    await invitee.get(path);
+    expect((await invitee.post(path, { password: 'nouvelle phrase secrète', confirm: 'nouvelle phrase secrète' })).location).toBe('/partenaire/P-LIB-LYON');
+    expect((await new Client().login(users.accountant!)).status).toBe(401);
+    // Another partner's manager cannot make a link for this account.
+    const other = new Client();
+    await other.login(users.cinemaManager!);
+    await other.get('/partenaire/P-CIN-VBN/utilisateurs');
+    expect((await other.post(`/partenaire/P-CIN-VBN/utilisateurs/${id}/lien`)).status).toBe(404);
+  });
+
   it('hostile forms get a page with a clear refusal, and change nothing', async () => {
     const c = new Client();
     await c.login(users.manager!);

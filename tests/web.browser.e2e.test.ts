@@ -41,7 +41,7 @@ async function open(viewport = { width: 1280, height: 900 }): Promise<{ context:
   const page = await context.newPage();
   page.on('console', (m) => {
     // A refused page (403, 410…) is logged by Chromium as a failed resource: expected here, not a fault.
-    if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4(01|03|10|22|23)/.test(m.text())) problems.push(`${page.url()}: ${m.text()}`);
+    if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4(01|03|04|10|22|23)/.test(m.text())) problems.push(`${page.url()}: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`${page.url()}: ${e.message}`));
   page.on('dialog', (d) => void d.accept());
@@ -320,6 +320,12 @@ describe("the Region's console", () => {
     await check(page, '24-partenaires');
     await page.goto(`${world.gateway.httpUrl}/region/hors-ligne`);
     await check(page, '25-hors-ligne');
+    await page.getByRole('link', { name: /Agent de la Région/ }).click();
+    await check(page, '35-compte');
+    // An address the site does not have: a page, not a program's answer.
+    expect((await page.goto(`${world.gateway.httpUrl}/region/nulle-part`))!.status()).toBe(404);
+    expect(await page.locator('h1').innerText()).toBe('Page introuvable');
+    await check(page, '36-introuvable');
     await page.goto(`${world.gateway.httpUrl}/region/utilisateurs`);
     await page.getByLabel('Prénom et nom').fill('Nadia Benali');
     await page.getByLabel('Adresse e-mail').fill('nadia.benali@region.example');

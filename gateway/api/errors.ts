@@ -151,9 +151,12 @@ function onError(e: unknown, req: FastifyRequest, reply: FastifyReply): FastifyR
  * The envelope for errors and for unknown routes, on the whole app (API, health, docs). `notFoundGuard`
  * runs before the 404 answer (the rate limit: unknown URLs are counted too, or guessing them would be free).
  */
-export function installErrorHandling(app: FastifyInstance, notFoundGuard?: preHandlerHookHandler): void {
+export function installErrorHandling(app: FastifyInstance, notFoundGuard?: preHandlerHookHandler, notFoundPage?: (req: FastifyRequest) => string | undefined): void {
   app.setErrorHandler(onError);
   app.setNotFoundHandler(notFoundGuard ? { preHandler: notFoundGuard } : {}, (req, reply) => {
+    // A person's browser gets a page (the web space's), a program the envelope.
+    const page = notFoundPage?.(req);
+    if (page !== undefined) return reply.code(404).type('text/html; charset=utf-8').send(page);
     // The URL may hold a card number (`/api/v1/cards/<number>/typo`) or a misplaced token: never echo it whole.
     const url = safeUrl(req.url);
     return reply.code(404).send(errorEnvelope('NOT_FOUND', `no route ${req.method} ${url}`));

@@ -64,6 +64,21 @@ export function accountsContract(name: string, open: OpenLedger): void {
         expect(l.acceptInvitation('U-1', 'invite-hash-1', 'pw', NOW)).toBe(false);
       });
 
+      it('a new password ends the other sessions; a renewed invitation sets a new one once, the old one valid meanwhile', () => {
+        l.addWebUser(user());
+        l.acceptInvitation('U-1', 'invite-hash-1', 'pw-1', NOW);
+        const epoch = l.webUser('U-1')!.sessionEpoch;
+        l.setWebPassword('U-1', 'pw-2');
+        expect(l.webUser('U-1')).toMatchObject({ passwordHash: 'pw-2', sessionEpoch: epoch + 1 });
+        expect(l.renewInvitation('U-1', 'invite-hash-2', NOW + DAY)).toBe(true);
+        expect(l.webUser('U-1')).toMatchObject({ passwordHash: 'pw-2', inviteExpiresAt: NOW + DAY });
+        expect(l.acceptInvitation('U-1', 'invite-hash-2', 'pw-3', NOW + 1)).toBe(true);
+        expect(l.webUser('U-1')).toMatchObject({ passwordHash: 'pw-3', inviteExpiresAt: null });
+        l.disableWebUser('U-1', NOW + 2);
+        expect(l.renewInvitation('U-1', 'invite-hash-3', NOW + DAY)).toBe(false);
+        expect(l.renewInvitation('U-NOPE', 'invite-hash-4', NOW + DAY)).toBe(false);
+      });
+
       it('a partner signs a document once: a second signature returns the first', () => {
         l.addWebUser(user());
         const sha = 'a'.repeat(64);

@@ -151,6 +151,13 @@ export interface AccountLedger {
   recordLoginSuccess(id: string): void;
   /** End every session of the user (logout, password change, disabling). */
   endSessions(id: string): void;
+  /** A new password, typed by the user: every other session ends. */
+  setWebPassword(id: string, passwordHash: string): void;
+  /**
+   * A new invitation link for an existing account (a forgotten password, an expired invitation); its
+   * password stays valid until the link is used. False for a disabled or unknown account.
+   */
+  renewInvitation(id: string, inviteHash: string, expiresAt: number): boolean;
   /** No more login for this user, its sessions and any open invitation ended; false when already disabled or unknown. */
   disableWebUser(id: string, at: number): boolean;
   /** Record a convention signature; a partner signs a document once (the first signature is returned again). */

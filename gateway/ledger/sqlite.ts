@@ -359,6 +359,12 @@ export class SqliteLedger implements Ledger {
   endSessions(id: string): void {
     this.#accounts.endSessions(id);
   }
+  setWebPassword(id: string, passwordHash: string): void {
+    this.#accounts.setWebPassword(id, passwordHash);
+  }
+  renewInvitation(id: string, inviteHash: string, expiresAt: number): boolean {
+    return this.#accounts.renewInvitation(id, inviteHash, expiresAt);
+  }
   disableWebUser(id: string, at: number): boolean {
     return this.#accounts.disableWebUser(id, at);
   }

@@ -96,6 +96,24 @@ export async function inviteUser(ctx: WebContext, req: FastifyRequest, reply: Fa
   );
 }
 
+/** A new single-use link for an account of this space (a forgotten password, an expired invitation), shown once. */
+export async function renewLink(ctx: WebContext, req: FastifyRequest, reply: FastifyReply, o: { partnerId: string | null; back: string }): Promise<FastifyReply> {
+  const { ledger, now } = ctx.deps;
+  const target = ledger.webUser((req.params as { userId: string }).userId);
+  const me = ctx.user(req);
+  if (!target || target.partnerId !== o.partnerId || target.disabledAt !== null) throw new PasserelleError('NOT_FOUND', 'no such user here');
+  const inv = newInvitation();
+  ledger.renewInvitation(target.id, inv.hash, now() + ctx.config.invitationTtlMs);
+  ledger.addAudit({ at: now(), actor: `web:${me.id}`, action: 'web-user.link-renewed', subject: target.email, details: null });
+  return ctx.page(
+    req,
+    reply,
+    'users',
+    { title: 'Utilisateurs', here: 'users', ...inviteForm(ctx, o.partnerId), action: o.back, users: ledger.webUsers(o.partnerId), me: me.id, now: now(), invited: { email: target.email, link: `${publicBase(req)}/invitation/${inv.secret}` } },
+    201,
+  );
+}
+
 export async function disableUser(ctx: WebContext, req: FastifyRequest, reply: FastifyReply, o: { partnerId: string | null; back: string }): Promise<FastifyReply> {
   const { ledger, now } = ctx.deps;
   const target = ledger.webUser((req.params as { userId: string }).userId);

@@ -172,3 +172,8 @@ function sessionUser(req: FastifyRequest, ledger: Ledger, config: WebConfig, now
   if (now - s.seen > 60_000) req.session.set('u', { ...s, seen: now });
   return u;
 }
+
+/** The page for an address the web space does not have (no session is read: it is the same for everyone). */
+export function notFoundPage(): string {
+  return render('error', { title: 'Page introuvable', user: null, nav: [], csrf: '', message: 'Cette page n’existe pas. Vérifiez l’adresse, ou repartez de l’accueil.', code: 'NOT_FOUND', num: CODES.NOT_FOUND.num, back: '/' });
+}

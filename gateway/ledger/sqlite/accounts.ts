@@ -153,6 +153,14 @@ export class SqliteAccounts implements AccountLedger {
     this.#st.db.prepare('UPDATE web_users SET session_epoch = session_epoch + 1 WHERE id = ?').run(id);
   }
 
+  setWebPassword(id: string, passwordHash: string): void {
+    this.#st.db.prepare('UPDATE web_users SET password_hash = ?, failed_logins = 0, locked_until = NULL, session_epoch = session_epoch + 1 WHERE id = ?').run(passwordHash, id);
+  }
+
+  renewInvitation(id: string, inviteHash: string, expiresAt: number): boolean {
+    return this.#st.db.prepare('UPDATE web_users SET invite_hash = ?, invite_expires_at = ? WHERE id = ? AND disabled_at IS NULL').run(inviteHash, expiresAt, id).changes === 1;
+  }
+
   disableWebUser(id: string, at: number): boolean {
     return (
       this.#st.db

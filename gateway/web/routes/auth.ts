@@ -3,7 +3,7 @@ import { CODES } from '../../../protocol/codes.ts';
 import { isPasserelleError } from '../../../protocol/errors.ts';
 import type { WebUser } from '../../ledger/ledger.ts';
 import { burnPasswordCheck, hashPassword, invitationHash, verifyPassword } from '../passwords.ts';
-import { homeOf, type WebContext } from '../context.ts';
+import { homeOf, roles, type WebContext } from '../context.ts';
 
 /**
  * Login, logout and accepting an invitation. A failed login never says whether the address has an
@@ -60,6 +60,41 @@ export function authRoutes(web: FastifyInstance, ctx: WebContext): void {
     if (req.webUser) ledger.endSessions(req.webUser.id);
     req.session.delete();
     return reply.redirect('/connexion', 303);
+  });
+
+  // Any logged-in user: their account, and a new password (the current one asked again).
+  const everyone = roles('manager', 'cashier', 'accountant', 'operator', 'technician');
+  web.get('/compte', { config: everyone }, async (req, reply) => ctx.page(req, reply, 'account', { title: 'Mon compte', here: 'account', me: ctx.user(req) }));
+
+  web.post('/compte/mot-de-passe', { config: { ...everyone, rateLimit: { max: ctx.config.loginPerMinute, timeWindow: 60_000 } } }, async (req, reply) => {
+    const u = ctx.user(req);
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const text = (k: string) => (typeof b[k] === 'string' ? (b[k] as string) : '');
+    const again = (fr: string, status: number) => ctx.page(req, reply, 'account', { title: 'Mon compte', here: 'account', me: u, flash: { kind: 'error', text: fr } }, status);
+    if (u.passwordHash === null || !(await verifyPassword(text('actuel'), u.passwordHash))) {
+      const after = ledger.recordLoginFailure(u.id, now(), ctx.config.lockAfter, ctx.config.lockForMs);
+      if (after.lockedUntil !== null && after.lockedUntil > now()) {
+        // Wrong current passwords count like wrong logins: the account locks and this session ends.
+        ledger.endSessions(u.id);
+        ledger.addAudit({ at: now(), actor: `web:${u.id}`, action: 'web-user.locked', subject: u.email, details: { until: after.lockedUntil, address: req.ip } });
+        return reply.redirect('/connexion', 303);
+      }
+      return again('Mot de passe actuel incorrect.', 401);
+    }
+    let hash: string;
+    try {
+      hash = await hashPassword(text('nouveau'), text('confirmation'));
+    } catch (e) {
+      if (!isPasserelleError(e)) throw e;
+      return again(CODES[e.code].fr, 422);
+    }
+    ledger.recordLoginSuccess(u.id);
+    ledger.setWebPassword(u.id, hash);
+    ledger.addAudit({ at: now(), actor: `web:${u.id}`, action: 'web-user.password-changed', subject: u.email, details: null });
+    // The other sessions ended with the new password; this one goes on, renewed.
+    ctx.login(req, ledger.webUser(u.id)!);
+    ctx.flash(req, 'ok', 'Mot de passe changé. Vos autres sessions sont fermées.');
+    return reply.redirect('/compte', 303);
   });
 
   const invited = (secret: string): WebUser | undefined => {

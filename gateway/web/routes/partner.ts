@@ -10,7 +10,7 @@ import { csvDocument, frenchEuros, statementCsv } from '../../reimbursement/stat
 import type { PartnerRecord, SaleFilter, SaleLine, SaleState } from '../../ledger/ledger.ts';
 import { counterBenefits, type CounterResult } from '../counter.ts';
 import { CONVENTION } from '../convention.ts';
-import { inviteForm, inviteUser, disableUser } from '../users.ts';
+import { inviteForm, inviteUser, disableUser, renewLink } from '../users.ts';
 import { roles, type WebContext } from '../context.ts';
 import { fleetState } from '../render.ts';
 
@@ -261,6 +261,11 @@ export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
   web.post('/partenaire/:partnerId/utilisateurs', { config: roles('manager') }, async (req, reply) => {
     const p = partnerOf(req);
     return inviteUser(ctx, req, reply, { partnerId: p.id, allowed: ['manager', 'cashier', 'accountant'], back: `/partenaire/${p.id}/utilisateurs` });
+  });
+
+  web.post('/partenaire/:partnerId/utilisateurs/:userId/lien', { config: roles('manager') }, async (req, reply) => {
+    const p = partnerOf(req);
+    return renewLink(ctx, req, reply, { partnerId: p.id, back: `/partenaire/${p.id}/utilisateurs` });
   });
 
   web.post('/partenaire/:partnerId/utilisateurs/:userId/desactiver', { config: roles('manager') }, async (req, reply) => {

@@ -7,7 +7,7 @@ import { formatEuros } from '../../../protocol/money.ts';
 import { campaignAt } from '../../campaigns.ts';
 import type { CardRecord, OppositionReason } from '../../ledger/ledger.ts';
 import { CONVENTION } from '../convention.ts';
-import { inviteForm, inviteUser, disableUser } from '../users.ts';
+import { inviteForm, inviteUser, disableUser, renewLink } from '../users.ts';
 import { roles, type WebContext } from '../context.ts';
 import { fleetState } from '../render.ts';
 
@@ -193,6 +193,8 @@ export function regionRoutes(web: FastifyInstance, ctx: WebContext): void {
   );
 
   web.post('/region/utilisateurs', { config: operator }, async (req, reply) => inviteUser(ctx, req, reply, { partnerId: null, allowed: ['operator', 'technician', 'manager'], back: '/region/utilisateurs' }));
+
+  web.post('/region/utilisateurs/:userId/lien', { config: operator }, async (req, reply) => renewLink(ctx, req, reply, { partnerId: null, back: '/region/utilisateurs' }));
 
   web.post('/region/utilisateurs/:userId/desactiver', { config: operator }, async (req, reply) => disableUser(ctx, req, reply, { partnerId: null, back: '/region/utilisateurs' }));
 }
