@@ -31,6 +31,11 @@ const TOP = 12;
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
+/** A date under every seventh day, and under the last one (a weekly date too close to it is left out). */
+function labelled(i: number, n: number): boolean {
+  return i === n - 1 || (i % 7 === 0 && i < n - 3);
+}
+
 /** Every day of the range, in order (days without sales included). */
 export function daysOf(fromDay: string, toDay: string): string[] {
   const days: string[] = [];
@@ -86,8 +91,7 @@ export function dailySalesChart(data: readonly DailySales[], fromDay: string, to
       parts.push(`<rect x="${x.toFixed(1)}" y="${y1.toFixed(1)}" width="${barW.toFixed(1)}" height="${Math.max(0.5, y0 - y1).toFixed(1)}" fill="${COLOURS[b]}"><title>${esc(`${day} · ${BENEFITS[b].fr} : ${formatEuros(d.amountCents)}`)}</title></rect>`);
       base += d.amountCents;
     }
-    // A date every week, and the last day.
-    if (i % 7 === 0 || i === days.length - 1) {
+    if (labelled(i, days.length)) {
       parts.push(`<text x="${(x + barW / 2).toFixed(1)}" y="${H - 8}" text-anchor="middle" font-size="11" fill="#1a1a1a">${esc(`${day.slice(8, 10)}/${day.slice(5, 7)}`)}</text>`);
     }
   });
@@ -127,7 +131,7 @@ export function offlineShareChart(rows: DailyChart['rows']): string {
       const pct = (100 * r.offline) / r.sales;
       parts.push(`<rect x="${x.toFixed(1)}" y="${y(pct).toFixed(1)}" width="${barW.toFixed(1)}" height="${Math.max(0.5, y(0) - y(pct)).toFixed(1)}" fill="#7a4b00"><title>${esc(`${r.day} : ${r.offline} sur ${r.sales} ventes hors ligne`)}</title></rect>`);
     }
-    if (i % 7 === 0 || i === rows.length - 1) {
+    if (labelled(i, rows.length)) {
       parts.push(`<text x="${(x + barW / 2).toFixed(1)}" y="${H - 8}" text-anchor="middle" font-size="11" fill="#1a1a1a">${esc(`${r.day.slice(8, 10)}/${r.day.slice(5, 7)}`)}</text>`);
     }
   });
