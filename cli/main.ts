@@ -147,6 +147,14 @@ ledgerOptions(
     .option('--url <origin>', 'where the web space is opened, e.g. https://pass.example.fr', 'http://127.0.0.1:8080')
     .option('--days <n>', 'how long the link is valid, 1 to 30 days', '7'),
 ).action(lazy(operator, 'webInviteCommand'));
+ledgerOptions(
+  web
+    .command('link')
+    .description("a new single-use link for an existing account's password (printed once); the old password works until it is used")
+    .requiredOption('--email <address>', 'the account')
+    .option('--url <origin>', 'where the web space is opened', 'http://127.0.0.1:8080')
+    .option('--days <n>', 'how long the link is valid, 1 to 30 days', '7'),
+).action(lazy(operator, 'webLinkCommand'));
 
 program
   .command('codes')

@@ -7,6 +7,7 @@ import { isPasserelleError, PasserelleError } from '../protocol/errors.ts';
 import { createApiToken, revokeApiToken, tokenId } from '../gateway/api/tokens.ts';
 import type { ApiRole, WebRole } from '../gateway/ledger/ledger.ts';
 import { createInvitation } from '../gateway/web/users.ts';
+import { newInvitation } from '../gateway/web/passwords.ts';
 
 export interface CardsLoadOptions extends LedgerFileOptions {
   /** ISO date-time the load is dated at (default now). */
@@ -114,4 +115,32 @@ export function webInviteCommand(o: WebInviteOptions): void {
   const secret = withConfiguredLedger(o, (ledger) => createInvitation(ledger, { email: o.email, name: o.name, role: o.role as WebRole, partnerId: o.partner ?? null, invitedBy: 'cli', ttlMs: days * 86_400_000 }, Date.now()));
   process.stdout.write(`${base}/invitation/${secret}\n`);
   process.stderr.write(`${o.role} ${o.email} invited: send this link to them (valid ${days} days, once); it is shown only now.\n`);
+}
+
+export interface WebLinkOptions extends LedgerFileOptions {
+  readonly email: string;
+  readonly url?: string;
+  readonly days?: string;
+}
+
+/**
+ * `passerelle web link`: a new single-use link for an existing account (a partner's manager or an
+ * operator who lost their password); its password stays valid until the link is used. Audited.
+ */
+export function webLinkCommand(o: WebLinkOptions): void {
+  const days = o.days === undefined ? 7 : Number(o.days);
+  if (!Number.isInteger(days) || days < 1 || days > 30) throw new Error(`--days must be 1 to 30, not ${o.days}`);
+  const base = (o.url ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/\s]+$/.test(base)) throw new Error(`--url must be the web space's origin, e.g. https://pass.example.fr, not ${o.url}`);
+  const secret = withConfiguredLedger(o, (ledger) => {
+    const u = ledger.webUserByEmail(o.email);
+    if (!u || u.disabledAt !== null) throw new PasserelleError('NOT_FOUND', `no enabled web account ${o.email}`);
+    const inv = newInvitation();
+    const at = Date.now();
+    ledger.renewInvitation(u.id, inv.hash, at + days * 86_400_000);
+    ledger.addAudit({ at, actor: 'cli', action: 'web-user.link-renewed', subject: u.email, details: null });
+    return inv.secret;
+  });
+  process.stdout.write(`${base}/invitation/${secret}\n`);
+  process.stderr.write(`new link for ${o.email}: valid ${days} days, once; it is shown only now.\n`);
 }

@@ -68,6 +68,12 @@ export const GatewayConfigSchema = Type.Object(
       {
         host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Address the HTTP API listens on' }),
         port: Port(8080, 'Port of the HTTP API (0 picks a free one)'),
+        trustProxy: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+          default: [],
+          maxItems: 32,
+          description:
+            "Addresses or CIDR ranges of the reverse proxies in front of the gateway (e.g. [\"127.0.0.1\"]): their X-Forwarded-For and X-Forwarded-Proto are believed, so rate limits count each client's address, the session cookie is Secure behind HTTPS and invitation links carry the public address. Empty: no header is believed",
+        }),
         rateLimit: Type.Object(
           {
             perMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 600, description: 'Requests per minute for one API token' }),

@@ -64,6 +64,8 @@ export interface HttpDeps {
   readonly web?: { readonly counter: WebCounter; readonly sessionSecret: Uint8Array; readonly config?: Partial<WebConfig> };
   /** Requests per minute for a token, and for an address without a valid one (gateway config `http.rateLimit`). */
   readonly rateLimit?: RateLimits;
+  /** The reverse proxies whose X-Forwarded-* headers are believed (gateway config `http.trustProxy`). */
+  readonly trustProxy?: readonly string[];
 }
 
 interface RateLimits {
@@ -123,6 +125,8 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   const config = apiConfig(deps.api);
   const app = Fastify({
     loggerInstance: deps.log,
+    // Behind a reverse proxy, the client's address and scheme come from its headers, from it alone.
+    ...(deps.trustProxy?.length ? { trustProxy: [...deps.trustProxy] } : {}),
     // Health probes arrive every few seconds; logging each would drown everything else.
     logController: new LogController({ disableRequestLogging: (req) => req.url === '/healthz' }),
     childLoggerFactory: (logger, bindings, opts) => logger.child(bindings, { ...opts, serializers: { ...opts.serializers, req: safeRequest } }),

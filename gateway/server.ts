@@ -224,7 +224,7 @@ async function startParts(
   const w = config.web;
   const webConfig = { lockAfter: w.loginLockAfter, lockForMs: w.loginLockMinutes * 60_000, loginPerMinute: w.loginPerMinute, sessionMaxMs: w.sessionHours * 3600_000, sessionIdleMs: w.sessionIdleMinutes * 60_000, invitationTtlMs: w.invitationDays * 86_400_000 };
   const web = { counter, sessionSecret: keys.signSeed, config: webConfig };
-  const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor, fleetOnlineWithinS: config.fleet.onlineWithinS }, issuer: keys.issuer, cardRefs: cardRefs(keys.signSeed), fleet, web, rateLimit: config.http.rateLimit });
+  const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor, fleetOnlineWithinS: config.fleet.onlineWithinS }, issuer: keys.issuer, cardRefs: cardRefs(keys.signSeed), fleet, web, rateLimit: config.http.rateLimit, trustProxy: config.http.trustProxy });
   await parts.start('HTTP API', () => listenHttp(app, config), (a) => a.close());
   await parts.start('expiry sweep', () => startExpirySweep(ledger, config.rules.expirySweepS, now, ns(log, 'gateway.expiry')), (stop) => stop());
   const addr = app.server.address();

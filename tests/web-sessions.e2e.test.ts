@@ -71,6 +71,41 @@ describe('web sessions', () => {
     expect(r.headers.get('content-security-policy')).toContain("script-src 'self'");
   });
 
+  it('behind a trusted reverse proxy the cookie is Secure and links carry the public address; headers from anyone else are not believed', async () => {
+    const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'pass.example.fr', 'x-forwarded-for': '203.0.113.7' };
+    const plain = await fetch(`${world.gateway.httpUrl}/connexion`, { headers: forwarded });
+    expect(plain.headers.get('set-cookie')).not.toContain('Secure');
+    const proxied = new World();
+    try {
+      await proxied.startGateway({}, { http: { trustProxy: ['127.0.0.1'] } });
+      const r = await fetch(`${proxied.gateway.httpUrl}/connexion`, { headers: forwarded });
+      expect(r.headers.get('set-cookie')).toMatch(/; Secure/);
+      // An invitation made through the proxy names the public address.
+      const demo = JSON.parse(readFileSync(join(proxied.dir, DEMO_USERS_FILE), 'utf8')) as Record<string, DemoUser>;
+      const jar = { cookie: '', csrf: '' };
+      const call = async (method: string, path: string, form?: Record<string, string>) => {
+        const res = await fetch(`${proxied.gateway.httpUrl}${path}`, {
+          method,
+          redirect: 'manual',
+          headers: { ...forwarded, ...(jar.cookie ? { cookie: jar.cookie } : {}), ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+          ...(form ? { body: new URLSearchParams({ _csrf: jar.csrf, ...form }).toString() } : {}),
+        });
+        const set = res.headers.get('set-cookie');
+        if (set) jar.cookie = set.split(';')[0]!;
+        const text = await res.text();
+        jar.csrf = /name="_csrf" value="([^"]+)"/.exec(text)?.[1] ?? jar.csrf;
+        return text;
+      };
+      await call('GET', '/connexion');
+      await call('POST', '/connexion', { email: demo.operator!.email, password: demo.operator!.password });
+      await call('GET', '/region/utilisateurs');
+      const page = await call('POST', '/region/utilisateurs', { nom: 'Nadia Benali', email: 'nadia@region.example', role: 'technician' });
+      expect(page).toMatch(/value="https:\/\/pass\.example\.fr\/invitation\/[A-Za-z0-9_-]{43}"/);
+    } finally {
+      await proxied.close();
+    }
+  });
+
   it('a login goes back to the page asked for, but never to another site', async () => {
     const c = new Client();
     expect((await c.login(users.manager!, '/partenaire/P-LIB-LYON/ventes')).location).toBe('/partenaire/P-LIB-LYON/ventes');
@@ -92,6 +127,23 @@ describe('web sessions', () => {
     const alert = (t: string) => /<div class="flash error" role="alert">([^<]*)<\/div>/.exec(t)?.[1];
     expect(alert(unknown.text)).toBe(alert(wrong.text));
     expect(alert(wrong.text)).toBe('Adresse e-mail ou mot de passe incorrect');
+    // A password too long to be anyone's takes the same path for a real address as for an unknown one.
+    const c = new Client();
+    await c.get('/connexion');
+    const started = performance.now();
+    const long = await c.post('/connexion', { email: users.accountant!.email, password: 'x'.repeat(300) });
+    expect(long.status).toBe(401);
+    expect(performance.now() - started).toBeGreaterThan(20);
+    // A `suite` given twice is no address at all.
+    const d = new Client();
+    await d.get('/connexion');
+    const twice = await fetch(`${world.gateway.httpUrl}/connexion`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: d.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: `_csrf=${encodeURIComponent(d.csrf)}&email=${encodeURIComponent(users.accountant!.email)}&password=${encodeURIComponent(users.accountant!.password)}&suite=%2Fregion&suite=%2Fcompte`,
+    });
+    expect(twice.headers.get('location')).toBe('/partenaire/P-LIB-LYON');
   });
 
   it('logout ends every copy of the session', async () => {
@@ -194,9 +246,11 @@ describe('web sessions', () => {
     // Too large: refused before it is read.
     const big = await c.request('POST', '/partenaire/P-LIB-LYON/encaisser', undefined, { body: `_csrf=${c.csrf}&carte=${'9'.repeat(20_000)}`, type: 'application/x-www-form-urlencoded' });
     expect(big.status).toBe(413);
-    // Not a form.
+    // Not a form: pages take no JSON.
     const json = await c.request('POST', '/partenaire/P-LIB-LYON/encaisser', undefined, { body: '{"carte":"1"}', type: 'application/json' });
-    expect(json.status).toBe(403);
+    expect(json.status).toBe(415);
+    // A query field given twice.
+    expect((await c.get('/partenaire/P-LIB-LYON/ventes?etat=valid&etat=cancelled')).status).toBe(422);
     // A bad card number, a bad amount, a code of 3 digits, a benefit the bookshop may not debit.
     await c.get('/partenaire/P-LIB-LYON/encaisser');
     const txn = /name="txn" value="([^"]+)"/.exec((await c.get('/partenaire/P-LIB-LYON/encaisser')).text)![1]!;

@@ -261,6 +261,7 @@ describe("the Region's console", () => {
     await page.getByLabel('Nom du jeune').fill('camille');
     await page.getByRole('button', { name: 'Chercher' }).click();
     const camille = holder('Camille Durand');
+    await check(page, '20b-recherche-cartes');
     await page.getByRole('link', { name: /\*{8}/ }).click();
     expect(await page.locator('h1').innerText()).toContain('********');
     // The number never shows whole, nor in the address.
@@ -318,6 +319,10 @@ describe("the Region's console", () => {
     await page.goto(`${world.gateway.httpUrl}/region/partenaires`);
     expect(await page.locator('main').innerText()).toContain('Signée le');
     await check(page, '24-partenaires');
+    // The equipment shop's yearly proof, recorded from the list.
+    await page.getByRole('button', { name: /Enregistrer la preuve .* de Outillage Pro Valence/ }).click();
+    await page.getByText("Preuve d'affichage").first().waitFor();
+    expect(world.gateway.ledger.partnerProofs('P-EQUIP-VAL')).toEqual([world.gateway.ledger.campaigns()[0]!.id]);
     await page.goto(`${world.gateway.httpUrl}/region/hors-ligne`);
     await check(page, '25-hors-ligne');
     await page.getByRole('link', { name: /Agent de la Région/ }).click();

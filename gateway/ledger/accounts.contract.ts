@@ -133,6 +133,8 @@ export function accountsContract(name: string, open: OpenLedger): void {
         expect(l.partnerSales({ partnerId: 'P-BOOK', terminalId: T.bookOff, limit: 10 })).toEqual([]);
         expect(l.partnerSales({ partnerId: 'P-BOOK', limit: 1 })).toHaveLength(1);
         expect(l.partnerSales({ partnerId: 'P-CINE', limit: 10 }).map((s) => [s.unit, s.quantity, s.amountCents])).toEqual([['entry', 1, 550]]);
+        expect(l.saleOf(a.txnId)).toEqual(all[1]);
+        expect(l.saleOf('0190a000-0000-7000-8000-000000000000')).toBeUndefined();
       });
 
       it('counts sales per Paris day and benefit, online and offline, for the charts', () => {

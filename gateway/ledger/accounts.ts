@@ -165,6 +165,8 @@ export interface AccountLedger {
   conventionSignature(partnerId: string, documentId: string): ConventionSignature | undefined;
   /** A partner's sales, newest first, at most `limit`, with their corrections. */
   partnerSales(f: SaleFilter): SaleLine[];
+  /** One approved sale, by its transaction id, with its correction if any. */
+  saleOf(txnId: string): SaleLine | undefined;
   addTerminalRequest(r: Pick<TerminalRequest, 'id' | 'partnerId' | 'requestedBy' | 'site' | 'note' | 'createdAt'>): void;
   terminalRequest(id: string): TerminalRequest | undefined;
   /** Newest first; a partner's (partnerId), or all; only those of a status when given. */

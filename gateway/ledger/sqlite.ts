@@ -377,6 +377,9 @@ export class SqliteLedger implements Ledger {
   partnerSales(f: SaleFilter): SaleLine[] {
     return this.#accounts.partnerSales(f);
   }
+  saleOf(txnId: string): SaleLine | undefined {
+    return this.#accounts.saleOf(txnId);
+  }
   addTerminalRequest(r: Pick<TerminalRequest, 'id' | 'partnerId' | 'requestedBy' | 'site' | 'note' | 'createdAt'>): void {
     this.#accounts.addTerminalRequest(r);
   }

@@ -48,6 +48,8 @@ export interface CounterResult {
   readonly decidedAt: number;
   /** True when this attempt had already been decided (the form was sent again). */
   readonly repeat: boolean;
+  /** The card an approved sale debited, as the ledger recorded it. */
+  readonly cardNumber?: string;
 }
 
 export interface CounterDeps {
@@ -115,7 +117,7 @@ export class WebCounter {
   async #sell(partnerId: string, txnId: string, c: ReturnType<typeof checkCounterSale>, code: string): Promise<CounterResult> {
     const { ledger } = this.#d;
     const channel = webChannelId(partnerId);
-    const known = this.#decided(channel, txnId);
+    const known = this.#decided(channel, txnId, c);
     if (known) return known;
     if (!ledger.terminal(channel)) {
       try {
@@ -142,21 +144,33 @@ export class WebCounter {
         unit: c.unit,
       };
       const outcome = await this.#d.submit(body, encodeJson(debitRequest(body)));
-      if (outcome.kind === 'reply') return resultOf(outcome.reply, false);
+      if (outcome.kind === 'reply') return { ...resultOf(outcome.reply, false), cardNumber: c.cardNumber };
       // The same id sent at once through another gateway: its decision stands.
-      const again = this.#decided(channel, txnId);
+      const again = this.#decided(channel, txnId, c);
       if (again) return again;
       if (outcome.kind === 'conflict') throw new PasserelleError('TXN_CONFLICT', 'this sale id was already used');
     }
     throw new PasserelleError('GATEWAY_BUSY', 'the web counter could not record the sale: try again');
   }
 
-  /** The decision already taken for this attempt, if any; an id of another channel is refused, never shown. */
-  #decided(channel: string, txnId: string): CounterResult | undefined {
+  /**
+   * The decision already taken for this attempt, if any. It is shown only for the same sale: an id of
+   * another channel, or this form sent again with another card, benefit or amount, is refused
+   * (TXN_CONFLICT), never shown as if it were the sale typed now.
+   */
+  #decided(channel: string, txnId: string, c: ReturnType<typeof checkCounterSale>): CounterResult | undefined {
     const stored = this.#d.ledger.request(txnId);
     if (!stored) return undefined;
-    if (stored.terminalId !== channel || stored.status === 'void') throw new PasserelleError('TXN_CONFLICT', 'this sale id was already used');
-    return resultOf(stored.reply, true);
+    const conflict = () => new PasserelleError('TXN_CONFLICT', 'this sale id was already used for another sale');
+    if (stored.terminalId !== channel || stored.status === 'void') throw conflict();
+    const r = resultOf(stored.reply, true);
+    if (r.benefit !== c.benefit || r.requested !== c.amount) throw conflict();
+    if (r.status === 'approved') {
+      const card = this.#d.ledger.saleOf(txnId)?.cardNumber;
+      if (card !== c.cardNumber) throw conflict();
+      return { ...r, cardNumber: card };
+    }
+    return r;
   }
 }
 

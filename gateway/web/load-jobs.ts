@@ -38,6 +38,7 @@ export interface LoadJob {
 }
 
 export class FileTooLarge extends Error {}
+export class LoadBusy extends Error {}
 
 const KEEP = 20;
 
@@ -65,9 +66,21 @@ export class LoadJobs {
     return this.#running !== undefined;
   }
 
-  /** Write the upload to a private file (at most `maxBytes`), then start its job; the job's id. */
+  /**
+   * Write the upload to a private file (at most `maxBytes`), then start its job; the job's id. The one
+   * slot is taken before the first byte is written, so two uploads at once cannot both start a load.
+   */
   async start(upload: NodeJS.ReadableStream, o: { fileName: string; by: string; maxBytes: number; createCampaigns: boolean; onDone?: (j: LoadJob) => void }): Promise<string> {
-    const dir = mkdtempSync(join(tmpdir(), 'passerelle-load-'));
+    if (this.#running) throw new LoadBusy('a load is already under way');
+    const slot = {} as LoadJob;
+    this.#running = slot;
+    let dir: string;
+    try {
+      dir = mkdtempSync(join(tmpdir(), 'passerelle-load-'));
+    } catch (e) {
+      this.#running = undefined;
+      throw e;
+    }
     const file = join(dir, 'cards.csv');
     let seen = 0;
     const limit = new Transform({
@@ -81,6 +94,7 @@ export class LoadJobs {
       await pipeline(upload, limit, createWriteStream(file, { mode: 0o600 }));
     } catch (e) {
       rmSync(dir, { recursive: true, force: true });
+      this.#running = undefined;
       throw e;
     }
     const job: LoadJob = {
@@ -131,7 +145,7 @@ export class LoadJobs {
       )
       .finally(() => {
         job.finishedAt = this.#now();
-        this.#running = undefined;
+        if (this.#running === job) this.#running = undefined;
         rmSync(dir, { recursive: true, force: true });
         o.onDone?.(job);
       });

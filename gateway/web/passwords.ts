@@ -2,7 +2,7 @@ import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { PasserelleError } from '../../protocol/errors.ts';
 
 /**
- * Web passwords: scrypt (node:crypto, on libuv's thread pool, so a login never blocks the sales), N = 2^15,
+ * Web passwords: scrypt (node:crypto, on libuv's thread pool, one at a time, so logins never block the sales), N = 2^15,
  * r = 8 (32 MiB and some 60 ms a hash here), a random salt each. Stored as
  * `scrypt$<log2 N>$<r>$<p>$<salt b64url>$<hash b64url>` so the cost can grow. Invitation links and their
  * hashes: 32 random bytes, and only their SHA-256 kept.
@@ -17,10 +17,27 @@ const MAXMEM = 128 * 1024 * 1024;
 export const PASSWORD_MIN = 12;
 export const PASSWORD_MAX = 200;
 
-function derive(password: string, salt: Buffer, logN: number, r: number, p: number, length: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scrypt(password.normalize('NFC'), salt, length, { N: 2 ** logN, r, p, maxmem: MAXMEM }, (err, key) => (err ? reject(err) : resolve(key)));
-  });
+/**
+ * At most this many password hashes at once: they share libuv's thread pool (4 threads) with the
+ * terminals' signature and code checks, so a flood of logins waits its turn instead of slowing sales.
+ */
+const MAX_CONCURRENT = 1;
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function derive(password: string, salt: Buffer, logN: number, r: number, p: number, length: number): Promise<Buffer> {
+  // A slot is taken here, or handed over by the one finishing.
+  if (running >= MAX_CONCURRENT) await new Promise<void>((go) => waiting.push(go));
+  else running++;
+  try {
+    return await new Promise((resolve, reject) => {
+      scrypt(password.normalize('NFC'), salt, length, { N: 2 ** logN, r, p, maxmem: MAXMEM }, (err, key) => (err ? reject(err) : resolve(key)));
+    });
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
 }
 
 /** A new password's hash; PASSWORD_WEAK when it is too short or too long, or the two typings differ. */

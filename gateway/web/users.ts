@@ -14,6 +14,9 @@ import type { WebContext } from './context.ts';
  * shown once to whoever invites (the gateway sends no e-mail: they pass it on); only its hash is kept.
  */
 
+/** Who may renew whose link: a manager for its cashiers and accountants, an operator for technicians. */
+const RANK: Readonly<Record<WebRole, number>> = { cashier: 1, accountant: 1, manager: 2, technician: 1, operator: 2 };
+
 const EMAIL = /^[^\s@<>"]{1,64}@[^\s@<>"]{1,185}\.[a-z]{2,24}$/i;
 
 export interface NewInvitation {
@@ -102,6 +105,13 @@ export async function renewLink(ctx: WebContext, req: FastifyRequest, reply: Fas
   const target = ledger.webUser((req.params as { userId: string }).userId);
   const me = ctx.user(req);
   if (!target || target.partnerId !== o.partnerId || target.disabledAt !== null) throw new PasserelleError('NOT_FOUND', 'no such user here');
+  // A link sets the account's password: for staff of a lower rank, or an account that has none yet. An
+  // equal's account with a password is not taken over this way (they change it themselves, on /compte).
+  const lower = RANK[target.role] < RANK[me.role];
+  if (!lower && target.passwordHash !== null) {
+    ctx.flash(req, 'error', `${target.name} a déjà un mot de passe et le même rôle que vous : cette personne le change elle-même depuis « Mon compte » ; si elle l’a oublié, la Région lui envoie un nouveau lien.`);
+    return reply.redirect(o.back, 303);
+  }
   const inv = newInvitation();
   ledger.renewInvitation(target.id, inv.hash, now() + ctx.config.invitationTtlMs);
   ledger.addAudit({ at: now(), actor: `web:${me.id}`, action: 'web-user.link-renewed', subject: target.email, details: null });

@@ -76,6 +76,8 @@ export function registerWeb(app: FastifyInstance, deps: WebDeps): void {
   const key = Buffer.from(hkdfSync('sha256', deps.sessionSecret, Buffer.alloc(0), 'passerelle/web-session/v1', 32));
   app.register(async (web) => {
     web.register(formbody, { bodyLimit: 16 * 1024 });
+    // Pages take forms, never JSON: a JSON body is refused as an unsupported type (415).
+    web.removeContentTypeParser('application/json');
     // Only the card load page takes a file; its size is bounded there (the API's bulkLoadMaxBytes).
     web.register(multipart, { limits: { fields: 4, files: 1, parts: 6, fieldSize: 200 } });
     web.register(secureSession, {
@@ -114,6 +116,11 @@ export function registerWeb(app: FastifyInstance, deps: WebDeps): void {
       },
     };
 
+    // A query field given twice arrives as a list: the pages read one value each, so that is refused.
+    web.addHook('preValidation', async (req) => {
+      const q = req.query as Record<string, unknown> | undefined;
+      if (q && Object.values(q).some((v) => typeof v !== 'string')) throw new PasserelleError('DATA_INVALID', 'a query field is given more than once');
+    });
     // Who is there: the session's user, if the session is still valid.
     web.addHook('preHandler', async (req) => {
       req.webUser = sessionUser(req, deps.ledger, config, deps.now());
@@ -134,8 +141,10 @@ export function registerWeb(app: FastifyInstance, deps: WebDeps): void {
         throw new PasserelleError('UNAUTHENTICATED', 'the session has ended: log in again');
       }
       if (!rule.roles.includes(u.role)) throw new PasserelleError('FORBIDDEN', `the ${u.role} role may not open ${req.routeOptions.url ?? ''}`);
+      // A partner's staff see their own partner's pages only; the Region's pages that name a partner
+      // (recording its proof) are for Region roles, which the route's roles already decided.
       const partnerId = (req.params as { partnerId?: string } | undefined)?.partnerId;
-      if (partnerId !== undefined && u.partnerId !== partnerId) throw new PasserelleError('FORBIDDEN', "another partner's pages");
+      if (partnerId !== undefined && isPartnerWebRole(u.role) && u.partnerId !== partnerId) throw new PasserelleError('FORBIDDEN', "another partner's pages");
     });
 
     web.setErrorHandler((e, req, reply) => {

@@ -190,6 +190,10 @@ export class SqliteAccounts implements AccountLedger {
     return r && signatureOf(r);
   }
 
+  saleOf(txnId: string): SaleLine | undefined {
+    return this.#sales(["s.kind = 'sale'", 's.txn_id = @txnId'], { txnId, limit: 1 })[0];
+  }
+
   partnerSales(f: SaleFilter): SaleLine[] {
     const where = ["s.kind = 'sale'", 's.partner_id = @partnerId'];
     if (f.from !== undefined) where.push('s.sale_at >= @from');
@@ -199,6 +203,10 @@ export class SqliteAccounts implements AccountLedger {
     if (f.state === 'valid') where.push('c.kind IS NULL');
     if (f.state === 'cancelled') where.push("c.kind = 'cancellation'");
     if (f.state === 'reversed') where.push("c.kind = 'reversal'");
+    return this.#sales(where, { partnerId: f.partnerId, from: f.from, to: f.to, benefit: f.benefit, terminalId: f.terminalId, limit: f.limit });
+  }
+
+  #sales(where: readonly string[], params: Record<string, unknown>): SaleLine[] {
     const rows = this.#st.db
       .prepare<Record<string, unknown>, SaleRow>(
         `SELECT s.txn_id, s.terminal_id, s.group_id, s.card_number, s.benefit, s.unit, s.quantity, s.amount_cents, s.guaranteed,
@@ -207,7 +215,7 @@ export class SqliteAccounts implements AccountLedger {
          WHERE ${where.join(' AND ')}
          ORDER BY s.sale_at DESC, s.id DESC LIMIT @limit`,
       )
-      .all({ partnerId: f.partnerId, from: f.from, to: f.to, benefit: f.benefit, terminalId: f.terminalId, limit: f.limit });
+      .all(params);
     return rows.map((r) => ({
       txnId: r.txn_id,
       terminalId: r.terminal_id,

@@ -1,3 +1,4 @@
+import { WEB_CHANNEL_PREFIX } from '../registry.ts';
 import type { LedgerBase } from '../ledger.ts';
 import type { SqliteStore } from './store.ts';
 
@@ -22,7 +23,8 @@ export class SqliteBase implements LedgerBase {
 
   counts() {
     const n = (table: string) => (this.#st.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
-    return { partners: n('partners'), terminals: n('terminals'), cards: n('cards'), requests: n('requests'), transfers: n('transfers') };
+    // Devices only: the partners' web counter channels are not terminals anyone installs.
+    return { partners: n('partners'), terminals: n(`terminals WHERE id NOT LIKE '${WEB_CHANNEL_PREFIX}%'`), cards: n('cards'), requests: n('requests'), transfers: n('transfers') };
   }
 
   audit(): string[] {

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { CODES } from '../../../protocol/codes.ts';
 import { isPasserelleError } from '../../../protocol/errors.ts';
 import type { WebUser } from '../../ledger/ledger.ts';
-import { burnPasswordCheck, hashPassword, invitationHash, verifyPassword } from '../passwords.ts';
+import { burnPasswordCheck, hashPassword, invitationHash, PASSWORD_MAX, verifyPassword } from '../passwords.ts';
 import { homeOf, roles, type WebContext } from '../context.ts';
 
 /**
@@ -13,19 +13,19 @@ import { homeOf, roles, type WebContext } from '../context.ts';
  */
 
 interface LoginBody {
-  email?: string;
-  password?: string;
-  suite?: string;
+  email?: unknown;
+  password?: unknown;
+  suite?: unknown;
 }
 
 /** Only a path of this site (never `//host` or a scheme): the login's `suite` cannot send anyone away. */
-function localPath(p: string | undefined): string | undefined {
-  return p && /^\/(?![/\\])[\x21-\x7e]*$/.test(p) ? p : undefined;
+function localPath(p: unknown): string | undefined {
+  return typeof p === 'string' && /^\/(?![/\\])[\x21-\x7e]*$/.test(p) ? p : undefined;
 }
 
 export function authRoutes(web: FastifyInstance, ctx: WebContext): void {
   const { ledger, now } = ctx.deps;
-  const loginPage = (suite: string | undefined, email = '', error?: string) => ({ title: 'Connexion', suite: localPath(suite) ?? '', email, ...(error ? { flash: { kind: 'error' as const, text: error } } : {}) });
+  const loginPage = (suite: unknown, email = '', error?: string) => ({ title: 'Connexion', suite: localPath(suite) ?? '', email, ...(error ? { flash: { kind: 'error' as const, text: error } } : {}) });
 
   web.get('/connexion', async (req, reply) => {
     if (req.webUser) return reply.redirect(homeOf(req.webUser), 303);
@@ -34,23 +34,32 @@ export function authRoutes(web: FastifyInstance, ctx: WebContext): void {
 
   web.post('/connexion', { config: { rateLimit: { max: ctx.config.loginPerMinute, timeWindow: 60_000 } } }, async (req, reply) => {
     const b = (req.body ?? {}) as LoginBody;
-    const email = String(b.email ?? '').trim().slice(0, 200);
-    const password = String(b.password ?? '');
+    const email = typeof b.email === 'string' ? b.email.trim().slice(0, 200) : '';
+    const password = typeof b.password === 'string' ? b.password : '';
     const refuse = (code: 'LOGIN_FAILED' | 'ACCOUNT_LOCKED') => ctx.page(req, reply, 'login', loginPage(b.suite, email, CODES[code].fr), code === 'LOGIN_FAILED' ? 401 : 423);
-    const u = email ? ledger.webUserByEmail(email) : undefined;
+    const u = email && password.length <= PASSWORD_MAX ? ledger.webUserByEmail(email) : undefined;
     if (!u || u.passwordHash === null || u.disabledAt !== null) {
+      // The same work and the same answer as a wrong password: the answer does not say which addresses exist.
       await burnPasswordCheck(password);
       return refuse('LOGIN_FAILED');
     }
     if (u.lockedUntil !== null && u.lockedUntil > now()) return refuse('ACCOUNT_LOCKED');
+    // Counted before the slow check, in one statement: a burst of guesses sent at once cannot all be tried
+    // while the count lags behind. Only the attempt that reached the limit is still checked; a right
+    // password then clears the count (as it would have one attempt earlier).
+    const counted = ledger.recordLoginFailure(u.id, now(), ctx.config.lockAfter, ctx.config.lockForMs);
+    const lockedByThis = counted.lockedUntil !== null && counted.lockedUntil > now() && counted.failedLogins === 0 && counted.lockedUntil !== u.lockedUntil;
+    if (counted.lockedUntil !== null && counted.lockedUntil > now() && !lockedByThis) return refuse('ACCOUNT_LOCKED');
     if (!(await verifyPassword(password, u.passwordHash))) {
-      const after = ledger.recordLoginFailure(u.id, now(), ctx.config.lockAfter, ctx.config.lockForMs);
-      if (after.lockedUntil !== null && after.lockedUntil > now()) {
-        ledger.addAudit({ at: now(), actor: `web:${u.id}`, action: 'web-user.locked', subject: u.email, details: { until: after.lockedUntil, address: req.ip } });
+      if (lockedByThis) {
+        ledger.addAudit({ at: now(), actor: `web:${u.id}`, action: 'web-user.locked', subject: u.email, details: { until: counted.lockedUntil, address: req.ip } });
         return refuse('ACCOUNT_LOCKED');
       }
       return refuse('LOGIN_FAILED');
     }
+    // A lock set meanwhile by another attempt holds, even for the right password.
+    const fresh = ledger.webUser(u.id)!;
+    if (!lockedByThis && fresh.lockedUntil !== null && fresh.lockedUntil > now()) return refuse('ACCOUNT_LOCKED');
     ledger.recordLoginSuccess(u.id);
     ctx.login(req, u);
     return reply.redirect(localPath(b.suite) ?? homeOf(u), 303);

@@ -127,11 +127,13 @@ export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
       result = await counter.sell({ partnerId: p.id, txnId: field('txn'), cardNumber: values.carte, benefit: values.avantage, amount: values.montant, code: field('code') });
     } catch (e) {
       if (!isPasserelleError(e) || !FORM_REFUSALS.has(e.code)) throw e;
-      // Nothing was recorded: the same form (the same attempt id) may be sent again once corrected.
-      const txnId = e.code === 'TXN_CONFLICT' ? undefined : field('txn');
-      return ctx.page(req, reply, 'partner/counter', counterPage(p, { ...(txnId ? { txnId } : {}), values, error: CODES[e.code].fr }), 422);
+      // Nothing was recorded: the same form (the same attempt id) may be sent again once corrected; a form
+      // whose id was used for another sale, or lost, gets a new one.
+      const renew = e.code === 'TXN_CONFLICT' || (e.code === 'DATA_INVALID' && !/^[0-9a-f-]{36}$/.test(field('txn')));
+      const text = e.code === 'TXN_CONFLICT' ? 'Ce formulaire a déjà servi pour une autre vente : vérifiez-la dans la liste des ventes, puis saisissez la nouvelle vente ici.' : CODES[e.code].fr;
+      return ctx.page(req, reply, 'partner/counter', counterPage(p, { ...(renew ? {} : { txnId: field('txn') }), values, error: text }), 422);
     }
-    const card = maskCardNumber(values.carte.replace(/[\s-]/g, ''));
+    const card = maskCardNumber(result.cardNumber ?? values.carte.replace(/[\s-]/g, ''));
     return ctx.page(req, reply, 'partner/counter-result', { title: result.status === 'approved' ? 'Vente acceptée' : 'Vente refusée', here: 'counter', partner: p, result, card, declined: result.code ? CODES[result.code as Code].fr : null, base: `/partenaire/${p.id}` });
   });
 
@@ -153,6 +155,7 @@ export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
       states: Object.entries(SALE_STATES),
       total: sales.slice(0, 500).filter((s) => s.state === 'valid').reduce((t, s) => t + s.amountCents, 0),
       csvHref: `/partenaire/${p.id}/ventes.csv${queryString(q)}`,
+      back: queryString(q),
       base: `/partenaire/${p.id}`,
     });
   });
@@ -193,8 +196,9 @@ export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
       if (!isPasserelleError(e)) throw e;
       ctx.flash(req, 'error', CODES[e.code].fr);
     }
-    const back = typeof (req.body as { retour?: unknown })?.retour === 'string' ? (req.body as { retour: string }).retour : '';
-    return reply.redirect(`/partenaire/${p.id}/ventes${back.startsWith('?') && back.length < 300 ? back : ''}`, 303);
+    // Back to the list as it was filtered: only a query string as this site writes it.
+    const back = (req.body as { retour?: unknown } | undefined)?.retour;
+    return reply.redirect(`/partenaire/${p.id}/ventes${typeof back === 'string' && /^\?[A-Za-z0-9_%=&.+-]{1,300}$/.test(back) ? back : ''}`, 303);
   });
 
   web.get('/partenaire/:partnerId/releves', { config: roles('manager', 'accountant') }, async (req, reply) => {

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import Tokens from '@fastify/csrf';
 import { CODES } from '../../../protocol/codes.ts';
 import { PasserelleError } from '../../../protocol/errors.ts';
-import { FileTooLarge, type LoadJob, type LoadJobs } from '../load-jobs.ts';
+import { FileTooLarge, LoadBusy, type LoadJob, type LoadJobs } from '../load-jobs.ts';
 import { roles, type WebContext } from '../context.ts';
 
 /**
@@ -54,11 +54,12 @@ export function regionLoadRoutes(web: FastifyInstance, ctx: WebContext, jobs: Lo
         reply.header('connection', 'close');
         throw Object.assign(new Error('anti-forgery token missing or wrong'), { code: 'FST_CSRF_INVALID_TOKEN' });
       }
-      if (jobs.busy) {
+      const busy = () => {
         part.file.resume();
         ctx.flash(req, 'error', 'Un chargement est déjà en cours : attendez qu’il se termine.');
         return reply.redirect('/region/chargement', 303);
-      }
+      };
+      if (jobs.busy) return busy();
       try {
         const id = await jobs.start(part.file, {
           fileName: part.filename || 'cartes.csv',
@@ -69,6 +70,7 @@ export function regionLoadRoutes(web: FastifyInstance, ctx: WebContext, jobs: Lo
         });
         return reply.redirect(`/region/chargement/${id}`, 303);
       } catch (e) {
+        if (e instanceof LoadBusy) return busy();
         if (e instanceof FileTooLarge || (e as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') {
           reply.header('connection', 'close');
           throw new PasserelleError('BULK_LOAD_INVALID', `the file is larger than ${ctx.deps.config.bulkLoadMaxBytes} bytes`);

@@ -42,28 +42,32 @@ export function regionRoutes(web: FastifyInstance, ctx: WebContext): void {
   });
 
   web.get('/region/cartes', { config: operator }, async (req, reply) => {
-    const q = req.query as { nom?: string; dossier?: string; premiers?: string; derniers?: string; numero?: string };
+    const q = req.query as { nom?: string; dossier?: string; premiers?: string; derniers?: string };
     const search = {
       ...(q.nom?.trim() ? { holder: q.nom.trim().slice(0, 100) } : {}),
       ...(q.dossier?.trim() ? { dossierId: q.dossier.trim().slice(0, 40) } : {}),
       ...(q.premiers?.trim() ? { first4: q.premiers.trim() } : {}),
       ...(q.derniers?.trim() ? { last4: q.derniers.trim() } : {}),
     };
-    const asked = Object.keys(search).length > 0 || Boolean(q.numero?.trim());
+    const asked = Object.keys(search).length > 0;
     let found: { ref: string; masked: string; holder: string; dossierId: string; status: string }[] = [];
     let error: string | null = null;
     if ((search.first4 !== undefined && !/^[0-9]{4}$/.test(search.first4)) || (search.last4 !== undefined && !/^[0-9]{4}$/.test(search.last4))) {
       error = 'Les premiers et derniers chiffres de la carte sont 4 chiffres.';
-    } else if (q.numero?.trim()) {
-      // A full number typed from the card itself goes straight to it.
-      const n = q.numero.replace(/[\s-]/g, '');
-      const card = isValidCardNumber(n) ? ledger.card(n) : undefined;
-      if (card) return reply.redirect(`/region/cartes/${cardRefs.ref(card.number)}`, 303);
-      error = 'Aucune carte avec ce numéro.';
     } else if (asked) {
       found = ledger.searchCards(search, 50).map((c) => ({ ref: cardRefs.ref(c.number), masked: maskCardNumber(c.number), holder: c.holder, dossierId: c.dossierId, status: STATUS_FR[c.status] }));
     }
     return ctx.page(req, reply, 'region/cards', { title: 'Cartes', here: 'cards', q, asked, found, ...(error ? { flash: { kind: 'error', text: error } } : {}) });
+  });
+
+  // A whole number typed from the card goes in a form's body, never in an address (logs, history).
+  web.post('/region/cartes/numero', { config: operator }, async (req, reply) => {
+    const raw = (req.body as { numero?: unknown } | undefined)?.numero;
+    const n = typeof raw === 'string' ? raw.replace(/[\s-]/g, '') : '';
+    const card = isValidCardNumber(n) ? ledger.card(n) : undefined;
+    if (card) return reply.redirect(`/region/cartes/${cardRefs.ref(card.number)}`, 303);
+    ctx.flash(req, 'error', isValidCardNumber(n) ? 'Aucune carte avec ce numéro.' : CODES.CARD_NUMBER_INVALID.fr);
+    return reply.redirect('/region/cartes', 303);
   });
 
   web.get('/region/cartes/:ref', { config: operator }, async (req, reply) => {

@@ -49,13 +49,20 @@ export function requestRoutes(web: FastifyInstance, ctx: WebContext): void {
 
   const page = (o: { made?: { terminalId: string; code: string; expiresAt: number; partnerName: string } } = {}) => {
     const open = ledger.terminalRequests({ status: 'open' });
+    // An id is free when no terminal has it, no open code names it, and no request above was offered it.
+    const taken = new Set(ledger.openEnrolmentCodes().map((c) => c.terminalId));
+    const suggest = (partnerId: string) => {
+      const id = suggestTerminalId(partnerId, (t) => taken.has(t) || ledger.terminal(t) !== undefined);
+      taken.add(id);
+      return id;
+    };
     const decided = ledger.terminalRequests({}).filter((r) => r.status !== 'open').slice(0, 50);
     const name = (p: string) => ledger.partner(p)?.name ?? p;
     const requester = (u: string) => ledger.webUser(u)?.name ?? u;
     return {
       title: 'Demandes de terminaux',
       here: 'requests',
-      open: open.map((r) => ({ ...r, partnerName: name(r.partnerId), requester: requester(r.requestedBy), suggestion: suggestTerminalId(r.partnerId, (id) => ledger.terminal(id) !== undefined || open.some((x) => x.terminalId === id)) })),
+      open: open.map((r) => ({ ...r, partnerName: name(r.partnerId), requester: requester(r.requestedBy), suggestion: suggest(r.partnerId) })),
       decided: decided.map((r) => ({ ...r, partnerName: name(r.partnerId) })),
       codes: ledger.openEnrolmentCodes().map((c) => ({ ...c, partnerName: name(c.partnerId) })),
       made: o.made ?? null,
@@ -84,8 +91,10 @@ export function requestRoutes(web: FastifyInstance, ctx: WebContext): void {
       return reply.redirect('/region/demandes', 303);
     }
     const terminalId = typeof b.terminal === 'string' ? b.terminal.trim().toUpperCase() : '';
-    if (!TERMINAL_ID.test(terminalId) || isWebChannel(terminalId) || ledger.terminal(terminalId)) {
-      ctx.flash(req, 'error', 'Identifiant de terminal invalide ou déjà pris : 3 à 32 caractères, lettres majuscules, chiffres et tirets (par exemple T-LIB-LYON-03).');
+    // A new terminal: an id no terminal has and no open code names (two codes for one id would let the
+    // second enrolment replace the first device's key).
+    if (!TERMINAL_ID.test(terminalId) || isWebChannel(terminalId) || ledger.terminal(terminalId) || ledger.openEnrolmentCodes().some((c) => c.terminalId === terminalId)) {
+      ctx.flash(req, 'error', 'Identifiant de terminal invalide ou déjà pris (par un terminal ou un code en cours) : 3 à 32 caractères, lettres majuscules, chiffres et tirets, par exemple T-LIB-LYON-03.');
       return reply.redirect('/region/demandes', 303);
     }
     let made;
