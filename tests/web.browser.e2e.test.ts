@@ -278,6 +278,26 @@ describe("the Region's console", () => {
     await context.close();
   });
 
+  it('an operator suspends one benefit of a card, a terminal sale of it is refused, then lifts it', async () => {
+    const { context, page } = await open();
+    await login(page, users.operator!);
+    const lea = holder('Léa Martin');
+    await page.goto(`${world.gateway.httpUrl}/region/cartes`);
+    await page.getByLabel('Ou le numéro complet de la carte').fill(lea.cardNumber);
+    await page.getByRole('button', { name: 'Ouvrir' }).click();
+    expect(page.url()).not.toContain(lea.cardNumber);
+    await page.getByLabel('Avantage', { exact: true }).selectOption('SHOWS');
+    await page.getByLabel('Motif de la suspension').fill('Incivilité signalée par le lycée');
+    await page.getByRole('button', { name: 'Suspendre' }).click();
+    await page.getByText('Avantage « Spectacles » suspendu').waitFor();
+    const t = await world.terminal('T-SPEC-CLF-01', {}, ['SHOWS']);
+    expect(await t.sellWithCard(lea, 'SHOWS', 500)).toMatchObject({ kind: 'declined', reply: { code: 'BENEFIT_SUSPENDED' } });
+    await page.getByRole('button', { name: 'Lever la suspension de Spectacles' }).click();
+    await page.getByText('Suspension levée').waitFor();
+    expect(await t.sellWithCard(lea, 'SHOWS', 500)).toMatchObject({ kind: 'approved', reply: { taken: 500 } });
+    await context.close();
+  });
+
   it('the fleet page shows first a silent terminal holding unsent sales', async () => {
     const now = Date.now();
     world.gateway.ledger.recordHeartbeat({

@@ -134,6 +134,30 @@ export function regionRoutes(web: FastifyInstance, ctx: WebContext): void {
     return reply.redirect(back, 303);
   });
 
+  web.post('/region/cartes/:ref/levee-suspension', { config: operator }, async (req, reply) => {
+    const card = cardOf(req);
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const back = `/region/cartes/${cardRefs.ref(card.number)}`;
+    const benefit = typeof b.avantage === 'string' && isBenefit(b.avantage) ? b.avantage : undefined;
+    const campaign = typeof b.campagne === 'string' && ledger.campaigns().some((c) => c.id === b.campagne) ? b.campagne : undefined;
+    if (!benefit || !campaign) throw new PasserelleError('DATA_INVALID', 'benefit and campaign');
+    ledger.liftSuspension(card.number, benefit, campaign, now());
+    ledger.addAudit({ at: now(), actor: `web:${ctx.user(req).id}`, action: 'card.suspension-lifted', subject: maskCardNumber(card.number), details: { benefit, campaign } });
+    ctx.flash(req, 'ok', `Suspension levée : ${BENEFITS[benefit].fr}, ${campaign}.`);
+    return reply.redirect(back, 303);
+  });
+
+  web.post('/region/hors-ligne/:ref/deblocage', { config: operator }, async (req, reply) => {
+    const card = cardOf(req);
+    if (ledger.liftSoftBlock(card.number, now())) {
+      ledger.addAudit({ at: now(), actor: `web:${ctx.user(req).id}`, action: 'card.soft-block-lifted', subject: maskCardNumber(card.number), details: null });
+      ctx.flash(req, 'ok', `La carte ${maskCardNumber(card.number)} peut de nouveau servir hors ligne.`);
+    } else {
+      ctx.flash(req, 'error', 'Cette carte n’est pas bloquée hors ligne.');
+    }
+    return reply.redirect('/region/hors-ligne', 303);
+  });
+
   web.post('/region/cartes/:ref/deblocage-code', { config: operator }, async (req, reply) => {
     const card = cardOf(req);
     ledger.unlockPin(card.number);
