@@ -74,6 +74,11 @@ export const GatewayConfigSchema = Type.Object(
           description:
             "Addresses or CIDR ranges of the reverse proxies in front of the gateway (e.g. [\"127.0.0.1\"]): their X-Forwarded-For and X-Forwarded-Proto are believed, so rate limits count each client's address, the session cookie is Secure behind HTTPS and invitation links carry the public address. Empty: no header is believed",
         }),
+        metricsAllow: Type.Array(Type.String({ minLength: 2, maxLength: 64 }), {
+          default: ['127.0.0.1', '::1'],
+          maxItems: 64,
+          description: 'Addresses or CIDR ranges (e.g. 10.0.0.0/8) that may read /metrics (Prometheus); others get 403. Empty: nobody',
+        }),
         rateLimit: Type.Object(
           {
             perMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 600, description: 'Requests per minute for one API token' }),

@@ -1,4 +1,6 @@
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { PasserelleError } from '../protocol/errors.ts';
 import { securityHeaders } from '../common/http-security.ts';
 import rateLimit from '@fastify/rate-limit';
 import { hashToken, lookupApiToken } from './api/tokens.ts';
@@ -66,6 +68,36 @@ export interface HttpDeps {
   readonly rateLimit?: RateLimits;
   /** The reverse proxies whose X-Forwarded-* headers are believed (gateway config `http.trustProxy`). */
   readonly trustProxy?: readonly string[];
+  /** `/metrics` (gateway/metrics.ts), for the addresses in `allow` (gateway config `http.metricsAllow`). */
+  readonly metrics?: { readonly text: () => Promise<string>; readonly contentType: string; readonly allow: readonly string[] };
+}
+
+/** Who may read /metrics: addresses and CIDR ranges, IPv4 and IPv6 (an IPv4-mapped IPv6 address counts as IPv4). */
+export function addressList(entries: readonly string[]): (ip: string) => boolean {
+  const list = new BlockList();
+  for (const e of entries) {
+    const [address, bits] = e.split('/') as [string, string | undefined];
+    const type = isIPv6(address) ? 'ipv6' : isIPv4(address) ? 'ipv4' : undefined;
+    if (!type) throw new PasserelleError('CONFIG_INVALID', `http.metricsAllow: ${JSON.stringify(e)} is not an address or a CIDR range`);
+    if (bits === undefined) list.addAddress(address, type);
+    else {
+      const n = Number(bits);
+      if (!Number.isInteger(n) || n < 0 || n > (type === 'ipv4' ? 32 : 128)) throw new PasserelleError('CONFIG_INVALID', `http.metricsAllow: ${JSON.stringify(e)} has a bad prefix length`);
+      list.addSubnet(address, n, type);
+    }
+  }
+  return (ip) => {
+    const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)?.[1];
+    if (v4 !== undefined) return list.check(v4, 'ipv4');
+    return isIPv6(ip) ? list.check(ip, 'ipv6') : isIPv4(ip) && list.check(ip, 'ipv4');
+  };
+}
+
+function metricsRoute(app: FastifyInstance, m: NonNullable<HttpDeps['metrics']>, allowed: (ip: string) => boolean): void {
+  app.get('/metrics', { schema: { hide: true } }, async (req, reply) => {
+    if (!allowed(req.ip)) throw new PasserelleError('FORBIDDEN', `the metrics are not served to ${req.ip} (gateway config http.metricsAllow)`);
+    return reply.type(m.contentType).header('cache-control', 'no-store').send(await m.text());
+  });
 }
 
 interface RateLimits {
@@ -76,7 +108,7 @@ interface RateLimits {
 }
 
 /** The web pages and their files, as opposed to the machines' API, the docs and the health probe. */
-const isWebPath = (url: string) => !/^\/(api|docs|healthz)(\/|\?|$)/.test(url);
+const isWebPath = (url: string) => !/^\/(api|docs|healthz|metrics)(\/|\?|$)/.test(url);
 
 /**
  * Request log lines carry the URL, and a card's routes carry its number (`/api/v1/cards/<number>`), a
@@ -141,6 +173,12 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   app.after(() => installErrorHandling(app, app.rateLimit(), deps.web ? (req) => (isWebPath(req.url) && /text\/html/.test(req.headers.accept ?? '') ? notFoundPage() : undefined) : undefined));
   registerDocs(app);
   app.register(async (scope) => healthRoute(scope, deps.health));
+  const metrics = deps.metrics;
+  if (metrics) {
+    // Checked now: a bad address in the configuration fails the start, naming it.
+    const allowed = addressList(metrics.allow);
+    app.register(async (scope) => metricsRoute(scope, metrics, allowed));
+  }
   const apiDeps = { ledger: deps.ledger, now: deps.now, config, issuer: deps.issuer, cardRefs: deps.cardRefs, fleet: deps.fleet };
   registerApi(app, apiDeps);
   if (deps.web) registerWeb(app, { ...apiDeps, counter: deps.web.counter, sessionSecret: deps.web.sessionSecret, ...(deps.web.config ? { web: deps.web.config } : {}) });

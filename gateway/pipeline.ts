@@ -45,8 +45,17 @@ export interface PipelineOptions {
   /** Wall clock in ms for `decidedAt`; injectable for tests. */
   readonly now?: () => number;
   readonly hooks?: PipelineHooks;
+  readonly metrics?: PipelineMetrics;
   /** How long a gap in a terminal's sequence numbers may last before the missing records are asked for. */
   readonly gapGraceMs?: number;
+}
+
+/** What the pipeline reports as it works (gateway/metrics.ts); each call is a few instructions. */
+export interface PipelineMetrics {
+  /** A request's signatures (the terminal's, the card's) checked, in ms from its receipt. */
+  verified(ms: number): void;
+  /** A batch committed: its size and the ledger transaction's time, in ms. */
+  committed(size: number, ms: number): void;
 }
 
 export interface PipelineHooks {
@@ -195,6 +204,7 @@ export class DebitPipeline {
     if (!terminal) return this.#reject(terminalId, claimed(), 'TERMINAL_UNKNOWN', `no terminal ${terminalId}`);
     // The terminal's signature and the card's (an NFC sale) are checked together on the thread pool; the
     // record is parsed meanwhile, but a refusal of its content is only sent once the signature verified.
+    const verifyStart = performance.now();
     const signed = this.#verifier.verifyAsync(frame.message, frame.signature, terminal.publicKey);
     let record;
     let unreadable: unknown;
@@ -204,6 +214,7 @@ export class DebitPipeline {
       unreadable = e;
     }
     const [ok, proof] = await Promise.all([signed, record?.type === 'debit.request' ? this.#checkCardProof(record.body) : ('not-needed' as const)]);
+    this.#o.metrics?.verified(performance.now() - verifyStart);
     if (this.#stopped) return;
     if (!ok) return this.#reject(terminalId, claimed(), 'BAD_SIGNATURE', 'signature does not verify with the registered key');
     if (!record) return this.#rejectError(terminalId, claimed(), unreadable);
@@ -308,6 +319,7 @@ export class DebitPipeline {
     // Stopped between receipt and commit: nothing is applied and nothing is answered; terminals resend.
     if (this.#stopped) return settleFailed(batch, new PasserelleError('GATEWAY_BUSY', 'the gateway stopped before the sale was recorded'));
     let outcomes;
+    const commitStart = performance.now();
     try {
       outcomes = this.#o.ledger.commitDebits(items, this.#now());
     } catch (e) {
@@ -318,6 +330,7 @@ export class DebitPipeline {
       this.#done(batch.length);
       return;
     }
+    this.#o.metrics?.committed(batch.length, performance.now() - commitStart);
     if (this.#ledgerFailing) this.#o.log.info('ledger commits succeed again');
     this.#ledgerFailing = false;
     this.stats.batches++;

@@ -7,6 +7,7 @@ import { readConnectToken } from '../protocol/connect-token.ts';
 import { cardRefs } from './card-refs.ts';
 import { isWebChannel } from './ledger/registry.ts';
 import { WebCounter } from './web/counter.ts';
+import { GatewayMetrics } from './metrics.ts';
 import { DEMO_USERS_FILE, disableDemoUsers, seedDemoUsers } from './web/demo-users.ts';
 import { TerminalContacts } from './contacts.ts';
 import { NodeVerifier } from '../protocol/crypto.ts';
@@ -134,12 +135,14 @@ async function startParts(
       }),
     (b) => b.close(),
   );
+  const metrics = new GatewayMetrics();
   const pipeline = await parts.start(
     'pipeline',
     async () => {
       const p = new DebitPipeline({
         ledger,
         keys,
+        metrics,
         publish: (topic, payload) => broker.link.publish(topic, payload),
         log: ns(log, 'gateway.pipeline'),
         batch: config.batch,
@@ -224,7 +227,8 @@ async function startParts(
   const w = config.web;
   const webConfig = { lockAfter: w.loginLockAfter, lockForMs: w.loginLockMinutes * 60_000, loginPerMinute: w.loginPerMinute, sessionMaxMs: w.sessionHours * 3600_000, sessionIdleMs: w.sessionIdleMinutes * 60_000, invitationTtlMs: w.invitationDays * 86_400_000 };
   const web = { counter, sessionSecret: keys.signSeed, config: webConfig };
-  const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor, fleetOnlineWithinS: config.fleet.onlineWithinS }, issuer: keys.issuer, cardRefs: cardRefs(keys.signSeed), fleet, web, rateLimit: config.http.rateLimit, trustProxy: config.http.trustProxy });
+  const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor, fleetOnlineWithinS: config.fleet.onlineWithinS }, issuer: keys.issuer, cardRefs: cardRefs(keys.signSeed), fleet, web, rateLimit: config.http.rateLimit, trustProxy: config.http.trustProxy, metrics: { text: () => metrics.text(), contentType: metrics.contentType, allow: config.http.metricsAllow } });
+  metrics.attach({ stats: () => pipeline.stats, connectedTerminals: () => broker.connectedClients(), fleetTotals: () => ledger.fleetTotals() });
   await parts.start('HTTP API', () => listenHttp(app, config), (a) => a.close());
   await parts.start('expiry sweep', () => startExpirySweep(ledger, config.rules.expirySweepS, now, ns(log, 'gateway.expiry')), (stop) => stop());
   const addr = app.server.address();

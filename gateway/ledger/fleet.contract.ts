@@ -66,6 +66,17 @@ export function fleetContract(name: string, open: OpenLedger): void {
         expect(l.apiToken('a'.repeat(64))).toBeUndefined();
         expect(l.apiToken('b'.repeat(64))).toMatchObject({ name: 'Région' });
       });
+
+      it("sums the fleet's latest heartbeats: active devices, those heard, and what they hold unsent", () => {
+        // Seeded: 9 terminals, one of them switched off.
+        expect(l.fleetTotals()).toEqual({ terminals: 8, heard: 0, withPending: 0, pending: 0, offlinePending: 0, offlinePendingCents: 0 });
+        const hb = (terminalId: string, pending: number, offlinePending: number, cents: number) =>
+          l.recordHeartbeat({ terminalId, receivedAt: NOW, sentAt: NOW, startedAt: NOW - DAY, software: '0.1.0', policyVersion: 1, hotlistVersion: 1, settingsVersion: null, pending, oldestPendingAt: pending ? NOW - 1000 : null, offlinePending, offlinePendingCents: cents, devices: { nfc: 'ok', pad: 'ok', qr: 'ok' }, lastSaleAt: null });
+        hb(T.book, 3, 2, 1500);
+        hb(T.cinema, 0, 0, 0);
+        hb(T.bookOff, 7, 7, 9000);
+        expect(l.fleetTotals()).toEqual({ terminals: 8, heard: 2, withPending: 1, pending: 3, offlinePending: 2, offlinePendingCents: 1500 });
+      });
     });
   });
 }

@@ -66,6 +66,18 @@ export interface FleetEntry {
   readonly heartbeat: TerminalHeartbeat | null;
 }
 
+export interface FleetTotals {
+  /** Devices registered and active (the web counter's channels are not devices). */
+  readonly terminals: number;
+  /** Of those, the ones that ever sent a heartbeat. */
+  readonly heard: number;
+  /** Terminals whose latest heartbeat reported records waiting to be sent, and those records summed. */
+  readonly withPending: number;
+  readonly pending: number;
+  readonly offlinePending: number;
+  readonly offlinePendingCents: number;
+}
+
 export interface FleetFilter {
   readonly partnerId?: string;
   /** Only terminals not heard since this time (gateway clock), or never heard. */
@@ -107,6 +119,8 @@ export interface FleetLedger {
   heartbeat(terminalId: string): TerminalHeartbeat | undefined;
   /** Terminals with their latest heartbeat: never heard first, then the longest silent; at most `limit` (1 to 1,000). */
   fleet(filter: FleetFilter): FleetEntry[];
+  /** The whole fleet in a few numbers (the gateway's /metrics): what the latest heartbeats report, summed. */
+  fleetTotals(): FleetTotals;
   /** Store the next version of a terminal's settings (the previous plus one, 1 for the first); returns it. */
   setTerminalSettings(s: NewTerminalSettings, at: number, actor: string): TerminalSettings;
   terminalSettings(terminalId: string): TerminalSettings | undefined;

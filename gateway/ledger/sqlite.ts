@@ -5,7 +5,7 @@ import type { CampaignDef } from '../campaigns.ts';
 import type { Statement } from '../reimbursement/types.ts';
 import type { PinGate } from '../rules.ts';
 import type { TerminalSettings } from '../../protocol/terminal-settings.ts';
-import type { CardRecord, CardSearch, IssueCard, Opposition, OppositionResult, Suspension, CorrectionResult, ExpiryResult, LedgerItem, CommitOutcome, TerminalSync, TransferRecord, StoredRequest, AuditEntry, TerminalContact, EnrolmentCodeRecord, TerminalHeartbeat, FleetEntry, FleetFilter, NewTerminalSettings, GroupList, GroupSale, GroupSaleResult, CardHotlistEntry, OfflineReport, PartnerRecord, TerminalRecord, ProofResult, ApiTokenRecord, LoadRecord, BulkLoadResult, WalletView, HistoryEntry, Ledger } from './ledger.ts';
+import type { CardRecord, CardSearch, IssueCard, Opposition, OppositionResult, Suspension, CorrectionResult, ExpiryResult, LedgerItem, CommitOutcome, TerminalSync, TransferRecord, StoredRequest, AuditEntry, TerminalContact, EnrolmentCodeRecord, TerminalHeartbeat, FleetEntry, FleetFilter, FleetTotals, NewTerminalSettings, GroupList, GroupSale, GroupSaleResult, CardHotlistEntry, OfflineReport, PartnerRecord, TerminalRecord, ProofResult, ApiTokenRecord, LoadRecord, BulkLoadResult, WalletView, HistoryEntry, Ledger } from './ledger.ts';
 import { SqliteStore, type SqliteLedgerOptions } from './sqlite/store.ts';
 import { SqliteRegistry } from './sqlite/registry.ts';
 import { SqliteFleet } from './sqlite/fleet.ts';
@@ -154,6 +154,9 @@ export class SqliteLedger implements Ledger {
   }
   heartbeat(terminalId: string): TerminalHeartbeat | undefined {
     return this.#fleet.heartbeat(terminalId);
+  }
+  fleetTotals(): FleetTotals {
+    return this.#fleet.fleetTotals();
   }
   fleet(filter: FleetFilter): FleetEntry[] {
     return this.#fleet.fleet(filter);

@@ -1,6 +1,6 @@
 import { WEB_CHANNEL_PREFIX } from '../registry.ts';
 import type { TerminalSettings } from '../../../protocol/terminal-settings.ts';
-import type { AuditEntry, TerminalContact, EnrolmentCodeRecord, FleetEntry, FleetFilter, FleetLedger, NewTerminalSettings, TerminalHeartbeat } from '../ledger.ts';
+import type { AuditEntry, TerminalContact, EnrolmentCodeRecord, FleetEntry, FleetFilter, FleetLedger, FleetTotals, NewTerminalSettings, TerminalHeartbeat } from '../ledger.ts';
 import type { SqliteStore } from './store.ts';
 
 /** Terminals in the field: their connects (gateway/contacts.ts), enrolment codes (gateway/enrolment.ts) and the audit log (docs/security.md). */
@@ -139,6 +139,18 @@ export class SqliteFleet implements FleetLedger {
       .prepare<[], { settings: string }>('SELECT settings FROM terminal_settings ORDER BY terminal_id')
       .all()
       .map((r) => JSON.parse(r.settings) as TerminalSettings);
+  }
+
+  fleetTotals(): FleetTotals {
+    const r = this.#st.db
+      .prepare<[], { terminals: number; heard: number; with_pending: number; pending: number; offline_pending: number; offline_cents: number }>(
+        `SELECT count(*) AS terminals, count(h.terminal_id) AS heard, coalesce(sum(h.pending > 0), 0) AS with_pending,
+                coalesce(sum(h.pending), 0) AS pending, coalesce(sum(h.offline_pending), 0) AS offline_pending, coalesce(sum(h.offline_pending_cents), 0) AS offline_cents
+         FROM terminals t LEFT JOIN terminal_heartbeats h ON h.terminal_id = t.id
+         WHERE t.active = 1 AND t.id NOT LIKE '${WEB_CHANNEL_PREFIX}%'`,
+      )
+      .get()!;
+    return { terminals: r.terminals, heard: r.heard, withPending: r.with_pending, pending: r.pending, offlinePending: r.offline_pending, offlinePendingCents: r.offline_cents };
   }
 
   fleet(filter: FleetFilter): FleetEntry[] {

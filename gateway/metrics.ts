@@ -1,0 +1,143 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { FleetTotals } from './ledger/ledger.ts';
+import type { PipelineMetrics, PipelineStats } from './pipeline.ts';
+
+/**
+ * The gateway's metrics in Prometheus' text format (prom-client), served at `/metrics`: debits by outcome,
+ * batch sizes, signature-check and commit latency, requests in flight, connected terminals, what the
+ * fleet's heartbeats report unsent, ledger failures, and the process' own (CPU, memory, event-loop lag,
+ * prefixed `passerelle_process_`/`passerelle_nodejs_`). Every gateway serves its own; Prometheus adds
+ * the instance.
+ *
+ * The pipeline's counters (`PipelineStats`) are read at scrape time rather than incremented twice on the
+ * hot path; the two histograms are fed by the pipeline (`PipelineMetrics`), one observation each.
+ */
+
+export interface MetricsSources {
+  readonly stats: () => PipelineStats;
+  readonly connectedTerminals: () => number;
+  readonly fleetTotals: () => FleetTotals;
+}
+
+/** `PipelineStats` counters and the outcome label each is exported under. */
+const OUTCOMES = {
+  approved: 'approved',
+  declined: 'declined',
+  repeats: 'repeat',
+  rejected: 'rejected',
+  rateLimited: 'rate_limited',
+  conflicts: 'txn_conflict',
+  seqConflicts: 'seq_conflict',
+  voids: 'void',
+} as const satisfies Partial<Record<keyof PipelineStats, string>>;
+
+const MS = 1000;
+
+export class GatewayMetrics implements PipelineMetrics {
+  readonly registry = new Registry();
+  readonly #verify: Histogram;
+  readonly #commit: Histogram;
+  readonly #batch: Histogram;
+  #sources: MetricsSources | undefined;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'passerelle_' });
+    this.#verify = new Histogram({
+      name: 'passerelle_verify_seconds',
+      help: "Time to check a request's signatures (the terminal's, and the card's for an NFC sale), on the thread pool",
+      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
+      registers: [this.registry],
+    });
+    this.#commit = new Histogram({
+      name: 'passerelle_commit_seconds',
+      help: "Time of one batch's ledger transaction (every debit of the batch decided and durable)",
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
+      registers: [this.registry],
+    });
+    this.#batch = new Histogram({
+      name: 'passerelle_batch_size',
+      help: 'Records decided together in one ledger transaction (group commit)',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+      registers: [this.registry],
+    });
+    const self = this;
+    const seen = new Map<string, number>();
+    new Counter({
+      name: 'passerelle_debits_total',
+      help: 'Terminal records by outcome: approved, declined, repeat (a resent record given its first answer), rejected before any rule, rate_limited, txn_conflict, seq_conflict, void',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+      collect() {
+        const stats = self.#sources?.stats();
+        if (!stats) return;
+        for (const [key, outcome] of Object.entries(OUTCOMES)) {
+          const now = stats[key as keyof typeof OUTCOMES];
+          const delta = now - (seen.get(key) ?? 0);
+          if (delta > 0) this.inc({ outcome }, delta);
+          seen.set(key, now);
+        }
+      },
+    });
+    const counter = (name: string, help: string, read: (s: PipelineStats) => number) =>
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const stats = self.#sources?.stats();
+          if (!stats) return;
+          const delta = read(stats) - (seen.get(name) ?? 0);
+          if (delta > 0) this.inc(delta);
+          seen.set(name, read(stats));
+        },
+      });
+    counter('passerelle_offline_sales_total', 'Offline sales received (accepted by a terminal without the gateway, settled here)', (s) => s.offline);
+    counter('passerelle_ledger_failures_total', 'Batches whose ledger transaction failed (rolled back, nothing answered, terminals resend)', (s) => s.ledgerFailures);
+    counter('passerelle_gap_requests_total', 'Requests to a terminal for records missing from its sequence', (s) => s.gapRequests);
+    const gauge = (name: string, help: string, read: (s: MetricsSources) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          if (self.#sources) this.set(read(self.#sources));
+        },
+      });
+    gauge('passerelle_in_flight', 'Requests received and not yet answered', (s) => s.stats().inFlight);
+    gauge('passerelle_connected_terminals', 'Terminals connected to this gateway’s broker', (s) => s.connectedTerminals());
+    // Read once per scrape: one aggregate query over the latest heartbeats.
+    let totals: { at: number; value: FleetTotals } | undefined;
+    const fleet = (s: MetricsSources) => {
+      if (!totals || Date.now() - totals.at > MS) totals = { at: Date.now(), value: s.fleetTotals() };
+      return totals.value;
+    };
+    gauge('passerelle_fleet_terminals', 'Active terminals registered (devices)', (s) => fleet(s).terminals);
+    gauge('passerelle_fleet_terminals_heard', 'Active terminals that ever sent a heartbeat', (s) => fleet(s).heard);
+    gauge('passerelle_fleet_terminals_with_unsent', 'Terminals whose latest heartbeat reported records waiting to be sent', (s) => fleet(s).withPending);
+    gauge('passerelle_fleet_unsent_records', 'Records waiting to be sent, summed over the latest heartbeats', (s) => fleet(s).pending);
+    gauge('passerelle_fleet_unsent_offline_sales', 'Offline sales waiting to be sent, summed over the latest heartbeats', (s) => fleet(s).offlinePending);
+    gauge('passerelle_fleet_unsent_offline_cents', 'What those offline sales ask, in cents', (s) => fleet(s).offlinePendingCents);
+  }
+
+  /** The parts the metrics read, once they have started. */
+  attach(sources: MetricsSources): void {
+    this.#sources = sources;
+  }
+
+  verified(ms: number): void {
+    this.#verify.observe(ms / MS);
+  }
+
+  committed(size: number, ms: number): void {
+    this.#batch.observe(size);
+    this.#commit.observe(ms / MS);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
