@@ -1,0 +1,148 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+/**
+ * The region-scale engines the tests run for themselves (architecture.md): a PostgreSQL cluster made with
+ * initdb in a temporary directory, and a Mosquitto broker with its own configuration, each on a free port
+ * of 127.0.0.1, started and stopped by pid. The machine's own PostgreSQL (5432) and Mosquitto (1883) are
+ * never used.
+ */
+
+const run = promisify(execFile);
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+
+/** A free TCP port on 127.0.0.1 (the OS picks one, then it is released for the engine to take). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** Until something accepts connections on the port, or `timeoutMs` (a bounded loop). */
+async function listening(port: number, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class TestPostgres {
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+    readonly pid: number,
+  ) {}
+
+  /** `postgres://passerelle@127.0.0.1:<port>/postgres` (trust authentication, loopback only). */
+  get url(): string {
+    return `postgres://passerelle@127.0.0.1:${this.port}/postgres`;
+  }
+
+  /**
+   * A new cluster. PostgreSQL refuses to run as root, so the directory is the `postgres` user's and the
+   * commands run as it. `durable: false` (the default) turns fsync off: contract tests need no crash
+   * safety and run faster; crash tests ask for `durable: true`.
+   */
+  static async start(o: { durable?: boolean } = {}): Promise<TestPostgres> {
+    const dir = mkdtempSync(join(tmpdir(), 'passerelle-pg-'));
+    chmodSync(dir, 0o755);
+    chownSync(dir, uid('postgres'), gid('postgres'));
+    const data = join(dir, 'data');
+    await run('runuser', ['-u', 'postgres', '--', `${PG_BIN}/initdb`, '-D', data, '-A', 'trust', '-U', 'passerelle', '-E', 'UTF8', '--locale', 'C', '--no-sync']);
+    const port = await freePort();
+    const options = [`-p ${port}`, `-k ${dir}`, '-c listen_addresses=127.0.0.1', ...(o.durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off'])].join(' ');
+    await run('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', data, '-o', options, '-l', join(dir, 'log'), '-w', '-t', '30', 'start']);
+    const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return new TestPostgres(dir, port, pid);
+  }
+
+  /** Stop by pid (fast shutdown), wait for it, and remove the cluster. */
+  async stop(): Promise<void> {
+    if (alive(this.pid)) process.kill(this.pid, 'SIGINT');
+    const until = Date.now() + 20_000;
+    while (alive(this.pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    if (alive(this.pid)) process.kill(this.pid, 'SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export class TestMosquitto {
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+    readonly child: ChildProcess,
+  ) {}
+
+  get url(): string {
+    return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  /** A broker on a free port; `config` lines are added to its configuration (ACLs, plugins…). */
+  static async start(o: { config?: readonly string[] } = {}): Promise<TestMosquitto> {
+    const dir = mkdtempSync(join(tmpdir(), 'passerelle-mosquitto-'));
+    chmodSync(dir, 0o755);
+    const port = await freePort();
+    const conf = join(dir, 'mosquitto.conf');
+    writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', ...(o.config ?? ['allow_anonymous true'])].join('\n') + '\n');
+    chmodSync(conf, 0o644);
+    const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString('utf8')).slice(-4000)));
+    try {
+      await Promise.race([
+        listening(port, 10_000),
+        new Promise((_, reject) => child.once('exit', (code) => reject(new Error(`mosquitto exited ${code}: ${stderr}`)))),
+      ]);
+    } catch (e) {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+    return new TestMosquitto(dir, port, child);
+  }
+
+  /** Stop by pid and wait for the exit. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      const exited = new Promise((r) => this.child.once('exit', r));
+      this.child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function uid(user: string): number {
+  return idOf(user, 2);
+}
+function gid(user: string): number {
+  return idOf(user, 3);
+}
+function idOf(user: string, field: number): number {
+  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${user}:`));
+  if (!line) throw new Error(`no user ${user} (is the postgresql package installed?)`);
+  return Number(line.split(':')[field]);
+}
