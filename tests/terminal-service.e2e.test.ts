@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
@@ -14,6 +13,7 @@ import { SimPadDevice } from '../simulators/pinpad.ts';
 import { VpcdCard } from '../simulators/vpcd-card.ts';
 import { startPcscd, waitUntil, type Pcscd } from './helpers/pcscd.ts';
 import { startPtyPair, type PtyPair } from './helpers/pty.ts';
+import { freePort } from './helpers/engines.ts';
 
 /**
  * The terminal as a product, with separate processes as in the field: a gateway (`passerelle gateway
@@ -40,17 +40,6 @@ let service: Service | undefined;
 let operator: string;
 let card: SimPassCard;
 const lea = demoCard('Léa Martin');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function cli(args: string[]): ChildProcess {
   return spawn(process.execPath, ['bin/passerelle.mjs', ...args], { env: { ...process.env, PCSCLITE_CSOCK_NAME: pcscd.socketPath }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,11 +1,10 @@
-import { createReadStream, createWriteStream, rmSync, statSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isPasserelleError } from '../../protocol/errors.ts';
 import { uuidv7 } from '../../protocol/uuid7.ts';
+import { byteLimit } from '../bulk/byte-limit.ts';
 import { loadCardsFile } from '../bulk/load-file.ts';
 import type { BadRow } from '../bulk/types.ts';
 import type { Ledger } from '../ledger/ledger.ts';
@@ -37,7 +36,6 @@ export interface LoadJob {
   finishedAt: number | null;
 }
 
-export class FileTooLarge extends Error {}
 export class LoadBusy extends Error {}
 
 const KEEP = 20;
@@ -46,7 +44,8 @@ export class LoadJobs {
   readonly #jobs = new Map<string, LoadJob>();
   readonly #ledger: Ledger;
   readonly #now: () => number;
-  #running: LoadJob | undefined;
+  /** One load at a time: taken before the upload's first byte is written, given back when its job ends. */
+  #busy = false;
 
   constructor(ledger: Ledger, now: () => number) {
     this.#ledger = ledger;
@@ -63,7 +62,7 @@ export class LoadJobs {
 
   /** A load under way in this gateway (one at a time). */
   get busy(): boolean {
-    return this.#running !== undefined;
+    return this.#busy;
   }
 
   /**
@@ -71,30 +70,21 @@ export class LoadJobs {
    * slot is taken before the first byte is written, so two uploads at once cannot both start a load.
    */
   async start(upload: NodeJS.ReadableStream, o: { fileName: string; by: string; maxBytes: number; createCampaigns: boolean; onDone?: (j: LoadJob) => void }): Promise<string> {
-    if (this.#running) throw new LoadBusy('a load is already under way');
-    const slot = {} as LoadJob;
-    this.#running = slot;
+    if (this.#busy) throw new LoadBusy('a load is already under way');
+    this.#busy = true;
     let dir: string;
     try {
       dir = mkdtempSync(join(tmpdir(), 'passerelle-load-'));
     } catch (e) {
-      this.#running = undefined;
+      this.#busy = false;
       throw e;
     }
     const file = join(dir, 'cards.csv');
-    let seen = 0;
-    const limit = new Transform({
-      transform(chunk: Buffer, _e, done) {
-        seen += chunk.length;
-        if (seen > o.maxBytes) done(new FileTooLarge(`the file is larger than ${o.maxBytes} bytes`));
-        else done(null, chunk);
-      },
-    });
     try {
-      await pipeline(upload, limit, createWriteStream(file, { mode: 0o600 }));
+      await pipeline(upload, byteLimit(o.maxBytes), createWriteStream(file, { mode: 0o600 }));
     } catch (e) {
       rmSync(dir, { recursive: true, force: true });
-      this.#running = undefined;
+      this.#busy = false;
       throw e;
     }
     const job: LoadJob = {
@@ -115,7 +105,6 @@ export class LoadJobs {
     };
     this.#jobs.set(job.id, job);
     for (const old of [...this.#jobs.keys()].slice(0, Math.max(0, this.#jobs.size - KEEP))) this.#jobs.delete(old);
-    this.#running = job;
     void loadCardsFile(this.#ledger, createReadStream(file), {
       at: this.#now(),
       createMissingCampaigns: o.createCampaigns,
@@ -145,7 +134,7 @@ export class LoadJobs {
       )
       .finally(() => {
         job.finishedAt = this.#now();
-        if (this.#running === job) this.#running = undefined;
+        this.#busy = false;
         rmSync(dir, { recursive: true, force: true });
         o.onDone?.(job);
       });

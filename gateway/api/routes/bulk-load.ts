@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { isPasserelleError } from '../../../protocol/errors.ts';
+import { byteLimit, FileTooLarge } from '../../bulk/byte-limit.ts';
 import { loadCardsFile, type LoadFileResult } from '../../bulk/load-file.ts';
 import type { BadRow } from '../../bulk/types.ts';
 import { allow } from '../auth.ts';
@@ -24,20 +25,7 @@ const BulkLoadResult = Obj({
   loads: Type.Integer({ description: 'Benefit loads made' }),
 });
 
-class TooLarge extends Error {}
 class Aborted extends Error {}
-
-/** Passes bytes through until `max`, then fails: fastify's bodyLimit does not apply to a streamed body. */
-function byteLimit(max: number): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      seen += chunk.length;
-      if (seen > max) done(new TooLarge(`the file is larger than ${max} bytes`));
-      else done(null, chunk);
-    },
-  });
-}
 
 interface LimitedBody {
   readonly stream: Transform;
@@ -69,7 +57,7 @@ function limitedBody(source: Readable, max: number): LimitedBody {
 
 /** A file-level problem (too large, no header, unknown columns) as the same refusal as bad rows. */
 function fileProblem(e: unknown, reply: FastifyReply): unknown {
-  if (e instanceof TooLarge) {
+  if (e instanceof FileTooLarge) {
     // Draining the rest of an oversized upload would be reading what we refuse: close after answering.
     reply.header('connection', 'close');
     return new ApiError(413, 'BULK_LOAD_INVALID', e.message);
@@ -86,7 +74,7 @@ async function loadBody(source: Readable, deps: ApiDeps, reply: FastifyReply): P
   try {
     return await loadCardsFile(deps.ledger, body.stream, { at: deps.now() });
   } catch (e) {
-    tooLarge = e instanceof TooLarge;
+    tooLarge = e instanceof FileTooLarge;
     if (isPasserelleError(e, 'BULK_LOAD_INVALID')) {
       const lines = ((e.details?.errors as readonly BadRow[] | undefined) ?? [{ line: Number(e.details?.line ?? 0), message: e.message }]).slice(0, MAX_REPORTED_ERRORS);
       throw new ApiError(422, 'BULK_LOAD_INVALID', e.message, { lines: [...lines], lineErrors: Number(e.details?.errorCount ?? lines.length) });
@@ -120,7 +108,7 @@ export function bulkLoadRoutes(api: Api, deps: ApiDeps): void {
         const source: unknown = req.body;
         if (!(source instanceof Readable)) throw new ApiError(415, 'BAD_SCHEMA', 'send the file with content-type: text/csv');
         if (Number(req.headers['content-length']) > config.bulkLoadMaxBytes) {
-          throw fileProblem(new TooLarge(`the file is larger than ${config.bulkLoadMaxBytes} bytes`), reply);
+          throw fileProblem(new FileTooLarge(`the file is larger than ${config.bulkLoadMaxBytes} bytes`), reply);
         }
         const loaded = await loadBody(source, deps, reply);
         return reply.code(201).send({ cards: loaded.cards, loads: loaded.loads });

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import Tokens from '@fastify/csrf';
 import { CODES } from '../../../protocol/codes.ts';
 import { PasserelleError } from '../../../protocol/errors.ts';
-import { FileTooLarge, LoadBusy, type LoadJob, type LoadJobs } from '../load-jobs.ts';
+import { FileTooLarge } from '../../bulk/byte-limit.ts';
+import { LoadBusy, type LoadJob, type LoadJobs } from '../load-jobs.ts';
 import { roles, type WebContext } from '../context.ts';
 
 /**
