@@ -74,6 +74,10 @@ export interface WebContext {
   flash(req: FastifyRequest, kind: 'ok' | 'error', text: string): void;
   /** Log the user in (a new session: the anonymous one's token is dropped). */
   login(req: FastifyRequest, u: WebUser): void;
+  /** An audit line for what a web user did (`web:<user id>`), at the gateway's clock. */
+  audit(userId: string, action: string, subject: string, details: Readonly<Record<string, unknown>> | null): void;
+  /** A refusal with a stable code becomes the next page's French message; anything else is thrown on. */
+  refused(req: FastifyRequest, e: unknown): void;
 }
 
 /** The page to land on after login, by role. */

@@ -47,12 +47,18 @@ export function createInvitation(ledger: Ledger, i: NewInvitation, at: number): 
   return inv.secret;
 }
 
-export function inviteForm(ctx: WebContext, partnerId: string | null): { roleChoices: { code: WebRole; fr: string }[]; partners: { id: string; name: string }[] | null } {
+function inviteForm(ctx: WebContext, partnerId: string | null): { roleChoices: { code: WebRole; fr: string }[]; partners: { id: string; name: string }[] | null } {
   const codes: WebRole[] = partnerId === null ? ['operator', 'technician', 'manager'] : ['manager', 'cashier', 'accountant'];
   return {
     roleChoices: codes.map((code) => ({ code, fr: code === 'manager' && partnerId === null ? `${ROLE_FR.manager} d'un partenaire` : ROLE_FR[code] })),
     partners: partnerId === null ? ctx.deps.ledger.partners().map((p) => ({ id: p.id, name: p.name })) : null,
   };
+}
+
+/** The users page of a space: a partner's (`partnerId`), or the Region's (null); `back` is its address. */
+export function usersPage(ctx: WebContext, req: FastifyRequest, reply: FastifyReply, space: { readonly partnerId: string | null; readonly back: string }, extra: Record<string, unknown> = {}, status = 200): FastifyReply {
+  const data = { title: 'Utilisateurs', here: 'users', ...inviteForm(ctx, space.partnerId), action: space.back, users: ctx.deps.ledger.webUsers(space.partnerId), me: ctx.user(req).id, now: ctx.deps.now(), ...extra };
+  return ctx.page(req, reply, 'users', data, status);
 }
 
 export function publicBase(req: FastifyRequest): string {
@@ -79,24 +85,7 @@ export async function inviteUser(ctx: WebContext, req: FastifyRequest, reply: Fa
     if (!isPasserelleError(e)) throw e;
     error = e.code === 'DATA_INVALID' ? 'Vérifiez l’adresse e-mail, le nom (2 à 120 caractères) et, pour un partenaire, son identifiant.' : CODES[e.code].fr;
   }
-  return ctx.page(
-    req,
-    reply,
-    'users',
-    {
-      title: 'Utilisateurs',
-      here: 'users',
-      ...inviteForm(ctx, o.partnerId),
-      action: o.back,
-      users: ledger.webUsers(o.partnerId),
-      me: inviter.id,
-      now: now(),
-      invited: link ? { email, link } : null,
-      values: error ? { email, nom: name, role } : {},
-      ...(error ? { flash: { kind: 'error', text: error } } : {}),
-    },
-    error ? 422 : 201,
-  );
+  return usersPage(ctx, req, reply, { partnerId: o.partnerId, back: o.back }, { invited: link ? { email, link } : null, values: error ? { email, nom: name, role } : {}, ...(error ? { flash: { kind: 'error', text: error } } : {}) }, error ? 422 : 201);
 }
 
 /** A new single-use link for an account of this space (a forgotten password, an expired invitation), shown once. */
@@ -114,14 +103,8 @@ export async function renewLink(ctx: WebContext, req: FastifyRequest, reply: Fas
   }
   const inv = newInvitation();
   ledger.renewInvitation(target.id, inv.hash, now() + ctx.config.invitationTtlMs);
-  ledger.addAudit({ at: now(), actor: `web:${me.id}`, action: 'web-user.link-renewed', subject: target.email, details: null });
-  return ctx.page(
-    req,
-    reply,
-    'users',
-    { title: 'Utilisateurs', here: 'users', ...inviteForm(ctx, o.partnerId), action: o.back, users: ledger.webUsers(o.partnerId), me: me.id, now: now(), invited: { email: target.email, link: `${publicBase(req)}/invitation/${inv.secret}` } },
-    201,
-  );
+  ctx.audit(me.id, 'web-user.link-renewed', target.email, null);
+  return usersPage(ctx, req, reply, { partnerId: o.partnerId, back: o.back }, { invited: { email: target.email, link: `${publicBase(req)}/invitation/${inv.secret}` } }, 201);
 }
 
 export async function disableUser(ctx: WebContext, req: FastifyRequest, reply: FastifyReply, o: { partnerId: string | null; back: string }): Promise<FastifyReply> {
@@ -133,7 +116,7 @@ export async function disableUser(ctx: WebContext, req: FastifyRequest, reply: F
   if (target.id === me.id) {
     ctx.flash(req, 'error', 'Vous ne pouvez pas désactiver votre propre compte.');
   } else if (ledger.disableWebUser(target.id, now())) {
-    ledger.addAudit({ at: now(), actor: `web:${me.id}`, action: 'web-user.disabled', subject: target.email, details: null });
+    ctx.audit(me.id, 'web-user.disabled', target.email, null);
     ctx.flash(req, 'ok', `Le compte de ${target.name} est désactivé.`);
   }
   return reply.redirect(o.back, 303);

@@ -6,7 +6,7 @@ import secureSession from '@fastify/secure-session';
 import csrf from '@fastify/csrf-protection';
 import fastifyStatic from '@fastify/static';
 import { CODES } from '../../protocol/codes.ts';
-import { PasserelleError } from '../../protocol/errors.ts';
+import { isPasserelleError, PasserelleError } from '../../protocol/errors.ts';
 import { errorReply } from '../api/errors.ts';
 import type { Ledger, WebRole, WebUser } from '../ledger/ledger.ts';
 import { isPartnerWebRole } from '../ledger/accounts.ts';
@@ -108,6 +108,13 @@ export function registerWeb(app: FastifyInstance, deps: WebDeps): void {
       },
       flash(req, kind, text) {
         req.session.set('flash', { kind, text });
+      },
+      audit(userId, action, subject, details) {
+        deps.ledger.addAudit({ at: deps.now(), actor: `web:${userId}`, action, subject, details });
+      },
+      refused(req, e) {
+        if (!isPasserelleError(e)) throw e;
+        req.session.set('flash', { kind: 'error', text: CODES[e.code].fr });
       },
       login(req, u) {
         req.session.regenerate();

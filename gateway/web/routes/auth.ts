@@ -52,7 +52,7 @@ export function authRoutes(web: FastifyInstance, ctx: WebContext): void {
     if (counted.lockedUntil !== null && counted.lockedUntil > now() && !lockedByThis) return refuse('ACCOUNT_LOCKED');
     if (!(await verifyPassword(password, u.passwordHash))) {
       if (lockedByThis) {
-        ledger.addAudit({ at: now(), actor: `web:${u.id}`, action: 'web-user.locked', subject: u.email, details: { until: counted.lockedUntil, address: req.ip } });
+        ctx.audit(u.id, 'web-user.locked', u.email, { until: counted.lockedUntil, address: req.ip });
         return refuse('ACCOUNT_LOCKED');
       }
       return refuse('LOGIN_FAILED');
@@ -85,7 +85,7 @@ export function authRoutes(web: FastifyInstance, ctx: WebContext): void {
       if (after.lockedUntil !== null && after.lockedUntil > now()) {
         // Wrong current passwords count like wrong logins: the account locks and this session ends.
         ledger.endSessions(u.id);
-        ledger.addAudit({ at: now(), actor: `web:${u.id}`, action: 'web-user.locked', subject: u.email, details: { until: after.lockedUntil, address: req.ip } });
+        ctx.audit(u.id, 'web-user.locked', u.email, { until: after.lockedUntil, address: req.ip });
         return reply.redirect('/connexion', 303);
       }
       return again('Mot de passe actuel incorrect.', 401);
@@ -99,7 +99,7 @@ export function authRoutes(web: FastifyInstance, ctx: WebContext): void {
     }
     ledger.recordLoginSuccess(u.id);
     ledger.setWebPassword(u.id, hash);
-    ledger.addAudit({ at: now(), actor: `web:${u.id}`, action: 'web-user.password-changed', subject: u.email, details: null });
+    ctx.audit(u.id, 'web-user.password-changed', u.email, null);
     // The other sessions ended with the new password; this one goes on, renewed.
     ctx.login(req, ledger.webUser(u.id)!);
     ctx.flash(req, 'ok', 'Mot de passe changé. Vos autres sessions sont fermées.');
@@ -131,7 +131,7 @@ export function authRoutes(web: FastifyInstance, ctx: WebContext): void {
       return ctx.page(req, reply, 'invitation', { title: 'Choisir votre mot de passe', invitee: { name: u.name, email: u.email, role: u.role }, flash: { kind: 'error', text: CODES[e.code].fr } }, 422);
     }
     if (!ledger.acceptInvitation(u.id, invitationHash(secret), hash, now())) return ctx.page(req, reply, 'error', invitationGone, 410);
-    ledger.addAudit({ at: now(), actor: `web:${u.id}`, action: 'web-user.activated', subject: u.email, details: null });
+    ctx.audit(u.id, 'web-user.activated', u.email, null);
     ctx.login(req, ledger.webUser(u.id)!);
     ctx.flash(req, 'ok', 'Votre mot de passe est enregistré. Bienvenue !');
     return reply.redirect(homeOf(u), 303);

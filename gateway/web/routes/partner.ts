@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isBenefit } from '../../../protocol/benefits.ts';
+import { isTerminalId } from '../../../protocol/topics.ts';
 import { maskCardNumber } from '../../../protocol/card.ts';
 import { CODES, type Code } from '../../../protocol/codes.ts';
 import { isPasserelleError, PasserelleError } from '../../../protocol/errors.ts';
@@ -10,7 +11,7 @@ import { csvDocument, frenchEuros, statementCsv } from '../../reimbursement/stat
 import type { PartnerRecord, SaleFilter, SaleLine, SaleState } from '../../ledger/ledger.ts';
 import { counterBenefits, type CounterResult } from '../counter.ts';
 import { CONVENTION } from '../convention.ts';
-import { inviteForm, inviteUser, disableUser, renewLink } from '../users.ts';
+import { inviteUser, disableUser, renewLink, usersPage } from '../users.ts';
 import { roles, type WebContext } from '../context.ts';
 import { fleetState } from '../render.ts';
 
@@ -51,7 +52,7 @@ function saleFilter(partnerId: string, q: SalesQuery, limit: number): SaleFilter
     f.benefit = q.avantage;
   }
   if (q.terminal) {
-    if (!/^[A-Z0-9][A-Z0-9-]{2,31}$/.test(q.terminal)) throw bad('terminal');
+    if (!isTerminalId(q.terminal)) throw bad('terminal');
     f.terminalId = q.terminal;
   }
   if (q.etat) {
@@ -190,11 +191,10 @@ export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
     const { txnId } = req.params as Params & { txnId: string };
     try {
       const r = ledger.cancelSale(txnId, p.id, now());
-      ledger.addAudit({ at: now(), actor: `web:${ctx.user(req).id}`, action: 'sale.cancelled', subject: txnId, details: { partnerId: p.id } });
+      ctx.audit(ctx.user(req).id, 'sale.cancelled', txnId, { partnerId: p.id });
       ctx.flash(req, 'ok', `Vente annulée : ${r.unit === 'cent' ? formatEuros(r.amount) : `${r.amount} entrée(s)`} rendu(s) au jeune.`);
     } catch (e) {
-      if (!isPasserelleError(e)) throw e;
-      ctx.flash(req, 'error', CODES[e.code].fr);
+      ctx.refused(req, e);
     }
     // Back to the list as it was filtered: only a query string as this site writes it.
     const back = (req.body as { retour?: unknown } | undefined)?.retour;
@@ -259,7 +259,7 @@ export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
 
   web.get('/partenaire/:partnerId/utilisateurs', { config: roles('manager') }, async (req, reply) => {
     const p = partnerOf(req);
-    return ctx.page(req, reply, 'users', { title: 'Utilisateurs', here: 'users', ...inviteForm(ctx, p.id), action: `/partenaire/${p.id}/utilisateurs`, users: ledger.webUsers(p.id), me: ctx.user(req).id, now: now() });
+    return usersPage(ctx, req, reply, { partnerId: p.id, back: `/partenaire/${p.id}/utilisateurs` });
   });
 
   web.post('/partenaire/:partnerId/utilisateurs', { config: roles('manager') }, async (req, reply) => {

@@ -29,7 +29,6 @@ export function jobView(j: LoadJob) {
 }
 
 export function regionLoadRoutes(web: FastifyInstance, ctx: WebContext, jobs: LoadJobs): void {
-  const { ledger, now } = ctx.deps;
   const operator = roles('operator');
 
   web.get('/region/chargement', { config: operator }, async (req, reply) =>
@@ -67,7 +66,7 @@ export function regionLoadRoutes(web: FastifyInstance, ctx: WebContext, jobs: Lo
           by: me.id,
           maxBytes: ctx.deps.config.bulkLoadMaxBytes,
           createCampaigns,
-          onDone: (j) => ledger.addAudit({ at: now(), actor: `web:${me.id}`, action: 'cards.bulk-load', subject: j.id, details: { phase: j.phase, cards: j.result?.cards ?? 0, loads: j.result?.loads ?? 0, errors: j.errorCount } }),
+          onDone: (j) => ctx.audit(me.id, 'cards.bulk-load', j.id, { phase: j.phase, cards: j.result?.cards ?? 0, loads: j.result?.loads ?? 0, errors: j.errorCount }),
         });
         return reply.redirect(`/region/chargement/${id}`, 303);
       } catch (e) {

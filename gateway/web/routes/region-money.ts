@@ -60,7 +60,7 @@ export function regionMoneyRoutes(web: FastifyInstance, ctx: WebContext): void {
     } else {
       try {
         const run = runStatements(ledger, from, to, now());
-        ledger.addAudit({ at: now(), actor: `web:${ctx.user(req).id}`, action: 'statements.run', subject: `${from}..${to}`, details: { statements: run.statements.length, skipped: run.skipped.length } });
+        ctx.audit(ctx.user(req).id, 'statements.run', `${from}..${to}`, { statements: run.statements.length, skipped: run.skipped.length });
         const total = run.statements.reduce((t, s) => t + s.totalCents, 0);
         ctx.flash(req, 'ok', `${run.statements.length} relevé(s) établi(s) pour ${formatEuros(total)} ; ${run.skipped.length} partenaire(s) sans rien à relever ou déjà relevé(s) sur la période.`);
       } catch (e) {
@@ -83,7 +83,7 @@ export function regionMoneyRoutes(web: FastifyInstance, ctx: WebContext): void {
     } else {
       try {
         const { file, statements } = payStatements(ledger, ctx.deps.config.debtor, ids, date, now());
-        ledger.addAudit({ at: now(), actor: `web:${ctx.user(req).id}`, action: 'sepa.exported', subject: file.id, details: { statements: statements.length } });
+        ctx.audit(ctx.user(req).id, 'sepa.exported', file.id, { statements: statements.length });
         ctx.flash(req, 'ok', `Fichier de virement ${file.id} créé : ${statements.length} relevé(s), ${formatEuros(statements.reduce((t, s) => t + s.totalCents, 0))}. Téléchargez-le ci-dessous et remettez-le à la banque.`);
       } catch (e) {
         if (!isPasserelleError(e)) throw e;

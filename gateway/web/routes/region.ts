@@ -2,12 +2,12 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BENEFITS, isBenefit, PARTNER_TYPES, type Benefit } from '../../../protocol/benefits.ts';
 import { isValidCardNumber, maskCardNumber } from '../../../protocol/card.ts';
 import { CODES } from '../../../protocol/codes.ts';
-import { isPasserelleError, PasserelleError } from '../../../protocol/errors.ts';
+import { PasserelleError } from '../../../protocol/errors.ts';
 import { formatEuros } from '../../../protocol/money.ts';
 import { campaignAt } from '../../campaigns.ts';
 import type { CardRecord, OppositionReason } from '../../ledger/ledger.ts';
 import { CONVENTION } from '../convention.ts';
-import { inviteForm, inviteUser, disableUser, renewLink } from '../users.ts';
+import { inviteUser, disableUser, renewLink, usersPage } from '../users.ts';
 import { roles, type WebContext } from '../context.ts';
 import { fleetState } from '../render.ts';
 
@@ -101,13 +101,12 @@ export function regionRoutes(web: FastifyInstance, ctx: WebContext): void {
     if (replacement && !isValidCardNumber(replacement)) return (ctx.flash(req, 'error', CODES.CARD_NUMBER_INVALID.fr), reply.redirect(back, 303));
     try {
       const r = ledger.oppose({ cardNumber: card.number, reason, at: now(), ...(replacement ? { replacement: { number: replacement } } : {}) });
-      ledger.addAudit({ at: now(), actor: `web:${ctx.user(req).id}`, action: 'card.opposed', subject: maskCardNumber(card.number), details: { reason, replacement: r.replacement ? maskCardNumber(r.replacement) : null } });
+      ctx.audit(ctx.user(req).id, 'card.opposed', maskCardNumber(card.number), { reason, replacement: r.replacement ? maskCardNumber(r.replacement) : null });
       const fee = r.feeCents > 0 ? ` Frais de remplacement : ${formatEuros(r.feeCents)}${r.feeFrom ? ` pris sur ${BENEFITS[r.feeFrom.benefit].fr}` : ''}.` : '';
       ctx.flash(req, 'ok', `Carte mise en opposition.${r.replacement ? ` Nouvelle carte ${maskCardNumber(r.replacement)}.` : ''}${fee}`);
       if (r.replacement) return reply.redirect(`/region/cartes/${cardRefs.ref(r.replacement)}`, 303);
     } catch (e) {
-      if (!isPasserelleError(e)) throw e;
-      ctx.flash(req, 'error', CODES[e.code].fr);
+      ctx.refused(req, e);
     }
     return reply.redirect(back, 303);
   });
@@ -125,11 +124,10 @@ export function regionRoutes(web: FastifyInstance, ctx: WebContext): void {
     }
     try {
       ledger.suspend({ cardNumber: card.number, benefit, campaign, reason, at: now() });
-      ledger.addAudit({ at: now(), actor: `web:${ctx.user(req).id}`, action: 'card.suspended', subject: maskCardNumber(card.number), details: { benefit, campaign, reason } });
+      ctx.audit(ctx.user(req).id, 'card.suspended', maskCardNumber(card.number), { benefit, campaign, reason });
       ctx.flash(req, 'ok', benefit ? `Avantage « ${BENEFITS[benefit].fr} » suspendu pour ${campaign}.` : `Tous les avantages sont suspendus pour ${campaign}.`);
     } catch (e) {
-      if (!isPasserelleError(e)) throw e;
-      ctx.flash(req, 'error', CODES[e.code].fr);
+      ctx.refused(req, e);
     }
     return reply.redirect(back, 303);
   });
@@ -142,7 +140,7 @@ export function regionRoutes(web: FastifyInstance, ctx: WebContext): void {
     const campaign = typeof b.campagne === 'string' && ledger.campaigns().some((c) => c.id === b.campagne) ? b.campagne : undefined;
     if (!benefit || !campaign) throw new PasserelleError('DATA_INVALID', 'benefit and campaign');
     ledger.liftSuspension(card.number, benefit, campaign, now());
-    ledger.addAudit({ at: now(), actor: `web:${ctx.user(req).id}`, action: 'card.suspension-lifted', subject: maskCardNumber(card.number), details: { benefit, campaign } });
+    ctx.audit(ctx.user(req).id, 'card.suspension-lifted', maskCardNumber(card.number), { benefit, campaign });
     ctx.flash(req, 'ok', `Suspension levée : ${BENEFITS[benefit].fr}, ${campaign}.`);
     return reply.redirect(back, 303);
   });
@@ -150,7 +148,7 @@ export function regionRoutes(web: FastifyInstance, ctx: WebContext): void {
   web.post('/region/hors-ligne/:ref/deblocage', { config: operator }, async (req, reply) => {
     const card = cardOf(req);
     if (ledger.liftSoftBlock(card.number, now())) {
-      ledger.addAudit({ at: now(), actor: `web:${ctx.user(req).id}`, action: 'card.soft-block-lifted', subject: maskCardNumber(card.number), details: null });
+      ctx.audit(ctx.user(req).id, 'card.soft-block-lifted', maskCardNumber(card.number), null);
       ctx.flash(req, 'ok', `La carte ${maskCardNumber(card.number)} peut de nouveau servir hors ligne.`);
     } else {
       ctx.flash(req, 'error', 'Cette carte n’est pas bloquée hors ligne.');
@@ -161,7 +159,7 @@ export function regionRoutes(web: FastifyInstance, ctx: WebContext): void {
   web.post('/region/cartes/:ref/deblocage-code', { config: operator }, async (req, reply) => {
     const card = cardOf(req);
     ledger.unlockPin(card.number);
-    ledger.addAudit({ at: now(), actor: `web:${ctx.user(req).id}`, action: 'card.pin-unlocked', subject: maskCardNumber(card.number), details: null });
+    ctx.audit(ctx.user(req).id, 'card.pin-unlocked', maskCardNumber(card.number), null);
     ctx.flash(req, 'ok', 'Le code secret est débloqué.');
     return reply.redirect(`/region/cartes/${cardRefs.ref(card.number)}`, 303);
   });
@@ -184,11 +182,10 @@ export function regionRoutes(web: FastifyInstance, ctx: WebContext): void {
     try {
       if (typeof year !== 'string' || !/^[0-9]{4}-[0-9]{4}$/.test(year)) throw new PasserelleError('DATA_INVALID', 'school year');
       const r = ledger.recordProof(p.id, year, now());
-      ledger.addAudit({ at: now(), actor: `web:${ctx.user(req).id}`, action: 'partner.proof-recorded', subject: p.id, details: { year, released: r.released } });
+      ctx.audit(ctx.user(req).id, 'partner.proof-recorded', p.id, { year, released: r.released });
       ctx.flash(req, 'ok', `Preuve d'affichage ${year} enregistrée pour ${p.name} : ${r.released} relevé(s) libéré(s) pour paiement.`);
     } catch (e) {
-      if (!isPasserelleError(e)) throw e;
-      ctx.flash(req, 'error', CODES[e.code].fr);
+      ctx.refused(req, e);
     }
     return reply.redirect('/region/partenaires', 303);
   });
@@ -217,7 +214,7 @@ export function regionRoutes(web: FastifyInstance, ctx: WebContext): void {
   });
 
   web.get('/region/utilisateurs', { config: operator }, async (req, reply) =>
-    ctx.page(req, reply, 'users', { title: 'Utilisateurs', here: 'users', ...inviteForm(ctx, null), action: '/region/utilisateurs', users: ledger.webUsers(null), me: ctx.user(req).id, now: now() }),
+    usersPage(ctx, req, reply, { partnerId: null, back: '/region/utilisateurs' }),
   );
 
   web.post('/region/utilisateurs', { config: operator }, async (req, reply) => inviteUser(ctx, req, reply, { partnerId: null, allowed: ['operator', 'technician', 'manager'], back: '/region/utilisateurs' }));

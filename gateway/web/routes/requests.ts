@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { TERMINAL_ID_PATTERN } from '../../../protocol/topics.ts';
-import { CODES } from '../../../protocol/codes.ts';
-import { isPasserelleError, PasserelleError } from '../../../protocol/errors.ts';
+import { PasserelleError } from '../../../protocol/errors.ts';
 import { uuidv7 } from '../../../protocol/uuid7.ts';
 import { makeEnrolmentCode } from '../../enrolment.ts';
 import { isWebChannel } from '../../ledger/registry.ts';
@@ -41,7 +40,7 @@ export function requestRoutes(web: FastifyInstance, ctx: WebContext): void {
     } else {
       const id = `DT-${uuidv7()}`;
       ledger.addTerminalRequest({ id, partnerId, requestedBy: ctx.user(req).id, site, note, createdAt: now() });
-      ledger.addAudit({ at: now(), actor: `web:${ctx.user(req).id}`, action: 'terminal-request.created', subject: partnerId, details: { id, site } });
+      ctx.audit(ctx.user(req).id, 'terminal-request.created', partnerId, { id, site });
       ctx.flash(req, 'ok', 'Demande envoyée à la Région. Vous la suivez ici.');
     }
     return reply.redirect(`/partenaire/${partnerId}/terminaux`, 303);
@@ -85,7 +84,7 @@ export function requestRoutes(web: FastifyInstance, ctx: WebContext): void {
       const why = typeof b.raison === 'string' ? b.raison.trim().slice(0, 300) : '';
       if (why.length < 3) ctx.flash(req, 'error', 'Dites au partenaire pourquoi la demande est refusée.');
       else if (ledger.decideTerminalRequest(r.id, { status: 'refused', refusal: why }, me.id, now())) {
-        ledger.addAudit({ at: now(), actor: `web:${me.id}`, action: 'terminal-request.refused', subject: r.partnerId, details: { id: r.id, why } });
+        ctx.audit(me.id, 'terminal-request.refused', r.partnerId, { id: r.id, why });
         ctx.flash(req, 'ok', 'Demande refusée.');
       }
       return reply.redirect('/region/demandes', 303);
@@ -105,11 +104,10 @@ export function requestRoutes(web: FastifyInstance, ctx: WebContext): void {
         return code;
       });
     } catch (e) {
-      if (!isPasserelleError(e)) throw e;
-      ctx.flash(req, 'error', CODES[e.code].fr);
+      ctx.refused(req, e);
       return reply.redirect('/region/demandes', 303);
     }
-    ledger.addAudit({ at: now(), actor: `web:${me.id}`, action: 'terminal-request.approved', subject: r.partnerId, details: { id: r.id, terminalId, code: made.id } });
+    ctx.audit(me.id, 'terminal-request.approved', r.partnerId, { id: r.id, terminalId, code: made.id });
     // Shown once: the code is kept nowhere but as a hash.
     return ctx.page(req, reply, 'region/requests', page({ made: { terminalId, code: made.code, expiresAt: made.expiresAt, partnerName: ledger.partner(r.partnerId)?.name ?? r.partnerId } }), 201);
   });
@@ -118,7 +116,7 @@ export function requestRoutes(web: FastifyInstance, ctx: WebContext): void {
     const c = ledger.enrolmentCode((req.params as { codeId: string }).codeId);
     const me = ctx.user(req);
     if (c && ledger.revokeEnrolmentCode(c.id, now())) {
-      ledger.addAudit({ at: now(), actor: `web:${me.id}`, action: 'enrolment-code.revoked', subject: c.terminalId, details: { code: c.id } });
+      ctx.audit(me.id, 'enrolment-code.revoked', c.terminalId, { code: c.id });
       ctx.flash(req, 'ok', `Code d'installation de ${c.terminalId} annulé.`);
     } else {
       ctx.flash(req, 'error', 'Ce code est déjà utilisé ou annulé.');
