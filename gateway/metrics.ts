@@ -62,6 +62,15 @@ export class GatewayMetrics implements PipelineMetrics {
     });
     const self = this;
     const seen = new Map<string, number>();
+    /** A pipeline counter only grows: the exported counter is brought up to it at each scrape. */
+    const catchUp = (c: Counter, key: string, value: number, labels?: Record<string, string>) => {
+      const delta = value - (seen.get(key) ?? 0);
+      if (delta > 0) {
+        if (labels) c.inc(labels, delta);
+        else c.inc(delta);
+      }
+      seen.set(key, value);
+    };
     new Counter({
       name: 'passerelle_debits_total',
       help: 'Terminal records by outcome: approved, declined, repeat (a resent record given its first answer), rejected before any rule, rate_limited, txn_conflict, seq_conflict, void',
@@ -70,12 +79,7 @@ export class GatewayMetrics implements PipelineMetrics {
       collect() {
         const stats = self.#sources?.stats();
         if (!stats) return;
-        for (const [key, outcome] of Object.entries(OUTCOMES)) {
-          const now = stats[key as keyof typeof OUTCOMES];
-          const delta = now - (seen.get(key) ?? 0);
-          if (delta > 0) this.inc({ outcome }, delta);
-          seen.set(key, now);
-        }
+        for (const [key, outcome] of Object.entries(OUTCOMES)) catchUp(this, key, stats[key as keyof typeof OUTCOMES], { outcome });
       },
     });
     const counter = (name: string, help: string, read: (s: PipelineStats) => number) =>
@@ -85,10 +89,7 @@ export class GatewayMetrics implements PipelineMetrics {
         registers: [this.registry],
         collect() {
           const stats = self.#sources?.stats();
-          if (!stats) return;
-          const delta = read(stats) - (seen.get(name) ?? 0);
-          if (delta > 0) this.inc(delta);
-          seen.set(name, read(stats));
+          if (stats) catchUp(this, name, read(stats));
         },
       });
     counter('passerelle_offline_sales_total', 'Offline sales received (accepted by a terminal without the gateway, settled here)', (s) => s.offline);
