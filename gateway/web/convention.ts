@@ -7,5 +7,7 @@ import { readFileSync } from 'node:fs';
  */
 export const CONVENTION = (() => {
   const text = readFileSync(new URL('./documents/convention-2022-2027.txt', import.meta.url), 'utf8');
-  return { id: 'convention-2022-2027', text, sha256: createHash('sha256').update(text, 'utf8').digest('hex') } as const;
+  // Shown as paragraphs (the file's line breaks are only its width); the hash is of the file as it is.
+  const paragraphs = text.split(/\n\s*\n/).map((p) => p.split('\n').map((l) => l.trim()).filter(Boolean));
+  return { id: 'convention-2022-2027', text, paragraphs, sha256: createHash('sha256').update(text, 'utf8').digest('hex') } as const;
 })();
