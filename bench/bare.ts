@@ -53,7 +53,7 @@ export async function startBareGateway(o: { dir: string; cards: number; cents: n
   const journal = db.prepare('INSERT INTO journal (txn, card, amount, at) VALUES (?, ?, ?, ?)');
 
   const { host, connectTokenMaxAgeS: _age, publicUrl: _url, tls: _tls, port: _port, ...limits } = loadGatewayConfig(undefined, { log: { level: 'silent' } }).mqtt;
-  const broker: EmbeddedBroker = await startEmbeddedBroker({ host, port: 0, limits, log: silentLogger, authenticate: (id) => (o.terminals.has(id) ? 'ok' : 'not-authorized') });
+  const broker: EmbeddedBroker = await startEmbeddedBroker({ host, port: 0, limits, log: silentLogger, authenticate: async (id) => (o.terminals.has(id) ? 'ok' : 'not-authorized') });
   const verifier = new NodeVerifier();
   const stats = { answered: 0, batches: 0 };
   type Pending = { readonly terminalId: string; readonly body: Buffer };

@@ -46,23 +46,23 @@ export async function growLedger(dir: string, file: string, o: { cards: number; 
   await writeCardsCsv(csv, o.cards);
   const ledger = new SqliteLedger({ file });
   try {
-    ledger.addCampaign({ id: CAMPAIGN, windows: defaultWindows(CAMPAIGN) });
+    await ledger.addCampaign({ id: CAMPAIGN, windows: defaultWindows(CAMPAIGN) });
     await loadCardsFile(ledger, csv, { at: LOADED_AT });
-    ledger.atomically(() => {
-      ledger.addPartner({ id: PAST_PARTNER, name: 'Librairie des années passées', type: 'bookshop', conventionFrom: '2022-06-01', conventionTo: '2099-12-31' });
-      for (let i = 0; i < PAST_TERMINALS; i++) ledger.addTerminal({ id: pastTerminal(i), partnerId: PAST_PARTNER, publicKey: randomBytes(32) });
+    await ledger.atomically(async () => {
+      await ledger.addPartner({ id: PAST_PARTNER, name: 'Librairie des années passées', type: 'bookshop', conventionFrom: '2022-06-01', conventionTo: '2099-12-31' });
+      for (let i = 0; i < PAST_TERMINALS; i++) await ledger.addTerminal({ id: pastTerminal(i), partnerId: PAST_PARTNER, publicKey: randomBytes(32) });
     });
   } finally {
-    ledger.close();
+    await ledger.close();
     rmSync(csv, { force: true });
   }
   const sample = writePastSales(file, o.pastDebits, o.sampleSize);
   const check = new SqliteLedger({ file });
   let transfers: number;
   try {
-    transfers = check.counts().transfers;
+    transfers = (await check.counts()).transfers;
   } finally {
-    check.close();
+    await check.close();
   }
   return { cards: o.cards, sample, transfers, bytes: statSync(file).size, seconds: (performance.now() - started) / 1000 };
 }

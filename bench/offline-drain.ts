@@ -126,18 +126,18 @@ export async function waitFor(what: string, ok: () => boolean, timeoutMs: number
  * A bookshop, its terminal, and `cards` cards with `cents` of leisure books each (plus one more, the
  * warm card, for an online sale). Shared by the benchmarks that run one terminal against a real gateway.
  */
-export function seedBookshop(g: Gateway, terminalSeed: Uint8Array, o: { terminalId: string; cards: number; cents: number }): { cards: string[]; warmCard: string } {
+export async function seedBookshop(g: Gateway, terminalSeed: Uint8Array, o: { terminalId: string; cards: number; cents: number }): Promise<{ cards: string[]; warmCard: string }> {
   const l = g.ledger;
   const campaign = demoCampaign(Date.now());
   const cards: string[] = [];
   const number = (i: number) => cardNumberFrom(`7${String(i).padStart(14, '0')}`);
-  l.atomically(() => {
-    l.addCampaign(campaign);
-    l.addPartner({ id: 'P-BENCH', name: 'Librairie du banc d’essai', type: 'bookshop', conventionFrom: '2022-06-01', conventionTo: '2099-12-31' });
-    l.addTerminal({ id: o.terminalId, partnerId: 'P-BENCH', publicKey: publicKeyFromSeed(terminalSeed) });
+  await l.atomically(async () => {
+    await l.addCampaign(campaign);
+    await l.addPartner({ id: 'P-BENCH', name: 'Librairie du banc d’essai', type: 'bookshop', conventionFrom: '2022-06-01', conventionTo: '2099-12-31' });
+    await l.addTerminal({ id: o.terminalId, partnerId: 'P-BENCH', publicKey: publicKeyFromSeed(terminalSeed) });
     for (let i = 0; i <= o.cards; i++) {
-      l.issueCard({ number: number(i), holder: `Bench ${i}`, pinHash: null });
-      l.load({ cardNumber: number(i), benefit: 'LEISURE_BOOKS', campaign: campaign.id, amount: o.cents, at: Date.now() });
+      await l.issueCard({ number: number(i), holder: `Bench ${i}`, pinHash: null });
+      await l.load({ cardNumber: number(i), benefit: 'LEISURE_BOOKS', campaign: campaign.id, amount: o.cents, at: Date.now() });
       if (i < o.cards) cards.push(number(i));
     }
   });
@@ -172,7 +172,7 @@ async function drainOnce(sales: number, crypto: 'tweetnacl' | 'node', window: nu
   const errors: string[] = [];
   const restore: (() => void)[] = [];
   try {
-    const { cards, warmCard } = seedBookshop(gateway, terminalSeed, { terminalId: TERMINAL_ID, cards: CARDS, cents: 3500 });
+    const { cards, warmCard } = await seedBookshop(gateway, terminalSeed, { terminalId: TERMINAL_ID, cards: CARDS, cents: 3500 });
     sim = SimTerminal.start({
       terminalId: TERMINAL_ID,
       seed: terminalSeed,
@@ -282,7 +282,7 @@ async function drainOnce(sales: number, crypto: 'tweetnacl' | 'node', window: nu
 
     // The ledger holds exactly these sales, offline and approved, once each, with an unbroken chain.
     for (const id of txnIds) {
-      const r = gateway.ledger.request(id);
+      const r = await gateway.ledger.request(id);
       if (!r) errors.push(`${id} not in the ledger`);
       else if (r.mode !== 'offline' || r.status !== 'approved') errors.push(`${id}: ${r.mode} ${r.status} ${r.code ?? ''}`);
     }
@@ -290,13 +290,13 @@ async function drainOnce(sales: number, crypto: 'tweetnacl' | 'node', window: nu
       const e = outbox.entry(id);
       if (e?.kind !== 'sale' || e.state !== 'replied' || e.status !== 'approved') errors.push(`${id}: terminal holds ${e?.state} ${e?.kind === 'sale' ? e.status : e?.kind}`);
     }
-    const sync = gateway.ledger.terminalSync(TERMINAL_ID);
+    const sync = await gateway.ledger.terminalSync(TERMINAL_ID);
     if (sync.maxSeq !== sales + 1 || sync.nextSeq !== sales + 2 || sync.missing.length > 0 || sync.chainBreaks > 0) {
       errors.push(`terminal sync: ${JSON.stringify(sync)}`);
     }
-    const offlineRequests = gateway.ledger.counts().requests - 1;
+    const offlineRequests = (await gateway.ledger.counts()).requests - 1;
     if (offlineRequests !== sales) errors.push(`ledger holds ${offlineRequests} requests besides the online one, expected ${sales}`);
-    errors.push(...gateway.ledger.audit().map((a) => `audit: ${a}`));
+    errors.push(...(await gateway.ledger.audit()).map((a) => `audit: ${a}`));
     return { sales, queueS, drainS, queueCpuUsPerSale: queueCpuUs / sales, drainCpuUsPerSale: usOf(cpu) / sales, firstSettleMs: firstSettle - drainStart, errors, profile: { ...profile, 'last settle to empty check (ms)': drainEnd - lastSettle } };
   } finally {
     for (const r of restore.splice(0)) r();

@@ -126,17 +126,17 @@ async function bulkLoadBench(cards: number): Promise<void> {
     const { bytes } = await writeCardsCsv(file, cards);
     const ledger = new SqliteLedger({ file: join(dir, 'ledger.sqlite') });
     try {
-      ledger.addCampaign({ id: CSV_CAMPAIGN, windows: defaultWindows(CSV_CAMPAIGN) });
+      await ledger.addCampaign({ id: CSV_CAMPAIGN, windows: defaultWindows(CSV_CAMPAIGN) });
       progress('bulk load');
       const started = performance.now();
       const r = await loadCardsFile(ledger, file, { at: Date.parse('2022-09-01T08:00:00+02:00') });
       const seconds = (performance.now() - started) / 1000;
-      const audit = ledger.audit();
+      const audit = await ledger.audit();
       console.log(`bulk-load benchmark: ${r.cards} cards, ${r.loads} benefits, ${(bytes / 1e6).toFixed(1)} MB of CSV`);
       console.log(`  ${seconds.toFixed(1)} s in all: read and checked in ${(r.readMs / 1000).toFixed(1)} s, loaded in ${(r.loadMs / 1000).toFixed(1)} s; invariants ${audit.length === 0 ? 'hold' : 'BROKEN'}`);
       console.log(JSON.stringify({ scenario: 'bulk-load', cards: r.cards, loads: r.loads, seconds: round(seconds), errors: audit.length }));
     } finally {
-      ledger.close();
+      await ledger.close();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -156,7 +156,7 @@ async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
   const built = await growLedger(dir.path, join(grownDir, 'ledger.sqlite'), { ...phases.grown, sampleSize: phases.cards });
   const gateway = await startGateway(benchGatewayConfig(join(dir.path, 'gateway')), { log: silentLogger });
   progress(`seeding ${phases.cards} cards and ${TERMINALS} terminals`);
-  const setup = seed(gateway, phases.cards);
+  const setup = await seed(gateway, phases.cards);
   const bare = await startBareGateway({
     dir: dir.path,
     cards: phases.cards,
@@ -189,14 +189,14 @@ async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
     const bareOpen = (await ask(bareGen, { kind: 'open', ratePerS: offered, ...phases.open }, 'open')) as OpenResult;
     progress('auditing the ledgers');
     // The audit does not look at the terminals' hash chains: every bench terminal's must be whole.
-    const audit = gateway.ledger.audit();
+    const audit = await gateway.ledger.audit();
     for (const { id } of setup.terminals) {
-      const sync = gateway.ledger.terminalSync(id);
+      const sync = await gateway.ledger.terminalSync(id);
       if (sync.chainBreaks > 0 || sync.missing.length > 0) audit.push(`${id}: ${sync.chainBreaks} chain break(s), missing ${sync.missing.join(', ') || 'none'}`);
     }
     audit.push(...bare.audit());
     const ratio = closed.perS / limit.perS;
-    summary(phases, { runs, closed, bareRuns, limit, ratio }, open, bareOpen, offered, afterClosed, gateway, audit);
+    await summary(phases, { runs, closed, bareRuns, limit, ratio }, open, bareOpen, offered, afterClosed, gateway, audit);
     const grown = await grownRuns(phases, grownDir, built, ours);
     const errors = [...runs, ...bareRuns, ...grown.runs, ...grown.smallRuns].reduce((n, r) => n + r.result.errors, 0) + open.errors + bareOpen.errors + audit.length + grown.audit.length;
     const result = {
@@ -272,7 +272,7 @@ async function grownRuns(phases: Phases, dataDir: string, built: GrownLedger, sm
   const gateway = await startGateway(benchGatewayConfig(dataDir), { log: silentLogger });
   const child = forkLoadgen();
   try {
-    await ask(child, { kind: 'setup', setup: seed(gateway, phases.cards, built.sample) }, 'ready');
+    await ask(child, { kind: 'setup', setup: await seed(gateway, phases.cards, built.sample) }, 'ready');
     const runs: ClosedRun[] = [];
     const smallRuns: ClosedRun[] = [];
     for (let i = 0; i < phases.closedRuns; i++) {
@@ -280,7 +280,7 @@ async function grownRuns(phases: Phases, dataDir: string, built: GrownLedger, sm
       smallRuns.push(await closedRun(small, phases));
       runs.push(await closedRun(child, phases));
     }
-    const audit = gateway.ledger.audit().map((a) => `grown ledger: ${a}`);
+    const audit = (await gateway.ledger.audit()).map((a) => `grown ledger: ${a}`);
     const run = median(runs, (r) => r.perS);
     const smallRun = median(smallRuns, (r) => r.perS);
     console.log(
@@ -319,27 +319,27 @@ async function closedRun(child: ChildProcess, phases: Phases): Promise<ClosedRun
  * One bookshop, 100 terminals, and cards holding 35 € of leisure books: enough for every debit of a run to
  * pass. On a grown ledger the cards are `existing` youths', loaded with this year's benefit.
  */
-function seed(gateway: Gateway, cardCount: number, existing?: readonly string[]): LoadgenSetup {
+async function seed(gateway: Gateway, cardCount: number, existing?: readonly string[]): Promise<LoadgenSetup> {
   const l = gateway.ledger;
   const terminals: { id: string; seed: string }[] = [];
   const cards: string[] = [];
   const campaign = demoCampaign(Date.now());
-  l.atomically(() => {
-    l.addCampaign(campaign);
-    l.addPartner({ id: 'P-BENCH', name: 'Librairie du banc d’essai', type: 'bookshop', conventionFrom: '2022-06-01', conventionTo: '2099-12-31' });
+  await l.atomically(async () => {
+    await l.addCampaign(campaign);
+    await l.addPartner({ id: 'P-BENCH', name: 'Librairie du banc d’essai', type: 'bookshop', conventionFrom: '2022-06-01', conventionTo: '2099-12-31' });
     for (let i = 0; i < TERMINALS; i++) {
       const seedBytes = randomBytes(32);
       const id = `T-BENCH-${String(i).padStart(3, '0')}`;
-      l.addTerminal({ id, partnerId: 'P-BENCH', publicKey: publicKeyFromSeed(seedBytes) });
+      await l.addTerminal({ id, partnerId: 'P-BENCH', publicKey: publicKeyFromSeed(seedBytes) });
       terminals.push({ id, seed: b64url(seedBytes) });
     }
     for (let i = 0; i < cardCount; i++) {
       // On a grown ledger, youths already there (their dossiers and wallets spread over the file); else new ones.
       const number = existing?.[i] ?? cardNumberFrom(`9${String(i).padStart(14, '0')}`);
-      if (!existing) l.issueCard({ number, holder: `Bench ${i}`, pinHash: null });
-      l.load({ cardNumber: number, benefit: 'LEISURE_BOOKS', campaign: campaign.id, amount: CARD_CENTS, at: Date.now() });
+      if (!existing) await l.issueCard({ number, holder: `Bench ${i}`, pinHash: null });
+      await l.load({ cardNumber: number, benefit: 'LEISURE_BOOKS', campaign: campaign.id, amount: CARD_CENTS, at: Date.now() });
       // Personalised: the chip's key recorded, so the gateway can check the card's signature of each sale.
-      l.setCardKey(number, benchChip(number).publicKey, '2099-12-31', Date.now());
+      await l.setCardKey(number, benchChip(number).publicKey, '2099-12-31', Date.now());
       cards.push(number);
     }
   });
@@ -374,7 +374,7 @@ interface Closed {
   readonly ratio: number;
 }
 
-function summary(p: Phases, c: Closed, o: OpenResult, bo: OpenResult, offered: number, afterClosed: Gateway['pipeline']['stats'], g: Gateway, audit: string[]): void {
+async function summary(p: Phases, c: Closed, o: OpenResult, bo: OpenResult, offered: number, afterClosed: Gateway['pipeline']['stats'], g: Gateway, audit: string[]): Promise<void> {
   const s = g.pipeline.stats;
   const batch = (debits: number, batches: number) => (batches ? (debits / batches).toFixed(1) : '0');
   const cpu = (r: ClosedRun) => `gateway ${r.gatewayCpuUsPerDebit.toFixed(0)} µs, terminals ${r.terminalsCpuUsPerDebit.toFixed(0)} µs`;
@@ -389,7 +389,7 @@ function summary(p: Phases, c: Closed, o: OpenResult, bo: OpenResult, offered: n
     `    p50 ${round(o.p50Ms)} ms, p99 ${round(o.p99Ms)} ms, p99.9 ${round(o.p999Ms)} ms, max ${round(o.maxMs)} ms; ${o.measured} measured; mean batch ${batch(s.approved + s.declined - afterClosed.approved - afterClosed.declined, s.batches - afterClosed.batches)}; errors ${o.errors}`,
   );
   console.log(`    bare pipeline at the same rate: p50 ${round(bo.p50Ms)} ms, p99 ${round(bo.p99Ms)} ms, p99.9 ${round(bo.p999Ms)} ms, max ${round(bo.maxMs)} ms; ${bo.measured} measured; errors ${bo.errors}`);
-  console.log(`  ledger: ${g.ledger.counts().transfers} transfers, invariants ${audit.length === 0 ? 'hold' : `BROKEN: ${audit.join('; ')}`}; gateway busy answers ${s.rejected}`);
+  console.log(`  ledger: ${(await g.ledger.counts()).transfers} transfers, invariants ${audit.length === 0 ? 'hold' : `BROKEN: ${audit.join('; ')}`}; gateway busy answers ${s.rejected}`);
 }
 
 function round(ms: number): number {

@@ -41,7 +41,7 @@ export async function tapToApprovalBench(o: { quick?: boolean }): Promise<void> 
   let sim: SimTerminal | undefined;
   const restore: (() => void)[] = [];
   try {
-    const { cards } = seedBookshop(gateway, terminalSeed, { terminalId: TERMINAL_ID, cards: CARDS, cents: 3500 });
+    const { cards } = await seedBookshop(gateway, terminalSeed, { terminalId: TERMINAL_ID, cards: CARDS, cents: 3500 });
     sim = SimTerminal.start({
       terminalId: TERMINAL_ID,
       seed: terminalSeed,
@@ -87,7 +87,7 @@ export async function tapToApprovalBench(o: { quick?: boolean }): Promise<void> 
       if (i >= WARMUP) times.push(ms);
     }
     const cpu = process.cpuUsage(cpuFrom);
-    errors.push(...gateway.ledger.audit().map((a) => `audit: ${a}`));
+    errors.push(...(await gateway.ledger.audit()).map((a) => `audit: ${a}`));
     // Terminal, broker and gateway share this process: their CPU per sale is one figure.
     report(sales, times, parts, errors, (cpu.user + cpu.system) / sales);
   } finally {

@@ -36,7 +36,7 @@ export async function tillToResultBench(o: { quick?: boolean }): Promise<void> {
   let sim: SimService | undefined;
   let till: SimTill | undefined;
   try {
-    const { cards } = seedBookshop(gateway, seed, { terminalId: TERMINAL_ID, cards: CARDS, cents: 3500 });
+    const { cards } = await seedBookshop(gateway, seed, { terminalId: TERMINAL_ID, cards: CARDS, cents: 3500 });
     const configFile = writeSimTerminalConfig({
       dir: dir.path,
       name: 'terminal',
@@ -76,7 +76,7 @@ export async function tillToResultBench(o: { quick?: boolean }): Promise<void> {
       if (i === WARMUP - 1) cpuFrom = process.cpuUsage();
     }
     const cpu = process.cpuUsage(cpuFrom);
-    errors.push(...gateway.ledger.audit().map((a) => `audit: ${a}`));
+    errors.push(...(await gateway.ledger.audit()).map((a) => `audit: ${a}`));
     report(sales, viaTill, direct, errors, (cpu.user + cpu.system) / (2 * sales));
   } finally {
     till?.close();

@@ -66,7 +66,7 @@ export async function runDemo(o: { keep?: boolean }): Promise<void> {
       terminals.set(s.terminal, t);
       if (!(await play(i + 1, s, t, gateway))) failures++;
     }
-    const problems = gateway.ledger.audit();
+    const problems = await gateway.ledger.audit();
     if (problems.length > 0) {
       failures++;
       console.log(`✗ registre : ${problems.join('; ')}`);
@@ -124,7 +124,7 @@ async function play(n: number, s: Scenario, t: SimTerminal, gateway: Gateway): P
     if (settled?.status !== 'approved' || settled.taken !== s.expect.taken) problems.push(`règlement ${settled?.status ?? 'absent'} ${settled?.taken ?? ''}`);
   }
   if (s.loseFirstReply && 'txnId' in outcome) {
-    const moves = gateway.ledger.transfersForTxn(outcome.txnId).length;
+    const moves = (await gateway.ledger.transfersForTxn(outcome.txnId)).length;
     const repeated = gateway.pipeline.stats.repeats - repeatsBefore;
     console.log(`   réponse perdue ${t.link.dropped.length} fois ; renvoi de la même requête ; réponse d’origine reçue ; débits enregistrés : ${moves}`);
     if (moves !== 1) problems.push(`${moves} transferts au lieu d’un`);

@@ -17,11 +17,11 @@ export function openConfiguredLedger(o: LedgerFileOptions): { ledger: SqliteLedg
 }
 
 /** Run an operator command on the configured ledger file, closing it however the command ends. */
-export function withConfiguredLedger<T>(o: LedgerFileOptions, fn: (ledger: SqliteLedger) => T): T {
+export async function withConfiguredLedger<T>(o: LedgerFileOptions, fn: (ledger: SqliteLedger) => T): Promise<T> {
   const { ledger } = openConfiguredLedger(o);
   try {
-    return fn(ledger);
+    return await fn(ledger);
   } finally {
-    ledger.close();
+    await ledger.close();
   }
 }

@@ -53,7 +53,7 @@ export async function cardsLoadCommand(file: string, o: CardsLoadOptions): Promi
     }
     throw e;
   } finally {
-    ledger.close();
+    await ledger.close();
   }
 }
 
@@ -64,10 +64,10 @@ export interface TokenCreateOptions extends LedgerFileOptions {
 }
 
 /** `passerelle token create`: an HTTP API token, printed once; only its hash is kept. */
-export function tokenCreateCommand(o: TokenCreateOptions): void {
+export async function tokenCreateCommand(o: TokenCreateOptions): Promise<void> {
   if (!isApiRole(o.role)) throw new Error(`--role must be operator, technician or partner, not ${o.role}`);
   const role = o.role;
-  const token = withConfiguredLedger(o, (ledger) => createApiToken(ledger, { name: o.name, role, actor: 'cli', ...(o.partner ? { partnerId: o.partner } : {}) }, Date.now()));
+  const token = await withConfiguredLedger(o, async (ledger) => await createApiToken(ledger, { name: o.name, role, actor: 'cli', ...(o.partner ? { partnerId: o.partner } : {}) }, Date.now()));
   process.stdout.write(`${token}\n`);
   process.stderr.write(`${o.role} token "${o.name}" (id ${tokenId(token)}) created; it is shown only now: keep it secret.\n`);
 }
@@ -77,15 +77,15 @@ function isApiRole(role: string): role is ApiRole {
 }
 
 /** `passerelle token list`: tokens in force, by id (never the tokens themselves). */
-export function tokenListCommand(o: LedgerFileOptions): void {
-  for (const t of withConfiguredLedger(o, (ledger) => ledger.apiTokens())) {
+export async function tokenListCommand(o: LedgerFileOptions): Promise<void> {
+  for (const t of await withConfiguredLedger(o, async (ledger) => await ledger.apiTokens())) {
     process.stdout.write(`${t.id}  ${t.role.padEnd(10)} ${(t.partnerId ?? '-').padEnd(14)} ${new Date(t.createdAt).toISOString()}  ${t.name}\n`);
   }
 }
 
 /** `passerelle token revoke ID`: refused from the next request on (a running gateway reads the same file). */
-export function tokenRevokeCommand(id: string, o: LedgerFileOptions): void {
-  if (!withConfiguredLedger(o, (ledger) => revokeApiToken(ledger, id, Date.now(), 'cli'))) {
+export async function tokenRevokeCommand(id: string, o: LedgerFileOptions): Promise<void> {
+  if (!await withConfiguredLedger(o, async (ledger) => await revokeApiToken(ledger, id, Date.now(), 'cli'))) {
     throw new PasserelleError('NOT_FOUND', `no token ${id} in force (see passerelle token list)`);
   }
   process.stderr.write(`token ${id} revoked\n`);
@@ -105,14 +105,14 @@ export interface WebInviteOptions extends LedgerFileOptions {
  * `passerelle web invite`: a web account with a single-use invitation link, printed once (the first
  * Region operator is made this way; then operators and managers invite from the pages).
  */
-export function webInviteCommand(o: WebInviteOptions): void {
+export async function webInviteCommand(o: WebInviteOptions): Promise<void> {
   const roles: readonly WebRole[] = ['operator', 'technician', 'manager', 'cashier', 'accountant'];
   if (!(roles as readonly string[]).includes(o.role)) throw new Error(`--role must be one of ${roles.join(', ')}, not ${o.role}`);
   const days = o.days === undefined ? 7 : Number(o.days);
   if (!Number.isInteger(days) || days < 1 || days > 30) throw new Error(`--days must be 1 to 30, not ${o.days}`);
   const base = (o.url ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
   if (!/^https?:\/\/[^/\s]+$/.test(base)) throw new Error(`--url must be the web space's origin, e.g. https://pass.example.fr, not ${o.url}`);
-  const secret = withConfiguredLedger(o, (ledger) => createInvitation(ledger, { email: o.email, name: o.name, role: o.role as WebRole, partnerId: o.partner ?? null, invitedBy: 'cli', ttlMs: days * 86_400_000 }, Date.now()));
+  const secret = await withConfiguredLedger(o, async (ledger) => await createInvitation(ledger, { email: o.email, name: o.name, role: o.role as WebRole, partnerId: o.partner ?? null, invitedBy: 'cli', ttlMs: days * 86_400_000 }, Date.now()));
   process.stdout.write(`${base}/invitation/${secret}\n`);
   process.stderr.write(`${o.role} ${o.email} invited: send this link to them (valid ${days} days, once); it is shown only now.\n`);
 }
@@ -127,18 +127,18 @@ export interface WebLinkOptions extends LedgerFileOptions {
  * `passerelle web link`: a new single-use link for an existing account (a partner's manager or an
  * operator who lost their password); its password stays valid until the link is used. Audited.
  */
-export function webLinkCommand(o: WebLinkOptions): void {
+export async function webLinkCommand(o: WebLinkOptions): Promise<void> {
   const days = o.days === undefined ? 7 : Number(o.days);
   if (!Number.isInteger(days) || days < 1 || days > 30) throw new Error(`--days must be 1 to 30, not ${o.days}`);
   const base = (o.url ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
   if (!/^https?:\/\/[^/\s]+$/.test(base)) throw new Error(`--url must be the web space's origin, e.g. https://pass.example.fr, not ${o.url}`);
-  const secret = withConfiguredLedger(o, (ledger) => {
-    const u = ledger.webUserByEmail(o.email);
+  const secret = await withConfiguredLedger(o, async (ledger) => {
+    const u = await ledger.webUserByEmail(o.email);
     if (!u || u.disabledAt !== null) throw new PasserelleError('NOT_FOUND', `no enabled web account ${o.email}`);
     const inv = newInvitation();
     const at = Date.now();
-    ledger.renewInvitation(u.id, inv.hash, at + days * 86_400_000);
-    ledger.addAudit({ at, actor: 'cli', action: 'web-user.link-renewed', subject: u.email, details: null });
+    await ledger.renewInvitation(u.id, inv.hash, at + days * 86_400_000);
+    await ledger.addAudit({ at, actor: 'cli', action: 'web-user.link-renewed', subject: u.email, details: null });
     return inv.secret;
   });
   process.stdout.write(`${base}/invitation/${secret}\n`);

@@ -52,7 +52,7 @@ async function frozenReader(port: number, terminalId: string): Promise<void> {
  * gateway's subscription counting what reaches it on `probe/#`.
  */
 async function brokerWithSlotsHeld(terminalId: string): Promise<{ b: EmbeddedBroker; received: () => number }> {
-  const b = await startEmbeddedBroker({ host: '127.0.0.1', port: 0, authenticate: () => 'ok', limits: LIMITS, log: silentLogger });
+  const b = await startEmbeddedBroker({ host: '127.0.0.1', port: 0, authenticate: async () => 'ok', limits: LIMITS, log: silentLogger });
   broker = b;
   let received = 0;
   await b.link.subscribe('probe/#', () => received++);

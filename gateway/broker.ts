@@ -64,7 +64,7 @@ export interface BrokerOptions {
   readonly host: string;
   readonly port: number;
   /** Decide whether `clientId` may connect with these credentials (a terminal id and its connect token). */
-  readonly authenticate: (clientId: string, username: string | undefined, password: Buffer | undefined) => ConnectVerdict;
+  readonly authenticate: (clientId: string, username: string | undefined, password: Buffer | undefined) => Promise<ConnectVerdict>;
   readonly limits: BrokerLimits;
   /** MQTT over TLS with this certificate and key (gateway/tls.ts); plain TCP when absent. */
   readonly tls?: { readonly certPem: string; readonly keyPem: string };
@@ -93,9 +93,12 @@ export function maySubscribe(clientId: string, filter: string): boolean {
  */
 export type ConnectVerdict = 'ok' | 'bad-credentials' | 'not-authorized';
 
-function authError(verdict: Exclude<ConnectVerdict, 'ok'>): AuthenticateError {
-  const e = new Error(verdict === 'not-authorized' ? 'terminal not registered or deactivated' : 'bad terminal credentials') as AuthenticateError;
-  e.returnCode = verdict === 'not-authorized' ? 5 : 4; // NOT_AUTHORIZED : BAD_USERNAME_OR_PASSWORD
+/** 'server-unavailable': the terminal could not be checked (the ledger fails); CONNACK 3, it retries. */
+function authError(verdict: Exclude<ConnectVerdict, 'ok'> | 'server-unavailable'): AuthenticateError {
+  const [message, code] =
+    verdict === 'not-authorized' ? ['terminal not registered or deactivated', 5] : verdict === 'server-unavailable' ? ['terminal could not be checked now', 3] : ['bad terminal credentials', 4];
+  const e = new Error(message) as AuthenticateError;
+  e.returnCode = code; // NOT_AUTHORIZED, SERVER_UNAVAILABLE or BAD_USERNAME_OR_PASSWORD
   return e;
 }
 
@@ -112,7 +115,14 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     // drains; past this it is cut, so a frozen or hostile reader cannot stall delivery to the others.
     drainTimeout: limits.drainTimeoutS * 1000,
     authenticate: (client: Client, username, password, done) => {
-      const verdict = opts.authenticate(client.id, username, password);
+      opts.authenticate(client.id, username, password).then(
+        (verdict) => settle(verdict),
+        (err: unknown) => {
+          log.error({ err, clientId: client.id }, 'terminal could not be checked (ledger unavailable)');
+          done(authError('server-unavailable'), false);
+        },
+      );
+      const settle = (verdict: ConnectVerdict) => {
       const conn = client.conn instanceof GuardedSocket ? client.conn : undefined;
       if (verdict === 'ok') {
         if (conn) doors.authenticated(conn);
@@ -122,6 +132,7 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
       log.warn({ clientId: client.id, address: conn?.remoteAddress, verdict }, 'terminal refused by the broker');
       if (conn) doors.failed(conn.remoteAddress);
       done(authError(verdict), false);
+      };
     },
     authorizePublish: (client: Client | null, packet: PublishPacket, done) => {
       // MQTT 3.1.1 has no negative PUBACK: a terminal publishing where it may not is disconnected.

@@ -5,8 +5,8 @@ import { SqliteLedger } from './ledger/sqlite.ts';
 
 const NOW = Date.parse('2026-12-04T10:00:00+01:00');
 const ledgers: SqliteLedger[] = [];
-afterEach(() => {
-  for (const l of ledgers.splice(0)) l.close();
+afterEach(async () => {
+  for (const l of ledgers.splice(0)) await l.close();
 });
 
 function contacts(maxAgeMs = 900_000) {
@@ -16,26 +16,26 @@ function contacts(maxAgeMs = 900_000) {
 }
 
 describe('terminal contacts', () => {
-  it('admits a token once: an equal or earlier time is a replay, a time too far from the clock is stale', () => {
+  it('admits a token once: an equal or earlier time is a replay, a time too far from the clock is stale', async () => {
     const { c } = contacts();
-    expect(c.admit('T-1', { ms: NOW, head: 3 }, NOW)).toBe('ok');
-    expect(c.admit('T-1', { ms: NOW, head: 3 }, NOW + 1)).toBe('replayed');
-    expect(c.admit('T-1', { ms: NOW - 1, head: 3 }, NOW + 1)).toBe('replayed');
-    expect(c.admit('T-1', { ms: NOW + 1, head: 3 }, NOW + 2)).toBe('ok');
-    expect(c.admit('T-2', { ms: NOW - 900_001, head: 0 }, NOW)).toBe('stale');
-    expect(c.admit('T-2', { ms: NOW + 900_001, head: 0 }, NOW)).toBe('stale');
+    expect(await c.admit('T-1', { ms: NOW, head: 3 }, NOW)).toBe('ok');
+    expect(await c.admit('T-1', { ms: NOW, head: 3 }, NOW + 1)).toBe('replayed');
+    expect(await c.admit('T-1', { ms: NOW - 1, head: 3 }, NOW + 1)).toBe('replayed');
+    expect(await c.admit('T-1', { ms: NOW + 1, head: 3 }, NOW + 2)).toBe('ok');
+    expect(await c.admit('T-2', { ms: NOW - 900_001, head: 0 }, NOW)).toBe('stale');
+    expect(await c.admit('T-2', { ms: NOW + 900_001, head: 0 }, NOW)).toBe('stale');
     // Another terminal's tokens are its own.
-    expect(c.admit('T-2', { ms: NOW, head: 0 }, NOW)).toBe('ok');
+    expect(await c.admit('T-2', { ms: NOW, head: 0 }, NOW)).toBe('ok');
   });
 
-  it('writes contacts in batches, and a new process knows the last token time from the ledger', () => {
+  it('writes contacts in batches, and a new process knows the last token time from the ledger', async () => {
     const { ledger, c } = contacts();
-    c.admit('T-1', { ms: NOW, head: 4 }, NOW + 10);
-    expect(ledger.lastConnectTokenMs('T-1')).toBe(0);
-    c.flush();
-    expect(ledger.lastConnectTokenMs('T-1')).toBe(NOW);
-    expect(ledger.contactBounds('T-1', 5)).toEqual({ after: NOW + 10, before: null });
+    await c.admit('T-1', { ms: NOW, head: 4 }, NOW + 10);
+    expect(await ledger.lastConnectTokenMs('T-1')).toBe(0);
+    await c.flush();
+    expect(await ledger.lastConnectTokenMs('T-1')).toBe(NOW);
+    expect(await ledger.contactBounds('T-1', 5)).toEqual({ after: NOW + 10, before: null });
     const restarted = new TerminalContacts({ ledger, maxAgeMs: 900_000, log: silentLogger });
-    expect(restarted.admit('T-1', { ms: NOW, head: 4 }, NOW + 20)).toBe('replayed');
+    expect(await restarted.admit('T-1', { ms: NOW, head: 4 }, NOW + 20)).toBe('replayed');
   });
 });

@@ -40,14 +40,14 @@ export class TerminalContacts {
   }
 
   start(): void {
-    this.#timer = setInterval(() => this.flush(), this.#o.flushMs ?? 250);
+    this.#timer = setInterval(() => void this.flush(), this.#o.flushMs ?? 250);
     this.#timer.unref();
   }
 
   /** Judge a connect's claims (their signature already checked) and, when admitted, record the contact. */
-  admit(terminalId: string, claims: ConnectClaims, now: number): Admission {
+  async admit(terminalId: string, claims: ConnectClaims, now: number): Promise<Admission> {
     if (Math.abs(now - claims.ms) > this.#o.maxAgeMs) return 'stale';
-    const last = this.#lastTokenMs.get(terminalId) ?? this.#o.ledger.lastConnectTokenMs(terminalId);
+    const last = this.#lastTokenMs.get(terminalId) ?? await this.#o.ledger.lastConnectTokenMs(terminalId);
     if (claims.ms <= last) return 'replayed';
     this.#lastTokenMs.set(terminalId, claims.ms);
     this.#pending.push({ terminalId, headSeq: claims.head, at: now, tokenMs: claims.ms });
@@ -55,12 +55,12 @@ export class TerminalContacts {
   }
 
   /** Write the contacts admitted since the last flush, in one transaction. */
-  flush(): void {
+  async flush(): Promise<void> {
     if (this.#pending.length === 0) return;
     const batch = this.#pending;
     this.#pending = [];
     try {
-      this.#o.ledger.recordContacts(batch);
+      await this.#o.ledger.recordContacts(batch);
     } catch (e) {
       // Kept for the next flush (a contact is evidence worth a retry), within a bound: the oldest go first.
       this.#pending = [...batch, ...this.#pending].slice(-MAX_PENDING_CONTACTS);
@@ -68,8 +68,8 @@ export class TerminalContacts {
     }
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
-    this.flush();
+    await this.flush();
   }
 }

@@ -119,31 +119,31 @@ export interface DemoTerminalKey {
  * Write the demo data into an empty ledger. Terminal keys are generated here, as a technician's
  * provisioning would on each terminal; the seeds are returned so simulated terminals can use them.
  */
-export function seedDemo(ledger: Ledger, at: number, makeSeed: () => Uint8Array = () => randomBytes(32)): DemoTerminalKey[] {
-  return ledger.atomically(() => seedDemoRows(ledger, at, makeSeed));
+export async function seedDemo(ledger: Ledger, at: number, makeSeed: () => Uint8Array = () => randomBytes(32)): Promise<DemoTerminalKey[]> {
+  return await ledger.atomically(async () => await seedDemoRows(ledger, at, makeSeed));
 }
 
-function seedDemoRows(ledger: Ledger, at: number, makeSeed: () => Uint8Array): DemoTerminalKey[] {
+async function seedDemoRows(ledger: Ledger, at: number, makeSeed: () => Uint8Array): Promise<DemoTerminalKey[]> {
   const keys: DemoTerminalKey[] = [];
   const campaign = demoCampaign(at);
-  ledger.addCampaign(campaign);
+  await ledger.addCampaign(campaign);
   for (const p of DEMO_PARTNERS) {
     const entryPriceCents = p.type === 'cinema' ? DEMO_CINEMA_ENTRY_CENTS : 0;
-    ledger.addPartner({ id: p.id, name: p.name, type: p.type, ...demoConvention(at), entryPriceCents, iban: p.iban, bic: p.bic });
+    await ledger.addPartner({ id: p.id, name: p.name, type: p.type, ...demoConvention(at), entryPriceCents, iban: p.iban, bic: p.bic });
     for (const terminalId of p.terminals) {
       const seed = makeSeed();
-      ledger.addTerminal({ id: terminalId, partnerId: p.id, publicKey: publicKeyFromSeed(seed) });
+      await ledger.addTerminal({ id: terminalId, partnerId: p.id, publicKey: publicKeyFromSeed(seed) });
       keys.push({ terminalId, partnerId: p.id, seed: Buffer.from(seed).toString('base64url') });
     }
   }
   for (const [i, c] of DEMO_CARDS.entries()) {
     // R1: the dossier number is not the card number.
     const dossierId = `PR-${campaign.id.slice(0, 4)}-${String(i + 1).padStart(6, '0')}`;
-    ledger.issueCard({ number: c.number, dossierId, holder: c.holder, pinHash: c.pin === null ? null : hashPin(c.pin), at });
+    await ledger.issueCard({ number: c.number, dossierId, holder: c.holder, pinHash: c.pin === null ? null : hashPin(c.pin), at });
     for (const [benefit, amount] of Object.entries(c.benefits) as [Benefit, number][]) {
-      ledger.load({ cardNumber: c.number, benefit, campaign: campaign.id, amount, at });
+      await ledger.load({ cardNumber: c.number, benefit, campaign: campaign.id, amount, at });
     }
-    if (c.opposed) ledger.oppose({ cardNumber: c.number, reason: 'lost', at });
+    if (c.opposed) await ledger.oppose({ cardNumber: c.number, reason: 'lost', at });
   }
   return keys;
 }
@@ -159,14 +159,16 @@ export interface DemoChip {
  * recorded in the ledger (the gateway checks every NFC sale's card signature with it). The seeds are
  * returned for the simulated cards (`demo-cards.json`); a real chip never gives its private key out.
  */
-export function seedDemoChips(ledger: Ledger, at: number, makeSeed: () => Uint8Array = () => randomBytes(32)): DemoChip[] {
-  return ledger.atomically(() =>
-    DEMO_CARDS.map((c) => {
+export async function seedDemoChips(ledger: Ledger, at: number, makeSeed: () => Uint8Array = () => randomBytes(32)): Promise<DemoChip[]> {
+  return await ledger.atomically(async () => {
+    const chips: DemoChip[] = [];
+    for (const c of DEMO_CARDS) {
       const seed = makeSeed();
-      ledger.setCardKey(c.number, publicKeyFromSeed(seed), '2099-12-31', at);
-      return { cardNumber: c.number, seed: Buffer.from(seed).toString('base64url') };
-    }),
-  );
+      await ledger.setCardKey(c.number, publicKeyFromSeed(seed), '2099-12-31', at);
+      chips.push({ cardNumber: c.number, seed: Buffer.from(seed).toString('base64url') });
+    }
+    return chips;
+  });
 }
 
 /** A card bureau's lookup of the demo chips: the seed of a demo card's chip, undefined for any other card. */

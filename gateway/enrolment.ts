@@ -73,10 +73,10 @@ export interface Enrolment {
   readonly codeMac: string;
 }
 
-export function makeEnrolmentCode(ledger: Ledger, n: NewEnrolmentCode, now: number): MadeEnrolmentCode {
-  const partner = ledger.partner(n.partnerId);
+export async function makeEnrolmentCode(ledger: Ledger, n: NewEnrolmentCode, now: number): Promise<MadeEnrolmentCode> {
+  const partner = await ledger.partner(n.partnerId);
   if (!partner) throw new PasserelleError('NOT_FOUND', `no partner ${n.partnerId}`);
-  const existing = ledger.terminal(n.terminalId);
+  const existing = await ledger.terminal(n.terminalId);
   if (existing && existing.partnerId !== n.partnerId) {
     throw new PasserelleError('DATA_INVALID', `terminal ${n.terminalId} belongs to partner ${existing.partnerId}, not ${n.partnerId}`);
   }
@@ -84,15 +84,15 @@ export function makeEnrolmentCode(ledger: Ledger, n: NewEnrolmentCode, now: numb
   const maxTries = n.maxTries ?? ENROLMENT_TRIES_DEFAULT;
   if (!Number.isInteger(ttlS) || ttlS < 1 || ttlS > ENROLMENT_TTL_S_MAX) throw new PasserelleError('DATA_INVALID', `ttlS must be 1 to ${ENROLMENT_TTL_S_MAX}`);
   if (!Number.isInteger(maxTries) || maxTries < 1 || maxTries > ENROLMENT_TRIES_MAX) throw new PasserelleError('DATA_INVALID', `maxTries must be 1 to ${ENROLMENT_TRIES_MAX}`);
-  return ledger.atomically(() => {
+  return await ledger.atomically(async () => {
     // 2^20 ids: draw until one is free (a handful of codes are alive at any time).
     let id = randomBase32(ID_CHARS);
-    for (let i = 0; ledger.enrolmentCode(id) && i < 64; i++) id = randomBase32(ID_CHARS);
-    if (ledger.enrolmentCode(id)) throw new PasserelleError('DATA_INVALID', 'no free enrolment code id: revoke unused codes');
+    for (let i = 0; await ledger.enrolmentCode(id) && i < 64; i++) id = randomBase32(ID_CHARS);
+    if (await ledger.enrolmentCode(id)) throw new PasserelleError('DATA_INVALID', 'no free enrolment code id: revoke unused codes');
     const secret = randomBase32(SECRET_CHARS);
     const expiresAt = now + ttlS * 1000;
-    ledger.addEnrolmentCode({ id, secretHash: secretHash(id, secret), partnerId: n.partnerId, terminalId: n.terminalId, createdAt: now, expiresAt, maxTries, createdBy: n.actor });
-    ledger.addAudit({ at: now, actor: n.actor, action: 'enrolment-code.created', subject: n.terminalId, details: { code: id, partnerId: n.partnerId, expiresAt, maxTries } });
+    await ledger.addEnrolmentCode({ id, secretHash: secretHash(id, secret), partnerId: n.partnerId, terminalId: n.terminalId, createdAt: now, expiresAt, maxTries, createdBy: n.actor });
+    await ledger.addAudit({ at: now, actor: n.actor, action: 'enrolment-code.created', subject: n.terminalId, details: { code: id, partnerId: n.partnerId, expiresAt, maxTries } });
     const code = id + secret;
     return { id, code: `${code.slice(0, 4)}-${code.slice(4, 8)}-${code.slice(8, 12)}-${code.slice(12)}`, expiresAt };
   });
@@ -112,38 +112,38 @@ function unusable(c: EnrolmentCodeRecord, now: number): PasserelleError | null {
  * logged) even though the call fails; everything else is one transaction: the terminal registered or
  * re-keyed, the code used, the audit lines written. `from` is the caller's address, for the log.
  */
-export function redeemEnrolmentCode(ledger: Ledger, typed: string, publicKey: Uint8Array, now: number, ctx: EnrolmentContext, from: string): Enrolment {
+export async function redeemEnrolmentCode(ledger: Ledger, typed: string, publicKey: Uint8Array, now: number, ctx: EnrolmentContext, from: string): Promise<Enrolment> {
   const parsed = parseEnrolmentCode(typed);
-  const stored = parsed && ledger.enrolmentCode(parsed.id);
+  const stored = parsed && await ledger.enrolmentCode(parsed.id);
   if (!parsed || !stored) throw new PasserelleError('ENROLMENT_CODE_INVALID', 'no such enrolment code');
   const refusal = unusable(stored, now);
   if (refusal) throw refusal;
   const given = Buffer.from(secretHash(parsed.id, parsed.secret), 'hex');
   if (!timingSafeEqual(given, Buffer.from(stored.secretHash, 'hex'))) {
-    ledger.atomically(() => {
-      const failures = ledger.countEnrolmentFailure(stored.id);
-      ledger.addAudit({ at: now, actor: `enrolment-code:${stored.id}`, action: 'enrolment-code.failed', subject: stored.terminalId, details: { from, failures, maxTries: stored.maxTries } });
+    await ledger.atomically(async () => {
+      const failures = await ledger.countEnrolmentFailure(stored.id);
+      await ledger.addAudit({ at: now, actor: `enrolment-code:${stored.id}`, action: 'enrolment-code.failed', subject: stored.terminalId, details: { from, failures, maxTries: stored.maxTries } });
     });
     throw new PasserelleError('ENROLMENT_CODE_INVALID', `wrong secret for enrolment code ${stored.id}`);
   }
   const actor = `enrolment-code:${stored.id}`;
-  const replaced = ledger.atomically(() => {
-    if (!ledger.useEnrolmentCode(stored.id, now)) throw new PasserelleError('ENROLMENT_CODE_USED', `enrolment code ${stored.id} was already used`);
+  const replaced = await ledger.atomically(async () => {
+    if (!await ledger.useEnrolmentCode(stored.id, now)) throw new PasserelleError('ENROLMENT_CODE_USED', `enrolment code ${stored.id} was already used`);
     const key = b64url(publicKey);
-    ledger.addAudit({ at: now, actor, action: 'enrolment-code.used', subject: stored.terminalId, details: { from, publicKey: key } });
-    const existing = ledger.terminal(stored.terminalId);
+    await ledger.addAudit({ at: now, actor, action: 'enrolment-code.used', subject: stored.terminalId, details: { from, publicKey: key } });
+    const existing = await ledger.terminal(stored.terminalId);
     if (existing) {
       if (existing.partnerId !== stored.partnerId) throw new PasserelleError('DATA_INVALID', `terminal ${stored.terminalId} now belongs to another partner`);
-      ledger.replaceTerminalKey(stored.terminalId, publicKey);
-      ledger.addAudit({ at: now, actor, action: 'terminal.key-replaced', subject: stored.terminalId, details: { oldPublicKey: b64url(existing.publicKey), publicKey: key, wasActive: existing.active } });
+      await ledger.replaceTerminalKey(stored.terminalId, publicKey);
+      await ledger.addAudit({ at: now, actor, action: 'terminal.key-replaced', subject: stored.terminalId, details: { oldPublicKey: b64url(existing.publicKey), publicKey: key, wasActive: existing.active } });
       return true;
     }
-    ledger.addTerminal({ id: stored.terminalId, partnerId: stored.partnerId, publicKey });
-    ledger.addAudit({ at: now, actor, action: 'terminal.enrolled', subject: stored.terminalId, details: { partnerId: stored.partnerId, publicKey: key } });
+    await ledger.addTerminal({ id: stored.terminalId, partnerId: stored.partnerId, publicKey });
+    await ledger.addAudit({ at: now, actor, action: 'terminal.enrolled', subject: stored.terminalId, details: { partnerId: stored.partnerId, publicKey: key } });
     return false;
   });
   if (replaced) ctx.onKeyReplaced?.(stored.terminalId);
-  const partner = ledger.partner(stored.partnerId);
+  const partner = await ledger.partner(stored.partnerId);
   if (!partner) throw new PasserelleError('NOT_FOUND', `no partner ${stored.partnerId}`);
   const fields = {
     terminalId: stored.terminalId,

@@ -24,7 +24,7 @@ export async function sweepExpired(ledger: Ledger, at: number, o: { walletsPerSt
   let wallets = 0;
   // Bounded: each step but the last empties `walletsPerStep` wallets, which no later step finds again.
   for (let steps = 1; ; steps++) {
-    const r = ledger.expire(at, walletsPerStep);
+    const r = await ledger.expire(at, walletsPerStep);
     wallets += r.wallets;
     returned.cent += r.returned.cent;
     returned.entry += r.returned.entry;

@@ -77,7 +77,7 @@ export class HeartbeatIntake {
       return (e as Error).message;
     }
     if (frame.mode !== 'direct') return 'not a directly signed frame';
-    const terminal = this.#o.ledger.terminal(terminalId);
+    const terminal = await this.#o.ledger.terminal(terminalId);
     if (!terminal || !terminal.active) return 'no active terminal with this id';
     if (!(await this.#o.verifier.verifyAsync(frame.message, frame.signature, terminal.publicKey))) return 'bad signature';
     let body;
@@ -90,7 +90,7 @@ export class HeartbeatIntake {
     if (this.#stopped) return 'gateway stopping';
     const receivedAt = this.#o.now();
     const { queue, ...rest } = body;
-    if (!this.#o.ledger.recordHeartbeat({ ...rest, ...queue, receivedAt })) return 'not newer than the heartbeat kept';
+    if (!await this.#o.ledger.recordHeartbeat({ ...rest, ...queue, receivedAt })) return 'not newer than the heartbeat kept';
     this.#lastAccepted.set(terminalId, receivedAt);
     this.stats.recorded++;
     return null;

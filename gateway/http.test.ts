@@ -19,14 +19,14 @@ const report = (status: 'ok' | 'degraded'): HealthReport & { secret: string } =>
 });
 
 const ledgers: SqliteLedger[] = [];
-afterEach(() => {
-  for (const l of ledgers.splice(0)) l.close();
+afterEach(async () => {
+  for (const l of ledgers.splice(0)) await l.close();
 });
 
 function app(status: 'ok' | 'degraded' = 'ok') {
   const ledger = new SqliteLedger({ file: ':memory:' });
   ledgers.push(ledger);
-  return buildHttpApp({ issuer: testIssuer, cardRefs: testCardRefs, fleet: testFleet(), health: () => report(status), log: silentLogger, ledger, now: () => Date.now() });
+  return buildHttpApp({ issuer: testIssuer, cardRefs: testCardRefs, fleet: testFleet(), health: async () => report(status), log: silentLogger, ledger, now: () => Date.now() });
 }
 
 describe('HTTP app (inject, no socket)', () => {
@@ -53,7 +53,7 @@ describe('HTTP app (inject, no socket)', () => {
   it('refuses a Region debtor account that could never pay, at build time', () => {
     const ledger = new SqliteLedger({ file: ':memory:' });
     ledgers.push(ledger);
-    const build = (iban: string) => () => buildHttpApp({ issuer: testIssuer, cardRefs: testCardRefs, fleet: testFleet(), health: () => report('ok'), log: silentLogger, ledger, now: Date.now, api: { debtor: { name: 'Région', iban, bic: 'BDFEFRPPCCT' } } });
+    const build = (iban: string) => () => buildHttpApp({ issuer: testIssuer, cardRefs: testCardRefs, fleet: testFleet(), health: async () => report('ok'), log: silentLogger, ledger, now: Date.now, api: { debtor: { name: 'Région', iban, bic: 'BDFEFRPPCCT' } } });
     expect(build('FR7630001007941234567890186')).toThrow(/debtor IBAN is invalid/);
     expect(build('fr76 3000 1007 9412 3456 7890 185')).not.toThrow();
   });

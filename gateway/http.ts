@@ -49,7 +49,7 @@ export const HealthReport = Type.Object(
 export type HealthReport = Static<typeof HealthReport>;
 
 export interface HttpDeps {
-  readonly health: () => HealthReport;
+  readonly health: () => Promise<HealthReport>;
   readonly log: Logger;
   readonly ledger: Ledger;
   /** The clock of every API decision (same-day cancels, statement periods, expiry), injected for tests. */
@@ -118,12 +118,12 @@ function safeRequest(req: { method?: string; url?: string; ip?: string }): Recor
   return { method: req.method, url: safeUrl(req.url ?? ''), remoteAddress: req.ip };
 }
 
-function healthRoute(app: FastifyInstance, health: () => HealthReport): void {
+function healthRoute(app: FastifyInstance, health: () => Promise<HealthReport>): void {
   app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/healthz',
     { schema: { summary: 'Liveness and readiness (public)', tags: ['health'], response: { 200: HealthReport, 503: HealthReport } } },
     async (_req, reply) => {
-      const h = health();
+      const h = await health();
       return reply.code(h.status === 'ok' ? 200 : 503).send(h);
     },
   );
@@ -143,9 +143,9 @@ function rateLimits(app: FastifyInstance, ledger: Ledger, limits: RateLimits): v
   app.register(rateLimit, {
     global: true,
     timeWindow: 60_000,
-    keyGenerator: (req) => {
+    keyGenerator: async (req) => {
       const token = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
-      if (token !== undefined && lookupApiToken(ledger, token)) return `token:${hashToken(token)}`;
+      if (token !== undefined && await lookupApiToken(ledger, token)) return `token:${hashToken(token)}`;
       return isWebPath(req.url) ? `web:${req.ip}` : `address:${req.ip}`;
     },
     max: (_req, key) => (key.startsWith('token:') ? limits.perMinute : key.startsWith('web:') ? (limits.webPerMinute ?? DEFAULT_RATE_LIMIT.webPerMinute!) : limits.anonymousPerMinute),

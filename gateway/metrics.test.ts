@@ -10,9 +10,9 @@ describe('who may read /metrics', () => {
     expect(addressList([])('127.0.0.1')).toBe(false);
   });
 
-  it('refuses what is not an address or a range, naming it', () => {
-    expect(codeOf(() => addressList(['localhost']))).toBe('CONFIG_INVALID');
-    expect(codeOf(() => addressList(['10.0.0.0/33']))).toBe('CONFIG_INVALID');
-    expect(codeOf(() => addressList(['::/129']))).toBe('CONFIG_INVALID');
+  it('refuses what is not an address or a range, naming it', async () => {
+    expect(await codeOf(() => addressList(['localhost']))).toBe('CONFIG_INVALID');
+    expect(await codeOf(() => addressList(['10.0.0.0/33']))).toBe('CONFIG_INVALID');
+    expect(await codeOf(() => addressList(['::/129']))).toBe('CONFIG_INVALID');
   });
 });

@@ -16,7 +16,7 @@ import type { PipelineMetrics, PipelineStats } from './pipeline.ts';
 export interface MetricsSources {
   readonly stats: () => PipelineStats;
   readonly connectedTerminals: () => number;
-  readonly fleetTotals: () => FleetTotals;
+  readonly fleetTotals: () => Promise<FleetTotals>;
 }
 
 /** `PipelineStats` counters and the outcome label each is exported under. */
@@ -106,18 +106,27 @@ export class GatewayMetrics implements PipelineMetrics {
       });
     gauge('passerelle_in_flight', 'Requests received and not yet answered', (s) => s.stats().inFlight);
     gauge('passerelle_connected_terminals', 'Terminals connected to this gateway’s broker', (s) => s.connectedTerminals());
-    // Read once per scrape: one aggregate query over the latest heartbeats.
-    let totals: { at: number; value: FleetTotals } | undefined;
+    // Read once per scrape: one aggregate query over the latest heartbeats, shared by the six gauges.
+    let totals: { at: number; value: Promise<FleetTotals> } | undefined;
     const fleet = (s: MetricsSources) => {
       if (!totals || Date.now() - totals.at > MS) totals = { at: Date.now(), value: s.fleetTotals() };
       return totals.value;
     };
-    gauge('passerelle_fleet_terminals', 'Active terminals registered (devices)', (s) => fleet(s).terminals);
-    gauge('passerelle_fleet_terminals_heard', 'Active terminals that ever sent a heartbeat', (s) => fleet(s).heard);
-    gauge('passerelle_fleet_terminals_with_unsent', 'Terminals whose latest heartbeat reported records waiting to be sent', (s) => fleet(s).withPending);
-    gauge('passerelle_fleet_unsent_records', 'Records waiting to be sent, summed over the latest heartbeats', (s) => fleet(s).pending);
-    gauge('passerelle_fleet_unsent_offline_sales', 'Offline sales waiting to be sent, summed over the latest heartbeats', (s) => fleet(s).offlinePending);
-    gauge('passerelle_fleet_unsent_offline_cents', 'What those offline sales ask, in cents', (s) => fleet(s).offlinePendingCents);
+    const fleetGauge = (name: string, help: string, read: (t: FleetTotals) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        async collect() {
+          if (self.#sources) this.set(read(await fleet(self.#sources)));
+        },
+      });
+    fleetGauge('passerelle_fleet_terminals', 'Active terminals registered (devices)', (t) => t.terminals);
+    fleetGauge('passerelle_fleet_terminals_heard', 'Active terminals that ever sent a heartbeat', (t) => t.heard);
+    fleetGauge('passerelle_fleet_terminals_with_unsent', 'Terminals whose latest heartbeat reported records waiting to be sent', (t) => t.withPending);
+    fleetGauge('passerelle_fleet_unsent_records', 'Records waiting to be sent, summed over the latest heartbeats', (t) => t.pending);
+    fleetGauge('passerelle_fleet_unsent_offline_sales', 'Offline sales waiting to be sent, summed over the latest heartbeats', (t) => t.offlinePending);
+    fleetGauge('passerelle_fleet_unsent_offline_cents', 'What those offline sales ask, in cents', (t) => t.offlinePendingCents);
   }
 
   /** The parts the metrics read, once they have started. */

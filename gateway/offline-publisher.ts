@@ -42,50 +42,50 @@ export class OfflinePublisher {
     this.#o = o;
   }
 
-  start(): { policyVersion: number; hotlistVersion: number } {
-    const p = this.#o.ledger.setOfflinePolicy(this.#o.limits, this.#o.now());
+  async start(): Promise<{ policyVersion: number; hotlistVersion: number }> {
+    const p = await this.#o.ledger.setOfflinePolicy(this.#o.limits, this.#o.now());
     const doc: PolicyDoc = { v: PROTOCOL_VERSION, type: 'offline.policy', body: { version: p.version, issuedAt: p.issuedAt, limits: p.limits } };
     this.#publish(POLICY_TOPIC, doc);
-    this.#publishFull();
-    this.#timer = setInterval(() => this.tick(), this.#o.pollMs ?? 1000);
+    await this.#publishFull();
+    this.#timer = setInterval(() => void this.tick(), this.#o.pollMs ?? 1000);
     this.#timer.unref();
     return { policyVersion: p.version, hotlistVersion: this.#published };
   }
 
   /** Publish what changed since the last tick, or a fresh signature when the refresh interval is due. */
-  tick(): void {
+  async tick(): Promise<void> {
     try {
-      const version = this.#o.ledger.hotlistVersion();
+      const version = await this.#o.ledger.hotlistVersion();
       const due = this.#o.now() - this.#lastSignedAt >= this.#o.refreshS * 1000;
       if (version === this.#published && !due) return;
-      const delta = this.#o.ledger.hotlist(this.#base);
+      const delta = await this.#o.ledger.hotlist(this.#base);
       if (delta.entries.length >= this.#o.fullEvery) {
-        this.#publishFull();
+        await this.#publishFull();
         return;
       }
-      this.#publishDelta(delta.version, delta.entries);
+      await this.#publishDelta(delta.version, delta.entries);
     } catch (e) {
       this.#o.log.error({ err: e }, 'hotlist not published; tried again at the next tick');
     }
   }
 
-  #publishFull(): void {
-    const full = this.#o.ledger.hotlist(0);
+  async #publishFull(): Promise<void> {
+    const full = await this.#o.ledger.hotlist(0);
     this.#base = full.version;
-    this.#publish(HOTLIST_FULL_TOPIC, this.#hotlistDoc(true, full.version, full.entries));
-    this.#publishDelta(full.version, []);
+    this.#publish(HOTLIST_FULL_TOPIC, await this.#hotlistDoc(true, full.version, full.entries));
+    await this.#publishDelta(full.version, []);
     this.#o.log.info({ version: full.version, cards: full.entries.length }, 'hotlist published in full (new base)');
   }
 
-  #publishDelta(version: number, entries: readonly CardHotlistEntry[]): void {
-    this.#publish(HOTLIST_TOPIC, this.#hotlistDoc(false, version, entries));
+  async #publishDelta(version: number, entries: readonly CardHotlistEntry[]): Promise<void> {
+    this.#publish(HOTLIST_TOPIC, await this.#hotlistDoc(false, version, entries));
     if (version !== this.#published) this.#o.log.info({ version, base: this.#base, changes: entries.length }, 'hotlist published');
     this.#published = version;
   }
 
-  #hotlistDoc(full: boolean, version: number, cards: readonly CardHotlistEntry[]): HotlistDoc {
+  async #hotlistDoc(full: boolean, version: number, cards: readonly CardHotlistEntry[]): Promise<HotlistDoc> {
     this.#lastSignedAt = this.#o.now();
-    return { v: PROTOCOL_VERSION, type: 'offline.hotlist', body: { full, base: full ? 0 : this.#base, version, issuedAt: this.#lastSignedAt, entries: this.#tagged(cards) } };
+    return { v: PROTOCOL_VERSION, type: 'offline.hotlist', body: { full, base: full ? 0 : this.#base, version, issuedAt: this.#lastSignedAt, entries: await this.#tagged(cards) } };
   }
 
   /**
@@ -93,8 +93,8 @@ export class OfflinePublisher {
    * recorded chip key is left out: no terminal can accept it (the gateway refuses its sales for want of a
    * card signature), so there is nothing to warn about.
    */
-  #tagged(cards: readonly CardHotlistEntry[]): HotlistEntry[] {
-    const keys = this.#o.ledger.cardKeys(cards.map((c) => c.card));
+  async #tagged(cards: readonly CardHotlistEntry[]): Promise<HotlistEntry[]> {
+    const keys = await this.#o.ledger.cardKeys(cards.map((c) => c.card));
     const out: HotlistEntry[] = [];
     for (const c of cards) {
       const key = keys.get(c.card);

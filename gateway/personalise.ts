@@ -26,8 +26,8 @@ export interface Personalisation {
   readonly actor: string;
 }
 
-export function personaliseChip(ledger: Ledger, issuer: Signer, p: Personalisation, now: number): Credential {
-  const card = ledger.card(p.cardNumber);
+export async function personaliseChip(ledger: Ledger, issuer: Signer, p: Personalisation, now: number): Promise<Credential> {
+  const card = await ledger.card(p.cardNumber);
   const masked = maskCardNumber(p.cardNumber);
   if (!card) throw new PasserelleError('NOT_FOUND', `no card ${masked}`);
   if (card.status !== 'active') throw new PasserelleError('CARD_NOT_ACTIVE', `card ${masked} is opposed; personalise its replacement`);
@@ -36,15 +36,15 @@ export function personaliseChip(ledger: Ledger, issuer: Signer, p: Personalisati
   }
   const credential = issueCredential({ cardNumber: card.number, expiry: p.expiry, cardPublicKey: p.cardPublicKey, issuerKeyIndex: ISSUER_KEY_INDEX }, issuer);
   const key = b64url(p.cardPublicKey);
-  ledger.atomically(() => {
-    const existing = ledger.cardKey(card.number);
+  await ledger.atomically(async () => {
+    const existing = await ledger.cardKey(card.number);
     const same = existing !== undefined && b64url(existing.publicKey) === key;
     if (existing && !same && !p.replace) {
       throw new PasserelleError('CARD_ALREADY_PERSONALISED', `card ${masked} already has another chip; replacing it needs replace: true`);
     }
-    ledger.setCardKey(card.number, p.cardPublicKey, p.expiry, now);
+    await ledger.setCardKey(card.number, p.cardPublicKey, p.expiry, now);
     const action = existing && !same ? 'card.key-replaced' : 'card.key-recorded';
-    ledger.addAudit({ at: now, actor: p.actor, action, subject: masked, details: { publicKey: key, expiry: p.expiry, ...(existing && !same ? { oldPublicKey: b64url(existing.publicKey) } : {}) } });
+    await ledger.addAudit({ at: now, actor: p.actor, action, subject: masked, details: { publicKey: key, expiry: p.expiry, ...(existing && !same ? { oldPublicKey: b64url(existing.publicKey) } : {}) } });
   });
   return credential;
 }
@@ -55,7 +55,10 @@ export function personaliseChip(ledger: Ledger, issuer: Signer, p: Personalisati
  * checks (a test taps opposed cards too). Cards the ledger does not know are left out.
  */
 export function simulatedBureauRegistry(ledger: Ledger): (cardNumber: string, publicKey: Uint8Array, expiry: string) => void {
-  return (cardNumber, publicKey, expiry) => {
-    if (ledger.card(cardNumber)) ledger.setCardKey(cardNumber, publicKey, expiry, Date.now());
+  // The bureau hands its card out at once; on the in-process SQLite ledger these calls settle as
+  // microtasks, so the key is recorded before any tap of the card.
+  const record = async (cardNumber: string, publicKey: Uint8Array, expiry: string) => {
+    if (await ledger.card(cardNumber)) await ledger.setCardKey(cardNumber, publicKey, expiry, Date.now());
   };
+  return (cardNumber, publicKey, expiry) => void record(cardNumber, publicKey, expiry);
 }

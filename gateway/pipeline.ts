@@ -184,7 +184,7 @@ export class DebitPipeline {
       await this.#quota.consume(terminalId);
       return true;
     } catch {
-      return this.#o.ledger.request(txnId) !== undefined;
+      return await this.#o.ledger.request(txnId) !== undefined;
     }
   }
 
@@ -200,7 +200,7 @@ export class DebitPipeline {
     // matching is ever based on it. Read only when rejecting: the happy path parses the JSON once.
     const claimed = () => claimedCorr(frame.message);
     if (frame.mode !== 'direct') return this.#reject(terminalId, claimed(), 'BAD_FRAME', 'requests are signed directly, not in batches');
-    const terminal = this.#o.ledger.terminal(terminalId);
+    const terminal = await this.#o.ledger.terminal(terminalId);
     if (!terminal) return this.#reject(terminalId, claimed(), 'TERMINAL_UNKNOWN', `no terminal ${terminalId}`);
     // The terminal's signature and the card's (an NFC sale) are checked together on the thread pool; the
     // record is parsed meanwhile, but a refusal of its content is only sent once the signature verified.
@@ -250,7 +250,7 @@ export class DebitPipeline {
   async #checkCardProof(body: DebitRequestBody): Promise<CardProofCheck> {
     const c = body.credential;
     if (c.kind !== 'nfc') return 'not-needed';
-    const key = this.#o.ledger.cardKey(c.cardNumber);
+    const key = await this.#o.ledger.cardKey(c.cardNumber);
     const sig = Buffer.from(c.proof.sig, 'base64url');
     if (!key || sig.toString('base64url') !== c.proof.sig) return 'failed';
     const message = saleProofMessage({ ref: c.proof.ref, terminalId: body.terminalId, benefit: body.benefit, amount: body.amount, unit: body.unit, at: c.proof.at });
@@ -266,7 +266,7 @@ export class DebitPipeline {
   async submit(body: DebitRequestBody, message: Buffer): Promise<CommitOutcome> {
     if (this.#stopped || this.#draining) throw new PasserelleError('GATEWAY_BUSY', 'the gateway is stopping');
     if (this.stats.inFlight >= this.#o.maxInFlight) throw new PasserelleError('GATEWAY_BUSY', 'too many requests in flight');
-    const terminal = this.#o.ledger.terminal(body.terminalId);
+    const terminal = await this.#o.ledger.terminal(body.terminalId);
     if (!terminal) throw new PasserelleError('TERMINAL_UNKNOWN', `no terminal ${body.terminalId}`);
     this.stats.received++;
     this.stats.inFlight++;
@@ -290,11 +290,11 @@ export class DebitPipeline {
   /** R2/R3: open the sealed code (bound to this transaction) and compare it with the card's slow hash. */
   async #checkPin(body: DebitRequestBody, pinBlock: string, partnerId: string): Promise<PinCheck> {
     const pin = openPin(pinBlock, body.txnId, this.#o.keys.boxSecretKey);
-    const card = this.#o.ledger.card(body.credential.cardNumber);
+    const card = await this.#o.ledger.card(body.credential.cardNumber);
     // No card: the rules decline CARD_UNKNOWN before they look at the code.
     if (!card || card.pinHash === null) return 'not-set';
     // The ledger counts the tries inside the batch's transaction; this only spares the slow hash.
-    const gate = this.#o.ledger.pinGate(card.number, partnerId, this.#now());
+    const gate = await this.#o.ledger.pinGate(card.number, partnerId, this.#now());
     if (gate !== 'open') return gate;
     return (await verifyPin(pin, card.pinHash)) ? 'ok' : 'incorrect';
   }
@@ -321,7 +321,7 @@ export class DebitPipeline {
     let outcomes;
     const commitStart = performance.now();
     try {
-      outcomes = this.#o.ledger.commitDebits(items, this.#now());
+      outcomes = await this.#o.ledger.commitDebits(items, this.#now());
     } catch (e) {
       this.stats.ledgerFailures++;
       this.#ledgerFailing = true;
@@ -382,11 +382,11 @@ export class DebitPipeline {
     if (this.#gapTimers.has(terminalId) || this.#stopped) return;
     // Asked again, less and less often, until the gap is filled (a terminal offline now answers when back).
     const delay = (this.#o.gapGraceMs ?? 2000) * Math.min(2 ** attempt, 30);
-    const t = setTimeout(() => {
+    const t = setTimeout(async () => {
       this.#gapTimers.delete(terminalId);
       if (this.#stopped) return;
       try {
-        const sync = this.#o.ledger.terminalSync(terminalId, 500);
+        const sync = await this.#o.ledger.terminalSync(terminalId, 500);
         if (sync.missing.length === 0) return;
         this.stats.gapRequests++;
         this.#o.log.warn({ terminalId, missing: sync.missing.length, first: sync.missing[0] }, 'records missing from a terminal: asking for them');

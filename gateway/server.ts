@@ -59,7 +59,7 @@ export interface Gateway {
   readonly demoTerminals: readonly DemoTerminalKey[];
   /** The demo cards' chip seeds (for simulated cards), when demo data is in use. */
   readonly demoChips: readonly DemoChip[];
-  health(): HealthReport;
+  health(): Promise<HealthReport>;
   /** Graceful by default; `{ graceful: false }` drops uncommitted requests as a crash would. */
   close(opts?: { graceful?: boolean }): Promise<void>;
 }
@@ -99,9 +99,9 @@ async function startParts(
   const ledger = await parts.start(
     'ledger',
     () => new SqliteLedger({ file: ledgerFile, rules: { replacementFeeCents: config.rules.replacementFeeCents, replacementFeeOrder: config.rules.replacementFeeOrder } }),
-    (l) => l.close(),
+    async (l) => await l.close(),
   );
-  const { terminals: demoTerminals, chips: demoChips, seeded } = prepareDemo(config, ledger, now(), ns(log, 'gateway.seed'));
+  const { terminals: demoTerminals, chips: demoChips, seeded } = await prepareDemo(config, ledger, now(), ns(log, 'gateway.seed'));
   if (seeded) writeAtomic(join(config.dataDir, DEMO_USERS_FILE), JSON.stringify(await seedDemoUsers(ledger, now()), null, 2) + '\n', 0o600);
   const contacts = await parts.start(
     'contacts',
@@ -110,7 +110,7 @@ async function startParts(
       c.start();
       return c;
     },
-    (c) => c.stop(),
+    async (c) => await c.stop(),
   );
   const verifier = new NodeVerifier();
   const { host, port, connectTokenMaxAgeS: _age, publicUrl: _url, tls: tlsConfig, ...limits } = config.mqtt;
@@ -124,13 +124,13 @@ async function startParts(
         limits,
         ...(tls ? { tls } : {}),
         log: ns(log, 'gateway.broker'),
-        authenticate: (clientId, username, password) => {
-          const t = ledger.terminal(clientId);
+        authenticate: async (clientId, username, password) => {
+          const t = await ledger.terminal(clientId);
           // A deactivated terminal is off the broker, not only refused at the rules; the web counter's channel never connects.
           if (!t || !t.active || isWebChannel(clientId)) return 'not-authorized';
           if (username !== clientId || !password) return 'bad-credentials';
           const claims = readConnectToken(clientId, password.toString('utf8'), t.publicKey, verifier);
-          return claims !== undefined && contacts.admit(clientId, claims, now()) === 'ok' ? 'ok' : 'bad-credentials';
+          return claims !== undefined && await contacts.admit(clientId, claims, now()) === 'ok' ? 'ok' : 'bad-credentials';
         },
       }),
     (b) => b.close(),
@@ -169,7 +169,7 @@ async function startParts(
   );
   await parts.start(
     'offline publisher',
-    () => {
+    async () => {
       const p = new OfflinePublisher({
         ledger,
         keys,
@@ -180,15 +180,15 @@ async function startParts(
         now,
         log: ns(log, 'gateway.offline'),
       });
-      p.start();
+      await p.start();
       return p;
     },
     (p) => p.stop(),
   );
-  const health = (): HealthReport => {
+  const health = async (): Promise<HealthReport> => {
     let ledgerOk = true;
     try {
-      ledger.terminal('');
+      await ledger.terminal('');
     } catch {
       ledgerOk = false;
     }
@@ -206,9 +206,9 @@ async function startParts(
   if (tls) writePublicKeys(config.dataDir, keys, tls.certPem);
   const settings = await parts.start(
     'settings publisher',
-    () => {
+    async () => {
       const p = new SettingsPublisher({ ledger, signer: keys.signer, publishRetained: (topic, payload) => broker.link.publishRetained(topic, payload), log: ns(log, 'gateway.settings') });
-      p.publishAll();
+      await p.publishAll();
       return p;
     },
     () => undefined,
@@ -228,7 +228,7 @@ async function startParts(
   const webConfig = { lockAfter: w.loginLockAfter, lockForMs: w.loginLockMinutes * 60_000, loginPerMinute: w.loginPerMinute, sessionMaxMs: w.sessionHours * 3600_000, sessionIdleMs: w.sessionIdleMinutes * 60_000, invitationTtlMs: w.invitationDays * 86_400_000 };
   const web = { counter, sessionSecret: keys.signSeed, config: webConfig };
   const app = buildHttpApp({ health, log: ns(log, 'gateway.http'), ledger, now, api: { debtor, fleetOnlineWithinS: config.fleet.onlineWithinS }, issuer: keys.issuer, cardRefs: cardRefs(keys.signSeed), fleet, web, rateLimit: config.http.rateLimit, trustProxy: config.http.trustProxy, metrics: { text: () => metrics.text(), contentType: metrics.contentType, allow: config.http.metricsAllow } });
-  metrics.attach({ stats: () => pipeline.stats, connectedTerminals: () => broker.connectedClients(), fleetTotals: () => ledger.fleetTotals() });
+  metrics.attach({ stats: () => pipeline.stats, connectedTerminals: () => broker.connectedClients(), fleetTotals: async () => await ledger.fleetTotals() });
   await parts.start('HTTP API', () => listenHttp(app, config), (a) => a.close());
   await parts.start('expiry sweep', () => startExpirySweep(ledger, config.rules.expirySweepS, now, ns(log, 'gateway.expiry')), (stop) => stop());
   const addr = app.server.address();
@@ -305,22 +305,22 @@ function startExpirySweep(ledger: Ledger, everyS: number, now: () => number, log
  * published secrets: its API tokens are revoked and its terminals deactivated (their private keys sit in
  * a file), and the files that gave them out are deleted.
  */
-function prepareDemo(config: GatewayConfig, ledger: Ledger, at: number, log: Logger): { terminals: DemoTerminalKey[]; chips: DemoChip[]; seeded: boolean } {
+async function prepareDemo(config: GatewayConfig, ledger: Ledger, at: number, log: Logger): Promise<{ terminals: DemoTerminalKey[]; chips: DemoChip[]; seeded: boolean }> {
   const file = join(config.dataDir, DEMO_TERMINALS_FILE);
   const tokensFile = join(config.dataDir, DEMO_TOKENS_FILE);
   const chipsFile = join(config.dataDir, DEMO_CHIPS_FILE);
   if (!config.seedDemo) {
-    withdrawDemo(ledger, [file, tokensFile, chipsFile, join(config.dataDir, DEMO_USERS_FILE)], at, log);
+    await withdrawDemo(ledger, [file, tokensFile, chipsFile, join(config.dataDir, DEMO_USERS_FILE)], at, log);
     return { terminals: [], chips: [], seeded: false };
   }
-  if (ledger.counts().partners === 0) {
-    const keys = seedDemo(ledger, at);
+  if ((await ledger.counts()).partners === 0) {
+    const keys = await seedDemo(ledger, at);
     writeAtomic(file, JSON.stringify(keys, null, 2) + '\n', 0o600);
-    const chips = seedDemoChips(ledger, at);
+    const chips = await seedDemoChips(ledger, at);
     writeAtomic(chipsFile, JSON.stringify(chips, null, 2) + '\n', 0o600);
     // Demo only: one API token per role, so the admin API can be tried at once (docs/api.md).
-    const demo = (name: string, role: ApiRole, partnerId?: string) => createApiToken(ledger, { name, role, demo: true, ...(partnerId ? { partnerId } : {}) }, at);
-    const tokens = { operator: demo('démo : Région', 'operator'), technician: demo('démo : technicien', 'technician'), partner: demo('démo : Librairie des Canuts', 'partner', 'P-LIB-LYON') };
+    const demo = async (name: string, role: ApiRole, partnerId?: string) => await createApiToken(ledger, { name, role, demo: true, ...(partnerId ? { partnerId } : {}) }, at);
+    const tokens = { operator: await demo('démo : Région', 'operator'), technician: await demo('démo : technicien', 'technician'), partner: await demo('démo : Librairie des Canuts', 'partner', 'P-LIB-LYON') };
     writeAtomic(tokensFile, JSON.stringify(tokens, null, 2) + '\n', 0o600);
     log.info({ terminals: keys.length, file }, 'seeded the demo partners, terminals and cards');
     return { terminals: keys, chips, seeded: true };
@@ -328,14 +328,14 @@ function prepareDemo(config: GatewayConfig, ledger: Ledger, at: number, log: Log
   return { terminals: existsSync(file) ? readDemoTerminals(file) : [], chips: existsSync(chipsFile) ? readDemoChips(chipsFile) : [], seeded: false };
 }
 
-function withdrawDemo(ledger: Ledger, files: readonly string[], at: number, log: Logger): void {
-  const tokens = ledger.revokeDemoTokens(at);
-  const users = disableDemoUsers(ledger, DEMO_PARTNERS.map((p) => p.id), at);
+async function withdrawDemo(ledger: Ledger, files: readonly string[], at: number, log: Logger): Promise<void> {
+  const tokens = await ledger.revokeDemoTokens(at);
+  const users = await disableDemoUsers(ledger, DEMO_PARTNERS.map((p) => p.id), at);
   let terminals = 0;
   for (const id of DEMO_PARTNERS.flatMap((p) => p.terminals)) {
-    const t = ledger.terminal(id);
+    const t = await ledger.terminal(id);
     if (t?.active) {
-      ledger.setTerminalActive(id, false);
+      await ledger.setTerminalActive(id, false);
       terminals++;
     }
   }

@@ -32,8 +32,8 @@ export class SettingsPublisher {
   }
 
   /** Returns how many were pushed. */
-  publishAll(): number {
-    const all = this.#o.ledger.allTerminalSettings();
+  async publishAll(): Promise<number> {
+    const all = await this.#o.ledger.allTerminalSettings();
     for (const s of all) this.publish(s);
     return all.length;
   }

@@ -15,17 +15,17 @@ describe('sealed secret code', () => {
     expect(sealPin('1234', TXN, gateway.publicKey)).not.toBe(sealPin('1234', TXN, gateway.publicKey));
   });
 
-  it('cannot be replayed for another sale, opened with another key, or altered', () => {
+  it('cannot be replayed for another sale, opened with another key, or altered', async () => {
     const block = sealPin('1234', TXN, gateway.publicKey);
-    expect(code(() => openPin(block, TXN.replace('0b', '0c'), gateway.secretKey))).toBe('PIN_BLOCK_INVALID');
-    expect(code(() => openPin(block, TXN, nacl.box.keyPair().secretKey))).toBe('PIN_BLOCK_INVALID');
+    expect(await code(() => openPin(block, TXN.replace('0b', '0c'), gateway.secretKey))).toBe('PIN_BLOCK_INVALID');
+    expect(await code(() => openPin(block, TXN, nacl.box.keyPair().secretKey))).toBe('PIN_BLOCK_INVALID');
     const raw = Buffer.from(block, 'base64url');
     raw[70] = (raw[70] ?? 0) ^ 1;
-    expect(code(() => openPin(raw.toString('base64url'), TXN, gateway.secretKey))).toBe('PIN_BLOCK_INVALID');
-    expect(code(() => openPin('AAAA', TXN, gateway.secretKey))).toBe('PIN_BLOCK_INVALID');
+    expect(await code(() => openPin(raw.toString('base64url'), TXN, gateway.secretKey))).toBe('PIN_BLOCK_INVALID');
+    expect(await code(() => openPin('AAAA', TXN, gateway.secretKey))).toBe('PIN_BLOCK_INVALID');
   });
 
-  it('only seals 4 digits', () => {
-    for (const bad of ['123', '12345', 'abcd', '12 4', '']) expect(code(() => sealPin(bad, TXN, gateway.publicKey))).toBe('PIN_BLOCK_INVALID');
+  it('only seals 4 digits', async () => {
+    for (const bad of ['123', '12345', 'abcd', '12 4', '']) expect(await code(() => sealPin(bad, TXN, gateway.publicKey))).toBe('PIN_BLOCK_INVALID');
   });
 });

@@ -90,9 +90,9 @@ export function outboxContract(name: string, makeHarness: () => OutboxHarness): 
       expect(o.entry('off')?.voidedBy).toBeNull();
     });
 
-    it('refuses a record beyond the limit with OUTBOX_FULL, keeping nothing of it; a void may go beyond', () => {
+    it('refuses a record beyond the limit with OUTBOX_FULL, keeping nothing of it; a void may go beyond', async () => {
       for (const id of ['a', 'b', 'c']) o.append(saleDraft(id));
-      expect(codeOf(() => o.append(saleDraft('d')))).toBe('OUTBOX_FULL');
+      expect(await codeOf(() => o.append(saleDraft('d')))).toBe('OUTBOX_FULL');
       expect(o.entry('d')).toBeUndefined();
       expect(o.stats().pending).toBe(3);
       expect(o.append(voidDraft('v', 'a'), { ignoreLimit: true }).seq).toBe(4);

@@ -19,8 +19,8 @@ describe('admin API over HTTP', () => {
     const base = world.gateway.httpUrl;
     expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const ledger = world.gateway.ledger;
-    const operator = createApiToken(ledger, { name: 'Région', role: 'operator' }, Date.now());
-    const partner = createApiToken(ledger, { name: 'Librairie', role: 'partner', partnerId: 'P-LIB-LYON' }, Date.now());
+    const operator = await createApiToken(ledger, { name: 'Région', role: 'operator' }, Date.now());
+    const partner = await createApiToken(ledger, { name: 'Librairie', role: 'partner', partnerId: 'P-LIB-LYON' }, Date.now());
     const get = (path: string, token?: string) => fetch(base + path, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } });
 
     expect((await get('/healthz')).status).toBe(200);

@@ -94,7 +94,7 @@ describe('the cashier page', () => {
 
   it('sells by NFC with the keyboard alone, and shows the approval as the terminal does', async () => {
     const hugo = holder('Hugo Bernard');
-    const before = world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')!;
+    const before = (await world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS'))!;
     // Radio buttons: arrow keys choose; Tab moves on to the amount; Enter submits.
     await page.locator('input[value="SCHOOL_BOOKS"]').focus();
     await page.keyboard.press('ArrowRight');
@@ -110,12 +110,12 @@ describe('the cashier page', () => {
     expect(await screenText()).toContain("Pris sur l'avantage : 12,50\u00a0€");
     await page.locator('#sales tbody tr', { hasText: 'Acceptée' }).first().waitFor();
     await shot('03-approved');
-    expect(world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')).toBe(before - 1250);
+    expect(await world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')).toBe(before - 1250);
   });
 
   it('shows a partial debit: what was taken and what is left to pay', async () => {
     const lea = holder('Léa Martin');
-    const balance = world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')!;
+    const balance = (await world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS'))!;
     await startSale('20,00');
     sim.devices.nfc.tap(lea);
     await screenShows('PAIEMENT PARTIEL ACCEPTÉ');
@@ -172,14 +172,14 @@ describe('the cashier page', () => {
     await startSale('6,00');
     sim.devices.nfc.tap(hugo);
     await screenShows('PAIEMENT ACCEPTÉ');
-    const before = world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')!;
+    const before = (await world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS'))!;
     page.once('dialog', (d) => void d.accept());
     await page.click('#cancel-last');
     await screenShows('VENTE ANNULÉE');
     expect(await screenText()).toContain("Rendu à l'avantage : 6,00\u00a0€");
     await page.locator('#sales tbody tr', { hasText: 'Annulée' }).first().waitFor();
     await shot('09-last-sale-cancelled');
-    expect(world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')).toBe(before + 600);
+    expect(await world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')).toBe(before + 600);
     // Once: asked again, the page says why and nothing is sent.
     page.once('dialog', (d) => void d.accept());
     await page.click('#cancel-last');
@@ -187,7 +187,7 @@ describe('the cashier page', () => {
     // Dismissed: nothing happens.
     page.once('dialog', (d) => void d.dismiss());
     await page.click('#cancel-last');
-    expect(world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')).toBe(before + 600);
+    expect(await world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')).toBe(before + 600);
   });
 
   it('a cancellation made while the server is out of reach is queued, then decided when it returns', async () => {
@@ -195,7 +195,7 @@ describe('the cashier page', () => {
     await startSale('2,00');
     sim.devices.nfc.tap(hugo);
     await screenShows('PAIEMENT ACCEPTÉ');
-    const before = world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')!;
+    const before = (await world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS'))!;
     await world.gateway.close();
     page.once('dialog', (d) => void d.accept());
     await page.click('#cancel-last');
@@ -203,7 +203,7 @@ describe('the cashier page', () => {
     await page.locator('#sales tbody tr:first-child td:last-child', { hasText: "Annulation en attente d'envoi" }).waitFor();
     await world.startGateway();
     await page.locator('#sales tbody tr:first-child td:last-child', { hasText: 'Annulée' }).waitFor({ timeout: 20_000 });
-    expect(world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')).toBe(before + 200);
+    expect(await world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')).toBe(before + 200);
   }, 40_000);
 
   it('the service stops while the page is open: its live stream does not hold the stop', async () => {

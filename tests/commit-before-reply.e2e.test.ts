@@ -39,7 +39,7 @@ describe('no reply before commit', () => {
     const t = await world.terminal('T-JUDO-GRE-01', { replyTimeoutMs: 800, resendIntervalMs: 200 });
     await until('the terminal to hear the gateway time (a live hotlist refresh)', () => t.terminal.outbox.gatewayTime() !== undefined, 5000);
     const lea = holder('Léa Martin');
-    const before = world.gateway.ledger.walletBalance(lea.cardNumber, 'SPORT')!;
+    const before = (await world.gateway.ledger.walletBalance(lea.cardNumber, 'SPORT'))!;
     const settled: string[] = [];
     t.runtime.onSettled = (s) => settled.push(`${s.txnId}:${s.status}`);
 
@@ -61,9 +61,9 @@ describe('no reply before commit', () => {
     expect(t.bindings.display.screens.some((s) => s.lines[0]?.startsWith('PAIEMENT'))).toBe(false);
     expect(t.terminal.outbox.entry(txnId)).toMatchObject({ state: 'pending', voidedBy: expect.any(String) });
     const probe = new SqliteLedger({ file: join(world.dir, 'ledger.sqlite') });
-    expect(probe.request(txnId)).toBeUndefined();
-    expect(probe.transfersForTxn(txnId)).toEqual([]);
-    probe.close();
+    expect(await probe.request(txnId)).toBeUndefined();
+    expect(await probe.transfersForTxn(txnId)).toEqual([]);
+    await probe.close();
 
     // Restart on the same port and ledger; the terminal reconnects and resends the same request.
     await world.startGateway();
@@ -82,9 +82,9 @@ describe('no reply before commit', () => {
     world.gateway.pipeline.handle(`passerelle/v1/terminal/${t.terminalId}/request`, frame);
     world.gateway.pipeline.handle(`passerelle/v1/terminal/${t.terminalId}/request`, frame);
     await until('the repeats to be answered', () => world.gateway.pipeline.stats.repeats >= 2);
-    expect([['debit', 'reversal'], []]).toContainEqual(world.gateway.ledger.transfersForTxn(txnId).map((x) => x.kind));
-    expect(world.gateway.ledger.transfersForTxn(offlineTxn).map((x) => x.kind)).toEqual(['debit']);
-    expect(world.gateway.ledger.walletBalance(lea.cardNumber, 'SPORT')).toBe(before - 1000);
-    expect(world.gateway.ledger.audit()).toEqual([]);
+    expect([['debit', 'reversal'], []]).toContainEqual((await world.gateway.ledger.transfersForTxn(txnId)).map((x) => x.kind));
+    expect((await world.gateway.ledger.transfersForTxn(offlineTxn)).map((x) => x.kind)).toEqual(['debit']);
+    expect(await world.gateway.ledger.walletBalance(lea.cardNumber, 'SPORT')).toBe(before - 1000);
+    expect(await world.gateway.ledger.audit()).toEqual([]);
   });
 });

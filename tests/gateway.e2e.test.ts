@@ -37,19 +37,19 @@ describe('idempotency', () => {
     const second = await raw.send(b);
     expect(second).toEqual(first);
     expect(first).toMatchObject({ type: 'debit.reply', body: { status: 'approved', taken: 150 } });
-    expect(world.gateway.ledger.transfersForTxn(b.txnId)).toHaveLength(1);
+    expect(await world.gateway.ledger.transfersForTxn(b.txnId)).toHaveLength(1);
   });
 
   it('a repeat with other content is refused, logged as a conflict, and the original stands', async () => {
     const b = body({ amount: 200 });
     await raw.send(b);
-    const balance = world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS');
+    const balance = await world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS');
     raw.replies.length = 0;
     const forged = await raw.send({ ...b, amount: 1 });
     expect(forged).toMatchObject({ type: 'error', corr: b.txnId, body: { code: 'TXN_CONFLICT' } });
-    expect(world.gateway.ledger.conflictCount(b.txnId)).toBe(1);
-    expect(world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')).toBe(balance);
-    expect(world.gateway.ledger.transfersForTxn(b.txnId)).toEqual([expect.objectContaining({ amount: 200 })]);
+    expect(await world.gateway.ledger.conflictCount(b.txnId)).toBe(1);
+    expect(await world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')).toBe(balance);
+    expect(await world.gateway.ledger.transfersForTxn(b.txnId)).toEqual([expect.objectContaining({ amount: 200 })]);
   });
 });
 
@@ -58,14 +58,14 @@ describe('requests refused before any rule, with nothing recorded', () => {
     const b = body();
     await raw.publish(raw.signedFrame(b, nodeSigner(randomBytes(32))));
     expect(await raw.waitFor(b.txnId)).toMatchObject({ type: 'error', body: { code: 'BAD_SIGNATURE' } });
-    expect(world.gateway.ledger.request(b.txnId)).toBeUndefined();
+    expect(await world.gateway.ledger.request(b.txnId)).toBeUndefined();
   });
 
   it('a body naming another terminal than its topic: TOPIC_MISMATCH', async () => {
     const b = body({ terminalId: 'T-LIB-LYON-02' });
     await raw.publish(raw.signedFrame(b));
     expect(await raw.waitFor(b.txnId)).toMatchObject({ body: { code: 'TOPIC_MISMATCH' } });
-    expect(world.gateway.ledger.request(b.txnId)).toBeUndefined();
+    expect(await world.gateway.ledger.request(b.txnId)).toBeUndefined();
   });
 
   it('cinema counted in cents: UNIT_MISMATCH; a wrong field: BAD_SCHEMA; a bad Luhn digit: CARD_NUMBER_INVALID', async () => {
@@ -96,7 +96,7 @@ describe('requests refused before any rule, with nothing recorded', () => {
 
   it('the gateway stays up and keeps serving after all of that', async () => {
     expect(await raw.send(body({ amount: 1 }))).toMatchObject({ body: { status: 'approved' } });
-    expect(world.gateway.ledger.audit()).toEqual([]);
+    expect(await world.gateway.ledger.audit()).toEqual([]);
   });
 });
 
@@ -132,7 +132,7 @@ describe('the broker lets each terminal touch only its own topics', () => {
     await closed;
     await new Promise((r) => setTimeout(r, 100));
     expect(spy.replies).toEqual([]);
-    expect(world.gateway.ledger.request(b.txnId)).toBeUndefined();
+    expect(await world.gateway.ledger.request(b.txnId)).toBeUndefined();
     await spy.close();
     await rogue.endAsync(true);
   });

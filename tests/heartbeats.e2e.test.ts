@@ -54,7 +54,7 @@ describe('heartbeats', () => {
     const first = signHeartbeat(body(), signer);
     await raw.publish(first, statusTopic(T));
     await until(() => stats.recorded === 1, 'the heartbeat recorded');
-    expect(world.gateway.ledger.heartbeat(T)).toMatchObject({ software: '0.1.0', pending: 4, offlinePendingCents: 4200, devices: { pad: 'PAD_UNAVAILABLE' } });
+    expect(await world.gateway.ledger.heartbeat(T)).toMatchObject({ software: '0.1.0', pending: 4, offlinePendingCents: 4200, devices: { pad: 'PAD_UNAVAILABLE' } });
 
     // Past the per-terminal interval only; each of these is refused and the kept one stays.
     const refusedBefore = stats.refused;
@@ -76,7 +76,7 @@ describe('heartbeats', () => {
       await raw.publish(forged, statusTopic(T));
     }
     await until(() => stats.refused === refusedBefore + 7, `the 7 refused (refused ${stats.refused - refusedBefore})`);
-    expect(world.gateway.ledger.heartbeat(T)?.software).toBe('0.1.0');
+    expect((await world.gateway.ledger.heartbeat(T))?.software).toBe('0.1.0');
     expect(stats.recorded).toBe(1);
   }, 20_000);
 
@@ -84,12 +84,12 @@ describe('heartbeats', () => {
     const id = 'T-CIN-VBN-01';
     const raw = await world.raw(id);
     const signer = nodeSigner(fromB64url(world.key(id).seed, 32, 'seed'));
-    world.gateway.ledger.setTerminalActive(id, false);
+    await world.gateway.ledger.setTerminalActive(id, false);
     const refused = world.gateway.heartbeats.stats.refused;
     await raw.publish(signHeartbeat(body({ terminalId: id }), signer), statusTopic(id));
     await until(() => world.gateway.heartbeats.stats.refused === refused + 1, 'refused');
-    expect(world.gateway.ledger.heartbeat(id)).toBeUndefined();
-    world.gateway.ledger.setTerminalActive(id, true);
+    expect(await world.gateway.ledger.heartbeat(id)).toBeUndefined();
+    await world.gateway.ledger.setTerminalActive(id, true);
   });
 
   it('the fleet API lists never-heard and longest-silent first, and filters the silent holding unsent sales', async () => {

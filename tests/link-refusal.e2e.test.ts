@@ -58,7 +58,7 @@ describe('a refused connection is named, not taken for silence', () => {
     await expect(unknown.waitUntilUp(3000)).rejects.toMatchObject({ code: 'LINK_NOT_AUTHORIZED' });
     expect(unknown.bindings.display.last?.footer).toMatch(/^HORS LIGNE : connexion refusée \(code 337\)/);
 
-    world.gateway.ledger.addTerminal({ id: 'T-SWITCHED-OFF', partnerId: 'P-LIB-LYON', publicKey: publicKeyFromSeed(seed), active: false });
+    await world.gateway.ledger.addTerminal({ id: 'T-SWITCHED-OFF', partnerId: 'P-LIB-LYON', publicKey: publicKeyFromSeed(seed), active: false });
     const off = simTerminal('T-SWITCHED-OFF', seed);
     await expect(off.waitUntilUp(3000)).rejects.toMatchObject({ code: 'LINK_NOT_AUTHORIZED' });
   });

@@ -26,8 +26,8 @@ describe('a sale end to end', () => {
     expect(outcome).toMatchObject({ kind: 'approved', reply: { taken: 1250, remainingToPay: 0, balanceAfter: 250 } });
     expect(screenText(t.bindings.display.last!)).toBe(nb("PAIEMENT ACCEPTÉ\nLivres loisirs\nPris sur l'avantage : 12,50 €\nReste à payer : 0,00 €\nSolde restant : 2,50 €"));
     if (outcome.kind !== 'approved') throw new Error('unreachable');
-    expect(world.gateway.ledger.transfersForTxn(outcome.txnId)).toHaveLength(1);
-    expect(world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')).toBe(250);
+    expect(await world.gateway.ledger.transfersForTxn(outcome.txnId)).toHaveLength(1);
+    expect(await world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')).toBe(250);
     expect(t.terminal.outbox.entry(outcome.txnId)).toMatchObject({ state: 'replied', status: 'approved', seq: 1 });
   });
 
@@ -37,7 +37,7 @@ describe('a sale end to end', () => {
     const outcome = await t.sellWithCard(lea, 'LEISURE_BOOKS', 150);
     expect(outcome).toMatchObject({ kind: 'approved', reply: { taken: 150, remainingToPay: 0, balanceAfter: 100 } });
     if (outcome.kind !== 'approved') throw new Error('unreachable');
-    expect(world.gateway.ledger.transfersForTxn(outcome.txnId)).toHaveLength(1);
+    expect(await world.gateway.ledger.transfersForTxn(outcome.txnId)).toHaveLength(1);
     expect(t.terminal.outbox.entry(outcome.txnId)).toMatchObject({ state: 'replied', status: 'approved', seq: 2 });
   });
 
@@ -53,7 +53,7 @@ describe('a sale end to end', () => {
 
     const wrong = await t.sellWithQr(hugo, 'SCHOOL_BOOKS', 2000, '0000');
     expect(wrong).toMatchObject({ kind: 'declined', reply: { code: 'PIN_INCORRECT', taken: 0 } });
-    expect(world.gateway.ledger.walletBalance(hugo.cardNumber, 'SCHOOL_BOOKS')).toBe(3000);
+    expect(await world.gateway.ledger.walletBalance(hugo.cardNumber, 'SCHOOL_BOOKS')).toBe(3000);
 
     const camille = holder('Camille Durand');
     const unset = await t.sellWithQr(camille, 'LEISURE_BOOKS', 500, '1234');
@@ -106,7 +106,7 @@ describe('a sale end to end', () => {
     const stopped = await t.sellWithQr(hugo, 'SCHOOL_BOOKS', 100);
     expect(stopped).toMatchObject({ kind: 'declined', reply: { code: 'PIN_TRIES_EXCEEDED' } });
     expect(screenText(t.bindings.display.last!)).toContain("Trop d'essais du code aujourd'hui");
-    world.gateway.ledger.unlockPin(hugo.cardNumber);
+    await world.gateway.ledger.unlockPin(hugo.cardNumber);
     expect(await t.sellWithQr(hugo, 'SCHOOL_BOOKS', 100)).toMatchObject({ kind: 'approved' });
   });
 
@@ -125,11 +125,11 @@ describe('a sale end to end', () => {
   it('R10 a partner cannot debit a benefit outside its type', async () => {
     const t = await world.terminal('T-CIN-VBN-01', {}, ['CINEMA']);
     const lea = holder('Léa Martin');
-    const before = world.gateway.ledger.walletBalance(lea.cardNumber, 'SPORT');
+    const before = await world.gateway.ledger.walletBalance(lea.cardNumber, 'SPORT');
     const outcome = await t.sellWithCard(lea, 'SPORT', 1000);
     expect(outcome).toMatchObject({ kind: 'declined', reply: { code: 'BENEFIT_NOT_ALLOWED', taken: 0, remainingToPay: 1000 } });
     expect(screenText(t.bindings.display.last!)).toContain('Avantage non autorisé pour ce partenaire');
-    expect(world.gateway.ledger.walletBalance(lea.cardNumber, 'SPORT')).toBe(before);
+    expect(await world.gateway.ledger.walletBalance(lea.cardNumber, 'SPORT')).toBe(before);
     // The cinema's own benefit is counted in entries.
     const cinema = await t.sellWithCard(lea, 'CINEMA', 2);
     expect(cinema).toMatchObject({ kind: 'approved', reply: { unit: 'entry', taken: 2, balanceAfter: 3 } });
@@ -141,7 +141,7 @@ describe('a sale end to end', () => {
     const outcome = await t.sellWithCard(tom, 'SHOWS', 1000);
     expect(outcome).toMatchObject({ kind: 'declined', reply: { code: 'CARD_BLOCKED' } });
     expect(screenText(t.bindings.display.last!)).toContain('Carte en opposition');
-    expect(world.gateway.ledger.walletBalance(tom.cardNumber, 'SHOWS')).toBe(3000);
+    expect(await world.gateway.ledger.walletBalance(tom.cardNumber, 'SHOWS')).toBe(3000);
   });
 
   it('a lost reply: the terminal resends the same request and gets the original reply; debited once', async () => {
@@ -153,8 +153,8 @@ describe('a sale end to end', () => {
     expect(outcome).toMatchObject({ kind: 'approved', reply: { taken: 12000, balanceAfter: 38000 } });
     expect(t.link.dropped).toHaveLength(1);
     expect(world.gateway.pipeline.stats.repeats).toBe(repeatsBefore + 1);
-    expect(world.gateway.ledger.transfersForTxn((outcome as { txnId: string }).txnId)).toHaveLength(1);
-    expect(world.gateway.ledger.walletBalance(ines.cardNumber, 'DRIVING_LICENCE')).toBe(38000);
+    expect(await world.gateway.ledger.transfersForTxn((outcome as { txnId: string }).txnId)).toHaveLength(1);
+    expect(await world.gateway.ledger.walletBalance(ines.cardNumber, 'DRIVING_LICENCE')).toBe(38000);
   });
 
   it('a failed read or an unreadable QR does not end the sale; the next read does', async () => {
@@ -169,7 +169,7 @@ describe('a sale end to end', () => {
     expect(shown).toMatch(/Lecture de la carte impossible|QR code illisible/);
   });
 
-  it('the ledger balances after all of it', () => {
-    expect(world.gateway.ledger.audit()).toEqual([]);
+  it('the ledger balances after all of it', async () => {
+    expect(await world.gateway.ledger.audit()).toEqual([]);
   });
 });

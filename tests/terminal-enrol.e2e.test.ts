@@ -62,7 +62,7 @@ describe('terminal enrol', () => {
     });
     // The gateway holds the key whose seed is in the file, and the keys written are the gateway's.
     const seed = readSeedFile(config.keyFile!);
-    expect(b64url(world.gateway.ledger.terminal('T-LIB-LYON-05')!.publicKey)).toBe(b64url(publicKeyFromSeed(seed)));
+    expect(b64url((await world.gateway.ledger.terminal('T-LIB-LYON-05'))!.publicKey)).toBe(b64url(publicKeyFromSeed(seed)));
     const keys = readPublicKeys(config.gatewayKeysFile!);
     expect(b64url(keys.signPublicKey)).toBe(b64url(world.gateway.keys.signPublicKey));
 
@@ -123,7 +123,7 @@ describe('terminal enrol', () => {
     const second = await enrolTerminal({ gatewayUrl: world.gateway.httpUrl, code: await code('T-LIB-LYON-10'), dir: freshDir() });
     expect([first.fields.replaced, second.fields.replaced]).toEqual([false, true]);
     expect(second.publicKey).not.toBe(first.publicKey);
-    expect(b64url(world.gateway.ledger.terminal('T-LIB-LYON-10')!.publicKey)).toBe(second.publicKey);
+    expect(b64url((await world.gateway.ledger.terminal('T-LIB-LYON-10'))!.publicKey)).toBe(second.publicKey);
   });
 
   it('never overwrites a terminal: a directory with a config, a key or an outbox is refused before anything is sent', async () => {

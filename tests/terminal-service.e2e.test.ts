@@ -114,6 +114,8 @@ async function startService(): Promise<Service> {
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   await waitUntil(() => child.exitCode !== null || (existsSync(controlFile) && (JSON.parse(readFileSync(controlFile, 'utf8')) as { pid: number }).pid === child.pid), 20_000, 'the control file');
+  // The control file is written before the start is logged: on a busy machine the line comes after it.
+  await waitUntil(() => child.exitCode !== null || lines.some((l) => l.msg === 'terminal service started'), 20_000, 'the start to be logged');
   if (child.exitCode !== null) throw new Error(`terminal start exited ${child.exitCode}: ${err}`);
   return { child, lines, control: JSON.parse(readFileSync(controlFile, 'utf8')) as Service['control'] };
 }

@@ -43,7 +43,7 @@ describe('terminal settings pushed by the gateway', () => {
     expect((await call('PUT', `/terminals/${T}/settings`, tokens.operator, { benefits: ['LEISURE_BOOKS'], replyTimeoutMs: 5 })).status).toBe(400);
     expect((await call('PUT', '/terminals/T-NOPE-01/settings', tokens.operator, { benefits: ['LEISURE_BOOKS'] })).status).toBe(404);
     expect((await call('GET', '/terminals/T-CIN-VBN-01/settings', tokens.partner)).status).toBe(403);
-    expect(world.gateway.ledger.terminalSettings(T)).toBeUndefined();
+    expect(await world.gateway.ledger.terminalSettings(T)).toBeUndefined();
   });
 
   it('reach the terminal signed, whole and newest first; kept across a restart; forged ones are ignored', async () => {

@@ -158,7 +158,7 @@ describe('terminal update', () => {
   it('a queue that does not drain blocks the update: nothing switched, the terminal sells again, the sale later reaches the ledger once', async () => {
     // A sale online first: the terminal hears the gateway's signed time, which selling offline needs.
     expect((await sell(100)).outcome).toMatchObject({ kind: 'approved' });
-    const before = world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')!;
+    const before = (await world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS'))!;
     await world.gateway.close();
     await until('the link down', (s) => s.link.state === 'offline');
     const offline = (await sell(250)).outcome;
@@ -172,7 +172,7 @@ describe('terminal update', () => {
     expect(readFileSync(join(root, 'current', 'package.json'), 'utf8')).toContain('"version": "1.0.0"');
     await world.startGateway();
     await until('the queue drained', (x) => x.link.state === 'online' && x.outbox.pending === 0);
-    expect(world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')).toBe(before - 250);
+    expect(await world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')).toBe(before - 250);
   }, 60_000);
 
   it('a new version that does not come up is rolled back: the previous one runs again with its queue', async () => {

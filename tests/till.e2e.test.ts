@@ -42,30 +42,30 @@ afterAll(async () => {
   await world.close();
 });
 
-const balance = (name: string) => world.gateway.ledger.walletBalance(holder(name).cardNumber, 'LEISURE_BOOKS')!;
+const balance = async (name: string) => (await world.gateway.ledger.walletBalance(holder(name).cardNumber, 'LEISURE_BOOKS'))!;
 
 describe('a till on the terminal service', () => {
   it('a full debit: the price taken, approved', async () => {
     const till = await SimTill.connect(port);
-    const before = balance('Hugo Bernard');
+    const before = await balance('Hugo Bernard');
     const answer = till.debit(1200);
     sim.devices.nfc.tap(holder('Hugo Bernard'));
     const a = await answer;
     expect(Object.fromEntries(a)).toMatchObject({ CZ: '0300', CJ: '012345678901', CA: '01', AE: '10', CB: '1200', ZS: 'approved' });
     expect(a.has('ZR')).toBe(false);
-    expect(balance('Hugo Bernard')).toBe(before - 1200);
-    expect(world.gateway.ledger.transfersForTxn(a.get('ZT')!)).toHaveLength(1);
+    expect(await balance('Hugo Bernard')).toBe(before - 1200);
+    expect(await world.gateway.ledger.transfersForTxn(a.get('ZT')!)).toHaveLength(1);
     till.close();
   });
 
   it('a partial debit: the whole balance taken, the rest for the till to collect', async () => {
     const till = await SimTill.connect(port);
-    const before = balance('Léa Martin');
+    const before = await balance('Léa Martin');
     const answer = till.debit(before + 650);
     sim.devices.nfc.tap(holder('Léa Martin'));
     const a = await answer;
     expect([a.get('AE'), a.get('CB'), a.get('ZR'), a.get('ZS')]).toEqual(['10', String(before), '650', 'approved']);
-    expect(balance('Léa Martin')).toBe(0);
+    expect(await balance('Léa Martin')).toBe(0);
     till.close();
   });
 
@@ -96,7 +96,7 @@ describe('a till on the terminal service', () => {
 
   it('a till that leaves mid-sale loses nothing: the sale finishes and the till asks for its result', async () => {
     const gone = await SimTill.connect(port, { ca: '04' });
-    const before = balance('Hugo Bernard');
+    const before = await balance('Hugo Bernard');
     gone.debitAndLeave(250);
     const deadline = Date.now() + 5000;
     while (sim.service.terminal.runtime.state.tag !== 'awaitingCredential' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
@@ -108,7 +108,7 @@ describe('a till on the terminal service', () => {
       last = await back.lastResult();
     }
     expect([last.get('ZQ'), last.get('AE'), last.get('CB'), last.get('ZS')]).toEqual(['1', '10', '250', 'approved']);
-    expect(balance('Hugo Bernard')).toBe(before - 250);
+    expect(await balance('Hugo Bernard')).toBe(before - 250);
     back.close();
   });
 });

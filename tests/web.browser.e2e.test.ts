@@ -114,7 +114,7 @@ describe('the partner web space', () => {
     expect(text).toMatch(/Reste à payer par le jeune\s+5,00\s€/);
     expect(text).toContain('Débit partiel');
     await check(page, '04-vente-partielle');
-    expect(world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')).toBe(0);
+    expect(await world.gateway.ledger.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')).toBe(0);
     await context.close();
   });
 
@@ -136,7 +136,7 @@ describe('the partner web space', () => {
     expect(await page.locator('main').innerText()).toContain("Trop d'essais du code aujourd'hui");
     const t = await world.terminal('T-LIB-LYON-01', {}, ['LEISURE_BOOKS']);
     expect(await t.sellWithQr(ines, 'LEISURE_BOOKS', 500)).toMatchObject({ kind: 'declined', reply: { code: 'PIN_TRIES_EXCEEDED', taken: 0 } });
-    expect(world.gateway.ledger.walletBalance(ines.cardNumber, 'LEISURE_BOOKS')).toBe(1500);
+    expect(await world.gateway.ledger.walletBalance(ines.cardNumber, 'LEISURE_BOOKS')).toBe(1500);
     await context.close();
   });
 
@@ -144,7 +144,7 @@ describe('the partner web space', () => {
     const { context, page } = await open();
     await login(page, users.manager!);
     const lea = holder('Léa Martin');
-    const before = world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')!;
+    const before = (await world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS'))!;
     await counterSale(page, { card: lea.cardNumber, benefit: 'Livres loisirs', amount: '4,00', code: '1234' });
     const form = await page.evaluate<[string, string][]>("[...new FormData(document.querySelector('form[data-once]')).entries()].map(([k, v]) => [k, String(v)])");
     await page.getByRole('button', { name: 'Débiter la carte' }).dblclick();
@@ -154,9 +154,9 @@ describe('the partner web space', () => {
     expect(again).toContain("la carte n'a été débitée qu'une fois");
     const txnId = form.find(([k]) => k === 'txn')![1];
     expect(txnId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')).toBe(before - 400);
-    expect(world.gateway.ledger.partnerSales({ partnerId: 'P-LIB-LYON', limit: 100 }).filter((s) => s.txnId === txnId)).toHaveLength(1);
-    expect(world.gateway.ledger.request(txnId)?.terminalId).toBe(webChannelId('P-LIB-LYON'));
+    expect(await world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')).toBe(before - 400);
+    expect((await world.gateway.ledger.partnerSales({ partnerId: 'P-LIB-LYON', limit: 100 })).filter((s) => s.txnId === txnId)).toHaveLength(1);
+    expect((await world.gateway.ledger.request(txnId))?.terminalId).toBe(webChannelId('P-LIB-LYON'));
     await context.close();
   });
 
@@ -171,7 +171,7 @@ describe('the partner web space', () => {
     await page.getByText('Convention signée').waitFor();
     expect(await page.locator('main').innerText()).toContain('par Claire Dubois');
     await check(page, '07-convention-signee');
-    const s = world.gateway.ledger.conventionSignature('P-LIB-LYON', 'convention-2022-2027');
+    const s = await world.gateway.ledger.conventionSignature('P-LIB-LYON', 'convention-2022-2027');
     expect(s).toMatchObject({ signerName: 'Claire Dubois', documentSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
     await context.close();
   });
@@ -185,7 +185,7 @@ describe('the partner web space', () => {
     const res = await page.request.get(`${world.gateway.httpUrl}${href}`);
     expect(res.headers()['content-type']).toBe('text/csv; charset=utf-8');
     const rows = parse((await res.body()).toString('utf8').replace(/^\uFEFF/, ''), { delimiter: ';', columns: true }) as Record<string, string>[];
-    const ledger = world.gateway.ledger.partnerSales({ partnerId: 'P-LIB-LYON', limit: 1000 });
+    const ledger = await world.gateway.ledger.partnerSales({ partnerId: 'P-LIB-LYON', limit: 1000 });
     expect(rows.length).toBeGreaterThanOrEqual(2);
     expect(rows.map((r) => [r.identifiant, Number(r.montant_centimes), r.avantage])).toEqual(ledger.map((s) => [s.txnId, s.amountCents, s.benefit]));
     expect(rows.every((r) => /^\d{4}\*{8}\d{4}$/.test(r.carte!))).toBe(true);
@@ -217,17 +217,17 @@ describe('the partner web space', () => {
     const { context, page } = await open();
     await login(page, users.manager!);
     const lea = holder('Léa Martin');
-    const before = world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS');
+    const before = await world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS');
     await counterSale(page, { card: lea.cardNumber, benefit: 'Livres loisirs', amount: '1,00', code: '1234' });
     await page.evaluate("document.querySelector('form[data-once] input[name=_csrf]').remove()");
     await page.getByRole('button', { name: 'Débiter la carte' }).click();
     await page.getByText('Formulaire expiré').waitFor();
-    expect(world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')).toBe(before);
+    expect(await world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')).toBe(before);
     // A token of another session does not pass either.
     const forged = { _csrf: 'forged-token', carte: lea.cardNumber, avantage: 'LEISURE_BOOKS', montant: '1', code: '1234', txn: '0190a000-0000-7000-8000-00000000abcd' };
     const status = await page.evaluate<number>(`fetch(${JSON.stringify(`${P}/encaisser`)}, { method: 'POST', body: new URLSearchParams(${JSON.stringify(forged)}) }).then((r) => r.status)`);
     expect(status).toBe(403);
-    expect(world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')).toBe(before);
+    expect(await world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS')).toBe(before);
     await context.close();
   });
 
@@ -272,7 +272,7 @@ describe("the Region's console", () => {
     await page.getByRole('button', { name: 'Mettre en opposition' }).click();
     await page.getByText('Carte mise en opposition').waitFor();
     await check(page, '22-carte-opposee');
-    expect(world.gateway.ledger.card(camille.cardNumber)?.status).toBe('opposed');
+    expect((await world.gateway.ledger.card(camille.cardNumber))?.status).toBe('opposed');
     const t = await world.terminal('T-LIB-LYON-01', {}, ['LEISURE_BOOKS']);
     expect(await t.sellWithCard(camille, 'LEISURE_BOOKS', 500)).toMatchObject({ kind: 'declined', reply: { code: 'CARD_BLOCKED', taken: 0 } });
     await context.close();
@@ -300,7 +300,7 @@ describe("the Region's console", () => {
 
   it('the fleet page shows first a silent terminal holding unsent sales', async () => {
     const now = Date.now();
-    world.gateway.ledger.recordHeartbeat({
+    await world.gateway.ledger.recordHeartbeat({
       terminalId: 'T-CIN-VBN-01',
       receivedAt: now - 3 * 3600_000,
       sentAt: now - 3 * 3600_000,
@@ -342,7 +342,7 @@ describe("the Region's console", () => {
     // The equipment shop's yearly proof, recorded from the list.
     await page.getByRole('button', { name: /Enregistrer la preuve .* de Outillage Pro Valence/ }).click();
     await page.getByText("Preuve d'affichage").first().waitFor();
-    expect(world.gateway.ledger.partnerProofs('P-EQUIP-VAL')).toEqual([world.gateway.ledger.campaigns()[0]!.id]);
+    expect(await world.gateway.ledger.partnerProofs('P-EQUIP-VAL')).toEqual([(await world.gateway.ledger.campaigns())[0]!.id]);
     await page.goto(`${world.gateway.httpUrl}/region/hors-ligne`);
     await check(page, '25-hors-ligne');
     await page.getByRole('link', { name: /Agent de la Région/ }).click();
@@ -377,7 +377,7 @@ describe("the Region's console", () => {
   it('an operator loads the start-of-year card file: one bad row refuses it whole, by line; a good one loads', async () => {
     const { context, page } = await open();
     await login(page, users.operator!);
-    const campaign = world.gateway.ledger.campaigns()[0]!.id;
+    const campaign = (await world.gateway.ledger.campaigns())[0]!.id;
     const card = (n: number) => cardNumberFrom(`9100000000${String(n).padStart(5, '0')}`);
     const rows = (bad: boolean) =>
       ['card_number;dossier_id;holder;campaign;LEISURE_BOOKS;SPORT', ...[1, 2, 3].map((n) => `${n === 2 && bad ? '123' : card(n)};D-WEB-${n};Jeune ${n};${campaign};1500;${n === 3 ? '3000' : ''}`)].join('\r\n') + '\r\n';
@@ -387,13 +387,13 @@ describe("the Region's console", () => {
     await page.getByRole('button', { name: 'Charger le fichier' }).click();
     await page.getByText('Refusé : rien n’a été chargé').first().waitFor({ timeout: 15_000 });
     expect(await page.getByRole('region', { name: 'Lignes refusées' }).innerText()).toMatch(/^3\s/m);
-    expect(world.gateway.ledger.card(card(1))).toBeUndefined();
+    expect(await world.gateway.ledger.card(card(1))).toBeUndefined();
     await check(page, '33-chargement-refuse');
     await page.goto(`${world.gateway.httpUrl}/region/chargement`);
     await page.getByLabel('Fichier CSV').setInputFiles({ name: 'rentree.csv', mimeType: 'text/csv', buffer: Buffer.from(rows(false)) });
     await page.getByRole('button', { name: 'Charger le fichier' }).click();
     await page.getByText('3 cartes et 4 avantages chargés').waitFor({ timeout: 15_000 });
-    expect(world.gateway.ledger.walletBalance(card(3), 'SPORT')).toBe(3000);
+    expect(await world.gateway.ledger.walletBalance(card(3), 'SPORT')).toBe(3000);
     await check(page, '34-chargement-fait');
     // The file's form without its token writes nothing.
     const status = await page.evaluate<number>(`(() => { const f = new FormData(); f.append('fichier', new Blob(['x']), 'x.csv'); return fetch('/region/chargement', { method: 'POST', body: f }).then((r) => r.status); })()`);
@@ -421,7 +421,7 @@ describe("the Region's console", () => {
     const code = await o.page.getByLabel("Code d'installation").inputValue();
     expect(code).toMatch(/^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$/);
     await check(o.page, '29-code-installation');
-    expect(world.gateway.ledger.openEnrolmentCodes().map((c) => c.terminalId)).toContain('T-LIB-LYON-03');
+    expect((await world.gateway.ledger.openEnrolmentCodes()).map((c) => c.terminalId)).toContain('T-LIB-LYON-03');
     // Reloading the list does not show the code again.
     await o.page.goto(`${world.gateway.httpUrl}/region/demandes`);
     expect(await o.page.content()).not.toContain(code);
@@ -442,13 +442,13 @@ describe("the Region's console", () => {
     await o.page.getByLabel('Au', { exact: true }).fill(saleDay);
     await o.page.getByRole('button', { name: 'Établir les relevés' }).click();
     await o.page.getByText('relevé(s) établi(s)').waitFor();
-    const st = world.gateway.ledger.statements({ partnerId: 'P-LIB-LYON' });
+    const st = await world.gateway.ledger.statements({ partnerId: 'P-LIB-LYON' });
     expect(st).toHaveLength(1);
-    expect(st[0]!.totalCents).toBe(world.gateway.ledger.partnerSales({ partnerId: 'P-LIB-LYON', state: 'valid', limit: 1000 }).reduce((t, s) => t + s.amountCents, 0));
+    expect(st[0]!.totalCents).toBe((await world.gateway.ledger.partnerSales({ partnerId: 'P-LIB-LYON', state: 'valid', limit: 1000 })).reduce((t, s) => t + s.amountCents, 0));
     await check(o.page, '30-remboursements-region');
     await o.page.getByRole('button', { name: 'Créer le fichier de virement SEPA' }).click();
     await o.page.getByText('Fichier de virement').first().waitFor();
-    expect(world.gateway.ledger.statement(st[0]!.id)).toMatchObject({ status: 'paid', paidBy: expect.stringMatching(/^PSR-/) });
+    expect(await world.gateway.ledger.statement(st[0]!.id)).toMatchObject({ status: 'paid', paidBy: expect.stringMatching(/^PSR-/) });
     const href = await o.page.getByRole('link', { name: /^PSR-/ }).first().getAttribute('href');
     const xml = (await (await o.page.request.get(`${world.gateway.httpUrl}${href}`)).body()).toString('utf8');
     expect(xml).toContain('urn:iso:std:iso:20022:tech:xsd:pain.001.001.03');

@@ -164,12 +164,12 @@ describe('access rules of every route', () => {
     expect(codeOf(await w.call('POST', '/api/v1/group-sales', { ...venue, body: group }))).toBe('FORBIDDEN');
     // A card of its own and the terminal switched on again: the routes above may have opposed the shared
     // card and deactivated the terminal.
-    w.ledger.setTerminalActive('T-BOOK-01', true);
+    await w.ledger.setTerminalActive('T-BOOK-01', true);
     const card = cardNumberFrom('100000000000771');
-    w.ledger.issueCard({ number: card, holder: 'Zoé', pinHash: null, at: NOW - 2 * 86_400_000 });
-    w.ledger.load({ cardNumber: card, benefit: 'LEISURE_BOOKS', campaign: '2022-2023', amount: 1500, at: NOW - 2 * 86_400_000 });
-    sell(w.ledger, 'T-BOOK-01', card, 'LEISURE_BOOKS', 100, NOW - 86_400_000);
-    const statement = w.ledger.closeStatement('P-BOOK', '2022-09-01', '2022-10-02', w.clock.now);
+    await w.ledger.issueCard({ number: card, holder: 'Zoé', pinHash: null, at: NOW - 2 * 86_400_000 });
+    await w.ledger.load({ cardNumber: card, benefit: 'LEISURE_BOOKS', campaign: '2022-2023', amount: 1500, at: NOW - 2 * 86_400_000 });
+    await sell(w.ledger, 'T-BOOK-01', card, 'LEISURE_BOOKS', 100, NOW - 86_400_000);
+    const statement = await w.ledger.closeStatement('P-BOOK', '2022-09-01', '2022-10-02', w.clock.now);
     expect(codeOf(await w.call('GET', `/api/v1/statements/${statement.id}`, venue))).toBe('FORBIDDEN');
     expect(codeOf(await w.call('GET', `/api/v1/statements/${statement.id}/csv`, venue))).toBe('FORBIDDEN');
     expect((await w.call('GET', `/api/v1/statements/${statement.id}`, { token: w.tokens.partner })).statusCode).toBe(200);

@@ -49,10 +49,10 @@ export function actorOf(req: FastifyRequest): string {
 
 const BEARER = /^Bearer +(\S+) *$/i;
 
-function authenticate(ledger: Ledger, header: string | undefined): Principal {
+async function authenticate(ledger: Ledger, header: string | undefined): Promise<Principal> {
   if (header === undefined) throw new PasserelleError('UNAUTHENTICATED', 'an Authorization: Bearer <token> header is required');
   const token = BEARER.exec(header)?.[1];
-  const record = token === undefined ? undefined : lookupApiToken(ledger, token);
+  const record = token === undefined ? undefined : await lookupApiToken(ledger, token);
   if (!record) throw new PasserelleError('UNAUTHENTICATED', 'the API token is unknown or revoked');
   return { name: record.name, role: record.role, partnerId: record.partnerId };
 }
@@ -98,7 +98,7 @@ export function installAuth(app: FastifyInstance, ledger: Ledger, prefix: string
     const access = req.routeOptions.config.access;
     // Public routes, and unknown ones: the 404 handler has nothing to protect.
     if (access === undefined || access.public !== undefined || req.is404) return;
-    const principal = authenticate(ledger, req.headers.authorization);
+    const principal = await authenticate(ledger, req.headers.authorization);
     if (!access.roles.includes(principal.role)) {
       throw new PasserelleError('FORBIDDEN', `the ${principal.role} role may not ${req.method} ${req.routeOptions.url ?? ''}`);
     }

@@ -21,7 +21,7 @@ const wallet = (c: Card, benefit: string) => c.wallets.find((x) => x.benefit ===
 
 describe('reading a card', () => {
   it('shows the masked number, holder, status, code state and wallets in unit and in French', async () => {
-    sell(w.ledger, 'T-BOOK-01', CARD, 'LEISURE_BOOKS', 250, NOW);
+    await sell(w.ledger, 'T-BOOK-01', CARD, 'LEISURE_BOOKS', 250, NOW);
     const c = await getCard();
     expect(c).toMatchObject({ number: '1000********0016', dossierId: 'DOS-0016', holder: 'Léa Martin', status: 'active', pin: { set: false, locked: false } });
     expect(wallet(c, 'LEISURE_BOOKS')).toMatchObject({ balance: 1250, balanceText: `12,50${NB}€`, loadedText: `15,00${NB}€`, validFrom: '2022-09-01', validTo: '2023-06-30', usable: true });
@@ -62,7 +62,7 @@ describe('reading a card', () => {
   });
 
   it('history: newest first, at most `limit` entries, amounts in French', async () => {
-    sell(w.ledger, 'T-BOOK-01', CARD, 'LEISURE_BOOKS', 300, NOW);
+    await sell(w.ledger, 'T-BOOK-01', CARD, 'LEISURE_BOOKS', 300, NOW);
     const res = await w.call('GET', `/api/v1/cards/${CARD}/history?limit=2`);
     expect(res.statusCode, res.body).toBe(200);
     const { entries } = res.json() as { entries: { kind: string; amount: number; amountText: string; partnerId: string | null }[] };
@@ -79,7 +79,7 @@ describe('the Region acts on a card', () => {
     const card = res.json() as Card;
     expect(card).toMatchObject({ number: `1000********${number.slice(-4)}`, holder: 'Nina Caron', status: 'active', wallets: [] });
     expect(card.dossierId).toMatch(/^D-[0-9a-f-]{36}$/);
-    expect(w.ledger.card(number)?.dossierId).toBe(card.dossierId);
+    expect((await w.ledger.card(number))?.dossierId).toBe(card.dossierId);
     const load = await w.call('POST', `/api/v1/cards/${number}/loads`, { body: { benefit: 'SPORT', campaign: '2022-2023', amount: 3000 } });
     expect(load.statusCode, load.body).toBe(201);
     expect(load.json()).toEqual({ card: `1000********${number.slice(-4)}`, benefit: 'SPORT', campaign: '2022-2023', unit: 'cent', amount: 3000, amountText: `30,00${NB}€` });
@@ -138,9 +138,9 @@ describe('the Region acts on a card', () => {
   it('R3 lifts a code lock without ever taking a code', async () => {
     const wrong = (terminalId: string, benefit: 'LEISURE_BOOKS' | 'SHOWS' = 'LEISURE_BOOKS') => debitItem(debitBody({ terminalId, cardNumber: CARD, benefit, amount: 100, createdAt: NOW }), 'incorrect');
     // Three partners, two days: nine wrong codes lock it.
-    w.ledger.commitDebits([wrong('T-BOOK-01'), wrong('T-BOOK-01'), wrong('T-BOOK-01'), wrong('T-BOOK2-01'), wrong('T-BOOK2-01'), wrong('T-BOOK2-01')], NOW);
+    await w.ledger.commitDebits([wrong('T-BOOK-01'), wrong('T-BOOK-01'), wrong('T-BOOK-01'), wrong('T-BOOK2-01'), wrong('T-BOOK2-01'), wrong('T-BOOK2-01')], NOW);
     expect((await getCard()).pin).toMatchObject({ locked: false, blockedToday: true, wrongSinceRight: 6 });
-    w.ledger.commitDebits([wrong('T-VENU-01', 'SHOWS'), wrong('T-VENU-01', 'SHOWS'), wrong('T-VENU-01', 'SHOWS')], NOW + DAY);
+    await w.ledger.commitDebits([wrong('T-VENU-01', 'SHOWS'), wrong('T-VENU-01', 'SHOWS'), wrong('T-VENU-01', 'SHOWS')], NOW + DAY);
     expect((await getCard()).pin).toMatchObject({ locked: true, wrongSinceRight: 9 });
     expect((await w.call('POST', `/api/v1/cards/${CARD}/pin-unlock`)).statusCode).toBe(204);
     expect((await getCard()).pin).toEqual({ set: false, locked: false, blockedToday: false, wrongSinceRight: 0 });
@@ -157,7 +157,7 @@ describe('bulk load of the start-of-year file', () => {
     const res = await w.call('POST', '/api/v1/bulk-loads', { csv: header + row('200000000000001', '3000') + row('200000000000002', '6000') });
     expect(res.statusCode, res.body).toBe(201);
     expect(res.json()).toEqual({ cards: 2, loads: 6 });
-    expect(w.ledger.walletBalance(cardNumberFrom('200000000000002'), 'SPORT')).toBe(6000);
+    expect(await w.ledger.walletBalance(cardNumberFrom('200000000000002'), 'SPORT')).toBe(6000);
   });
 
   it('refuses a file with bad rows, listing them by line, and loads nothing', async () => {
@@ -168,7 +168,7 @@ describe('bulk load of the start-of-year file', () => {
     expect(error.code).toBe('BULK_LOAD_INVALID');
     expect(error.lines.map((l) => l.line)).toEqual([3, 4]);
     expect(error.lineErrors).toBe(2);
-    expect(w.ledger.card(cardNumberFrom('200000000000001'))).toBeUndefined();
+    expect(await w.ledger.card(cardNumberFrom('200000000000001'))).toBeUndefined();
   });
 
   it('a bad header is refused the same way, at line 1', async () => {
@@ -182,7 +182,7 @@ describe('bulk load of the start-of-year file', () => {
     const res = await w.call('POST', '/api/v1/bulk-loads', { csv });
     expect(res.statusCode, res.body).toBe(422);
     expect(res.json()).toMatchObject({ error: { code: 'BULK_LOAD_INVALID', lines: [{ line: 3 }] } });
-    expect(w.ledger.card(cardNumberFrom('200000000000001'))).toBeUndefined();
+    expect(await w.ledger.card(cardNumberFrom('200000000000001'))).toBeUndefined();
   });
 
   it('only as text/csv, and not above the configured size', async () => {
@@ -201,7 +201,7 @@ describe('bulk load of the start-of-year file', () => {
     });
     expect([chunked.statusCode, codeOf(chunked)]).toEqual([413, 'BULK_LOAD_INVALID']);
     await small.close();
-    expect(w.ledger.card(BARE)).toBeDefined();
+    expect(await w.ledger.card(BARE)).toBeDefined();
   });
 });
 

@@ -125,7 +125,7 @@ describe('schema refusals: 400 BAD_SCHEMA naming the failing path', () => {
   });
 
   it('an id already recorded is 409 ALREADY_EXISTS in plain words, never the storage engine\'s message', async () => {
-    const existing = w.ledger.campaigns()[0]!.id;
+    const existing = (await w.ledger.campaigns())[0]!.id;
     const res = await w.call('POST', '/api/v1/campaigns', { body: { id: existing } });
     expect(res.statusCode, res.body).toBe(409);
     expect(res.json()).toMatchObject({ error: { code: 'ALREADY_EXISTS', num: 521, message: `campaign ${existing} already exists`, fr: expect.stringContaining('Existe déjà') } });

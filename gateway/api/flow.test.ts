@@ -26,10 +26,10 @@ const WHOLE_CARD = /(?<![0-9])[0-9]{16}(?![0-9])/;
 const logLines: string[] = [];
 const ledger = new SqliteLedger({ file: ':memory:' });
 const clock = { now: NOW };
-const app = buildHttpApp({ issuer: testIssuer, cardRefs: testCardRefs, fleet: testFleet(), health: () => healthy, log: createLogger({ level: 'info', destination: { write: (line: string) => void logLines.push(line) } }), ledger, now: () => clock.now });
+const app = buildHttpApp({ issuer: testIssuer, cardRefs: testCardRefs, fleet: testFleet(), health: async () => healthy, log: createLogger({ level: 'info', destination: { write: (line: string) => void logLines.push(line) } }), ledger, now: () => clock.now });
 afterAll(async () => {
   await app.close();
-  ledger.close();
+  await ledger.close();
 });
 
 const bodies: string[] = [];
@@ -49,8 +49,8 @@ function loadFile(rows: readonly string[]): string {
 
 describe('a reimbursement cycle through the API', () => {
   it('runs end to end and never shows a card number, a PIN hash or a token', async () => {
-    const operator = createApiToken(ledger, { name: 'Région', role: 'operator' }, NOW);
-    const technician = createApiToken(ledger, { name: 'Installateur', role: 'technician' }, NOW);
+    const operator = await createApiToken(ledger, { name: 'Région', role: 'operator' }, NOW);
+    const technician = await createApiToken(ledger, { name: 'Installateur', role: 'technician' }, NOW);
 
     expect((await call(operator, 'POST', '/api/v1/campaigns', { body: { id: '2022-2023' } })).statusCode).toBe(201);
     const partner = { id: 'P-SPEC-CLF', name: 'Théâtre de la Comédie (Clermont-Ferrand)', type: 'venue', conventionFrom: '2022-06-01', conventionTo: '2027-05-31', iban: 'FR7630002030000005678900548', bic: 'CRLYFRPPXXX' };
@@ -62,7 +62,7 @@ describe('a reimbursement cycle through the API', () => {
     const enrolled = await call(null, 'POST', '/api/v1/enrolments', { body: { code: (code.json() as { code: string }).code, publicKey } });
     expect(enrolled.json()).toMatchObject({ terminalId: 'T-SPEC-CLF-01', benefits: ['SHOWS'] });
     expect((await call(technician, 'GET', '/api/v1/terminals/T-SPEC-CLF-01')).json()).toMatchObject({ active: true, publicKey });
-    const theatre = createApiToken(ledger, { name: 'Théâtre', role: 'partner', partnerId: partner.id }, NOW);
+    const theatre = await createApiToken(ledger, { name: 'Théâtre', role: 'partner', partnerId: partner.id }, NOW);
 
     // A file with two bad rows: refused by line number, nothing loaded.
     const rows = CARDS.map((n, i) => `${n},DOS-${i + 1},Jeune ${i + 1},2022-2023,3000,5`);
@@ -104,7 +104,7 @@ describe('a reimbursement cycle through the API', () => {
     expect(sepa.body).toContain('<InstdAmt Ccy="EUR">24.00</InstdAmt>');
     expect(sepa.body).toContain('<Nm>Theatre de la Comedie (Clermont-Ferrand)</Nm>');
     expect((await call(theatre, 'GET', `/api/v1/statements/${statement.id}`)).json()).toMatchObject({ status: 'paid' });
-    expect(ledger.audit()).toEqual([]);
+    expect(await ledger.audit()).toEqual([]);
 
     for (const body of bodies) {
       expect(body).not.toMatch(WHOLE_CARD);

@@ -35,7 +35,7 @@ describe('partners', () => {
       const res = await w.call('POST', '/api/v1/partners', { body });
       expect([res.statusCode, codeOf(res)], JSON.stringify(body)).toEqual([422, 'DATA_INVALID']);
     }
-    expect(w.ledger.partner('P-CIN-VBN')).toBeUndefined();
+    expect(await w.ledger.partner('P-CIN-VBN')).toBeUndefined();
   });
 
   it('patches the convention, the entry price and the bank details; 404 for an unknown partner', async () => {
@@ -56,10 +56,10 @@ describe('partners', () => {
   });
 
   it("R11 records an equipment shop's yearly proof for the campaign its statement names, releasing it; a wrong year says what is still awaited", async () => {
-    w.ledger.addCampaign({ id: '2021-2022', windows: defaultWindows('2021-2022') });
-    sell(w.ledger, 'T-EQUI-01', CARD, 'PRO_EQUIPMENT', 5000, NOW);
+    await w.ledger.addCampaign({ id: '2021-2022', windows: defaultWindows('2021-2022') });
+    await sell(w.ledger, 'T-EQUI-01', CARD, 'PRO_EQUIPMENT', 5000, NOW);
     w.clock.now = Date.parse('2022-11-02T09:00:00+01:00');
-    const held = w.ledger.closeStatement('P-EQUI', '2022-10-01', '2022-10-31', w.clock.now);
+    const held = await w.ledger.closeStatement('P-EQUI', '2022-10-01', '2022-10-31', w.clock.now);
     expect(held.status).toBe('held');
     const view = await w.call('GET', `/api/v1/statements/${held.id}`);
     expect(view.json()).toMatchObject({ status: 'held', proofMissing: ['2022-2023'] });
@@ -68,7 +68,7 @@ describe('partners', () => {
     expect(wrong.json()).toEqual({ partnerId: 'P-EQUI', schoolYear: '2021-2022', released: 0, stillHeld: [{ statementId: held.id, proofMissing: ['2022-2023'] }] });
     const res = await w.call('POST', '/api/v1/partners/P-EQUI/proofs', { body: { schoolYear: '2022-2023' } });
     expect(res.json()).toEqual({ partnerId: 'P-EQUI', schoolYear: '2022-2023', released: 1, stillHeld: [] });
-    expect(w.ledger.statement(held.id)).toMatchObject({ status: 'ready', proofMissing: [] });
+    expect(await w.ledger.statement(held.id)).toMatchObject({ status: 'ready', proofMissing: [] });
     const unknown = await w.call('POST', '/api/v1/partners/P-EQUI/proofs', { body: { schoolYear: '2031-2032' } });
     expect([unknown.statusCode, codeOf(unknown)]).toEqual([404, 'NOT_FOUND']);
     const bookshop = await w.call('POST', '/api/v1/partners/P-BOOK/proofs', { body: { schoolYear: '2022-2023' } });
@@ -84,7 +84,7 @@ describe('terminals', () => {
     const res = await w.call('POST', '/api/v1/terminals', { body: { id: 'T-CINE-02', partnerId: 'P-CINE', publicKey, active: false } });
     expect(res.statusCode, res.body).toBe(201);
     expect(res.json()).toEqual({ id: 'T-CINE-02', partnerId: 'P-CINE', publicKey, active: false });
-    expect(Buffer.from(w.ledger.terminal('T-CINE-02')!.publicKey).toString('base64url')).toBe(publicKey);
+    expect(Buffer.from((await w.ledger.terminal('T-CINE-02'))!.publicKey).toString('base64url')).toBe(publicKey);
     expect(codeOf(await w.call('POST', '/api/v1/terminals/T-CINE-02/activate', { token: w.tokens.technician }))).toBe('FORBIDDEN');
     const on = await w.call('POST', '/api/v1/terminals/T-CINE-02/activate');
     expect(on.json()).toMatchObject({ active: true });
@@ -92,7 +92,7 @@ describe('terminals', () => {
     expect(off.json()).toMatchObject({ active: false });
     const unknown = await w.call('POST', '/api/v1/terminals/T-NONE-01/activate');
     expect([unknown.statusCode, codeOf(unknown)]).toEqual([404, 'NOT_FOUND']);
-    const actions = w.ledger.auditLog({ subject: 'T-CINE-02', limit: 10 }).map((e) => `${e.action} by ${e.actor}`);
+    const actions = (await w.ledger.auditLog({ subject: 'T-CINE-02', limit: 10 })).map((e) => `${e.action} by ${e.actor}`);
     expect(actions).toEqual(['terminal.deactivated by technician:Installateur', 'terminal.activated by operator:Région', 'terminal.registered by operator:Région']);
   });
 

@@ -14,12 +14,12 @@ const partner = () => ({ token: w.tokens.partner });
 
 describe('corrections', () => {
   it('a partner cancels its own sale the same day; the value goes back to the wallet once', async () => {
-    const txn = sell(w.ledger, 'T-BOOK-01', CARD, 'LEISURE_BOOKS', 1200, NOW);
+    const txn = await sell(w.ledger, 'T-BOOK-01', CARD, 'LEISURE_BOOKS', 1200, NOW);
     w.clock.now = NOW + 3600_000;
     const res = await w.call('POST', `/api/v1/sales/${txn}/cancel`, partner());
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toEqual({ txnId: txn, unit: 'cent', amount: 1200, amountText: `12,00${NB}€`, to: 'wallet' });
-    expect(w.ledger.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1500);
+    expect(await w.ledger.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1500);
     const again = await w.call('POST', `/api/v1/sales/${txn}/cancel`, partner());
     expect([again.statusCode, codeOf(again)]).toEqual([409, 'ALREADY_CORRECTED']);
     const reverse = await w.call('POST', `/api/v1/sales/${txn}/reverse`, { body: { reason: 'double' } });
@@ -27,11 +27,11 @@ describe('corrections', () => {
   });
 
   it("another partner's sale is 403 NOT_YOUR_SALE; the next day is 409 NOT_SAME_DAY; an unknown sale 404 SALE_UNKNOWN", async () => {
-    const txn = sell(w.ledger, 'T-BOOK2-01', CARD, 'LEISURE_BOOKS', 100, NOW);
+    const txn = await sell(w.ledger, 'T-BOOK2-01', CARD, 'LEISURE_BOOKS', 100, NOW);
     const other = await w.call('POST', `/api/v1/sales/${txn}/cancel`, partner());
     expect([other.statusCode, codeOf(other)]).toEqual([403, 'NOT_YOUR_SALE']);
     expect((other.json() as { error: { fr: string } }).error.fr).toBe("Cette vente n'a pas été faite par votre établissement");
-    const own = sell(w.ledger, 'T-BOOK-01', CARD, 'LEISURE_BOOKS', 100, NOW);
+    const own = await sell(w.ledger, 'T-BOOK-01', CARD, 'LEISURE_BOOKS', 100, NOW);
     w.clock.now = NOW + DAY;
     const late = await w.call('POST', `/api/v1/sales/${own}/cancel`, partner());
     expect([late.statusCode, codeOf(late)]).toEqual([409, 'NOT_SAME_DAY']);
@@ -40,7 +40,7 @@ describe('corrections', () => {
   });
 
   it('the Region reverses a sale later, with a reason', async () => {
-    const txn = sell(w.ledger, 'T-BOOK-01', CARD, 'LEISURE_BOOKS', 500, NOW);
+    const txn = await sell(w.ledger, 'T-BOOK-01', CARD, 'LEISURE_BOOKS', 500, NOW);
     w.clock.now = NOW + 10 * DAY;
     const res = await w.call('POST', `/api/v1/sales/${txn}/reverse`, { body: { reason: 'livre non fourni' } });
     expect(res.statusCode, res.body).toBe(200);
@@ -92,7 +92,7 @@ describe('group sales (R12)', () => {
     const repeat = await w.call('POST', '/api/v1/group-sales', { token: w.tokens.venue, body: group() });
     expect(repeat.statusCode).toBe(200);
     expect(repeat.json()).toEqual({ ...body, fresh: false });
-    expect(w.ledger.walletBalance(CARD, 'SHOWS')).toBe(1800);
+    expect(await w.ledger.walletBalance(CARD, 'SHOWS')).toBe(1800);
     const conflict = await w.call('POST', '/api/v1/group-sales', { token: w.tokens.venue, body: { ...group(), amountPerYouth: 1 } });
     expect([conflict.statusCode, codeOf(conflict)]).toEqual([409, 'GROUP_CONFLICT']);
   });

@@ -5,49 +5,49 @@ import { createApiToken, hashToken, lookupApiToken } from './tokens.ts';
 import { apiWorld, codeOf as codeOfResponse, type ApiWorld } from '../../tests/helpers/api-world.ts';
 
 const ledgers: SqliteLedger[] = [];
-afterEach(() => {
-  for (const l of ledgers.splice(0)) l.close();
+afterEach(async () => {
+  for (const l of ledgers.splice(0)) await l.close();
 });
 
-function ledger(): SqliteLedger {
+async function ledger(): Promise<SqliteLedger> {
   const l = new SqliteLedger({ file: ':memory:' });
-  l.addPartner({ id: 'P-BOOK', name: 'Librairie', type: 'bookshop', conventionFrom: '2022-06-01', conventionTo: '2027-05-31' });
+  await l.addPartner({ id: 'P-BOOK', name: 'Librairie', type: 'bookshop', conventionFrom: '2022-06-01', conventionTo: '2027-05-31' });
   ledgers.push(l);
   return l;
 }
 
 describe('API tokens', () => {
-  it('are psr_ then 32 random bytes in base64url, shown once, stored only as their SHA-256', () => {
-    const l = ledger();
-    const a = createApiToken(l, { name: 'Région', role: 'operator' }, 1000);
-    const b = createApiToken(l, { name: 'Région 2', role: 'operator' }, 1000);
+  it('are psr_ then 32 random bytes in base64url, shown once, stored only as their SHA-256', async () => {
+    const l = await ledger();
+    const a = await createApiToken(l, { name: 'Région', role: 'operator' }, 1000);
+    const b = await createApiToken(l, { name: 'Région 2', role: 'operator' }, 1000);
     expect(a).toMatch(/^psr_[A-Za-z0-9_-]{43}$/);
     expect(Buffer.from(a.slice(4), 'base64url')).toHaveLength(32);
     expect(a).not.toBe(b);
     expect(hashToken(a)).toMatch(/^[0-9a-f]{64}$/);
-    expect(l.apiToken(hashToken(a))).toEqual({ name: 'Région', role: 'operator', partnerId: null, createdAt: 1000 });
+    expect(await l.apiToken(hashToken(a))).toEqual({ name: 'Région', role: 'operator', partnerId: null, createdAt: 1000 });
     // The ledger knows the token only by its hash.
-    expect(l.apiToken(a)).toBeUndefined();
+    expect(await l.apiToken(a)).toBeUndefined();
   });
 
-  it('a partner token is tied to an existing partner; the other roles to none', () => {
-    const l = ledger();
-    const t = createApiToken(l, { name: 'Librairie', role: 'partner', partnerId: 'P-BOOK' }, 1);
-    expect(lookupApiToken(l, t)).toMatchObject({ role: 'partner', partnerId: 'P-BOOK' });
-    expect(codeOf(() => createApiToken(l, { name: 'x', role: 'partner' }, 1))).toBe('DATA_INVALID');
-    expect(codeOf(() => createApiToken(l, { name: 'x', role: 'technician', partnerId: 'P-BOOK' }, 1))).toBe('DATA_INVALID');
-    expect(codeOf(() => createApiToken(l, { name: 'x', role: 'partner', partnerId: 'P-NONE' }, 1))).toBe('NOT_FOUND');
-    expect(codeOf(() => createApiToken(l, { name: ' ', role: 'operator' }, 1))).toBe('DATA_INVALID');
+  it('a partner token is tied to an existing partner; the other roles to none', async () => {
+    const l = await ledger();
+    const t = await createApiToken(l, { name: 'Librairie', role: 'partner', partnerId: 'P-BOOK' }, 1);
+    expect(await lookupApiToken(l, t)).toMatchObject({ role: 'partner', partnerId: 'P-BOOK' });
+    expect(await codeOf(async () => await createApiToken(l, { name: 'x', role: 'partner' }, 1))).toBe('DATA_INVALID');
+    expect(await codeOf(async () => await createApiToken(l, { name: 'x', role: 'technician', partnerId: 'P-BOOK' }, 1))).toBe('DATA_INVALID');
+    expect(await codeOf(async () => await createApiToken(l, { name: 'x', role: 'partner', partnerId: 'P-NONE' }, 1))).toBe('NOT_FOUND');
+    expect(await codeOf(async () => await createApiToken(l, { name: ' ', role: 'operator' }, 1))).toBe('DATA_INVALID');
   });
 
-  it('lookup refuses anything not shaped like a token before hashing, and unknown tokens', () => {
-    const l = ledger();
-    const t = createApiToken(l, { name: 'Région', role: 'operator' }, 1);
-    expect(lookupApiToken(l, t)).toBeDefined();
-    expect(lookupApiToken(l, `${t}x`)).toBeUndefined();
-    expect(lookupApiToken(l, t.slice(4))).toBeUndefined();
-    expect(lookupApiToken(l, `psr_${'A'.repeat(43)}`)).toBeUndefined();
-    expect(lookupApiToken(l, '')).toBeUndefined();
+  it('lookup refuses anything not shaped like a token before hashing, and unknown tokens', async () => {
+    const l = await ledger();
+    const t = await createApiToken(l, { name: 'Région', role: 'operator' }, 1);
+    expect(await lookupApiToken(l, t)).toBeDefined();
+    expect(await lookupApiToken(l, `${t}x`)).toBeUndefined();
+    expect(await lookupApiToken(l, t.slice(4))).toBeUndefined();
+    expect(await lookupApiToken(l, `psr_${'A'.repeat(43)}`)).toBeUndefined();
+    expect(await lookupApiToken(l, '')).toBeUndefined();
   });
 });
 

@@ -37,20 +37,20 @@ export function tokenId(token: string): string {
   return hashToken(token).slice(0, 16);
 }
 
-function checkNewToken(ledger: Ledger, t: NewApiToken): void {
+async function checkNewToken(ledger: Ledger, t: NewApiToken): Promise<void> {
   if (t.name.trim() === '' || t.name.length > NAME_MAX) throw new PasserelleError('DATA_INVALID', `a token name is 1 to ${NAME_MAX} characters`);
   if (t.role === 'partner' && t.partnerId === undefined) throw new PasserelleError('DATA_INVALID', 'a partner token needs its partner id');
   if (t.role !== 'partner' && t.partnerId !== undefined) throw new PasserelleError('DATA_INVALID', `a ${t.role} token is not tied to a partner`);
-  if (t.partnerId !== undefined && !ledger.partner(t.partnerId)) throw new PasserelleError('NOT_FOUND', `no partner ${t.partnerId}`);
+  if (t.partnerId !== undefined && !await ledger.partner(t.partnerId)) throw new PasserelleError('NOT_FOUND', `no partner ${t.partnerId}`);
 }
 
 /** Creates a token, stores its hash, and returns the token: the only time anyone sees it. */
-export function createApiToken(ledger: Ledger, t: NewApiToken, now: number): string {
-  checkNewToken(ledger, t);
+export async function createApiToken(ledger: Ledger, t: NewApiToken, now: number): Promise<string> {
+  await checkNewToken(ledger, t);
   const token = TOKEN_PREFIX + randomBytes(TOKEN_BYTES).toString('base64url');
-  ledger.atomically(() => {
-    ledger.addApiToken({ tokenHash: hashToken(token), name: t.name, role: t.role, partnerId: t.partnerId ?? null, createdAt: now, demo: t.demo === true });
-    ledger.addAudit({ at: now, actor: t.actor ?? 'gateway', action: 'token.created', subject: tokenId(token), details: { name: t.name, role: t.role, partnerId: t.partnerId ?? null } });
+  await ledger.atomically(async () => {
+    await ledger.addApiToken({ tokenHash: hashToken(token), name: t.name, role: t.role, partnerId: t.partnerId ?? null, createdAt: now, demo: t.demo === true });
+    await ledger.addAudit({ at: now, actor: t.actor ?? 'gateway', action: 'token.created', subject: tokenId(token), details: { name: t.name, role: t.role, partnerId: t.partnerId ?? null } });
   });
   return token;
 }
@@ -60,16 +60,16 @@ export function createApiToken(ledger: Ledger, t: NewApiToken, now: number): str
  * comparison the database makes is between digests: its timing can at most reveal the start of a digest,
  * which gives no way to build a token that has it (that would be a SHA-256 preimage).
  */
-export function lookupApiToken(ledger: Ledger, presented: string): ApiTokenRecord | undefined {
+export async function lookupApiToken(ledger: Ledger, presented: string): Promise<ApiTokenRecord | undefined> {
   if (!TOKEN_SHAPE.test(presented)) return undefined;
-  return ledger.apiToken(hashToken(presented));
+  return await ledger.apiToken(hashToken(presented));
 }
 
 /** Revoke a token by its id, with its audit line; false when no token in force has that id. */
-export function revokeApiToken(ledger: Ledger, id: string, now: number, actor: string): boolean {
-  return ledger.atomically(() => {
-    const done = ledger.revokeApiToken(id, now);
-    if (done) ledger.addAudit({ at: now, actor, action: 'token.revoked', subject: id, details: null });
+export async function revokeApiToken(ledger: Ledger, id: string, now: number, actor: string): Promise<boolean> {
+  return await ledger.atomically(async () => {
+    const done = await ledger.revokeApiToken(id, now);
+    if (done) await ledger.addAudit({ at: now, actor, action: 'token.revoked', subject: id, details: null });
     return done;
   });
 }

@@ -37,16 +37,16 @@ export async function loadCardsFile(ledger: Ledger, input: NodeJS.ReadableStream
   if (parsed.errorCount > 0) throw badFile(parsed.errors, parsed.errorCount);
   if (rows.length === 0) throw new PasserelleError('BULK_LOAD_INVALID', 'the file has no card rows', { errors: [], errorCount: 0 });
   const read = performance.now();
-  const result = ledger.atomically(() => {
-    if (o.createMissingCampaigns) createCampaigns(ledger, rows);
-    return ledger.bulkLoad(withProgress(rows, o.onLoadProgress, o.progressEveryRows ?? 10_000), o.at);
+  const result = await ledger.atomically(async () => {
+    if (o.createMissingCampaigns) await createCampaigns(ledger, rows);
+    return await ledger.bulkLoad(withProgress(rows, o.onLoadProgress, o.progressEveryRows ?? 10_000), o.at);
   });
   return { ...result, readMs: read - started, loadMs: performance.now() - read };
 }
 
-function createCampaigns(ledger: Ledger, rows: readonly CardLoadRow[]): void {
-  const known = new Set(ledger.campaigns().map((c) => c.id));
-  for (const id of new Set(rows.map((r) => r.campaign))) if (!known.has(id)) ledger.addCampaign({ id, windows: defaultWindows(id) });
+async function createCampaigns(ledger: Ledger, rows: readonly CardLoadRow[]): Promise<void> {
+  const known = new Set((await ledger.campaigns()).map((c) => c.id));
+  for (const id of new Set(rows.map((r) => r.campaign))) if (!known.has(id)) await ledger.addCampaign({ id, windows: defaultWindows(id) });
 }
 
 function badFile(errors: readonly BadRow[], errorCount: number): PasserelleError {

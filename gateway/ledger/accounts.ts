@@ -133,51 +133,51 @@ export interface DailySales {
 
 export interface AccountLedger {
   /** Refused with `ALREADY_EXISTS` when the e-mail is taken, `DATA_INVALID` for an unknown partner. */
-  addWebUser(u: NewWebUser): void;
-  webUser(id: string): WebUser | undefined;
-  webUserByEmail(email: string): WebUser | undefined;
+  addWebUser(u: NewWebUser): Promise<void>;
+  webUser(id: string): Promise<WebUser | undefined>;
+  webUserByEmail(email: string): Promise<WebUser | undefined>;
   /** The user whose open invitation has this hash (accepted, expired or not). */
-  webUserByInvite(inviteHash: string): WebUser | undefined;
+  webUserByInvite(inviteHash: string): Promise<WebUser | undefined>;
   /** A partner's staff (partnerId), or the Region's agents (null); oldest first. */
-  webUsers(partnerId: string | null): WebUser[];
+  webUsers(partnerId: string | null): Promise<WebUser[]>;
   /** Set the password of an invited user and close the invitation; false when it is not open at `at`. */
-  acceptInvitation(id: string, inviteHash: string, passwordHash: string, at: number): boolean;
+  acceptInvitation(id: string, inviteHash: string, passwordHash: string, at: number): Promise<boolean>;
   /**
    * A wrong password: count it and, at `lockAfter` in a row, lock the account until `at + lockForMs`
    * (the count starts again after the lock). Returns the user as it now stands.
    */
-  recordLoginFailure(id: string, at: number, lockAfter: number, lockForMs: number): WebUser;
+  recordLoginFailure(id: string, at: number, lockAfter: number, lockForMs: number): Promise<WebUser>;
   /** A right password: the count goes back to zero. */
-  recordLoginSuccess(id: string): void;
+  recordLoginSuccess(id: string): Promise<void>;
   /** End every session of the user (logout, password change, disabling). */
-  endSessions(id: string): void;
+  endSessions(id: string): Promise<void>;
   /** A new password, typed by the user: every other session ends. */
-  setWebPassword(id: string, passwordHash: string): void;
+  setWebPassword(id: string, passwordHash: string): Promise<void>;
   /**
    * A new invitation link for an existing account (a forgotten password, an expired invitation); its
    * password stays valid until the link is used. False for a disabled or unknown account.
    */
-  renewInvitation(id: string, inviteHash: string, expiresAt: number): boolean;
+  renewInvitation(id: string, inviteHash: string, expiresAt: number): Promise<boolean>;
   /** No more login for this user, its sessions and any open invitation ended; false when already disabled or unknown. */
-  disableWebUser(id: string, at: number): boolean;
+  disableWebUser(id: string, at: number): Promise<boolean>;
   /** Record a convention signature; a partner signs a document once (the first signature is returned again). */
-  signConvention(s: ConventionSignature): ConventionSignature;
-  conventionSignature(partnerId: string, documentId: string): ConventionSignature | undefined;
+  signConvention(s: ConventionSignature): Promise<ConventionSignature>;
+  conventionSignature(partnerId: string, documentId: string): Promise<ConventionSignature | undefined>;
   /** A partner's sales, newest first, at most `limit`, with their corrections. */
-  partnerSales(f: SaleFilter): SaleLine[];
+  partnerSales(f: SaleFilter): Promise<SaleLine[]>;
   /** One approved sale, by its transaction id, with its correction if any. */
-  saleOf(txnId: string): SaleLine | undefined;
-  addTerminalRequest(r: Pick<TerminalRequest, 'id' | 'partnerId' | 'requestedBy' | 'site' | 'note' | 'createdAt'>): void;
-  terminalRequest(id: string): TerminalRequest | undefined;
+  saleOf(txnId: string): Promise<SaleLine | undefined>;
+  addTerminalRequest(r: Pick<TerminalRequest, 'id' | 'partnerId' | 'requestedBy' | 'site' | 'note' | 'createdAt'>): Promise<void>;
+  terminalRequest(id: string): Promise<TerminalRequest | undefined>;
   /** Newest first; a partner's (partnerId), or all; only those of a status when given. */
-  terminalRequests(filter: { readonly partnerId?: string; readonly status?: TerminalRequest['status'] }): TerminalRequest[];
+  terminalRequests(filter: { readonly partnerId?: string; readonly status?: TerminalRequest['status'] }): Promise<TerminalRequest[]>;
   /** Decide an open request; false when it is not open (already decided, or unknown). */
-  decideTerminalRequest(id: string, d: TerminalRequestDecision, by: string, at: number): boolean;
+  decideTerminalRequest(id: string, d: TerminalRequestDecision, by: string, at: number): Promise<boolean>;
   /** The school years whose yearly proof (sticker, logo) the partner has sent (equipment shops). */
-  partnerProofs(partnerId: string): string[];
+  partnerProofs(partnerId: string): Promise<string[]>;
   /**
    * Sales per Paris day and benefit between two local dates (inclusive), every partner: the console's
    * charts. Days without sales are absent.
    */
-  dailySales(fromDay: string, toDay: string): DailySales[];
+  dailySales(fromDay: string, toDay: string): Promise<DailySales[]>;
 }

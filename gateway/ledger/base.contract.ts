@@ -12,25 +12,25 @@ export function baseContract(name: string, open: OpenLedger): void {
   describe(`ledger contract: ${name}`, () => {
     const l = seededLedger(open);
 
-    it('atomically(): all the writes or none', () => {
+    it('atomically(): all the writes or none', async () => {
       const n = cardNumberFrom('100000000000004');
-      expect(() =>
-        l.atomically(() => {
-          l.issueCard({ number: n, holder: 'D', pinHash: null });
-          l.load({ cardNumber: n, benefit: 'SPORT', campaign: '2022-2023', amount: 3000, at: NOW });
-          l.load({ cardNumber: n, benefit: 'SHOWS', campaign: '2022-2023', amount: -1, at: NOW });
+      await expect(
+        l.atomically(async () => {
+          await l.issueCard({ number: n, holder: 'D', pinHash: null });
+          await l.load({ cardNumber: n, benefit: 'SPORT', campaign: '2022-2023', amount: 3000, at: NOW });
+          await l.load({ cardNumber: n, benefit: 'SHOWS', campaign: '2022-2023', amount: -1, at: NOW });
         }),
-      ).toThrow();
-      expect(l.card(n)).toBeUndefined();
-      l.atomically(() => {
-        l.issueCard({ number: n, holder: 'D', pinHash: null });
-        l.load({ cardNumber: n, benefit: 'SPORT', campaign: '2022-2023', amount: 3000, at: NOW });
+      ).rejects.toThrow();
+      expect(await l.card(n)).toBeUndefined();
+      await l.atomically(async () => {
+        await l.issueCard({ number: n, holder: 'D', pinHash: null });
+        await l.load({ cardNumber: n, benefit: 'SPORT', campaign: '2022-2023', amount: 3000, at: NOW });
       });
-      expect(l.walletBalance(n, 'SPORT')).toBe(3000);
-      expect(l.audit()).toEqual([]);
+      expect(await l.walletBalance(n, 'SPORT')).toBe(3000);
+      expect(await l.audit()).toEqual([]);
     });
 
-    it('keeps every invariant over random sequences of loads, debits, offline sales (late ones across expiry too), voids, corrections, oppositions, suspensions and expiries', () => {
+    it('keeps every invariant over random sequences of loads, debits, offline sales (late ones across expiry too), voids, corrections, oppositions, suspensions and expiries', async () => {
       const cards = [CARD, POOR, BARE, OPPOSED, UNKNOWN] as const;
       const benefits = ['LEISURE_BOOKS', 'SHOWS', 'CINEMA', 'MUSEUM', 'SPORT'] as const;
       const terminalFor = { LEISURE_BOOKS: T.book, SHOWS: T.venue, CINEMA: T.cinema, MUSEUM: T.museum, SPORT: T.book } as const;
@@ -53,11 +53,11 @@ export function baseContract(name: string, open: OpenLedger): void {
         // sweep that followed their end (time jumps there if it is not there yet).
         fc.record({ op: fc.constant('late' as const), card: fc.constantFrom(CARD, CARD, POOR, ...cards), benefit: fc.constantFrom(...benefits), amount: fc.integer({ min: 1, max: 3000 }), hoursBefore: fc.integer({ min: 1, max: 30 }), daysAfter: fc.integer({ min: 1, max: 10 }) }),
       );
-      fc.assert(
-        fc.property(fc.array(op, { minLength: 1, maxLength: 40 }), (ops) => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 40 }), async (ops) => {
           const led = open();
-          seed(led);
-          const policy = led.setOfflinePolicy(DEFAULT_OFFLINE_LIMITS, NOW).version;
+          await seed(led);
+          const policy = (await led.setOfflinePolicy(DEFAULT_OFFLINE_LIMITS, NOW)).version;
           let now = NOW;
           /** Online sales voided by their own terminal: never to keep their debit. */
           const voided: string[] = [];
@@ -65,9 +65,9 @@ export function baseContract(name: string, open: OpenLedger): void {
           let group = 0;
           const sold: string[] = [];
           const sent: ReturnType<typeof debitBody>[] = [];
-          const tryIt = (fn: () => unknown) => {
+          const tryIt = async (fn: () => unknown) => {
             try {
-              fn();
+              await fn();
             } catch (e) {
               if (!isPasserelleError(e)) throw e;
             }
@@ -78,38 +78,38 @@ export function baseContract(name: string, open: OpenLedger): void {
                 const prior = o.repeat && sent.length > 0 ? sent[o.amount % sent.length] : undefined;
                 const body = prior ?? debitBody({ terminalId: terminalFor[o.benefit], cardNumber: o.card, benefit: o.benefit, amount: o.amount, createdAt: now });
                 if (!prior) sent.push(body);
-                const out = led.commitDebits([debitItem(body)], now)[0];
+                const out = (await led.commitDebits([debitItem(body)], now))[0];
                 if (out?.kind === 'reply' && out.fresh && out.status === 'approved') sold.push(body.txnId);
                 break;
               }
               case 'load':
-                tryIt(() => led.load({ cardNumber: o.card, benefit: o.benefit, campaign: '2022-2023', amount: o.benefit === 'MUSEUM' ? 0 : Math.min(o.amount, 3000), at: now }));
+                await tryIt(async () => await led.load({ cardNumber: o.card, benefit: o.benefit, campaign: '2022-2023', amount: o.benefit === 'MUSEUM' ? 0 : Math.min(o.amount, 3000), at: now }));
                 break;
               case 'cancel':
-                if (sold.length > 0) tryIt(() => led.cancelSale(sold[o.pick % sold.length]!, 'P-BOOK', now));
+                if (sold.length > 0) await tryIt(async () => await led.cancelSale(sold[o.pick % sold.length]!, 'P-BOOK', now));
                 break;
               case 'reverse':
-                if (sold.length > 0) tryIt(() => led.reverseSale(sold[o.pick % sold.length]!, 'contrôle', now));
+                if (sold.length > 0) await tryIt(async () => await led.reverseSale(sold[o.pick % sold.length]!, 'contrôle', now));
                 break;
               case 'oppose':
-                tryIt(() => led.oppose({ cardNumber: o.card, reason: o.reason, at: now, replacement: { number: cardNumberFrom(`3000000000${String(replacement++).padStart(5, '0')}`) } }));
+                await tryIt(async () => await led.oppose({ cardNumber: o.card, reason: o.reason, at: now, replacement: { number: cardNumberFrom(`3000000000${String(replacement++).padStart(5, '0')}`) } }));
                 break;
               case 'suspend':
-                tryIt(() => led.suspend({ cardNumber: o.card, benefit: o.benefit, campaign: '2022-2023', reason: 'test', at: now }));
+                await tryIt(async () => await led.suspend({ cardNumber: o.card, benefit: o.benefit, campaign: '2022-2023', reason: 'test', at: now }));
                 break;
               case 'tick':
                 now += o.days * DAY;
                 break;
               case 'expire':
-                led.expire(now);
+                await led.expire(now);
                 break;
               case 'group':
-                tryIt(() => led.groupSale({ groupId: `G-${++group}`, listId: approve(led, 'P-VENU', 'SHOWS', [CARD, POOR]), partnerId: 'P-VENU', benefit: 'SHOWS', amount: o.amount, cardNumbers: [CARD, POOR], reference: 'sortie', at: now }));
+                await tryIt(async () => await led.groupSale({ groupId: `G-${++group}`, listId: await approve(led, 'P-VENU', 'SHOWS', [CARD, POOR]), partnerId: 'P-VENU', benefit: 'SHOWS', amount: o.amount, cardNumbers: [CARD, POOR], reference: 'sortie', at: now }));
                 break;
               case 'late':
               case 'offline': {
                 if (o.op === 'late' && now < WINDOWS_END) {
-                  led.expire(WINDOWS_END + 3_600_000);
+                  await led.expire(WINDOWS_END + 3_600_000);
                   now = WINDOWS_END + o.daysAfter * DAY;
                 }
                 const amount = benefitUnit(o.benefit) === 'entry' ? 1 + (o.amount % 3) : o.amount;
@@ -121,10 +121,10 @@ export function baseContract(name: string, open: OpenLedger): void {
                   createdAt: o.op === 'late' ? WINDOWS_END - o.hoursBefore * 3_600_000 : now - o.hoursBack * 3_600_000,
                   mode: 'offline',
                   policy,
-                  hotlist: o.op === 'late' || o.staleHotlist ? 0 : led.hotlistVersion(),
+                  hotlist: o.op === 'late' || o.staleHotlist ? 0 : await led.hotlistVersion(),
                 });
                 sent.push(body);
-                const out = led.commitDebits([debitItem(body)], now)[0];
+                const out = (await led.commitDebits([debitItem(body)], now))[0];
                 if (out?.kind === 'reply' && out.fresh && out.status === 'approved') sold.push(body.txnId);
                 break;
               }
@@ -135,36 +135,36 @@ export function baseContract(name: string, open: OpenLedger): void {
                   : sent[o.pick % sent.length]!;
                 if (o.ahead || sent.length === 0) sent.push(target);
                 const by = o.otherTerminal ? (target.terminalId === T.venue ? T.book : T.venue) : target.terminalId;
-                led.commitDebits([voidItem(voidBody(by, target.txnId, { createdAt: now }))], now);
+                await led.commitDebits([voidItem(voidBody(by, target.txnId, { createdAt: now }))], now);
                 if (by === target.terminalId && target.mode === 'online') voided.push(target.txnId);
                 break;
               }
               case 'lift':
-                led.liftSoftBlock(o.card, now);
+                await led.liftSoftBlock(o.card, now);
                 break;
             }
           }
-          expect(led.audit()).toEqual([]);
+          expect(await led.audit()).toEqual([]);
           for (const b of sent) {
-            const kinds = led.transfersForTxn(b.txnId).map((t) => t.kind);
+            const kinds = (await led.transfersForTxn(b.txnId)).map((t) => t.kind);
             expect(kinds.filter((k) => k === 'debit').length).toBeLessThanOrEqual(1);
             expect(kinds.filter((k) => k === 'guarantee').length).toBeLessThanOrEqual(1);
             // Only an offline sale is ever guaranteed, or brings back what the sweep took.
             if (b.mode === 'online') expect(kinds).not.toContain('guarantee');
             if (b.mode === 'online') expect(kinds).not.toContain('restore');
             // A sale brings back expired value only to pay itself, and then is not guaranteed for that part.
-            const restored = led.transfersForTxn(b.txnId).find((t) => t.kind === 'restore');
-            if (restored) expect(led.transfersForTxn(b.txnId).find((t) => t.kind === 'debit')?.amount).toBeGreaterThanOrEqual(restored.amount);
+            const restored = (await led.transfersForTxn(b.txnId)).find((t) => t.kind === 'restore');
+            if (restored) expect((await led.transfersForTxn(b.txnId)).find((t) => t.kind === 'debit')?.amount).toBeGreaterThanOrEqual(restored.amount);
           }
           for (const id of voided) {
-            const kinds = led.transfersForTxn(id).map((t) => t.kind);
+            const kinds = (await led.transfersForTxn(id)).map((t) => t.kind);
             expect(!kinds.includes('debit') || kinds.includes('reversal') || kinds.includes('cancellation')).toBe(true);
           }
-          for (const w of [CARD, POOR].flatMap((c) => led.wallets(c, now))) {
+          for (const w of [...(await led.wallets(CARD, now)), ...(await led.wallets(POOR, now))]) {
             expect(w.balance).toBeGreaterThanOrEqual(0);
             expect(w.balance).toBeLessThanOrEqual(w.loaded);
           }
-          led.close();
+          await led.close();
         }),
         { numRuns: 80 },
       );

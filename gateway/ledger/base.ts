@@ -16,9 +16,9 @@ export const DEFAULT_LEDGER_RULES: LedgerRules = {
 /** What every role of a backend shares: its transactions, its size, its own check, its end. */
 export interface LedgerBase {
   /** Run several writes as one transaction (seeding, bulk loads): all of them or none. */
-  atomically<T>(fn: () => T): T;
-  counts(): { partners: number; terminals: number; cards: number; requests: number; transfers: number };
+  atomically<T>(fn: () => Promise<T>): Promise<T>;
+  counts(): Promise<{ partners: number; terminals: number; cards: number; requests: number; transfers: number }>;
   /** Check every invariant of the journal; returns what is violated (empty when all hold). */
-  audit(): string[];
-  close(): void;
+  audit(): Promise<string[]>;
+  close(): Promise<void>;
 }

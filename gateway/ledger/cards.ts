@@ -62,31 +62,31 @@ export interface Suspension {
 
 /** A youth's cards through their life: issued, keyed, coded, found, opposed and replaced (R4), suspended (R5). */
 export interface CardLedger {
-  card(number: string): CardRecord | undefined;
+  card(number: string): Promise<CardRecord | undefined>;
   /** Cards matching every criterion given (at least one), active ones first, then by holder; at most `limit`. */
-  searchCards(q: CardSearch, limit: number): CardRecord[];
-  issueCard(c: IssueCard): void;
+  searchCards(q: CardSearch, limit: number): Promise<CardRecord[]>;
+  issueCard(c: IssueCard): Promise<void>;
   /**
    * Record the chip key of a card at personalisation (gateway/personalise.ts). A key belongs to one card;
    * a card that already has another key is re-keyed (its old chip no longer proves sales).
    */
-  setCardKey(cardNumber: string, publicKey: Uint8Array, expiry: string, at: number): void;
-  cardKey(cardNumber: string): { readonly publicKey: Uint8Array; readonly expiry: string } | undefined;
+  setCardKey(cardNumber: string, publicKey: Uint8Array, expiry: string, at: number): Promise<void>;
+  cardKey(cardNumber: string): Promise<{ readonly publicKey: Uint8Array; readonly expiry: string } | undefined>;
   /** The chip keys of these cards, by number; cards without one are left out. */
-  cardKeys(cardNumbers: readonly string[]): Map<string, Uint8Array>;
-  setPin(cardNumber: string, pinHash: string | null): void;
+  cardKeys(cardNumbers: readonly string[]): Promise<Map<string, Uint8Array>>;
+  setPin(cardNumber: string, pinHash: string | null): Promise<void>;
   /** An operator lifts a code lock (R3) without changing the code. */
-  unlockPin(cardNumber: string): void;
+  unlockPin(cardNumber: string): Promise<void>;
   /**
    * Where a youth's code stands for a QR sale at this partner (null: at none in particular) at `at`
    * (rules.ts `PIN_TRIES`): open, tried too often today, or locked.
    */
-  pinGate(cardNumber: string, partnerId: string | null, at: number): PinGate;
+  pinGate(cardNumber: string, partnerId: string | null, at: number): Promise<PinGate>;
 
   /** R4: block a card, take the fee when the reason calls for it, and issue the replacement if given. */
-  oppose(o: Opposition): OppositionResult;
+  oppose(o: Opposition): Promise<OppositionResult>;
   /** R5: suspend all or part of a youth's benefits for the rest of a campaign. */
-  suspend(s: Suspension): void;
+  suspend(s: Suspension): Promise<void>;
   /** Lift the suspension of one benefit, of each of a list (those in force; at least one), or the whole-campaign one (null). */
-  liftSuspension(cardNumber: string, benefit: Benefit | readonly Benefit[] | null, campaign: string, at: number): void;
+  liftSuspension(cardNumber: string, benefit: Benefit | readonly Benefit[] | null, campaign: string, at: number): Promise<void>;
 }

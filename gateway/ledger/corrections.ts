@@ -20,12 +20,12 @@ export interface ExpiryResult {
 /** Value that goes back after a sale: a partner's cancellation, the Region's reversal, and the expiry sweep (R7). */
 export interface CorrectionLedger {
   /** A partner cancels its own sale, the same local day. A sale the offline guarantee paid: SALE_GUARANTEED. */
-  cancelSale(txnId: string, partnerId: string, at: number): CorrectionResult;
+  cancelSale(txnId: string, partnerId: string, at: number): Promise<CorrectionResult>;
   /** The Region reverses a sale, at any later time. A sale the offline guarantee paid: SALE_GUARANTEED. */
-  reverseSale(txnId: string, reason: string, at: number): CorrectionResult;
+  reverseSale(txnId: string, reason: string, at: number): Promise<CorrectionResult>;
   /**
    * R7: return the unspent value of every wallet whose window ended at or before `at`; at most
    * `maxWallets` in one transaction, so a caller can sweep a whole campaign in short steps.
    */
-  expire(at: number, maxWallets?: number): ExpiryResult;
+  expire(at: number, maxWallets?: number): Promise<ExpiryResult>;
 }

@@ -102,15 +102,15 @@ export interface DebitLedger {
    * place in its terminal's sequence (`seq-conflict` when another record holds the number) and chain (a
    * `prev` that does not match is recorded as a chain break, the record still decided).
    */
-  commitDebits(items: readonly LedgerItem[], decidedAt: number): CommitOutcome[];
+  commitDebits(items: readonly LedgerItem[], decidedAt: number): Promise<CommitOutcome[]>;
   /** Gap detection for one terminal's records; `limit` (default 100) bounds `missing`. */
-  terminalSync(terminalId: string, limit?: number): TerminalSync;
+  terminalSync(terminalId: string, limit?: number): Promise<TerminalSync>;
   /**
    * Where a channel the gateway writes itself (the partner web counter) continues its record chain: the
    * next sequence number and the hash of the record before it (GENESIS before the first).
    */
-  chainHead(terminalId: string): { readonly nextSeq: number; readonly headHash: string };
-  request(txnId: string): StoredRequest | undefined;
-  transfersForTxn(txnId: string): TransferRecord[];
-  conflictCount(txnId?: string): number;
+  chainHead(terminalId: string): Promise<{ readonly nextSeq: number; readonly headHash: string }>;
+  request(txnId: string): Promise<StoredRequest | undefined>;
+  transfersForTxn(txnId: string): Promise<TransferRecord[]>;
+  conflictCount(txnId?: string): Promise<number>;
 }

@@ -46,27 +46,27 @@ export const T = {
 
 export const CONVENTION = { conventionFrom: '2022-06-01', conventionTo: '2027-05-31' };
 
-export function seed(l: Ledger): void {
-  l.addCampaign({ id: '2022-2023', windows: defaultWindows('2022-2023') });
-  l.addCampaign({ id: '2023-2024', windows: defaultWindows('2023-2024') });
-  l.addPartner({ id: 'P-BOOK', name: 'Librairie', type: 'bookshop', ...CONVENTION });
-  l.addPartner({ id: 'P-BOOK2', name: 'Autre librairie', type: 'bookshop', ...CONVENTION });
-  l.addPartner({ id: 'P-CINE', name: 'Cinéma', type: 'cinema', ...CONVENTION, entryPriceCents: 550 });
-  l.addPartner({ id: 'P-MUSE', name: 'Musée', type: 'museum', ...CONVENTION, entryPriceCents: 200 });
-  l.addPartner({ id: 'P-AUTO', name: 'Auto-école', type: 'driving_school', ...CONVENTION });
-  l.addPartner({ id: 'P-VENU', name: 'Théâtre', type: 'venue', ...CONVENTION });
-  l.addPartner({ id: 'P-EQUI', name: 'Outillage', type: 'equipment_shop', ...CONVENTION });
-  l.addPartner({ id: 'P-AIDE', name: 'Secourisme', type: 'training_body', ...CONVENTION });
+export async function seed(l: Ledger): Promise<void> {
+  await l.addCampaign({ id: '2022-2023', windows: defaultWindows('2022-2023') });
+  await l.addCampaign({ id: '2023-2024', windows: defaultWindows('2023-2024') });
+  await l.addPartner({ id: 'P-BOOK', name: 'Librairie', type: 'bookshop', ...CONVENTION });
+  await l.addPartner({ id: 'P-BOOK2', name: 'Autre librairie', type: 'bookshop', ...CONVENTION });
+  await l.addPartner({ id: 'P-CINE', name: 'Cinéma', type: 'cinema', ...CONVENTION, entryPriceCents: 550 });
+  await l.addPartner({ id: 'P-MUSE', name: 'Musée', type: 'museum', ...CONVENTION, entryPriceCents: 200 });
+  await l.addPartner({ id: 'P-AUTO', name: 'Auto-école', type: 'driving_school', ...CONVENTION });
+  await l.addPartner({ id: 'P-VENU', name: 'Théâtre', type: 'venue', ...CONVENTION });
+  await l.addPartner({ id: 'P-EQUI', name: 'Outillage', type: 'equipment_shop', ...CONVENTION });
+  await l.addPartner({ id: 'P-AIDE', name: 'Secourisme', type: 'training_body', ...CONVENTION });
   // Its 2017/2022 convention ended on 31 May 2022 and was not renewed (R10, source 003).
-  l.addPartner({ id: 'P-OLDB', name: 'Ancienne librairie', type: 'bookshop', conventionFrom: '2017-06-01', conventionTo: '2022-05-31' });
+  await l.addPartner({ id: 'P-OLDB', name: 'Ancienne librairie', type: 'bookshop', conventionFrom: '2017-06-01', conventionTo: '2022-05-31' });
   const terminals: [string, string][] = [
     [T.book, 'P-BOOK'], [T.cinema, 'P-CINE'], [T.museum, 'P-MUSE'], [T.auto, 'P-AUTO'],
     [T.venue, 'P-VENU'], [T.equip, 'P-EQUI'], [T.old, 'P-OLDB'], [T.aid, 'P-AIDE'],
   ];
-  for (const [id, partnerId] of terminals) l.addTerminal({ id, partnerId, publicKey: KEY });
-  l.addTerminal({ id: T.bookOff, partnerId: 'P-BOOK', publicKey: KEY, active: false });
+  for (const [id, partnerId] of terminals) await l.addTerminal({ id, partnerId, publicKey: KEY });
+  await l.addTerminal({ id: T.bookOff, partnerId: 'P-BOOK', publicKey: KEY, active: false });
   const loadedAt = at('2022-09-01T08:00:00+02:00');
-  for (const [number, holder] of [[CARD, 'A'], [OPPOSED, 'B'], [BARE, 'C'], [POOR, 'E']] as const) l.issueCard({ number, holder, pinHash: null, at: loadedAt });
+  for (const [number, holder] of [[CARD, 'A'], [OPPOSED, 'B'], [BARE, 'C'], [POOR, 'E']] as const) await l.issueCard({ number, holder, pinHash: null, at: loadedAt });
   const loads: readonly (readonly [string, Benefit, number])[] = [
     [CARD, 'LEISURE_BOOKS', 1500],
     [CARD, 'CINEMA', 5],
@@ -80,8 +80,8 @@ export function seed(l: Ledger): void {
     [POOR, 'LEISURE_BOOKS', 300],
     [POOR, 'SHOWS', 300],
   ];
-  for (const [cardNumber, benefit, amount] of loads) l.load({ cardNumber, benefit, campaign: '2022-2023', amount, at: loadedAt });
-  l.oppose({ cardNumber: OPPOSED, reason: 'lost', at: loadedAt });
+  for (const [cardNumber, benefit, amount] of loads) await l.load({ cardNumber, benefit, campaign: '2022-2023', amount, at: loadedAt });
+  await l.oppose({ cardNumber: OPPOSED, reason: 'lost', at: loadedAt });
 }
 
 export function replyOf(o: CommitOutcome | undefined): DebitReply['body'] {
@@ -91,16 +91,16 @@ export function replyOf(o: CommitOutcome | undefined): DebitReply['body'] {
 
 let lists = 0;
 /** R12: the Region approves these cards for one partner's outing; the list's id. */
-export function approve(l: Ledger, partnerId: string, benefit: Benefit, cardNumbers: readonly string[], maxPerYouth = 100_000): string {
+export async function approve(l: Ledger, partnerId: string, benefit: Benefit, cardNumbers: readonly string[], maxPerYouth = 100_000): Promise<string> {
   const id = `GL-TEST${String(++lists).padStart(7, '0')}`;
-  l.addGroupList({ id, partnerId, benefit, reference: 'sortie', cardNumbers, maxPerYouth, validUntil: NOW + 365 * DAY, createdAt: NOW, createdBy: 'operator:test' });
+  await l.addGroupList({ id, partnerId, benefit, reference: 'sortie', cardNumbers, maxPerYouth, validUntil: NOW + 365 * DAY, createdAt: NOW, createdBy: 'operator:test' });
   return id;
 }
 
 /** Decide one debit at `when` and return the reply body. */
-export function sell(l: Ledger, o: { terminal: string; card: string; benefit: Benefit; amount: number; when?: number; pin?: PinCheck; createdAt?: number }) {
+export async function sell(l: Ledger, o: { terminal: string; card: string; benefit: Benefit; amount: number; when?: number; pin?: PinCheck; createdAt?: number }) {
   const body = debitBody({ terminalId: o.terminal, cardNumber: o.card, benefit: o.benefit, amount: o.amount, createdAt: o.createdAt ?? o.when ?? NOW });
-  return { body, reply: replyOf(l.commitDebits([debitItem(body, o.pin ?? 'not-needed')], o.when ?? NOW)[0]) };
+  return { body, reply: replyOf((await l.commitDebits([debitItem(body, o.pin ?? 'not-needed')], o.when ?? NOW))[0]) };
 }
 
 
@@ -121,13 +121,13 @@ export function voidBody(terminalId: string, target: string, o: Partial<VoidRequ
  */
 export function seededLedger(open: OpenLedger): Ledger {
   let current: Ledger | undefined;
-  beforeEach(() => {
+  beforeEach(async () => {
     const l = open();
-    seed(l);
+    await seed(l);
     current = l;
-    return () => {
+    return async () => {
       current = undefined;
-      l.close();
+      await l.close();
     };
   });
   return new Proxy({} as Ledger, {

@@ -93,37 +93,37 @@ export type NewTerminalSettings = Omit<TerminalSettings, 'version' | 'issuedAt'>
 /** The terminals in the field: their connects, the codes that enrol them, and the audit log of what was done. */
 export interface FleetLedger {
   /** Record admitted connects in one transaction (contacts by head, the last token time, the connect time). */
-  recordContacts(contacts: readonly TerminalContact[]): void;
+  recordContacts(contacts: readonly TerminalContact[]): Promise<void>;
   /** The time in the last connect token admitted for this terminal (0: none). */
-  lastConnectTokenMs(terminalId: string): number;
+  lastConnectTokenMs(terminalId: string): Promise<number>;
   /**
    * When record `seq` of a terminal can have been made, from its contacts alone: after the latest contact
    * whose head is below `seq`, and no later than the earliest whose head reaches it (null: no such contact).
    */
-  contactBounds(terminalId: string, seq: number): { readonly after: number | null; readonly before: number | null };
+  contactBounds(terminalId: string, seq: number): Promise<{ readonly after: number | null; readonly before: number | null }>;
 
-  addAudit(e: Omit<AuditEntry, 'id'>): void;
+  addAudit(e: Omit<AuditEntry, 'id'>): Promise<void>;
   /** Newest first; `limit` at most 1,000. */
-  auditLog(filter: { readonly subject?: string; readonly action?: string; readonly limit: number }): AuditEntry[];
-  addEnrolmentCode(c: Omit<EnrolmentCodeRecord, 'failures' | 'usedAt' | 'revokedAt'>): void;
-  enrolmentCode(id: string): EnrolmentCodeRecord | undefined;
+  auditLog(filter: { readonly subject?: string; readonly action?: string; readonly limit: number }): Promise<AuditEntry[]>;
+  addEnrolmentCode(c: Omit<EnrolmentCodeRecord, 'failures' | 'usedAt' | 'revokedAt'>): Promise<void>;
+  enrolmentCode(id: string): Promise<EnrolmentCodeRecord | undefined>;
   /** Codes not yet used nor revoked, newest first. */
-  openEnrolmentCodes(): EnrolmentCodeRecord[];
+  openEnrolmentCodes(): Promise<EnrolmentCodeRecord[]>;
   /** One more wrong try; returns the count. */
-  countEnrolmentFailure(id: string): number;
+  countEnrolmentFailure(id: string): Promise<number>;
   /** Mark used; false when it already was (or was revoked): a code enrols once. */
-  useEnrolmentCode(id: string, at: number): boolean;
-  revokeEnrolmentCode(id: string, at: number): boolean;
+  useEnrolmentCode(id: string, at: number): Promise<boolean>;
+  revokeEnrolmentCode(id: string, at: number): Promise<boolean>;
   /** Keep a heartbeat unless one sent later (terminal clock) is already kept; false when it was not newer. */
-  recordHeartbeat(h: TerminalHeartbeat): boolean;
-  heartbeat(terminalId: string): TerminalHeartbeat | undefined;
+  recordHeartbeat(h: TerminalHeartbeat): Promise<boolean>;
+  heartbeat(terminalId: string): Promise<TerminalHeartbeat | undefined>;
   /** Terminals with their latest heartbeat: never heard first, then the longest silent; at most `limit` (1 to 1,000). */
-  fleet(filter: FleetFilter): FleetEntry[];
+  fleet(filter: FleetFilter): Promise<FleetEntry[]>;
   /** The whole fleet in a few numbers (the gateway's /metrics): what the latest heartbeats report, summed. */
-  fleetTotals(): FleetTotals;
+  fleetTotals(): Promise<FleetTotals>;
   /** Store the next version of a terminal's settings (the previous plus one, 1 for the first); returns it. */
-  setTerminalSettings(s: NewTerminalSettings, at: number, actor: string): TerminalSettings;
-  terminalSettings(terminalId: string): TerminalSettings | undefined;
+  setTerminalSettings(s: NewTerminalSettings, at: number, actor: string): Promise<TerminalSettings>;
+  terminalSettings(terminalId: string): Promise<TerminalSettings | undefined>;
   /** Every terminal's settings in force, to push them again (a gateway restart, a new broker). */
-  allTerminalSettings(): TerminalSettings[];
+  allTerminalSettings(): Promise<TerminalSettings[]>;
 }

@@ -52,8 +52,8 @@ export interface GroupSaleResult {
 /** R12: a school's outings, paid youth by youth from a list the Region approved. */
 export interface GroupSaleLedger {
   /** R12: a school's outing paid with the shows or cinema benefit, each youth's debit on its own, from an approved list. */
-  groupSale(g: GroupSale): GroupSaleResult;
-  addGroupList(l: GroupList): void;
+  groupSale(g: GroupSale): Promise<GroupSaleResult>;
+  addGroupList(l: GroupList): Promise<void>;
   /** The list, with the cards already paid under it. */
-  groupList(id: string): (GroupList & { readonly paid: readonly string[] }) | undefined;
+  groupList(id: string): Promise<(GroupList & { readonly paid: readonly string[] }) | undefined>;
 }

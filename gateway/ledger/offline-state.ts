@@ -61,22 +61,22 @@ export interface OfflineLedger {
    * (a gateway started with a changed configuration), and returns the latest. Versions are kept, so an
    * offline sale is judged by the exact limits its terminal held.
    */
-  setOfflinePolicy(limits: OfflineLimits, at: number): { readonly version: number; readonly issuedAt: number; readonly limits: OfflineLimits };
-  offlinePolicy(version: number): OfflineLimits | undefined;
+  setOfflinePolicy(limits: OfflineLimits, at: number): Promise<{ readonly version: number; readonly issuedAt: number; readonly limits: OfflineLimits }>;
+  offlinePolicy(version: number): Promise<OfflineLimits | undefined>;
   /**
    * The hotlist's current version (0: never changed). A transaction that changes what terminals see
    * (opposition, suspension or its lifting, soft block or its lifting) bumps it once, however many cards.
    * A card's reason is the strongest that holds: opposed > suspended (any suspension of its dossier in
    * force, whole or partial: offline acceptance is refused for the whole card) > soft.
    */
-  hotlistVersion(): number;
+  hotlistVersion(): Promise<number>;
   /**
    * Cards whose hotlist state changed after `base`, removals (reason null) included; `base` 0: the whole
    * list, removals left out. A card unknown to the ledger may be listed (soft-blocked after an offline loss).
    */
-  hotlist(base: number): { readonly version: number; readonly entries: CardHotlistEntry[] };
+  hotlist(base: number): Promise<{ readonly version: number; readonly entries: CardHotlistEntry[] }>;
   /** The Region lifts an offline soft block; false when the card had none. A stronger reason still holds. */
-  liftSoftBlock(cardNumber: string, at: number): boolean;
+  liftSoftBlock(cardNumber: string, at: number): Promise<boolean>;
   /** `limit` (default 50): how many of the latest losses to list. */
-  offlineReport(limit?: number): OfflineReport;
+  offlineReport(limit?: number): Promise<OfflineReport>;
 }

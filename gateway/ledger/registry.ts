@@ -33,17 +33,17 @@ export interface TerminalRecord {
 
 /** Who may sell, with what, and when: the campaigns, the partners and their terminals. */
 export interface RegistryLedger {
-  terminal(id: string): TerminalRecord | undefined;
-  partner(id: string): PartnerRecord | undefined;
-  partners(): PartnerRecord[];
+  terminal(id: string): Promise<TerminalRecord | undefined>;
+  partner(id: string): Promise<PartnerRecord | undefined>;
+  partners(): Promise<PartnerRecord[]>;
   /** A partner's devices (not its web counter channel). */
-  terminalsOf(partnerId: string): TerminalRecord[];
-  addCampaign(def: CampaignDef): void;
-  campaigns(): CampaignDef[];
-  addPartner(p: PartnerRecord): void;
-  updatePartner(id: string, patch: Partial<Omit<PartnerRecord, 'id' | 'type'>>): void;
-  addTerminal(t: Omit<TerminalRecord, 'active'> & { active?: boolean }): void;
-  setTerminalActive(id: string, active: boolean): void;
+  terminalsOf(partnerId: string): Promise<TerminalRecord[]>;
+  addCampaign(def: CampaignDef): Promise<void>;
+  campaigns(): Promise<CampaignDef[]>;
+  addPartner(p: PartnerRecord): Promise<void>;
+  updatePartner(id: string, patch: Partial<Omit<PartnerRecord, 'id' | 'type'>>): Promise<void>;
+  addTerminal(t: Omit<TerminalRecord, 'active'> & { active?: boolean }): Promise<void>;
+  setTerminalActive(id: string, active: boolean): Promise<void>;
   /** A replaced device: the new key takes over at once and the terminal is active; the old key is refused from now on. */
-  replaceTerminalKey(id: string, publicKey: Uint8Array): void;
+  replaceTerminalKey(id: string, publicKey: Uint8Array): Promise<void>;
 }

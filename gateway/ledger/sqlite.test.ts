@@ -23,39 +23,39 @@ ledgerContract('sqlite file', (rules) => new SqliteLedger({ file: join(dir, `led
 const NOW = Date.parse('2022-10-03T10:00:00+02:00');
 const CARD = cardNumberFrom('100000000000001');
 
-function seeded(file: string): SqliteLedger {
+async function seeded(file: string): Promise<SqliteLedger> {
   const l = new SqliteLedger({ file });
-  l.addCampaign({ id: '2022-2023', windows: defaultWindows('2022-2023') });
-  l.addPartner({ id: 'P-1', name: 'x', type: 'bookshop', conventionFrom: '2022-06-01', conventionTo: '2027-05-31' });
-  l.addTerminal({ id: 'T-1', partnerId: 'P-1', publicKey: new Uint8Array(32) });
-  l.issueCard({ number: CARD, holder: 'A', pinHash: null, at: NOW - 30 * 86_400_000 });
-  l.load({ cardNumber: CARD, benefit: 'LEISURE_BOOKS', campaign: '2022-2023', amount: 1500, at: NOW - 30 * 86_400_000 });
+  await l.addCampaign({ id: '2022-2023', windows: defaultWindows('2022-2023') });
+  await l.addPartner({ id: 'P-1', name: 'x', type: 'bookshop', conventionFrom: '2022-06-01', conventionTo: '2027-05-31' });
+  await l.addTerminal({ id: 'T-1', partnerId: 'P-1', publicKey: new Uint8Array(32) });
+  await l.issueCard({ number: CARD, holder: 'A', pinHash: null, at: NOW - 30 * 86_400_000 });
+  await l.load({ cardNumber: CARD, benefit: 'LEISURE_BOOKS', campaign: '2022-2023', amount: 1500, at: NOW - 30 * 86_400_000 });
   return l;
 }
 
 describe('sqlite ledger durability settings', () => {
-  it('opens files in WAL mode with synchronous=FULL and keeps data across reopen', () => {
+  it('opens files in WAL mode with synchronous=FULL and keeps data across reopen', async () => {
     const file = join(dir, 'reopen.sqlite');
     const a = new SqliteLedger({ file });
-    a.addPartner({ id: 'P-1', name: 'x', type: 'cinema', conventionFrom: '2022-06-01', conventionTo: '2027-05-31' });
-    a.close();
+    await a.addPartner({ id: 'P-1', name: 'x', type: 'cinema', conventionFrom: '2022-06-01', conventionTo: '2027-05-31' });
+    await a.close();
     const b = new SqliteLedger({ file });
     expect(b.pragmas()).toEqual({ journal_mode: 'wal', synchronous: 2 });
-    expect(b.counts().partners).toBe(1);
-    b.close();
+    expect((await b.counts()).partners).toBe(1);
+    await b.close();
   });
 
-  it('refuses a schema version 2 file (demo data only) with a clear DATA_INVALID', () => {
+  it('refuses a schema version 2 file (demo data only) with a clear DATA_INVALID', async () => {
     const file = join(dir, 'v2.sqlite');
     const db = new Database(file);
     db.pragma('user_version = 2');
     db.close();
-    const e = thrown(() => new SqliteLedger({ file }));
+    const e = await thrown(() => new SqliteLedger({ file }));
     expect(e.code).toBe('DATA_INVALID');
     expect(e.message).toMatch(/version 2 .*delete the data directory/);
   });
 
-  it('upgrades a version 3 ledger in place through every later version, keeping its data, in one transaction', () => {
+  it('upgrades a version 3 ledger in place through every later version, keeping its data, in one transaction', async () => {
     const file = join(dir, 'v3.sqlite');
     const db = new Database(file);
     db.exec(readFileSync(new URL('../../tests/fixtures/ledger-schema-v3.sql', import.meta.url), 'utf8'));
@@ -72,15 +72,15 @@ describe('sqlite ledger durability settings', () => {
     db.pragma('user_version = 3');
     db.close();
     const l = new SqliteLedger({ file });
-    expect(l.apiToken('ab')).toMatchObject({ name: 'Région', role: 'operator' });
-    expect(l.offlineReport()).toMatchObject({ offlineSales: 1, breaches: 1, flaggedTerminals: [{ terminalId: 'T-1', breaches: 1, kinds: { amount: 1 } }] });
+    expect(await l.apiToken('ab')).toMatchObject({ name: 'Région', role: 'operator' });
+    expect(await l.offlineReport()).toMatchObject({ offlineSales: 1, breaches: 1, flaggedTerminals: [{ terminalId: 'T-1', breaches: 1, kinds: { amount: 1 } }] });
     // What version 4 added works on the upgraded file.
-    expect(l.revokeDemoTokens(2)).toBe(0);
-    l.addAudit({ at: 3, actor: 'test', action: 'x', subject: 'y', details: null });
+    expect(await l.revokeDemoTokens(2)).toBe(0);
+    await l.addAudit({ at: 3, actor: 'test', action: 'x', subject: 'y', details: null });
     // Version 5 indexed the names already there for the card search.
-    expect(l.searchCards({ holder: 'zoe faure' }, 5).map((c) => c.number)).toEqual([CARD]);
-    expect(l.auditLog({ limit: 5 })).toHaveLength(1);
-    l.close();
+    expect((await l.searchCards({ holder: 'zoe faure' }, 5)).map((c) => c.number)).toEqual([CARD]);
+    expect(await l.auditLog({ limit: 5 })).toHaveLength(1);
+    await l.close();
     const after = new Database(file);
     expect(after.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(after.prepare('SELECT seq FROM offline_sales').get()).toEqual({ seq: 7 });
@@ -94,38 +94,67 @@ describe('sqlite ledger durability settings', () => {
     after.close();
   });
 
-  it("keeps each terminal's sequence state across reopen, and none from a rolled-back batch", () => {
+  it("keeps each terminal's sequence state across reopen, and none from a rolled-back batch", async () => {
     const file = join(dir, 'sync.sqlite');
-    const a = seeded(file);
+    const a = await seeded(file);
     const b1 = debitBody({ terminalId: 'T-1', cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 1 });
-    a.commitDebits([debitItem(b1)], NOW);
+    await a.commitDebits([debitItem(b1)], NOW);
     // A batch that fails after its first record: nothing of it stays, not even in the cached sequence state.
     const b2 = debitBody({ terminalId: 'T-1', cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 2, prev: fallbackRecordHash(requestFingerprint(b1)) });
     const orphan = debitBody({ terminalId: 'T-NOWHERE-1', cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 1 });
-    expect(thrown(() => a.commitDebits([debitItem(b2), debitItem(orphan)], NOW)).code).toBe('LEDGER_FAILED');
-    expect(a.terminalSync('T-1')).toMatchObject({ nextSeq: 2, maxSeq: 1, chainBreaks: 0 });
-    a.close();
+    expect((await thrown(async () => await a.commitDebits([debitItem(b2), debitItem(orphan)], NOW))).code).toBe('LEDGER_FAILED');
+    expect(await a.terminalSync('T-1')).toMatchObject({ nextSeq: 2, maxSeq: 1, chainBreaks: 0 });
+    await a.close();
     const b = new SqliteLedger({ file });
     // In order after the reopen: the head hash came back from the file, so no chain break.
-    b.commitDebits([debitItem(b2)], NOW);
-    expect(b.terminalSync('T-1')).toEqual({ terminalId: 'T-1', nextSeq: 3, maxSeq: 2, missing: [], chainBreaks: 0 });
-    expect(b.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1300);
-    expect(b.audit()).toEqual([]);
-    b.close();
+    await b.commitDebits([debitItem(b2)], NOW);
+    expect(await b.terminalSync('T-1')).toEqual({ terminalId: 'T-1', nextSeq: 3, maxSeq: 2, missing: [], chainBreaks: 0 });
+    expect(await b.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1300);
+    expect(await b.audit()).toEqual([]);
+    await b.close();
   });
 
-  it('keeps no sequence state from a batch inside an outer transaction that rolls back', () => {
-    const l = seeded(':memory:');
+  it('keeps no sequence state from a batch inside an outer transaction that rolls back', async () => {
+    const l = await seeded(':memory:');
     const b1 = debitBody({ terminalId: 'T-1', cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 1 });
-    expect(() =>
-      l.atomically(() => {
-        l.commitDebits([debitItem(b1)], NOW);
+    await expect(
+      l.atomically(async () => {
+        await l.commitDebits([debitItem(b1)], NOW);
         throw new Error('outer failure');
       }),
-    ).toThrow('outer failure');
-    expect(l.terminalSync('T-1')).toMatchObject({ nextSeq: 1, maxSeq: 0 });
-    l.commitDebits([debitItem(b1)], NOW);
-    expect(l.terminalSync('T-1')).toMatchObject({ nextSeq: 2, maxSeq: 1, chainBreaks: 0 });
-    l.close();
+    ).rejects.toThrow('outer failure');
+    expect(await l.terminalSync('T-1')).toMatchObject({ nextSeq: 1, maxSeq: 0 });
+    await l.commitDebits([debitItem(b1)], NOW);
+    expect(await l.terminalSync('T-1')).toMatchObject({ nextSeq: 2, maxSeq: 1, chainBreaks: 0 });
+    await l.close();
+  });
+
+  it('holds other callers while an atomically() is open, so its rollback cannot undo their committed sales', async () => {
+    const l = await seeded(':memory:');
+    const sale = debitBody({ terminalId: 'T-1', cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 1 });
+    let inside!: () => void;
+    const entered = new Promise<void>((r) => (inside = r));
+    let finish!: () => void;
+    const held = new Promise<void>((r) => (finish = r));
+    const outer = l.atomically(async () => {
+      await l.issueCard({ number: cardNumberFrom('100000000000019'), holder: 'X', pinHash: null });
+      inside();
+      await held;
+      throw new Error('outer failure');
+    });
+    await entered;
+    // A terminal's sale arrives while the transaction waits: it waits too, then commits on its own.
+    const committed = l.commitDebits([debitItem(sale)], NOW);
+    let settled = false;
+    void committed.then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toBe(false);
+    finish();
+    await expect(outer).rejects.toThrow('outer failure');
+    expect((await committed)[0]).toMatchObject({ kind: 'reply', status: 'approved' });
+    expect(await l.walletBalance(CARD, 'LEISURE_BOOKS')).toBe(1400);
+    expect(await l.card(cardNumberFrom('100000000000019'))).toBeUndefined();
+    expect(await l.audit()).toEqual([]);
+    await l.close();
   });
 });

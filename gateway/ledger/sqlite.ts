@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Benefit } from '../../protocol/benefits.ts';
 import { OfflineLimits } from '../../protocol/offline.ts';
 import type { CardLoadRow } from '../bulk/types.ts';
@@ -42,6 +43,10 @@ export class SqliteLedger implements Ledger {
   readonly #statements: SqliteStatements;
   readonly #tokens: SqliteTokens;
   readonly #accounts: SqliteAccounts;
+  /** Marks the calls made inside an open `atomically` with that transaction. */
+  readonly #scope = new AsyncLocalStorage<{ readonly done: Promise<void> }>();
+  /** The open `atomically`, if any; `done` settles when it ends. */
+  #open: { readonly done: Promise<void> } | undefined;
 
   constructor(opts: SqliteLedgerOptions) {
     const st = new SqliteStore(opts);
@@ -61,344 +66,383 @@ export class SqliteLedger implements Ledger {
 
   // What every part shares
 
-  atomically<T>(fn: () => T): T {
-    return this.#base.atomically(fn);
+  /**
+   * The writes `fn` makes through this ledger, as one transaction. better-sqlite3 cannot hold a transaction
+   * across an `await`, so this one is opened by hand and every other caller waits for its end (`#do`):
+   * nothing another request writes meanwhile can be undone by its rollback. A nested call joins it.
+   */
+  async atomically<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#open && this.#scope.getStore() === this.#open) return fn();
+    while (this.#open) await this.#open.done;
+    let release!: () => void;
+    const open = { done: new Promise<void>((r) => (release = r)) };
+    this.#open = open;
+    try {
+      return await this.#scope.run(open, async () => {
+        this.#base.begin();
+        try {
+          const value = await fn();
+          this.#base.commit();
+          return value;
+        } catch (e) {
+          this.#base.rollback();
+          throw e;
+        }
+      });
+    } finally {
+      this.#open = undefined;
+      release();
+    }
   }
-  counts(): { partners: number; terminals: number; cards: number; requests: number; transfers: number } {
-    return this.#base.counts();
+
+  /**
+   * One call of a part, answered as a promise; held while another caller's `atomically` is open. Work
+   * started inside a transaction that outlives it (a timer) carries its mark, which then matches nothing.
+   */
+  #do<T>(call: () => T): Promise<T> {
+    if (this.#open && this.#scope.getStore() !== this.#open) return this.#open.done.then(() => this.#do(call));
+    try {
+      return Promise.resolve(call());
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
-  audit(): string[] {
-    return this.#base.audit();
+
+  counts(): Promise<{ partners: number; terminals: number; cards: number; requests: number; transfers: number }> {
+    return this.#do(() => this.#base.counts());
+  }
+  audit(): Promise<string[]> {
+    return this.#do(() => this.#base.audit());
   }
   /** The durability settings in force (tests check them). */
   pragmas(): { journal_mode: string; synchronous: number } {
     return this.#base.pragmas();
   }
-  close(): void {
-    this.#base.close();
+  close(): Promise<void> {
+    return this.#do(() => this.#base.close());
   }
 
   // Campaigns, partners and their terminals
 
-  terminal(id: string): TerminalRecord | undefined {
-    return this.#registry.terminal(id);
+  terminal(id: string): Promise<TerminalRecord | undefined> {
+    return this.#do(() => this.#registry.terminal(id));
   }
-  partner(id: string): PartnerRecord | undefined {
-    return this.#registry.partner(id);
+  partner(id: string): Promise<PartnerRecord | undefined> {
+    return this.#do(() => this.#registry.partner(id));
   }
-  partners(): PartnerRecord[] {
-    return this.#registry.partners();
+  partners(): Promise<PartnerRecord[]> {
+    return this.#do(() => this.#registry.partners());
   }
-  terminalsOf(partnerId: string): TerminalRecord[] {
-    return this.#registry.terminalsOf(partnerId);
+  terminalsOf(partnerId: string): Promise<TerminalRecord[]> {
+    return this.#do(() => this.#registry.terminalsOf(partnerId));
   }
-  addCampaign(def: CampaignDef): void {
-    this.#registry.addCampaign(def);
+  addCampaign(def: CampaignDef): Promise<void> {
+    return this.#do(() => this.#registry.addCampaign(def));
   }
-  campaigns(): CampaignDef[] {
-    return this.#registry.campaigns();
+  campaigns(): Promise<CampaignDef[]> {
+    return this.#do(() => this.#registry.campaigns());
   }
-  addPartner(p: PartnerRecord): void {
-    this.#registry.addPartner(p);
+  addPartner(p: PartnerRecord): Promise<void> {
+    return this.#do(() => this.#registry.addPartner(p));
   }
-  updatePartner(id: string, patch: Partial<Omit<PartnerRecord, 'id' | 'type'>>): void {
-    this.#registry.updatePartner(id, patch);
+  updatePartner(id: string, patch: Partial<Omit<PartnerRecord, 'id' | 'type'>>): Promise<void> {
+    return this.#do(() => this.#registry.updatePartner(id, patch));
   }
-  addTerminal(t: Omit<TerminalRecord, 'active'> & { active?: boolean }): void {
-    this.#registry.addTerminal(t);
+  addTerminal(t: Omit<TerminalRecord, 'active'> & { active?: boolean }): Promise<void> {
+    return this.#do(() => this.#registry.addTerminal(t));
   }
-  setTerminalActive(id: string, active: boolean): void {
-    this.#registry.setTerminalActive(id, active);
+  setTerminalActive(id: string, active: boolean): Promise<void> {
+    return this.#do(() => this.#registry.setTerminalActive(id, active));
   }
-  replaceTerminalKey(id: string, publicKey: Uint8Array): void {
-    this.#registry.replaceTerminalKey(id, publicKey);
+  replaceTerminalKey(id: string, publicKey: Uint8Array): Promise<void> {
+    return this.#do(() => this.#registry.replaceTerminalKey(id, publicKey));
   }
 
   // Terminals in the field
 
-  recordContacts(contacts: readonly TerminalContact[]): void {
-    this.#fleet.recordContacts(contacts);
+  recordContacts(contacts: readonly TerminalContact[]): Promise<void> {
+    return this.#do(() => this.#fleet.recordContacts(contacts));
   }
-  lastConnectTokenMs(terminalId: string): number {
-    return this.#fleet.lastConnectTokenMs(terminalId);
+  lastConnectTokenMs(terminalId: string): Promise<number> {
+    return this.#do(() => this.#fleet.lastConnectTokenMs(terminalId));
   }
-  contactBounds(terminalId: string, seq: number): { after: number | null; before: number | null } {
-    return this.#fleet.contactBounds(terminalId, seq);
+  contactBounds(terminalId: string, seq: number): Promise<{ after: number | null; before: number | null }> {
+    return this.#do(() => this.#fleet.contactBounds(terminalId, seq));
   }
-  addAudit(e: Omit<AuditEntry, 'id'>): void {
-    this.#fleet.addAudit(e);
+  addAudit(e: Omit<AuditEntry, 'id'>): Promise<void> {
+    return this.#do(() => this.#fleet.addAudit(e));
   }
-  auditLog(filter: { readonly subject?: string; readonly action?: string; readonly limit: number }): AuditEntry[] {
-    return this.#fleet.auditLog(filter);
+  auditLog(filter: { readonly subject?: string; readonly action?: string; readonly limit: number }): Promise<AuditEntry[]> {
+    return this.#do(() => this.#fleet.auditLog(filter));
   }
-  addEnrolmentCode(c: Omit<EnrolmentCodeRecord, 'failures' | 'usedAt' | 'revokedAt'>): void {
-    this.#fleet.addEnrolmentCode(c);
+  addEnrolmentCode(c: Omit<EnrolmentCodeRecord, 'failures' | 'usedAt' | 'revokedAt'>): Promise<void> {
+    return this.#do(() => this.#fleet.addEnrolmentCode(c));
   }
-  enrolmentCode(id: string): EnrolmentCodeRecord | undefined {
-    return this.#fleet.enrolmentCode(id);
+  enrolmentCode(id: string): Promise<EnrolmentCodeRecord | undefined> {
+    return this.#do(() => this.#fleet.enrolmentCode(id));
   }
-  openEnrolmentCodes(): EnrolmentCodeRecord[] {
-    return this.#fleet.openEnrolmentCodes();
+  openEnrolmentCodes(): Promise<EnrolmentCodeRecord[]> {
+    return this.#do(() => this.#fleet.openEnrolmentCodes());
   }
-  countEnrolmentFailure(id: string): number {
-    return this.#fleet.countEnrolmentFailure(id);
+  countEnrolmentFailure(id: string): Promise<number> {
+    return this.#do(() => this.#fleet.countEnrolmentFailure(id));
   }
-  useEnrolmentCode(id: string, at: number): boolean {
-    return this.#fleet.useEnrolmentCode(id, at);
+  useEnrolmentCode(id: string, at: number): Promise<boolean> {
+    return this.#do(() => this.#fleet.useEnrolmentCode(id, at));
   }
-  revokeEnrolmentCode(id: string, at: number): boolean {
-    return this.#fleet.revokeEnrolmentCode(id, at);
+  revokeEnrolmentCode(id: string, at: number): Promise<boolean> {
+    return this.#do(() => this.#fleet.revokeEnrolmentCode(id, at));
   }
-  recordHeartbeat(h: TerminalHeartbeat): boolean {
-    return this.#fleet.recordHeartbeat(h);
+  recordHeartbeat(h: TerminalHeartbeat): Promise<boolean> {
+    return this.#do(() => this.#fleet.recordHeartbeat(h));
   }
-  heartbeat(terminalId: string): TerminalHeartbeat | undefined {
-    return this.#fleet.heartbeat(terminalId);
+  heartbeat(terminalId: string): Promise<TerminalHeartbeat | undefined> {
+    return this.#do(() => this.#fleet.heartbeat(terminalId));
   }
-  fleetTotals(): FleetTotals {
-    return this.#fleet.fleetTotals();
+  fleetTotals(): Promise<FleetTotals> {
+    return this.#do(() => this.#fleet.fleetTotals());
   }
-  fleet(filter: FleetFilter): FleetEntry[] {
-    return this.#fleet.fleet(filter);
+  fleet(filter: FleetFilter): Promise<FleetEntry[]> {
+    return this.#do(() => this.#fleet.fleet(filter));
   }
-  setTerminalSettings(s: NewTerminalSettings, at: number, actor: string): TerminalSettings {
-    return this.#fleet.setTerminalSettings(s, at, actor);
+  setTerminalSettings(s: NewTerminalSettings, at: number, actor: string): Promise<TerminalSettings> {
+    return this.#do(() => this.#fleet.setTerminalSettings(s, at, actor));
   }
-  terminalSettings(terminalId: string): TerminalSettings | undefined {
-    return this.#fleet.terminalSettings(terminalId);
+  terminalSettings(terminalId: string): Promise<TerminalSettings | undefined> {
+    return this.#do(() => this.#fleet.terminalSettings(terminalId));
   }
-  allTerminalSettings(): TerminalSettings[] {
-    return this.#fleet.allTerminalSettings();
+  allTerminalSettings(): Promise<TerminalSettings[]> {
+    return this.#do(() => this.#fleet.allTerminalSettings());
   }
 
   // Cards and their dossiers
 
-  card(number: string): CardRecord | undefined {
-    return this.#cards.card(number);
+  card(number: string): Promise<CardRecord | undefined> {
+    return this.#do(() => this.#cards.card(number));
   }
-  searchCards(q: CardSearch, limit: number): CardRecord[] {
-    return this.#cards.searchCards(q, limit);
+  searchCards(q: CardSearch, limit: number): Promise<CardRecord[]> {
+    return this.#do(() => this.#cards.searchCards(q, limit));
   }
-  issueCard(c: IssueCard): void {
-    this.#cards.issueCard(c);
+  issueCard(c: IssueCard): Promise<void> {
+    return this.#do(() => this.#cards.issueCard(c));
   }
-  setCardKey(cardNumber: string, publicKey: Uint8Array, expiry: string, at: number): void {
-    this.#cards.setCardKey(cardNumber, publicKey, expiry, at);
+  setCardKey(cardNumber: string, publicKey: Uint8Array, expiry: string, at: number): Promise<void> {
+    return this.#do(() => this.#cards.setCardKey(cardNumber, publicKey, expiry, at));
   }
-  cardKey(cardNumber: string): { readonly publicKey: Uint8Array; readonly expiry: string } | undefined {
-    return this.#cards.cardKey(cardNumber);
+  cardKey(cardNumber: string): Promise<{ readonly publicKey: Uint8Array; readonly expiry: string } | undefined> {
+    return this.#do(() => this.#cards.cardKey(cardNumber));
   }
-  cardKeys(cardNumbers: readonly string[]): Map<string, Uint8Array> {
-    return this.#cards.cardKeys(cardNumbers);
+  cardKeys(cardNumbers: readonly string[]): Promise<Map<string, Uint8Array>> {
+    return this.#do(() => this.#cards.cardKeys(cardNumbers));
   }
-  setPin(cardNumber: string, pinHash: string | null): void {
-    this.#cards.setPin(cardNumber, pinHash);
+  setPin(cardNumber: string, pinHash: string | null): Promise<void> {
+    return this.#do(() => this.#cards.setPin(cardNumber, pinHash));
   }
-  unlockPin(cardNumber: string): void {
-    this.#cards.unlockPin(cardNumber);
+  unlockPin(cardNumber: string): Promise<void> {
+    return this.#do(() => this.#cards.unlockPin(cardNumber));
   }
-  pinGate(cardNumber: string, partnerId: string | null, at: number): PinGate {
-    return this.#cards.pinGate(cardNumber, partnerId, at);
+  pinGate(cardNumber: string, partnerId: string | null, at: number): Promise<PinGate> {
+    return this.#do(() => this.#cards.pinGate(cardNumber, partnerId, at));
   }
-  oppose(o: Opposition): OppositionResult {
-    return this.#cards.oppose(o);
+  oppose(o: Opposition): Promise<OppositionResult> {
+    return this.#do(() => this.#cards.oppose(o));
   }
-  suspend(s: Suspension): void {
-    this.#cards.suspend(s);
+  suspend(s: Suspension): Promise<void> {
+    return this.#do(() => this.#cards.suspend(s));
   }
-  liftSuspension(cardNumber: string, benefit: Benefit | readonly Benefit[] | null, campaign: string, at: number): void {
-    this.#cards.liftSuspension(cardNumber, benefit, campaign, at);
+  liftSuspension(cardNumber: string, benefit: Benefit | readonly Benefit[] | null, campaign: string, at: number): Promise<void> {
+    return this.#do(() => this.#cards.liftSuspension(cardNumber, benefit, campaign, at));
   }
 
   // Wallets
 
-  load(l: LoadRecord): void {
-    this.#wallets.load(l);
+  load(l: LoadRecord): Promise<void> {
+    return this.#do(() => this.#wallets.load(l));
   }
-  bulkLoad(rows: Iterable<CardLoadRow>, at: number): BulkLoadResult {
-    return this.#wallets.bulkLoad(rows, at);
+  bulkLoad(rows: Iterable<CardLoadRow>, at: number): Promise<BulkLoadResult> {
+    return this.#do(() => this.#wallets.bulkLoad(rows, at));
   }
-  walletBalance(cardNumber: string, benefit: Benefit, at?: number): number | undefined {
-    return this.#wallets.walletBalance(cardNumber, benefit, at);
+  walletBalance(cardNumber: string, benefit: Benefit, at?: number): Promise<number | undefined> {
+    return this.#do(() => this.#wallets.walletBalance(cardNumber, benefit, at));
   }
-  wallets(cardNumber: string, at: number): WalletView[] {
-    return this.#wallets.wallets(cardNumber, at);
+  wallets(cardNumber: string, at: number): Promise<WalletView[]> {
+    return this.#do(() => this.#wallets.wallets(cardNumber, at));
   }
-  history(cardNumber: string, limit: number): HistoryEntry[] {
-    return this.#wallets.history(cardNumber, limit);
+  history(cardNumber: string, limit: number): Promise<HistoryEntry[]> {
+    return this.#do(() => this.#wallets.history(cardNumber, limit));
   }
 
   // Terminal records
 
-  commitDebits(items: readonly LedgerItem[], decidedAt: number): CommitOutcome[] {
-    return this.#debits.commitDebits(items, decidedAt);
+  commitDebits(items: readonly LedgerItem[], decidedAt: number): Promise<CommitOutcome[]> {
+    return this.#do(() => this.#debits.commitDebits(items, decidedAt));
   }
-  terminalSync(terminalId: string, limit?: number): TerminalSync {
-    return this.#debits.terminalSync(terminalId, limit);
+  terminalSync(terminalId: string, limit?: number): Promise<TerminalSync> {
+    return this.#do(() => this.#debits.terminalSync(terminalId, limit));
   }
-  chainHead(terminalId: string): { nextSeq: number; headHash: string } {
-    return this.#debits.chainHead(terminalId);
+  chainHead(terminalId: string): Promise<{ nextSeq: number; headHash: string }> {
+    return this.#do(() => this.#debits.chainHead(terminalId));
   }
-  request(txnId: string): StoredRequest | undefined {
-    return this.#debits.request(txnId);
+  request(txnId: string): Promise<StoredRequest | undefined> {
+    return this.#do(() => this.#debits.request(txnId));
   }
-  transfersForTxn(txnId: string): TransferRecord[] {
-    return this.#debits.transfersForTxn(txnId);
+  transfersForTxn(txnId: string): Promise<TransferRecord[]> {
+    return this.#do(() => this.#debits.transfersForTxn(txnId));
   }
-  conflictCount(txnId?: string): number {
-    return this.#debits.conflictCount(txnId);
+  conflictCount(txnId?: string): Promise<number> {
+    return this.#do(() => this.#debits.conflictCount(txnId));
   }
 
   // Offline state (docs/offline.md)
 
-  setOfflinePolicy(limits: OfflineLimits, at: number): { version: number; issuedAt: number; limits: OfflineLimits } {
-    return this.#offline.setOfflinePolicy(limits, at);
+  setOfflinePolicy(limits: OfflineLimits, at: number): Promise<{ version: number; issuedAt: number; limits: OfflineLimits }> {
+    return this.#do(() => this.#offline.setOfflinePolicy(limits, at));
   }
-  offlinePolicy(version: number): OfflineLimits | undefined {
-    return this.#offline.offlinePolicy(version);
+  offlinePolicy(version: number): Promise<OfflineLimits | undefined> {
+    return this.#do(() => this.#offline.offlinePolicy(version));
   }
-  hotlistVersion(): number {
-    return this.#offline.hotlistVersion();
+  hotlistVersion(): Promise<number> {
+    return this.#do(() => this.#offline.hotlistVersion());
   }
-  hotlist(base: number): { version: number; entries: CardHotlistEntry[] } {
-    return this.#offline.hotlist(base);
+  hotlist(base: number): Promise<{ version: number; entries: CardHotlistEntry[] }> {
+    return this.#do(() => this.#offline.hotlist(base));
   }
-  liftSoftBlock(cardNumber: string, at: number): boolean {
-    return this.#offline.liftSoftBlock(cardNumber, at);
+  liftSoftBlock(cardNumber: string, at: number): Promise<boolean> {
+    return this.#do(() => this.#offline.liftSoftBlock(cardNumber, at));
   }
-  offlineReport(limit?: number): OfflineReport {
-    return this.#offline.offlineReport(limit);
+  offlineReport(limit?: number): Promise<OfflineReport> {
+    return this.#do(() => this.#offline.offlineReport(limit));
   }
 
   // Corrections (a partner's cancellation, the Region's reversal) and the expiry sweep (R7)
 
-  cancelSale(txnId: string, partnerId: string, at: number): CorrectionResult {
-    return this.#corrections.cancelSale(txnId, partnerId, at);
+  cancelSale(txnId: string, partnerId: string, at: number): Promise<CorrectionResult> {
+    return this.#do(() => this.#corrections.cancelSale(txnId, partnerId, at));
   }
-  reverseSale(txnId: string, reason: string, at: number): CorrectionResult {
-    return this.#corrections.reverseSale(txnId, reason, at);
+  reverseSale(txnId: string, reason: string, at: number): Promise<CorrectionResult> {
+    return this.#do(() => this.#corrections.reverseSale(txnId, reason, at));
   }
-  expire(at: number, maxWallets?: number): ExpiryResult {
-    return this.#corrections.expire(at, maxWallets);
+  expire(at: number, maxWallets?: number): Promise<ExpiryResult> {
+    return this.#do(() => this.#corrections.expire(at, maxWallets));
   }
 
   // Group sales (R12)
 
-  groupSale(g: GroupSale): GroupSaleResult {
-    return this.#groups.groupSale(g);
+  groupSale(g: GroupSale): Promise<GroupSaleResult> {
+    return this.#do(() => this.#groups.groupSale(g));
   }
-  addGroupList(l: GroupList): void {
-    this.#groups.addGroupList(l);
+  addGroupList(l: GroupList): Promise<void> {
+    return this.#do(() => this.#groups.addGroupList(l));
   }
-  groupList(id: string): (GroupList & { paid: string[] }) | undefined {
-    return this.#groups.groupList(id);
+  groupList(id: string): Promise<(GroupList & { paid: string[] }) | undefined> {
+    return this.#do(() => this.#groups.groupList(id));
   }
 
   // Statements (R11)
 
-  closeStatement(partnerId: string, periodFrom: string, periodTo: string, at: number): Statement {
-    return this.#statements.closeStatement(partnerId, periodFrom, periodTo, at);
+  closeStatement(partnerId: string, periodFrom: string, periodTo: string, at: number): Promise<Statement> {
+    return this.#do(() => this.#statements.closeStatement(partnerId, periodFrom, periodTo, at));
   }
-  statement(id: string): Statement | undefined {
-    return this.#statements.statement(id);
+  statement(id: string): Promise<Statement | undefined> {
+    return this.#do(() => this.#statements.statement(id));
   }
-  statements(filter: { partnerId?: string; status?: Statement['status'] }): Statement[] {
-    return this.#statements.statements(filter);
+  statements(filter: { partnerId?: string; status?: Statement['status'] }): Promise<Statement[]> {
+    return this.#do(() => this.#statements.statements(filter));
   }
-  recordProof(partnerId: string, campaign: string, at: number): ProofResult {
-    return this.#statements.recordProof(partnerId, campaign, at);
+  recordProof(partnerId: string, campaign: string, at: number): Promise<ProofResult> {
+    return this.#do(() => this.#statements.recordProof(partnerId, campaign, at));
   }
-  markPaid(statementIds: readonly string[], at: number, file: { readonly id: string; readonly xml: string }): void {
-    this.#statements.markPaid(statementIds, at, file);
+  markPaid(statementIds: readonly string[], at: number, file: { readonly id: string; readonly xml: string }): Promise<void> {
+    return this.#do(() => this.#statements.markPaid(statementIds, at, file));
   }
-  sepaFile(id: string): { id: string; createdAt: number; xml: string; statementIds: string[] } | undefined {
-    return this.#statements.sepaFile(id);
+  sepaFile(id: string): Promise<{ id: string; createdAt: number; xml: string; statementIds: string[] } | undefined> {
+    return this.#do(() => this.#statements.sepaFile(id));
   }
 
   // The admin API's tokens, kept by hash
 
-  addApiToken(t: ApiTokenRecord & { readonly tokenHash: string; readonly demo?: boolean }): void {
-    this.#tokens.addApiToken(t);
+  addApiToken(t: ApiTokenRecord & { readonly tokenHash: string; readonly demo?: boolean }): Promise<void> {
+    return this.#do(() => this.#tokens.addApiToken(t));
   }
-  apiToken(tokenHash: string): ApiTokenRecord | undefined {
-    return this.#tokens.apiToken(tokenHash);
+  apiToken(tokenHash: string): Promise<ApiTokenRecord | undefined> {
+    return this.#do(() => this.#tokens.apiToken(tokenHash));
   }
-  apiTokens(): (ApiTokenRecord & { readonly id: string })[] {
-    return this.#tokens.apiTokens();
+  apiTokens(): Promise<(ApiTokenRecord & { readonly id: string })[]> {
+    return this.#do(() => this.#tokens.apiTokens());
   }
-  revokeApiToken(id: string, at: number): boolean {
-    return this.#tokens.revokeApiToken(id, at);
+  revokeApiToken(id: string, at: number): Promise<boolean> {
+    return this.#do(() => this.#tokens.revokeApiToken(id, at));
   }
-  revokeDemoTokens(at: number): number {
-    return this.#tokens.revokeDemoTokens(at);
+  revokeDemoTokens(at: number): Promise<number> {
+    return this.#do(() => this.#tokens.revokeDemoTokens(at));
   }
 
   // The web space's accounts, convention signatures and sales list
 
-  addWebUser(u: NewWebUser): void {
-    this.#accounts.addWebUser(u);
+  addWebUser(u: NewWebUser): Promise<void> {
+    return this.#do(() => this.#accounts.addWebUser(u));
   }
-  webUser(id: string): WebUser | undefined {
-    return this.#accounts.webUser(id);
+  webUser(id: string): Promise<WebUser | undefined> {
+    return this.#do(() => this.#accounts.webUser(id));
   }
-  webUserByEmail(email: string): WebUser | undefined {
-    return this.#accounts.webUserByEmail(email);
+  webUserByEmail(email: string): Promise<WebUser | undefined> {
+    return this.#do(() => this.#accounts.webUserByEmail(email));
   }
-  webUserByInvite(inviteHash: string): WebUser | undefined {
-    return this.#accounts.webUserByInvite(inviteHash);
+  webUserByInvite(inviteHash: string): Promise<WebUser | undefined> {
+    return this.#do(() => this.#accounts.webUserByInvite(inviteHash));
   }
-  webUsers(partnerId: string | null): WebUser[] {
-    return this.#accounts.webUsers(partnerId);
+  webUsers(partnerId: string | null): Promise<WebUser[]> {
+    return this.#do(() => this.#accounts.webUsers(partnerId));
   }
-  acceptInvitation(id: string, inviteHash: string, passwordHash: string, at: number): boolean {
-    return this.#accounts.acceptInvitation(id, inviteHash, passwordHash, at);
+  acceptInvitation(id: string, inviteHash: string, passwordHash: string, at: number): Promise<boolean> {
+    return this.#do(() => this.#accounts.acceptInvitation(id, inviteHash, passwordHash, at));
   }
-  recordLoginFailure(id: string, at: number, lockAfter: number, lockForMs: number): WebUser {
-    return this.#accounts.recordLoginFailure(id, at, lockAfter, lockForMs);
+  recordLoginFailure(id: string, at: number, lockAfter: number, lockForMs: number): Promise<WebUser> {
+    return this.#do(() => this.#accounts.recordLoginFailure(id, at, lockAfter, lockForMs));
   }
-  recordLoginSuccess(id: string): void {
-    this.#accounts.recordLoginSuccess(id);
+  recordLoginSuccess(id: string): Promise<void> {
+    return this.#do(() => this.#accounts.recordLoginSuccess(id));
   }
-  endSessions(id: string): void {
-    this.#accounts.endSessions(id);
+  endSessions(id: string): Promise<void> {
+    return this.#do(() => this.#accounts.endSessions(id));
   }
-  setWebPassword(id: string, passwordHash: string): void {
-    this.#accounts.setWebPassword(id, passwordHash);
+  setWebPassword(id: string, passwordHash: string): Promise<void> {
+    return this.#do(() => this.#accounts.setWebPassword(id, passwordHash));
   }
-  renewInvitation(id: string, inviteHash: string, expiresAt: number): boolean {
-    return this.#accounts.renewInvitation(id, inviteHash, expiresAt);
+  renewInvitation(id: string, inviteHash: string, expiresAt: number): Promise<boolean> {
+    return this.#do(() => this.#accounts.renewInvitation(id, inviteHash, expiresAt));
   }
-  disableWebUser(id: string, at: number): boolean {
-    return this.#accounts.disableWebUser(id, at);
+  disableWebUser(id: string, at: number): Promise<boolean> {
+    return this.#do(() => this.#accounts.disableWebUser(id, at));
   }
-  signConvention(s: ConventionSignature): ConventionSignature {
-    return this.#accounts.signConvention(s);
+  signConvention(s: ConventionSignature): Promise<ConventionSignature> {
+    return this.#do(() => this.#accounts.signConvention(s));
   }
-  conventionSignature(partnerId: string, documentId: string): ConventionSignature | undefined {
-    return this.#accounts.conventionSignature(partnerId, documentId);
+  conventionSignature(partnerId: string, documentId: string): Promise<ConventionSignature | undefined> {
+    return this.#do(() => this.#accounts.conventionSignature(partnerId, documentId));
   }
-  partnerSales(f: SaleFilter): SaleLine[] {
-    return this.#accounts.partnerSales(f);
+  partnerSales(f: SaleFilter): Promise<SaleLine[]> {
+    return this.#do(() => this.#accounts.partnerSales(f));
   }
-  saleOf(txnId: string): SaleLine | undefined {
-    return this.#accounts.saleOf(txnId);
+  saleOf(txnId: string): Promise<SaleLine | undefined> {
+    return this.#do(() => this.#accounts.saleOf(txnId));
   }
-  addTerminalRequest(r: Pick<TerminalRequest, 'id' | 'partnerId' | 'requestedBy' | 'site' | 'note' | 'createdAt'>): void {
-    this.#accounts.addTerminalRequest(r);
+  addTerminalRequest(r: Pick<TerminalRequest, 'id' | 'partnerId' | 'requestedBy' | 'site' | 'note' | 'createdAt'>): Promise<void> {
+    return this.#do(() => this.#accounts.addTerminalRequest(r));
   }
-  terminalRequest(id: string): TerminalRequest | undefined {
-    return this.#accounts.terminalRequest(id);
+  terminalRequest(id: string): Promise<TerminalRequest | undefined> {
+    return this.#do(() => this.#accounts.terminalRequest(id));
   }
-  terminalRequests(filter: { readonly partnerId?: string; readonly status?: TerminalRequest['status'] }): TerminalRequest[] {
-    return this.#accounts.terminalRequests(filter);
+  terminalRequests(filter: { readonly partnerId?: string; readonly status?: TerminalRequest['status'] }): Promise<TerminalRequest[]> {
+    return this.#do(() => this.#accounts.terminalRequests(filter));
   }
-  decideTerminalRequest(id: string, d: TerminalRequestDecision, by: string, at: number): boolean {
-    return this.#accounts.decideTerminalRequest(id, d, by, at);
+  decideTerminalRequest(id: string, d: TerminalRequestDecision, by: string, at: number): Promise<boolean> {
+    return this.#do(() => this.#accounts.decideTerminalRequest(id, d, by, at));
   }
-  partnerProofs(partnerId: string): string[] {
-    return this.#accounts.partnerProofs(partnerId);
+  partnerProofs(partnerId: string): Promise<string[]> {
+    return this.#do(() => this.#accounts.partnerProofs(partnerId));
   }
-  dailySales(fromDay: string, toDay: string): DailySales[] {
-    return this.#accounts.dailySales(fromDay, toDay);
+  dailySales(fromDay: string, toDay: string): Promise<DailySales[]> {
+    return this.#do(() => this.#accounts.dailySales(fromDay, toDay));
   }
 }

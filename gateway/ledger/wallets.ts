@@ -47,11 +47,11 @@ export interface HistoryEntry {
 
 /** A youth's wallets: what is loaded into them (R8), what they hold now, and what moved through them. */
 export interface WalletLedger {
-  load(l: LoadRecord): void;
+  load(l: LoadRecord): Promise<void>;
   /** Load a start-of-year file's rows (new cards and their benefits). All of them or none. */
-  bulkLoad(rows: Iterable<CardLoadRow>, at: number): BulkLoadResult;
+  bulkLoad(rows: Iterable<CardLoadRow>, at: number): Promise<BulkLoadResult>;
   /** The balance of the wallet a sale would use now (or the newest), for tests and the admin API. */
-  walletBalance(cardNumber: string, benefit: Benefit, at?: number): number | undefined;
-  wallets(cardNumber: string, at: number): WalletView[];
-  history(cardNumber: string, limit: number): HistoryEntry[];
+  walletBalance(cardNumber: string, benefit: Benefit, at?: number): Promise<number | undefined>;
+  wallets(cardNumber: string, at: number): Promise<WalletView[]>;
+  history(cardNumber: string, limit: number): Promise<HistoryEntry[]>;
 }

@@ -23,11 +23,11 @@ export interface StatementRun {
  * starting later) and partners already stated for an overlapping period are skipped, with the reason; a
  * period not over yet or malformed is the same for every partner and refuses the whole run.
  */
-export function runStatements(ledger: Ledger, periodFrom: string, periodTo: string, at: number): StatementRun {
+export async function runStatements(ledger: Ledger, periodFrom: string, periodTo: string, at: number): Promise<StatementRun> {
   const run: StatementRun = { statements: [], skipped: [] };
-  for (const p of ledger.partners()) {
+  for (const p of await ledger.partners()) {
     try {
-      run.statements.push(ledger.closeStatement(p.id, periodFrom, periodTo, at));
+      run.statements.push(await ledger.closeStatement(p.id, periodFrom, periodTo, at));
     } catch (e) {
       if (!(e instanceof PasserelleError)) throw e;
       if (e.code === 'NOTHING_TO_STATE' || (e.code === 'PERIOD_INVALID' && e.message.includes('overlaps'))) run.skipped.push({ partnerId: p.id, code: e.code, reason: e.message });
@@ -37,22 +37,24 @@ export function runStatements(ledger: Ledger, periodFrom: string, periodTo: stri
   return run;
 }
 
-function toPay(ledger: Ledger, ids: readonly string[] | undefined): Statement[] {
+async function toPay(ledger: Ledger, ids: readonly string[] | undefined): Promise<Statement[]> {
   if (ids === undefined) {
-    const ready = ledger.statements({ status: 'ready' }).filter((s) => s.totalCents > 0);
+    const ready = (await ledger.statements({ status: 'ready' })).filter((s) => s.totalCents > 0);
     if (ready.length === 0) throw new PasserelleError('DATA_INVALID', 'no statement is ready to pay');
     return ready;
   }
-  return ids.map((id) => {
-    const s = ledger.statement(id);
+  const found: Statement[] = [];
+  for (const id of ids) {
+    const s = await ledger.statement(id);
     if (!s) throw new PasserelleError('NOT_FOUND', `no statement ${id}`);
     if (s.status !== 'ready' || s.totalCents <= 0) throw new PasserelleError('DATA_INVALID', `statement ${id} is not ready to pay (${s.status}, total ${s.totalCents} cents)`);
-    return s;
-  });
+    found.push(s);
+  }
+  return found;
 }
 
-function paymentFor(ledger: Ledger, s: Statement): Payment {
-  const p = ledger.partner(s.partnerId);
+async function paymentFor(ledger: Ledger, s: Statement): Promise<Payment> {
+  const p = await ledger.partner(s.partnerId);
   if (!p?.iban || !p.bic) {
     throw new PasserelleError('DATA_INVALID', `partner ${s.partnerId} (${s.partnerName}) has no IBAN and BIC on record: statement ${s.id} cannot be paid`, { partnerId: s.partnerId });
   }
@@ -79,8 +81,9 @@ function messageId(at: number): string {
   return `PSR-${stamp}-${randomBytes(4).toString('hex')}`;
 }
 
-function buildFile(ledger: Ledger, debtor: BankAccount, statements: readonly Statement[], executionDate: string, at: number) {
-  const payments = statements.map((s) => paymentFor(ledger, s));
+async function buildFile(ledger: Ledger, debtor: BankAccount, statements: readonly Statement[], executionDate: string, at: number) {
+  const payments: Payment[] = [];
+  for (const s of statements) payments.push(await paymentFor(ledger, s));
   const id = messageId(at);
   try {
     return { id, xml: creditTransferXml({ messageId: id, createdAt: new Date(at), debtor, executionDate, payments }) };
@@ -93,10 +96,10 @@ function buildFile(ledger: Ledger, debtor: BankAccount, statements: readonly Sta
  * Pay statements (all ready ones with something owed when `ids` is omitted): the file, and the statements
  * it pays, now marked paid.
  */
-export function payStatements(ledger: Ledger, debtor: BankAccount, ids: readonly string[] | undefined, executionDate: string, at: number): { file: { id: string; xml: string }; statements: Statement[] } {
-  const statements = toPay(ledger, ids);
-  const file = buildFile(ledger, debtor, statements, executionDate, at);
-  ledger.markPaid(
+export async function payStatements(ledger: Ledger, debtor: BankAccount, ids: readonly string[] | undefined, executionDate: string, at: number): Promise<{ file: { id: string; xml: string }; statements: Statement[] }> {
+  const statements = await toPay(ledger, ids);
+  const file = await buildFile(ledger, debtor, statements, executionDate, at);
+  await ledger.markPaid(
     statements.map((s) => s.id),
     at,
     file,

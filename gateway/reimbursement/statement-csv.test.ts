@@ -149,7 +149,7 @@ describe('statementCsv', () => {
     expect(rows.map((row) => row[0])).not.toContain('S-EMPTY');
   });
 
-  it('refuses statements whose numbers the accountants could not trust', () => {
+  it('refuses statements whose numbers the accountants could not trust', async () => {
     const cases: ReadonlyArray<readonly [string, Statement]> = [
       ['total not the sum of the lines', statement([line()], { totalCents: 1249 })],
       ['fractional amount', statement([line({ amountCents: 12.5 })], { totalCents: 0 })],
@@ -158,7 +158,7 @@ describe('statementCsv', () => {
       ['infinite recording time', statement([line({ recordedAt: Number.POSITIVE_INFINITY })])],
     ];
     for (const [label, input] of cases) {
-      const error = thrown(() => statementCsv([input]));
+      const error = await thrown(() => statementCsv([input]));
       expect(error.code, label).toBe('DATA_INVALID');
       expect(error.message, label).toContain('statement S-P-LIB-LYON-2022-10: ');
     }

@@ -67,7 +67,7 @@ export interface WebContext {
   readonly deps: WebDeps;
   readonly config: WebConfig;
   /** Render a page with what every page needs (user, navigation, anti-forgery token, flash message). */
-  page(req: FastifyRequest, reply: FastifyReply, view: string, data: { readonly title: string; readonly [k: string]: unknown }, status?: number): FastifyReply;
+  page(req: FastifyRequest, reply: FastifyReply, view: string, data: { readonly title: string; readonly [k: string]: unknown }, status?: number): Promise<FastifyReply>;
   /** The logged-in user of a page with roles (set by the guard). */
   user(req: FastifyRequest): WebUser;
   /** A message shown once on the next page. */
@@ -75,7 +75,7 @@ export interface WebContext {
   /** Log the user in (a new session: the anonymous one's token is dropped). */
   login(req: FastifyRequest, u: WebUser): void;
   /** An audit line for what a web user did (`web:<user id>`), at the gateway's clock. */
-  audit(userId: string, action: string, subject: string, details: Readonly<Record<string, unknown>> | null): void;
+  audit(userId: string, action: string, subject: string, details: Readonly<Record<string, unknown>> | null): Promise<void>;
   /** A refusal with a stable code becomes the next page's French message; anything else is thrown on. */
   refused(req: FastifyRequest, e: unknown): void;
 }

@@ -92,8 +92,8 @@ export class WebCounter {
     this.#d = d;
   }
 
-  sell(s: CounterSale): Promise<CounterResult> {
-    const partner = this.#d.ledger.partner(s.partnerId);
+  async sell(s: CounterSale): Promise<CounterResult> {
+    const partner = await this.#d.ledger.partner(s.partnerId);
     if (!partner) return Promise.reject(new PasserelleError('NOT_FOUND', `no partner ${s.partnerId}`));
     let checked: ReturnType<typeof checkCounterSale>;
     try {
@@ -117,18 +117,18 @@ export class WebCounter {
   async #sell(partnerId: string, txnId: string, c: ReturnType<typeof checkCounterSale>, code: string): Promise<CounterResult> {
     const { ledger } = this.#d;
     const channel = webChannelId(partnerId);
-    const known = this.#decided(channel, txnId, c);
+    const known = await this.#decided(channel, txnId, c);
     if (known) return known;
-    if (!ledger.terminal(channel)) {
+    if (!await ledger.terminal(channel)) {
       try {
-        ledger.addTerminal({ id: channel, partnerId, publicKey: this.#d.channelKey, active: true });
+        await ledger.addTerminal({ id: channel, partnerId, publicKey: this.#d.channelKey, active: true });
       } catch (e) {
         // Another gateway registered it meanwhile.
-        if (!ledger.terminal(channel)) throw e;
+        if (!await ledger.terminal(channel)) throw e;
       }
     }
     for (let attempt = 0; attempt < SEQ_RETRIES; attempt++) {
-      const head = ledger.chainHead(channel);
+      const head = await ledger.chainHead(channel);
       const body: DebitRequestBody = {
         txnId,
         terminalId: channel,
@@ -146,7 +146,7 @@ export class WebCounter {
       const outcome = await this.#d.submit(body, encodeJson(debitRequest(body)));
       if (outcome.kind === 'reply') return { ...resultOf(outcome.reply, false), cardNumber: c.cardNumber };
       // The same id sent at once through another gateway: its decision stands.
-      const again = this.#decided(channel, txnId, c);
+      const again = await this.#decided(channel, txnId, c);
       if (again) return again;
       if (outcome.kind === 'conflict') throw new PasserelleError('TXN_CONFLICT', 'this sale id was already used');
     }
@@ -158,15 +158,15 @@ export class WebCounter {
    * another channel, or this form sent again with another card, benefit or amount, is refused
    * (TXN_CONFLICT), never shown as if it were the sale typed now.
    */
-  #decided(channel: string, txnId: string, c: ReturnType<typeof checkCounterSale>): CounterResult | undefined {
-    const stored = this.#d.ledger.request(txnId);
+  async #decided(channel: string, txnId: string, c: ReturnType<typeof checkCounterSale>): Promise<CounterResult | undefined> {
+    const stored = await this.#d.ledger.request(txnId);
     if (!stored) return undefined;
     const conflict = () => new PasserelleError('TXN_CONFLICT', 'this sale id was already used for another sale');
     if (stored.terminalId !== channel || stored.status === 'void') throw conflict();
     const r = resultOf(stored.reply, true);
     if (r.benefit !== c.benefit || r.requested !== c.amount) throw conflict();
     if (r.status === 'approved') {
-      const card = this.#d.ledger.saleOf(txnId)?.cardNumber;
+      const card = (await this.#d.ledger.saleOf(txnId))?.cardNumber;
       if (card !== c.cardNumber) throw conflict();
       return { ...r, cardNumber: card };
     }

@@ -35,18 +35,20 @@ export async function seedDemoUsers(ledger: Ledger, at: number): Promise<Record<
     const password = randomBytes(12).toString('base64url');
     const id = `U-${uuidv7()}`;
     const inv = newInvitation();
-    ledger.addWebUser({ id, email, name, role, partnerId, inviteHash: inv.hash, inviteExpiresAt: at + 60_000, createdAt: at, invitedBy: 'demo' });
-    ledger.acceptInvitation(id, inv.hash, await hashPassword(password), at);
+    await ledger.addWebUser({ id, email, name, role, partnerId, inviteHash: inv.hash, inviteExpiresAt: at + 60_000, createdAt: at, invitedBy: 'demo' });
+    await ledger.acceptInvitation(id, inv.hash, await hashPassword(password), at);
     out[key] = { email, password, role, partnerId };
   }
   return out;
 }
 
 /** Disable the demo's accounts; returns how many were still enabled. */
-export function disableDemoUsers(ledger: Ledger, partnerIds: readonly string[], at: number): number {
+export async function disableDemoUsers(ledger: Ledger, partnerIds: readonly string[], at: number): Promise<number> {
   let n = 0;
-  for (const u of [null, ...partnerIds].flatMap((p) => ledger.webUsers(p))) {
-    if (u.email.endsWith(DOMAIN) && ledger.disableWebUser(u.id, at)) n++;
+  const users = [];
+  for (const p of [null, ...partnerIds]) users.push(...(await ledger.webUsers(p)));
+  for (const u of users) {
+    if (u.email.endsWith(DOMAIN) && await ledger.disableWebUser(u.id, at)) n++;
   }
   return n;
 }

@@ -69,7 +69,7 @@ export class LoadJobs {
    * Write the upload to a private file (at most `maxBytes`), then start its job; the job's id. The one
    * slot is taken before the first byte is written, so two uploads at once cannot both start a load.
    */
-  async start(upload: NodeJS.ReadableStream, o: { fileName: string; by: string; maxBytes: number; createCampaigns: boolean; onDone?: (j: LoadJob) => void }): Promise<string> {
+  async start(upload: NodeJS.ReadableStream, o: { fileName: string; by: string; maxBytes: number; createCampaigns: boolean; onDone?: (j: LoadJob) => Promise<void> }): Promise<string> {
     if (this.#busy) throw new LoadBusy('a load is already under way');
     this.#busy = true;
     let dir: string;
@@ -132,11 +132,14 @@ export class LoadJobs {
           }
         },
       )
-      .finally(() => {
+      .finally(async () => {
         job.finishedAt = this.#now();
         this.#busy = false;
         rmSync(dir, { recursive: true, force: true });
-        o.onDone?.(job);
+        // Its audit line: a failure to write it is shown with the job, which is over either way.
+        await o.onDone?.(job).catch((e: unknown) => {
+          job.message = `${job.message ?? ''} (journal d'audit non écrit : ${e instanceof Error ? e.message : String(e)})`.trim();
+        });
       });
     return job.id;
   }

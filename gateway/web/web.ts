@@ -93,11 +93,11 @@ export function registerWeb(app: FastifyInstance, deps: WebDeps): void {
     const ctx: WebContext = {
       deps,
       config,
-      page(req, reply, view, data, status = 200) {
+      async page(req, reply, view, data, status = 200) {
         const u = req.webUser;
         const flash = req.session.get('flash');
         if (flash) req.session.set('flash', undefined);
-        const partnerName = u?.partnerId ? (deps.ledger.partner(u.partnerId)?.name ?? null) : null;
+        const partnerName = u?.partnerId ? ((await deps.ledger.partner(u.partnerId))?.name ?? null) : null;
         const user: PageUser | null = u ? { name: u.name, role: u.role, partnerId: u.partnerId, partnerName } : null;
         const html = render(view, { flash, ...data, user, nav: u ? navOf(u) : [], csrf: reply.generateCsrf() });
         return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
@@ -109,8 +109,8 @@ export function registerWeb(app: FastifyInstance, deps: WebDeps): void {
       flash(req, kind, text) {
         req.session.set('flash', { kind, text });
       },
-      audit(userId, action, subject, details) {
-        deps.ledger.addAudit({ at: deps.now(), actor: `web:${userId}`, action, subject, details });
+      async audit(userId, action, subject, details) {
+        await deps.ledger.addAudit({ at: deps.now(), actor: `web:${userId}`, action, subject, details });
       },
       refused(req, e) {
         if (!isPasserelleError(e)) throw e;
@@ -130,7 +130,7 @@ export function registerWeb(app: FastifyInstance, deps: WebDeps): void {
     });
     // Who is there: the session's user, if the session is still valid.
     web.addHook('preHandler', async (req) => {
-      req.webUser = sessionUser(req, deps.ledger, config, deps.now());
+      req.webUser = await sessionUser(req, deps.ledger, config, deps.now());
     });
     // Every form is checked against forgery before its page's handler runs.
     web.addHook('preHandler', (req, reply, done) => {
@@ -175,10 +175,10 @@ export function registerWeb(app: FastifyInstance, deps: WebDeps): void {
 }
 
 /** The session's user, or null when there is none or it has ended (expired, idle, logged out, disabled). */
-function sessionUser(req: FastifyRequest, ledger: Ledger, config: WebConfig, now: number): WebUser | null {
+async function sessionUser(req: FastifyRequest, ledger: Ledger, config: WebConfig, now: number): Promise<WebUser | null> {
   const s = req.session.get('u') as SessionUser | undefined;
   if (!s || typeof s.id !== 'string') return null;
-  const u = ledger.webUser(s.id);
+  const u = await ledger.webUser(s.id);
   const valid = u !== undefined && u.disabledAt === null && u.passwordHash !== null && u.sessionEpoch === s.epoch && now - s.iat < config.sessionMaxMs && now - s.seen < config.sessionIdleMs;
   if (!valid) {
     req.session.set('u', undefined);

@@ -49,10 +49,10 @@ describe('RecordWriter', () => {
     expect(req.body).toEqual({ txnId, terminalId: 'T-TEST-01', seq: 1, prev: GENESIS_HASH, createdAt: NOW, mode: 'offline', hotlist: 7, policy: 4, credential: credential(txnId), benefit: 'SPORT', amount: 1500, unit: 'cent' });
   });
 
-  it("a void names its target, gets an id of its own, chains to the sale, and is kept beyond the outbox's limit", () => {
+  it("a void names its target, gets an id of its own, chains to the sale, and is kept beyond the outbox's limit", async () => {
     const txnId = uuidv7(NOW);
     const sale = writer.sale(txnId, SALE, credential(txnId), 'online');
-    expect(codeOf(() => writer.sale(uuidv7(NOW), SALE, credential('x'), 'online'))).toBe('OUTBOX_FULL');
+    expect(await codeOf(() => writer.sale(uuidv7(NOW), SALE, credential('x'), 'online'))).toBe('OUTBOX_FULL');
     const v = writer.voidSale(txnId, 'timeout');
     expect(v).toMatchObject({ kind: 'void', seq: 2, txnId: minted.at(-1), target: txnId });
     const req = parseJson(VoidRequest, signedMessage(v.frame), 'void');

@@ -140,7 +140,7 @@ describe('a terminal on real device stacks', () => {
     }, 30_000);
 
     it('an NFC sale over PC/SC is approved and debited once; a card pulled away mid-exchange is shown and read again', async () => {
-      const before = world.gateway.ledger.walletBalance(card.cardNumber, 'LEISURE_BOOKS') ?? 0;
+      const before = await world.gateway.ledger.walletBalance(card.cardNumber, 'LEISURE_BOOKS') ?? 0;
       const sale = terminal.runtime.sale('LEISURE_BOOKS', 150);
       // The first presentation leaves the field during the exchange.
       const first = new VpcdCard({ port: pcscd.vpcdPort, uid: card.uid, handler: (apdu) => card.handle(apdu), connectTimeoutMs: 8000 });
@@ -155,8 +155,8 @@ describe('a terminal on real device stacks', () => {
       const outcome = await sale;
       await again.remove();
       expect(outcome).toMatchObject({ kind: 'approved', reply: { taken: 150 } });
-      expect(world.gateway.ledger.walletBalance(card.cardNumber, 'LEISURE_BOOKS')).toBe(before - 150);
-      expect(world.gateway.ledger.transfersForTxn((outcome as { txnId: string }).txnId)).toHaveLength(1);
+      expect(await world.gateway.ledger.walletBalance(card.cardNumber, 'LEISURE_BOOKS')).toBe(before - 150);
+      expect(await world.gateway.ledger.transfersForTxn((outcome as { txnId: string }).txnId)).toHaveLength(1);
     }, 40_000);
 
     it('a QR sale: the scanner reads the card QR, the pad seals the code over the pty, the sale is approved', async () => {

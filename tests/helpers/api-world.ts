@@ -49,29 +49,29 @@ export const BIC = 'BNPAFRPPXXX';
 
 const CONVENTION = { conventionFrom: '2022-06-01', conventionTo: '2027-05-31' };
 
-export function seed(l: Ledger): void {
-  l.addCampaign({ id: '2022-2023', windows: defaultWindows('2022-2023') });
-  l.addPartner({ id: 'P-BOOK', name: 'Librairie des Canuts', type: 'bookshop', ...CONVENTION, iban: IBAN, bic: BIC });
-  l.addPartner({ id: 'P-BOOK2', name: 'Autre librairie', type: 'bookshop', ...CONVENTION });
-  l.addPartner({ id: 'P-VENU', name: 'Théâtre de la Comédie', type: 'venue', ...CONVENTION, iban: 'FR7630002030000005678900548', bic: 'CRLYFRPPXXX' });
-  l.addPartner({ id: 'P-CINE', name: 'Cinéma Les Lumières', type: 'cinema', ...CONVENTION, entryPriceCents: 550 });
-  l.addPartner({ id: 'P-AIDE', name: 'Secourisme', type: 'training_body', ...CONVENTION });
-  l.addPartner({ id: 'P-EQUI', name: 'Outillage Pro', type: 'equipment_shop', ...CONVENTION });
+export async function seed(l: Ledger): Promise<void> {
+  await l.addCampaign({ id: '2022-2023', windows: defaultWindows('2022-2023') });
+  await l.addPartner({ id: 'P-BOOK', name: 'Librairie des Canuts', type: 'bookshop', ...CONVENTION, iban: IBAN, bic: BIC });
+  await l.addPartner({ id: 'P-BOOK2', name: 'Autre librairie', type: 'bookshop', ...CONVENTION });
+  await l.addPartner({ id: 'P-VENU', name: 'Théâtre de la Comédie', type: 'venue', ...CONVENTION, iban: 'FR7630002030000005678900548', bic: 'CRLYFRPPXXX' });
+  await l.addPartner({ id: 'P-CINE', name: 'Cinéma Les Lumières', type: 'cinema', ...CONVENTION, entryPriceCents: 550 });
+  await l.addPartner({ id: 'P-AIDE', name: 'Secourisme', type: 'training_body', ...CONVENTION });
+  await l.addPartner({ id: 'P-EQUI', name: 'Outillage Pro', type: 'equipment_shop', ...CONVENTION });
   const key = new Uint8Array(32).fill(7);
   for (const [id, partnerId] of [['T-BOOK-01', 'P-BOOK'], ['T-BOOK2-01', 'P-BOOK2'], ['T-VENU-01', 'P-VENU'], ['T-CINE-01', 'P-CINE'], ['T-EQUI-01', 'P-EQUI']] as const) {
-    l.addTerminal({ id, partnerId, publicKey: key });
+    await l.addTerminal({ id, partnerId, publicKey: key });
   }
   const loadedAt = Date.parse('2022-09-01T08:00:00+02:00');
   for (const [number, holder] of [[CARD, 'Léa Martin'], [POOR, 'Hugo Petit'], [BARE, 'Inès Roux']] as const) {
-    l.issueCard({ number, dossierId: `DOS-${number.slice(-4)}`, holder, pinHash: null, at: loadedAt });
+    await l.issueCard({ number, dossierId: `DOS-${number.slice(-4)}`, holder, pinHash: null, at: loadedAt });
   }
-  const load = (cardNumber: string, benefit: Benefit, amount: number) => l.load({ cardNumber, benefit, campaign: '2022-2023', amount, at: loadedAt });
-  load(CARD, 'LEISURE_BOOKS', 1500);
-  load(CARD, 'CINEMA', 5);
-  load(CARD, 'SHOWS', 3000);
-  load(CARD, 'MUSEUM', 0);
-  load(CARD, 'PRO_EQUIPMENT', 20000);
-  load(POOR, 'SHOWS', 300);
+  const load = async (cardNumber: string, benefit: Benefit, amount: number) => await l.load({ cardNumber, benefit, campaign: '2022-2023', amount, at: loadedAt });
+  await load(CARD, 'LEISURE_BOOKS', 1500);
+  await load(CARD, 'CINEMA', 5);
+  await load(CARD, 'SHOWS', 3000);
+  await load(CARD, 'MUSEUM', 0);
+  await load(CARD, 'PRO_EQUIPMENT', 20000);
+  await load(POOR, 'SHOWS', 300);
 }
 
 export const healthy: HealthReport = {
@@ -119,21 +119,21 @@ function headersFor(o: CallOptions, operator: string): Record<string, string> {
 
 export async function apiWorld(opts: WorldOptions = {}): Promise<ApiWorld> {
   const ledger = new SqliteLedger({ file: ':memory:' });
-  seed(ledger);
+  await seed(ledger);
   const tokens = {
-    operator: createApiToken(ledger, { name: 'Région', role: 'operator' }, NOW),
-    technician: createApiToken(ledger, { name: 'Installateur', role: 'technician' }, NOW),
-    partner: createApiToken(ledger, { name: 'Librairie', role: 'partner', partnerId: 'P-BOOK' }, NOW),
-    venue: createApiToken(ledger, { name: 'Théâtre', role: 'partner', partnerId: 'P-VENU' }, NOW),
+    operator: await createApiToken(ledger, { name: 'Région', role: 'operator' }, NOW),
+    technician: await createApiToken(ledger, { name: 'Installateur', role: 'technician' }, NOW),
+    partner: await createApiToken(ledger, { name: 'Librairie', role: 'partner', partnerId: 'P-BOOK' }, NOW),
+    venue: await createApiToken(ledger, { name: 'Théâtre', role: 'partner', partnerId: 'P-VENU' }, NOW),
   };
   const clock = { now: NOW };
   // Tests call many routes in a row: the rate limits have their own test (tests/security/rates.e2e.test.ts).
-  const app = buildHttpApp({ issuer: testIssuer, cardRefs: testCardRefs, fleet: testFleet(), rateLimit: UNLIMITED, health: () => healthy, log: opts.log ?? silentLogger, ledger, now: () => clock.now, ...(opts.api ? { api: opts.api } : {}) });
+  const app = buildHttpApp({ issuer: testIssuer, cardRefs: testCardRefs, fleet: testFleet(), rateLimit: UNLIMITED, health: async () => healthy, log: opts.log ?? silentLogger, ledger, now: () => clock.now, ...(opts.api ? { api: opts.api } : {}) });
   try {
     opts.beforeReady?.(app);
     await app.ready();
   } catch (e) {
-    ledger.close();
+    await ledger.close();
     throw e;
   }
   const call = (method: Method, url: string, o: CallOptions = {}) => {
@@ -144,15 +144,15 @@ export async function apiWorld(opts: WorldOptions = {}): Promise<ApiWorld> {
   };
   const close = async () => {
     await app.close();
-    ledger.close();
+    await ledger.close();
   };
   return { app, ledger, tokens, clock, call, close };
 }
 
 /** A terminal sale straight through the ledger (the MQTT path is not under test here); its txnId. */
-export function sell(l: Ledger, terminalId: string, cardNumber: string, benefit: Benefit, amount: number, at: number): string {
+export async function sell(l: Ledger, terminalId: string, cardNumber: string, benefit: Benefit, amount: number, at: number): Promise<string> {
   const body = debitBody({ terminalId, cardNumber, benefit, amount, createdAt: at });
-  const out = l.commitDebits([debitItem(body)], at)[0];
+  const out = (await l.commitDebits([debitItem(body)], at))[0];
   if (out?.kind !== 'reply' || parseJson(DebitReply, out.reply, 'reply').body.status !== 'approved') throw new Error('test sale was not approved');
   return body.txnId;
 }

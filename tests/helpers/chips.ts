@@ -27,15 +27,17 @@ export function testChip(cardNumber: string): Signer {
 }
 
 /** Record the test chip's key for these cards, as personalisation does; cards the ledger does not know are skipped. */
-export function registerTestChips(ledger: Ledger, cardNumbers: readonly string[], at = Date.now()): void {
-  ledger.atomically(() => {
-    for (const n of cardNumbers) if (ledger.card(n)) ledger.setCardKey(n, testChip(n).publicKey, '2099-12-31', at);
+export async function registerTestChips(ledger: Ledger, cardNumbers: readonly string[], at = Date.now()): Promise<void> {
+  await ledger.atomically(async () => {
+    for (const n of cardNumbers) if (await ledger.card(n)) await ledger.setCardKey(n, testChip(n).publicKey, '2099-12-31', at);
   });
 }
 
 /** A card bureau handing out the test chips, registering each with the ledger when one is given. */
 export function testBureau(issuer: Signer, ledger?: Ledger): CardBureau {
-  return new CardBureau(issuer, { chipSeed: testChipSeed, ...(ledger ? { register: (n: string) => registerTestChips(ledger, [n]) } : {}) });
+  // The bureau hands a card out at once; its chip is registered before the next I/O on the SQLite ledger
+  // (its calls settle as microtasks), so before any tap of it.
+  return new CardBureau(issuer, { chipSeed: testChipSeed, ...(ledger ? { register: (n: string) => void registerTestChips(ledger, [n]) } : {}) });
 }
 
 /** The test chip's signature of a sale (what the card answers at the tap), for requests built by hand. */

@@ -2,10 +2,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Code } from '../../protocol/codes.ts';
 import { isPasserelleError } from '../../protocol/errors.ts';
 
-/** What `fn` threw: its stable code and message; 'none' if it returned; 'other' if it threw something else. */
-export function thrown(fn: () => unknown): { code: string; message: string } {
+/**
+ * What `fn` threw or rejected with: its stable code and message; 'none' if it returned; 'other' if it threw
+ * something else.
+ */
+export async function thrown(fn: () => unknown): Promise<{ code: string; message: string }> {
   try {
-    fn();
+    await fn();
   } catch (e) {
     return isPasserelleError(e) ? { code: e.code, message: e.message } : { code: 'other', message: String(e) };
   }
@@ -13,8 +16,8 @@ export function thrown(fn: () => unknown): { code: string; message: string } {
 }
 
 /** The stable code `fn` threw with (see `thrown`). */
-export function codeOf(fn: () => unknown): string {
-  return thrown(fn).code;
+export async function codeOf(fn: () => unknown): Promise<string> {
+  return (await thrown(fn)).code;
 }
 
 /** The stable code a promise rejected with; `resolved` if it resolved; 'other' if it rejected with something else. */
@@ -28,9 +31,9 @@ export async function settledCode<R extends string = 'resolved'>(p: Promise<unkn
 }
 
 /** Polls `condition` every 5 ms, at most 400 times: no test waits forever. */
-export async function until(condition: () => boolean, what: string): Promise<void> {
+export async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
   for (let i = 0; i < 400; i++) {
-    if (condition()) return;
+    if (await condition()) return;
     await sleep(5);
   }
   throw new Error(`timed out waiting for ${what}`);

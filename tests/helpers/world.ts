@@ -33,7 +33,7 @@ export class World {
     const config = loadGatewayConfig(undefined, mergeConfig({ dataDir: this.dir, mqtt: { port: this.#mqttPort }, http: { port: 0 }, log: { level: 'silent' } }, overrides));
     this.gateway = await startGateway(config, { log: silentLogger, ...opts });
     // The demo cards carry the test chips, so requests built by hand (tests/helpers/debits.ts) prove the card.
-    registerTestChips(this.gateway.ledger, DEMO_CARDS.map((c) => c.number));
+    await registerTestChips(this.gateway.ledger, DEMO_CARDS.map((c) => c.number));
     // A restarted gateway comes back on the same port, where the terminals reconnect.
     this.#mqttPort = this.gateway.mqttPort;
     return this.gateway;

@@ -45,7 +45,7 @@ describe('crash: the terminal killed (SIGKILL) at random moments', () => {
     const world = new World();
     try {
       const gw = await world.startGateway({}, { offline: CRASH_OFFLINE_LIMITS, limits: CRASH_LIMITS, rules: { expirySweepS: 0 } });
-      const cards = addCrashCards(gw.ledger, 40, Date.now());
+      const cards = await addCrashCards(gw.ledger, 40, Date.now());
       const logFile = join(world.dir, 'oracle.jsonl');
       const base: CrashTerminalConfig = {
         terminalId: CRASH_TERMINAL,
@@ -77,10 +77,10 @@ describe('crash: the terminal killed (SIGKILL) at random moments', () => {
       expect(r.problems).toEqual([]);
       expect(r.finished).toBeGreaterThanOrEqual(SALES);
       expect(r.shownOffline).toBeGreaterThan(0);
-      expect(gw.ledger.audit()).toEqual([]);
-      expect(gw.ledger.terminalSync(CRASH_TERMINAL)).toMatchObject({ missing: [], chainBreaks: 0 });
+      expect(await gw.ledger.audit()).toEqual([]);
+      expect(await gw.ledger.terminalSync(CRASH_TERMINAL)).toMatchObject({ missing: [], chainBreaks: 0 });
       // An honest terminal, however often killed, never looks like one that broke its policy.
-      expect(gw.ledger.offlineReport().flaggedTerminals).toEqual([]);
+      expect((await gw.ledger.offlineReport()).flaggedTerminals).toEqual([]);
     } finally {
       await world.close();
     }
@@ -96,7 +96,7 @@ describe('crash: the gateway killed (SIGKILL) at random moments', () => {
     // Seed the data directory once in this process (demo data, cards), keep its port, then hand it over.
     const seedConfig = loadGatewayConfig(undefined, { dataDir: dir, mqtt: { port: 0 }, http: { port: 0 }, log: { level: 'silent' }, offline: CRASH_OFFLINE_LIMITS, limits: CRASH_LIMITS });
     const first = await startGateway(seedConfig, { log: silentLogger });
-    const cards = addCrashCards(first.ledger, 40, Date.now());
+    const cards = await addCrashCards(first.ledger, 40, Date.now());
     const mqttPort = first.mqttPort;
     const keys = first.keys;
     const terminalSeed = first.demoTerminals.find((t) => t.terminalId === CRASH_TERMINAL)!.seed;
@@ -154,11 +154,11 @@ describe('crash: the gateway killed (SIGKILL) at random moments', () => {
       expect(r.finished).toBeGreaterThanOrEqual(SALES);
       const ledger = new SqliteLedger({ file: join(dir, 'ledger.sqlite') });
       try {
-        expect(ledger.audit()).toEqual([]);
-        expect(ledger.terminalSync(CRASH_TERMINAL)).toMatchObject({ missing: [], chainBreaks: 0 });
-        expect(ledger.offlineReport().flaggedTerminals).toEqual([]);
+        expect(await ledger.audit()).toEqual([]);
+        expect(await ledger.terminalSync(CRASH_TERMINAL)).toMatchObject({ missing: [], chainBreaks: 0 });
+        expect((await ledger.offlineReport()).flaggedTerminals).toEqual([]);
       } finally {
-        ledger.close();
+        await ledger.close();
       }
     } finally {
       selling = false;

@@ -56,9 +56,9 @@ function records(signer: Signer, txnIds: string[], policy: number): { txnId: str
   });
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -77,21 +77,27 @@ async function setUp(): Promise<{ world: World; raw: RawTerminal; policy: number
   const gw = await world.startGateway({}, { offline: { gapGraceMs: 200 } });
   const raw = await RawTerminal.connect(gw.mqttUrl, T, world.key(T).seed, gw.keys.signPublicKey);
   raws.push(raw);
-  const policy = gw.ledger.offlineReport().policy!.version;
+  const policy = (await gw.ledger.offlineReport()).policy!.version;
   return { world, raw, policy };
 }
 
+async function applied(l: World['gateway']['ledger'], txnIds: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const t of txnIds) {
+    const kinds = (await l.transfersForTxn(t)).map((x) => x.kind);
+    if (kinds.includes('debit') && !kinds.includes('reversal')) out.push(t);
+  }
+  return out;
+}
+
 /** What a delivery leaves: balances, the sales applied and not undone, the result of every record. */
-function state(world: World, txnIds: string[]) {
+async function state(world: World, txnIds: string[]) {
   const l = world.gateway.ledger;
   return {
-    balances: [lea, hugo].map((h) => l.walletBalance(h.cardNumber, 'LEISURE_BOOKS')),
-    applied: txnIds.filter((t) => {
-      const kinds = l.transfersForTxn(t).map((x) => x.kind);
-      return kinds.includes('debit') && !kinds.includes('reversal');
-    }),
-    audit: l.audit(),
-    sync: l.terminalSync(T),
+    balances: [await l.walletBalance(lea.cardNumber, 'LEISURE_BOOKS'), await l.walletBalance(hugo.cardNumber, 'LEISURE_BOOKS')],
+    applied: await applied(l, txnIds),
+    audit: await l.audit(),
+    sync: await l.terminalSync(T),
   };
 }
 
@@ -103,7 +109,7 @@ describe('delivery: duplicated and reordered records', () => {
       await a.raw.publish(r.frame);
       await a.raw.waitFor(r.txnId);
     }
-    const inOrder = state(a.world, txnIds);
+    const inOrder = await state(a.world, txnIds);
     expect(inOrder.audit).toEqual([]);
     expect(inOrder.applied).toHaveLength(4);
 
@@ -122,12 +128,12 @@ describe('delivery: duplicated and reordered records', () => {
       const answers = new Set(b.raw.replies.filter((r) => r.corr === t).map((r) => JSON.stringify(r)));
       expect(answers.size).toBe(1);
     }
-    expect(state(b.world, txnIds)).toEqual(inOrder);
+    expect(await state(b.world, txnIds)).toEqual(inOrder);
     // And once more, everything again: nothing moves.
     const repeats = b.world.gateway.pipeline.stats.repeats;
     await Promise.all(recs.map((r) => b.raw.publish(r.frame)));
     await until('the repeats', () => b.world.gateway.pipeline.stats.repeats === repeats + recs.length);
-    expect(state(b.world, txnIds)).toEqual(inOrder);
+    expect(await state(b.world, txnIds)).toEqual(inOrder);
   });
 
   it('a gap in the sequence is noticed and the missing records asked for; filling it closes it', async () => {
@@ -138,10 +144,10 @@ describe('delivery: duplicated and reordered records', () => {
     await until('the gateway to ask for the missing records', () => a.raw.replies.some((r) => r.type === 'sync.missing'), 5000);
     const ask = a.raw.replies.find((r) => r.type === 'sync.missing')!;
     expect(ask.body).toMatchObject({ terminalId: T, seqs: [3, 4] });
-    expect(a.world.gateway.ledger.terminalSync(T)).toMatchObject({ nextSeq: 3, maxSeq: 5, missing: [3, 4] });
+    expect(await a.world.gateway.ledger.terminalSync(T)).toMatchObject({ nextSeq: 3, maxSeq: 5, missing: [3, 4] });
     for (const i of [2, 3]) await a.raw.publish(recs[i]!.frame);
-    await until('the gap to close', () => a.world.gateway.ledger.terminalSync(T).missing.length === 0);
-    expect(a.world.gateway.ledger.terminalSync(T)).toMatchObject({ nextSeq: 6, chainBreaks: 0 });
+    await until('the gap to close', async () => (await a.world.gateway.ledger.terminalSync(T)).missing.length === 0);
+    expect(await a.world.gateway.ledger.terminalSync(T)).toMatchObject({ nextSeq: 6, chainBreaks: 0 });
   });
 
   it('a record reusing a sequence number with other content is refused and counted as a chain break', async () => {
@@ -153,6 +159,6 @@ describe('delivery: duplicated and reordered records', () => {
     await a.raw.publish(other.frame);
     const reply = await a.raw.waitFor(other.txnId);
     expect(reply).toMatchObject({ type: 'error', body: { code: 'SEQ_CONFLICT' } });
-    expect(a.world.gateway.ledger.terminalSync(T).chainBreaks).toBe(1);
+    expect((await a.world.gateway.ledger.terminalSync(T)).chainBreaks).toBe(1);
   });
 });

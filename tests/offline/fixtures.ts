@@ -20,18 +20,18 @@ export const CRASH_TERMINAL = 'T-AUTO-STE-01';
 export const CRASH_BENEFIT = 'DRIVING_LICENCE' as const;
 
 /** Cards with 1,000 € of driving-licence aid each, enough for a thousand random sales of 1–30 €. */
-export function addCrashCards(ledger: Ledger, n: number, at: number): string[] {
-  const campaign = ledger.campaigns()[0]!.id;
+export async function addCrashCards(ledger: Ledger, n: number, at: number): Promise<string[]> {
+  const campaign = (await ledger.campaigns())[0]!.id;
   const cards: string[] = [];
-  ledger.atomically(() => {
+  await ledger.atomically(async () => {
     for (let i = 0; i < n; i++) {
       const number = cardNumberFrom(`82509${String(i).padStart(10, '0')}`);
-      ledger.issueCard({ number, holder: `Jeune ${i}`, pinHash: null, at });
-      ledger.load({ cardNumber: number, benefit: CRASH_BENEFIT, campaign, amount: 100_000, at });
+      await ledger.issueCard({ number, holder: `Jeune ${i}`, pinHash: null, at });
+      await ledger.load({ cardNumber: number, benefit: CRASH_BENEFIT, campaign, amount: 100_000, at });
       cards.push(number);
     }
   });
   // Personalised with the test chips, which the terminals' card bureau hands out too.
-  registerTestChips(ledger, cards, at);
+  await registerTestChips(ledger, cards, at);
   return cards;
 }

@@ -27,7 +27,7 @@ describe('partition: the link cut at random points under load', () => {
     const world = new World();
     const gw = await world.startGateway({}, { offline: CRASH_OFFLINE_LIMITS, limits: CRASH_LIMITS, rules: { expirySweepS: 0 } });
     const proxy = await TcpProxy.start(gw.mqttPort);
-    const cards = addCrashCards(gw.ledger, 30, Date.now());
+    const cards = await addCrashCards(gw.ledger, 30, Date.now());
     const sim = SimTerminal.start({
       terminalId: CRASH_TERMINAL,
       seed: world.key(CRASH_TERMINAL).seed,
@@ -69,9 +69,9 @@ describe('partition: the link cut at random points under load', () => {
       expect(r.problems).toEqual([]);
       expect(r.finished).toBeGreaterThanOrEqual(SALES);
       expect(r.shownOffline).toBeGreaterThan(0);
-      expect(gw.ledger.audit()).toEqual([]);
+      expect(await gw.ledger.audit()).toEqual([]);
       // An honest terminal cut off twenty times never looks like one that broke its policy.
-      expect(gw.ledger.offlineReport().flaggedTerminals).toEqual([]);
+      expect((await gw.ledger.offlineReport()).flaggedTerminals).toEqual([]);
     } finally {
       cutting = false;
       await sim.close();

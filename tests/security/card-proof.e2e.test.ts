@@ -31,7 +31,7 @@ beforeAll(async () => {
 });
 afterAll(() => world.close());
 
-const balance = () => world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS');
+const balance = async () => await world.gateway.ledger.walletBalance(lea.cardNumber, 'LEISURE_BOOKS');
 
 /** A sale of Léa's leisure books at this terminal, its card proof made by her test chip unless overridden. */
 function sale(o: Partial<DebitRequestBody> & { amount?: number } = {}): DebitRequestBody {
@@ -46,69 +46,69 @@ async function send(b: DebitRequestBody | Record<string, unknown>) {
 
 describe('no card, no NFC debit', () => {
   it('an NFC request without the card’s signature is refused, and no money moves', async () => {
-    const before = balance();
+    const before = await balance();
     const b = sale();
     const noProof = { ...b, credential: { kind: 'nfc', cardNumber: lea.cardNumber } };
     expect(await send(noProof)).toMatchObject({ type: 'error', body: { code: 'BAD_SCHEMA' } });
-    expect(balance()).toBe(before);
-    expect(world.gateway.ledger.request(b.txnId)).toBeUndefined();
+    expect(await balance()).toBe(before);
+    expect(await world.gateway.ledger.request(b.txnId)).toBeUndefined();
   });
 
   it('a signature made with any other key than the chip’s is declined CARD_NOT_AUTHENTICATED', async () => {
-    const before = balance();
+    const before = await balance();
     const b = sale();
     const forger = nodeSigner(randomBytes(32));
     const at = Date.now();
     const sig = forger.sign(challengeMessage(saleChallenge({ ref: b.txnId, terminalId: T, benefit: b.benefit, amount: b.amount, unit: b.unit, at })));
     const forged = { ...b, credential: { kind: 'nfc' as const, cardNumber: lea.cardNumber, proof: { ref: b.txnId, at, sig: Buffer.from(sig).toString('base64url') } } };
     expect(await send(forged)).toMatchObject({ type: 'debit.reply', body: { status: 'declined', code: 'CARD_NOT_AUTHENTICATED' } });
-    expect(balance()).toBe(before);
+    expect(await balance()).toBe(before);
   });
 
   it('a genuine signature does not stretch to another amount, nor to a second sale', async () => {
     const first = sale({ amount: 100 });
     expect(await send(first)).toMatchObject({ body: { status: 'approved', taken: 100 } });
-    const after = balance();
+    const after = await balance();
     // The same card signature on a bigger amount.
     const bigger = { ...sale({ amount: 1500 }), credential: first.credential };
     expect(await send(bigger)).toMatchObject({ body: { status: 'declined', code: 'CARD_NOT_AUTHENTICATED' } });
     // The same signature and sale again under a new id, online.
     const again = { ...first, txnId: uuidv7(), seq: ++seq };
     expect(await send(again)).toMatchObject({ body: { status: 'declined', code: 'CARD_NOT_AUTHENTICATED' } });
-    expect(balance()).toBe(after);
+    expect(await balance()).toBe(after);
   });
 
   it('offline, one tap pays once: a sale may take over the proof of its own voided request, once', async () => {
     const online = sale({ amount: 200 });
     expect(await send(online)).toMatchObject({ body: { status: 'approved' } });
-    const after = balance()!;
+    const after = (await balance())!;
     const policy = 1;
-    const hotlist = world.gateway.ledger.hotlistVersion();
+    const hotlist = await world.gateway.ledger.hotlistVersion();
     // The terminal judged the sale offline after its request went unanswered: the offline sale carries the
     // request's proof; the request is voided, the offline sale settles: one debit in all.
     const takeover = { ...sale({ amount: 200, mode: 'offline', policy, hotlist }), credential: online.credential };
     expect(await send(takeover)).toMatchObject({ body: { status: 'approved', mode: 'offline' } });
-    expect(balance()).toBe(after);
-    expect(world.gateway.ledger.transfersForTxn(online.txnId).map((t) => t.kind).sort()).toEqual(['debit', 'reversal']);
+    expect(await balance()).toBe(after);
+    expect((await world.gateway.ledger.transfersForTxn(online.txnId)).map((t) => t.kind).sort()).toEqual(['debit', 'reversal']);
     // A second taker of the same proof is declined, and the Region guarantees nothing for it.
     const second = { ...sale({ amount: 200, mode: 'offline', policy, hotlist }), credential: online.credential };
     expect(await send(second)).toMatchObject({ body: { status: 'declined', code: 'CARD_NOT_AUTHENTICATED' } });
-    expect(balance()).toBe(after);
-    expect(world.gateway.ledger.audit()).toEqual([]);
+    expect(await balance()).toBe(after);
+    expect(await world.gateway.ledger.audit()).toEqual([]);
   });
 
   it('five 30 € offline sales on never-issued card numbers: none is paid, none guaranteed, each a breach', async () => {
-    const before = world.gateway.ledger.offlineReport();
+    const before = await world.gateway.ledger.offlineReport();
     for (let i = 0; i < 5; i++) {
       const card = cardNumberFrom(`82509999999${String(i).padStart(4, '0')}`);
-      const b = debitBody({ terminalId: T, cardNumber: card, benefit: 'LEISURE_BOOKS', amount: 3000, seq: ++seq, createdAt: Date.now(), mode: 'offline', policy: 1, hotlist: world.gateway.ledger.hotlistVersion() });
+      const b = debitBody({ terminalId: T, cardNumber: card, benefit: 'LEISURE_BOOKS', amount: 3000, seq: ++seq, createdAt: Date.now(), mode: 'offline', policy: 1, hotlist: await world.gateway.ledger.hotlistVersion() });
       // The rogue signs with chips it made up: the gateway has no key for a card it never issued.
       const made = { ...b, credential: { kind: 'nfc' as const, cardNumber: card, proof: testProof(b, card, b.createdAt) } };
       expect(await send(made)).toMatchObject({ body: { status: 'declined', code: 'CARD_NOT_AUTHENTICATED', mode: 'offline' } });
     }
-    const after = world.gateway.ledger.offlineReport();
+    const after = await world.gateway.ledger.offlineReport();
     expect(after.guaranteedCents).toBe(before.guaranteedCents);
     expect(after.breaches - before.breaches).toBe(5);
-    expect(world.gateway.ledger.audit()).toEqual([]);
+    expect(await world.gateway.ledger.audit()).toEqual([]);
   });
 });

@@ -319,9 +319,9 @@ describe('fuzz: hostile input at every door', () => {
     expect(await exited(child, 20_000)).toBe(0);
     const ledger = new SqliteLedger({ file: join(dir, 'ledger.sqlite') });
     try {
-      expect(ledger.audit()).toEqual([]);
+      expect(await ledger.audit()).toEqual([]);
     } finally {
-      ledger.close();
+      await ledger.close();
     }
   }, 60_000);
 });

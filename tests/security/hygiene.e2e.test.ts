@@ -112,7 +112,7 @@ describe('what every terminal receives', () => {
     await client.subscribeAsync([HOTLIST_FULL_TOPIC, HOTLIST_TOPIC], { qos: 1 });
     // Tom's opposed card is on it, by the tag of the chip key the gateway holds for it (the test chip the
     // World recorded after the start: a new key, so a new version, published within a second).
-    const tag = hotlistTag(world.gateway.ledger.cardKey(holder('Tom Robert').cardNumber)!.publicKey);
+    const tag = hotlistTag((await world.gateway.ledger.cardKey(holder('Tom Robert').cardNumber))!.publicKey);
     await until(() => docs.some((d) => d.includes(tag)), 'the hotlist naming Tom’s card');
     await client.endAsync(true);
     expect(docs.some((d) => d.includes('"full":true'))).toBe(true);
@@ -131,7 +131,7 @@ describe('signed requests have one spelling', () => {
       expect(text).not.toBe(encodeJson(debitRequest(b)).toString());
       await raw.publish(signedText(text));
       expect(await raw.waitFor(b.txnId)).toMatchObject({ type: 'error', body: { code: 'BAD_SCHEMA' } });
-      expect(world.gateway.ledger.request(b.txnId)).toBeUndefined();
+      expect(await world.gateway.ledger.request(b.txnId)).toBeUndefined();
     }
   });
 });
@@ -139,9 +139,9 @@ describe('signed requests have one spelling', () => {
 describe('terminals and tokens that should no longer work', () => {
   it('a deactivated terminal cannot connect to the broker', async () => {
     const T2 = 'T-LIB-LYON-02';
-    world.gateway.ledger.setTerminalActive(T2, false);
+    await world.gateway.ledger.setTerminalActive(T2, false);
     await expect(RawTerminal.connect(world.gateway.mqttUrl, T2, world.key(T2).seed, world.gateway.keys.signPublicKey)).rejects.toThrow();
-    world.gateway.ledger.setTerminalActive(T2, true);
+    await world.gateway.ledger.setTerminalActive(T2, true);
     const ok = await RawTerminal.connect(world.gateway.mqttUrl, T2, world.key(T2).seed, world.gateway.keys.signPublicKey);
     await ok.close();
   });

@@ -39,17 +39,17 @@ describe('a terminal cannot fill the ledger', () => {
   it('3,000 requests in a burst: the gateway stores at most its quota, answers RATE_LIMITED (retryable) to the rest', async () => {
     const T = 'T-CIN-VBN-01';
     const raw = await RawTerminal.connect(world.gateway.mqttUrl, T, world.key(T).seed, world.gateway.keys.signPublicKey);
-    const before = world.gateway.ledger.counts().requests;
+    const before = (await world.gateway.ledger.counts()).requests;
     // Never-issued cards, numbers out of order: each a decline and a chain break, were it stored.
     const bodies = Array.from({ length: 3000 }, (_, i) =>
       debitBody({ terminalId: T, cardNumber: cardNumberFrom(`9${String(i).padStart(14, '0')}`), benefit: 'CINEMA', amount: 1, seq: 1 + 2 * i, createdAt: Date.now() }),
     );
     const replies = await sendAll(raw, bodies);
     const limited = replies.filter((r) => r.type === 'error' && r.body.code === 'RATE_LIMITED').length;
-    const stored = world.gateway.ledger.counts().requests - before;
+    const stored = (await world.gateway.ledger.counts()).requests - before;
     expect(stored).toBeLessThanOrEqual(300);
     expect(limited).toBeGreaterThanOrEqual(2700);
-    expect(world.gateway.ledger.terminalSync(T).chainBreaks).toBeLessThanOrEqual(600);
+    expect((await world.gateway.ledger.terminalSync(T)).chainBreaks).toBeLessThanOrEqual(600);
     // A repeat of a stored request is still answered (its original reply), quota or not.
     const first = bodies[0]!;
     const again = await sendAll(raw, [first]);
@@ -111,13 +111,14 @@ describe('group sales need the Region’s list', () => {
   it('a partner’s group sale on cards no list approved is refused and debits nothing', async () => {
     const cinemaToken = (await (await fetch(`${world.gateway.httpUrl}/api/v1/tokens`, { method: 'POST', headers: { authorization: `Bearer ${tokens.operator}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Cinéma', role: 'partner', partnerId: 'P-CIN-VBN' }) })).json()) as { token: string };
     const cards = ['Léa Martin', 'Hugo Bernard', 'Inès Petit'].map((n) => holder(n).cardNumber);
-    const before = cards.map((c) => world.gateway.ledger.walletBalance(c, 'CINEMA'));
+    const balances = () => Promise.all(cards.map((c) => world.gateway.ledger.walletBalance(c, 'CINEMA')));
+    const before = await balances();
     const res = await fetch(`${world.gateway.httpUrl}/api/v1/group-sales`, {
       method: 'POST',
       headers: { authorization: `Bearer ${cinemaToken.token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ groupId: 'G-ROGUE-1', benefit: 'CINEMA', amountPerYouth: 5, cardNumbers: cards, reference: 'sortie inventée' }),
     });
     expect(res.status).toBeGreaterThanOrEqual(400);
-    expect(cards.map((c) => world.gateway.ledger.walletBalance(c, 'CINEMA'))).toEqual(before);
+    expect(await balances()).toEqual(before);
   });
 });

@@ -42,13 +42,13 @@ describe('a technician cannot bring a terminal into existence', () => {
     const k = newKey();
     const r = await call('POST', '/terminals', tokens.technician, { id: 'T-ROGUE-01', partnerId: 'P-LIB-LYON', publicKey: k.publicKey });
     expect(r.status).toBe(403);
-    expect(world.gateway.ledger.terminal('T-ROGUE-01')).toBeUndefined();
+    expect(await world.gateway.ledger.terminal('T-ROGUE-01')).toBeUndefined();
   });
 
   it('nor can it switch back on a terminal the Region switched off (it may still switch one off)', async () => {
     expect((await call('POST', '/terminals/T-LIB-LYON-02/deactivate', tokens.technician)).status).toBe(200);
     expect((await call('POST', '/terminals/T-LIB-LYON-02/activate', tokens.technician)).status).toBe(403);
-    expect(world.gateway.ledger.terminal('T-LIB-LYON-02')?.active).toBe(false);
+    expect((await world.gateway.ledger.terminal('T-LIB-LYON-02'))?.active).toBe(false);
     expect((await call('POST', '/terminals/T-LIB-LYON-02/activate', tokens.operator)).status).toBe(200);
   });
 
@@ -77,7 +77,7 @@ describe('enrolment codes', () => {
     expect(enrolled.status).toBe(201);
     expect(enrolled.json).toMatchObject({ terminalId: 'T-LIB-LYON-04', partnerId: 'P-LIB-LYON', benefits: ['SCHOOL_BOOKS', 'LEISURE_BOOKS'] });
     expect(enrolled.json.signed).toMatch(/^S1\./);
-    expect(world.gateway.ledger.terminal('T-LIB-LYON-04')).toMatchObject({ active: true, publicKey: new Uint8Array(Buffer.from(k.publicKey, 'base64url')) });
+    expect(await world.gateway.ledger.terminal('T-LIB-LYON-04')).toMatchObject({ active: true, publicKey: new Uint8Array(Buffer.from(k.publicKey, 'base64url')) });
     // It connects with that key.
     const t = await RawTerminal.connect(world.gateway.mqttUrl, 'T-LIB-LYON-04', k.seed, world.gateway.keys.signPublicKey);
     await t.close();
@@ -97,7 +97,7 @@ describe('enrolment codes', () => {
     }
     const late = await call('POST', '/enrolments', null, { code, publicKey: newKey().publicKey });
     expect(late.json.error?.code).toBe('ENROLMENT_CODE_EXHAUSTED');
-    expect(world.gateway.ledger.terminal('T-LIB-LYON-05')).toBeUndefined();
+    expect(await world.gateway.ledger.terminal('T-LIB-LYON-05')).toBeUndefined();
     const unknown = await call('POST', '/enrolments', null, { code: 'ZZZZ-ZZZZ-ZZZZ-ZZZZ', publicKey: newKey().publicKey });
     expect(unknown.json.error?.code).toBe('ENROLMENT_CODE_INVALID');
   });

@@ -67,11 +67,11 @@ describe('MQTT over TLS with a pinned certificate', () => {
     const other = readFileSync(new URL('../fixtures/other-broker-cert.pem', import.meta.url), 'utf8');
     // Contacts are written every 250 ms: let the earlier connections land first.
     await new Promise((r) => setTimeout(r, 300));
-    const last = world.gateway.ledger.lastConnectTokenMs(T);
+    const last = await world.gateway.ledger.lastConnectTokenMs(T);
     await expect(connectMqttAsync(world.gateway.mqttUrl, { clientId: T, username: T, password: token(), connectTimeout: 1500 }, { certPem: other })).rejects.toThrow();
     await new Promise((r) => setTimeout(r, 300));
     // The gateway never saw that token.
-    expect(world.gateway.ledger.lastConnectTokenMs(T)).toBe(last);
+    expect(await world.gateway.ledger.lastConnectTokenMs(T)).toBe(last);
     // And a terminal given no certificate does not even try an mqtts:// URL.
     await expect(connectMqttAsync(world.gateway.mqttUrl, { clientId: T, username: T, password: token() })).rejects.toThrow(/certificate to pin/);
   });

@@ -26,8 +26,8 @@ export function auditRoutes(api: Api, { ledger }: ApiDeps): void {
     '/audit',
     { config: allow('operator'), schema: { ...meta('terminals', 'The audit log, newest first'), querystring: Query, response: { 200: Obj({ entries: Type.Array(Entry) }), ...ERRORS } } },
     async (req) => ({
-      entries: ledger
-        .auditLog({ limit: req.query.limit, ...(req.query.subject ? { subject: req.query.subject } : {}), ...(req.query.action ? { action: req.query.action } : {}) })
+      entries: (await ledger
+        .auditLog({ limit: req.query.limit, ...(req.query.subject ? { subject: req.query.subject } : {}), ...(req.query.action ? { action: req.query.action } : {}) }))
         .map((e) => ({ at: iso(e.at), actor: e.actor, action: e.action, subject: e.subject, details: e.details === null ? null : { ...e.details } })),
     }),
   );

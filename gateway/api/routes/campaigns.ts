@@ -30,7 +30,7 @@ export function campaignRoutes(api: Api, { ledger, now }: ApiDeps): void {
   api.get(
     '/campaigns',
     { config: allow('operator'), schema: { ...meta('campaigns', 'List the campaigns and their validity windows'), response: { 200: Obj({ campaigns: Type.Array(CampaignView) }), ...ERRORS } } },
-    async () => ({ campaigns: ledger.campaigns().map(campaignView) }),
+    async () => ({ campaigns: (await ledger.campaigns()).map(campaignView) }),
   );
 
   api.post(
@@ -39,7 +39,7 @@ export function campaignRoutes(api: Api, { ledger, now }: ApiDeps): void {
     async (req, reply) => {
       const windows: readonly BenefitWindow[] = req.body.windows ?? defaultWindows(req.body.id);
       const def = { id: req.body.id, windows };
-      ledger.addCampaign(def);
+      await ledger.addCampaign(def);
       return reply.code(201).send(campaignView(def));
     },
   );

@@ -92,8 +92,8 @@ const SearchQuery = Obj({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
 });
 
-function cardOrThrow(ledger: Ledger, number: string): CardRecord {
-  const card = ledger.card(number);
+async function cardOrThrow(ledger: Ledger, number: string): Promise<CardRecord> {
+  const card = await ledger.card(number);
   if (!card) throw new PasserelleError('NOT_FOUND', `no card ${maskCardNumber(number)}`);
   return card;
 }
@@ -133,7 +133,7 @@ function cardCredentials(api: Api, { ledger, now, issuer, cardRefs }: ApiDeps): 
     },
     async (req, reply) => {
       const { expiry, replace } = req.body;
-      const credential = personaliseChip(
+      const credential = await personaliseChip(
         ledger,
         issuer,
         { cardNumber: cardNumberOf(cardRefs, req.params.cardNumber), cardPublicKey: Buffer.from(req.body.cardPublicKey, 'base64url'), expiry, actor: actorOf(req), ...(replace ? { replace } : {}) },
@@ -155,7 +155,7 @@ function cardCredentials(api: Api, { ledger, now, issuer, cardRefs }: ApiDeps): 
       },
     },
     async (req, reply) => {
-      const card = cardOrThrow(ledger, cardNumberOf(cardRefs, req.params.cardNumber));
+      const card = await cardOrThrow(ledger, cardNumberOf(cardRefs, req.params.cardNumber));
       if (card.status !== 'active') throw new PasserelleError('CARD_NOT_ACTIVE', `card ${maskCardNumber(card.number)} is opposed`);
       const issuedAtMs = now();
       const payload = mintAppQr({ cardNumber: card.number, issuer, issuedAtMs, ttlS: req.body.ttlS });
@@ -177,7 +177,7 @@ function cardReads(api: Api, { ledger, now, cardRefs }: ApiDeps): void {
     },
     async (req) => {
       const { limit, ...q } = req.query;
-      return { cards: ledger.searchCards(q, limit).map((c) => cardFound(c, cardRefs.ref(c.number))) };
+      return { cards: (await ledger.searchCards(q, limit)).map((c) => cardFound(c, cardRefs.ref(c.number))) };
     },
   );
 
@@ -185,8 +185,8 @@ function cardReads(api: Api, { ledger, now, cardRefs }: ApiDeps): void {
     '/cards/:cardNumber',
     { config: allow('operator'), schema: { ...meta('cards', 'One card: holder, status, code lock and wallets'), params: CardParams, response: { 200: CardView, ...ERRORS } } },
     async (req) => {
-      const card = cardOrThrow(ledger, cardNumberOf(cardRefs, req.params.cardNumber));
-      return cardView(card, ledger.wallets(card.number, now()), ledger.pinGate(card.number, null, now()));
+      const card = await cardOrThrow(ledger, cardNumberOf(cardRefs, req.params.cardNumber));
+      return cardView(card, await ledger.wallets(card.number, now()), await ledger.pinGate(card.number, null, now()));
     },
   );
 
@@ -201,7 +201,7 @@ function cardReads(api: Api, { ledger, now, cardRefs }: ApiDeps): void {
         response: { 200: Obj({ entries: Type.Array(HistoryOut) }), ...ERRORS },
       },
     },
-    async (req) => ({ entries: ledger.history(cardNumberOf(cardRefs, req.params.cardNumber), req.query.limit).map(historyOut) }),
+    async (req) => ({ entries: (await ledger.history(cardNumberOf(cardRefs, req.params.cardNumber), req.query.limit)).map(historyOut) }),
   );
 }
 
@@ -213,8 +213,8 @@ function cardLifecycle(api: Api, { ledger, now, cardRefs }: ApiDeps): void {
       const { number, holder } = req.body;
       // Not the ledger's default `D-<card number>`: a dossier id is shown and passed around; a card number must not be.
       const dossierId = req.body.dossierId ?? `D-${uuidv7(now())}`;
-      ledger.issueCard({ number, dossierId, holder, pinHash: null, at: now() });
-      return reply.code(201).send(cardView(cardOrThrow(ledger, number), ledger.wallets(number, now()), ledger.pinGate(number, null, now())));
+      await ledger.issueCard({ number, dossierId, holder, pinHash: null, at: now() });
+      return reply.code(201).send(cardView(await cardOrThrow(ledger, number), await ledger.wallets(number, now()), await ledger.pinGate(number, null, now())));
     },
   );
 
@@ -223,7 +223,7 @@ function cardLifecycle(api: Api, { ledger, now, cardRefs }: ApiDeps): void {
     { config: allow('operator'), schema: { ...meta('cards', 'Oppose (block) a card, take the fee, issue its replacement (R4)'), params: CardParams, body: Oppose, response: { 200: OppositionView, ...ERRORS } } },
     async (req) => {
       const { reason, replacementNumber } = req.body;
-      const r = ledger.oppose({
+      const r = await ledger.oppose({
         cardNumber: cardNumberOf(cardRefs, req.params.cardNumber),
         reason,
         at: now(),
@@ -238,7 +238,7 @@ function cardLifecycle(api: Api, { ledger, now, cardRefs }: ApiDeps): void {
     { config: allow('operator'), schema: { ...meta('cards', "Suspend all or part of a youth's benefits for a campaign (R5)"), params: CardParams, body: Suspend, response: { 204: NoContent, ...ERRORS } } },
     async (req, reply) => {
       const { campaign, reason } = req.body;
-      ledger.suspend({ cardNumber: cardNumberOf(cardRefs, req.params.cardNumber), benefit: suspensionScope(req.body, 'refuse'), campaign, reason, at: now() });
+      await ledger.suspend({ cardNumber: cardNumberOf(cardRefs, req.params.cardNumber), benefit: suspensionScope(req.body, 'refuse'), campaign, reason, at: now() });
       return reply.code(204).send(null);
     },
   );
@@ -247,7 +247,7 @@ function cardLifecycle(api: Api, { ledger, now, cardRefs }: ApiDeps): void {
     '/cards/:cardNumber/suspensions',
     { config: allow('operator'), schema: { ...meta('cards', 'Lift a suspension'), params: CardParams, querystring: LiftQuery, response: { 204: NoContent, ...ERRORS } } },
     async (req, reply) => {
-      ledger.liftSuspension(cardNumberOf(cardRefs, req.params.cardNumber), suspensionScope(req.query, 'all'), req.query.campaign, now());
+      await ledger.liftSuspension(cardNumberOf(cardRefs, req.params.cardNumber), suspensionScope(req.query, 'all'), req.query.campaign, now());
       return reply.code(204).send(null);
     },
   );
@@ -256,7 +256,7 @@ function cardLifecycle(api: Api, { ledger, now, cardRefs }: ApiDeps): void {
     '/cards/:cardNumber/pin-unlock',
     { config: allow('operator'), schema: { ...meta('cards', 'Lift the lock after three wrong codes (R3), without changing the code'), params: CardParams, response: { 204: NoContent, ...ERRORS } } },
     async (req, reply) => {
-      ledger.unlockPin(cardNumberOf(cardRefs, req.params.cardNumber));
+      await ledger.unlockPin(cardNumberOf(cardRefs, req.params.cardNumber));
       return reply.code(204).send(null);
     },
   );
@@ -268,8 +268,8 @@ function cardLoads(api: Api, { ledger, now, cardRefs }: ApiDeps): void {
     { config: allow('operator'), schema: { ...meta('cards', 'Load one benefit of a campaign onto the youth (no reload during the year)'), params: CardParams, body: LoadOne, response: { 201: LoadView, ...ERRORS } } },
     async (req, reply) => {
       const { benefit, campaign, amount } = req.body;
-      const card = cardOrThrow(ledger, cardNumberOf(cardRefs, req.params.cardNumber));
-      ledger.load({ cardNumber: card.number, benefit, campaign, amount, at: now() });
+      const card = await cardOrThrow(ledger, cardNumberOf(cardRefs, req.params.cardNumber));
+      await ledger.load({ cardNumber: card.number, benefit, campaign, amount, at: now() });
       const unit = benefitUnit(benefit);
       return reply.code(201).send({ card: maskCardNumber(card.number), benefit, campaign, unit, amount, amountText: amountText(amount, unit, amount === 0) });
     },

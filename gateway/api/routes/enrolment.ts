@@ -64,7 +64,7 @@ export function enrolmentRoutes(api: Api, { ledger, now, fleet }: ApiDeps): void
       schema: { ...meta('terminals', 'Make a single-use enrolment code for one terminal id of one partner; the answer is the only time the code is shown'), body: NewCode, response: { 201: Obj({ id: Type.String(), code: Type.String(), expiresAt: Timestamp }), ...ERRORS } },
     },
     async (req, reply) => {
-      const made = makeEnrolmentCode(ledger, { ...req.body, actor: actorOf(req) }, now());
+      const made = await makeEnrolmentCode(ledger, { ...req.body, actor: actorOf(req) }, now());
       return reply.code(201).send({ id: made.id, code: made.code, expiresAt: iso(made.expiresAt) });
     },
   );
@@ -73,17 +73,17 @@ export function enrolmentRoutes(api: Api, { ledger, now, fleet }: ApiDeps): void
     '/enrolment-codes',
     { config: allow('operator'), schema: { ...meta('terminals', 'Enrolment codes not yet used nor revoked (never the codes themselves)'), response: { 200: Type.Array(CodeInfo), ...ERRORS } } },
     async () =>
-      ledger.openEnrolmentCodes().map((c) => ({ id: c.id, partnerId: c.partnerId, terminalId: c.terminalId, createdAt: iso(c.createdAt), expiresAt: iso(c.expiresAt), maxTries: c.maxTries, failures: c.failures, createdBy: c.createdBy })),
+      (await ledger.openEnrolmentCodes()).map((c) => ({ id: c.id, partnerId: c.partnerId, terminalId: c.terminalId, createdAt: iso(c.createdAt), expiresAt: iso(c.expiresAt), maxTries: c.maxTries, failures: c.failures, createdBy: c.createdBy })),
   );
 
   api.delete(
     '/enrolment-codes/:codeId',
     { config: allow('operator'), schema: { ...meta('terminals', 'Revoke an enrolment code not yet used'), params: CodeParams, response: { 204: Type.Null(), ...ERRORS } } },
     async (req, reply) => {
-      const code = ledger.enrolmentCode(req.params.codeId);
-      ledger.atomically(() => {
-        if (!code || !ledger.revokeEnrolmentCode(code.id, now())) throw new PasserelleError('NOT_FOUND', `no open enrolment code ${req.params.codeId}`);
-        ledger.addAudit({ at: now(), actor: actorOf(req), action: 'enrolment-code.revoked', subject: code.terminalId, details: { code: code.id } });
+      const code = await ledger.enrolmentCode(req.params.codeId);
+      await ledger.atomically(async () => {
+        if (!code || !await ledger.revokeEnrolmentCode(code.id, now())) throw new PasserelleError('NOT_FOUND', `no open enrolment code ${req.params.codeId}`);
+        await ledger.addAudit({ at: now(), actor: actorOf(req), action: 'enrolment-code.revoked', subject: code.terminalId, details: { code: code.id } });
       });
       return reply.code(204).send(null);
     },
@@ -102,7 +102,7 @@ export function enrolmentRoutes(api: Api, { ledger, now, fleet }: ApiDeps): void
       },
     },
     async (req, reply) => {
-      const e = redeemEnrolmentCode(ledger, req.body.code, ed25519PublicKey(req.body.publicKey), now(), fleet, req.ip);
+      const e = await redeemEnrolmentCode(ledger, req.body.code, ed25519PublicKey(req.body.publicKey), now(), fleet, req.ip);
       return reply.code(201).send({ ...e, enrolledAt: iso(e.enrolledAt) });
     },
   );

@@ -77,12 +77,12 @@ const SettingsView = Obj({
   inForce: Nullable(Type.Integer({ description: "The settings version the terminal's latest heartbeat reported (null: its enrolment settings, or never heard)" })),
 });
 
-function settingsView(ledger: ApiDeps['ledger'], terminalId: string) {
-  const s = ledger.terminalSettings(terminalId);
+async function settingsView(ledger: ApiDeps['ledger'], terminalId: string) {
+  const s = await ledger.terminalSettings(terminalId);
   return {
     terminalId,
     settings: s ? { version: s.version, issuedAt: iso(s.issuedAt), benefits: [...s.benefits], replyTimeoutMs: s.replyTimeoutMs, resendIntervalMs: s.resendIntervalMs, heartbeatS: s.heartbeatS } : null,
-    inForce: ledger.heartbeat(terminalId)?.settingsVersion ?? null,
+    inForce: (await ledger.heartbeat(terminalId))?.settingsVersion ?? null,
   };
 }
 
@@ -94,10 +94,10 @@ export function fleetRoutes(api: Api, { ledger, now, config, fleet }: ApiDeps): 
       schema: { ...meta('terminals', "A terminal's settings set at the gateway, and the version it reports in force (a partner reads its own)"), params: SettingsParams, response: { 200: SettingsView, ...ERRORS } },
     },
     async (req) => {
-      const t = ledger.terminal(req.params.terminalId);
+      const t = await ledger.terminal(req.params.terminalId);
       if (!t) throw new PasserelleError('NOT_FOUND', `no terminal ${req.params.terminalId}`);
       checkPartnerScope(principalOf(req), t.partnerId);
-      return settingsView(ledger, t.id);
+      return await settingsView(ledger, t.id);
     },
   );
 
@@ -113,15 +113,15 @@ export function fleetRoutes(api: Api, { ledger, now, config, fleet }: ApiDeps): 
       },
     },
     async (req) => {
-      const t = ledger.terminal(req.params.terminalId);
+      const t = await ledger.terminal(req.params.terminalId);
       if (!t) throw new PasserelleError('NOT_FOUND', `no terminal ${req.params.terminalId}`);
-      const partner = ledger.partner(t.partnerId)!;
+      const partner = (await ledger.partner(t.partnerId))!;
       const allowed: readonly string[] = PARTNER_TYPES[partner.type].benefits;
       const refused = req.body.benefits.filter((b) => !allowed.includes(b));
       if (refused.length > 0) throw new PasserelleError('BENEFIT_NOT_ALLOWED', `a ${partner.type} may not debit ${refused.join(', ')} (R10)`);
       const at = now();
-      const s = ledger.atomically(() => {
-        const set = ledger.setTerminalSettings(
+      const s = await ledger.atomically(async () => {
+        const set = await ledger.setTerminalSettings(
           {
             terminalId: t.id,
             benefits: req.body.benefits,
@@ -132,11 +132,11 @@ export function fleetRoutes(api: Api, { ledger, now, config, fleet }: ApiDeps): 
           at,
           actorOf(req),
         );
-        ledger.addAudit({ at, actor: actorOf(req), action: 'terminal.settings-set', subject: t.id, details: { ...set } });
+        await ledger.addAudit({ at, actor: actorOf(req), action: 'terminal.settings-set', subject: t.id, details: { ...set } });
         return set;
       });
       fleet.publishSettings(s);
-      return settingsView(ledger, t.id);
+      return await settingsView(ledger, t.id);
     },
   );
 
@@ -156,7 +156,7 @@ export function fleetRoutes(api: Api, { ledger, now, config, fleet }: ApiDeps): 
       if (req.query.partnerId !== undefined) checkPartnerScope(p, req.query.partnerId);
       const partnerId = ownPartner(p) ?? req.query.partnerId;
       const at = now();
-      const entries = ledger.fleet({
+      const entries = await ledger.fleet({
         ...(partnerId !== undefined ? { partnerId } : {}),
         ...(req.query.silentForS !== undefined ? { silentSince: at - req.query.silentForS * 1000 } : {}),
         ...(req.query.unsent ? { withUnsent: true } : {}),

@@ -66,10 +66,10 @@ export function offlineRoutes(api: Api, { ledger, now, cardRefs }: ApiDeps): voi
     '/offline/report',
     { config: allow('operator'), schema: { ...meta('offline', "The offline policy, the Region's exposure and its offline losses"), response: { 200: ReportView, ...ERRORS } } },
     async () => {
-      const r = ledger.offlineReport(100);
+      const r = await ledger.offlineReport(100);
       return {
         policy: r.policy && { version: r.policy.version, issuedAt: iso(r.policy.issuedAt), limits: r.policy.limits },
-        hotlistVersion: ledger.hotlistVersion(),
+        hotlistVersion: await ledger.hotlistVersion(),
         boundPerCardDayCents: r.boundPerCardDayCents,
         offlineSales: r.offlineSales,
         guaranteedCents: r.guaranteedCents,
@@ -107,7 +107,7 @@ export function offlineRoutes(api: Api, { ledger, now, cardRefs }: ApiDeps): voi
       },
     },
     async (req, reply) => {
-      if (!ledger.liftSoftBlock(cardNumberOf(cardRefs, req.params.cardNumber), now())) throw new PasserelleError('NOT_FOUND', 'this card has no offline soft block');
+      if (!await ledger.liftSoftBlock(cardNumberOf(cardRefs, req.params.cardNumber), now())) throw new PasserelleError('NOT_FOUND', 'this card has no offline soft block');
       return reply.code(204).send(null);
     },
   );
@@ -123,10 +123,10 @@ export function offlineRoutes(api: Api, { ledger, now, cardRefs }: ApiDeps): voi
       },
     },
     async (req) => {
-      const t = ledger.terminal(req.params.terminalId);
+      const t = await ledger.terminal(req.params.terminalId);
       if (!t) throw new PasserelleError('NOT_FOUND', `no terminal ${req.params.terminalId}`);
       checkPartnerScope(principalOf(req), t.partnerId);
-      const s = ledger.terminalSync(t.id, 100);
+      const s = await ledger.terminalSync(t.id, 100);
       return { terminalId: s.terminalId, nextSeq: s.nextSeq, maxSeq: s.maxSeq, missing: [...s.missing], chainBreaks: s.chainBreaks };
     },
   );

@@ -60,14 +60,14 @@ function bankDetails(b: { iban?: string | null; bic?: string | null }): { iban?:
   return out;
 }
 
-function partnerOrThrow(ledger: Ledger, id: string): PartnerRecord {
-  const p = ledger.partner(id);
+async function partnerOrThrow(ledger: Ledger, id: string): Promise<PartnerRecord> {
+  const p = await ledger.partner(id);
   if (!p) throw new PasserelleError('NOT_FOUND', `no partner ${id}`);
   return p;
 }
 
-function terminalOrThrow(ledger: Ledger, id: string): TerminalRecord {
-  const t = ledger.terminal(id);
+async function terminalOrThrow(ledger: Ledger, id: string): Promise<TerminalRecord> {
+  const t = await ledger.terminal(id);
   if (!t) throw new PasserelleError('NOT_FOUND', `no terminal ${id}`);
   return t;
 }
@@ -90,8 +90,8 @@ export function partnerRoutes(api: Api, { ledger, now }: ApiDeps): void {
     { config: allow('operator'), schema: { ...meta('partners', 'Create a partner (convention, entry price, bank details)'), body: NewPartner, response: { 201: PartnerView, ...ERRORS } } },
     async (req, reply) => {
       const { iban, bic, ...rest } = req.body;
-      ledger.addPartner({ ...rest, ...bankDetails({ iban, bic }) });
-      return reply.code(201).send(partnerView(partnerOrThrow(ledger, rest.id), true));
+      await ledger.addPartner({ ...rest, ...bankDetails({ iban, bic }) });
+      return reply.code(201).send(partnerView(await partnerOrThrow(ledger, rest.id), true));
     },
   );
 
@@ -100,7 +100,7 @@ export function partnerRoutes(api: Api, { ledger, now }: ApiDeps): void {
     { config: allow('operator', 'technician'), schema: { ...meta('partners', 'Every partner (a technician sees no money nor bank details)'), response: { 200: Type.Array(PartnerView), ...ERRORS } } },
     async (req) => {
       const full = principalOf(req).role === 'operator';
-      return ledger.partners().map((p) => partnerView(p, full));
+      return (await ledger.partners()).map((p) => partnerView(p, full));
     },
   );
 
@@ -109,15 +109,15 @@ export function partnerRoutes(api: Api, { ledger, now }: ApiDeps): void {
     { config: allow('operator', 'technician', 'partner'), schema: { ...meta('terminals', "A partner's terminals (a partner reads its own)"), params: PartnerParams, response: { 200: Type.Array(TerminalView), ...ERRORS } } },
     async (req) => {
       checkPartnerScope(principalOf(req), req.params.partnerId);
-      partnerOrThrow(ledger, req.params.partnerId);
-      return ledger.terminalsOf(req.params.partnerId).map(terminalView);
+      await partnerOrThrow(ledger, req.params.partnerId);
+      return (await ledger.terminalsOf(req.params.partnerId)).map(terminalView);
     },
   );
 
   api.get(
     '/partners/:partnerId',
     { config: allow('operator', 'technician'), schema: { ...meta('partners', 'One partner (a technician sees no money nor bank details)'), params: PartnerParams, response: { 200: PartnerView, ...ERRORS } } },
-    async (req) => partnerView(partnerOrThrow(ledger, req.params.partnerId), principalOf(req).role === 'operator'),
+    async (req) => partnerView(await partnerOrThrow(ledger, req.params.partnerId), principalOf(req).role === 'operator'),
   );
 
   api.patch(
@@ -125,9 +125,9 @@ export function partnerRoutes(api: Api, { ledger, now }: ApiDeps): void {
     { config: allow('operator'), schema: { ...meta('partners', 'Change the convention, entry price or bank details'), params: PartnerParams, body: PartnerPatch, response: { 200: PartnerView, ...ERRORS } } },
     async (req) => {
       const { iban, bic, ...rest } = req.body;
-      partnerOrThrow(ledger, req.params.partnerId);
-      ledger.updatePartner(req.params.partnerId, { ...rest, ...bankDetails({ iban, bic }) });
-      return partnerView(partnerOrThrow(ledger, req.params.partnerId), true);
+      await partnerOrThrow(ledger, req.params.partnerId);
+      await ledger.updatePartner(req.params.partnerId, { ...rest, ...bankDetails({ iban, bic }) });
+      return partnerView(await partnerOrThrow(ledger, req.params.partnerId), true);
     },
   );
 
@@ -158,7 +158,7 @@ export function partnerRoutes(api: Api, { ledger, now }: ApiDeps): void {
       },
     },
     async (req, reply) => {
-      const r = ledger.recordProof(req.params.partnerId, req.body.schoolYear, now());
+      const r = await ledger.recordProof(req.params.partnerId, req.body.schoolYear, now());
       return reply.code(201).send({ partnerId: req.params.partnerId, schoolYear: req.body.schoolYear, released: r.released, stillHeld: r.stillHeld.map((h) => ({ statementId: h.statementId, proofMissing: [...h.proofMissing] })) });
     },
   );
@@ -177,11 +177,11 @@ export function terminalRoutes(api: Api, { ledger, now, fleet }: ApiDeps): void 
     async (req, reply) => {
       const { id, partnerId, publicKey, active } = req.body;
       const key = ed25519PublicKey(publicKey);
-      ledger.atomically(() => {
-        ledger.addTerminal({ id, partnerId, publicKey: key, ...(active === undefined ? {} : { active }) });
-        ledger.addAudit({ at: now(), actor: actorOf(req), action: 'terminal.registered', subject: id, details: { partnerId, publicKey, active: active ?? true } });
+      await ledger.atomically(async () => {
+        await ledger.addTerminal({ id, partnerId, publicKey: key, ...(active === undefined ? {} : { active }) });
+        await ledger.addAudit({ at: now(), actor: actorOf(req), action: 'terminal.registered', subject: id, details: { partnerId, publicKey, active: active ?? true } });
       });
-      return reply.code(201).send(terminalView(terminalOrThrow(ledger, id)));
+      return reply.code(201).send(terminalView(await terminalOrThrow(ledger, id)));
     },
   );
 
@@ -189,7 +189,7 @@ export function terminalRoutes(api: Api, { ledger, now, fleet }: ApiDeps): void 
     '/terminals/:terminalId',
     { config: allow('operator', 'technician', 'partner'), schema: { ...meta('terminals', 'One terminal (a partner reads its own)'), params: TerminalParams, response: { 200: TerminalView, ...ERRORS } } },
     async (req) => {
-      const t = terminalOrThrow(ledger, req.params.terminalId);
+      const t = await terminalOrThrow(ledger, req.params.terminalId);
       checkPartnerScope(principalOf(req), t.partnerId);
       return terminalView(t);
     },
@@ -208,12 +208,12 @@ export function terminalRoutes(api: Api, { ledger, now, fleet }: ApiDeps): void 
       },
       async (req) => {
         const id = req.params.terminalId;
-        ledger.atomically(() => {
-          ledger.setTerminalActive(id, active);
-          ledger.addAudit({ at: now(), actor: actorOf(req), action: active ? 'terminal.activated' : 'terminal.deactivated', subject: id, details: null });
+        await ledger.atomically(async () => {
+          await ledger.setTerminalActive(id, active);
+          await ledger.addAudit({ at: now(), actor: actorOf(req), action: active ? 'terminal.activated' : 'terminal.deactivated', subject: id, details: null });
         });
         if (!active) fleet.disconnect(id);
-        return terminalView(terminalOrThrow(ledger, id));
+        return terminalView(await terminalOrThrow(ledger, id));
       },
     );
   }

@@ -101,13 +101,13 @@ export function groupListRoutes(api: Api, { ledger, now }: ApiDeps): void {
     { config: allow('operator'), schema: { ...meta('sales', "Approve a school's list of youths for one partner's group outing (R12)"), body: NewGroupList, response: { 201: GroupListView, ...ERRORS } } },
     async (req, reply) => {
       const b = req.body;
-      if (!ledger.partner(b.partnerId)) throw new PasserelleError('NOT_FOUND', `no partner ${b.partnerId}`);
+      if (!await ledger.partner(b.partnerId)) throw new PasserelleError('NOT_FOUND', `no partner ${b.partnerId}`);
       const listId = `GL-${randomBase32(12)}`;
-      ledger.atomically(() => {
-        ledger.addGroupList({ id: listId, partnerId: b.partnerId, benefit: b.benefit, reference: b.reference, cardNumbers: b.cardNumbers, maxPerYouth: b.maxPerYouth, validUntil: endOfRegionDay(b.validUntil) - 1, createdAt: now(), createdBy: actorOf(req) });
-        ledger.addAudit({ at: now(), actor: actorOf(req), action: 'group-list.approved', subject: listId, details: { partnerId: b.partnerId, benefit: b.benefit, cards: b.cardNumbers.length, maxPerYouth: b.maxPerYouth } });
+      await ledger.atomically(async () => {
+        await ledger.addGroupList({ id: listId, partnerId: b.partnerId, benefit: b.benefit, reference: b.reference, cardNumbers: b.cardNumbers, maxPerYouth: b.maxPerYouth, validUntil: endOfRegionDay(b.validUntil) - 1, createdAt: now(), createdBy: actorOf(req) });
+        await ledger.addAudit({ at: now(), actor: actorOf(req), action: 'group-list.approved', subject: listId, details: { partnerId: b.partnerId, benefit: b.benefit, cards: b.cardNumbers.length, maxPerYouth: b.maxPerYouth } });
       });
-      return reply.code(201).send(groupListView(ledger.groupList(listId)!));
+      return reply.code(201).send(groupListView((await ledger.groupList(listId))!));
     },
   );
 
@@ -115,7 +115,7 @@ export function groupListRoutes(api: Api, { ledger, now }: ApiDeps): void {
     '/group-lists/:listId',
     { config: allow('operator', 'partner'), schema: { ...meta('sales', 'One group list, its cards masked, which are paid (a partner reads its own)'), params: ListParams, response: { 200: GroupListView, ...ERRORS } } },
     async (req) => {
-      const list = ledger.groupList(req.params.listId);
+      const list = await ledger.groupList(req.params.listId);
       if (!list) throw new PasserelleError('NOT_FOUND', `no group list ${req.params.listId}`);
       checkPartnerScope(principalOf(req), list.partnerId);
       return groupListView(list);
@@ -142,14 +142,14 @@ export function saleRoutes(api: Api, { ledger, now }: ApiDeps): void {
     '/sales/:txnId/cancel',
     { config: allow('partner'), schema: { ...meta('sales', 'A partner cancels its own sale, the same local day'), params: TxnParams, response: { 200: CorrectionView, ...ERRORS } } },
     async (req) => {
-      return correctionView(ledger.cancelSale(req.params.txnId, requirePartner(principalOf(req)), now()));
+      return correctionView(await ledger.cancelSale(req.params.txnId, requirePartner(principalOf(req)), now()));
     },
   );
 
   api.post(
     '/sales/:txnId/reverse',
     { config: allow('operator'), schema: { ...meta('sales', 'The Region reverses a sale, at any later time'), params: TxnParams, body: Obj({ reason: Text(500, 'Why, kept with the reversal') }), response: { 200: CorrectionView, ...ERRORS } } },
-    async (req) => correctionView(ledger.reverseSale(req.params.txnId, req.body.reason, now())),
+    async (req) => correctionView(await ledger.reverseSale(req.params.txnId, req.body.reason, now())),
   );
 
   api.post(
@@ -158,7 +158,7 @@ export function saleRoutes(api: Api, { ledger, now }: ApiDeps): void {
     async (req, reply) => {
       const { groupId, listId, benefit, amountPerYouth, cardNumbers, reference } = req.body;
       const partnerId = groupPartner(principalOf(req), req.body.partnerId);
-      const r = ledger.groupSale({ groupId, listId, partnerId, benefit, amount: amountPerYouth, cardNumbers, reference, at: now() });
+      const r = await ledger.groupSale({ groupId, listId, partnerId, benefit, amount: amountPerYouth, cardNumbers, reference, at: now() });
       const lines = r.lines.map((l) => ({ card: maskCardNumber(l.cardNumber), txnId: l.txnId, status: l.status, ...(l.code === undefined ? {} : { code: l.code }), taken: l.taken, remainingToPay: l.remainingToPay }));
       return reply.code(r.fresh ? 201 : 200).send({ groupId: r.groupId, fresh: r.fresh, lines });
     },

@@ -26,7 +26,7 @@ export function sepaRoutes(api: Api, { ledger, now, config }: ApiDeps): void {
       },
     },
     async (req, reply) => {
-      const { file } = payStatements(ledger, config.debtor, req.body.statementIds, req.body.executionDate, now());
+      const { file } = await payStatements(ledger, config.debtor, req.body.statementIds, req.body.executionDate, now());
       return sendFile(reply, 'application/xml', `${file.id}.xml`, file.xml);
     },
   );
@@ -42,7 +42,7 @@ export function sepaRoutes(api: Api, { ledger, now, config }: ApiDeps): void {
       },
     },
     async (req, reply) => {
-      const f = ledger.sepaFile(req.params.fileId);
+      const f = await ledger.sepaFile(req.params.fileId);
       if (!f) throw new PasserelleError('NOT_FOUND', `no SEPA file ${req.params.fileId}`);
       return sendFile(reply, 'application/xml', `${f.id}.xml`, f.xml);
     },

@@ -24,8 +24,8 @@ const Filter = Obj({
 });
 const CloseStatement = Obj({ partnerId: Type.String({ minLength: 1, maxLength: 64 }), periodFrom: IsoDate, periodTo: IsoDate });
 
-export function statementOrThrow(ledger: Ledger, id: string): Statement {
-  const s = ledger.statement(id);
+export async function statementOrThrow(ledger: Ledger, id: string): Promise<Statement> {
+  const s = await ledger.statement(id);
   if (!s) throw new PasserelleError('NOT_FOUND', `no statement ${id}`);
   return s;
 }
@@ -37,8 +37,8 @@ function scopedFilter(p: Principal, q: Static<typeof Filter>): { partnerId?: str
   return { ...(partnerId === undefined ? {} : { partnerId }), ...(q.status === undefined ? {} : { status: q.status }) };
 }
 
-function readable(ledger: Ledger, p: Principal, id: string): Statement {
-  const s = statementOrThrow(ledger, id);
+async function readable(ledger: Ledger, p: Principal, id: string): Promise<Statement> {
+  const s = await statementOrThrow(ledger, id);
   checkPartnerScope(p, s.partnerId);
   return s;
 }
@@ -55,7 +55,7 @@ export function statementRoutes(api: Api, { ledger, now }: ApiDeps): void {
     { config: allow('operator'), schema: { ...meta('statements', "Close a partner's statement for a period"), body: CloseStatement, response: { 201: StatementView, ...ERRORS } } },
     async (req, reply) => {
       const { partnerId, periodFrom, periodTo } = req.body;
-      return reply.code(201).send(statementView(ledger.closeStatement(partnerId, periodFrom, periodTo, now())));
+      return reply.code(201).send(statementView(await ledger.closeStatement(partnerId, periodFrom, periodTo, now())));
     },
   );
 
@@ -79,7 +79,7 @@ export function statementRoutes(api: Api, { ledger, now }: ApiDeps): void {
       },
     },
     async (req, reply) => {
-      const { statements, skipped } = runStatements(ledger, req.body.periodFrom, req.body.periodTo, now());
+      const { statements, skipped } = await runStatements(ledger, req.body.periodFrom, req.body.periodTo, now());
       return reply.code(201).send({ statements: statements.map(statementSummary), skipped });
     },
   );
@@ -87,26 +87,26 @@ export function statementRoutes(api: Api, { ledger, now }: ApiDeps): void {
   api.get(
     '/statements',
     { config: allow('operator', 'partner'), schema: { ...meta('statements', 'List statements (a partner: its own)'), querystring: Filter, response: { 200: Obj({ statements: Type.Array(StatementSummary) }), ...ERRORS } } },
-    async (req) => ({ statements: ledger.statements(scopedFilter(principalOf(req), req.query)).map(statementSummary) }),
+    async (req) => ({ statements: (await ledger.statements(scopedFilter(principalOf(req), req.query))).map(statementSummary) }),
   );
 
   api.get(
     '/statements/csv',
     { config: allow('operator', 'partner'), schema: { ...meta('statements', 'The CSV of every statement matching the filter'), querystring: Filter, response: { 200: csvResponse, ...ERRORS } } },
-    async (req, reply) => sendCsv(reply, 'releves.csv', ledger.statements(scopedFilter(principalOf(req), req.query))),
+    async (req, reply) => sendCsv(reply, 'releves.csv', await ledger.statements(scopedFilter(principalOf(req), req.query))),
   );
 
   api.get(
     '/statements/:statementId',
     { config: allow('operator', 'partner'), schema: { ...meta('statements', 'One statement with its lines'), params: StatementParams, response: { 200: StatementView, ...ERRORS } } },
-    async (req) => statementView(readable(ledger, principalOf(req), req.params.statementId)),
+    async (req) => statementView(await readable(ledger, principalOf(req), req.params.statementId)),
   );
 
   api.get(
     '/statements/:statementId/csv',
     { config: allow('operator', 'partner'), schema: { ...meta('statements', 'One statement as CSV'), params: StatementParams, response: { 200: csvResponse, ...ERRORS } } },
     async (req, reply) => {
-      const s = readable(ledger, principalOf(req), req.params.statementId);
+      const s = await readable(ledger, principalOf(req), req.params.statementId);
       return sendCsv(reply, `${s.id}.csv`, [s]);
     },
   );

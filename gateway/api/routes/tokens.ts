@@ -32,7 +32,7 @@ export function tokenRoutes(api: Api, { ledger, now }: ApiDeps): void {
   api.get(
     '/tokens',
     { config: allow('operator'), schema: { ...meta('tokens', 'Tokens in force (never the tokens themselves)'), response: { 200: Type.Array(TokenInfo), ...ERRORS } } },
-    async () => ledger.apiTokens().map((t) => ({ ...t, createdAt: iso(t.createdAt) })),
+    async () => (await ledger.apiTokens()).map((t) => ({ ...t, createdAt: iso(t.createdAt) })),
   );
 
   api.post(
@@ -42,7 +42,7 @@ export function tokenRoutes(api: Api, { ledger, now }: ApiDeps): void {
       schema: { ...meta('tokens', 'Create a token; the response is the only time it is shown'), body: NewToken, response: { 201: Obj({ id: Type.String(), token: Type.String() }), ...ERRORS } },
     },
     async (req, reply) => {
-      const token = createApiToken(ledger, { ...req.body, actor: actorOf(req) }, now());
+      const token = await createApiToken(ledger, { ...req.body, actor: actorOf(req) }, now());
       return reply.code(201).send({ id: tokenId(token), token });
     },
   );
@@ -51,7 +51,7 @@ export function tokenRoutes(api: Api, { ledger, now }: ApiDeps): void {
     '/tokens/:tokenId',
     { config: allow('operator'), schema: { ...meta('tokens', 'Revoke a token: it is refused from the next request'), params: TokenParams, response: { 204: Type.Null(), ...ERRORS } } },
     async (req, reply) => {
-      if (!revokeApiToken(ledger, req.params.tokenId, now(), actorOf(req))) throw new PasserelleError('NOT_FOUND', `no token ${req.params.tokenId} in force`);
+      if (!await revokeApiToken(ledger, req.params.tokenId, now(), actorOf(req))) throw new PasserelleError('NOT_FOUND', `no token ${req.params.tokenId} in force`);
       return reply.code(204).send(null);
     },
   );

@@ -3,6 +3,7 @@ import { addDays, startOfRegionDay } from '../../../common/paris-time.ts';
 import { PasserelleError } from '../../../protocol/errors.ts';
 import type { AccountLedger, ConventionSignature, DailySales, NewWebUser, SaleFilter, SaleLine, SaleState, TerminalRequest, TerminalRequestDecision, WebRole, WebUser } from '../accounts.ts';
 import type { SqliteStore } from './store.ts';
+import type { Synchronous } from "./synchronous.ts";
 
 interface UserRow {
   id: string;
@@ -76,7 +77,7 @@ interface SaleRow {
 const STATE_OF: Record<string, SaleState> = { cancellation: 'cancelled', reversal: 'reversed' };
 
 /** Web accounts, convention signatures and the partners' sales list. */
-export class SqliteAccounts implements AccountLedger {
+export class SqliteAccounts implements Synchronous<AccountLedger> {
   readonly #st: SqliteStore;
 
   constructor(st: SqliteStore) {

@@ -1,24 +1,30 @@
 import { WEB_CHANNEL_PREFIX } from '../registry.ts';
 import type { LedgerBase } from '../ledger.ts';
 import type { SqliteStore } from './store.ts';
+import type { Synchronous } from './synchronous.ts';
 
 /** What every part shares: transactions over the whole ledger, its size, its own check of the journal, its end. */
-export class SqliteBase implements LedgerBase {
+export class SqliteBase implements Omit<Synchronous<LedgerBase>, 'atomically'> {
   readonly #st: SqliteStore;
 
   constructor(st: SqliteStore) {
     this.#st = st;
   }
 
-  atomically<T>(fn: () => T): T {
-    try {
-      return this.#st.db.transaction(fn)();
-    } catch (e) {
-      // Rolled back: a row cached inside it may never have been committed.
-      this.#st.terminals.clear();
-      this.#st.cardKeys.clear();
-      throw e;
-    }
+  /** Opens the transaction of `SqliteLedger.atomically`; the parts' own transactions nest in it as savepoints. */
+  begin(): void {
+    this.#st.db.exec('BEGIN IMMEDIATE');
+  }
+
+  commit(): void {
+    this.#st.db.exec('COMMIT');
+  }
+
+  rollback(): void {
+    if (this.#st.db.inTransaction) this.#st.db.exec('ROLLBACK');
+    // Rolled back: a row cached inside it may never have been committed.
+    this.#st.terminals.clear();
+    this.#st.cardKeys.clear();
   }
 
   counts() {

@@ -9,12 +9,13 @@ import { transfer, account } from './journal.ts';
 import { chooseWallet } from './wallet-choice.ts';
 import { hotlistVersion, hotlistRefresh, hotlistDossier } from './hotlist.ts';
 import { pinGateOf } from './pins.ts';
+import type { Synchronous } from "./synchronous.ts";
 
 /** Chip keys kept in memory: the cards seen in a busy period, not the Region's whole population. */
 const CARD_KEY_CACHE = 100_000;
 
 /** Cards and their dossiers: issue, search, chip keys, the secret code (R3), opposition and replacement (R4), suspension (R5). */
-export class SqliteCards implements CardLedger {
+export class SqliteCards implements Synchronous<CardLedger> {
   readonly #st: SqliteStore;
 
   constructor(st: SqliteStore) {

@@ -5,6 +5,7 @@ import type { CorrectionResult, ExpiryResult, CorrectionLedger } from '../ledger
 import type { SqliteStore } from './store.ts';
 import type { SaleRow, ExpiryCursor } from './rows.ts';
 import { fundingAccount, correct } from './journal.ts';
+import type { Synchronous } from "./synchronous.ts";
 
 interface DueWallet {
   readonly id: number;
@@ -16,7 +17,7 @@ interface DueWallet {
 }
 
 /** Corrections (a partner's cancellation, the Region's reversal) and the expiry sweep (R7). */
-export class SqliteCorrections implements CorrectionLedger {
+export class SqliteCorrections implements Synchronous<CorrectionLedger> {
   readonly #st: SqliteStore;
 
   constructor(st: SqliteStore) {

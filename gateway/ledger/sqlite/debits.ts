@@ -12,9 +12,10 @@ import { chooseWallet, walletSnapshot } from './wallet-choice.ts';
 import { countPinTry, pinGateOf } from './pins.ts';
 import { voidTarget } from './voids.ts';
 import { settleOffline } from './offline-settle.ts';
+import type { Synchronous } from "./synchronous.ts";
 
 /** Terminal records: sales and voids decided in one transaction per batch, in each terminal's sequence and hash chain. */
-export class SqliteDebits implements DebitLedger {
+export class SqliteDebits implements Synchronous<DebitLedger> {
   readonly #st: SqliteStore;
   readonly #commit: (items: readonly LedgerItem[], decidedAt: number) => CommitOutcome[];
 

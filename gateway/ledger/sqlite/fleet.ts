@@ -2,9 +2,10 @@ import { WEB_CHANNEL_PREFIX } from '../registry.ts';
 import type { TerminalSettings } from '../../../protocol/terminal-settings.ts';
 import type { AuditEntry, TerminalContact, EnrolmentCodeRecord, FleetEntry, FleetFilter, FleetLedger, FleetTotals, NewTerminalSettings, TerminalHeartbeat } from '../ledger.ts';
 import type { SqliteStore } from './store.ts';
+import type { Synchronous } from "./synchronous.ts";
 
 /** Terminals in the field: their connects (gateway/contacts.ts), enrolment codes (gateway/enrolment.ts) and the audit log (docs/security.md). */
-export class SqliteFleet implements FleetLedger {
+export class SqliteFleet implements Synchronous<FleetLedger> {
   readonly #st: SqliteStore;
 
   constructor(st: SqliteStore) {

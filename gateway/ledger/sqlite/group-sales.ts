@@ -7,9 +7,10 @@ import type { SqliteStore } from './store.ts';
 import type { PartnerCache } from './rows.ts';
 import { recordSale } from './journal.ts';
 import { chooseWallet, walletSnapshot } from './wallet-choice.ts';
+import type { Synchronous } from "./synchronous.ts";
 
 /** Group sales (R12): a school's outing paid youth by youth from a list the Region approved. */
-export class SqliteGroupSales implements GroupSaleLedger {
+export class SqliteGroupSales implements Synchronous<GroupSaleLedger> {
   readonly #st: SqliteStore;
 
   constructor(st: SqliteStore) {

@@ -7,11 +7,12 @@ import { PasserelleError } from '../../../protocol/errors.ts';
 import type { CardHotlistEntry, OfflineReport, OfflineLoss, OfflineLedger } from '../ledger.ts';
 import type { SqliteStore } from './store.ts';
 import { hotlistVersion, hotlistRefresh } from './hotlist.ts';
+import type { Synchronous } from "./synchronous.ts";
 
 const LIMIT_KEYS = Object.keys(OfflineLimits.properties) as (keyof OfflineLimits)[];
 
 /** Offline state (docs/offline.md): the signed policy's versions, the hotlist, and the report of what offline selling cost. */
-export class SqliteOfflineState implements OfflineLedger {
+export class SqliteOfflineState implements Synchronous<OfflineLedger> {
   readonly #st: SqliteStore;
 
   constructor(st: SqliteStore) {

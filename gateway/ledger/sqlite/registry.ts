@@ -7,9 +7,10 @@ import type { PartnerRecord, TerminalRecord, RegistryLedger } from '../ledger.ts
 import type { SqliteStore } from './store.ts';
 import type { TerminalRow } from './rows.ts';
 import { account } from './journal.ts';
+import type { Synchronous } from "./synchronous.ts";
 
 /** Campaigns, partners and their terminals: who may sell what, and when (R10). */
-export class SqliteRegistry implements RegistryLedger {
+export class SqliteRegistry implements Synchronous<RegistryLedger> {
   readonly #st: SqliteStore;
 
   constructor(st: SqliteStore) {

@@ -6,9 +6,10 @@ import type { Statement, StatementLine } from '../../reimbursement/types.ts';
 import type { ProofResult, StatementLedger } from '../ledger.ts';
 import type { SqliteStore } from './store.ts';
 import type { SaleRow } from './rows.ts';
+import type { Synchronous } from "./synchronous.ts";
 
 /** Statements (R11): what the Region owes each partner per period, the yearly proofs that hold them, the SEPA files that pay them. */
-export class SqliteStatements implements StatementLedger {
+export class SqliteStatements implements Synchronous<StatementLedger> {
   readonly #st: SqliteStore;
 
   constructor(st: SqliteStore) {

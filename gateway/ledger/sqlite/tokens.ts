@@ -1,8 +1,9 @@
 import type { ApiTokenRecord, TokenLedger } from '../ledger.ts';
 import type { SqliteStore } from './store.ts';
+import type { Synchronous } from "./synchronous.ts";
 
 /** The admin API's tokens, kept by hash. */
-export class SqliteTokens implements TokenLedger {
+export class SqliteTokens implements Synchronous<TokenLedger> {
   readonly #st: SqliteStore;
 
   constructor(st: SqliteStore) {

@@ -8,6 +8,7 @@ import type { HotlistTx } from './rows.ts';
 import { transfer, fundingAccount } from './journal.ts';
 import { chooseWallet, suspendedKeysOf } from './wallet-choice.ts';
 import { hotlistRefresh } from './hotlist.ts';
+import type { Synchronous } from "./synchronous.ts";
 
 /** What a bulk load looks up once per file; dropped with its transaction. */
 interface BulkContext {
@@ -17,7 +18,7 @@ interface BulkContext {
 }
 
 /** Wallets: loads (R8, bulk files included) and what the wallets hold and went through. */
-export class SqliteWallets implements WalletLedger {
+export class SqliteWallets implements Synchronous<WalletLedger> {
   readonly #st: SqliteStore;
 
   constructor(st: SqliteStore) {

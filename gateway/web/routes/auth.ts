@@ -37,7 +37,7 @@ export function authRoutes(web: FastifyInstance, ctx: WebContext): void {
     const email = typeof b.email === 'string' ? b.email.trim().slice(0, 200) : '';
     const password = typeof b.password === 'string' ? b.password : '';
     const refuse = (code: 'LOGIN_FAILED' | 'ACCOUNT_LOCKED') => ctx.page(req, reply, 'login', loginPage(b.suite, email, CODES[code].fr), code === 'LOGIN_FAILED' ? 401 : 423);
-    const u = email && password.length <= PASSWORD_MAX ? ledger.webUserByEmail(email) : undefined;
+    const u = email && password.length <= PASSWORD_MAX ? await ledger.webUserByEmail(email) : undefined;
     if (!u || u.passwordHash === null || u.disabledAt !== null) {
       // The same work and the same answer as a wrong password: the answer does not say which addresses exist.
       await burnPasswordCheck(password);
@@ -47,26 +47,26 @@ export function authRoutes(web: FastifyInstance, ctx: WebContext): void {
     // Counted before the slow check, in one statement: a burst of guesses sent at once cannot all be tried
     // while the count lags behind. Only the attempt that reached the limit is still checked; a right
     // password then clears the count (as it would have one attempt earlier).
-    const counted = ledger.recordLoginFailure(u.id, now(), ctx.config.lockAfter, ctx.config.lockForMs);
+    const counted = await ledger.recordLoginFailure(u.id, now(), ctx.config.lockAfter, ctx.config.lockForMs);
     const lockedByThis = counted.lockedUntil !== null && counted.lockedUntil > now() && counted.failedLogins === 0 && counted.lockedUntil !== u.lockedUntil;
     if (counted.lockedUntil !== null && counted.lockedUntil > now() && !lockedByThis) return refuse('ACCOUNT_LOCKED');
     if (!(await verifyPassword(password, u.passwordHash))) {
       if (lockedByThis) {
-        ctx.audit(u.id, 'web-user.locked', u.email, { until: counted.lockedUntil, address: req.ip });
+        await ctx.audit(u.id, 'web-user.locked', u.email, { until: counted.lockedUntil, address: req.ip });
         return refuse('ACCOUNT_LOCKED');
       }
       return refuse('LOGIN_FAILED');
     }
     // A lock set meanwhile by another attempt holds, even for the right password.
-    const fresh = ledger.webUser(u.id)!;
+    const fresh = (await ledger.webUser(u.id))!;
     if (!lockedByThis && fresh.lockedUntil !== null && fresh.lockedUntil > now()) return refuse('ACCOUNT_LOCKED');
-    ledger.recordLoginSuccess(u.id);
+    await ledger.recordLoginSuccess(u.id);
     ctx.login(req, u);
     return reply.redirect(localPath(b.suite) ?? homeOf(u), 303);
   });
 
   web.post('/deconnexion', async (req, reply) => {
-    if (req.webUser) ledger.endSessions(req.webUser.id);
+    if (req.webUser) await ledger.endSessions(req.webUser.id);
     req.session.delete();
     return reply.redirect('/connexion', 303);
   });
@@ -81,11 +81,11 @@ export function authRoutes(web: FastifyInstance, ctx: WebContext): void {
     const text = (k: string) => (typeof b[k] === 'string' ? (b[k] as string) : '');
     const again = (fr: string, status: number) => ctx.page(req, reply, 'account', { title: 'Mon compte', here: 'account', me: u, flash: { kind: 'error', text: fr } }, status);
     if (u.passwordHash === null || !(await verifyPassword(text('actuel'), u.passwordHash))) {
-      const after = ledger.recordLoginFailure(u.id, now(), ctx.config.lockAfter, ctx.config.lockForMs);
+      const after = await ledger.recordLoginFailure(u.id, now(), ctx.config.lockAfter, ctx.config.lockForMs);
       if (after.lockedUntil !== null && after.lockedUntil > now()) {
         // Wrong current passwords count like wrong logins: the account locks and this session ends.
-        ledger.endSessions(u.id);
-        ctx.audit(u.id, 'web-user.locked', u.email, { until: after.lockedUntil, address: req.ip });
+        await ledger.endSessions(u.id);
+        await ctx.audit(u.id, 'web-user.locked', u.email, { until: after.lockedUntil, address: req.ip });
         return reply.redirect('/connexion', 303);
       }
       return again('Mot de passe actuel incorrect.', 401);
@@ -97,30 +97,30 @@ export function authRoutes(web: FastifyInstance, ctx: WebContext): void {
       if (!isPasserelleError(e)) throw e;
       return again(CODES[e.code].fr, 422);
     }
-    ledger.recordLoginSuccess(u.id);
-    ledger.setWebPassword(u.id, hash);
-    ctx.audit(u.id, 'web-user.password-changed', u.email, null);
+    await ledger.recordLoginSuccess(u.id);
+    await ledger.setWebPassword(u.id, hash);
+    await ctx.audit(u.id, 'web-user.password-changed', u.email, null);
     // The other sessions ended with the new password; this one goes on, renewed.
-    ctx.login(req, ledger.webUser(u.id)!);
+    ctx.login(req, (await ledger.webUser(u.id))!);
     ctx.flash(req, 'ok', 'Mot de passe changé. Vos autres sessions sont fermées.');
     return reply.redirect('/compte', 303);
   });
 
-  const invited = (secret: string): WebUser | undefined => {
-    const u = /^[A-Za-z0-9_-]{43}$/.test(secret) ? ledger.webUserByInvite(invitationHash(secret)) : undefined;
+  const invited = async (secret: string): Promise<WebUser | undefined> => {
+    const u = /^[A-Za-z0-9_-]{43}$/.test(secret) ? await ledger.webUserByInvite(invitationHash(secret)) : undefined;
     return u && u.inviteExpiresAt !== null && u.inviteExpiresAt > now() && u.disabledAt === null ? u : undefined;
   };
   const invitationGone = { title: 'Invitation', message: CODES.INVITATION_INVALID.fr, code: 'INVITATION_INVALID', num: CODES.INVITATION_INVALID.num, back: '/connexion' };
 
   web.get('/invitation/:secret', { config: { rateLimit: { max: ctx.config.loginPerMinute * 3, timeWindow: 60_000 } } }, async (req, reply) => {
-    const u = invited((req.params as { secret: string }).secret);
+    const u = await invited((req.params as { secret: string }).secret);
     if (!u) return ctx.page(req, reply, 'error', invitationGone, 410);
     return ctx.page(req, reply, 'invitation', { title: 'Choisir votre mot de passe', invitee: { name: u.name, email: u.email, role: u.role } });
   });
 
   web.post('/invitation/:secret', { config: { rateLimit: { max: ctx.config.loginPerMinute, timeWindow: 60_000 } } }, async (req, reply) => {
     const secret = (req.params as { secret: string }).secret;
-    const u = invited(secret);
+    const u = await invited(secret);
     if (!u) return ctx.page(req, reply, 'error', invitationGone, 410);
     const b = (req.body ?? {}) as { password?: string; confirm?: string };
     let hash: string;
@@ -130,9 +130,9 @@ export function authRoutes(web: FastifyInstance, ctx: WebContext): void {
       if (!isPasserelleError(e)) throw e;
       return ctx.page(req, reply, 'invitation', { title: 'Choisir votre mot de passe', invitee: { name: u.name, email: u.email, role: u.role }, flash: { kind: 'error', text: CODES[e.code].fr } }, 422);
     }
-    if (!ledger.acceptInvitation(u.id, invitationHash(secret), hash, now())) return ctx.page(req, reply, 'error', invitationGone, 410);
-    ctx.audit(u.id, 'web-user.activated', u.email, null);
-    ctx.login(req, ledger.webUser(u.id)!);
+    if (!await ledger.acceptInvitation(u.id, invitationHash(secret), hash, now())) return ctx.page(req, reply, 'error', invitationGone, 410);
+    await ctx.audit(u.id, 'web-user.activated', u.email, null);
+    ctx.login(req, (await ledger.webUser(u.id))!);
     ctx.flash(req, 'ok', 'Votre mot de passe est enregistré. Bienvenue !');
     return reply.redirect(homeOf(u), 303);
   });

@@ -77,20 +77,20 @@ function channelName(terminalId: string | null, groupId: string | null): string 
 
 export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
   const { ledger, now, counter } = ctx.deps;
-  const partnerOf = (req: FastifyRequest): PartnerRecord => {
-    const p = ledger.partner((req.params as Params).partnerId);
+  const partnerOf = async (req: FastifyRequest): Promise<PartnerRecord> => {
+    const p = await ledger.partner((req.params as Params).partnerId);
     if (!p) throw new PasserelleError('NOT_FOUND', 'no such partner');
     return p;
   };
   const everyone = roles('manager', 'cashier', 'accountant');
 
   web.get('/partenaire/:partnerId', { config: everyone }, async (req, reply) => {
-    const p = partnerOf(req);
+    const p = await partnerOf(req);
     const today = regionDate(now());
-    const sales = ledger.partnerSales({ partnerId: p.id, from: startOfRegionDay(today), to: startOfRegionDay(addDays(today, 1)), state: 'valid', limit: 1000 });
-    const fleet = ledger.fleet({ partnerId: p.id, limit: 100 });
-    const signature = ledger.conventionSignature(p.id, CONVENTION.id);
-    const unpaid = ledger.statements({ partnerId: p.id }).filter((s) => s.status !== 'paid');
+    const sales = await ledger.partnerSales({ partnerId: p.id, from: startOfRegionDay(today), to: startOfRegionDay(addDays(today, 1)), state: 'valid', limit: 1000 });
+    const fleet = await ledger.fleet({ partnerId: p.id, limit: 100 });
+    const signature = await ledger.conventionSignature(p.id, CONVENTION.id);
+    const unpaid = (await ledger.statements({ partnerId: p.id })).filter((s) => s.status !== 'paid');
     return ctx.page(req, reply, 'partner/home', {
       title: 'Accueil',
       here: 'home',
@@ -116,10 +116,10 @@ export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
     ...(o.error ? { flash: { kind: 'error' as const, text: o.error } } : {}),
     base: `/partenaire/${p.id}`,
   });
-  web.get('/partenaire/:partnerId/encaisser', { config: roles('manager', 'cashier') }, async (req, reply) => ctx.page(req, reply, 'partner/counter', counterPage(partnerOf(req))));
+  web.get('/partenaire/:partnerId/encaisser', { config: roles('manager', 'cashier') }, async (req, reply) => ctx.page(req, reply, 'partner/counter', counterPage(await partnerOf(req))));
 
   web.post('/partenaire/:partnerId/encaisser', { config: roles('manager', 'cashier') }, async (req, reply) => {
-    const p = partnerOf(req);
+    const p = await partnerOf(req);
     const b = (req.body ?? {}) as Record<string, unknown>;
     const field = (k: string) => (typeof b[k] === 'string' ? (b[k] as string).slice(0, 100) : '');
     const values = { carte: field('carte'), avantage: field('avantage'), montant: field('montant') };
@@ -139,9 +139,9 @@ export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
   });
 
   web.get('/partenaire/:partnerId/ventes', { config: everyone }, async (req, reply) => {
-    const p = partnerOf(req);
+    const p = await partnerOf(req);
     const q = req.query as SalesQuery;
-    const sales = ledger.partnerSales(saleFilter(p.id, q, 501));
+    const sales = await ledger.partnerSales(saleFilter(p.id, q, 501));
     const u = ctx.user(req);
     const today = regionDate(now());
     return ctx.page(req, reply, 'partner/sales', {
@@ -152,7 +152,7 @@ export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
       more: sales.length > 500,
       sales: sales.slice(0, 500).map((s) => ({ ...s, channel: channelName(s.terminalId, s.groupId), stateText: SALE_STATES[s.state], cancellable: s.state === 'valid' && s.guaranteed === 0 && regionDate(s.saleAt) === today && u.role !== 'accountant' })),
       benefits: counterBenefits(p.type),
-      terminals: ledger.terminalsOf(p.id).map((t) => t.id),
+      terminals: (await ledger.terminalsOf(p.id)).map((t) => t.id),
       states: Object.entries(SALE_STATES),
       total: sales.slice(0, 500).filter((s) => s.state === 'valid').reduce((t, s) => t + s.amountCents, 0),
       csvHref: `/partenaire/${p.id}/ventes.csv${queryString(q)}`,
@@ -162,8 +162,8 @@ export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
   });
 
   web.get('/partenaire/:partnerId/ventes.csv', { config: everyone }, async (req, reply) => {
-    const p = partnerOf(req);
-    const sales = ledger.partnerSales(saleFilter(p.id, req.query as SalesQuery, 100_000));
+    const p = await partnerOf(req);
+    const sales = await ledger.partnerSales(saleFilter(p.id, req.query as SalesQuery, 100_000));
     const rows = sales.map((s: SaleLine) => [
       s.txnId,
       new Date(s.saleAt).toISOString(),
@@ -187,11 +187,11 @@ export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
   });
 
   web.post('/partenaire/:partnerId/ventes/:txnId/annuler', { config: roles('manager', 'cashier') }, async (req, reply) => {
-    const p = partnerOf(req);
+    const p = await partnerOf(req);
     const { txnId } = req.params as Params & { txnId: string };
     try {
-      const r = ledger.cancelSale(txnId, p.id, now());
-      ctx.audit(ctx.user(req).id, 'sale.cancelled', txnId, { partnerId: p.id });
+      const r = await ledger.cancelSale(txnId, p.id, now());
+      await ctx.audit(ctx.user(req).id, 'sale.cancelled', txnId, { partnerId: p.id });
       ctx.flash(req, 'ok', `Vente annulée : ${r.unit === 'cent' ? formatEuros(r.amount) : `${r.amount} entrée(s)`} rendu(s) au jeune.`);
     } catch (e) {
       ctx.refused(req, e);
@@ -202,22 +202,22 @@ export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
   });
 
   web.get('/partenaire/:partnerId/releves', { config: roles('manager', 'accountant') }, async (req, reply) => {
-    const p = partnerOf(req);
-    const statements = ledger.statements({ partnerId: p.id }).sort((a, b) => b.createdAt - a.createdAt);
+    const p = await partnerOf(req);
+    const statements = (await ledger.statements({ partnerId: p.id })).sort((a, b) => b.createdAt - a.createdAt);
     return ctx.page(req, reply, 'partner/statements', { title: 'Remboursements', here: 'statements', partner: p, statements, bankKnown: Boolean(p.iban), base: `/partenaire/${p.id}` });
   });
 
   web.get('/partenaire/:partnerId/releves/:statementId.csv', { config: roles('manager', 'accountant') }, async (req, reply) => {
-    const p = partnerOf(req);
-    const s = ledger.statement((req.params as { statementId: string }).statementId);
+    const p = await partnerOf(req);
+    const s = await ledger.statement((req.params as { statementId: string }).statementId);
     if (!s || s.partnerId !== p.id) throw new PasserelleError('NOT_FOUND', 'no such statement');
     return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="releve-${s.id}.csv"`).header('cache-control', 'no-store').send(statementCsv([s]));
   });
 
   web.get('/partenaire/:partnerId/convention', { config: roles('manager', 'accountant') }, async (req, reply) => {
-    const p = partnerOf(req);
-    const signature = ledger.conventionSignature(p.id, CONVENTION.id);
-    const signer = signature ? ledger.webUser(signature.userId) : undefined;
+    const p = await partnerOf(req);
+    const signature = await ledger.conventionSignature(p.id, CONVENTION.id);
+    const signer = signature ? await ledger.webUser(signature.userId) : undefined;
     return ctx.page(req, reply, 'partner/convention', {
       title: 'Convention de partenariat',
       here: 'convention',
@@ -231,7 +231,7 @@ export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
   });
 
   web.post('/partenaire/:partnerId/convention', { config: roles('manager') }, async (req, reply) => {
-    const p = partnerOf(req);
+    const p = await partnerOf(req);
     const b = (req.body ?? {}) as Record<string, unknown>;
     const name = typeof b.nom === 'string' ? b.nom.trim().replace(/\s+/g, ' ') : '';
     if (b.accepte !== 'oui' || name.length < 3 || name.length > 120) {
@@ -241,9 +241,9 @@ export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
       ctx.flash(req, 'error', 'Le texte de la convention a changé depuis l’ouverture de la page : relisez-le puis signez à nouveau.');
     } else {
       const u = ctx.user(req);
-      const s = ledger.signConvention({ partnerId: p.id, documentId: CONVENTION.id, documentSha256: CONVENTION.sha256, userId: u.id, signerName: name, signedAt: now() });
+      const s = await ledger.signConvention({ partnerId: p.id, documentId: CONVENTION.id, documentSha256: CONVENTION.sha256, userId: u.id, signerName: name, signedAt: now() });
       if (s.userId === u.id && s.signerName === name) {
-        ledger.addAudit({ at: s.signedAt, actor: `web:${u.id}`, action: 'convention.signed', subject: p.id, details: { documentId: s.documentId, sha256: s.documentSha256, signerName: name, address: req.ip } });
+        await ledger.addAudit({ at: s.signedAt, actor: `web:${u.id}`, action: 'convention.signed', subject: p.id, details: { documentId: s.documentId, sha256: s.documentSha256, signerName: name, address: req.ip } });
       }
       ctx.flash(req, 'ok', 'Convention signée. Merci !');
     }
@@ -251,29 +251,29 @@ export function partnerRoutes(web: FastifyInstance, ctx: WebContext): void {
   });
 
   web.get('/partenaire/:partnerId/terminaux', { config: roles('manager', 'cashier') }, async (req, reply) => {
-    const p = partnerOf(req);
-    const entries = ledger.fleet({ partnerId: p.id, limit: 500 }).map((e) => ({ ...e, st: fleetState(e.heartbeat?.receivedAt ?? null, e.active, now(), ctx.deps.config.fleetOnlineWithinS * 1000) }));
-    const requests = ledger.terminalRequests({ partnerId: p.id }).slice(0, 20);
+    const p = await partnerOf(req);
+    const entries = (await ledger.fleet({ partnerId: p.id, limit: 500 })).map((e) => ({ ...e, st: fleetState(e.heartbeat?.receivedAt ?? null, e.active, now(), ctx.deps.config.fleetOnlineWithinS * 1000) }));
+    const requests = (await ledger.terminalRequests({ partnerId: p.id })).slice(0, 20);
     return ctx.page(req, reply, 'partner/terminals', { title: 'Terminaux', here: 'terminals', partner: p, entries, requests, mayAsk: ctx.user(req).role === 'manager', now: now(), onlineWithinMs: ctx.deps.config.fleetOnlineWithinS * 1000, base: `/partenaire/${p.id}` });
   });
 
   web.get('/partenaire/:partnerId/utilisateurs', { config: roles('manager') }, async (req, reply) => {
-    const p = partnerOf(req);
-    return usersPage(ctx, req, reply, { partnerId: p.id, back: `/partenaire/${p.id}/utilisateurs` });
+    const p = await partnerOf(req);
+    return await usersPage(ctx, req, reply, { partnerId: p.id, back: `/partenaire/${p.id}/utilisateurs` });
   });
 
   web.post('/partenaire/:partnerId/utilisateurs', { config: roles('manager') }, async (req, reply) => {
-    const p = partnerOf(req);
+    const p = await partnerOf(req);
     return inviteUser(ctx, req, reply, { partnerId: p.id, allowed: ['manager', 'cashier', 'accountant'], back: `/partenaire/${p.id}/utilisateurs` });
   });
 
   web.post('/partenaire/:partnerId/utilisateurs/:userId/lien', { config: roles('manager') }, async (req, reply) => {
-    const p = partnerOf(req);
+    const p = await partnerOf(req);
     return renewLink(ctx, req, reply, { partnerId: p.id, back: `/partenaire/${p.id}/utilisateurs` });
   });
 
   web.post('/partenaire/:partnerId/utilisateurs/:userId/desactiver', { config: roles('manager') }, async (req, reply) => {
-    const p = partnerOf(req);
+    const p = await partnerOf(req);
     return disableUser(ctx, req, reply, { partnerId: p.id, back: `/partenaire/${p.id}/utilisateurs` });
   });
 }

@@ -66,7 +66,7 @@ export function regionLoadRoutes(web: FastifyInstance, ctx: WebContext, jobs: Lo
           by: me.id,
           maxBytes: ctx.deps.config.bulkLoadMaxBytes,
           createCampaigns,
-          onDone: (j) => ctx.audit(me.id, 'cards.bulk-load', j.id, { phase: j.phase, cards: j.result?.cards ?? 0, loads: j.result?.loads ?? 0, errors: j.errorCount }),
+          onDone: async (j) => await ctx.audit(me.id, 'cards.bulk-load', j.id, { phase: j.phase, cards: j.result?.cards ?? 0, loads: j.result?.loads ?? 0, errors: j.errorCount }),
         });
         return reply.redirect(`/region/chargement/${id}`, 303);
       } catch (e) {

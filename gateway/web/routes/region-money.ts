@@ -29,7 +29,7 @@ export function regionMoneyRoutes(web: FastifyInstance, ctx: WebContext): void {
   web.get('/region/remboursements', { config: operator }, async (req, reply) => {
     const q = req.query as { etat?: string };
     const status = q.etat && Object.hasOwn(STATUS_FR, q.etat) ? (q.etat as Statement['status']) : undefined;
-    const all = ledger.statements({});
+    const all = await ledger.statements({});
     const shown = (status ? all.filter((s) => s.status === status) : all).sort((a, b) => b.createdAt - a.createdAt || b.id.localeCompare(a.id)).slice(0, 500);
     const sum = (st: Statement['status']) => all.filter((s) => s.status === st).reduce((t, s) => t + s.totalCents, 0);
     const files = [...new Set(all.filter((s) => s.paidBy).map((s) => s.paidBy!))].map((id) => {
@@ -40,7 +40,7 @@ export function regionMoneyRoutes(web: FastifyInstance, ctx: WebContext): void {
     return ctx.page(req, reply, 'region/statements', {
       title: 'Remboursements des partenaires',
       here: 'money',
-      statements: shown.map((s) => ({ ...s, statusText: STATUS_FR[s.status], bank: Boolean(ledger.partner(s.partnerId)?.iban) })),
+      statements: await Promise.all(shown.map(async (s) => ({ ...s, statusText: STATUS_FR[s.status], bank: Boolean((await ledger.partner(s.partnerId))?.iban) }))),
       totals: { ready: sum('ready'), held: sum('held'), paid: sum('paid') },
       files,
       q,
@@ -59,8 +59,8 @@ export function regionMoneyRoutes(web: FastifyInstance, ctx: WebContext): void {
       ctx.flash(req, 'error', 'Donnez une période valide : du … au …');
     } else {
       try {
-        const run = runStatements(ledger, from, to, now());
-        ctx.audit(ctx.user(req).id, 'statements.run', `${from}..${to}`, { statements: run.statements.length, skipped: run.skipped.length });
+        const run = await runStatements(ledger, from, to, now());
+        await ctx.audit(ctx.user(req).id, 'statements.run', `${from}..${to}`, { statements: run.statements.length, skipped: run.skipped.length });
         const total = run.statements.reduce((t, s) => t + s.totalCents, 0);
         ctx.flash(req, 'ok', `${run.statements.length} relevé(s) établi(s) pour ${formatEuros(total)} ; ${run.skipped.length} partenaire(s) sans rien à relever ou déjà relevé(s) sur la période.`);
       } catch (e) {
@@ -82,12 +82,12 @@ export function regionMoneyRoutes(web: FastifyInstance, ctx: WebContext): void {
       ctx.flash(req, 'error', 'La date d’exécution du virement est aujourd’hui ou plus tard.');
     } else {
       try {
-        const { file, statements } = payStatements(ledger, ctx.deps.config.debtor, ids, date, now());
-        ctx.audit(ctx.user(req).id, 'sepa.exported', file.id, { statements: statements.length });
+        const { file, statements } = await payStatements(ledger, ctx.deps.config.debtor, ids, date, now());
+        await ctx.audit(ctx.user(req).id, 'sepa.exported', file.id, { statements: statements.length });
         ctx.flash(req, 'ok', `Fichier de virement ${file.id} créé : ${statements.length} relevé(s), ${formatEuros(statements.reduce((t, s) => t + s.totalCents, 0))}. Téléchargez-le ci-dessous et remettez-le à la banque.`);
       } catch (e) {
         if (!isPasserelleError(e)) throw e;
-        const partner = typeof e.details?.partnerId === 'string' ? ledger.partner(e.details.partnerId)?.name : undefined;
+        const partner = typeof e.details?.partnerId === 'string' ? (await ledger.partner(e.details.partnerId))?.name : undefined;
         ctx.flash(req, 'error', partner ? `Rien n’est payé : ${partner} n’a pas de coordonnées bancaires valides.` : `Rien n’est payé : ${CODES[e.code].fr}`);
       }
     }
@@ -95,7 +95,7 @@ export function regionMoneyRoutes(web: FastifyInstance, ctx: WebContext): void {
   });
 
   web.get('/region/virements/:fileId.xml', { config: operator }, async (req, reply) => {
-    const f = ledger.sepaFile((req.params as { fileId: string }).fileId);
+    const f = await ledger.sepaFile((req.params as { fileId: string }).fileId);
     if (!f) throw new PasserelleError('NOT_FOUND', 'no such SEPA file');
     return reply.type('application/xml; charset=utf-8').header('content-disposition', `attachment; filename="${f.id}.xml"`).header('cache-control', 'no-store').send(f.xml);
   });
@@ -105,7 +105,7 @@ export function regionMoneyRoutes(web: FastifyInstance, ctx: WebContext): void {
     const days = q.jours && /^[0-9]{1,3}$/.test(q.jours) && Number(q.jours) >= 7 && Number(q.jours) <= 366 ? Number(q.jours) : 30;
     const to = regionDate(now());
     const from = addDays(to, -(days - 1));
-    const chart = dailySalesChart(ledger.dailySales(from, to), from, to);
+    const chart = dailySalesChart(await ledger.dailySales(from, to), from, to);
     return ctx.page(req, reply, 'region/activity', { title: 'Activité', here: 'activity', days, from, to, chart, offlineSvg: offlineShareChart(chart.rows) });
   });
 }

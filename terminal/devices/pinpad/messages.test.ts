@@ -49,8 +49,8 @@ describe('PIN pad messages', () => {
     expect(decodeMessage(encodeMessage({ type: 'SHOW_TEXT', seq: 1, lines: [line] }))).toMatchObject({ lines: [line] });
   });
 
-  it('refuses over-long text, too many lines and control characters when encoding', () => {
-    expect(thrown(() => encodeMessage({ type: 'SHOW_TEXT', seq: 1, lines: ['x'.repeat(21)] })).code).toBe('PAD_FRAME_INVALID');
+  it('refuses over-long text, too many lines and control characters when encoding', async () => {
+    expect((await thrown(() => encodeMessage({ type: 'SHOW_TEXT', seq: 1, lines: ['x'.repeat(21)] }))).code).toBe('PAD_FRAME_INVALID');
     expect(reasonOf(() => encodeMessage({ type: 'SHOW_TEXT', seq: 1, lines: ['a', 'b', 'c'] }))).toBe('bad-value');
     expect(reasonOf(() => encodeMessage({ type: 'SHOW_TEXT', seq: 1, lines: ['a\nb'] }))).toBe('bad-text');
     expect(reasonOf(() => encodeMessage({ type: 'SHOW_TEXT', seq: 1, lines: ['\ud800'] }))).toBe('bad-utf8');
@@ -58,7 +58,7 @@ describe('PIN pad messages', () => {
     expect(reasonOf(() => encodeMessage({ type: 'REQUEST_PIN', seq: 1, txnId: 'not-a-uuid', timeoutS: 60, prompt: ['x'] }))).toBe('bad-value');
   });
 
-  it('names the reason, seq and type of each payload it refuses', () => {
+  it('names the reason, seq and type of each payload it refuses', async () => {
     const cases: [number[], string][] = [
       [[1], 'short-payload'],
       [[1, 0x7f], 'unknown-type'],
@@ -74,7 +74,7 @@ describe('PIN pad messages', () => {
     for (const [bytes, reason] of cases) {
       expect(reasonOf(() => decodeMessage(Uint8Array.from(bytes))), `${bytes.slice(0, 6).join(',')}`).toBe(reason);
     }
-    expect(thrown(() => decodeMessage(Uint8Array.from([42, 0x7f]))).message).toMatch(/unknown message type/);
+    expect((await thrown(() => decodeMessage(Uint8Array.from([42, 0x7f])))).message).toMatch(/unknown message type/);
     try {
       decodeMessage(Uint8Array.from([42, 0x7f]));
     } catch (e) {
