@@ -55,7 +55,7 @@ export function baseContract(name: string, open: OpenLedger): void {
       );
       await fc.assert(
         fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 40 }), async (ops) => {
-          const led = open();
+          const led = await open();
           await seed(led);
           const policy = (await led.setOfflinePolicy(DEFAULT_OFFLINE_LIMITS, NOW)).version;
           let now = NOW;

@@ -57,7 +57,7 @@ export function cardsContract(name: string, open: OpenLedger): void {
       });
 
       it('R4 the fee order is configurable, and no fee is taken when no benefit can pay it whole', async () => {
-        const custom = open({ replacementFeeCents: 500, replacementFeeOrder: ['SHOWS', 'LEISURE_BOOKS'] });
+        const custom = await open({ replacementFeeCents: 500, replacementFeeOrder: ['SHOWS', 'LEISURE_BOOKS'] });
         await seed(custom);
         expect((await custom.oppose({ cardNumber: CARD, reason: 'broken', at: NOW })).feeFrom).toEqual({ benefit: 'SHOWS', campaign: '2022-2023' });
         expect(await custom.walletBalance(CARD, 'SHOWS')).toBe(2500);

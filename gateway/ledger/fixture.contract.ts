@@ -16,7 +16,7 @@ import type { CommitOutcome, Ledger, LedgerRules, VoidItem } from './ledger.ts';
  */
 
 /** Returns a fresh, empty ledger (with the given rules, or the defaults). */
-export type OpenLedger = (rules?: LedgerRules) => Ledger;
+export type OpenLedger = (rules?: LedgerRules) => Ledger | Promise<Ledger>;
 
 /** Paris time, campaign 2022/2023. */
 export const at = (iso: string) => Date.parse(iso);
@@ -122,7 +122,7 @@ export function voidBody(terminalId: string, target: string, o: Partial<VoidRequ
 export function seededLedger(open: OpenLedger): Ledger {
   let current: Ledger | undefined;
   beforeEach(async () => {
-    const l = open();
+    const l = await open();
     await seed(l);
     current = l;
     return async () => {

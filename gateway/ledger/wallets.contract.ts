@@ -56,7 +56,7 @@ export function walletsContract(name: string, open: OpenLedger): void {
 
       it('R7 a sweep in short steps returns the same as one sweep, and a stopped one is finished by the next', async () => {
         const end = at('2023-07-01T00:00:00+02:00');
-        const whole = open();
+        const whole = await open();
         await seed(whole);
         const once = await whole.expire(end);
         await whole.close();

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
@@ -57,7 +58,23 @@ export class TestPostgres {
 
   /** `postgres://passerelle@127.0.0.1:<port>/postgres` (trust authentication, loopback only). */
   get url(): string {
-    return `postgres://passerelle@127.0.0.1:${this.port}/postgres`;
+    return this.urlOf('postgres');
+  }
+
+  urlOf(database: string): string {
+    return `postgres://passerelle@127.0.0.1:${this.port}/${database}`;
+  }
+
+  /** A new database, empty or a copy of `template` (no one may be connected to it); its url. */
+  async createDatabase(name: string, template?: string): Promise<string> {
+    const client = new pg.Client({ connectionString: this.url });
+    await client.connect();
+    try {
+      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}${template ? ` TEMPLATE ${pg.escapeIdentifier(template)}` : ''}`);
+    } finally {
+      await client.end();
+    }
+    return this.urlOf(name);
   }
 
   /**

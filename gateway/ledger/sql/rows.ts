@@ -67,7 +67,7 @@ export interface SaleRow {
   readonly recorded_at: number;
 }
 
-/** Where the current expiry sweep stopped (`SqliteCorrections.expire`). */
+/** Where the current expiry sweep stopped (`SqlCorrections.expire`). */
 export interface ExpiryCursor {
   readonly at: number;
   readonly from: number;

@@ -1,6 +1,6 @@
 import type { Benefit } from '../../../protocol/benefits.ts';
 import type { Snapshot, WalletProblem } from '../../rules.ts';
-import type { SqliteStore } from './store.ts';
+import type { SqlStore } from './store.ts';
 import type { WalletRow, CardRow, WalletChoice } from './rows.ts';
 import { transfer, fundingAccount } from './journal.ts';
 
@@ -16,10 +16,10 @@ import { transfer, fundingAccount } from './journal.ts';
  * force at an offline sale's time); by default those in force now. `asItStood`: an offline sale within
  * the policy, whose wallet counts what the expiry sweep took from it since the sale (`withExpired`).
  */
-export function chooseWallet(st: SqliteStore, card: CardRow, benefit: Benefit, at: number, suspendedKeys?: ReadonlySet<string>, asItStood = false): WalletChoice {
-  const all = st.s.wallets.all(card.dossier_id, benefit);
+export async function chooseWallet(st: SqlStore, card: CardRow, benefit: Benefit, at: number, suspendedKeys?: ReadonlySet<string>, asItStood = false): Promise<WalletChoice> {
+  const all = await st.s.wallets.all(card.dossier_id, benefit);
   if (all.length === 0) return { problem: 'none' };
-  const suspended = suspendedKeys ?? (card.suspensions > 0 ? suspendedKeysOf(st, card.dossier_id) : undefined);
+  const suspended = suspendedKeys ?? (card.suspensions > 0 ? await suspendedKeysOf(st, card.dossier_id) : undefined);
   let usable: WalletRow | undefined;
   let problem: WalletProblem = 'expired';
   for (const w of all) {
@@ -32,7 +32,7 @@ export function chooseWallet(st: SqliteStore, card: CardRow, benefit: Benefit, a
       problem = 'suspended';
       continue;
     }
-    const v = asItStood && w.access === 0 && w.balance === 0 ? withExpired(st, w) : w;
+    const v = asItStood && w.access === 0 && w.balance === 0 ? await withExpired(st, w) : w;
     if (v.access === 1 || v.balance > 0) return { wallet: v };
     usable ??= v;
   }
@@ -44,8 +44,8 @@ export function chooseWallet(st: SqliteStore, card: CardRow, benefit: Benefit, a
  * less what late sales already brought back, counts as its balance (docs/offline.md, "Late sales after
  * expiry"). Only an empty wallet is asked, so the lookup costs nothing on an ordinary sale.
  */
-function withExpired(st: SqliteStore, w: WalletRow): WalletRow {
-  const expired = st.s.expiredOf.get(w.id, w.id)!.n;
+async function withExpired(st: SqlStore, w: WalletRow): Promise<WalletRow> {
+  const expired = ((await st.s.expiredOf.get(w.id, w.id))!).n;
   return expired > 0 ? { ...w, balance: w.balance + expired, expired } : w;
 }
 
@@ -53,18 +53,18 @@ function withExpired(st: SqliteStore, w: WalletRow): WalletRow {
  * Bring back from the Region's funding account what a late sale takes of its wallet's expired value, so
  * the sale then debits the wallet like any other and the sweep's entry stays as it was written.
  */
-export function restoreExpired(st: SqliteStore, txnId: string, w: WalletRow, taken: number, at: number): void {
+export async function restoreExpired(st: SqlStore, txnId: string, w: WalletRow, taken: number, at: number): Promise<void> {
   const amount = Math.min(w.expired ?? 0, taken - (w.balance - (w.expired ?? 0)));
-  if (amount > 0) transfer(st, txnId, 'restore', fundingAccount(st, w.benefit, w.campaign), w.id, amount, w.unit, at);
+  if (amount > 0) await transfer(st, txnId, 'restore', await fundingAccount(st, w.benefit, w.campaign), w.id, amount, w.unit, at);
 }
 
-export function suspendedKeysOf(st: SqliteStore, dossierId: string): Set<string> {
-  return new Set(st.s.suspensions.all(dossierId).map((s) => `${s.benefit ?? '*'}:${s.campaign}`));
+export async function suspendedKeysOf(st: SqlStore, dossierId: string): Promise<Set<string>> {
+  return new Set((await st.s.suspensions.all(dossierId)).map((s) => `${s.benefit ?? '*'}:${s.campaign}`));
 }
 
 /** The suspensions in force at `at`: made at or before it, not lifted by then. */
-export function suspendedKeysAt(st: SqliteStore, dossierId: string, at: number): Set<string> {
-  return new Set(st.s.suspensionsAt.all(dossierId, at, at).map((s) => `${s.benefit ?? '*'}:${s.campaign}`));
+export async function suspendedKeysAt(st: SqlStore, dossierId: string, at: number): Promise<Set<string>> {
+  return new Set((await st.s.suspensionsAt.all(dossierId, at, at)).map((s) => `${s.benefit ?? '*'}:${s.campaign}`));
 }
 
 export function walletSnapshot(choice: WalletChoice | undefined): Pick<Snapshot, 'wallet' | 'walletProblem'> {

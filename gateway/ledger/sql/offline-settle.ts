@@ -4,7 +4,7 @@ import { assert } from '../../../protocol/errors.ts';
 import { addDays, regionDate, startOfRegionDay } from '../../../common/paris-time.ts';
 import { decide, offlineBreach, offlineCover, type CardProofCheck, type Decision, type OfflineBreach } from '../../rules.ts';
 import type { DebitItem } from '../ledger.ts';
-import type { SqliteStore } from './store.ts';
+import type { SqlStore } from './store.ts';
 import type { TerminalRow, WalletRow, CardRow, HotlistTx } from './rows.ts';
 import { transfer, payableAccount, regionAccount, recordSale } from './journal.ts';
 import { chooseWallet, restoreExpired, suspendedKeysAt, walletSnapshot } from './wallet-choice.ts';
@@ -50,50 +50,50 @@ interface OfflineKnowledge {
  * decline stays a decline, coded OFFLINE_POLICY_BREACH when the breach is what cost the guarantee.
  * Returns the decision to store, and what the guarantee pays of it.
  */
-export function settleOffline(st: SqliteStore, item: DebitItem, tp: TerminalRow, decidedAt: number, hv: HotlistTx): { readonly decision: Decision; readonly guaranteed: number } {
+export async function settleOffline(st: SqlStore, item: DebitItem, tp: TerminalRow, decidedAt: number, hv: HotlistTx): Promise<{ readonly decision: Decision; readonly guaranteed: number }> {
   const body = item.body;
-  const cardProof = item.proof === 'ok' && !takeOverProof(st, body, decidedAt) ? 'failed' : item.proof;
+  const cardProof = item.proof === 'ok' && !await takeOverProof(st, body, decidedAt) ? 'failed' : item.proof;
   // The sale's time and what the terminal then knew, from the gateway's own records (not the terminal's word).
-  const known = offlineKnowledge(st, body, decidedAt);
+  const known = await offlineKnowledge(st, body, decidedAt);
   const saleAt = known.saleAt;
-  const breach = breachOf(st, body, cardProof, known);
-  const card = st.s.card.get(body.credential.cardNumber);
+  const breach = await breachOf(st, body, cardProof, known);
+  const card = await st.s.card.get(body.credential.cardNumber);
   const opposedThen = card?.status === 'opposed' && (card.opposed_at ?? Number.NEGATIVE_INFINITY) <= saleAt;
   // Within the policy, the wallet pays as it stood at the sale time, even if the sweep has emptied it since.
-  const choice = card ? chooseWallet(st, card, body.benefit, saleAt, suspendedKeysAt(st, card.dossier_id, saleAt), breach === null) : undefined;
+  const choice = card ? await chooseWallet(st, card, body.benefit, saleAt, await suspendedKeysAt(st, card.dossier_id, saleAt), breach === null) : undefined;
   const conventionValid = saleAt >= tp.partner.conventionStart && saleAt < tp.partner.conventionEnd;
   const decided = decide(body, {
     terminalActive: tp.active,
     partnerType: tp.partnerType,
     conventionValid,
-    ...(card ? { card: { status: opposedThen ? 'opposed' : 'active', pinGate: pinGateOf(st, card, tp.partner.id, decidedAt, item.pin) } } : {}),
+    ...(card ? { card: { status: opposedThen ? 'opposed' : 'active', pinGate: await pinGateOf(st, card, tp.partner.id, decidedAt, item.pin) } } : {}),
     ...walletSnapshot(choice),
     pin: item.pin,
     cardProof,
   });
-  const decision = card ? countPinTry(st, card, tp.partner.id, decidedAt, item.pin, decided) : decided;
+  const decision = card ? await countPinTry(st, card, tp.partner.id, decidedAt, item.pin, decided) : decided;
   const partnerMay = tp.active && partnerMayDebit(tp.partnerType, body.benefit) && conventionValid;
   const taken = decision.status === 'approved' ? decision.taken : 0;
   const wallet = choice && 'wallet' in choice ? choice.wallet : undefined;
   let final: Decision = decision;
   if (wallet?.expired) {
     // The wallet pays as it stood; what it keeps after the sale stays expired (with the Region).
-    if (taken > 0) restoreExpired(st, body.txnId, wallet, taken, decidedAt);
+    if (taken > 0) await restoreExpired(st, body.txnId, wallet, taken, decidedAt);
     if (final.balanceAfter !== undefined) final = { ...final, balanceAfter: 0 };
   }
   const cover = offlineCover(body.amount, final, partnerMay, breach);
   const guaranteed = cover.kind === 'guaranteed' ? cover.guaranteed : 0;
   if (cover.kind === 'guaranteed') {
-    recordGuaranteedSale(st, { body, tp, card, wallet, taken, guaranteed, reason: cover.reason, saleAt, at: decidedAt });
-    hotlistRefresh(st, body.credential.cardNumber, hv, decidedAt, 'set');
+    await recordGuaranteedSale(st, { body, tp, card, wallet, taken, guaranteed, reason: cover.reason, saleAt, at: decidedAt });
+    await hotlistRefresh(st, body.credential.cardNumber, hv, decidedAt, 'set');
   } else if (decision.status === 'approved') {
     assert(card && wallet, 'an approved debit has a card and a wallet');
-    recordSale(st, { txnId: body.txnId, partner: tp.partner, terminalId: body.terminalId, groupId: null, card, wallet, taken, saleAt, at: decidedAt });
+    await recordSale(st, { txnId: body.txnId, partner: tp.partner, terminalId: body.terminalId, groupId: null, card, wallet, taken, saleAt, at: decidedAt });
   }
   // A sale below what was counted for its terminal would be missed by the next extension: forget the count.
   const counted = st.batchPending.has(body.terminalId) ? st.batchPending.get(body.terminalId) : st.pending.get(body.terminalId);
   if (counted && body.seq < counted.upTo) st.batchPending.set(body.terminalId, undefined);
-  st.s.insertOfflineSale.run({
+  await st.s.insertOfflineSale.run({
     txn_id: body.txnId,
     terminal_id: body.terminalId,
     seq: body.seq,
@@ -121,17 +121,17 @@ export function settleOffline(st: SqliteStore, item: DebitItem, tp: TerminalRow,
  *   sale; the version the request claims counts only when it is newer;
  * - the terminal's offline sales between that connect and this one: what was pending when it sold.
  */
-function offlineKnowledge(st: SqliteStore, body: DebitRequestBody, decidedAt: number): OfflineKnowledge {
-  const p = st.offlinePolicy(body.policy);
+async function offlineKnowledge(st: SqlStore, body: DebitRequestBody, decidedAt: number): Promise<OfflineKnowledge> {
+  const p = await st.offlinePolicy(body.policy);
   const skew = p?.clockSkewMaxMs ?? 0;
-  const { after, before } = contactBounds(st, body.terminalId, body.seq);
+  const { after, before } = await contactBounds(st, body.terminalId, body.seq);
   const latest = Math.min(before ?? decidedAt, decidedAt);
   const plausible = (after === null || body.createdAt >= after - skew) && body.createdAt <= latest + skew;
   const saleAt = Math.max(Math.min(body.createdAt, latest), after ?? Number.NEGATIVE_INFINITY);
-  const contact = st.s.lastContactBelow.get(body.terminalId, body.seq);
+  const contact = await st.s.lastContactBelow.get(body.terminalId, body.seq);
   const knownAt = Math.max(contact ? contact.at - HOTLIST_PUBLISH_MS : Number.NEGATIVE_INFINITY, p ? saleAt - p.hotlistMaxAgeMs - skew : Number.NEGATIVE_INFINITY);
-  const versionThen = Number.isFinite(knownAt) ? (st.s.hotlistVersionAt.get(knownAt)?.version ?? 0) : 0;
-  const hotlist = Math.max(versionThen, Math.min(body.hotlist, hotlistVersion(st)));
+  const versionThen = Number.isFinite(knownAt) ? ((await st.s.hotlistVersionAt.get(knownAt))?.version ?? 0) : 0;
+  const hotlist = Math.max(versionThen, Math.min(body.hotlist, await hotlistVersion(st)));
   return { saleAt, plausible, hotlist, sinceSeq: contact?.head_seq ?? 0 };
 }
 
@@ -140,16 +140,16 @@ function offlineKnowledge(st: SqliteStore, body: DebitRequestBody, decidedAt: nu
  * gateway recorded itself: the policy version, the sale's plausible time, the hotlist the terminal must
  * have held, and the terminal's offline sales of that card that day and those pending with this one.
  */
-function breachOf(st: SqliteStore, body: DebitRequestBody, cardProof: CardProofCheck, k: OfflineKnowledge): OfflineBreach | null {
+async function breachOf(st: SqlStore, body: DebitRequestBody, cardProof: CardProofCheck, k: OfflineKnowledge): Promise<OfflineBreach | null> {
   const day = regionDate(k.saleAt);
-  const cardDay = st.s.cardDay.get(body.terminalId, body.credential.cardNumber, startOfRegionDay(day), startOfRegionDay(addDays(day, 1)))!;
-  const pending = pendingBefore(st, body.terminalId, k.sinceSeq, body.seq);
+  const cardDay = (await st.s.cardDay.get(body.terminalId, body.credential.cardNumber, startOfRegionDay(day), startOfRegionDay(addDays(day, 1))))!;
+  const pending = await pendingBefore(st, body.terminalId, k.sinceSeq, body.seq);
   return offlineBreach({
     credential: body.credential.kind,
-    policy: st.offlinePolicy(body.policy),
+    policy: await st.offlinePolicy(body.policy),
     cardProof,
     plausible: k.plausible,
-    hotlisted: hotlistedAt(st, body.credential.cardNumber, k.hotlist),
+    hotlisted: await hotlistedAt(st, body.credential.cardNumber, k.hotlist),
     unit: body.unit,
     amount: body.amount,
     cardDay: { count: cardDay.n, cents: cardDay.cents ?? 0 },
@@ -161,22 +161,22 @@ function breachOf(st: SqliteStore, body: DebitRequestBody, cardProof: CardProofC
  * The terminal's offline sales with `since` < seq < `seq`: from what was already counted for the terminal
  * since the same contact, adding or taking away the few rows between, or counted afresh.
  */
-function pendingBefore(st: SqliteStore, terminalId: string, since: number, seq: number): { n: number; cents: number } {
+async function pendingBefore(st: SqlStore, terminalId: string, since: number, seq: number): Promise<{ n: number; cents: number }> {
   const known = st.batchPending.has(terminalId) ? st.batchPending.get(terminalId) : st.pending.get(terminalId);
   let n: number;
   let cents: number;
   if (known && known.since === since && known.upTo <= seq) {
     // Add what lies in [upTo, seq), above `since`.
-    const more = st.s.pendingSince.get(terminalId, Math.max(since, known.upTo - 1), seq)!;
+    const more = (await st.s.pendingSince.get(terminalId, Math.max(since, known.upTo - 1), seq))!;
     n = known.n + more.n;
     cents = known.cents + (more.cents ?? 0);
   } else if (known && known.since === since) {
     // A record that arrived after a later one (the thread pool verifies in any order): take away [seq, upTo).
-    const less = st.s.pendingSince.get(terminalId, Math.max(since, seq - 1), known.upTo)!;
+    const less = (await st.s.pendingSince.get(terminalId, Math.max(since, seq - 1), known.upTo))!;
     n = known.n - less.n;
     cents = known.cents - (less.cents ?? 0);
   } else {
-    const all = st.s.pendingSince.get(terminalId, since, seq)!;
+    const all = (await st.s.pendingSince.get(terminalId, since, seq))!;
     n = all.n;
     cents = all.cents ?? 0;
   }
@@ -191,21 +191,21 @@ function pendingBefore(st: SqliteStore, terminalId: string, since: number, seq: 
  * and is voided here if its own void has not arrived yet (the void, when it comes, finds it done). Any
  * other foreign proof (another terminal's, an offline sale's, one already taken over) is a replay.
  */
-function takeOverProof(st: SqliteStore, body: DebitRequestBody, at: number): boolean {
+async function takeOverProof(st: SqlStore, body: DebitRequestBody, at: number): Promise<boolean> {
   if (body.credential.kind !== 'nfc') return true;
   const ref = body.credential.proof.ref;
   if (ref === body.txnId) return true;
-  if (st.s.refUse.get(ref)) return false;
-  const target = st.s.request.get(ref);
+  if (await st.s.refUse.get(ref)) return false;
+  const target = await st.s.request.get(ref);
   if (target && (target.terminal_id !== body.terminalId || target.mode !== 'online')) return false;
-  voidTarget(st, { txnId: body.txnId, terminalId: body.terminalId, target: ref, reason: 'timeout', createdAt: body.createdAt }, at);
-  st.s.insertRefUse.run(ref, body.txnId, body.terminalId);
+  await voidTarget(st, { txnId: body.txnId, terminalId: body.terminalId, target: ref, reason: 'timeout', createdAt: body.createdAt }, at);
+  await st.s.insertRefUse.run(ref, body.txnId, body.terminalId);
   return true;
 }
 
 /** Whether the card was on the hotlist at `version` (the last stay on the list, which is what counts). */
-function hotlistedAt(st: SqliteStore, cardNumber: string, version: number): boolean {
-  const r = st.s.hotlistRow.get(cardNumber);
+async function hotlistedAt(st: SqlStore, cardNumber: string, version: number): Promise<boolean> {
+  const r = await st.s.hotlistRow.get(cardNumber);
   return !!r && r.since !== null && r.since <= version && (r.reason !== null || r.version > version);
 }
 
@@ -214,7 +214,7 @@ function hotlistedAt(st: SqliteStore, cardNumber: string, version: number): bool
  * from the Region's offline-guarantee account (a 'guarantee' transfer), on ONE reimbursement line for the
  * whole price, so the partner is paid what it was promised; and the loss, for the Region's report.
  */
-function recordGuaranteedSale(st: SqliteStore, g: {
+async function recordGuaranteedSale(st: SqlStore, g: {
   body: DebitRequestBody;
   tp: TerminalRow;
   card: CardRow | undefined;
@@ -224,20 +224,20 @@ function recordGuaranteedSale(st: SqliteStore, g: {
   reason: string;
   saleAt: number;
   at: number;
-}): void {
+}): Promise<void> {
   const { body, tp, card, wallet } = g;
   const unit = body.unit;
-  const payable = payableAccount(st, tp.partner.id, unit);
+  const payable = await payableAccount(st, tp.partner.id, unit);
   if (g.taken > 0) {
     // A partial debit is never an access (an access approves in full), so the wallet pays it.
     assert(wallet && wallet.access === 0, 'a partial offline debit has a balance wallet');
-    transfer(st, body.txnId, 'debit', wallet.id, payable, g.taken, unit, g.at);
+    await transfer(st, body.txnId, 'debit', wallet.id, payable, g.taken, unit, g.at);
   }
-  transfer(st, body.txnId, 'guarantee', regionAccount(st, unit), payable, g.guaranteed, unit, g.at);
+  await transfer(st, body.txnId, 'guarantee', await regionAccount(st, unit), payable, g.guaranteed, unit, g.at);
   const price = unit === 'cent' ? 1 : tp.partner.entryPriceCents;
   const dossierId = card?.dossier_id ?? null;
-  const campaign = wallet?.campaign ?? (card ? st.s.wallets.all(card.dossier_id, body.benefit).at(-1)?.campaign : undefined) ?? null;
-  st.s.insertSale.run({
+  const campaign = wallet?.campaign ?? (card ? (await st.s.wallets.all(card.dossier_id, body.benefit)).at(-1)?.campaign : undefined) ?? null;
+  await st.s.insertSale.run({
     txn_id: body.txnId,
     kind: 'sale',
     partner_id: tp.partner.id,
@@ -255,7 +255,7 @@ function recordGuaranteedSale(st: SqliteStore, g: {
     recorded_at: g.at,
     reason: null,
   });
-  st.s.insertLoss.run({
+  await st.s.insertLoss.run({
     txn_id: body.txnId,
     card_number: body.credential.cardNumber,
     dossier_id: dossierId,

@@ -1,5 +1,7 @@
 import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import type { SqlDb } from './db.ts';
+import { SqliteDb } from './sqlite-db.ts';
 import { isPartnerType, type Benefit } from '../../../protocol/benefits.ts';
 import { GENESIS_HASH, OfflineLimits } from '../../../protocol/offline.ts';
 import { maskCardNumber } from '../../../protocol/card.ts';
@@ -21,6 +23,59 @@ export interface SqliteLedgerOptions {
   readonly rules?: LedgerRules;
 }
 
+export interface StoreOptions {
+  readonly db: SqlDb;
+  readonly rules?: LedgerRules;
+  /** Whether the voids table holds a row (read once at opening). */
+  readonly voidsExist: boolean;
+  /**
+   * Other processes write this database too (several gateways on one PostgreSQL): rows they may change are
+   * never cached; only what never changes once committed is (account ids, offline policy versions).
+   */
+  readonly shared: boolean;
+}
+
+/**
+ * An SQLite file opened for the ledger, its schema brought to this gateway's version: WAL,
+ * `synchronous = FULL`, foreign keys, the file readable by the gateway's user only.
+ */
+export function openSqliteStore(opts: SqliteLedgerOptions): SqlStore {
+  privateFile(opts.file);
+  const raw = new Database(opts.file);
+  raw.pragma('journal_mode = WAL');
+  raw.pragma('synchronous = FULL');
+  raw.pragma('foreign_keys = ON');
+  raw.pragma('busy_timeout = 5000');
+  // 64 MiB of page cache: the hot part of the wallets stays in memory between batches.
+  raw.pragma('cache_size = -65536');
+  migrateSqlite(raw);
+  const voidsExist = raw.prepare('SELECT 1 FROM voids LIMIT 1').get() !== undefined;
+  return new SqlStore({ db: new SqliteDb(raw), ...(opts.rules ? { rules: opts.rules } : {}), voidsExist, shared: false });
+}
+
+function migrateSqlite(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new PasserelleError('DATA_INVALID', `ledger schema version ${version} is newer than this gateway (${SCHEMA_VERSION})`);
+  }
+  if (version !== 0 && version < FIRST_MIGRATED_VERSION) {
+    // Versions 1 (before wallets moved to dossiers) and 2 (before offline acceptance and the hash chain)
+    // only ever held development and demo data; there is nothing to carry over, and guessing would be
+    // worse than saying so.
+    throw new PasserelleError(
+      'DATA_INVALID',
+      `ledger schema version ${version} is from a development build (this gateway uses ${SCHEMA_VERSION}) and cannot be upgraded: it only ever held demo data; delete the data directory or move the ledger file aside to start a new one`,
+    );
+  }
+  // One transaction: a ledger is at one version or the next, never half-way.
+  db.transaction(() => {
+    // Columns added to existing tables first; then the schema creates whatever tables and indexes are new.
+    if (version !== 0) for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v] ?? '');
+    db.exec(SCHEMA);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  })();
+}
+
 /**
  * What the parts of the SQLite ledger share (one part a role, gateway/ledger/sqlite/): the database handle
  * and its migration, the prepared statements, the rules, and the caches with the lookups that fill them.
@@ -28,8 +83,10 @@ export interface SqliteLedgerOptions {
  * where the one class before them did it: what a rollback drops is in `atomically` (base.ts) and
  * `commitDebits` (debits.ts).
  */
-export class SqliteStore {
-  readonly db: Database.Database;
+export class SqlStore {
+  readonly db: SqlDb;
+  /** See `StoreOptions.shared`. */
+  readonly shared: boolean;
   readonly s: Statements;
   readonly rules: LedgerRules;
   // Caches of committed rows this ledger alone writes (one gateway process per SQLite file), dropped on
@@ -59,69 +116,49 @@ export class SqliteStore {
   /** Where the current expiry sweep stopped; set only once a step is committed. */
   expiryCursor: ExpiryCursor | undefined;
 
-  constructor(opts: SqliteLedgerOptions) {
+  constructor(opts: StoreOptions) {
+    this.db = opts.db;
     this.rules = opts.rules ?? DEFAULT_LEDGER_RULES;
-    privateFile(opts.file);
-    this.db = new Database(opts.file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
-    // 64 MiB of page cache: the hot part of the wallets stays in memory between batches.
-    this.db.pragma('cache_size = -65536');
-    this.#migrate();
+    this.shared = opts.shared;
     this.s = prepareStatements(this.db);
-    this.voidsExist = this.db.prepare('SELECT 1 FROM voids LIMIT 1').get() !== undefined;
+    // Shared: another gateway may record the first void at any time.
+    this.voidsExist = opts.shared || opts.voidsExist;
   }
 
-  #migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) {
-      throw new PasserelleError('DATA_INVALID', `ledger schema version ${version} is newer than this gateway (${SCHEMA_VERSION})`);
-    }
-    if (version !== 0 && version < FIRST_MIGRATED_VERSION) {
-      // Versions 1 (before wallets moved to dossiers) and 2 (before offline acceptance and the hash chain)
-      // only ever held development and demo data; there is nothing to carry over, and guessing would be
-      // worse than saying so.
-      throw new PasserelleError(
-        'DATA_INVALID',
-        `ledger schema version ${version} is from a development build (this gateway uses ${SCHEMA_VERSION}) and cannot be upgraded: it only ever held demo data; delete the data directory or move the ledger file aside to start a new one`,
-      );
-    }
-    // One transaction: a ledger is at one version or the next, never half-way.
-    this.db.transaction(() => {
-      // Columns added to existing tables first; then the schema creates whatever tables and indexes are new.
-      if (version !== 0) for (let v = version; v < SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v] ?? '');
-      this.db.exec(SCHEMA);
-      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    })();
+  /** Whether a row read now may be cached: committed, and no other process can change it. */
+  get mayCache(): boolean {
+    return !this.shared && !this.db.inTransaction;
   }
 
-  /** Run a write; a constraint violation (duplicate id, unknown partner) becomes a refusal with its code. */
-  run(fn: () => unknown, what: string): void {
+  /**
+   * Run a write; a constraint violation (duplicate id, unknown partner) becomes a refusal with its code.
+   * Inside a transaction, in a savepoint of its own: PostgreSQL fails the whole transaction after any error,
+   * and a caller may go on after the refusal.
+   */
+  async run(fn: () => Promise<unknown>, what: string): Promise<void> {
     try {
-      fn();
+      await (this.db.inTransaction ? this.db.transaction(fn) : fn());
     } catch (e) {
       throw constraintRefusal(e, what) ?? e;
     }
   }
 
   /** A terminal with its partner, cached: every debit asks for it. */
-  terminal(id: string): TerminalRow | undefined {
+  async terminal(id: string): Promise<TerminalRow | undefined> {
     let t = this.terminals.get(id);
     if (!t) {
-      const r = this.s.terminal.get(id);
+      const r = await this.s.terminal.get(id);
       if (!r) return undefined;
-      const p = this.partnerCache(r.partner_id);
+      const p = await this.partnerCache(r.partner_id);
       t = { id: r.id, partnerId: r.partner_id, publicKey: new Uint8Array(r.public_key), active: r.active === 1, partnerType: p.type, partner: p };
-      this.terminals.set(id, t);
+      if (this.mayCache) this.terminals.set(id, t);
     }
     return t;
   }
 
   /** What a debit needs of a partner: its type, its convention as instants, its entry price. */
-  partnerCache(id: string): PartnerCache {
-    const p = this.s.partner.get(id);
+  async partnerCache(id: string): Promise<PartnerCache> {
+    const p = await this.s.partner.get(id);
     assert(p, `partner ${id} is referenced but missing`);
     assert(isPartnerType(p.type), `partner ${id} has an unknown type ${p.type}`);
     return {
@@ -134,8 +171,8 @@ export class SqliteStore {
   }
 
   /** A partner as the API shows it, read afresh each time. */
-  partner(id: string): PartnerRecord | undefined {
-    const p = this.s.partner.get(id);
+  async partner(id: string): Promise<PartnerRecord | undefined> {
+    const p = await this.s.partner.get(id);
     if (!p || !isPartnerType(p.type)) return undefined;
     return {
       id: p.id,
@@ -150,15 +187,15 @@ export class SqliteStore {
   }
 
   /** A card an operator names: NOT_FOUND, with its number masked, when there is none. */
-  cardOrThrow(number: string): CardRow {
-    const r = this.s.card.get(number);
+  async cardOrThrow(number: string): Promise<CardRow> {
+    const r = await this.s.card.get(number);
     if (!r) throw new PasserelleError('NOT_FOUND', `no card ${maskCardNumber(number)}`);
     return r;
   }
 
   /** A benefit's validity window in a campaign (R6); a load for a campaign not created yet is refused. */
-  window(campaign: string, benefit: Benefit): BenefitWindow {
-    const c = this.s.campaign.get(campaign);
+  async window(campaign: string, benefit: Benefit): Promise<BenefitWindow> {
+    const c = await this.s.campaign.get(campaign);
     if (!c) throw new PasserelleError('DATA_INVALID', `no campaign ${campaign}: create it first`);
     const w = (JSON.parse(c.windows) as BenefitWindow[]).find((x) => x.benefit === benefit);
     assert(w, `campaign ${campaign} has no window for ${benefit}`);
@@ -166,10 +203,10 @@ export class SqliteStore {
   }
 
   /** The limits of one offline policy version, as the terminals that hold it were told. */
-  offlinePolicy(version: number): OfflineLimits | undefined {
+  async offlinePolicy(version: number): Promise<OfflineLimits | undefined> {
     let p = this.policies.get(version);
     if (!p) {
-      const r = this.s.policy.get(version);
+      const r = await this.s.policy.get(version);
       if (!r) return undefined;
       p = JSON.parse(r.limits) as OfflineLimits;
       // A stored version never changes once committed.
@@ -179,25 +216,26 @@ export class SqliteStore {
   }
 
   /** A terminal's sequence state as the running batch sees it. */
-  sync(terminalId: string): SyncState {
+  async sync(terminalId: string): Promise<SyncState> {
     let sync = this.batchSyncs.get(terminalId) ?? this.syncs.get(terminalId);
     if (!sync) {
-      sync = this.s.sync.get(terminalId) ?? { next_seq: 1, max_seq: 0, head_hash: GENESIS_HASH };
-      if (!this.db.inTransaction) this.syncs.set(terminalId, sync);
+      sync = await this.s.sync.get(terminalId) ?? { next_seq: 1, max_seq: 0, head_hash: GENESIS_HASH };
+      if (this.mayCache) this.syncs.set(terminalId, sync);
     }
     return sync;
   }
 
   /** The durability settings in force (tests check them). */
   pragmas(): { journal_mode: string; synchronous: number } {
+    const raw = (this.db as SqliteDb).raw;
     return {
-      journal_mode: this.db.pragma('journal_mode', { simple: true }) as string,
-      synchronous: this.db.pragma('synchronous', { simple: true }) as number,
+      journal_mode: raw.pragma('journal_mode', { simple: true }) as string,
+      synchronous: raw.pragma('synchronous', { simple: true }) as number,
     };
   }
 
-  close(): void {
-    if (this.db.open) this.db.close();
+  async close(): Promise<void> {
+    return await this.db.close();
   }
 }
 
@@ -207,10 +245,23 @@ export class SqliteStore {
  * Anything else (an I/O or lock failure) is not a refusal: undefined, and it travels as it is.
  */
 export function constraintRefusal(e: unknown, what: string): PasserelleError | undefined {
-  if (!(e instanceof Database.SqliteError) || !e.code.startsWith('SQLITE_CONSTRAINT')) return undefined;
-  if (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return new PasserelleError('ALREADY_EXISTS', `${what} already exists`);
-  if (e.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new PasserelleError('DATA_INVALID', `${what} names a partner, dossier or card that does not exist`);
+  const kind = constraintKind(e);
+  if (kind === undefined) return undefined;
+  if (kind === 'unique') return new PasserelleError('ALREADY_EXISTS', `${what} already exists`);
+  if (kind === 'foreign-key') return new PasserelleError('DATA_INVALID', `${what} names a partner, dossier or card that does not exist`);
   return new PasserelleError('DATA_INVALID', `${what} has a value out of range or inconsistent with the ledger`);
+}
+
+/** Which constraint a database error broke, on either engine (PostgreSQL's SQLSTATE class 23); undefined: none. */
+export function constraintKind(e: unknown): 'unique' | 'foreign-key' | 'other' | undefined {
+  if (e instanceof Database.SqliteError) {
+    if (!e.code.startsWith('SQLITE_CONSTRAINT')) return undefined;
+    if (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return 'unique';
+    return e.code === 'SQLITE_CONSTRAINT_FOREIGNKEY' ? 'foreign-key' : 'other';
+  }
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !/^23[0-9A-Z]{3}$/.test(code) || !(e instanceof Error)) return undefined;
+  return code === '23505' ? 'unique' : code === '23503' ? 'foreign-key' : 'other';
 }
 
 /**

@@ -1,64 +1,65 @@
 import { WEB_CHANNEL_PREFIX } from '../registry.ts';
 import type { TerminalSettings } from '../../../protocol/terminal-settings.ts';
 import type { AuditEntry, TerminalContact, EnrolmentCodeRecord, FleetEntry, FleetFilter, FleetLedger, FleetTotals, NewTerminalSettings, TerminalHeartbeat } from '../ledger.ts';
-import type { SqliteStore } from './store.ts';
-import type { Synchronous } from "./synchronous.ts";
+import type { SqlStore } from './store.ts';
 
 /** Terminals in the field: their connects (gateway/contacts.ts), enrolment codes (gateway/enrolment.ts) and the audit log (docs/security.md). */
-export class SqliteFleet implements Synchronous<FleetLedger> {
-  readonly #st: SqliteStore;
+export class SqlFleet implements FleetLedger {
+  readonly #st: SqlStore;
 
-  constructor(st: SqliteStore) {
+  constructor(st: SqlStore) {
     this.#st = st;
   }
 
-  recordContacts(contacts: readonly TerminalContact[]): void {
+  async recordContacts(contacts: readonly TerminalContact[]): Promise<void> {
     if (contacts.length === 0) return;
     const contact = this.#st.db.prepare<[string, number, number]>(
-      'INSERT INTO terminal_contacts (terminal_id, head_seq, at) VALUES (?, ?, ?) ON CONFLICT (terminal_id, head_seq) DO UPDATE SET at = max(at, excluded.at)',
+      'INSERT INTO terminal_contacts (terminal_id, head_seq, at) VALUES (?, ?, ?) ON CONFLICT (terminal_id, head_seq) DO UPDATE SET at = CASE WHEN excluded.at > terminal_contacts.at THEN excluded.at ELSE terminal_contacts.at END',
     );
     const presence = this.#st.db.prepare<[string, number, number]>(
       `INSERT INTO terminal_presence (terminal_id, last_token_ms, connected_at) VALUES (?, ?, ?)
-       ON CONFLICT (terminal_id) DO UPDATE SET last_token_ms = max(last_token_ms, excluded.last_token_ms), connected_at = max(connected_at, excluded.connected_at)`,
+       ON CONFLICT (terminal_id) DO UPDATE SET
+         last_token_ms = CASE WHEN excluded.last_token_ms > terminal_presence.last_token_ms THEN excluded.last_token_ms ELSE terminal_presence.last_token_ms END,
+         connected_at = CASE WHEN excluded.connected_at > terminal_presence.connected_at THEN excluded.connected_at ELSE terminal_presence.connected_at END`,
     );
-    this.#st.db.transaction(() => {
+    await this.#st.db.transaction(async () => {
       for (const c of contacts) {
-        contact.run(c.terminalId, c.headSeq, c.at);
-        presence.run(c.terminalId, c.tokenMs, c.at);
+        await contact.run(c.terminalId, c.headSeq, c.at);
+        await presence.run(c.terminalId, c.tokenMs, c.at);
       }
-    })();
+    });
   }
 
-  lastConnectTokenMs(terminalId: string): number {
-    return this.#st.db.prepare<[string], { last_token_ms: number }>('SELECT last_token_ms FROM terminal_presence WHERE terminal_id = ?').get(terminalId)?.last_token_ms ?? 0;
+  async lastConnectTokenMs(terminalId: string): Promise<number> {
+    return (await this.#st.db.prepare<[string], { last_token_ms: number }>('SELECT last_token_ms FROM terminal_presence WHERE terminal_id = ?').get(terminalId))?.last_token_ms ?? 0;
   }
 
-  contactBounds(terminalId: string, seq: number): { after: number | null; before: number | null } {
-    return contactBounds(this.#st, terminalId, seq);
+  async contactBounds(terminalId: string, seq: number): Promise<{ after: number | null; before: number | null }> {
+    return await contactBounds(this.#st, terminalId, seq);
   }
 
-  addAudit(e: Omit<AuditEntry, 'id'>): void {
-    this.#st.db
+  async addAudit(e: Omit<AuditEntry, 'id'>): Promise<void> {
+    await this.#st.db
       .prepare('INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)')
       .run(e.at, e.actor, e.action, e.subject, e.details === null ? null : JSON.stringify(e.details));
   }
 
-  auditLog(filter: { readonly subject?: string; readonly action?: string; readonly limit: number }): AuditEntry[] {
+  async auditLog(filter: { readonly subject?: string; readonly action?: string; readonly limit: number }): Promise<AuditEntry[]> {
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (filter.subject !== undefined) (where.push('subject = ?'), args.push(filter.subject));
     if (filter.action !== undefined) (where.push('action = ?'), args.push(filter.action));
     const sql = `SELECT id, at, actor, action, subject, details FROM audit_log ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
-    return this.#st.db
+    return (await this.#st.db
       .prepare<(string | number)[], { id: number; at: number; actor: string; action: string; subject: string; details: string | null }>(sql)
-      .all(...args, Math.min(Math.max(filter.limit, 1), 1000))
+      .all(...args, Math.min(Math.max(filter.limit, 1), 1000)))
       .map((r) => ({ ...r, details: r.details === null ? null : (JSON.parse(r.details) as Record<string, unknown>) }));
   }
 
-  addEnrolmentCode(c: Omit<EnrolmentCodeRecord, 'failures' | 'usedAt' | 'revokedAt'>): void {
-    this.#st.run(
-      () =>
-        this.#st.db
+  async addEnrolmentCode(c: Omit<EnrolmentCodeRecord, 'failures' | 'usedAt' | 'revokedAt'>): Promise<void> {
+    await this.#st.run(
+      async () =>
+        await this.#st.db
           .prepare(
             'INSERT INTO enrolment_codes (id, secret_hash, partner_id, terminal_id, created_at, expires_at, max_tries, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
           )
@@ -67,32 +68,32 @@ export class SqliteFleet implements Synchronous<FleetLedger> {
     );
   }
 
-  enrolmentCode(id: string): EnrolmentCodeRecord | undefined {
-    const r = this.#st.db.prepare<[string], EnrolmentCodeRow>('SELECT * FROM enrolment_codes WHERE id = ?').get(id);
+  async enrolmentCode(id: string): Promise<EnrolmentCodeRecord | undefined> {
+    const r = await this.#st.db.prepare<[string], EnrolmentCodeRow>('SELECT * FROM enrolment_codes WHERE id = ?').get(id);
     return r && enrolmentCodeOf(r);
   }
 
-  openEnrolmentCodes(): EnrolmentCodeRecord[] {
-    return this.#st.db
+  async openEnrolmentCodes(): Promise<EnrolmentCodeRecord[]> {
+    return (await this.#st.db
       .prepare<[], EnrolmentCodeRow>('SELECT * FROM enrolment_codes WHERE used_at IS NULL AND revoked_at IS NULL ORDER BY created_at DESC, id')
-      .all()
+      .all())
       .map(enrolmentCodeOf);
   }
 
-  countEnrolmentFailure(id: string): number {
-    return this.#st.db.prepare<[string], { failures: number }>('UPDATE enrolment_codes SET failures = failures + 1 WHERE id = ? RETURNING failures').get(id)?.failures ?? 0;
+  async countEnrolmentFailure(id: string): Promise<number> {
+    return (await this.#st.db.prepare<[string], { failures: number }>('UPDATE enrolment_codes SET failures = failures + 1 WHERE id = ? RETURNING failures').get(id))?.failures ?? 0;
   }
 
-  useEnrolmentCode(id: string, at: number): boolean {
-    return this.#st.db.prepare('UPDATE enrolment_codes SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL').run(at, id).changes === 1;
+  async useEnrolmentCode(id: string, at: number): Promise<boolean> {
+    return (await this.#st.db.prepare('UPDATE enrolment_codes SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL').run(at, id)).changes === 1;
   }
 
-  revokeEnrolmentCode(id: string, at: number): boolean {
-    return this.#st.db.prepare('UPDATE enrolment_codes SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL').run(at, id).changes === 1;
+  async revokeEnrolmentCode(id: string, at: number): Promise<boolean> {
+    return (await this.#st.db.prepare('UPDATE enrolment_codes SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL').run(at, id)).changes === 1;
   }
 
-  recordHeartbeat(h: TerminalHeartbeat): boolean {
-    const r = this.#st.db
+  async recordHeartbeat(h: TerminalHeartbeat): Promise<boolean> {
+    const r = await this.#st.db
       .prepare(
         `INSERT INTO terminal_heartbeats (terminal_id, received_at, sent_at, started_at, software, policy_version, hotlist_version, settings_version, pending, oldest_pending_at, offline_pending, offline_pending_cents, devices, last_sale_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -106,19 +107,19 @@ export class SqliteFleet implements Synchronous<FleetLedger> {
     return r.changes === 1;
   }
 
-  heartbeat(terminalId: string): TerminalHeartbeat | undefined {
-    const row = this.#st.db.prepare<[string], HeartbeatRow>(`SELECT ${HEARTBEAT_COLUMNS} FROM terminal_heartbeats h WHERE terminal_id = ?`).get(terminalId);
+  async heartbeat(terminalId: string): Promise<TerminalHeartbeat | undefined> {
+    const row = await this.#st.db.prepare<[string], HeartbeatRow>(`SELECT ${HEARTBEAT_COLUMNS} FROM terminal_heartbeats h WHERE terminal_id = ?`).get(terminalId);
     return row && heartbeatOf(row);
   }
 
-  setTerminalSettings(n: NewTerminalSettings, at: number, actor: string): TerminalSettings {
+  async setTerminalSettings(n: NewTerminalSettings, at: number, actor: string): Promise<TerminalSettings> {
     const db = this.#st.db;
-    return db.transaction(() => {
-      const held = db.prepare<[string], { version: number }>('SELECT version FROM terminal_settings WHERE terminal_id = ?').get(n.terminalId);
+    return await db.transaction(async () => {
+      const held = await db.prepare<[string], { version: number }>('SELECT version FROM terminal_settings WHERE terminal_id = ?').get(n.terminalId);
       const s: TerminalSettings = { ...n, version: (held?.version ?? 0) + 1, issuedAt: at };
-      this.#st.run(
-        () =>
-          db
+      await this.#st.run(
+        async () =>
+          await db
             .prepare(
               `INSERT INTO terminal_settings (terminal_id, version, issued_at, issued_by, settings) VALUES (?, ?, ?, ?, ?)
                ON CONFLICT (terminal_id) DO UPDATE SET version = excluded.version, issued_at = excluded.issued_at, issued_by = excluded.issued_by, settings = excluded.settings`,
@@ -127,34 +128,34 @@ export class SqliteFleet implements Synchronous<FleetLedger> {
         `settings of terminal ${n.terminalId}`,
       );
       return s;
-    })();
+    });
   }
 
-  terminalSettings(terminalId: string): TerminalSettings | undefined {
-    const row = this.#st.db.prepare<[string], { settings: string }>('SELECT settings FROM terminal_settings WHERE terminal_id = ?').get(terminalId);
+  async terminalSettings(terminalId: string): Promise<TerminalSettings | undefined> {
+    const row = await this.#st.db.prepare<[string], { settings: string }>('SELECT settings FROM terminal_settings WHERE terminal_id = ?').get(terminalId);
     return row && (JSON.parse(row.settings) as TerminalSettings);
   }
 
-  allTerminalSettings(): TerminalSettings[] {
-    return this.#st.db
+  async allTerminalSettings(): Promise<TerminalSettings[]> {
+    return (await this.#st.db
       .prepare<[], { settings: string }>('SELECT settings FROM terminal_settings ORDER BY terminal_id')
-      .all()
+      .all())
       .map((r) => JSON.parse(r.settings) as TerminalSettings);
   }
 
-  fleetTotals(): FleetTotals {
-    const r = this.#st.db
+  async fleetTotals(): Promise<FleetTotals> {
+    const r = (await this.#st.db
       .prepare<[], { terminals: number; heard: number; with_pending: number; pending: number; offline_pending: number; offline_cents: number }>(
-        `SELECT count(*) AS terminals, count(h.terminal_id) AS heard, coalesce(sum(h.pending > 0), 0) AS with_pending,
+        `SELECT count(*) AS terminals, count(h.terminal_id) AS heard, coalesce(sum(CASE WHEN h.pending > 0 THEN 1 ELSE 0 END), 0) AS with_pending,
                 coalesce(sum(h.pending), 0) AS pending, coalesce(sum(h.offline_pending), 0) AS offline_pending, coalesce(sum(h.offline_pending_cents), 0) AS offline_cents
          FROM terminals t LEFT JOIN terminal_heartbeats h ON h.terminal_id = t.id
          WHERE t.active = 1 AND t.id NOT LIKE '${WEB_CHANNEL_PREFIX}%'`,
       )
-      .get()!;
+      .get())!;
     return { terminals: r.terminals, heard: r.heard, withPending: r.with_pending, pending: r.pending, offlinePending: r.offline_pending, offlinePendingCents: r.offline_cents };
   }
 
-  fleet(filter: FleetFilter): FleetEntry[] {
+  async fleet(filter: FleetFilter): Promise<FleetEntry[]> {
     const where: string[] = [`t.id NOT LIKE '${WEB_CHANNEL_PREFIX}%'`];
     const args: (string | number)[] = [];
     if (filter.partnerId !== undefined) (where.push('t.partner_id = ?'), args.push(filter.partnerId));
@@ -164,17 +165,17 @@ export class SqliteFleet implements Synchronous<FleetLedger> {
       FROM terminals t LEFT JOIN terminal_heartbeats h ON h.terminal_id = t.id
       WHERE ${where.join(' AND ')}
       ORDER BY h.received_at IS NOT NULL, h.received_at, t.id LIMIT ?`;
-    return this.#st.db
+    return (await this.#st.db
       .prepare<(string | number)[], HeartbeatRow & { id: string; partner_id: string; active: number }>(sql)
-      .all(...args, Math.min(Math.max(filter.limit, 1), 1000))
+      .all(...args, Math.min(Math.max(filter.limit, 1), 1000)))
       .map((r) => ({ terminalId: r.id, partnerId: r.partner_id, active: r.active === 1, heartbeat: r.received_at === null ? null : heartbeatOf(r) }));
   }
 }
 
 /** When record `seq` of a terminal can have been made, from its contacts alone (the offline guarantee asks too). */
-export function contactBounds(st: SqliteStore, terminalId: string, seq: number): { after: number | null; before: number | null } {
-  const after = st.s.contactAfter.get(terminalId, seq)?.at ?? null;
-  const before = st.s.contactBefore.get(terminalId, seq)?.at ?? null;
+export async function contactBounds(st: SqlStore, terminalId: string, seq: number): Promise<{ after: number | null; before: number | null }> {
+  const after = (await st.s.contactAfter.get(terminalId, seq))?.at ?? null;
+  const before = (await st.s.contactBefore.get(terminalId, seq))?.at ?? null;
   return { after, before };
 }
 

@@ -1,5 +1,5 @@
 import type { HotlistReason } from '../../../protocol/offline.ts';
-import type { SqliteStore } from './store.ts';
+import type { SqlStore } from './store.ts';
 import type { HotlistTx } from './rows.ts';
 
 /*
@@ -7,8 +7,8 @@ import type { HotlistTx } from './rows.ts';
  */
 
 /** The hotlist's current version (0: never changed). */
-export function hotlistVersion(st: SqliteStore): number {
-  return st.s.meta.get('hotlist_version')?.value ?? 0;
+export async function hotlistVersion(st: SqlStore): Promise<number> {
+  return (await st.s.meta.get('hotlist_version'))?.value ?? 0;
 }
 
 /**
@@ -18,24 +18,24 @@ export function hotlistVersion(st: SqliteStore): number {
  * transaction however many cards change; a card leaving the list keeps its row (reason NULL) so the
  * next delta tells the terminals.
  */
-export function hotlistRefresh(st: SqliteStore, cardNumber: string, hv: HotlistTx, at: number, soft?: 'set' | 'clear'): void {
-  const row = st.s.hotlistRow.get(cardNumber);
-  const card = st.s.card.get(cardNumber);
+export async function hotlistRefresh(st: SqlStore, cardNumber: string, hv: HotlistTx, at: number, soft?: 'set' | 'clear'): Promise<void> {
+  const row = await st.s.hotlistRow.get(cardNumber);
+  const card = await st.s.card.get(cardNumber);
   const softAt = soft === 'set' ? (row?.soft_at ?? at) : soft === 'clear' ? null : (row?.soft_at ?? null);
   const reason: HotlistReason | null =
     card?.status === 'opposed' ? 'opposed' : card && card.suspensions > 0 ? 'suspended' : softAt !== null ? 'soft' : null;
   const was = row?.reason ?? null;
   if (was === reason) {
-    if (row && row.soft_at !== softAt) st.s.setSoftAt.run(softAt, cardNumber);
+    if (row && row.soft_at !== softAt) await st.s.setSoftAt.run(softAt, cardNumber);
     return;
   }
   if (hv.version === undefined) {
-    hv.version = hotlistVersion(st) + 1;
-    st.s.putMeta.run('hotlist_version', hv.version);
-    st.s.putHotlistVersion.run(hv.version, at);
+    hv.version = await hotlistVersion(st) + 1;
+    await st.s.putMeta.run('hotlist_version', hv.version);
+    await st.s.putHotlistVersion.run(hv.version, at);
   }
   const since = reason === null ? (row?.since ?? null) : was === null ? hv.version : (row?.since ?? hv.version);
-  st.s.putHotlist.run({ card_number: cardNumber, reason, version: hv.version, since, soft_at: softAt, changed_at: at });
+  await st.s.putHotlist.run({ card_number: cardNumber, reason, version: hv.version, since, soft_at: softAt, changed_at: at });
 }
 
 /**
@@ -43,7 +43,7 @@ export function hotlistRefresh(st: SqliteStore, cardNumber: string, hv: HotlistT
  * or partial (a terminal offline cannot tell which benefits a partial one covers; the card still works
  * online for the others).
  */
-export function hotlistDossier(st: SqliteStore, dossierId: string, at: number): void {
+export async function hotlistDossier(st: SqlStore, dossierId: string, at: number): Promise<void> {
   const hv: HotlistTx = {};
-  for (const c of st.s.cardsOfDossier.all(dossierId)) hotlistRefresh(st, c.number, hv, at);
+  for (const c of await st.s.cardsOfDossier.all(dossierId)) await hotlistRefresh(st, c.number, hv, at);
 }

@@ -1,11 +1,11 @@
-import type Database from 'better-sqlite3';
+import type { SqlDb } from './db.ts';
 import type { WalletRow, CardRow, SaleRow, HotlistRow, RequestRow } from './rows.ts';
 
 /**
  * The statements the ledger runs on every sale or load, prepared once when it opens (a statement run
  * now and then is prepared where it runs).
  */
-export function prepareStatements(db: Database.Database) {
+export function prepareStatements(db: SqlDb) {
   const walletCols = `id, benefit, campaign, unit, credits - debits AS balance, loaded, access, valid_from, valid_until`;
   return {
     terminal: db.prepare<[string], { id: string; partner_id: string; public_key: Buffer; active: number }>(
@@ -41,13 +41,13 @@ export function prepareStatements(db: Database.Database) {
     ),
     campaign: db.prepare<[string], { id: string; windows: string }>('SELECT id, windows FROM campaigns WHERE id = ?'),
     accountByCode: db.prepare<[string], { id: number }>('SELECT id FROM accounts WHERE code = ?'),
-    insertAccount: db.prepare(
+    insertAccount: db.prepare<Record<string, unknown>, { id: number }>(
       `INSERT INTO accounts (code, kind, unit, dossier_id, benefit, campaign, partner_id, access, valid_from, valid_until)
-       VALUES (@code, @kind, @unit, @dossier_id, @benefit, @campaign, @partner_id, @access, @valid_from, @valid_until)`,
+       VALUES (@code, @kind, @unit, @dossier_id, @benefit, @campaign, @partner_id, @access, @valid_from, @valid_until) RETURNING id`,
     ),
-    insertLoadedWallet: db.prepare(
+    insertLoadedWallet: db.prepare<Record<string, unknown>, { id: number }>(
       `INSERT INTO accounts (kind, unit, dossier_id, benefit, campaign, access, valid_from, valid_until, loaded, credits)
-       VALUES ('wallet', @unit, @dossier_id, @benefit, @campaign, @access, @valid_from, @valid_until, @amount, @amount)`,
+       VALUES ('wallet', @unit, @dossier_id, @benefit, @campaign, @access, @valid_from, @valid_until, @amount, @amount) RETURNING id`,
     ),
     addLoaded: db.prepare<[number, number]>('UPDATE accounts SET loaded = loaded + ? WHERE id = ?'),
     addDebits: db.prepare<[number, number]>('UPDATE accounts SET debits = debits + ? WHERE id = ?'),
@@ -67,7 +67,7 @@ export function prepareStatements(db: Database.Database) {
     ),
     // The hash chain and gap detection
     record: db.prepare<[string, number], { txn_id: string; msg_hash: string; prev: string }>('SELECT txn_id, msg_hash, prev FROM requests WHERE terminal_id = ? AND seq = ?'),
-    recordSeqsFrom: db.prepare<[string, number], { seq: number }>('SELECT seq FROM requests WHERE terminal_id = ? AND seq >= ? ORDER BY seq'),
+    recordSeqsFrom: db.prepare<[string, number], { seq: number }>('SELECT seq FROM requests WHERE terminal_id = ? AND seq >= ? ORDER BY seq LIMIT 1000'),
     sync: db.prepare<[string], { next_seq: number; max_seq: number; head_hash: string }>('SELECT next_seq, max_seq, head_hash FROM terminal_sync WHERE terminal_id = ?'),
     putSync: db.prepare<[string, number, number, string]>(
       `INSERT INTO terminal_sync (terminal_id, next_seq, max_seq, head_hash) VALUES (?, ?, ?, ?)
@@ -76,7 +76,7 @@ export function prepareStatements(db: Database.Database) {
     insertBreak: db.prepare<[string, number, string, string, number]>('INSERT INTO chain_breaks (terminal_id, seq, txn_id, kind, at) VALUES (?, ?, ?, ?, ?)'),
     // Voids
     voidOf: db.prepare<[string, string], { void_txn_id: string }>('SELECT void_txn_id FROM voids WHERE target = ? AND terminal_id = ?'),
-    insertVoid: db.prepare<[string, string, string, number]>('INSERT OR IGNORE INTO voids (target, terminal_id, void_txn_id, at) VALUES (?, ?, ?, ?)'),
+    insertVoid: db.prepare<[string, string, string, number]>('INSERT INTO voids (target, terminal_id, void_txn_id, at) VALUES (?, ?, ?, ?) ON CONFLICT (target, terminal_id) DO NOTHING'),
     // Offline acceptance
     policy: db.prepare<[number], { limits: string }>('SELECT limits FROM offline_policies WHERE version = ?'),
     latestPolicy: db.prepare<[], { version: number; limits: string; issued_at: number }>('SELECT version, limits, issued_at FROM offline_policies ORDER BY version DESC LIMIT 1'),
@@ -97,7 +97,7 @@ export function prepareStatements(db: Database.Database) {
       'SELECT head_seq, at FROM terminal_contacts WHERE terminal_id = ? AND head_seq < ? ORDER BY at DESC LIMIT 1',
     ),
     hotlistVersionAt: db.prepare<[number], { version: number | null }>('SELECT max(version) AS version FROM hotlist_versions WHERE at <= ?'),
-    putHotlistVersion: db.prepare<[number, number]>('INSERT OR REPLACE INTO hotlist_versions (version, at) VALUES (?, ?)'),
+    putHotlistVersion: db.prepare<[number, number]>('INSERT INTO hotlist_versions (version, at) VALUES (?, ?) ON CONFLICT (version) DO UPDATE SET at = excluded.at'),
     cardDay: db.prepare<[string, string, number, number], { n: number; cents: number | null }>(
       "SELECT count(*) AS n, sum(CASE WHEN unit = 'cent' THEN amount END) AS cents FROM offline_sales WHERE terminal_id = ? AND card_number = ? AND sale_at >= ? AND sale_at < ?",
     ),
@@ -118,7 +118,7 @@ export function prepareStatements(db: Database.Database) {
     correctionOf: db.prepare<[string], { id: number }>("SELECT id FROM sales WHERE txn_id = ? AND kind <> 'sale'"),
     setPinFailures: db.prepare<[number, string]>('UPDATE dossiers SET pin_failures = ? WHERE id = ?'),
     addPinTry: db.prepare<[string, string, string]>(
-      'INSERT INTO pin_tries (dossier_id, partner_id, day, failures) VALUES (?, ?, ?, 1) ON CONFLICT (dossier_id, partner_id, day) DO UPDATE SET failures = failures + 1',
+      'INSERT INTO pin_tries (dossier_id, partner_id, day, failures) VALUES (?, ?, ?, 1) ON CONFLICT (dossier_id, partner_id, day) DO UPDATE SET failures = pin_tries.failures + 1',
     ),
     clearPinTries: db.prepare<[string]>('DELETE FROM pin_tries WHERE dossier_id = ?'),
     pinTries: db.prepare<[string, string, string, string], { total: number | null; partners: number; today: number | null; here: number | null }>(

@@ -1,7 +1,7 @@
 import { benefitUnit, type Benefit, type Unit } from '../../../protocol/benefits.ts';
 import { assert } from '../../../protocol/errors.ts';
 import type { CorrectionResult, TransferKind } from '../ledger.ts';
-import type { SqliteStore } from './store.ts';
+import type { SqlStore } from './store.ts';
 import type { PartnerCache, WalletRow, CardRow, SaleRow } from './rows.ts';
 
 /*
@@ -10,23 +10,23 @@ import type { PartnerCache, WalletRow, CardRow, SaleRow } from './rows.ts';
  */
 
 /** One movement of the journal: its line, and both accounts' running totals, in the caller's transaction. */
-export function transfer(st: SqliteStore, txnId: string | null, kind: TransferKind, from: number, to: number, amount: number, unit: Unit, at: number): void {
+export async function transfer(st: SqlStore, txnId: string | null, kind: TransferKind, from: number, to: number, amount: number, unit: Unit, at: number): Promise<void> {
   assert(Number.isSafeInteger(amount) && amount > 0, `transfer amount must be a positive integer, got ${amount}`);
-  st.s.insertTransfer.run({ txn_id: txnId, kind, debit_account: from, credit_account: to, amount, unit, at });
-  st.s.addDebits.run(amount, from);
-  st.s.addCredits.run(amount, to);
+  await st.s.insertTransfer.run({ txn_id: txnId, kind, debit_account: from, credit_account: to, amount, unit, at });
+  await st.s.addDebits.run(amount, from);
+  await st.s.addCredits.run(amount, to);
 }
 
 /** An account found by its code, created if missing. Ids are cached only once their creation is committed. */
-export function account(st: SqliteStore, code: string, fields: { kind: string; unit: Unit; benefit?: string; campaign?: string; partner_id?: string }): number {
+export async function account(st: SqlStore, code: string, fields: { kind: string; unit: Unit; benefit?: string; campaign?: string; partner_id?: string }): Promise<number> {
   const cached = st.accountIds.get(code);
   if (cached !== undefined) return cached;
-  const found = st.s.accountByCode.get(code);
+  const found = await st.s.accountByCode.get(code);
   if (found) {
     if (!st.db.inTransaction) st.accountIds.set(code, found.id);
     return found.id;
   }
-  const r = st.s.insertAccount.run({
+  const r = await st.s.insertAccount.get({
     dossier_id: null,
     benefit: null,
     campaign: null,
@@ -37,20 +37,20 @@ export function account(st: SqliteStore, code: string, fields: { kind: string; u
     ...fields,
     code,
   });
-  return Number(r.lastInsertRowid);
+  return r!.id;
 }
 
 /** The Region's account of a benefit and campaign: what loads take from and the expiry sweep returns to. */
-export function fundingAccount(st: SqliteStore, benefit: Benefit, campaign: string): number {
-  return account(st, `funding:${benefit}:${campaign}`, { kind: 'funding', unit: benefitUnit(benefit), benefit, campaign });
+export async function fundingAccount(st: SqlStore, benefit: Benefit, campaign: string): Promise<number> {
+  return await account(st, `funding:${benefit}:${campaign}`, { kind: 'funding', unit: benefitUnit(benefit), benefit, campaign });
 }
 
 /** What the Region owes a partner, in one unit. Created with the partner, so a debit only reads it. */
-export function payableAccount(st: SqliteStore, partnerId: string, unit: Unit): number {
+export async function payableAccount(st: SqlStore, partnerId: string, unit: Unit): Promise<number> {
   const code = `payable:${partnerId}:${unit}`;
   let id = st.accountIds.get(code);
   if (id === undefined) {
-    id = st.s.accountByCode.get(code)?.id;
+    id = (await st.s.accountByCode.get(code))?.id;
     assert(id !== undefined, `partner ${partnerId} has no ${code} account`);
     st.accountIds.set(code, id);
   }
@@ -58,8 +58,8 @@ export function payableAccount(st: SqliteStore, partnerId: string, unit: Unit): 
 }
 
 /** The Region's offline guarantee in one unit: what pays a partner the shortfall of a guaranteed offline sale. */
-export function regionAccount(st: SqliteStore, unit: Unit): number {
-  return account(st, `offline-guarantee:${unit}`, { kind: 'region', unit });
+export async function regionAccount(st: SqlStore, unit: Unit): Promise<number> {
+  return await account(st, `offline-guarantee:${unit}`, { kind: 'region', unit });
 }
 
 /**
@@ -67,7 +67,7 @@ export function regionAccount(st: SqliteStore, unit: Unit): number {
  * the partner's payable account; a museum visit (an access, R: "gratuit") moves the counted entries
  * from the Region's funding account, so every approved sale has exactly one debit transfer.
  */
-export function recordSale(st: SqliteStore, s: {
+export async function recordSale(st: SqlStore, s: {
   txnId: string;
   partner: PartnerCache;
   terminalId: string | null;
@@ -77,11 +77,11 @@ export function recordSale(st: SqliteStore, s: {
   taken: number;
   saleAt: number;
   at: number;
-}): void {
+}): Promise<void> {
   const w = s.wallet;
-  const from = w.access === 1 ? fundingAccount(st, w.benefit, w.campaign) : w.id;
-  transfer(st, s.txnId, 'debit', from, payableAccount(st, s.partner.id, w.unit), s.taken, w.unit, s.at);
-  st.s.insertSale.run({
+  const from = w.access === 1 ? await fundingAccount(st, w.benefit, w.campaign) : w.id;
+  await transfer(st, s.txnId, 'debit', from, await payableAccount(st, s.partner.id, w.unit), s.taken, w.unit, s.at);
+  await st.s.insertSale.run({
     txn_id: s.txnId,
     kind: 'sale',
     partner_id: s.partner.id,
@@ -106,14 +106,14 @@ export function recordSale(st: SqliteStore, s: {
  * the Region's funding account once it is not (the value would have expired). A sale is corrected at
  * most once (unique index), so no correction can lift a wallet above what was loaded into it.
  */
-export function correct(st: SqliteStore, sale: SaleRow, kind: 'cancellation' | 'reversal', reason: string | null, at: number): CorrectionResult {
+export async function correct(st: SqlStore, sale: SaleRow, kind: 'cancellation' | 'reversal', reason: string | null, at: number): Promise<CorrectionResult> {
   assert(sale.guaranteed === 0 && sale.dossier_id !== null && sale.campaign !== null, `sale ${sale.txn_id} is guaranteed: never corrected`);
-  const wallet = st.s.walletByKey.get(sale.dossier_id, sale.benefit, sale.campaign);
+  const wallet = await st.s.walletByKey.get(sale.dossier_id, sale.benefit, sale.campaign);
   assert(wallet, `sale ${sale.txn_id} has no wallet`);
   const toWallet = wallet.access === 0 && at >= wallet.valid_from && at < wallet.valid_until;
-  const to = toWallet ? wallet.id : fundingAccount(st, sale.benefit, sale.campaign);
-  transfer(st, sale.txn_id, kind, payableAccount(st, sale.partner_id, sale.unit), to, sale.quantity, sale.unit, at);
-  st.s.insertSale.run({
+  const to = toWallet ? wallet.id : await fundingAccount(st, sale.benefit, sale.campaign);
+  await transfer(st, sale.txn_id, kind, await payableAccount(st, sale.partner_id, sale.unit), to, sale.quantity, sale.unit, at);
+  await st.s.insertSale.run({
     txn_id: sale.txn_id,
     kind,
     partner_id: sale.partner_id,

@@ -2,8 +2,7 @@ import type { Benefit, Unit } from '../../../protocol/benefits.ts';
 import { addDays, startOfRegionDay } from '../../../common/paris-time.ts';
 import { PasserelleError } from '../../../protocol/errors.ts';
 import type { AccountLedger, ConventionSignature, DailySales, NewWebUser, SaleFilter, SaleLine, SaleState, TerminalRequest, TerminalRequestDecision, WebRole, WebUser } from '../accounts.ts';
-import type { SqliteStore } from './store.ts';
-import type { Synchronous } from "./synchronous.ts";
+import type { SqlStore } from './store.ts';
 
 interface UserRow {
   id: string;
@@ -77,17 +76,17 @@ interface SaleRow {
 const STATE_OF: Record<string, SaleState> = { cancellation: 'cancelled', reversal: 'reversed' };
 
 /** Web accounts, convention signatures and the partners' sales list. */
-export class SqliteAccounts implements Synchronous<AccountLedger> {
-  readonly #st: SqliteStore;
+export class SqlAccounts implements AccountLedger {
+  readonly #st: SqlStore;
 
-  constructor(st: SqliteStore) {
+  constructor(st: SqlStore) {
     this.#st = st;
   }
 
-  addWebUser(u: NewWebUser): void {
-    this.#st.run(
-      () =>
-        this.#st.db
+  async addWebUser(u: NewWebUser): Promise<void> {
+    await this.#st.run(
+      async () =>
+        await this.#st.db
           .prepare(
             `INSERT INTO web_users (id, email, name, role, partner_id, invite_hash, invite_expires_at, created_at, invited_by)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -97,43 +96,43 @@ export class SqliteAccounts implements Synchronous<AccountLedger> {
     );
   }
 
-  #user(where: string, value: string): WebUser | undefined {
-    const r = this.#st.db.prepare<[string], UserRow>(`SELECT ${USER_COLUMNS} FROM web_users WHERE ${where} = ?`).get(value);
+  async #user(where: string, value: string): Promise<WebUser | undefined> {
+    const r = await this.#st.db.prepare<[string], UserRow>(`SELECT ${USER_COLUMNS} FROM web_users WHERE ${where} = ?`).get(value);
     return r && userOf(r);
   }
 
-  webUser(id: string): WebUser | undefined {
-    return this.#user('id', id);
+  async webUser(id: string): Promise<WebUser | undefined> {
+    return await this.#user('id', id);
   }
 
-  webUserByEmail(email: string): WebUser | undefined {
-    return this.#user('email', email.toLowerCase());
+  async webUserByEmail(email: string): Promise<WebUser | undefined> {
+    return await this.#user('email', email.toLowerCase());
   }
 
-  webUserByInvite(inviteHash: string): WebUser | undefined {
-    return this.#user('invite_hash', inviteHash);
+  async webUserByInvite(inviteHash: string): Promise<WebUser | undefined> {
+    return await this.#user('invite_hash', inviteHash);
   }
 
-  webUsers(partnerId: string | null): WebUser[] {
+  async webUsers(partnerId: string | null): Promise<WebUser[]> {
     const sql = `SELECT ${USER_COLUMNS} FROM web_users WHERE ${partnerId === null ? 'partner_id IS NULL' : 'partner_id = ?'} ORDER BY created_at, email`;
     const stmt = this.#st.db.prepare<unknown[], UserRow>(sql);
-    return (partnerId === null ? stmt.all() : stmt.all(partnerId)).map(userOf);
+    return (partnerId === null ? await stmt.all() : await stmt.all(partnerId)).map(userOf);
   }
 
-  acceptInvitation(id: string, inviteHash: string, passwordHash: string, at: number): boolean {
+  async acceptInvitation(id: string, inviteHash: string, passwordHash: string, at: number): Promise<boolean> {
     return (
-      this.#st.db
+      (await this.#st.db
         .prepare(
           `UPDATE web_users SET password_hash = ?, invite_hash = NULL, invite_expires_at = NULL, failed_logins = 0, locked_until = NULL, session_epoch = session_epoch + 1
            WHERE id = ? AND invite_hash = ? AND invite_expires_at > ? AND disabled_at IS NULL`,
         )
-        .run(passwordHash, id, inviteHash, at).changes === 1
+        .run(passwordHash, id, inviteHash, at)).changes === 1
     );
   }
 
-  recordLoginFailure(id: string, at: number, lockAfter: number, lockForMs: number): WebUser {
+  async recordLoginFailure(id: string, at: number, lockAfter: number, lockForMs: number): Promise<WebUser> {
     // One statement: two wrong passwords at once cannot both read the same count.
-    this.#st.db
+    await this.#st.db
       .prepare(
         `UPDATE web_users SET
            locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END,
@@ -141,39 +140,39 @@ export class SqliteAccounts implements Synchronous<AccountLedger> {
          WHERE id = ?`,
       )
       .run(lockAfter, at + lockForMs, lockAfter, id);
-    const u = this.webUser(id);
+    const u = await this.webUser(id);
     if (!u) throw new Error(`recordLoginFailure: no user ${id}`);
     return u;
   }
 
-  recordLoginSuccess(id: string): void {
-    this.#st.db.prepare('UPDATE web_users SET failed_logins = 0, locked_until = NULL WHERE id = ?').run(id);
+  async recordLoginSuccess(id: string): Promise<void> {
+    await this.#st.db.prepare('UPDATE web_users SET failed_logins = 0, locked_until = NULL WHERE id = ?').run(id);
   }
 
-  endSessions(id: string): void {
-    this.#st.db.prepare('UPDATE web_users SET session_epoch = session_epoch + 1 WHERE id = ?').run(id);
+  async endSessions(id: string): Promise<void> {
+    await this.#st.db.prepare('UPDATE web_users SET session_epoch = session_epoch + 1 WHERE id = ?').run(id);
   }
 
-  setWebPassword(id: string, passwordHash: string): void {
-    this.#st.db.prepare('UPDATE web_users SET password_hash = ?, failed_logins = 0, locked_until = NULL, session_epoch = session_epoch + 1 WHERE id = ?').run(passwordHash, id);
+  async setWebPassword(id: string, passwordHash: string): Promise<void> {
+    await this.#st.db.prepare('UPDATE web_users SET password_hash = ?, failed_logins = 0, locked_until = NULL, session_epoch = session_epoch + 1 WHERE id = ?').run(passwordHash, id);
   }
 
-  renewInvitation(id: string, inviteHash: string, expiresAt: number): boolean {
-    return this.#st.db.prepare('UPDATE web_users SET invite_hash = ?, invite_expires_at = ? WHERE id = ? AND disabled_at IS NULL').run(inviteHash, expiresAt, id).changes === 1;
+  async renewInvitation(id: string, inviteHash: string, expiresAt: number): Promise<boolean> {
+    return (await this.#st.db.prepare('UPDATE web_users SET invite_hash = ?, invite_expires_at = ? WHERE id = ? AND disabled_at IS NULL').run(inviteHash, expiresAt, id)).changes === 1;
   }
 
-  disableWebUser(id: string, at: number): boolean {
+  async disableWebUser(id: string, at: number): Promise<boolean> {
     return (
-      this.#st.db
+      (await this.#st.db
         .prepare('UPDATE web_users SET disabled_at = ?, invite_hash = NULL, invite_expires_at = NULL, session_epoch = session_epoch + 1 WHERE id = ? AND disabled_at IS NULL')
-        .run(at, id).changes === 1
+        .run(at, id)).changes === 1
     );
   }
 
-  signConvention(s: ConventionSignature): ConventionSignature {
-    this.#st.run(
-      () =>
-        this.#st.db
+  async signConvention(s: ConventionSignature): Promise<ConventionSignature> {
+    await this.#st.run(
+      async () =>
+        await this.#st.db
           .prepare(
             `INSERT INTO convention_signatures (partner_id, document_id, document_sha256, user_id, signer_name, signed_at) VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT (partner_id, document_id) DO NOTHING`,
@@ -181,21 +180,21 @@ export class SqliteAccounts implements Synchronous<AccountLedger> {
           .run(s.partnerId, s.documentId, s.documentSha256, s.userId, s.signerName, s.signedAt),
       `a signature of ${s.documentId}`,
     );
-    return this.conventionSignature(s.partnerId, s.documentId)!;
+    return (await this.conventionSignature(s.partnerId, s.documentId))!;
   }
 
-  conventionSignature(partnerId: string, documentId: string): ConventionSignature | undefined {
-    const r = this.#st.db
+  async conventionSignature(partnerId: string, documentId: string): Promise<ConventionSignature | undefined> {
+    const r = await this.#st.db
       .prepare<[string, string], SignatureRow>('SELECT * FROM convention_signatures WHERE partner_id = ? AND document_id = ?')
       .get(partnerId, documentId);
     return r && signatureOf(r);
   }
 
-  saleOf(txnId: string): SaleLine | undefined {
-    return this.#sales(["s.kind = 'sale'", 's.txn_id = @txnId'], { txnId, limit: 1 })[0];
+  async saleOf(txnId: string): Promise<SaleLine | undefined> {
+    return (await this.#sales(["s.kind = 'sale'", 's.txn_id = @txnId'], { txnId, limit: 1 }))[0];
   }
 
-  partnerSales(f: SaleFilter): SaleLine[] {
+  async partnerSales(f: SaleFilter): Promise<SaleLine[]> {
     const where = ["s.kind = 'sale'", 's.partner_id = @partnerId'];
     if (f.from !== undefined) where.push('s.sale_at >= @from');
     if (f.to !== undefined) where.push('s.sale_at < @to');
@@ -204,11 +203,11 @@ export class SqliteAccounts implements Synchronous<AccountLedger> {
     if (f.state === 'valid') where.push('c.kind IS NULL');
     if (f.state === 'cancelled') where.push("c.kind = 'cancellation'");
     if (f.state === 'reversed') where.push("c.kind = 'reversal'");
-    return this.#sales(where, { partnerId: f.partnerId, from: f.from, to: f.to, benefit: f.benefit, terminalId: f.terminalId, limit: f.limit });
+    return await this.#sales(where, { partnerId: f.partnerId, from: f.from, to: f.to, benefit: f.benefit, terminalId: f.terminalId, limit: f.limit });
   }
 
-  #sales(where: readonly string[], params: Record<string, unknown>): SaleLine[] {
-    const rows = this.#st.db
+  async #sales(where: readonly string[], params: Record<string, unknown>): Promise<SaleLine[]> {
+    const rows = await this.#st.db
       .prepare<Record<string, unknown>, SaleRow>(
         `SELECT s.txn_id, s.terminal_id, s.group_id, s.card_number, s.benefit, s.unit, s.quantity, s.amount_cents, s.guaranteed,
                 s.sale_at, s.recorded_at, s.statement_id, c.kind AS correction, c.recorded_at AS corrected_at
@@ -235,47 +234,47 @@ export class SqliteAccounts implements Synchronous<AccountLedger> {
     }));
   }
 
-  addTerminalRequest(r: Pick<TerminalRequest, 'id' | 'partnerId' | 'requestedBy' | 'site' | 'note' | 'createdAt'>): void {
-    this.#st.run(
-      () =>
-        this.#st.db
+  async addTerminalRequest(r: Pick<TerminalRequest, 'id' | 'partnerId' | 'requestedBy' | 'site' | 'note' | 'createdAt'>): Promise<void> {
+    await this.#st.run(
+      async () =>
+        await this.#st.db
           .prepare('INSERT INTO terminal_requests (id, partner_id, requested_by, site, note, created_at) VALUES (?, ?, ?, ?, ?, ?)')
           .run(r.id, r.partnerId, r.requestedBy, r.site, r.note, r.createdAt),
       `terminal request ${r.id}`,
     );
   }
 
-  terminalRequest(id: string): TerminalRequest | undefined {
-    const r = this.#st.db.prepare<[string], RequestRow>('SELECT * FROM terminal_requests WHERE id = ?').get(id);
+  async terminalRequest(id: string): Promise<TerminalRequest | undefined> {
+    const r = await this.#st.db.prepare<[string], RequestRow>('SELECT * FROM terminal_requests WHERE id = ?').get(id);
     return r && requestOf(r);
   }
 
-  terminalRequests(filter: { readonly partnerId?: string; readonly status?: TerminalRequest['status'] }): TerminalRequest[] {
-    return this.#st.db
+  async terminalRequests(filter: { readonly partnerId?: string; readonly status?: TerminalRequest['status'] }): Promise<TerminalRequest[]> {
+    return (await this.#st.db
       .prepare<{ p: string | null; s: string | null }, RequestRow>(
-        'SELECT * FROM terminal_requests WHERE (@p IS NULL OR partner_id = @p) AND (@s IS NULL OR status = @s) ORDER BY created_at DESC, id DESC LIMIT 500',
+        'SELECT * FROM terminal_requests WHERE (CAST(@p AS TEXT) IS NULL OR partner_id = @p) AND (CAST(@s AS TEXT) IS NULL OR status = @s) ORDER BY created_at DESC, id DESC LIMIT 500',
       )
-      .all({ p: filter.partnerId ?? null, s: filter.status ?? null })
+      .all({ p: filter.partnerId ?? null, s: filter.status ?? null }))
       .map(requestOf);
   }
 
-  decideTerminalRequest(id: string, d: TerminalRequestDecision, by: string, at: number): boolean {
+  async decideTerminalRequest(id: string, d: TerminalRequestDecision, by: string, at: number): Promise<boolean> {
     const approved = d.status === 'approved';
     return (
-      this.#st.db
+      (await this.#st.db
         .prepare("UPDATE terminal_requests SET status = ?, decided_by = ?, decided_at = ?, terminal_id = ?, code_id = ?, refusal = ? WHERE id = ? AND status = 'open'")
-        .run(d.status, by, at, approved ? d.terminalId : null, approved ? d.codeId : null, approved ? null : d.refusal, id).changes === 1
+        .run(d.status, by, at, approved ? d.terminalId : null, approved ? d.codeId : null, approved ? null : d.refusal, id)).changes === 1
     );
   }
 
-  partnerProofs(partnerId: string): string[] {
-    return this.#st.db
+  async partnerProofs(partnerId: string): Promise<string[]> {
+    return (await this.#st.db
       .prepare<[string], { school_year: string }>('SELECT school_year FROM partner_proofs WHERE partner_id = ? ORDER BY school_year')
-      .all(partnerId)
+      .all(partnerId))
       .map((r) => r.school_year);
   }
 
-  dailySales(fromDay: string, toDay: string): DailySales[] {
+  async dailySales(fromDay: string, toDay: string): Promise<DailySales[]> {
     if (toDay < fromDay || addDays(fromDay, 366) < toDay) throw new PasserelleError('DATA_INVALID', 'a chart covers 1 to 366 days');
     const stmt = this.#st.db.prepare<[number, number], { benefit: DailySales['benefit']; n: number; off: number; cents: number }>(
       `SELECT s.benefit AS benefit, count(*) AS n, count(o.txn_id) AS off, sum(s.amount_cents) AS cents
@@ -285,7 +284,7 @@ export class SqliteAccounts implements Synchronous<AccountLedger> {
     const out: DailySales[] = [];
     // One range per Paris day (23, 24 or 25 hours), each read through the sale-time index.
     for (let day = fromDay; day <= toDay; day = addDays(day, 1)) {
-      for (const r of stmt.all(startOfRegionDay(day), startOfRegionDay(addDays(day, 1)))) out.push({ day, benefit: r.benefit, sales: r.n, offline: r.off, amountCents: r.cents });
+      for (const r of await stmt.all(startOfRegionDay(day), startOfRegionDay(addDays(day, 1)))) out.push({ day, benefit: r.benefit, sales: r.n, offline: r.off, amountCents: r.cents });
     }
     return out;
   }

@@ -1,31 +1,30 @@
 import type { ApiTokenRecord, TokenLedger } from '../ledger.ts';
-import type { SqliteStore } from './store.ts';
-import type { Synchronous } from "./synchronous.ts";
+import type { SqlStore } from './store.ts';
 
 /** The admin API's tokens, kept by hash. */
-export class SqliteTokens implements Synchronous<TokenLedger> {
-  readonly #st: SqliteStore;
+export class SqlTokens implements TokenLedger {
+  readonly #st: SqlStore;
 
-  constructor(st: SqliteStore) {
+  constructor(st: SqlStore) {
     this.#st = st;
   }
 
-  addApiToken(t: ApiTokenRecord & { readonly tokenHash: string; readonly demo?: boolean }): void {
-    this.#st.run(
-      () =>
-        this.#st.db
+  async addApiToken(t: ApiTokenRecord & { readonly tokenHash: string; readonly demo?: boolean }): Promise<void> {
+    await this.#st.run(
+      async () =>
+        await this.#st.db
           .prepare('INSERT INTO api_tokens (token_hash, name, role, partner_id, created_at, demo) VALUES (?, ?, ?, ?, ?, ?)')
           .run(t.tokenHash, t.name, t.role, t.partnerId, t.createdAt, t.demo ? 1 : 0),
       `token ${t.name}`,
     );
   }
 
-  revokeDemoTokens(at: number): number {
-    return this.#st.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE demo = 1 AND revoked_at IS NULL').run(at).changes;
+  async revokeDemoTokens(at: number): Promise<number> {
+    return (await this.#st.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE demo = 1 AND revoked_at IS NULL').run(at)).changes;
   }
 
-  apiToken(tokenHash: string): ApiTokenRecord | undefined {
-    const r = this.#st.db
+  async apiToken(tokenHash: string): Promise<ApiTokenRecord | undefined> {
+    const r = await this.#st.db
       .prepare<[string], { name: string; role: ApiTokenRecord['role']; partner_id: string | null; created_at: number }>(
         'SELECT name, role, partner_id, created_at FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL',
       )
@@ -33,17 +32,17 @@ export class SqliteTokens implements Synchronous<TokenLedger> {
     return r && { name: r.name, role: r.role, partnerId: r.partner_id, createdAt: r.created_at };
   }
 
-  apiTokens(): (ApiTokenRecord & { readonly id: string })[] {
-    return this.#st.db
+  async apiTokens(): Promise<(ApiTokenRecord & { readonly id: string })[]> {
+    return (await this.#st.db
       .prepare<[], { id: string; name: string; role: ApiTokenRecord['role']; partner_id: string | null; created_at: number }>(
         'SELECT substr(token_hash, 1, 16) AS id, name, role, partner_id, created_at FROM api_tokens WHERE revoked_at IS NULL ORDER BY created_at, name',
       )
-      .all()
+      .all())
       .map((r) => ({ id: r.id, name: r.name, role: r.role, partnerId: r.partner_id, createdAt: r.created_at }));
   }
 
-  revokeApiToken(id: string, at: number): boolean {
+  async revokeApiToken(id: string, at: number): Promise<boolean> {
     if (!/^[0-9a-f]{16}$/.test(id)) return false;
-    return this.#st.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE substr(token_hash, 1, 16) = ? AND revoked_at IS NULL').run(at, id).changes > 0;
+    return (await this.#st.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE substr(token_hash, 1, 16) = ? AND revoked_at IS NULL').run(at, id)).changes > 0;
   }
 }

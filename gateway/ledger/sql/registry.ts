@@ -4,97 +4,106 @@ import { PasserelleError } from '../../../protocol/errors.ts';
 import { isIsoDate } from '../../../common/paris-time.ts';
 import { checkCampaign, type BenefitWindow, type CampaignDef } from '../../campaigns.ts';
 import type { PartnerRecord, TerminalRecord, RegistryLedger } from '../ledger.ts';
-import type { SqliteStore } from './store.ts';
-import type { TerminalRow } from './rows.ts';
+import type { SqlStore } from './store.ts';
+
 import { account } from './journal.ts';
-import type { Synchronous } from "./synchronous.ts";
 
 /** Campaigns, partners and their terminals: who may sell what, and when (R10). */
-export class SqliteRegistry implements Synchronous<RegistryLedger> {
-  readonly #st: SqliteStore;
+export class SqlRegistry implements RegistryLedger {
+  readonly #st: SqlStore;
 
-  constructor(st: SqliteStore) {
+  constructor(st: SqlStore) {
     this.#st = st;
   }
 
-  terminal(id: string): TerminalRecord | undefined {
-    return this.#st.terminal(id);
+  async terminal(id: string): Promise<TerminalRecord | undefined> {
+    return await this.#st.terminal(id);
   }
 
-  partner(id: string): PartnerRecord | undefined {
-    return this.#st.partner(id);
+  async partner(id: string): Promise<PartnerRecord | undefined> {
+    return await this.#st.partner(id);
   }
 
-  partners(): PartnerRecord[] {
-    const ids = this.#st.db.prepare<[], { id: string }>('SELECT id FROM partners ORDER BY id').all();
-    return ids.map((r) => this.#st.partner(r.id)).filter((p): p is PartnerRecord => p !== undefined);
+  async partners(): Promise<PartnerRecord[]> {
+    const ids = await this.#st.db.prepare<[], { id: string }>('SELECT id FROM partners ORDER BY id').all();
+    const out: PartnerRecord[] = [];
+    for (const r of ids) {
+      const p = await this.#st.partner(r.id);
+      if (p) out.push(p);
+    }
+    return out;
   }
 
-  terminalsOf(partnerId: string): TerminalRecord[] {
-    const ids = this.#st.db.prepare<[string], { id: string }>(`SELECT id FROM terminals WHERE partner_id = ? AND id NOT LIKE '${WEB_CHANNEL_PREFIX}%' ORDER BY id`).all(partnerId);
-    return ids.map((r) => this.#st.terminal(r.id)).filter((t): t is TerminalRow => t !== undefined).map(({ id, partnerId: p, publicKey, active }) => ({ id, partnerId: p, publicKey, active }));
+  async terminalsOf(partnerId: string): Promise<TerminalRecord[]> {
+    const ids = await this.#st.db.prepare<[string], { id: string }>(`SELECT id FROM terminals WHERE partner_id = ? AND id NOT LIKE '${WEB_CHANNEL_PREFIX}%' ORDER BY id`).all(partnerId);
+    const out: TerminalRecord[] = [];
+    for (const r of ids) {
+      const t = await this.#st.terminal(r.id);
+      if (t) out.push({ id: t.id, partnerId: t.partnerId, publicKey: t.publicKey, active: t.active });
+    }
+    return out;
   }
 
-  addCampaign(def: CampaignDef): void {
+  async addCampaign(def: CampaignDef): Promise<void> {
     checkCampaign(def);
     const missing = BENEFIT_CODES.filter((b) => !def.windows.some((w) => w.benefit === b));
     if (missing.length > 0) throw new PasserelleError('DATA_INVALID', `campaign ${def.id}: no window for ${missing.join(', ')}`);
-    this.#st.run(() => this.#st.db.prepare('INSERT INTO campaigns (id, windows, created_at) VALUES (?, ?, ?)').run(def.id, JSON.stringify(def.windows), Date.now()), `campaign ${def.id}`);
+    await this.#st.run(async () => await this.#st.db.prepare('INSERT INTO campaigns (id, windows, created_at) VALUES (?, ?, ?)').run(def.id, JSON.stringify(def.windows), Date.now()), `campaign ${def.id}`);
   }
 
-  campaigns(): CampaignDef[] {
-    return this.#st.db
+  async campaigns(): Promise<CampaignDef[]> {
+    return (await this.#st.db
       .prepare<[], { id: string; windows: string }>('SELECT id, windows FROM campaigns ORDER BY id')
-      .all()
+      .all())
       .map((r) => ({ id: r.id, windows: JSON.parse(r.windows) as BenefitWindow[] }));
   }
 
-  addPartner(p: PartnerRecord): void {
+  async addPartner(p: PartnerRecord): Promise<void> {
     checkPartner(p);
-    this.#st.run(
-      () =>
-        this.#st.db.transaction(() => {
-          this.#st.db
+    await this.#st.run(
+      async () =>
+        await this.#st.db.transaction(async () => {
+          await this.#st.db
             .prepare('INSERT INTO partners (id, name, type, convention_from, convention_to, entry_price_cents, iban, bic) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
             .run(p.id, p.name, p.type, p.conventionFrom, p.conventionTo, p.entryPriceCents ?? 0, p.iban ?? null, p.bic ?? null);
-          for (const unit of ['cent', 'entry'] as const) account(this.#st, `payable:${p.id}:${unit}`, { kind: 'payable', unit, partner_id: p.id });
-        })(),
+          for (const unit of ['cent', 'entry'] as const) await account(this.#st, `payable:${p.id}:${unit}`, { kind: 'payable', unit, partner_id: p.id });
+        }),
       `partner ${p.id}`,
     );
   }
 
-  updatePartner(id: string, patch: Partial<Omit<PartnerRecord, 'id' | 'type'>>): void {
-    const current = this.#st.partner(id);
+  async updatePartner(id: string, patch: Partial<Omit<PartnerRecord, 'id' | 'type'>>): Promise<void> {
+    const current = await this.#st.partner(id);
     if (!current) throw new PasserelleError('NOT_FOUND', `no partner ${id}`);
     const next = { ...current, ...patch };
     checkPartner(next);
-    this.#st.db
+    await this.#st.db
       .prepare('UPDATE partners SET name = ?, convention_from = ?, convention_to = ?, entry_price_cents = ?, iban = ?, bic = ? WHERE id = ?')
       .run(next.name, next.conventionFrom, next.conventionTo, next.entryPriceCents ?? 0, next.iban ?? null, next.bic ?? null, id);
     this.#st.terminals.clear();
   }
 
-  addTerminal(t: Omit<TerminalRecord, 'active'> & { active?: boolean }): void {
+  async addTerminal(t: Omit<TerminalRecord, 'active'> & { active?: boolean }): Promise<void> {
     if (t.publicKey.length !== 32) throw new PasserelleError('DATA_INVALID', `terminal ${t.id}: public key must be 32 bytes`);
-    this.#st.run(
-      () =>
-        this.#st.db
+    await this.#st.run(
+      async () =>
+        await this.#st.db
           .prepare('INSERT INTO terminals (id, partner_id, public_key, active) VALUES (?, ?, ?, ?)')
           .run(t.id, t.partnerId, Buffer.from(t.publicKey), t.active === false ? 0 : 1),
       `terminal ${t.id}`,
     );
   }
 
-  setTerminalActive(id: string, active: boolean): void {
+  async setTerminalActive(id: string, active: boolean): Promise<void> {
     this.#st.terminals.delete(id);
-    const r = this.#st.db.prepare('UPDATE terminals SET active = ? WHERE id = ?').run(active ? 1 : 0, id);
+    const r = await this.#st.db.prepare('UPDATE terminals SET active = ? WHERE id = ?').run(active ? 1 : 0, id);
     if (r.changes !== 1) throw new PasserelleError('NOT_FOUND', `no terminal ${id}`);
   }
 
-  replaceTerminalKey(id: string, publicKey: Uint8Array): void {
+  async replaceTerminalKey(id: string, publicKey: Uint8Array): Promise<void> {
     if (publicKey.length !== 32) throw new PasserelleError('DATA_INVALID', `terminal ${id}: public key must be 32 bytes`);
     this.#st.terminals.delete(id);
-    const r = this.#st.db.prepare('UPDATE terminals SET public_key = ?, active = 1 WHERE id = ?').run(Buffer.from(publicKey), id);
+    const r = await this.#st.db.prepare('UPDATE terminals SET public_key = ?, active = 1 WHERE id = ?').run(Buffer.from(publicKey), id);
     if (r.changes !== 1) throw new PasserelleError('NOT_FOUND', `no terminal ${id}`);
   }
 }

@@ -2,7 +2,7 @@ import { regionDate } from '../../../common/paris-time.ts';
 import type { VoidRequestBody } from '../../../protocol/messages.ts';
 import type { VoidOutcome } from '../../replies.ts';
 import { assert } from '../../../protocol/errors.ts';
-import type { SqliteStore } from './store.ts';
+import type { SqlStore } from './store.ts';
 import { correct } from './journal.ts';
 
 /*
@@ -17,9 +17,9 @@ import { correct } from './journal.ts';
  * record, an offline sale (its result was shown: "accepted offline") or a void: those are answered
  * `prevented` and nothing changes.
  */
-export function voidTarget(st: SqliteStore, v: Pick<VoidRequestBody, 'txnId' | 'terminalId' | 'target' | 'reason' | 'createdAt'>, at: number): VoidOutcome {
-  if (v.reason === 'cancelled') return cancelAtTerminal(st, v, at);
-  return { result: voidUnshown(st, v, at) };
+export async function voidTarget(st: SqlStore, v: Pick<VoidRequestBody, 'txnId' | 'terminalId' | 'target' | 'reason' | 'createdAt'>, at: number): Promise<VoidOutcome> {
+  if (v.reason === 'cancelled') return await cancelAtTerminal(st, v, at);
+  return { result: await voidUnshown(st, v, at) };
 }
 
 /**
@@ -28,16 +28,16 @@ export function voidTarget(st: SqliteStore, v: Pick<VoidRequestBody, 'txnId' | '
  * day as the gateway decides it, not already corrected, not paid in part by the offline guarantee. Refused
  * otherwise, with nothing changed and the reason in the reply.
  */
-function cancelAtTerminal(st: SqliteStore, v: Pick<VoidRequestBody, 'terminalId' | 'target' | 'createdAt'>, at: number): VoidOutcome {
-  const target = st.s.request.get(v.target);
+async function cancelAtTerminal(st: SqlStore, v: Pick<VoidRequestBody, 'terminalId' | 'target' | 'createdAt'>, at: number): Promise<VoidOutcome> {
+  const target = await st.s.request.get(v.target);
   if (!target || target.terminal_id !== v.terminalId) return { result: 'refused', code: target ? 'NOT_YOUR_SALE' : 'SALE_UNKNOWN' };
   if (target.status === 'declined') return { result: 'prevented' };
-  const sale = st.s.sale.get(v.target);
+  const sale = await st.s.sale.get(v.target);
   if (!sale) return { result: 'refused', code: 'SALE_UNKNOWN' };
-  if (st.s.correctionOf.get(v.target)) return { result: 'refused', code: 'ALREADY_CORRECTED' };
+  if (await st.s.correctionOf.get(v.target)) return { result: 'refused', code: 'ALREADY_CORRECTED' };
   if (sale.guaranteed > 0) return { result: 'refused', code: 'SALE_GUARANTEED' };
   if (regionDate(sale.sale_at) !== regionDate(cancelledAt(v.createdAt, sale.sale_at, at))) return { result: 'refused', code: 'NOT_SAME_DAY' };
-  correct(st, sale, 'cancellation', `cancelled at terminal ${v.terminalId}`, at);
+  await correct(st, sale, 'cancellation', `cancelled at terminal ${v.terminalId}`, at);
   return { result: 'undone' };
 }
 
@@ -54,22 +54,22 @@ function cancelledAt(createdAt: number, saleAt: number, at: number): number {
   return createdAt >= saleAt && createdAt <= at + CLOCK_SKEW_MS && at - createdAt <= MAX_QUEUED_MS ? createdAt : at;
 }
 
-function voidUnshown(st: SqliteStore, v: Pick<VoidRequestBody, 'txnId' | 'terminalId' | 'target' | 'reason'>, at: number): 'undone' | 'prevented' {
-  const target = st.s.request.get(v.target);
+async function voidUnshown(st: SqlStore, v: Pick<VoidRequestBody, 'txnId' | 'terminalId' | 'target' | 'reason'>, at: number): Promise<'undone' | 'prevented'> {
+  const target = await st.s.request.get(v.target);
   if (!target) {
     st.voidsExist = true;
-    st.s.insertVoid.run(v.target, v.terminalId, v.txnId, at);
+    await st.s.insertVoid.run(v.target, v.terminalId, v.txnId, at);
     return 'prevented';
   }
   if (target.terminal_id !== v.terminalId || target.mode !== 'online') return 'prevented';
   if (target.status === 'declined') {
     st.voidsExist = true;
-    st.s.insertVoid.run(v.target, v.terminalId, v.txnId, at);
+    await st.s.insertVoid.run(v.target, v.terminalId, v.txnId, at);
     return 'prevented';
   }
-  if (st.s.correctionOf.get(v.target)) return 'undone';
-  const sale = st.s.sale.get(v.target);
+  if (await st.s.correctionOf.get(v.target)) return 'undone';
+  const sale = await st.s.sale.get(v.target);
   assert(sale && sale.guaranteed === 0, `approved online request ${v.target} has a plain sale line`);
-  correct(st, sale, 'reversal', `voided by terminal: ${v.reason}`, at);
+  await correct(st, sale, 'reversal', `voided by terminal: ${v.reason}`, at);
   return 'undone';
 }

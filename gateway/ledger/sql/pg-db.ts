@@ -1,0 +1,125 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import pg from 'pg';
+import { toPostgresSql, type Query, type RunResult, type SqlDb } from './db.ts';
+
+interface Tx {
+  readonly client: pg.PoolClient;
+  depth: number;
+  ended: boolean;
+}
+
+/** The advisory lock every ledger transaction takes: writers take turns on every gateway (`SqlDb.transaction`). */
+export const WRITERS_LOCK = 0x5041_5353; // 'PASS'
+
+/**
+ * Integers come back as numbers: bigint columns hold cents and milliseconds, far below 2^53; a value that
+ * is not safe as a number is an error, never a rounding. `numeric` is what `sum()` of bigints gives.
+ */
+function toNumber(text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || (Number.isInteger(n) && !Number.isSafeInteger(n))) throw new RangeError(`a ledger number out of range: ${text}`);
+  return n;
+}
+const TYPES = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === pg.types.builtins.INT8 || oid === pg.types.builtins.NUMERIC) return toNumber;
+    return pg.types.getTypeParser(oid, format);
+  },
+} as unknown as pg.CustomTypesConfig;
+
+export interface PgDbOptions {
+  readonly url: string;
+  /** Connections at most (default 10). */
+  readonly maxConnections?: number;
+  /** A connection of the pool failed while idle (the database restarted): it is dropped, the next query opens another. */
+  readonly onIdleError?: (err: Error) => void;
+}
+
+/**
+ * The PostgreSQL driver (node-postgres): a pool of connections; a transaction holds one connection for its
+ * statements, found again through the async context, and takes the writers' advisory lock at its start, so
+ * the ledger's parts run one write transaction at a time across all gateways, as on SQLite. Statements
+ * outside a transaction run on any connection, each committed alone. A connection lost mid-transaction fails
+ * it (nothing of it is committed); the pool opens a new one for the next.
+ */
+export class PgDb implements SqlDb {
+  readonly dialect = 'postgres' as const;
+  readonly pool: pg.Pool;
+  readonly #scope = new AsyncLocalStorage<Tx>();
+  readonly #names = new Map<string, { readonly name: string; readonly text: string; readonly params: readonly string[] }>();
+
+  constructor(o: PgDbOptions) {
+    this.pool = new pg.Pool({ connectionString: o.url, max: o.maxConnections ?? 10, connectionTimeoutMillis: 5000, types: TYPES, application_name: 'passerelle-gateway' });
+    this.pool.on('error', (err) => o.onIdleError?.(err));
+  }
+
+  get inTransaction(): boolean {
+    const tx = this.#scope.getStore();
+    return tx !== undefined && !tx.ended;
+  }
+
+  #client(): pg.Pool | pg.PoolClient {
+    const tx = this.#scope.getStore();
+    return tx && !tx.ended ? tx.client : this.pool;
+  }
+
+  prepare<P extends readonly unknown[] | object = unknown[], R = unknown>(sql: string): Query<P, R> {
+    let q = this.#names.get(sql);
+    if (!q) {
+      const { text, names } = toPostgresSql(sql);
+      q = { name: `q${this.#names.size + 1}`, text, params: names };
+      this.#names.set(sql, q);
+    }
+    const { name, text, params } = q;
+    const run = async (args: readonly unknown[]) => {
+      const values = params.length > 0 ? params.map((p) => (args[0] as Record<string, unknown>)[p] ?? null) : args.map((a) => (a === undefined ? null : a));
+      return this.#client().query({ name, text, values: values as unknown[] });
+    };
+    return {
+      get: async (...args) => (await run(args)).rows[0] as R | undefined,
+      all: async (...args) => (await run(args)).rows as R[],
+      run: async (...args): Promise<RunResult> => ({ changes: (await run(args)).rowCount ?? 0 }),
+    };
+  }
+
+  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    const outer = this.#scope.getStore();
+    if (outer && !outer.ended) {
+      const sp = `sp${++outer.depth}`;
+      await outer.client.query(`SAVEPOINT ${sp}`);
+      try {
+        const value = await fn();
+        await outer.client.query(`RELEASE SAVEPOINT ${sp}`);
+        return value;
+      } catch (e) {
+        await outer.client.query(`ROLLBACK TO SAVEPOINT ${sp}`);
+        throw e;
+      } finally {
+        outer.depth--;
+      }
+    }
+    const client = await this.pool.connect();
+    const tx: Tx = { client, depth: 0, ended: false };
+    let broken: Error | undefined;
+    try {
+      await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${WRITERS_LOCK})`);
+      const value = await this.#scope.run(tx, fn);
+      await client.query('COMMIT');
+      return value;
+    } catch (e) {
+      await client.query('ROLLBACK').catch((err: Error) => (broken = err));
+      throw e;
+    } finally {
+      tx.ended = true;
+      client.release(broken);
+    }
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.#client().query(sql);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
