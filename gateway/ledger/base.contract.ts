@@ -8,7 +8,11 @@ import { debitBody, debitItem } from '../../tests/helpers/debits.ts';
 import { type OpenLedger, seededLedger, at, NOW, DAY, CARD, OPPOSED, BARE, POOR, UNKNOWN, T, seed, approve, voidItem, voidBody } from './fixture.contract.ts';
 
 /** The base contract: transactions, and every invariant of the journal over random sequences of everything. */
-export function baseContract(name: string, open: OpenLedger): void {
+/**
+ * `propertyRuns`: how many random sequences the invariant property tries (80 by default; a backend whose
+ * every fresh ledger is a new database may ask for fewer).
+ */
+export function baseContract(name: string, open: OpenLedger, o: { readonly propertyRuns?: number } = {}): void {
   describe(`ledger contract: ${name}`, () => {
     const l = seededLedger(open);
 
@@ -166,8 +170,8 @@ export function baseContract(name: string, open: OpenLedger): void {
           }
           await led.close();
         }),
-        { numRuns: 80 },
+        { numRuns: o.propertyRuns ?? 80 },
       );
-    });
+    }, 120_000);
   });
 }

@@ -17,11 +17,11 @@ export type { OpenLedger } from './fixture.contract.ts';
  * The contract every ledger backend passes, one suite per role of `Ledger` (gateway/ledger/*.contract.ts,
  * their seed and helpers in `fixture.contract.ts`). A backend's test file calls `ledgerContract(name, open)`;
  * `open` returns a fresh, empty ledger (with the given rules, or the defaults). Each role's suite runs alone
- * too, with the same `open`.
+ * too, with the same `open`. `propertyRuns`: see baseContract.
  *
  * Tests named after a rule (`R9 …`) would fail if that rule of `domain.md` were broken.
  */
-export function ledgerContract(name: string, open: OpenLedger): void {
+export function ledgerContract(name: string, open: OpenLedger, o: { readonly propertyRuns?: number } = {}): void {
   fleetContract(name, open);
   registryContract(name, open);
   debitsContract(name, open);
@@ -31,6 +31,6 @@ export function ledgerContract(name: string, open: OpenLedger): void {
   groupSalesContract(name, open);
   statementsContract(name, open);
   offlineContract(name, open);
-  baseContract(name, open);
+  baseContract(name, open, o);
   accountsContract(name, open);
 }

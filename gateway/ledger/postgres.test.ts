@@ -26,7 +26,10 @@ afterAll(async () => {
   await server?.stop();
 });
 
-ledgerContract('postgres', async (rules) => PostgresLedger.open({ url: await server.createDatabase(`t${++made}`, TEMPLATE), ...(rules ? { rules } : {}), maxConnections: 4 }));
+ledgerContract('postgres', async (rules) => PostgresLedger.open({ url: await server.createDatabase(`t${++made}`, TEMPLATE), ...(rules ? { rules } : {}), maxConnections: 4 }), {
+  // Each of its runs opens a new database: 20 sequences here, 80 on SQLite, the same property.
+  propertyRuns: 20,
+});
 
 describe('postgres ledger schema', () => {
   it('migrates an empty database once, and again changes nothing', async () => {
@@ -38,9 +41,9 @@ describe('postgres ledger schema', () => {
     await b.close();
     const c = new pg.Client({ connectionString: url });
     await c.connect();
-    const versions = (await c.query<{ version: string }>('SELECT version FROM passerelle_schema ORDER BY version')).rows.map((r) => Number(r.version));
+    const versions = (await c.query<{ version: string }>('SELECT version FROM passerelle_schema WHERE version > 0 ORDER BY version')).rows.map((r) => Number(r.version));
     await c.end();
-    expect(versions).toEqual([0, 1].filter((v) => v > 0 || versions.includes(0)));
+    expect(versions).toEqual([1]);
   });
 
   it('refuses a database at a newer schema version with a clear DATA_INVALID, and changes nothing', async () => {

@@ -101,6 +101,9 @@ export class PgDb implements SqlDb {
     const client = await this.pool.connect();
     const tx: Tx = { client, depth: 0, ended: false };
     let broken: Error | undefined;
+    // A connection lost while checked out says so here (the pool listens only to idle ones); its query fails.
+    const lost = (err: Error) => (broken = err);
+    client.on('error', lost);
     try {
       await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${WRITERS_LOCK})`);
       const value = await this.#scope.run(tx, fn);
@@ -111,6 +114,7 @@ export class PgDb implements SqlDb {
       throw e;
     } finally {
       tx.ended = true;
+      client.off('error', lost);
       client.release(broken);
     }
   }
