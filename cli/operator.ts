@@ -22,7 +22,7 @@ export interface CardsLoadOptions extends LedgerFileOptions {
 export async function cardsLoadCommand(file: string, o: CardsLoadOptions): Promise<void> {
   const at = o.at === undefined ? Date.now() : Date.parse(o.at);
   if (Number.isNaN(at)) throw new Error(`--at: not a date: ${o.at}`);
-  const { ledger, file: ledgerFile } = openConfiguredLedger(o);
+  const { ledger, where: ledgerFile } = await openConfiguredLedger(o);
   const reading = createProgress({ total: statSync(file).size, label: 'reading', unit: 'bytes' });
   let loading: ReturnType<typeof createProgress> | undefined;
   try {

@@ -1,3 +1,4 @@
+import { PasserelleError } from '../protocol/errors.ts';
 import { DEFAULT_OFFLINE_LIMITS, OfflineLimits } from '../protocol/offline.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { mergeConfig, parseConfig, readJsonFile } from '../common/config.ts';
@@ -100,7 +101,23 @@ export const GatewayConfigSchema = Type.Object(
       },
       'HTTP API (fastify)',
     ),
-    ledger: Section({ file: Type.String({ minLength: 1, default: 'ledger.sqlite', description: 'SQLite ledger file' }) }, 'Ledger'),
+    ledger: Section(
+      {
+        kind: Type.Union([Type.Literal('sqlite'), Type.Literal('postgres')], {
+          default: 'sqlite',
+          description: 'sqlite: one file, one gateway (the embedded default); postgres: a PostgreSQL database several gateways share (region scale)',
+        }),
+        file: Type.String({ minLength: 1, default: 'ledger.sqlite', description: 'SQLite ledger file (kind sqlite)' }),
+        url: Type.Optional(
+          Type.String({
+            pattern: '^postgres(ql)?://\\S+$',
+            description: 'PostgreSQL database (kind postgres): postgres://user@host:port/database; give the password by PGPASSWORD or ~/.pgpass rather than in the URL',
+          }),
+        ),
+        maxConnections: Type.Integer({ minimum: 1, maximum: 200, default: 10, description: 'PostgreSQL connections this gateway opens at most' }),
+      },
+      'Ledger',
+    ),
     batch: Section(
       {
         maxItems: Type.Integer({ minimum: 1, maximum: 4096, default: 512, description: 'Most debits committed in one transaction' }),
@@ -255,5 +272,10 @@ export type GatewayConfig = Static<typeof GatewayConfigSchema>;
 
 export function loadGatewayConfig(file: string | undefined, overrides: Record<string, unknown> = {}): GatewayConfig {
   const raw = file ? readJsonFile(file) : {};
-  return parseConfig(GatewayConfigSchema, mergeConfig(raw, overrides), file ?? 'config');
+  const source = file ?? 'config';
+  const config = parseConfig(GatewayConfigSchema, mergeConfig(raw, overrides), source);
+  if (config.ledger.kind === 'postgres' && config.ledger.url === undefined) {
+    throw new PasserelleError('CONFIG_INVALID', `${source}: /ledger/url: a PostgreSQL ledger needs its url (postgres://user@host:port/database)`, { path: '/ledger/url' });
+  }
+  return config;
 }

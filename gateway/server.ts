@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 import { createLogger, ns, type Logger } from '../common/log.ts';
 import { VERSION } from '../common/version.ts';
 import { readConnectToken } from '../protocol/connect-token.ts';
@@ -26,7 +26,7 @@ import { loadOrCreateGatewayKeys, writePublicKeys, type GatewayKeys } from './ke
 import { loadOrCreateBrokerTls, tlsWanted } from './tls.ts';
 import { createApiToken } from './api/tokens.ts';
 import type { ApiRole, Ledger } from './ledger/ledger.ts';
-import { SqliteLedger } from './ledger/sqlite.ts';
+import { openConfiguredLedger } from './ledger-open.ts';
 import { DebitPipeline, type PipelineHooks } from './pipeline.ts';
 import { sweepExpired } from './expiry.ts';
 import { OfflinePublisher } from './offline-publisher.ts';
@@ -95,12 +95,8 @@ async function startParts(
   o: StartOptions & { readonly log: Logger; readonly now: () => number; readonly started: number; readonly keys: GatewayKeys; readonly parts: Parts },
 ): Promise<Gateway> {
   const { log, now, keys, parts } = o;
-  const ledgerFile = isAbsolute(config.ledger.file) ? config.ledger.file : join(config.dataDir, config.ledger.file);
-  const ledger = await parts.start(
-    'ledger',
-    () => new SqliteLedger({ file: ledgerFile, rules: { replacementFeeCents: config.rules.replacementFeeCents, replacementFeeOrder: config.rules.replacementFeeOrder } }),
-    async (l) => await l.close(),
-  );
+  const { ledger, where: ledgerAt } = await parts.start('ledger', () => openConfiguredLedger(config, ns(log, 'gateway.ledger')), async (l) => await l.ledger.close());
+  log.info({ kind: config.ledger.kind, at: ledgerAt }, 'ledger open');
   const { terminals: demoTerminals, chips: demoChips, seeded } = await prepareDemo(config, ledger, now(), ns(log, 'gateway.seed'));
   if (seeded) writeAtomic(join(config.dataDir, DEMO_USERS_FILE), JSON.stringify(await seedDemoUsers(ledger, now()), null, 2) + '\n', 0o600);
   const contacts = await parts.start(
