@@ -26,6 +26,19 @@ export const GatewayConfigSchema = Type.Object(
         publicUrl: Type.Optional(
           Type.String({ pattern: '^mqtts?://[^/\\s]+$', description: 'The broker URL terminals are given at enrolment (default: built from host and port)' }),
         ),
+        external: Type.Optional(
+          Type.Object(
+            {
+              url: Type.String({ pattern: '^mqtts?://[^/\\s]+$', description: 'The external broker (Mosquitto 2 with its dynamic security plugin) the gateway connects to as a client' }),
+              username: Type.String({ minLength: 1, default: 'passerelle-gateway', description: "The gateway's account on the broker; it must hold the plugin's admin role" }),
+              password: Type.Optional(Type.String({ minLength: 1, description: 'Its password; better given by the PASSERELLE_MQTT_PASSWORD environment variable' })),
+              group: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'passerelle', description: "The shared subscription group: the region's gateways split the terminals' requests within it" }),
+              clientId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: "This gateway's MQTT client id, unique among the gateways (default: gateway-<host>-<pid>)" })),
+              certFile: Type.Optional(Type.String({ minLength: 1, description: "For an mqtts:// URL: the broker's certificate (PEM), pinned by the gateway and given to terminals at enrolment" })),
+            },
+            { additionalProperties: false, description: 'Region scale: an external broker instead of the embedded one (host, port, tls and the connection limits then do not apply)' },
+          ),
+        ),
         connectTokenMaxAgeS: Type.Integer({
           minimum: 10,
           maximum: 86_400,

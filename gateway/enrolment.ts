@@ -1,7 +1,8 @@
+import { isBrokerPassword } from '../protocol/connect-token.ts';
 import { timingSafeEqual } from 'node:crypto';
 import { randomBase32 } from '../common/random.ts';
 import { PARTNER_TYPES, type Benefit } from '../protocol/benefits.ts';
-import { b64url, type Signer } from '../protocol/crypto.ts';
+import { b64url, defaultVerifier, type Signer } from '../protocol/crypto.ts';
 import { encodeJson } from '../protocol/debit.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import { enrolmentAnswerMac, enrolmentSecretHash as secretHash, ENROLMENT_ID_CHARS as ID_CHARS, ENROLMENT_SECRET_CHARS as SECRET_CHARS, parseEnrolmentCode } from '../protocol/enrolment.ts';
@@ -53,6 +54,12 @@ export interface EnrolmentContext {
   readonly mqttCertPem?: string;
   /** A terminal's old key was replaced, or it was switched off: drop its live connection now. */
   readonly onKeyReplaced?: (terminalId: string) => void;
+  /**
+   * An external broker (Mosquitto): give it the terminal's password (checked against the key first) before
+   * the code is used; a failure leaves the code unused. Absent: the gateway's own broker, which checks
+   * connect tokens itself.
+   */
+  readonly provisionBroker?: (terminalId: string, password: string) => Promise<void>;
 }
 
 export interface Enrolment {
@@ -112,7 +119,7 @@ function unusable(c: EnrolmentCodeRecord, now: number): PasserelleError | null {
  * logged) even though the call fails; everything else is one transaction: the terminal registered or
  * re-keyed, the code used, the audit lines written. `from` is the caller's address, for the log.
  */
-export async function redeemEnrolmentCode(ledger: Ledger, typed: string, publicKey: Uint8Array, now: number, ctx: EnrolmentContext, from: string): Promise<Enrolment> {
+export async function redeemEnrolmentCode(ledger: Ledger, typed: string, publicKey: Uint8Array, now: number, ctx: EnrolmentContext, from: string, mqttPassword?: string): Promise<Enrolment> {
   const parsed = parseEnrolmentCode(typed);
   const stored = parsed && await ledger.enrolmentCode(parsed.id);
   if (!parsed || !stored) throw new PasserelleError('ENROLMENT_CODE_INVALID', 'no such enrolment code');
@@ -127,6 +134,12 @@ export async function redeemEnrolmentCode(ledger: Ledger, typed: string, publicK
     throw new PasserelleError('ENROLMENT_CODE_INVALID', `wrong secret for enrolment code ${stored.id}`);
   }
   const actor = `enrolment-code:${stored.id}`;
+  if (ctx.provisionBroker) {
+    if (mqttPassword === undefined || !isBrokerPassword(mqttPassword, publicKey, defaultVerifier())) {
+      throw new PasserelleError('DATA_INVALID', 'this gateway runs behind an MQTT broker that needs the broker password made from the key (mqttPassword): update the terminal software');
+    }
+    await ctx.provisionBroker(stored.terminalId, mqttPassword);
+  }
   const replaced = await ledger.atomically(async () => {
     if (!await ledger.useEnrolmentCode(stored.id, now)) throw new PasserelleError('ENROLMENT_CODE_USED', `enrolment code ${stored.id} was already used`);
     const key = b64url(publicKey);
@@ -151,7 +164,7 @@ export async function redeemEnrolmentCode(ledger: Ledger, typed: string, publicK
     partnerId: partner.id,
     partnerName: partner.name,
     benefits: [...PARTNER_TYPES[partner.type].benefits] as Benefit[],
-    mqtt: { url: ctx.mqttUrl, certPem: ctx.mqttCertPem ?? null },
+    mqtt: { url: ctx.mqttUrl, certPem: ctx.mqttCertPem ?? null, auth: ctx.provisionBroker ? ('key' as const) : ('token' as const) },
     gateway: { signPublicKey: b64url(ctx.keys.signPublicKey), boxPublicKey: b64url(ctx.keys.boxPublicKey), issuerPublicKey: b64url(ctx.keys.issuerPublicKey) },
     enrolledAt: now,
     replaced,

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, ns, type Logger } from '../common/log.ts';
 import { VERSION } from '../common/version.ts';
@@ -10,10 +11,12 @@ import { WebCounter } from './web/counter.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { DEMO_USERS_FILE, disableDemoUsers, seedDemoUsers } from './web/demo-users.ts';
 import { TerminalContacts } from './contacts.ts';
-import { NodeVerifier } from '../protocol/crypto.ts';
+import { fromB64url, nodeSigner, NodeVerifier } from '../protocol/crypto.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import { REQUEST_FILTER, STATUS_FILTER } from '../protocol/topics.ts';
-import { startEmbeddedBroker } from './broker.ts';
+import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
+import { startExternalBroker, type ExternalBroker } from './external-broker.ts';
+import { brokerPassword } from '../protocol/connect-token.ts';
 import { Parts } from './parts.ts';
 import type { GatewayConfig } from './config.ts';
 import { DEMO_PARTNERS, readDemoChips, readDemoTerminals, seedDemo, seedDemoChips, type DemoChip, type DemoTerminalKey } from './demo-data.ts';
@@ -109,12 +112,25 @@ async function startParts(
     async (c) => await c.stop(),
   );
   const verifier = new NodeVerifier();
-  const { host, port, connectTokenMaxAgeS: _age, publicUrl: _url, tls: tlsConfig, ...limits } = config.mqtt;
-  const tls = tlsWanted(tlsConfig.mode, host) ? await loadOrCreateBrokerTls(config.dataDir, host, tlsConfig) : undefined;
-  const broker = await parts.start(
+  const { host, port, connectTokenMaxAgeS: _age, publicUrl: _url, tls: tlsConfig, external, ...limits } = config.mqtt;
+  const externalCert = external ? externalTls(external) : undefined;
+  const tls = !external && tlsWanted(tlsConfig.mode, host) ? await loadOrCreateBrokerTls(config.dataDir, host, tlsConfig) : undefined;
+  /** The certificate terminals pin: the embedded broker's own, or the external broker's. */
+  const brokerCertPem = tls?.certPem ?? externalCert?.certPem;
+  const broker: EmbeddedBroker & Partial<Pick<ExternalBroker, 'provision' | 'allow'>> = await parts.start(
     'broker',
     () =>
-      startEmbeddedBroker({
+      external
+        ? startExternalBroker({
+            url: external.url,
+            username: external.username,
+            password: external.password ?? process.env.PASSERELLE_MQTT_PASSWORD ?? '',
+            group: external.group,
+            clientId: external.clientId ?? `gateway-${hostname().replace(/[^A-Za-z0-9_-]/g, '')}-${process.pid}`,
+            ...(externalCert ? { tls: externalCert } : {}),
+            log: ns(log, 'gateway.broker'),
+          })
+        : startEmbeddedBroker({
         host,
         port,
         limits,
@@ -131,6 +147,8 @@ async function startParts(
       }),
     (b) => b.close(),
   );
+  // The demo terminals whose keys this gateway holds get their broker accounts (idempotent).
+  if (broker.provision) for (const t of demoTerminals) await broker.provision(t.terminalId, brokerPassword(nodeSigner(fromB64url(t.seed, 32, 'key'))));
   const metrics = new GatewayMetrics();
   const pipeline = await parts.start(
     'pipeline',
@@ -198,8 +216,8 @@ async function startParts(
       pipeline: { ...pipeline.stats },
     };
   };
-  const mqttUrl = `${tls ? 'mqtts' : 'mqtt'}://${broker.host}:${broker.port}`;
-  if (tls) writePublicKeys(config.dataDir, keys, tls.certPem);
+  const mqttUrl = external ? external.url : `${tls ? 'mqtts' : 'mqtt'}://${broker.host}:${broker.port}`;
+  if (brokerCertPem) writePublicKeys(config.dataDir, keys, brokerCertPem);
   const settings = await parts.start(
     'settings publisher',
     async () => {
@@ -214,9 +232,11 @@ async function startParts(
     signer: keys.signer,
     keys,
     mqttUrl: config.mqtt.publicUrl ?? mqttUrl,
-    ...(tls ? { mqttCertPem: tls.certPem } : {}),
+    ...(brokerCertPem ? { mqttCertPem: brokerCertPem } : {}),
     disconnect: (id: string) => broker.disconnect(id),
-    onKeyReplaced: (id: string) => broker.disconnect(id),
+    // On an external broker the enrolment replaced the account, which cut the old key's connection.
+    onKeyReplaced: (id: string) => (broker.provision ? undefined : broker.disconnect(id)),
+    ...(broker.provision ? { provisionBroker: broker.provision, allow: broker.allow! } : {}),
   };
   const debtor = { name: config.sepa.debtorName, iban: config.sepa.debtorIban, bic: config.sepa.debtorBic };
   const counter = new WebCounter({ ledger, submit: (body, message) => pipeline.submit(body, message), boxPublicKey: keys.boxPublicKey, channelKey: keys.signer.publicKey, now });
@@ -234,7 +254,7 @@ async function startParts(
   return {
     config,
     mqttUrl,
-    ...(tls ? { mqttCertPem: tls.certPem } : {}),
+    ...(brokerCertPem ? { mqttCertPem: brokerCertPem } : {}),
     httpUrl: `http://${config.http.host}:${httpPort}`,
     mqttPort: broker.port,
     httpPort,
@@ -337,4 +357,15 @@ async function withdrawDemo(ledger: Ledger, files: readonly string[], at: number
   }
   for (const f of files) rmSync(f, { force: true });
   if (tokens + terminals + users > 0) log.warn({ tokens, terminals, users }, 'demo switched off: its API tokens are revoked, its terminals deactivated and its web accounts disabled');
+}
+
+/** The external broker's certificate to pin and to give terminals, for an mqtts:// URL. */
+function externalTls(external: NonNullable<GatewayConfig['mqtt']['external']>): { readonly certPem: string } | undefined {
+  if (!external.url.startsWith('mqtts://')) return undefined;
+  if (!external.certFile) throw new PasserelleError('CONFIG_INVALID', 'mqtt.external.certFile: an mqtts:// broker needs its certificate (PEM), which the gateway pins and gives to terminals');
+  try {
+    return { certPem: readFileSync(external.certFile, 'utf8') };
+  } catch (e) {
+    throw new PasserelleError('CONFIG_INVALID', `mqtt.external.certFile: cannot read ${external.certFile}: ${(e as Error).message}`);
+  }
 }

@@ -132,6 +132,7 @@ export const CODES = {
   LEDGER_FAILED: { num: 404, category: 'process', http: 503, retryable: true, fr: 'Registre indisponible', en: 'A ledger transaction failed; the batch is rolled back and nothing is replied, so terminals resend.' },
   BROKER_AUTH_FAILED: { num: 405, category: 'process', retryable: false, fr: 'Connexion au serveur refusée', en: 'The MQTT broker refused the connection credentials of this terminal.' },
   DATA_INVALID: { num: 406, category: 'process', http: 422, retryable: false, fr: 'Données refusées : une valeur est incorrecte ou incohérente (le détail est donné avec ce code)', en: 'Seed or provisioning data is inconsistent (unknown partner or campaign, a value out of range, bad key); the message says which.' },
+  BROKER_UNAVAILABLE: { num: 407, category: 'process', http: 503, retryable: true, fr: 'Serveur de messages indisponible, réessayer', en: "The external MQTT broker did not carry out a gateway's account command (a terminal's enrolment or switch-off) in time or refused it; nothing was changed in the ledger: try again, and check the broker and the gateway's admin role on it." },
 
   // 5xx: admin and partner API, operator commands
   UNAUTHENTICATED: { num: 501, category: 'admin', http: 401, retryable: false, fr: 'Authentification requise', en: 'The request carries no valid API token.' },

@@ -64,3 +64,24 @@ export function readConnectToken(terminalId: string, token: string, publicKey: U
   const claims = { ms: Number(m[1]), head: Number(m[2]) };
   return verifier.verify(tokenMessage(terminalId, claims), Buffer.from(m[3] as string, 'base64url'), publicKey) ? claims : undefined;
 }
+
+/**
+ * A terminal's password on an external broker (Mosquitto with its dynamic security plugin), where the broker
+ * cannot check a connect token: the terminal's Ed25519 signature of a fixed text (its key is its own, so the
+ * password is too; the broker binds it to the terminal id as username and client id). Ed25519 signs
+ * deterministically, so the terminal makes the same password at every connect from the key it already
+ * holds; the gateway checks it with the terminal's public key when the terminal enrols and gives it to the
+ * broker, which keeps only its hash. Whoever holds the key can connect as the terminal, as with the token;
+ * it is not single-use, so outside loopback the broker speaks TLS (docs/security.md).
+ */
+export function brokerPassword(signer: Signer): string {
+  return Buffer.from(signer.sign(BROKER_PASSWORD_MESSAGE)).toString('base64url');
+}
+
+/** Whether `password` is `brokerPassword` of the key `publicKey`. */
+export function isBrokerPassword(password: string, publicKey: Uint8Array, verifier: Verifier): boolean {
+  const sig = Buffer.from(password, 'base64url');
+  return sig.length === 64 && sig.toString('base64url') === password && verifier.verify(BROKER_PASSWORD_MESSAGE, sig, publicKey);
+}
+
+const BROKER_PASSWORD_MESSAGE = Buffer.from('passerelle/mqtt-password/v1', 'utf8');

@@ -56,7 +56,15 @@ export const EnrolmentFields = Type.Object(
     partnerId: Type.String({ minLength: 1, maxLength: 64 }),
     partnerName: Type.String({ minLength: 1, maxLength: 200 }),
     benefits: Type.Array(BenefitSchema, { minItems: 1, maxItems: 10, uniqueItems: true }),
-    mqtt: Type.Object({ url: Type.String({ pattern: '^mqtts?://', maxLength: 512 }), certPem: Type.Union([Type.String({ maxLength: 8192 }), Type.Null()]) }, { additionalProperties: false }),
+    mqtt: Type.Object(
+      {
+        url: Type.String({ pattern: '^mqtts?://', maxLength: 512 }),
+        certPem: Type.Union([Type.String({ maxLength: 8192 }), Type.Null()]),
+        /** How the terminal logs in to the broker: a connect token (the gateway's own broker) or its key password (Mosquitto); absent: token. */
+        auth: Type.Optional(Type.Union([Type.Literal('token'), Type.Literal('key')])),
+      },
+      { additionalProperties: false },
+    ),
     gateway: Type.Object({ signPublicKey: Key, boxPublicKey: Key, issuerPublicKey: Key }, { additionalProperties: false }),
     enrolledAt: EpochMs,
     replaced: Type.Boolean(),

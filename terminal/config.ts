@@ -58,6 +58,10 @@ export const TerminalConfigSchema = Type.Object(
   {
     terminalId: TerminalId,
     gatewayUrl: Type.String({ pattern: '^mqtts?://', default: 'mqtt://127.0.0.1:1884', description: 'MQTT URL of the gateway broker' }),
+    brokerAuth: Type.Union([Type.Literal('token'), Type.Literal('key')], {
+      default: 'token',
+      description: "token: a connect token per connection (the gateway's own broker); key: the password made from the terminal's key (Mosquitto at region scale). Given at enrolment",
+    }),
     outboxFile: Type.String({ minLength: 1, description: 'SQLite file of the outbox' }),
     benefits: OfferedBenefits,
     replyTimeoutMs: ReplyTimeoutMs,

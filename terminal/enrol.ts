@@ -4,7 +4,8 @@ import { join, resolve } from 'node:path';
 import { parseConfig } from '../common/config.ts';
 import { syncDir, writeAtomic } from '../common/files.ts';
 import { isCode } from '../protocol/codes.ts';
-import { b64url, defaultVerifier, fromB64url, publicKeyFromSeed, type Verifier } from '../protocol/crypto.ts';
+import { brokerPassword } from '../protocol/connect-token.ts';
+import { b64url, defaultVerifier, fromB64url, nodeSigner, publicKeyFromSeed, type Verifier } from '../protocol/crypto.ts';
 import { openEnrolmentAnswer, parseEnrolmentCode, type EnrolmentFields } from '../protocol/enrolment.ts';
 import { PasserelleError } from '../protocol/errors.ts';
 import { publicKeysJson } from '../protocol/gateway-keys.ts';
@@ -62,7 +63,9 @@ export async function enrolTerminal(o: EnrolOptions): Promise<Enrolled> {
   const publicKey = publicKeyFromSeed(seed);
   writeSeed(files.key, seed);
   try {
-    const answer = await post(url, { code: o.code, publicKey: b64url(publicKey) }, o.timeoutMs ?? 15_000, o.fetch ?? fetch);
+    // The broker password goes with the key: a gateway behind Mosquitto gives it to the broker.
+    const mqttPassword = brokerPassword(nodeSigner(seed));
+    const answer = await post(url, { code: o.code, publicKey: b64url(publicKey), mqttPassword }, o.timeoutMs ?? 15_000, o.fetch ?? fetch);
     const { fields, keys } = openEnrolmentAnswer(answer, o.code, publicKey, o.verifier ?? defaultVerifier(), pinned);
     writeAtomic(files.gatewayKeys, JSON.stringify({ ...publicKeysJson(keys), ...(keys.mqttCertPem ? { mqttCertPem: keys.mqttCertPem } : {}) }, null, 2) + '\n', 0o644);
     const config = parseConfig(
@@ -70,6 +73,7 @@ export async function enrolTerminal(o: EnrolOptions): Promise<Enrolled> {
       {
         terminalId: fields.terminalId,
         gatewayUrl: fields.mqtt.url,
+        brokerAuth: fields.mqtt.auth ?? 'token',
         outboxFile: files.outbox,
         benefits: fields.benefits,
         keyFile: files.key,
@@ -116,7 +120,7 @@ interface Answer {
   readonly codeMac: string;
 }
 
-async function post(base: URL, body: { code: string; publicKey: string }, timeoutMs: number, doFetch: typeof fetch): Promise<Answer> {
+async function post(base: URL, body: { code: string; publicKey: string; mqttPassword: string }, timeoutMs: number, doFetch: typeof fetch): Promise<Answer> {
   const target = new URL('api/v1/enrolments', base.href.endsWith('/') ? base : new URL(`${base.href}/`));
   let res: Response;
   let text: string;

@@ -1,7 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import { connectMqtt, type MqttTls } from '../common/mqtt.ts';
 import type { Logger } from '../common/log.ts';
-import { makeConnectToken, type ConnectClaims, type ConnectTokenStore } from '../protocol/connect-token.ts';
+import { brokerPassword, makeConnectToken, type ConnectClaims, type ConnectTokenStore } from '../protocol/connect-token.ts';
 import type { Code } from '../protocol/codes.ts';
 import type { Signer } from '../protocol/crypto.ts';
 import { HOTLIST_TOPIC, POLICY_TOPIC } from '../protocol/offline.ts';
@@ -70,6 +70,8 @@ export interface LinkOptions {
   readonly signer: Signer;
   /** Each connect token's claims and what became of it (the outbox: protocol/connect-token.ts). */
   readonly tokens: ConnectTokenStore;
+  /** token (default): a connect token per connection; key: the password made from the key (an external broker). */
+  readonly auth?: 'token' | 'key';
   /** For an mqtts:// URL: the broker certificate to pin (given at enrolment). */
   readonly tls?: MqttTls;
   readonly clock: Clock;
@@ -163,7 +165,7 @@ export class MqttLink implements Link {
     const client = connectMqtt(o.url, {
       clientId: o.terminalId,
       username: o.terminalId,
-      password: makeConnectToken(o.terminalId, o.signer, claims),
+      password: o.auth === 'key' ? brokerPassword(o.signer) : makeConnectToken(o.terminalId, o.signer, claims),
       clean: true,
       reconnectPeriod: 0,
       connectTimeout: o.connectTimeoutMs,

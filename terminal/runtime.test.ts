@@ -92,6 +92,7 @@ beforeEach(() => {
     config: {
       terminalId: TID,
       gatewayUrl: 'mqtt://127.0.0.1:1',
+      brokerAuth: 'token',
       outboxFile: '',
       benefits: ['SPORT'],
       replyTimeoutMs: 300,

@@ -43,6 +43,7 @@ export function createTerminal(config: TerminalConfig, parts: TerminalParts): Te
     terminalId: config.terminalId,
     signer: parts.signer,
     tokens: outbox,
+    auth: config.brokerAuth,
     ...(parts.mqttCertPem ? { tls: { certPem: parts.mqttCertPem } } : {}),
     clock: parts.bindings.clock,
     backoff: { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs },

@@ -38,6 +38,8 @@ export const DEFAULT_API_CONFIG: ApiConfig = {
  */
 export type FleetDeps = EnrolmentContext & {
   readonly disconnect: (terminalId: string) => void;
+  /** A terminal switched back on may connect again (an external broker had disabled its account). */
+  readonly allow?: (terminalId: string) => Promise<void>;
   /** Push a terminal's new settings (gateway/settings-publisher.ts). */
   readonly publishSettings: (s: TerminalSettings) => void;
 };

@@ -105,26 +105,46 @@ export class TestPostgres {
   }
 }
 
+const DYNSEC_PLUGIN = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
+
 export class TestMosquitto {
   private constructor(
     readonly dir: string,
     readonly port: number,
-    readonly child: ChildProcess,
+    public child: ChildProcess,
   ) {}
 
   get url(): string {
     return `mqtt://127.0.0.1:${this.port}`;
   }
 
-  /** A broker on a free port; `config` lines are added to its configuration (ACLs, plugins…). */
-  static async start(o: { config?: readonly string[] } = {}): Promise<TestMosquitto> {
+  /**
+   * A broker on a free port; `config` lines are added to its configuration (ACLs, plugins…). `dynsec`: the
+   * dynamic security plugin, its file made by `mosquitto_ctrl dynsec init` with this admin account (the
+   * gateway's), anonymous clients refused.
+   */
+  static async start(o: { config?: readonly string[]; dynsec?: { readonly user: string; readonly password: string } } = {}): Promise<TestMosquitto> {
     const dir = mkdtempSync(join(tmpdir(), 'passerelle-mosquitto-'));
     chmodSync(dir, 0o755);
     const port = await freePort();
     const conf = join(dir, 'mosquitto.conf');
-    writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', ...(o.config ?? ['allow_anonymous true'])].join('\n') + '\n');
+    let lines = o.config ?? ['allow_anonymous true'];
+    if (o.dynsec) {
+      const file = join(dir, 'dynamic-security.json');
+      await run('mosquitto_ctrl', ['dynsec', 'init', file, o.dynsec.user, o.dynsec.password]);
+      // Mosquitto drops root for its own user, and the plugin rewrites its file on every change.
+      chownSync(dir, uid('mosquitto'), gid('mosquitto'));
+      chownSync(file, uid('mosquitto'), gid('mosquitto'));
+      lines = ['allow_anonymous false', `plugin ${DYNSEC_PLUGIN}`, `plugin_opt_config_file ${file}`, ...(o.config ?? [])];
+    }
+    writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', ...lines].join('\n') + '\n');
     chmodSync(conf, 0o644);
-    const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const broker = new TestMosquitto(dir, port, await TestMosquitto.#spawn(dir, port));
+    return broker;
+  }
+
+  static async #spawn(dir: string, port: number): Promise<ChildProcess> {
+    const child = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString('utf8')).slice(-4000)));
     try {
@@ -137,7 +157,15 @@ export class TestMosquitto {
       rmSync(dir, { recursive: true, force: true });
       throw e;
     }
-    return new TestMosquitto(dir, port, child);
+    return child;
+  }
+
+  /** Kill the broker (SIGKILL: no goodbye to its clients) and start it again on the same port and files. */
+  async restart(): Promise<void> {
+    const exited = new Promise((r) => this.child.once('exit', r));
+    this.child.kill('SIGKILL');
+    await exited;
+    this.child = await TestMosquitto.#spawn(this.dir, this.port);
   }
 
   /** Stop by pid and wait for the exit. */

@@ -38,6 +38,9 @@ const CodeInfo = Obj({
 const Enrol = Obj({
   code: Type.String({ minLength: 16, maxLength: 40, description: 'The enrolment code as typed, e.g. K7M2-9QXF-3RTB-HW4D (case, spaces and dashes ignored)' }),
   publicKey: PublicKey,
+  mqttPassword: Type.Optional(
+    Type.String({ minLength: 86, maxLength: 86, pattern: '^[A-Za-z0-9_-]+$', description: "The terminal's broker password, made from its key (protocol/connect-token.ts brokerPassword); needed when the gateway runs behind Mosquitto" }),
+  ),
 });
 
 const EnrolmentView = Obj({
@@ -102,7 +105,7 @@ export function enrolmentRoutes(api: Api, { ledger, now, fleet }: ApiDeps): void
       },
     },
     async (req, reply) => {
-      const e = await redeemEnrolmentCode(ledger, req.body.code, ed25519PublicKey(req.body.publicKey), now(), fleet, req.ip);
+      const e = await redeemEnrolmentCode(ledger, req.body.code, ed25519PublicKey(req.body.publicKey), now(), fleet, req.ip, req.body.mqttPassword);
       return reply.code(201).send({ ...e, enrolledAt: iso(e.enrolledAt) });
     },
   );

@@ -213,6 +213,7 @@ export function terminalRoutes(api: Api, { ledger, now, fleet }: ApiDeps): void 
           await ledger.addAudit({ at: now(), actor: actorOf(req), action: active ? 'terminal.activated' : 'terminal.deactivated', subject: id, details: null });
         });
         if (!active) fleet.disconnect(id);
+        else await fleet.allow?.(id);
         return terminalView(await terminalOrThrow(ledger, id));
       },
     );
