@@ -1,6 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import { connectMqttAsync } from '../common/mqtt.ts';
-import { makeConnectToken } from '../protocol/connect-token.ts';
+import { brokerPassword, makeConnectToken } from '../protocol/connect-token.ts';
 import { fromB64url, NodeVerifier, nodeSigner, type Signer } from '../protocol/crypto.ts';
 import { debitRequest, encodeJson } from '../protocol/debit.ts';
 import { decodeFrame, encodeDirect, verifyFrame, VerifiedRoots } from '../protocol/frame.ts';
@@ -29,6 +29,8 @@ export interface LoadgenSetup {
   readonly gatewaySignPublicKey: string;
   readonly terminals: readonly { readonly id: string; readonly seed: string }[];
   readonly cards: readonly string[];
+  /** How terminals log in: a connect token (the embedded broker, default) or the key password (Mosquitto). */
+  readonly auth?: 'token' | 'key';
 }
 
 export type LoadgenCommand =
@@ -170,7 +172,7 @@ async function setup(s: LoadgenSetup): Promise<void> {
         clientId: id,
         username: id,
         // A fresh bench gateway: no token was used before; no record yet. The bare one takes any.
-        password: pipeline === 'bare' ? 'bare' : makeConnectToken(id, signer, { ms: Date.now(), head: 0 }),
+        password: pipeline === 'bare' ? 'bare' : s.auth === 'key' ? brokerPassword(signer) : makeConnectToken(id, signer, { ms: Date.now(), head: 0 }),
         reconnectPeriod: 0,
         connectTimeout: 10_000,
       });

@@ -63,6 +63,8 @@ export interface Gateway {
   /** The demo cards' chip seeds (for simulated cards), when demo data is in use. */
   readonly demoChips: readonly DemoChip[];
   health(): Promise<HealthReport>;
+  /** On an external broker: give it a terminal's account (enrolment does this; tools and benches too). */
+  readonly provisionBroker?: (terminalId: string, password: string) => Promise<void>;
   /** Graceful by default; `{ graceful: false }` drops uncommitted requests as a crash would. */
   close(opts?: { graceful?: boolean }): Promise<void>;
 }
@@ -265,6 +267,7 @@ async function startParts(
     demoTerminals,
     demoChips,
     health,
+    ...(broker.provision ? { provisionBroker: broker.provision } : {}),
     async close({ graceful = true } = {}) {
       if (closed) return;
       closed = true;

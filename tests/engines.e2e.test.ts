@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import pg from 'pg';
-import { TestMosquitto, TestPostgres } from './helpers/engines.ts';
+import { TestMosquitto, TestPostgres } from '../simulators/engines.ts';
 
 /**
  * The engines of the region-scale design, run by the tests themselves (issue 18): a PostgreSQL cluster

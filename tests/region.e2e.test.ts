@@ -5,7 +5,7 @@ import { connectMqttAsync } from '../common/mqtt.ts';
 import { brokerPassword, makeConnectToken } from '../protocol/connect-token.ts';
 import { fromB64url, nodeSigner } from '../protocol/crypto.ts';
 import { DEMO_TOKENS_FILE } from '../gateway/server.ts';
-import { TestMosquitto, TestPostgres } from './helpers/engines.ts';
+import { TestMosquitto, TestPostgres } from '../simulators/engines.ts';
 import { freshClaims } from './helpers/raw-terminal.ts';
 import { holder, World } from './helpers/world.ts';
 

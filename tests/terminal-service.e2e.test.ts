@@ -13,7 +13,7 @@ import { SimPadDevice } from '../simulators/pinpad.ts';
 import { VpcdCard } from '../simulators/vpcd-card.ts';
 import { startPcscd, waitUntil, type Pcscd } from './helpers/pcscd.ts';
 import { startPtyPair, type PtyPair } from './helpers/pty.ts';
-import { freePort } from './helpers/engines.ts';
+import { freePort } from '../simulators/engines.ts';
 
 /**
  * The terminal as a product, with separate processes as in the field: a gateway (`passerelle gateway

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { OFFLINE_BREACHES } from '../rules.ts';
-import { TestPostgres } from '../../tests/helpers/engines.ts';
+import { TestPostgres } from '../../simulators/engines.ts';
 import { thrown } from '../../tests/helpers/errors.ts';
 import { ledgerContract } from './ledger.contract.ts';
 import { PostgresLedger } from './postgres.ts';

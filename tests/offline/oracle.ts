@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import pg from 'pg';
+import { toPostgresSql } from '../../gateway/ledger/sql/db.ts';
 import type { Benefit } from '../../protocol/benefits.ts';
 import type { Outcome } from '../../terminal/sale.ts';
 
@@ -61,6 +63,34 @@ export interface OracleResult {
 
 /** Compare what was shown with the ledger file (read-only; the gateway may still run, WAL allows it). */
 export function checkExactlyOnce(ledgerFile: string, terminalId: string, lines: readonly OracleLine[]): OracleResult {
+  const db = new Database(ledgerFile, { readonly: true, fileMustExist: true });
+  try {
+    const sales = db.prepare<[string], { txn_id: string; n: number }>(SALE_LINES).all(terminalId);
+    const corrections = db.prepare<[string], { txn_id: string }>(CORRECTIONS).all(terminalId);
+    return judge(lines, sales, corrections);
+  } finally {
+    db.close();
+  }
+}
+
+/** The same judgement on a PostgreSQL ledger. */
+export async function checkExactlyOncePostgres(url: string, terminalId: string, lines: readonly OracleLine[]): Promise<OracleResult> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const sales = (await client.query<{ txn_id: string; n: string }>(toPostgresSql(SALE_LINES).text, [terminalId])).rows.map((r) => ({ txn_id: r.txn_id, n: Number(r.n) }));
+    const corrections = (await client.query<{ txn_id: string }>(toPostgresSql(CORRECTIONS).text, [terminalId])).rows;
+    return judge(lines, sales, corrections);
+  } finally {
+    await client.end();
+  }
+}
+
+const SALE_LINES = "SELECT txn_id, count(*) AS n FROM sales WHERE terminal_id = ? AND kind = 'sale' GROUP BY txn_id";
+const CORRECTIONS = "SELECT txn_id FROM sales WHERE terminal_id = ? AND kind <> 'sale'";
+
+/** Every sale shown accepted applied once, nothing shown declined applied, nothing applied that was not shown. */
+function judge(lines: readonly OracleLine[], sales: readonly { txn_id: string; n: number }[], corrections: readonly { txn_id: string }[]): OracleResult {
   const accepted = new Set<string>();
   const declined = new Set<string>();
   let offline = 0;
@@ -71,13 +101,10 @@ export function checkExactlyOnce(ledgerFile: string, terminalId: string, lines: 
       if (l.kind === 'offline') offline++;
     } else if (l.t === 'finished') declined.add(l.txnId);
   }
-  const db = new Database(ledgerFile, { readonly: true, fileMustExist: true });
-  try {
+  {
     const lineCounts = new Map<string, number>();
-    for (const r of db.prepare<[string], { txn_id: string; n: number }>("SELECT txn_id, count(*) AS n FROM sales WHERE terminal_id = ? AND kind = 'sale' GROUP BY txn_id").all(terminalId)) {
-      lineCounts.set(r.txn_id, r.n);
-    }
-    const corrected = new Set(db.prepare<[string], { txn_id: string }>("SELECT txn_id FROM sales WHERE terminal_id = ? AND kind <> 'sale'").all(terminalId).map((r) => r.txn_id));
+    for (const r of sales) lineCounts.set(r.txn_id, r.n);
+    const corrected = new Set(corrections.map((r) => r.txn_id));
     const applied = new Set([...lineCounts.keys()].filter((t) => !corrected.has(t)));
     const problems: string[] = [];
     for (const [t, n] of lineCounts) if (n !== 1) problems.push(`sale ${t} has ${n} sale lines`);
@@ -97,8 +124,6 @@ export function checkExactlyOnce(ledgerFile: string, terminalId: string, lines: 
         return acc;
       }, {}),
     };
-  } finally {
-    db.close();
   }
 }
 
