@@ -1,20 +1,13 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { silentLogger } from '../common/log.ts';
-import { loadGatewayConfig } from '../gateway/config.ts';
 import { startGateway, type Gateway } from '../gateway/server.ts';
-import { demoCampaign } from '../gateway/demo-data.ts';
 import { loadCardsFile } from '../gateway/bulk/load-file.ts';
 import { defaultWindows } from '../gateway/campaigns.ts';
 import { SqliteLedger } from '../gateway/ledger/sqlite.ts';
 import { CAMPAIGN as CSV_CAMPAIGN, writeCardsCsv } from './make-cards-csv.ts';
-import { benchChip } from './chips.ts';
-import { cardNumberFrom } from '../protocol/card.ts';
-import { b64url, fromB64url, publicKeyFromSeed } from '../protocol/crypto.ts';
+import { fromB64url, publicKeyFromSeed } from '../protocol/crypto.ts';
 import { startBareGateway } from './bare.ts';
 import { growLedger, type GrownLedger } from './grown-ledger.ts';
 import { scratchDir } from './scratch.ts';
@@ -22,7 +15,10 @@ import { outboxCommitBench } from './outbox-commit.ts';
 import { offlineDrainBench } from './offline-drain.ts';
 import { tapToApprovalBench } from './tap-to-approval.ts';
 import { tillToResultBench } from './till-to-result.ts';
-import type { ClosedResult, LoadgenCommand, LoadgenReport, LoadgenSetup, OpenResult } from './loadgen.ts';
+import type { ChildProcess } from 'node:child_process';
+import type { LoadgenCommand, OpenResult } from './loadgen.ts';
+import { ask, benchGatewayConfig, CARD_CENTS, closedRun, forkLoadgen, FULL, median, QUICK, round, seed, TERMINALS, type ClosedRun, type Phases } from './closed-loop.ts';
+import { onlineDebitRegionBench } from './region.ts';
 
 /**
  * `npm run bench` runs every scenario below, each printing a human summary and one JSON line
@@ -59,36 +55,14 @@ import type { ClosedResult, LoadgenCommand, LoadgenReport, LoadgenSetup, OpenRes
  * `node --cpu-prof` for the gateway's).
  */
 
-const TERMINALS = 100;
-/** What each card holds: 35 € of leisure books, far more than a run's uniform draws of 1–99 cents take. */
-const CARD_CENTS = 3500;
-
-interface Phases {
-  readonly cards: number;
-  /** The grown ledger's youths and past sales (bench/grown-ledger.ts). */
-  readonly grown: { readonly cards: number; readonly pastDebits: number };
-  readonly closedRuns: number;
-  readonly closed: { readonly warmupMs: number; readonly measureMs: number };
-  readonly open: { readonly warmupMs: number; readonly measureMs: number };
-}
-
 /** Cards in the bulk-load scenario: the Region's whole population (domain.md: 370,000 beneficiaries). */
 const BULK_CARDS_FULL = 370_000;
 const BULK_CARDS_QUICK = 20_000;
 
-const FULL: Phases = { cards: 20_000, grown: { cards: 370_000, pastDebits: 3_400_000 }, closedRuns: 3, closed: { warmupMs: 1500, measureMs: 5000 }, open: { warmupMs: 2000, measureMs: 8000 } };
-const QUICK: Phases = { cards: 2000, grown: { cards: 20_000, pastDebits: 50_000 }, closedRuns: 1, closed: { warmupMs: 300, measureMs: 1000 }, open: { warmupMs: 300, measureMs: 1000 } };
-
-interface ClosedRun {
-  readonly perS: number;
-  readonly gatewayCpuUsPerDebit: number;
-  readonly terminalsCpuUsPerDebit: number;
-  readonly result: ClosedResult;
-}
-
 /** Every scenario, in the order `npm run bench` runs them. */
 const SCENARIOS: Record<string, (o: { quick?: boolean }) => Promise<void>> = {
   'online-debit': onlineDebitBench,
+  'online-debit-region': onlineDebitRegionBench,
   'bulk-load': (o) => bulkLoadBench(o.quick ? BULK_CARDS_QUICK : BULK_CARDS_FULL),
   'outbox-commit': outboxCommitBench,
   'offline-drain': offlineDrainBench,
@@ -234,26 +208,6 @@ async function onlineDebitBench(o: { quick?: boolean }): Promise<void> {
   }
 }
 
-/** A gateway for the benchmark in `dataDir`, on free ports. */
-function benchGatewayConfig(dataDir: string) {
-  return loadGatewayConfig(undefined, {
-    dataDir,
-    seedDemo: false,
-    mqtt: { port: 0 },
-    http: { port: 0 },
-    log: { level: 'silent' },
-    // A hundred terminals at thousands of debits a second: far beyond a till's pace, so their quota of new
-    // records is raised to match (gateway config limits.terminalRecords).
-    limits: { terminalRecords: { points: 10_000_000, durationS: 60 } },
-  });
-}
-
-/** A load generator in its own process (its own core); `profileDir` writes its CPU profile there. */
-function forkLoadgen(profileDir?: string): ChildProcess {
-  const execArgv = ['--import', 'tsx', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
-  return fork(fileURLToPath(new URL('./loadgen.ts', import.meta.url)), { execArgv, stdio: 'inherit' });
-}
-
 interface Grown {
   readonly built: GrownLedger;
   readonly runs: readonly ClosedRun[];
@@ -294,78 +248,6 @@ async function grownRuns(phases: Phases, dataDir: string, built: GrownLedger, sm
   }
 }
 
-/** One closed-loop run, with the CPU time both processes spent in its measured window. */
-async function closedRun(child: ChildProcess, phases: Phases): Promise<ClosedRun> {
-  let start: NodeJS.CpuUsage | undefined;
-  let gatewayCpuMs = 0;
-  const t1 = setTimeout(() => (start = process.cpuUsage()), phases.closed.warmupMs);
-  const t2 = setTimeout(() => {
-    const c = process.cpuUsage(start);
-    gatewayCpuMs = (c.user + c.system) / 1000;
-  }, phases.closed.warmupMs + phases.closed.measureMs);
-  const result = (await ask(child, { kind: 'closed', ...phases.closed }, 'closed')) as ClosedResult;
-  clearTimeout(t1);
-  clearTimeout(t2);
-  const n = Math.max(result.completed, 1);
-  return {
-    perS: result.completed / result.seconds,
-    gatewayCpuUsPerDebit: (gatewayCpuMs * 1000) / n,
-    terminalsCpuUsPerDebit: (result.cpuMs * 1000) / n,
-    result,
-  };
-}
-
-/**
- * One bookshop, 100 terminals, and cards holding 35 € of leisure books: enough for every debit of a run to
- * pass. On a grown ledger the cards are `existing` youths', loaded with this year's benefit.
- */
-async function seed(gateway: Gateway, cardCount: number, existing?: readonly string[]): Promise<LoadgenSetup> {
-  const l = gateway.ledger;
-  const terminals: { id: string; seed: string }[] = [];
-  const cards: string[] = [];
-  const campaign = demoCampaign(Date.now());
-  await l.atomically(async () => {
-    await l.addCampaign(campaign);
-    await l.addPartner({ id: 'P-BENCH', name: 'Librairie du banc d’essai', type: 'bookshop', conventionFrom: '2022-06-01', conventionTo: '2099-12-31' });
-    for (let i = 0; i < TERMINALS; i++) {
-      const seedBytes = randomBytes(32);
-      const id = `T-BENCH-${String(i).padStart(3, '0')}`;
-      await l.addTerminal({ id, partnerId: 'P-BENCH', publicKey: publicKeyFromSeed(seedBytes) });
-      terminals.push({ id, seed: b64url(seedBytes) });
-    }
-    for (let i = 0; i < cardCount; i++) {
-      // On a grown ledger, youths already there (their dossiers and wallets spread over the file); else new ones.
-      const number = existing?.[i] ?? cardNumberFrom(`9${String(i).padStart(14, '0')}`);
-      if (!existing) await l.issueCard({ number, holder: `Bench ${i}`, pinHash: null });
-      await l.load({ cardNumber: number, benefit: 'LEISURE_BOOKS', campaign: campaign.id, amount: CARD_CENTS, at: Date.now() });
-      // Personalised: the chip's key recorded, so the gateway can check the card's signature of each sale.
-      await l.setCardKey(number, benchChip(number).publicKey, '2099-12-31', Date.now());
-      cards.push(number);
-    }
-  });
-  return { pipeline: 'passerelle', url: gateway.mqttUrl, gatewaySignPublicKey: b64url(gateway.keys.signPublicKey), terminals, cards };
-}
-
-function ask(child: ChildProcess, cmd: LoadgenCommand, expect: LoadgenReport['kind']): Promise<LoadgenReport> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (r: LoadgenReport) => {
-      child.off('exit', onExit);
-      if (r.kind === 'failed') reject(new Error(`load generator failed: ${r.message}`));
-      else if (r.kind !== expect) reject(new Error(`load generator answered ${r.kind}, expected ${expect}`));
-      else resolve(r);
-    };
-    const onExit = (code: number | null) => reject(new Error(`load generator exited (${code})`));
-    child.once('message', onMessage);
-    child.once('exit', onExit);
-    child.send(cmd);
-  });
-}
-
-function median<T>(xs: readonly T[], key: (x: T) => number): T {
-  const sorted = [...xs].sort((a, b) => key(a) - key(b));
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
 interface Closed {
   readonly runs: readonly ClosedRun[];
   readonly closed: ClosedRun;
@@ -390,8 +272,4 @@ async function summary(p: Phases, c: Closed, o: OpenResult, bo: OpenResult, offe
   );
   console.log(`    bare pipeline at the same rate: p50 ${round(bo.p50Ms)} ms, p99 ${round(bo.p99Ms)} ms, p99.9 ${round(bo.p999Ms)} ms, max ${round(bo.maxMs)} ms; ${bo.measured} measured; errors ${bo.errors}`);
   console.log(`  ledger: ${(await g.ledger.counts()).transfers} transfers, invariants ${audit.length === 0 ? 'hold' : `BROKEN: ${audit.join('; ')}`}; gateway busy answers ${s.rejected}`);
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 100) / 100;
 }
