@@ -30,6 +30,7 @@ import { loadOrCreateBrokerTls, tlsWanted } from './tls.ts';
 import { createApiToken } from './api/tokens.ts';
 import type { ApiRole, Ledger } from './ledger/ledger.ts';
 import { openConfiguredLedger } from './ledger-open.ts';
+import { startWhileLeader } from './leader.ts';
 import { DebitPipeline, type PipelineHooks } from './pipeline.ts';
 import { sweepExpired } from './expiry.ts';
 import { OfflinePublisher } from './offline-publisher.ts';
@@ -65,6 +66,8 @@ export interface Gateway {
   health(): Promise<HealthReport>;
   /** On an external broker: give it a terminal's account (enrolment does this; tools and benches too). */
   readonly provisionBroker?: (terminalId: string, password: string) => Promise<void>;
+  /** Whether this gateway publishes the offline documents now (one gateway of a region does: gateway/leader.ts). */
+  publishesOffline(): boolean;
   /** Graceful by default; `{ graceful: false }` drops uncommitted requests as a crash would. */
   close(opts?: { graceful?: boolean }): Promise<void>;
 }
@@ -183,22 +186,30 @@ async function startParts(
     },
     (h) => h.stop(),
   );
-  await parts.start(
+  // One publisher of the offline documents per region: the gateway holding the lease (gateway/leader.ts).
+  const offlinePublisher = await parts.start(
     'offline publisher',
-    async () => {
-      const p = new OfflinePublisher({
+    () =>
+      startWhileLeader({
         ledger,
-        keys,
-        publishRetained: (topic, payload) => broker.link.publishRetained(topic, payload),
-        limits: config.offline.limits,
-        refreshS: config.offline.hotlistRefreshS,
-        fullEvery: config.offline.hotlistFullEvery,
-        now,
+        name: 'offline-publisher',
+        retryMs: 5000,
         log: ns(log, 'gateway.offline'),
-      });
-      await p.start();
-      return p;
-    },
+        start: async () => {
+          const p = new OfflinePublisher({
+            ledger,
+            keys,
+            publishRetained: (topic, payload) => broker.link.publishRetained(topic, payload),
+            limits: config.offline.limits,
+            refreshS: config.offline.hotlistRefreshS,
+            fullEvery: config.offline.hotlistFullEvery,
+            now,
+            log: ns(log, 'gateway.offline'),
+          });
+          await p.start();
+          return p;
+        },
+      }),
     (p) => p.stop(),
   );
   const health = async (): Promise<HealthReport> => {
@@ -268,6 +279,7 @@ async function startParts(
     demoChips,
     health,
     ...(broker.provision ? { provisionBroker: broker.provision } : {}),
+    publishesOffline: () => offlinePublisher.leading(),
     async close({ graceful = true } = {}) {
       if (closed) return;
       closed = true;

@@ -60,6 +60,8 @@ describe('two gateways, PostgreSQL and Mosquitto', () => {
     for (const txn of sold) expect(await b.gateway.ledger.transfersForTxn(txn)).toHaveLength(1);
     expect(await a.gateway.ledger.terminalSync(T)).toMatchObject({ missing: [], chainBreaks: 0 });
     expect(await a.gateway.ledger.audit()).toEqual([]);
+    // One of the two publishes the offline documents (the first, which started first).
+    expect([a.gateway.publishesOffline(), b.gateway.publishesOffline()]).toEqual([true, false]);
   }, 60_000);
 
   it('lets a terminal in with its key password only, and only on its own topics', async () => {

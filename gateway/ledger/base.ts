@@ -20,5 +20,17 @@ export interface LedgerBase {
   counts(): Promise<{ partners: number; terminals: number; cards: number; requests: number; transfers: number }>;
   /** Check every invariant of the journal; returns what is violated (empty when all hold). */
   audit(): Promise<string[]>;
+  /**
+   * Hold the lease called `name`, if no other holder of this ledger has it: one gateway of several runs a
+   * job (the offline documents' publisher). Null when another holds it. The lease ends by `release`, or
+   * by itself when this holder's link to the ledger breaks (`lost` settles then): whoever held it stops.
+   */
+  lease(name: string): Promise<Lease | null>;
   close(): Promise<void>;
+}
+
+export interface Lease {
+  /** Settles when the lease ends without `release` (the database connection behind it broke). */
+  readonly lost: Promise<void>;
+  release(): Promise<void>;
 }

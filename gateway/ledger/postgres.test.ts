@@ -62,4 +62,30 @@ describe('postgres ledger schema', () => {
     const listed = /breach text CHECK \(breach IN \(([^)]*)\)\)/.exec(sql)?.[1]?.split(',').map((s) => s.trim().replace(/'/g, ''));
     expect(listed).toEqual([...OFFLINE_BREACHES]);
   });
+
+  it('gives a lease to one holder at a time, and to another once it is released or its link breaks', async () => {
+    const url = await server.createDatabase('leases', TEMPLATE);
+    const [a, b] = await Promise.all([PostgresLedger.open({ url }), PostgresLedger.open({ url })]);
+    try {
+      const first = await a.lease('job');
+      expect(first).not.toBeNull();
+      expect(await b.lease('job')).toBeNull();
+      expect(await b.lease('another job')).not.toBeNull();
+      await first!.release();
+      const second = await b.lease('job');
+      expect(second).not.toBeNull();
+      // The holder's connection dies (a database restart, a cut): the lease is lost, and free again.
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'passerelle-gateway-lease' AND pid <> pg_backend_pid()");
+      await admin.end();
+      await second!.lost;
+      const third = await a.lease('job');
+      expect(third).not.toBeNull();
+      await third!.release();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
 });

@@ -3,7 +3,7 @@ import type { LedgerBase } from '../ledger.ts';
 import type { SqlStore } from './store.ts';
 
 /** What every part shares: transactions over the whole ledger, its size, its own check of the journal, its end. */
-export class SqlBase implements Omit<LedgerBase, 'atomically'> {
+export class SqlBase implements Omit<LedgerBase, 'atomically' | 'lease'> {
   readonly #st: SqlStore;
 
   constructor(st: SqlStore) {

@@ -34,6 +34,8 @@ export interface SqlDb {
   readonly inTransaction: boolean;
   /** Statements without parameters or results (schema). */
   exec(sql: string): Promise<void>;
+  /** A lock held until released or until this process's link to the database breaks; null when held elsewhere. */
+  lock(key: number): Promise<{ readonly lost: Promise<void>; release(): Promise<void> } | null>;
   close(): Promise<void>;
 }
 

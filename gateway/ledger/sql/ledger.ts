@@ -8,6 +8,8 @@ import type { TerminalSettings } from '../../../protocol/terminal-settings.ts';
 import type { CardRecord, CardSearch, IssueCard, Opposition, OppositionResult, Suspension, CorrectionResult, ExpiryResult, LedgerItem, CommitOutcome, TerminalSync, TransferRecord, StoredRequest, AuditEntry, TerminalContact, EnrolmentCodeRecord, TerminalHeartbeat, FleetEntry, FleetFilter, FleetTotals, NewTerminalSettings, GroupList, GroupSale, GroupSaleResult, CardHotlistEntry, OfflineReport, PartnerRecord, TerminalRecord, ProofResult, ApiTokenRecord, LoadRecord, BulkLoadResult, WalletView, HistoryEntry, Ledger } from '../ledger.ts';
 import type { SqlStore } from './store.ts';
 import type { SqlDb } from './db.ts';
+import { createHash } from 'node:crypto';
+import type { Lease } from '../base.ts';
 import { SqlRegistry } from './registry.ts';
 import { SqlFleet } from './fleet.ts';
 import { SqlTokens } from './tokens.ts';
@@ -84,6 +86,10 @@ export class SqlLedger implements Ledger {
 
   counts(): Promise<{ partners: number; terminals: number; cards: number; requests: number; transfers: number }> {
     return this.#read(() => this.#base.counts());
+  }
+  /** A lease by name: its key is the name's hash (gateway/ledger/base.ts `lease`). */
+  lease(name: string): Promise<Lease | null> {
+    return this.#db.lock(leaseKey(name));
   }
   audit(): Promise<string[]> {
     return this.#read(() => this.#base.audit());
@@ -419,4 +425,9 @@ export class SqlLedger implements Ledger {
   dailySales(fromDay: string, toDay: string): Promise<DailySales[]> {
     return this.#read(() => this.#accounts.dailySales(fromDay, toDay));
   }
+}
+
+/** A lease's advisory lock key: the first 4 bytes of its name's SHA-256, as a positive 31-bit number. */
+function leaseKey(name: string): number {
+  return createHash('sha256').update(`passerelle-lease:${name}`).digest().readUInt32BE(0) & 0x7fff_ffff;
 }

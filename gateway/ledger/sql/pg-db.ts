@@ -48,7 +48,12 @@ export class PgDb implements SqlDb {
   readonly #scope = new AsyncLocalStorage<Tx>();
   readonly #names = new Map<string, { readonly name: string; readonly text: string; readonly params: readonly string[] }>();
 
+  readonly #url: string;
+  /** The leases held, released when the driver closes. */
+  readonly #leases = new Set<() => Promise<void>>();
+
   constructor(o: PgDbOptions) {
+    this.#url = o.url;
     this.pool = new pg.Pool({ connectionString: o.url, max: o.maxConnections ?? 10, connectionTimeoutMillis: 5000, types: TYPES, application_name: 'passerelle-gateway' });
     this.pool.on('error', (err) => o.onIdleError?.(err));
   }
@@ -119,11 +124,39 @@ export class PgDb implements SqlDb {
     }
   }
 
+  /**
+   * A session advisory lock on a connection of its own, held as long as that connection lives: if it
+   * breaks (the database restarted, the network cut), PostgreSQL releases the lock and `lost` settles, so
+   * another gateway can take it.
+   */
+  async lock(key: number): Promise<{ readonly lost: Promise<void>; release(): Promise<void> } | null> {
+    const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: 5000, application_name: 'passerelle-gateway-lease' });
+    let ended!: () => void;
+    const lost = new Promise<void>((r) => (ended = r));
+    client.on('error', () => ended());
+    client.on('end', () => ended());
+    await client.connect();
+    const held = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [key])).rows[0]?.ok === true;
+    if (!held) {
+      await client.end();
+      return null;
+    }
+    let released = false;
+    const release = async () => {
+      released = true;
+      this.#leases.delete(release);
+      await client.end().catch(() => undefined);
+    };
+    this.#leases.add(release);
+    return { lost: lost.then(() => (released ? new Promise<void>(() => undefined) : undefined)), release };
+  }
+
   async exec(sql: string): Promise<void> {
     await this.#client().query(sql);
   }
 
   async close(): Promise<void> {
+    for (const release of [...this.#leases]) await release();
     await this.pool.end();
   }
 }

@@ -99,6 +99,11 @@ export class SqliteDb implements SqlDb {
     }
   }
 
+  /** One gateway process per SQLite file: every lock is this process's. */
+  async lock(_key: number): Promise<{ readonly lost: Promise<void>; release(): Promise<void> } | null> {
+    return { lost: new Promise<void>(() => undefined), release: async () => undefined };
+  }
+
   async exec(sql: string): Promise<void> {
     await this.#turn();
     this.raw.exec(sql);
