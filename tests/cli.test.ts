@@ -32,23 +32,27 @@ describe('passerelle command line', () => {
   });
 
   it('bench --quick prints one JSON line per scenario, of the agreed shapes (a smoke run: no speed is asserted)', () => {
-    const r = run(['bench', '--quick'], 240_000);
+    const r = run(['bench', '--quick'], 330_000);
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines.map((l) => l.scenario)).toEqual(['online-debit', 'bulk-load', 'outbox-commit', 'offline-drain', 'tap-to-approval', 'till-to-result']);
-    expect(lines[5]).toMatchObject({ sales: 200, errors: 0 });
-    for (const k of ['median_ms', 'p99_ms', 'direct_median_ms', 'direct_p99_ms', 'cpu_us_per_sale']) expect(lines[5]![k], k).toBeGreaterThan(0);
-    expect(lines[4]).toMatchObject({ sales: 200, errors: 0, target_p99_ms: 50, target_crypto_ms: 1, terminal_crypto: 'node:crypto' });
-    expect(lines[4]!.terminal_crypto_median_ms).toBeGreaterThan(0);
-    expect(lines[4]!.cpu_us_per_sale).toBeGreaterThan(0);
-    expect(lines[4]!.p99_ms).toBeGreaterThan(0);
-    expect(lines[2]).toMatchObject({ target_p99_ms: 2 });
-    expect(lines[2]!.p99_ms).toBeGreaterThan(0);
-    expect(lines[3]).toMatchObject({ sales: 2000, errors: 0, target_s: 3, target_queue_s: 10, terminal_crypto: 'node' });
-    expect(lines[3]!.queue_cpu_us_per_sale).toBeGreaterThan(0);
-    expect(lines[3]!.drain_s).toBeGreaterThan(0);
-    expect(lines[1]).toMatchObject({ cards: 20_000, errors: 0 });
-    expect(lines[1]!.seconds).toBeGreaterThan(0);
+    expect(lines.map((l) => l.scenario)).toEqual(['online-debit', 'online-debit-region', 'bulk-load', 'outbox-commit', 'offline-drain', 'tap-to-approval', 'till-to-result']);
+    expect(lines[6]).toMatchObject({ sales: 200, errors: 0 });
+    for (const k of ['median_ms', 'p99_ms', 'direct_median_ms', 'direct_p99_ms', 'cpu_us_per_sale']) expect(lines[6]![k], k).toBeGreaterThan(0);
+    expect(lines[5]).toMatchObject({ sales: 200, errors: 0, target_p99_ms: 50, target_crypto_ms: 1, terminal_crypto: 'node:crypto' });
+    expect(lines[5]!.terminal_crypto_median_ms).toBeGreaterThan(0);
+    expect(lines[5]!.cpu_us_per_sale).toBeGreaterThan(0);
+    expect(lines[5]!.p99_ms).toBeGreaterThan(0);
+    expect(lines[3]).toMatchObject({ target_p99_ms: 2 });
+    expect(lines[3]!.p99_ms).toBeGreaterThan(0);
+    expect(lines[4]).toMatchObject({ sales: 2000, errors: 0, target_s: 3, target_queue_s: 10, terminal_crypto: 'node' });
+    expect(lines[4]!.queue_cpu_us_per_sale).toBeGreaterThan(0);
+    expect(lines[4]!.drain_s).toBeGreaterThan(0);
+    expect(lines[2]).toMatchObject({ cards: 20_000, errors: 0 });
+    expect(lines[2]!.seconds).toBeGreaterThan(0);
+    // Region: the same closed loop on PostgreSQL and Mosquitto, beside embedded SQLite in the same run.
+    const region = lines[1]!;
+    expect(region).toMatchObject({ scenario: 'online-debit-region', errors: 0, declined: 0 });
+    for (const k of ['sqlite_per_s', 'pg1_per_s', 'pg2_per_s', 'pg1_ratio', 'pg2_ratio', 'two_to_one', 'pg1_engines_cpu_us']) expect(region[k], k).toBeGreaterThan(0);
     const result = lines[0]!;
     expect(Object.keys(result)).toEqual([
       'scenario',
@@ -80,7 +84,7 @@ describe('passerelle command line', () => {
     expect(result.grown_transfers).toBeGreaterThan(50_000);
     // The open loop is offered at half the closed loop's median.
     expect(result.offered_per_s).toBe(Math.max(1, Math.round((result.max_debits_per_s as number) / 2)));
-  }, 240_000);
+  }, 330_000);
 
   it('gateway start on a taken port: a clear PORT_IN_USE and exit 1', async () => {
     const blocker = createServer();
