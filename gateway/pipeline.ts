@@ -108,6 +108,8 @@ export class DebitPipeline {
   readonly #now: () => number;
   #batch: Pending[] = [];
   #flushTimer: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  /** A batch is being committed; the next one waits for it (`#flush`). */
+  #committing = false;
   #replies: OutgoingReply[] = [];
   #replyFlushScheduled = false;
   #stopped = false;
@@ -309,11 +311,26 @@ export class DebitPipeline {
     }
   }
 
+  /**
+   * Commit what has arrived, one batch at a time: while a batch commits, the next one gathers (group commit:
+   * with a ledger that answers later, PostgreSQL, batches started meanwhile would each pay a transaction
+   * for a handful of records). The next batch starts as soon as this one is answered.
+   */
   async #flush(): Promise<void> {
     this.#cancelFlushTimer();
-    const batch = this.#batch;
-    this.#batch = [];
+    if (this.#committing) return;
+    const batch = this.#batch.splice(0, this.#o.batch.maxItems);
     if (batch.length === 0) return;
+    this.#committing = true;
+    try {
+      await this.#commit(batch);
+    } finally {
+      this.#committing = false;
+      if (this.#batch.length > 0 && !this.#stopped) void this.#flush();
+    }
+  }
+
+  async #commit(batch: Pending[]): Promise<void> {
     const items = batch.map((p) => p.item);
     if (this.#o.hooks?.beforeCommit) await this.#o.hooks.beforeCommit(items);
     // Stopped between receipt and commit: nothing is applied and nothing is answered; terminals resend.

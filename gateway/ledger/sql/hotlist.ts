@@ -20,7 +20,7 @@ export async function hotlistVersion(st: SqlStore): Promise<number> {
  */
 export async function hotlistRefresh(st: SqlStore, cardNumber: string, hv: HotlistTx, at: number, soft?: 'set' | 'clear'): Promise<void> {
   const row = await st.s.hotlistRow.get(cardNumber);
-  const card = await st.s.card.get(cardNumber);
+  const card = await st.cardRow(cardNumber);
   const softAt = soft === 'set' ? (row?.soft_at ?? at) : soft === 'clear' ? null : (row?.soft_at ?? null);
   const reason: HotlistReason | null =
     card?.status === 'opposed' ? 'opposed' : card && card.suspensions > 0 ? 'suspended' : softAt !== null ? 'soft' : null;

@@ -12,6 +12,11 @@ import type { PartnerCache, WalletRow, CardRow, SaleRow } from './rows.ts';
 /** One movement of the journal: its line, and both accounts' running totals, in the caller's transaction. */
 export async function transfer(st: SqlStore, txnId: string | null, kind: TransferKind, from: number, to: number, amount: number, unit: Unit, at: number): Promise<void> {
   assert(Number.isSafeInteger(amount) && amount > 0, `transfer amount must be a positive integer, got ${amount}`);
+  if (st.s.transferPg) {
+    // One round trip: the line and both running totals (the accounts' CHECKs apply as they would alone).
+    await st.s.transferPg.run({ txn_id: txnId, kind, debit_account: from, credit_account: to, amount, unit, at });
+    return;
+  }
   await st.s.insertTransfer.run({ txn_id: txnId, kind, debit_account: from, credit_account: to, amount, unit, at });
   await st.s.addDebits.run(amount, from);
   await st.s.addCredits.run(amount, to);

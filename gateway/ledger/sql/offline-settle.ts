@@ -57,7 +57,7 @@ export async function settleOffline(st: SqlStore, item: DebitItem, tp: TerminalR
   const known = await offlineKnowledge(st, body, decidedAt);
   const saleAt = known.saleAt;
   const breach = await breachOf(st, body, cardProof, known);
-  const card = await st.s.card.get(body.credential.cardNumber);
+  const card = await st.cardRow(body.credential.cardNumber);
   const opposedThen = card?.status === 'opposed' && (card.opposed_at ?? Number.NEGATIVE_INFINITY) <= saleAt;
   // Within the policy, the wallet pays as it stood at the sale time, even if the sweep has emptied it since.
   const choice = card ? await chooseWallet(st, card, body.benefit, saleAt, await suspendedKeysAt(st, card.dossier_id, saleAt), breach === null) : undefined;
@@ -196,7 +196,7 @@ async function takeOverProof(st: SqlStore, body: DebitRequestBody, at: number): 
   const ref = body.credential.proof.ref;
   if (ref === body.txnId) return true;
   if (await st.s.refUse.get(ref)) return false;
-  const target = await st.s.request.get(ref);
+  const target = await st.request(ref);
   if (target && (target.terminal_id !== body.terminalId || target.mode !== 'online')) return false;
   await voidTarget(st, { txnId: body.txnId, terminalId: body.terminalId, target: ref, reason: 'timeout', createdAt: body.createdAt }, at);
   await st.s.insertRefUse.run(ref, body.txnId, body.terminalId);

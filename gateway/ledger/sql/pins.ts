@@ -18,12 +18,14 @@ export async function countPinTry(st: SqlStore, card: CardRow, partnerId: string
   if (pin === 'incorrect' && d.status === 'declined' && d.code === 'PIN_INCORRECT') {
     await st.s.addPinTry.run(card.dossier_id, partnerId, regionDate(at));
     await st.s.setPinFailures.run(card.pin_failures + 1, card.dossier_id);
+    st.forgetDossier(card.dossier_id);
     const after = await pinGateOf(st, { ...card, pin_failures: card.pin_failures + 1 }, partnerId, at, pin);
     if (after === 'locked') return { ...d, code: 'PIN_INCORRECT_LOCKED' };
     if (after === 'tries-exceeded') return { ...d, code: 'PIN_INCORRECT_BLOCKED' };
   } else if (pin === 'ok' && card.pin_failures > 0 && !(d.status === 'declined' && (d.code === 'PIN_LOCKED' || d.code === 'PIN_TRIES_EXCEEDED'))) {
     await st.s.clearPinTries.run(card.dossier_id);
     await st.s.setPinFailures.run(0, card.dossier_id);
+    st.forgetDossier(card.dossier_id);
   }
   return d;
 }

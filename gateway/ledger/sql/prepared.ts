@@ -14,6 +14,11 @@ export function prepareStatements(db: SqlDb) {
     partner: db.prepare<[string], { id: string; name: string; type: string; convention_from: string; convention_to: string; entry_price_cents: number; iban: string | null; bic: string | null }>(
       'SELECT * FROM partners WHERE id = ?',
     ),
+    // A terminal and its partner in one statement (PostgreSQL pays a round trip a statement).
+    terminalWithPartner: db.prepare<[string], { id: string; partner_id: string; public_key: Buffer; active: number; p_type: string; p_from: string; p_to: string; p_price: number }>(
+      `SELECT t.id, t.partner_id, t.public_key, t.active, p.type AS p_type, p.convention_from AS p_from, p.convention_to AS p_to, p.entry_price_cents AS p_price
+       FROM terminals t JOIN partners p ON p.id = t.partner_id WHERE t.id = ?`,
+    ),
     card: db.prepare<[string], CardRow>(
       `SELECT c.number, c.dossier_id, d.holder, c.status, d.pin_hash, d.pin_failures, d.suspensions, c.opposed_at
        FROM cards c JOIN dossiers d ON d.id = c.dossier_id WHERE c.number = ?`,
@@ -52,6 +57,13 @@ export function prepareStatements(db: SqlDb) {
     addLoaded: db.prepare<[number, number]>('UPDATE accounts SET loaded = loaded + ? WHERE id = ?'),
     addDebits: db.prepare<[number, number]>('UPDATE accounts SET debits = debits + ? WHERE id = ?'),
     addCredits: db.prepare<[number, number]>('UPDATE accounts SET credits = credits + ? WHERE id = ?'),
+    // PostgreSQL only (SQLite has no data-modifying WITH): a transfer line and both accounts' totals in one statement.
+    transferPg: db.dialect !== 'postgres' ? undefined : db.prepare(
+      `WITH line AS (INSERT INTO transfers (txn_id, kind, debit_account, credit_account, amount, unit, at)
+                     VALUES (@txn_id, @kind, @debit_account, @credit_account, @amount, @unit, @at)),
+            out AS (UPDATE accounts SET debits = debits + @amount WHERE id = @debit_account)
+       UPDATE accounts SET credits = credits + @amount WHERE id = @credit_account`,
+    ),
     insertTransfer: db.prepare(
       `INSERT INTO transfers (txn_id, kind, debit_account, credit_account, amount, unit, at)
        VALUES (@txn_id, @kind, @debit_account, @credit_account, @amount, @unit, @at)`,

@@ -6,12 +6,13 @@ import { isPartnerType, type Benefit } from '../../../protocol/benefits.ts';
 import { GENESIS_HASH, OfflineLimits } from '../../../protocol/offline.ts';
 import { maskCardNumber } from '../../../protocol/card.ts';
 import { assert, PasserelleError } from '../../../protocol/errors.ts';
-import { endOfRegionDay, startOfRegionDay } from '../../../common/paris-time.ts';
 import type { BenefitWindow } from '../../campaigns.ts';
 import { DEFAULT_LEDGER_RULES, type LedgerRules, type PartnerRecord } from '../ledger.ts';
 import { FIRST_MIGRATED_VERSION, MIGRATIONS, SCHEMA, SCHEMA_VERSION } from '../sqlite-schema.ts';
 import { prepareStatements, type Statements } from './prepared.ts';
-import type { TerminalRow, PartnerCache, CardRow, ExpiryCursor, SyncState, PendingCount } from './rows.ts';
+import { voidKey, type BatchReads } from './batch-reads.ts';
+import { partnerCacheOf, terminalRowOf } from './terminal-row.ts';
+import type { TerminalRow, PartnerCache, CardRow, ExpiryCursor, SyncState, PendingCount, RequestRow } from './rows.ts';
 
 /**
  * The SQLite ledger: one file, WAL, `synchronous = FULL` (a commit is on disk before we reply: a lost write
@@ -143,31 +144,76 @@ export class SqlStore {
     }
   }
 
+  /**
+   * What the running debit batch fetched ahead (batch-reads.ts; PostgreSQL only), read instead of the
+   * database by the calls made inside that batch's transaction.
+   */
+  batch: BatchReads | undefined;
+
+  #batch(): BatchReads | undefined {
+    return this.batch && this.db.inTransaction ? this.batch : undefined;
+  }
+
   /** A terminal with its partner, cached: every debit asks for it. */
   async terminal(id: string): Promise<TerminalRow | undefined> {
+    const b = this.#batch()?.terminals.get(id);
+    if (b !== undefined) return b ?? undefined;
     let t = this.terminals.get(id);
     if (!t) {
-      const r = await this.s.terminal.get(id);
+      const r = await this.s.terminalWithPartner.get(id);
       if (!r) return undefined;
-      const p = await this.partnerCache(r.partner_id);
-      t = { id: r.id, partnerId: r.partner_id, publicKey: new Uint8Array(r.public_key), active: r.active === 1, partnerType: p.type, partner: p };
+      t = terminalRowOf(r);
       if (this.mayCache) this.terminals.set(id, t);
     }
     return t;
+  }
+
+  /** The record stored under a transaction id (the batch's own, once stored, included). */
+  async request(txnId: string): Promise<RequestRow | undefined> {
+    const b = this.#batch()?.requests.get(txnId);
+    if (b !== undefined) return b ?? undefined;
+    return await this.s.request.get(txnId);
+  }
+
+  async insertRequest(row: RequestRow & { readonly decided_at: number; readonly msg_hash: string; readonly prev: string }): Promise<void> {
+    await this.s.insertRequest.run(row);
+    this.#batch()?.requests.set(row.txn_id, { txn_id: row.txn_id, terminal_id: row.terminal_id, seq: row.seq, fingerprint: row.fingerprint, status: row.status, mode: row.mode, code: row.code, reply: row.reply });
+  }
+
+  /** The void that names this sale of this terminal, if one came first. */
+  async voidOf(target: string, terminalId: string): Promise<string | undefined> {
+    const b = this.#batch()?.voids.get(voidKey(target, terminalId));
+    if (b !== undefined) return b ?? undefined;
+    return (await this.s.voidOf.get(target, terminalId))?.void_txn_id;
+  }
+
+  async insertVoid(target: string, terminalId: string, voidTxnId: string, at: number): Promise<void> {
+    this.voidsExist = true;
+    await this.s.insertVoid.run(target, terminalId, voidTxnId, at);
+    // The first void of a target stays (the statement ignores a second).
+    const b = this.#batch();
+    if (b && !b.voids.get(voidKey(target, terminalId))) b.voids.set(voidKey(target, terminalId), voidTxnId);
+  }
+
+  /** A card with its dossier's code state. */
+  async cardRow(number: string): Promise<CardRow | undefined> {
+    const b = this.#batch()?.cards.get(number);
+    if (b !== undefined) return b ?? undefined;
+    return await this.s.card.get(number);
+  }
+
+  /** The batch wrote to this dossier (its code tries): its cards are read again. */
+  forgetDossier(dossierId: string): void {
+    const b = this.#batch();
+    if (!b) return;
+    for (const [n, c] of b.cards) if (c?.dossier_id === dossierId) b.cards.delete(n);
   }
 
   /** What a debit needs of a partner: its type, its convention as instants, its entry price. */
   async partnerCache(id: string): Promise<PartnerCache> {
     const p = await this.s.partner.get(id);
     assert(p, `partner ${id} is referenced but missing`);
-    assert(isPartnerType(p.type), `partner ${id} has an unknown type ${p.type}`);
-    return {
-      id: p.id,
-      type: p.type,
-      conventionStart: startOfRegionDay(p.convention_from),
-      conventionEnd: endOfRegionDay(p.convention_to),
-      entryPriceCents: p.entry_price_cents,
-    };
+    return partnerCacheOf(p);
   }
 
   /** A partner as the API shows it, read afresh each time. */

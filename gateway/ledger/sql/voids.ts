@@ -29,7 +29,7 @@ export async function voidTarget(st: SqlStore, v: Pick<VoidRequestBody, 'txnId' 
  * otherwise, with nothing changed and the reason in the reply.
  */
 async function cancelAtTerminal(st: SqlStore, v: Pick<VoidRequestBody, 'terminalId' | 'target' | 'createdAt'>, at: number): Promise<VoidOutcome> {
-  const target = await st.s.request.get(v.target);
+  const target = await st.request(v.target);
   if (!target || target.terminal_id !== v.terminalId) return { result: 'refused', code: target ? 'NOT_YOUR_SALE' : 'SALE_UNKNOWN' };
   if (target.status === 'declined') return { result: 'prevented' };
   const sale = await st.s.sale.get(v.target);
@@ -55,16 +55,14 @@ function cancelledAt(createdAt: number, saleAt: number, at: number): number {
 }
 
 async function voidUnshown(st: SqlStore, v: Pick<VoidRequestBody, 'txnId' | 'terminalId' | 'target' | 'reason'>, at: number): Promise<'undone' | 'prevented'> {
-  const target = await st.s.request.get(v.target);
+  const target = await st.request(v.target);
   if (!target) {
-    st.voidsExist = true;
-    await st.s.insertVoid.run(v.target, v.terminalId, v.txnId, at);
+    await st.insertVoid(v.target, v.terminalId, v.txnId, at);
     return 'prevented';
   }
   if (target.terminal_id !== v.terminalId || target.mode !== 'online') return 'prevented';
   if (target.status === 'declined') {
-    st.voidsExist = true;
-    await st.s.insertVoid.run(v.target, v.terminalId, v.txnId, at);
+    await st.insertVoid(v.target, v.terminalId, v.txnId, at);
     return 'prevented';
   }
   if (await st.s.correctionOf.get(v.target)) return 'undone';
