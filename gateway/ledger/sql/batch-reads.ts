@@ -1,14 +1,15 @@
 import type { LedgerItem } from '../ledger.ts';
 import { isVoidItem } from '../ledger.ts';
-import type { CardRow, RequestRow, TerminalRow } from './rows.ts';
+import { GENESIS_HASH } from '../../../protocol/offline.ts';
+import type { CardRow, RequestRow, SyncState, TerminalRow } from './rows.ts';
 import type { SqlDb } from './db.ts';
 import { terminalRowOf } from './terminal-row.ts';
 
 /**
- * What a debit batch reads, fetched for the whole batch in four statements before its items are decided
+ * What a debit batch reads, fetched for the whole batch in five statements before its items are decided
  * (PostgreSQL, where every statement is a round trip): the records already stored under the batch's
  * transaction ids and void targets, the voids naming its sales, its cards, its terminals with their
- * partners. The batch holds the writers' lock, so nobody else changes these meanwhile; what the batch
+ * partners and their sequence states. The batch holds the writers' lock, so nobody else changes these meanwhile; what the batch
  * itself writes is kept in step here (a stored record, a void, a card whose code tries changed is read
  * again). A key not fetched is read as before, one statement.
  */
@@ -18,6 +19,8 @@ export class BatchReads {
   readonly voids = new Map<string, string | null>();
   readonly cards = new Map<string, CardRow | null>();
   readonly terminals = new Map<string, TerminalRow | null>();
+  /** Each terminal's sequence state as committed (a terminal new to the ledger starts at its genesis). */
+  readonly syncs = new Map<string, SyncState>();
 }
 
 export const voidKey = (target: string, terminalId: string) => `${target}\0${terminalId}`;
@@ -39,7 +42,7 @@ export async function prefetchBatch(db: SqlDb, items: readonly LedgerItem[]): Pr
       terminals.add(item.body.terminalId);
     }
   }
-  const [requests, voids, cardRows, terminalRows] = await Promise.all([
+  const [requests, voids, cardRows, terminalRows, syncRows] = await Promise.all([
     db.prepare<[string[]], RequestRow>('SELECT txn_id, terminal_id, seq, fingerprint, status, mode, code, reply FROM requests WHERE txn_id = ANY(?)').all([...txnIds]),
     db.prepare<[string[]], { target: string; terminal_id: string; void_txn_id: string }>('SELECT target, terminal_id, void_txn_id FROM voids WHERE target = ANY(?)').all(debits.map((d) => d.txnId)),
     db
@@ -54,6 +57,7 @@ export async function prefetchBatch(db: SqlDb, items: readonly LedgerItem[]): Pr
          FROM terminals t JOIN partners p ON p.id = t.partner_id WHERE t.id = ANY(?)`,
       )
       .all([...terminals]),
+    db.prepare<[string[]], SyncState & { terminal_id: string }>('SELECT terminal_id, next_seq, max_seq, head_hash FROM terminal_sync WHERE terminal_id = ANY(?)').all([...terminals]),
   ]);
   for (const t of txnIds) b.requests.set(t, null);
   for (const r of requests) b.requests.set(r.txn_id, r);
@@ -63,5 +67,7 @@ export async function prefetchBatch(db: SqlDb, items: readonly LedgerItem[]): Pr
   for (const c of cardRows) b.cards.set(c.number, c);
   for (const t of terminals) b.terminals.set(t, null);
   for (const r of terminalRows) b.terminals.set(r.id, terminalRowOf(r));
+  for (const t of terminals) b.syncs.set(t, { next_seq: 1, max_seq: 0, head_hash: GENESIS_HASH });
+  for (const r of syncRows) b.syncs.set(r.terminal_id, { next_seq: r.next_seq, max_seq: r.max_seq, head_hash: r.head_hash });
   return b;
 }

@@ -25,14 +25,19 @@ export class SqlDebits implements DebitLedger {
   async #commit(items: readonly LedgerItem[], decidedAt: number): Promise<CommitOutcome[]> {
     const st = this.#st;
     return await st.db.transaction(async () => {
-      // PostgreSQL: what the batch reads, in four statements rather than several a record.
+      // PostgreSQL: what the batch reads, in five statements rather than several a record.
       if (st.db.dialect === 'postgres') st.batch = await prefetchBatch(st.db, items);
       const hv: HotlistTx = {};
       const outcomes: CommitOutcome[] = [];
       // One after the other: each item sees what the ones before it wrote.
       for (const item of items) outcomes.push(await this.#applyItem(item, decidedAt, hv));
       // Each terminal's sequence state once per batch, however many of its records the batch holds.
-      for (const [t, sync] of st.batchSyncs) await st.s.putSync.run(t, sync.next_seq, sync.max_seq, sync.head_hash);
+      if (st.s.putSyncs) {
+        const rows = [...st.batchSyncs];
+        if (rows.length > 0) await st.s.putSyncs.run(rows.map(([t]) => t), rows.map(([, s]) => s.next_seq), rows.map(([, s]) => s.max_seq), rows.map(([, s]) => s.head_hash));
+      } else {
+        for (const [t, sync] of st.batchSyncs) await st.s.putSync.run(t, sync.next_seq, sync.max_seq, sync.head_hash);
+      }
       return outcomes;
     });
   }

@@ -85,6 +85,15 @@ export function prepareStatements(db: SqlDb) {
       `INSERT INTO terminal_sync (terminal_id, next_seq, max_seq, head_hash) VALUES (?, ?, ?, ?)
        ON CONFLICT (terminal_id) DO UPDATE SET next_seq = excluded.next_seq, max_seq = excluded.max_seq, head_hash = excluded.head_hash`,
     ),
+    // PostgreSQL only: every terminal's sequence state of a batch in one statement.
+    putSyncs:
+      db.dialect !== 'postgres'
+        ? undefined
+        : db.prepare<[string[], number[], number[], string[]]>(
+            `INSERT INTO terminal_sync (terminal_id, next_seq, max_seq, head_hash)
+             SELECT * FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::text[])
+             ON CONFLICT (terminal_id) DO UPDATE SET next_seq = excluded.next_seq, max_seq = excluded.max_seq, head_hash = excluded.head_hash`,
+          ),
     insertBreak: db.prepare<[string, number, string, string, number]>('INSERT INTO chain_breaks (terminal_id, seq, txn_id, kind, at) VALUES (?, ?, ?, ?, ?)'),
     // Voids
     voidOf: db.prepare<[string, string], { void_txn_id: string }>('SELECT void_txn_id FROM voids WHERE target = ? AND terminal_id = ?'),
