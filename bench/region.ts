@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,7 @@ import { loadGatewayConfig } from '../gateway/config.ts';
 import { startGateway } from '../gateway/server.ts';
 import { brokerPassword } from '../protocol/connect-token.ts';
 import { fromB64url, nodeSigner } from '../protocol/crypto.ts';
-import { TestMosquitto, TestPostgres } from '../simulators/engines.ts';
+import { startChild, TestMosquitto, TestPostgres } from '../simulators/engines.ts';
 import { ask, benchGatewayConfig, closedRun, forkLoadgen, FULL, median, QUICK, round, seed, TERMINALS, type ClosedRun } from './closed-loop.ts';
 import type { LoadgenCommand } from './loadgen.ts';
 import { scratchDir } from './scratch.ts';
@@ -118,20 +118,7 @@ function benchGatewayConfigOverrides(dataDir: string): Record<string, unknown> {
 }
 
 function startSecondGateway(overrides: Record<string, unknown>): Promise<ChildProcess> {
-  const script = fileURLToPath(new URL('./gateway-child.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, PASSERELLE_BENCH_GATEWAY: JSON.stringify(overrides) }, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('the second gateway did not start in 30 s')), 30_000);
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('ready\n')) {
-        clearTimeout(t);
-        resolve(child);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`the second gateway exited (${code})`)));
-  });
+  return startChild(fileURLToPath(new URL('./gateway-child.ts', import.meta.url)), { PASSERELLE_BENCH_GATEWAY: JSON.stringify(overrides) });
 }
 
 async function stop(child: ChildProcess): Promise<void> {

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
  * The region-scale engines the tests run for themselves (architecture.md): a PostgreSQL cluster made with
  * initdb in a temporary directory, and a Mosquitto broker with its own configuration, each on a free port
  * of 127.0.0.1, started and stopped by pid. The machine's own PostgreSQL (5432) and Mosquitto (1883) are
- * never used.
+ * never used. Also the TypeScript child processes they start (a gateway to kill, a second gateway).
  */
 
 const run = promisify(execFile);
@@ -190,4 +190,30 @@ function idOf(user: string, field: number): number {
   const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${user}:`));
   if (!line) throw new Error(`no user ${user} (is the postgresql package installed?)`);
   return Number(line.split(':')[field]);
+}
+
+/** Start a TypeScript child (tsx loader) and resolve once it prints `ready`. */
+export function startChild(script: string, env: Record<string, string>, onExit?: (code: number | null) => void): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  child.on('exit', (code) => {
+    if (code !== null && code !== 0) process.stderr.write(`${script} exited ${code}: ${err.slice(-2000)}\n`);
+    onExit?.(code);
+  });
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${script} not ready in 20 s: ${err.slice(-2000)}`)), 20_000);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready\n')) {
+        clearTimeout(t);
+        resolve(child);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`${script} exited ${code} before ready: ${err.slice(-2000)}`));
+    });
+  });
 }

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -127,31 +127,7 @@ function judge(lines: readonly OracleLine[], sales: readonly { txn_id: string; n
   }
 }
 
-/** Start a TypeScript child (tsx loader) and resolve once it prints `ready`. */
-export function startChild(script: string, env: Record<string, string>, onExit?: (code: number | null) => void): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  child.on('exit', (code) => {
-    if (code !== null && code !== 0) process.stderr.write(`${script} exited ${code}: ${err.slice(-2000)}\n`);
-    onExit?.(code);
-  });
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${script} not ready in 20 s: ${err.slice(-2000)}`)), 20_000);
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('ready\n')) {
-        clearTimeout(t);
-        resolve(child);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      reject(new Error(`${script} exited ${code} before ready: ${err.slice(-2000)}`));
-    });
-  });
-}
+export { startChild } from '../../simulators/engines.ts';
 
 /** SIGKILL a child and wait until it is gone. */
 export function kill9(child: ChildProcess): Promise<void> {
