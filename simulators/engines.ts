@@ -53,7 +53,8 @@ export class TestPostgres {
   private constructor(
     readonly dir: string,
     readonly port: number,
-    readonly pid: number,
+    public pid: number,
+    readonly options: string,
   ) {}
 
   /** `postgres://passerelle@127.0.0.1:<port>/postgres` (trust authentication, loopback only). */
@@ -90,9 +91,25 @@ export class TestPostgres {
     await run('runuser', ['-u', 'postgres', '--', `${PG_BIN}/initdb`, '-D', data, '-A', 'trust', '-U', 'passerelle', '-E', 'UTF8', '--locale', 'C', '--no-sync']);
     const port = await freePort();
     const options = [`-p ${port}`, `-k ${dir}`, '-c listen_addresses=127.0.0.1', ...(o.durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off'])].join(' ');
-    await run('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', data, '-o', options, '-l', join(dir, 'log'), '-w', '-t', '30', 'start']);
-    const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    return new TestPostgres(dir, port, pid);
+    const pg = new TestPostgres(dir, port, 0, options);
+    await pg.#start();
+    return pg;
+  }
+
+  async #start(): Promise<void> {
+    const data = join(this.dir, 'data');
+    await run('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', data, '-o', this.options, '-l', join(this.dir, 'log'), '-w', '-t', '30', 'start']);
+    this.pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  }
+
+  /** The database gone at once, as in a crash (immediate shutdown: every connection cut, nothing flushed). */
+  async crash(): Promise<void> {
+    await run('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', join(this.dir, 'data'), '-m', 'immediate', '-w', '-t', '30', 'stop']);
+  }
+
+  /** Back after `crash`, on the same port and files (it recovers from its write-ahead log). */
+  async restart(): Promise<void> {
+    await this.#start();
   }
 
   /** Stop by pid (fast shutdown), wait for it, and remove the cluster. */
