@@ -28,6 +28,17 @@ describe('terminal contacts', () => {
     expect(await c.admit('T-2', { ms: NOW, head: 0 }, NOW)).toBe('ok');
   });
 
+  it('admits one of two connects that show the same token at once, and never moves the last time back', async () => {
+    const { c } = contacts();
+    // Nothing known of T-1 yet: both wait for the ledger's record, then only one passes.
+    expect((await Promise.all([c.admit('T-1', { ms: NOW, head: 1 }, NOW), c.admit('T-1', { ms: NOW, head: 1 }, NOW)])).sort()).toEqual(['ok', 'replayed']);
+    // A later token and an earlier one at once, checked in arrival order: older than one admitted is a replay.
+    const [later, earlier] = await Promise.all([c.admit('T-2', { ms: NOW + 200, head: 0 }, NOW), c.admit('T-2', { ms: NOW + 100, head: 0 }, NOW)]);
+    expect(later).toBe('ok');
+    expect(earlier).toBe('replayed');
+    expect(await c.admit('T-2', { ms: NOW + 150, head: 0 }, NOW)).toBe('replayed');
+  });
+
   it('writes contacts in batches, and a new process knows the last token time from the ledger', async () => {
     const { ledger, c } = contacts();
     await c.admit('T-1', { ms: NOW, head: 4 }, NOW + 10);

@@ -33,6 +33,8 @@ export class TerminalContacts {
   readonly #o: TerminalContactsOptions;
   readonly #lastTokenMs = new Map<string, number>();
   #pending: TerminalContact[] = [];
+  /** The ledger's last admitted token time, being read (one read per terminal at a time). */
+  readonly #loading = new Map<string, Promise<number>>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(o: TerminalContactsOptions) {
@@ -47,8 +49,18 @@ export class TerminalContacts {
   /** Judge a connect's claims (their signature already checked) and, when admitted, record the contact. */
   async admit(terminalId: string, claims: ConnectClaims, now: number): Promise<Admission> {
     if (Math.abs(now - claims.ms) > this.#o.maxAgeMs) return 'stale';
-    const last = this.#lastTokenMs.get(terminalId) ?? await this.#o.ledger.lastConnectTokenMs(terminalId);
-    if (claims.ms <= last) return 'replayed';
+    // The ledger's record is read once per terminal, and the check and the update below run in the same
+    // step after it: two connects with the same token cannot both pass, and the time only moves forward.
+    if (!this.#lastTokenMs.has(terminalId)) {
+      let loading = this.#loading.get(terminalId);
+      if (!loading) {
+        loading = this.#o.ledger.lastConnectTokenMs(terminalId).finally(() => this.#loading.delete(terminalId));
+        this.#loading.set(terminalId, loading);
+      }
+      const stored = await loading;
+      this.#lastTokenMs.set(terminalId, Math.max(this.#lastTokenMs.get(terminalId) ?? 0, stored));
+    }
+    if (claims.ms <= this.#lastTokenMs.get(terminalId)!) return 'replayed';
     this.#lastTokenMs.set(terminalId, claims.ms);
     this.#pending.push({ terminalId, headSeq: claims.head, at: now, tokenMs: claims.ms });
     return 'ok';

@@ -134,15 +134,27 @@ export async function redeemEnrolmentCode(ledger: Ledger, typed: string, publicK
     throw new PasserelleError('ENROLMENT_CODE_INVALID', `wrong secret for enrolment code ${stored.id}`);
   }
   const actor = `enrolment-code:${stored.id}`;
+  if (ctx.provisionBroker && (mqttPassword === undefined || !isBrokerPassword(mqttPassword, publicKey, defaultVerifier()))) {
+    throw new PasserelleError('DATA_INVALID', 'this gateway runs behind an MQTT broker that needs the broker password made from the key (mqttPassword): update the terminal software');
+  }
+  const key = b64url(publicKey);
+  // First the code is used (once, checked against revocation and the terminal's partner, in one
+  // transaction); then an external broker is given the terminal's account; then the key is recorded. A
+  // broker that refuses gives the code back; no other request can have used it meanwhile.
+  await ledger.atomically(async () => {
+    if (!(await ledger.useEnrolmentCode(stored.id, now))) throw new PasserelleError('ENROLMENT_CODE_USED', `enrolment code ${stored.id} was already used`);
+    const existing = await ledger.terminal(stored.terminalId);
+    if (existing && existing.partnerId !== stored.partnerId) throw new PasserelleError('DATA_INVALID', `terminal ${stored.terminalId} now belongs to another partner`);
+  });
   if (ctx.provisionBroker) {
-    if (mqttPassword === undefined || !isBrokerPassword(mqttPassword, publicKey, defaultVerifier())) {
-      throw new PasserelleError('DATA_INVALID', 'this gateway runs behind an MQTT broker that needs the broker password made from the key (mqttPassword): update the terminal software');
+    try {
+      await ctx.provisionBroker(stored.terminalId, mqttPassword!);
+    } catch (e) {
+      await ledger.releaseEnrolmentCode(stored.id, now);
+      throw e;
     }
-    await ctx.provisionBroker(stored.terminalId, mqttPassword);
   }
   const replaced = await ledger.atomically(async () => {
-    if (!await ledger.useEnrolmentCode(stored.id, now)) throw new PasserelleError('ENROLMENT_CODE_USED', `enrolment code ${stored.id} was already used`);
-    const key = b64url(publicKey);
     await ledger.addAudit({ at: now, actor, action: 'enrolment-code.used', subject: stored.terminalId, details: { from, publicKey: key } });
     const existing = await ledger.terminal(stored.terminalId);
     if (existing) {

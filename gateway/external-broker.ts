@@ -71,9 +71,7 @@ export function topicMatches(filter: string, topic: string): boolean {
 }
 
 export async function startExternalBroker(o: ExternalBrokerOptions): Promise<ExternalBroker> {
-  const log = o.log;
   const timeoutMs = o.timeoutMs ?? 10_000;
-  const u = new URL(o.url);
   const client: MqttClient = connectMqtt(o.url, { clientId: o.clientId, username: o.username, password: o.password, clean: true, reconnectPeriod: 1000, connectTimeout: timeoutMs, keepalive: 30 }, o.tls);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error('no answer')), timeoutMs);
@@ -89,6 +87,19 @@ export async function startExternalBroker(o: ExternalBrokerOptions): Promise<Ext
     });
     client.once('error', fail);
   });
+  try {
+    return await ready(client, o);
+  } catch (e) {
+    // A broker that let the gateway in but refused the rest: no client left reconnecting behind the error.
+    client.end(true);
+    throw e;
+  }
+}
+
+async function ready(client: MqttClient, o: ExternalBrokerOptions): Promise<ExternalBroker> {
+  const log = o.log;
+  const timeoutMs = o.timeoutMs ?? 10_000;
+  const u = new URL(o.url);
   client.on('error', (err) => log.warn({ err: err.message }, 'MQTT broker connection error; reconnecting'));
   client.on('offline', () => log.warn('MQTT broker unreachable; reconnecting'));
   client.on('reconnect', () => log.info('reconnecting to the MQTT broker'));

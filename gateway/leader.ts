@@ -14,6 +14,11 @@ export interface WhileLeaderOptions {
   /** How often a gateway without the lease tries again (ms). */
   readonly retryMs: number;
   readonly log: Logger;
+  /**
+   * false: this gateway's job is its own (each gateway has its own broker to publish to), run at once
+   * without a lease. Default true.
+   */
+  readonly shared?: boolean;
 }
 
 /**
@@ -23,6 +28,10 @@ export interface WhileLeaderOptions {
  * this gateway's. The first try is made before this resolves, so a lone gateway runs the job from its start.
  */
 export async function startWhileLeader(o: WhileLeaderOptions): Promise<{ readonly leading: () => boolean; stop(): Promise<void> }> {
+  if (o.shared === false) {
+    const own = await o.start();
+    return { leading: () => true, stop: async () => await own.stop() };
+  }
   let stopped = false;
   let job: LeaderJob | undefined;
   let lease: Awaited<ReturnType<Ledger['lease']>> = null;
@@ -32,8 +41,21 @@ export async function startWhileLeader(o: WhileLeaderOptions): Promise<{ readonl
     if (stopped) return;
     try {
       lease = await o.ledger.lease(o.name);
-      if (lease && !stopped) {
+      if (lease && stopped) {
+        // Stopped while it was being taken: give it back at once.
+        await lease.release();
+        lease = null;
+        return;
+      }
+      if (lease) {
         job = await o.start();
+        if (stopped) {
+          await job.stop();
+          job = undefined;
+          await lease?.release();
+          lease = null;
+          return;
+        }
         o.log.info({ job: o.name }, 'this gateway runs the job (it holds the lease)');
         const held = lease;
         void held.lost.then(async () => {

@@ -37,6 +37,8 @@ export class OfflinePublisher {
   #published = -1;
   #lastSignedAt = 0;
   #timer: NodeJS.Timeout | undefined;
+  #ticking: Promise<void> | undefined;
+  #stopped = false;
 
   constructor(o: OfflinePublisherOptions) {
     this.#o = o;
@@ -54,6 +56,13 @@ export class OfflinePublisher {
 
   /** Publish what changed since the last tick, or a fresh signature when the refresh interval is due. */
   async tick(): Promise<void> {
+    // One tick at a time (a slow ledger must not let an older one publish after a newer), none after stop.
+    if (this.#ticking || this.#stopped) return await this.#ticking;
+    this.#ticking = this.#tick().finally(() => (this.#ticking = undefined));
+    return await this.#ticking;
+  }
+
+  async #tick(): Promise<void> {
     try {
       const version = await this.#o.ledger.hotlistVersion();
       const due = this.#o.now() - this.#lastSignedAt >= this.#o.refreshS * 1000;
@@ -108,7 +117,10 @@ export class OfflinePublisher {
     this.#o.publishRetained(topic, encodeDirect(message, this.#o.keys.signer.sign(message)));
   }
 
-  stop(): void {
+  /** No tick after this; waits for one that is running. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
+    await this.#ticking;
   }
 }

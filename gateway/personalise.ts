@@ -55,10 +55,10 @@ export async function personaliseChip(ledger: Ledger, issuer: Signer, p: Persona
  * checks (a test taps opposed cards too). Cards the ledger does not know are left out.
  */
 export function simulatedBureauRegistry(ledger: Ledger): (cardNumber: string, publicKey: Uint8Array, expiry: string) => void {
-  // The bureau hands its card out at once; on the in-process SQLite ledger these calls settle as
-  // microtasks, so the key is recorded before any tap of the card.
+  // The bureau hands its card out at once and its key is recorded just after (before the card's first
+  // tap in practice: a tap is a person's gesture). A failure is logged, never left unhandled.
   const record = async (cardNumber: string, publicKey: Uint8Array, expiry: string) => {
     if (await ledger.card(cardNumber)) await ledger.setCardKey(cardNumber, publicKey, expiry, Date.now());
   };
-  return (cardNumber, publicKey, expiry) => void record(cardNumber, publicKey, expiry);
+  return (cardNumber, publicKey, expiry) => void record(cardNumber, publicKey, expiry).catch((err: unknown) => process.stderr.write(`card ${cardNumber}: chip key not recorded: ${String(err)}\n`));
 }

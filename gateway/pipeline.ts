@@ -110,6 +110,13 @@ export class DebitPipeline {
   #flushTimer: NodeJS.Immediate | NodeJS.Timeout | undefined;
   /** A batch is being committed; the next one waits for it (`#flush`). */
   #committing = false;
+  /** Batches whose share of the in-flight count was given back. */
+  readonly #counted = new WeakSet<readonly Pending[]>();
+
+  #doneWith(batch: readonly Pending[]): void {
+    this.#counted.add(batch);
+    this.#done(batch.length);
+  }
   #replies: OutgoingReply[] = [];
   #replyFlushScheduled = false;
   #stopped = false;
@@ -324,6 +331,12 @@ export class DebitPipeline {
     this.#committing = true;
     try {
       await this.#commit(batch);
+    } catch (e) {
+      // Past the ledger (a reply that could not be made or sent): logged, the batch's share of the
+      // in-flight count given back; what the ledger committed stays, and terminals resend for the replies.
+      this.#o.log.error({ err: e, size: batch.length }, 'a committed batch could not be answered');
+      settleFailed(batch, e);
+      if (!this.#counted.has(batch)) this.#doneWith(batch);
     } finally {
       this.#committing = false;
       if (this.#batch.length > 0 && !this.#stopped) void this.#flush();
@@ -344,7 +357,7 @@ export class DebitPipeline {
       this.#ledgerFailing = true;
       this.#o.log.error({ err: e, size: batch.length }, 'ledger commit failed; batch rolled back, no replies sent');
       settleFailed(batch, e);
-      this.#done(batch.length);
+      this.#doneWith(batch);
       return;
     }
     this.#o.metrics?.committed(batch.length, performance.now() - commitStart);
@@ -374,7 +387,7 @@ export class DebitPipeline {
       if (!p.settle) this.#queueReply(p.terminalId, o.reply);
     }
     this.#sendReplies();
-    this.#done(batch.length);
+    this.#doneWith(batch);
     this.#watchSequences(batch);
   }
 

@@ -194,6 +194,8 @@ async function startParts(
         ledger,
         name: 'offline-publisher',
         retryMs: 5000,
+        // Embedded brokers: each gateway publishes to its own. One shared broker: one publisher.
+        shared: external !== undefined,
         log: ns(log, 'gateway.offline'),
         start: async () => {
           const p = new OfflinePublisher({

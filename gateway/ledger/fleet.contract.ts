@@ -32,6 +32,11 @@ export function fleetContract(name: string, open: OpenLedger): void {
         expect(await l.countEnrolmentFailure('AB12')).toBe(2);
         expect(await l.enrolmentCode('AB12')).toMatchObject({ failures: 2, usedAt: null, revokedAt: null });
         expect(await l.useEnrolmentCode('AB12', NOW + 1)).toBe(true);
+        // A use that could not complete is undone once, by its own time only.
+        expect(await l.releaseEnrolmentCode('AB12', NOW)).toBe(false);
+        expect(await l.releaseEnrolmentCode('AB12', NOW + 1)).toBe(true);
+        expect(await l.releaseEnrolmentCode('AB12', NOW + 1)).toBe(false);
+        expect(await l.useEnrolmentCode('AB12', NOW + 1)).toBe(true);
         expect(await l.useEnrolmentCode('AB12', NOW + 2)).toBe(false);
         expect(await l.revokeEnrolmentCode('AB12', NOW + 3)).toBe(false);
         expect((await l.openEnrolmentCodes()).map((c) => c.id)).toEqual(['CD34']);

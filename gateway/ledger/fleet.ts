@@ -114,6 +114,11 @@ export interface FleetLedger {
   /** Mark used; false when it already was (or was revoked): a code enrols once. */
   useEnrolmentCode(id: string, at: number): Promise<boolean>;
   revokeEnrolmentCode(id: string, at: number): Promise<boolean>;
+  /**
+   * Undo a use made at `usedAt` that could not complete (the broker refused the terminal's account): the
+   * code works again. False when it was not used at that time (used again since, or never).
+   */
+  releaseEnrolmentCode(id: string, usedAt: number): Promise<boolean>;
   /** Keep a heartbeat unless one sent later (terminal clock) is already kept; false when it was not newer. */
   recordHeartbeat(h: TerminalHeartbeat): Promise<boolean>;
   heartbeat(terminalId: string): Promise<TerminalHeartbeat | undefined>;

@@ -129,6 +129,28 @@ describe('sqlite ledger durability settings', () => {
     await l.close();
   });
 
+  it('runs a read that waited for one transaction outside the next one too: nothing uncommitted is read or cached', async () => {
+    const l = await seeded(':memory:');
+    await l.setTerminalActive('T-1', false);
+    let release!: () => void;
+    const first = l.atomically(async () => {
+      await new Promise<void>((r) => (release = r));
+    });
+    await Promise.resolve();
+    // Queued in this order: a lookup (a broker connect), then an operator's switch-on that fails.
+    const read = l.terminal('T-1');
+    const second = l.atomically(async () => {
+      await l.setTerminalActive('T-1', true);
+      throw new Error('undone');
+    });
+    release();
+    await first;
+    await expect(second).rejects.toThrow('undone');
+    expect((await read)?.active).toBe(false);
+    expect((await l.terminal('T-1'))?.active).toBe(false);
+    await l.close();
+  });
+
   it('holds other callers while an atomically() is open, so its rollback cannot undo their committed sales', async () => {
     const l = await seeded(':memory:');
     const sale = debitBody({ terminalId: 'T-1', cardNumber: CARD, benefit: 'LEISURE_BOOKS', amount: 100, seq: 1 });

@@ -8,8 +8,9 @@ import type { BankAccount, Payment, Statement } from './types.ts';
  * Paying partners (R11), for the API and the Region's console alike: the monthly statement run, and a
  * SEPA credit transfer file (pain.001.001.03) for statements that are ready, which the Region's treasury
  * hands to its bank. The statements are marked paid with the file kept beside them, only once the whole
- * file was built: a file refused by our own checks pays nothing and marks nothing. Building and marking
- * run without an `await` between them, so two exports at once cannot both include the same statement.
+ * file was built: a file refused by our own checks pays nothing and marks nothing. Two exports at once
+ * cannot both pay a statement: `markPaid` marks only statements still ready, all of them or none, in one
+ * transaction, so the second export fails whole.
  * A refusal that is about one partner names it (`details.partnerId`).
  */
 

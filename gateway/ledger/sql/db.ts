@@ -20,6 +20,14 @@ export interface Query<P extends readonly unknown[] | object = unknown[], R = un
   run(...params: Args<P>): Promise<RunResult>;
 }
 
+export interface TransactionOptions {
+  /**
+   * false: a transaction that does not take the writers' turn, for writes that commute with every other
+   * (monotonic upserts: a terminal's contacts and presence). Default true.
+   */
+  readonly exclusive?: boolean;
+}
+
 export interface SqlDb {
   readonly dialect: Dialect;
   /** A statement, parsed once; `?` for positional parameters, `@name` for named ones. */
@@ -29,7 +37,7 @@ export interface SqlDb {
    * undoes its own statements and travels on. Writers take turns (one transaction at a time, on every
    * gateway of a PostgreSQL ledger): the parts read, decide and write as the only writer, as on SQLite.
    */
-  transaction<T>(fn: () => Promise<T>): Promise<T>;
+  transaction<T>(fn: () => Promise<T>, o?: TransactionOptions): Promise<T>;
   /** True inside a transaction of this async context (what it reads may still be rolled back). */
   readonly inTransaction: boolean;
   /** Statements without parameters or results (schema). */

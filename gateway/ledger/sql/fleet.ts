@@ -22,12 +22,17 @@ export class SqlFleet implements FleetLedger {
          last_token_ms = CASE WHEN excluded.last_token_ms > terminal_presence.last_token_ms THEN excluded.last_token_ms ELSE terminal_presence.last_token_ms END,
          connected_at = CASE WHEN excluded.connected_at > terminal_presence.connected_at THEN excluded.connected_at ELSE terminal_presence.connected_at END`,
     );
-    await this.#st.db.transaction(async () => {
-      for (const c of contacts) {
-        await contact.run(c.terminalId, c.headSeq, c.at);
-        await presence.run(c.terminalId, c.tokenMs, c.at);
-      }
-    });
+    // Monotonic upserts (the later time wins): they commute with every other write, so they do not wait
+    // for the writers' turn.
+    await this.#st.db.transaction(
+      async () => {
+        for (const c of contacts) {
+          await contact.run(c.terminalId, c.headSeq, c.at);
+          await presence.run(c.terminalId, c.tokenMs, c.at);
+        }
+      },
+      { exclusive: false },
+    );
   }
 
   async lastConnectTokenMs(terminalId: string): Promise<number> {
@@ -86,6 +91,10 @@ export class SqlFleet implements FleetLedger {
 
   async useEnrolmentCode(id: string, at: number): Promise<boolean> {
     return (await this.#st.db.prepare('UPDATE enrolment_codes SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL').run(at, id)).changes === 1;
+  }
+
+  async releaseEnrolmentCode(id: string, usedAt: number): Promise<boolean> {
+    return (await this.#st.db.prepare('UPDATE enrolment_codes SET used_at = NULL WHERE id = ? AND used_at = ? AND revoked_at IS NULL').run(id, usedAt)).changes === 1;
   }
 
   async revokeEnrolmentCode(id: string, at: number): Promise<boolean> {

@@ -77,6 +77,14 @@ export class SqlLedger implements Ledger {
   }
 
   /**
+   * A write that opens its own transaction and keeps caches or a cursor only once it has committed (a debit
+   * batch, an expiry step): not wrapped again, or what it keeps would run before the real commit.
+   */
+  #own<T>(call: () => Promise<T>): Promise<T> {
+    return call();
+  }
+
+  /**
    * A write: its statements as one transaction, so what it reads and decides holds until it commits (writers
    * take turns, on every gateway: `SqlDb.transaction`). Inside `atomically`, a savepoint of it.
    */
@@ -141,7 +149,7 @@ export class SqlLedger implements Ledger {
   // Terminals in the field
 
   recordContacts(contacts: readonly TerminalContact[]): Promise<void> {
-    return this.#write(() => this.#fleet.recordContacts(contacts));
+    return this.#own(() => this.#fleet.recordContacts(contacts));
   }
   lastConnectTokenMs(terminalId: string): Promise<number> {
     return this.#read(() => this.#fleet.lastConnectTokenMs(terminalId));
@@ -170,11 +178,15 @@ export class SqlLedger implements Ledger {
   useEnrolmentCode(id: string, at: number): Promise<boolean> {
     return this.#write(() => this.#fleet.useEnrolmentCode(id, at));
   }
+  releaseEnrolmentCode(id: string, usedAt: number): Promise<boolean> {
+    return this.#write(() => this.#fleet.releaseEnrolmentCode(id, usedAt));
+  }
   revokeEnrolmentCode(id: string, at: number): Promise<boolean> {
     return this.#write(() => this.#fleet.revokeEnrolmentCode(id, at));
   }
   recordHeartbeat(h: TerminalHeartbeat): Promise<boolean> {
-    return this.#write(() => this.#fleet.recordHeartbeat(h));
+    // One upsert that keeps the newest heartbeat: no read-decide step, no writers' turn.
+    return this.#read(() => this.#fleet.recordHeartbeat(h));
   }
   heartbeat(terminalId: string): Promise<TerminalHeartbeat | undefined> {
     return this.#read(() => this.#fleet.heartbeat(terminalId));
@@ -255,7 +267,7 @@ export class SqlLedger implements Ledger {
   // Terminal records
 
   commitDebits(items: readonly LedgerItem[], decidedAt: number): Promise<CommitOutcome[]> {
-    return this.#write(() => this.#debits.commitDebits(items, decidedAt));
+    return this.#own(() => this.#debits.commitDebits(items, decidedAt));
   }
   terminalSync(terminalId: string, limit?: number): Promise<TerminalSync> {
     return this.#read(() => this.#debits.terminalSync(terminalId, limit));
@@ -303,7 +315,7 @@ export class SqlLedger implements Ledger {
     return this.#write(() => this.#corrections.reverseSale(txnId, reason, at));
   }
   expire(at: number, maxWallets?: number): Promise<ExpiryResult> {
-    return this.#write(() => this.#corrections.expire(at, maxWallets));
+    return this.#own(() => this.#corrections.expire(at, maxWallets));
   }
 
   // Group sales (R12)

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
-import { toPostgresSql, type Query, type RunResult, type SqlDb } from './db.ts';
+import { toPostgresSql, type Query, type RunResult, type SqlDb, type TransactionOptions } from './db.ts';
 
 interface Tx {
   readonly client: pg.PoolClient;
@@ -49,13 +49,21 @@ export class PgDb implements SqlDb {
   readonly #names = new Map<string, { readonly name: string; readonly text: string; readonly params: readonly string[] }>();
 
   readonly #url: string;
+  readonly #writers: pg.Pool;
   /** The leases held, released when the driver closes. */
   readonly #leases = new Set<() => Promise<void>>();
 
   constructor(o: PgDbOptions) {
     this.#url = o.url;
-    this.pool = new pg.Pool({ connectionString: o.url, max: o.maxConnections ?? 10, connectionTimeoutMillis: 5000, types: TYPES, application_name: 'passerelle-gateway' });
-    this.pool.on('error', (err) => o.onIdleError?.(err));
+    // Bounded waits, so that one stuck gateway cannot hold the others: a statement ends within 30 s, a
+    // transaction left idle (its gateway frozen or cut off) is ended by the server after 15 s, freeing the
+    // writers' turn, and a writer waits at most 20 s for its turn (then its batch fails, and is resent).
+    const common = { connectionString: o.url, types: TYPES, application_name: 'passerelle-gateway', keepAlive: true, statement_timeout: 30_000, idle_in_transaction_session_timeout: 15_000 };
+    this.pool = new pg.Pool({ ...common, max: o.maxConnections ?? 10, connectionTimeoutMillis: 5000 });
+    // Writers wait for their turn on connections of their own: readers (a terminal's key, a page) never
+    // queue behind them.
+    this.#writers = new pg.Pool({ ...common, max: 2, connectionTimeoutMillis: 30_000 });
+    for (const p of [this.pool, this.#writers]) p.on('error', (err) => o.onIdleError?.(err));
   }
 
   get inTransaction(): boolean {
@@ -87,7 +95,7 @@ export class PgDb implements SqlDb {
     };
   }
 
-  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+  async transaction<T>(fn: () => Promise<T>, o: TransactionOptions = {}): Promise<T> {
     const outer = this.#scope.getStore();
     if (outer && !outer.ended) {
       const sp = `sp${++outer.depth}`;
@@ -103,16 +111,18 @@ export class PgDb implements SqlDb {
         outer.depth--;
       }
     }
-    const client = await this.pool.connect();
+    const client = await (o.exclusive === false ? this.pool : this.#writers).connect();
     const tx: Tx = { client, depth: 0, ended: false };
     let broken: Error | undefined;
     // A connection lost while checked out says so here (the pool listens only to idle ones); its query fails.
     const lost = (err: Error) => (broken = err);
     client.on('error', lost);
     try {
-      await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${WRITERS_LOCK})`);
+      await client.query(o.exclusive === false ? 'BEGIN' : `BEGIN; SET LOCAL lock_timeout = '20s'; SELECT pg_advisory_xact_lock(${WRITERS_LOCK})`);
       const value = await this.#scope.run(tx, fn);
-      await client.query('COMMIT');
+      const done = await client.query('COMMIT');
+      // PostgreSQL answers a COMMIT of a failed transaction with ROLLBACK, not an error.
+      if (done.command !== 'COMMIT') throw new Error(`the transaction was rolled back (${done.command})`);
       return value;
     } catch (e) {
       await client.query('ROLLBACK').catch((err: Error) => (broken = err));
@@ -130,20 +140,33 @@ export class PgDb implements SqlDb {
    * another gateway can take it.
    */
   async lock(key: number): Promise<{ readonly lost: Promise<void>; release(): Promise<void> } | null> {
-    const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: 5000, application_name: 'passerelle-gateway-lease' });
+    const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: 5000, query_timeout: 5000, keepAlive: true, application_name: 'passerelle-gateway-lease' });
     let ended!: () => void;
     const lost = new Promise<void>((r) => (ended = r));
     client.on('error', () => ended());
     client.on('end', () => ended());
-    await client.connect();
-    const held = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [key])).rows[0]?.ok === true;
-    if (!held) {
-      await client.end();
-      return null;
+    let held = false;
+    try {
+      await client.connect();
+      held = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [key])).rows[0]?.ok === true;
+    } finally {
+      if (!held) await client.end().catch(() => undefined);
     }
+    if (!held) return null;
+    // The lease holds while this connection answers: a connection that stops answering (a cut network,
+    // a NAT that forgot it) is given up within seconds, before the server frees the lock for another.
+    const ping = setInterval(() => {
+      client.query('SELECT 1').catch(() => {
+        ended();
+        void client.end().catch(() => undefined);
+      });
+    }, 2000);
+    ping.unref();
+    void lost.then(() => clearInterval(ping));
     let released = false;
     const release = async () => {
       released = true;
+      clearInterval(ping);
       this.#leases.delete(release);
       await client.end().catch(() => undefined);
     };
@@ -157,6 +180,7 @@ export class PgDb implements SqlDb {
 
   async close(): Promise<void> {
     for (const release of [...this.#leases]) await release();
+    await this.#writers.end();
     await this.pool.end();
   }
 }

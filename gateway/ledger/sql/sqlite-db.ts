@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type Database from 'better-sqlite3';
-import type { Query, RunResult, SqlDb } from './db.ts';
+import type { Query, RunResult, SqlDb, TransactionOptions } from './db.ts';
 
 interface Tx {
   /** Savepoints open inside it. */
@@ -44,9 +44,11 @@ export class SqliteDb implements SqlDb {
       this.#statements.set(sql, stmt);
     }
     const s = stmt;
+    // The turn is checked again right before the statement: a transaction that was waiting too may have
+    // opened in between, and this statement must not run inside it.
     const when = <T>(step: () => T): Promise<T> => {
       const wait = this.#turn();
-      if (wait) return wait.then(step);
+      if (wait) return wait.then(() => when(step));
       try {
         return Promise.resolve(step());
       } catch (e) {
@@ -60,7 +62,8 @@ export class SqliteDb implements SqlDb {
     };
   }
 
-  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+  /** One connection: every transaction is exclusive (`o` changes nothing here). */
+  async transaction<T>(fn: () => Promise<T>, _o?: TransactionOptions): Promise<T> {
     const mine = this.#scope.getStore();
     if (this.#open !== undefined && mine === this.#open) {
       const name = `sp${++mine.depth}`;
@@ -105,7 +108,7 @@ export class SqliteDb implements SqlDb {
   }
 
   async exec(sql: string): Promise<void> {
-    await this.#turn();
+    for (let wait = this.#turn(); wait; wait = this.#turn()) await wait;
     this.raw.exec(sql);
   }
 

@@ -263,7 +263,8 @@ export class SqlStore {
 
   /** A terminal's sequence state as the running batch sees it. */
   async sync(terminalId: string): Promise<SyncState> {
-    let sync = this.batchSyncs.get(terminalId) ?? this.syncs.get(terminalId) ?? this.#batch()?.syncs.get(terminalId);
+    // What the running batch changed is seen only inside its transaction.
+    let sync = (this.db.inTransaction ? this.batchSyncs.get(terminalId) : undefined) ?? this.syncs.get(terminalId) ?? this.#batch()?.syncs.get(terminalId);
     if (!sync) {
       sync = await this.s.sync.get(terminalId) ?? { next_seq: 1, max_seq: 0, head_hash: GENESIS_HASH };
       if (this.mayCache) this.syncs.set(terminalId, sync);

@@ -99,17 +99,22 @@ export function requestRoutes(web: FastifyInstance, ctx: WebContext): void {
     const terminalId = typeof b.terminal === 'string' ? b.terminal.trim().toUpperCase() : '';
     // A new terminal: an id no terminal has and no open code names (two codes for one id would let the
     // second enrolment replace the first device's key).
-    if (!TERMINAL_ID.test(terminalId) || isWebChannel(terminalId) || await ledger.terminal(terminalId) || (await ledger.openEnrolmentCodes()).some((c) => c.terminalId === terminalId)) {
+    const taken = async () => (await ledger.terminal(terminalId)) !== undefined || (await ledger.openEnrolmentCodes()).some((c) => c.terminalId === terminalId);
+    const refuseId = () => {
       ctx.flash(req, 'error', 'Identifiant de terminal invalide ou déjà pris (par un terminal ou un code en cours) : 3 à 32 caractères, lettres majuscules, chiffres et tirets, par exemple T-LIB-LYON-03.');
       return reply.redirect('/region/demandes', 303);
-    }
+    };
+    if (!TERMINAL_ID.test(terminalId) || isWebChannel(terminalId)) return refuseId();
     let made;
     try {
       made = await ledger.atomically(async () => {
+        // Checked inside the transaction: two operators granting the same id cannot both pass.
+        if (await taken()) return null;
         const code = await makeEnrolmentCode(ledger, { partnerId: r.partnerId, terminalId, actor: `web:${me.id}` }, now());
         if (!await ledger.decideTerminalRequest(r.id, { status: 'approved', terminalId, codeId: code.id }, me.id, now())) throw new PasserelleError('ALREADY_EXISTS', 'request decided meanwhile');
         return code;
       });
+      if (made === null) return refuseId();
     } catch (e) {
       ctx.refused(req, e);
       return reply.redirect('/region/demandes', 303);
