@@ -43,7 +43,7 @@ export function voidReply(v: VoidRequestBody, r: VoidOutcome, decidedAt: number)
   return { v: PROTOCOL_VERSION, type: 'void.reply', corr: v.txnId, body: { txnId: v.txnId, terminalId: v.terminalId, target: v.target, result: r.result, ...(r.code ? { code: r.code } : {}), decidedAt } };
 }
 
-/** What a void did (gateway/ledger/sqlite/voids.ts). */
+/** What a void did (gateway/ledger/sql/voids.ts). */
 export interface VoidOutcome {
   readonly result: VoidReplyBody['result'];
   readonly code?: VoidReplyBody['code'];

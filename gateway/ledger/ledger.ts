@@ -26,8 +26,9 @@ export * from './wallets.ts';
 
 /**
  * The wallet ledger, behind one interface with one contract test suite per role (`*.contract.ts`, all run
- * by `ledger.contract.ts`) that every backend passes. Today: SQLite (embedded default). PostgreSQL for
- * region scale comes later behind the same interface.
+ * by `ledger.contract.ts`) that every backend passes: the SQL ledger (gateway/ledger/sql/) on SQLite, the
+ * embedded default (`sqlite.ts`), and on PostgreSQL for region scale (`postgres.ts`). Every method answers
+ * with a promise.
  *
  * It is a double-entry journal: every movement is a transfer from one account to another, of a positive
  * amount in one unit. Loading a benefit moves value from the Region's funding account for that benefit

@@ -26,10 +26,10 @@ import type { ConventionSignature, DailySales, NewWebUser, SaleFilter, SaleLine,
 
 
 /**
- * The SQLite ledger: one file, WAL, `synchronous = FULL` (a commit is on disk before we reply: a lost write
- * here is lost money), every batch of debits in one transaction (group commit). It is made of one part per
- * role of `Ledger` (gateway/ledger/sqlite/), all working through one store (the database, the prepared
- * statements, the caches), and answers each call by handing it to the part whose role it is.
+ * The SQL ledger, on SQLite (gateway/ledger/sqlite.ts) or PostgreSQL (gateway/ledger/postgres.ts): every
+ * batch of debits in one transaction (group commit), every write method one transaction. It is made of one
+ * part per role of `Ledger`, all working through one store (the driver, the prepared statements, the
+ * caches), and answers each call by handing it to the part whose role it is.
  */
 export class SqlLedger implements Ledger {
   readonly #st: SqlStore;

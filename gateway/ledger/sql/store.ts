@@ -78,10 +78,10 @@ function migrateSqlite(db: Database.Database): void {
 }
 
 /**
- * What the parts of the SQLite ledger share (one part a role, gateway/ledger/sqlite/): the database handle
- * and its migration, the prepared statements, the rules, and the caches with the lookups that fill them.
- * Its fields are open to those parts (sqlite.ts exports none of it), and each cache is filled and dropped
- * where the one class before them did it: what a rollback drops is in `atomically` (base.ts) and
+ * What the parts of the SQL ledger share (one part a role, gateway/ledger/sql/): the database driver, the
+ * prepared statements, the rules, and the caches with the lookups that fill them (none of rows another
+ * gateway may change, when `shared`). Its fields are open to those parts (sqlite.ts and postgres.ts export
+ * none of it), and each cache is filled only outside transactions (`mayCache`); what a batch keeps is in
  * `commitDebits` (debits.ts).
  */
 export class SqlStore {
