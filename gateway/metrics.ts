@@ -95,13 +95,13 @@ export class GatewayMetrics implements PipelineMetrics {
     counter('passerelle_offline_sales_total', 'Offline sales received (accepted by a terminal without the gateway, settled here)', (s) => s.offline);
     counter('passerelle_ledger_failures_total', 'Batches whose ledger transaction failed (rolled back, nothing answered, terminals resend)', (s) => s.ledgerFailures);
     counter('passerelle_gap_requests_total', 'Requests to a terminal for records missing from its sequence', (s) => s.gapRequests);
-    const gauge = (name: string, help: string, read: (s: MetricsSources) => number) =>
+    const gauge = (name: string, help: string, read: (s: MetricsSources) => number | Promise<number>) =>
       new Gauge({
         name,
         help,
         registers: [this.registry],
-        collect() {
-          if (self.#sources) this.set(read(self.#sources));
+        async collect() {
+          if (self.#sources) this.set(await read(self.#sources));
         },
       });
     gauge('passerelle_in_flight', 'Requests received and not yet answered', (s) => s.stats().inFlight);
@@ -112,15 +112,7 @@ export class GatewayMetrics implements PipelineMetrics {
       if (!totals || Date.now() - totals.at > MS) totals = { at: Date.now(), value: s.fleetTotals() };
       return totals.value;
     };
-    const fleetGauge = (name: string, help: string, read: (t: FleetTotals) => number) =>
-      new Gauge({
-        name,
-        help,
-        registers: [this.registry],
-        async collect() {
-          if (self.#sources) this.set(read(await fleet(self.#sources)));
-        },
-      });
+    const fleetGauge = (name: string, help: string, read: (t: FleetTotals) => number) => gauge(name, help, async (s) => read(await fleet(s)));
     fleetGauge('passerelle_fleet_terminals', 'Active terminals registered (devices)', (t) => t.terminals);
     fleetGauge('passerelle_fleet_terminals_heard', 'Active terminals that ever sent a heartbeat', (t) => t.heard);
     fleetGauge('passerelle_fleet_terminals_with_unsent', 'Terminals whose latest heartbeat reported records waiting to be sent', (t) => t.withPending);

@@ -1,7 +1,8 @@
 import type { LedgerItem } from '../ledger.ts';
 import { isVoidItem } from '../ledger.ts';
 import { GENESIS_HASH } from '../../../protocol/offline.ts';
-import type { CardRow, RequestRow, SyncState, TerminalRow } from './rows.ts';
+import type { CardRow, RequestRow, SyncState, TerminalPartnerRow, TerminalRow } from './rows.ts';
+import { CARD_WITH_DOSSIER, TERMINAL_WITH_PARTNER } from './prepared.ts';
 import type { SqlDb } from './db.ts';
 import { terminalRowOf } from './terminal-row.ts';
 
@@ -45,18 +46,8 @@ export async function prefetchBatch(db: SqlDb, items: readonly LedgerItem[]): Pr
   // One after the other: a connection runs one statement at a time (node-postgres queues, and will refuse, more).
   const requests = await db.prepare<[string[]], RequestRow>('SELECT txn_id, terminal_id, seq, fingerprint, status, mode, code, reply FROM requests WHERE txn_id = ANY(?)').all([...txnIds]);
   const voids = await db.prepare<[string[]], { target: string; terminal_id: string; void_txn_id: string }>('SELECT target, terminal_id, void_txn_id FROM voids WHERE target = ANY(?)').all(debits.map((d) => d.txnId));
-  const cardRows = await db
-    .prepare<[string[]], CardRow>(
-      `SELECT c.number, c.dossier_id, d.holder, c.status, d.pin_hash, d.pin_failures, d.suspensions, c.opposed_at
-       FROM cards c JOIN dossiers d ON d.id = c.dossier_id WHERE c.number = ANY(?)`,
-    )
-    .all([...cards]);
-  const terminalRows = await db
-    .prepare<[string[]], { id: string; partner_id: string; public_key: Buffer; active: number; p_type: string; p_from: string; p_to: string; p_price: number }>(
-      `SELECT t.id, t.partner_id, t.public_key, t.active, p.type AS p_type, p.convention_from AS p_from, p.convention_to AS p_to, p.entry_price_cents AS p_price
-       FROM terminals t JOIN partners p ON p.id = t.partner_id WHERE t.id = ANY(?)`,
-    )
-    .all([...terminals]);
+  const cardRows = await db.prepare<[string[]], CardRow>(`${CARD_WITH_DOSSIER} WHERE c.number = ANY(?)`).all([...cards]);
+  const terminalRows = await db.prepare<[string[]], TerminalPartnerRow>(`${TERMINAL_WITH_PARTNER} WHERE t.id = ANY(?)`).all([...terminals]);
   const syncRows = await db.prepare<[string[]], SyncState & { terminal_id: string }>('SELECT terminal_id, next_seq, max_seq, head_hash FROM terminal_sync WHERE terminal_id = ANY(?)').all([...terminals]);
   for (const t of txnIds) b.requests.set(t, null);
   for (const r of requests) b.requests.set(r.txn_id, r);

@@ -1,28 +1,26 @@
 import type { SqlDb } from './db.ts';
-import type { WalletRow, CardRow, SaleRow, HotlistRow, RequestRow } from './rows.ts';
+import type { WalletRow, CardRow, SaleRow, HotlistRow, RequestRow, TerminalPartnerRow } from './rows.ts';
 
 /**
  * The statements the ledger runs on every sale or load, prepared once when it opens (a statement run
  * now and then is prepared where it runs).
  */
+/** A terminal with its partner's columns (`p_…`), in one statement: PostgreSQL pays a round trip a statement. */
+export const TERMINAL_WITH_PARTNER = `SELECT t.id, t.partner_id, t.public_key, t.active, p.type AS p_type, p.convention_from AS p_from, p.convention_to AS p_to, p.entry_price_cents AS p_price
+       FROM terminals t JOIN partners p ON p.id = t.partner_id`;
+
+/** A card with its dossier's holder, code state and suspensions. */
+export const CARD_WITH_DOSSIER = `SELECT c.number, c.dossier_id, d.holder, c.status, d.pin_hash, d.pin_failures, d.suspensions, c.opposed_at
+       FROM cards c JOIN dossiers d ON d.id = c.dossier_id`;
+
 export function prepareStatements(db: SqlDb) {
   const walletCols = `id, benefit, campaign, unit, credits - debits AS balance, loaded, access, valid_from, valid_until`;
   return {
-    terminal: db.prepare<[string], { id: string; partner_id: string; public_key: Buffer; active: number }>(
-      'SELECT id, partner_id, public_key, active FROM terminals WHERE id = ?',
-    ),
     partner: db.prepare<[string], { id: string; name: string; type: string; convention_from: string; convention_to: string; entry_price_cents: number; iban: string | null; bic: string | null }>(
       'SELECT * FROM partners WHERE id = ?',
     ),
-    // A terminal and its partner in one statement (PostgreSQL pays a round trip a statement).
-    terminalWithPartner: db.prepare<[string], { id: string; partner_id: string; public_key: Buffer; active: number; p_type: string; p_from: string; p_to: string; p_price: number }>(
-      `SELECT t.id, t.partner_id, t.public_key, t.active, p.type AS p_type, p.convention_from AS p_from, p.convention_to AS p_to, p.entry_price_cents AS p_price
-       FROM terminals t JOIN partners p ON p.id = t.partner_id WHERE t.id = ?`,
-    ),
-    card: db.prepare<[string], CardRow>(
-      `SELECT c.number, c.dossier_id, d.holder, c.status, d.pin_hash, d.pin_failures, d.suspensions, c.opposed_at
-       FROM cards c JOIN dossiers d ON d.id = c.dossier_id WHERE c.number = ?`,
-    ),
+    terminalWithPartner: db.prepare<[string], TerminalPartnerRow>(`${TERMINAL_WITH_PARTNER} WHERE t.id = ?`),
+    card: db.prepare<[string], CardRow>(`${CARD_WITH_DOSSIER} WHERE c.number = ?`),
     wallets: db.prepare<[string, string], WalletRow>(
       `SELECT ${walletCols} FROM accounts WHERE kind = 'wallet' AND dossier_id = ? AND benefit = ? ORDER BY valid_until, id`,
     ),

@@ -116,3 +116,15 @@ export interface PendingCount {
   readonly n: number;
   readonly cents: number;
 }
+
+/** A terminal row with its partner's columns (prepared.ts `TERMINAL_WITH_PARTNER`). */
+export interface TerminalPartnerRow {
+  readonly id: string;
+  readonly partner_id: string;
+  readonly public_key: Buffer;
+  readonly active: number;
+  readonly p_type: string;
+  readonly p_from: string;
+  readonly p_to: string;
+  readonly p_price: number;
+}

@@ -1,7 +1,7 @@
 import { assert } from '../../../protocol/errors.ts';
 import { isPartnerType } from '../../../protocol/benefits.ts';
 import { endOfRegionDay, startOfRegionDay } from '../../../common/paris-time.ts';
-import type { PartnerCache, TerminalRow } from './rows.ts';
+import type { PartnerCache, TerminalPartnerRow, TerminalRow } from './rows.ts';
 
 /** What a debit needs of a partner row: its type, its convention as instants, its entry price. */
 export function partnerCacheOf(p: { id: string; type: string; convention_from: string; convention_to: string; entry_price_cents: number }): PartnerCache {
@@ -16,7 +16,7 @@ export function partnerCacheOf(p: { id: string; type: string; convention_from: s
 }
 
 /** A terminal row joined with its partner's columns (`p_…`), as a debit needs it. */
-export function terminalRowOf(r: { id: string; partner_id: string; public_key: Buffer; active: number; p_type: string; p_from: string; p_to: string; p_price: number }): TerminalRow {
+export function terminalRowOf(r: TerminalPartnerRow): TerminalRow {
   const p = partnerCacheOf({ id: r.partner_id, type: r.p_type, convention_from: r.p_from, convention_to: r.p_to, entry_price_cents: r.p_price });
   return { id: r.id, partnerId: r.partner_id, publicKey: new Uint8Array(r.public_key), active: r.active === 1, partnerType: p.type, partner: p };
 }
