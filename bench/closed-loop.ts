@@ -41,8 +41,13 @@ export interface ClosedRun {
 }
 
 /** A gateway for the benchmark in `dataDir`, on free ports. */
-export function benchGatewayConfig(dataDir: string) {
-  return loadGatewayConfig(undefined, {
+export function benchGatewayConfig(dataDir: string, more: Record<string, unknown> = {}) {
+  return loadGatewayConfig(undefined, { ...benchGatewayOverrides(dataDir), ...more });
+}
+
+/** The bench gateway's settings over the defaults (a child process loads them itself). */
+export function benchGatewayOverrides(dataDir: string): Record<string, unknown> {
+  return {
     dataDir,
     seedDemo: false,
     mqtt: { port: 0 },
@@ -51,7 +56,7 @@ export function benchGatewayConfig(dataDir: string) {
     // A hundred terminals at thousands of debits a second: far beyond a till's pace, so their quota of new
     // records is raised to match (gateway config limits.terminalRecords).
     limits: { terminalRecords: { points: 10_000_000, durationS: 60 } },
-  });
+  };
 }
 
 /** A load generator in its own process (its own core); `profileDir` writes its CPU profile there. */

@@ -3,12 +3,11 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { silentLogger } from '../common/log.ts';
-import { loadGatewayConfig } from '../gateway/config.ts';
 import { startGateway } from '../gateway/server.ts';
 import { brokerPassword } from '../protocol/connect-token.ts';
 import { fromB64url, nodeSigner } from '../protocol/crypto.ts';
 import { startChild, TestMosquitto, TestPostgres } from '../simulators/engines.ts';
-import { ask, benchGatewayConfig, closedRun, forkLoadgen, FULL, median, QUICK, round, seed, TERMINALS, type ClosedRun } from './closed-loop.ts';
+import { ask, benchGatewayConfig, benchGatewayOverrides, closedRun, forkLoadgen, FULL, median, QUICK, round, seed, TERMINALS, type ClosedRun } from './closed-loop.ts';
 import type { LoadgenCommand } from './loadgen.ts';
 import { scratchDir } from './scratch.ts';
 
@@ -39,7 +38,7 @@ export async function onlineDebitRegionBench(o: { quick?: boolean }): Promise<vo
   const region = (clientId: string) => ({ ledger: { kind: 'postgres', url, maxConnections: 8 }, mqtt: { external: { url: mosquitto.url, username: ADMIN.user, password: ADMIN.password, clientId } } });
   const embedded = await startGateway(benchGatewayConfig(join(dir.path, 'sqlite')), { log: silentLogger });
   const regionDir = join(dir.path, 'region');
-  const regional = await startGateway(loadGatewayConfig(undefined, { ...benchGatewayConfig(regionDir), ...region('bench-gw-1') }), { log: silentLogger });
+  const regional = await startGateway(benchGatewayConfig(regionDir, region('bench-gw-1')), { log: silentLogger });
   const loadgens: ChildProcess[] = [];
   let second: ChildProcess | undefined;
   try {
@@ -58,7 +57,7 @@ export async function onlineDebitRegionBench(o: { quick?: boolean }): Promise<vo
       progress(`round ${i + 1} of ${phases.closedRuns}: embedded SQLite, then PostgreSQL and Mosquitto with one gateway, then two`);
       runs.sqlite.push(await closedRun(sqliteGen, phases));
       runs.pg1.push(await closedRun(regionGen, phases, engines));
-      second = await startSecondGateway({ ...benchGatewayConfigOverrides(regionDir), ...region('bench-gw-2') });
+      second = await startSecondGateway({ ...benchGatewayOverrides(regionDir), ...region('bench-gw-2') });
       const pid = second.pid!;
       const two = await closedRun(regionGen, phases, () => [...engines(), pid]);
       await stop(second);
@@ -109,12 +108,6 @@ export async function onlineDebitRegionBench(o: { quick?: boolean }): Promise<vo
     await pg.stop();
     dir.remove();
   }
-}
-
-/** The bench gateway's settings as overrides (a child process loads them over the defaults). */
-function benchGatewayConfigOverrides(dataDir: string): Record<string, unknown> {
-  const c = benchGatewayConfig(dataDir);
-  return { dataDir: c.dataDir, seedDemo: false, mqtt: { port: 0 }, http: { port: 0 }, log: { level: 'silent' }, limits: c.limits };
 }
 
 function startSecondGateway(overrides: Record<string, unknown>): Promise<ChildProcess> {
